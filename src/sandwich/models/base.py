@@ -1,0 +1,79 @@
+"""Model: a named backend that embeds text into hidden states per layer."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+Pooling = Literal["last", "mean"]
+DType = Literal["float32", "bfloat16"]
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which hidden states to extract.
+
+    ``layers``: layer indices; 0 is the embedding output, ``num_layers`` the
+    last block; negative indices count from the end (-1 = last block).
+    ``pooling``: "last" (last real token; the default for decoders) or "mean"
+    (mean over real tokens; the usual choice for encoders).
+    ``dtype``: compute dtype of the forward pass; features are returned as float32.
+    """
+
+    layers: tuple[int, ...] = (-1,)
+    pooling: Pooling = "last"
+    dtype: DType = "float32"
+    batch_size: int = 32
+    max_length: int = 128
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layers": list(self.layers),
+            "pooling": self.pooling,
+            "dtype": self.dtype,
+            "max_length": self.max_length,
+        }  # batch_size does not change the features, so it is not part of cache keys
+
+
+class Model(ABC):
+    """A backend that can embed texts. Subclasses: embedded/HF, fake.
+
+    ``fingerprint`` identifies the weights (and anything else that changes the
+    features) so feature caches are keyed on content, not on names.
+    """
+
+    name: str
+    kind: Literal["encoder", "decoder"]
+
+    @property
+    @abstractmethod
+    def num_layers(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def hidden_size(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def fingerprint(self) -> str: ...
+
+    @abstractmethod
+    def features(self, texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:
+        """Hidden states, shape (len(texts), len(spec.layers), hidden_size), float32."""
+
+    def resolve_layers(self, layers: Sequence[int]) -> tuple[int, ...]:
+        """Map possibly negative layer indices to 0..num_layers; raise on out-of-range."""
+        out = []
+        for layer in layers:
+            idx = layer + self.num_layers + 1 if layer < 0 else layer
+            if not 0 <= idx <= self.num_layers:
+                raise ValueError(
+                    f"layer {layer} out of range for model {self.name!r} "
+                    f"(0..{self.num_layers}, or -1..-{self.num_layers + 1})"
+                )
+            out.append(idx)
+        return tuple(out)
