@@ -1,0 +1,187 @@
+"""Running one cell: supervisor labels, ceiling, student, metrics.
+
+Each stage is cached in the artifact store under a key made of the content it
+depends on, so adding an elicitor to a sweep recomputes only that elicitor, and
+a killed run, started again, picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sandwich.elicit import ELICITORS, LogisticProbe
+from sandwich.metrics import (
+    agreement,
+    agreement_on_errors,
+    auroc,
+    ece,
+    pgr_with_ci,
+)
+from sandwich.runs.config import RunConfig, TaskConfig
+from sandwich.runs.features import TaskFeatures
+from sandwich.runs.plan import Cell
+from sandwich.runs.results import FLAG_SMALL_GAP, FLAG_SMALL_TEST, CellResult
+from sandwich.store import ArtifactKey, ArtifactStore
+from sandwich.supervision import SUPERVISORS
+from sandwich.tasks import SplitSizes, Splits, Task, load_task
+
+CELL_VERSION = 1
+
+
+@dataclass
+class RunContext:
+    """What cells of one run share: the config, the store, loaded tasks and features."""
+
+    config: RunConfig
+    store: ArtifactStore
+    progress: bool = True
+    features: TaskFeatures = field(init=False)
+    _tasks: dict[TaskConfig, Task] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.features = TaskFeatures(self.store, self.config.features, self.progress)
+
+    def task(self, cfg: TaskConfig) -> Task:
+        if cfg not in self._tasks:
+            self._tasks[cfg] = load_task(
+                name=cfg.name, path=cfg.path, hf=cfg.hf, n_items=cfg.n_items,
+                seed=cfg.seed, params=dict(cfg.params),
+            )
+        return self._tasks[cfg]
+
+    def splits(self, cfg: TaskConfig, seed: int) -> Splits:
+        s = self.config.split
+        return self.task(cfg).split(seed, SplitSizes(s.train_weak, s.train_strong, s.test))
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """A cell's result plus its test-set predictions (kept for cross-seed CIs)."""
+
+    result: CellResult
+    y_test: np.ndarray
+    p_weak: np.ndarray
+    p_student: np.ndarray
+    p_ceiling: np.ndarray
+
+
+def _split_inputs(ctx: RunContext, cell: Cell) -> dict[str, Any]:
+    return {
+        "task": ctx.task(cell.task).fingerprint,
+        "seed": cell.seed,
+        "split": ctx.config.split.model_dump(),
+    }
+
+
+def supervisor_labels(ctx: RunContext, cell: Cell) -> dict[str, np.ndarray]:
+    """The weak supervisor's P(true) on B and on T (fit on A's gold)."""
+    task = ctx.task(cell.task)
+    splits = ctx.splits(cell.task, cell.seed)
+    params = dict(cell.weak.params)
+    if cell.weak.name == "weak-model":
+        params["model"] = cell.weak.model
+    inputs: dict[str, Any] = {**_split_inputs(ctx, cell), "supervisor": cell.weak.name,
+                              "params": params}
+    if cell.weak.model:
+        inputs["features"] = ctx.features.key(cell.weak.model, task).hex
+
+    def compute() -> dict[str, np.ndarray]:
+        sup = SUPERVISORS.build(cell.weak.name, **params)
+        source = ctx.features.source(task)
+        sup.fit(splits.train_weak, source, random_state=cell.seed)
+        return {
+            "train_strong": sup.predict_proba(splits.train_strong, source),
+            "test": sup.predict_proba(splits.test, source),
+        }
+
+    return ctx.store.arrays(ArtifactKey("labels", CELL_VERSION, inputs), compute)
+
+
+def _strong_xy(ctx: RunContext, cell: Cell) -> tuple[np.ndarray, np.ndarray, Splits]:
+    task = ctx.task(cell.task)
+    splits = ctx.splits(cell.task, cell.seed)
+    source = ctx.features.source(task)
+    return source(cell.strong, splits.train_strong), source(cell.strong, splits.test), splits
+
+
+def ceiling_predictions(ctx: RunContext, cell: Cell) -> np.ndarray:
+    """The strong model's probe trained on B's gold labels, scored on T."""
+    task = ctx.task(cell.task)
+    inputs = {**_split_inputs(ctx, cell), "features": ctx.features.key(cell.strong, task).hex,
+              "elicitor": "probe", "params": {}}
+
+    def compute() -> dict[str, np.ndarray]:
+        x_b, x_t, splits = _strong_xy(ctx, cell)
+        y_b = task.labels(splits.train_strong).astype(np.float64)
+        probe = LogisticProbe().fit(x_b, y_b, random_state=cell.seed)
+        return {"test": probe.predict_proba(x_t)}
+
+    return ctx.store.arrays(ArtifactKey("ceiling", CELL_VERSION, inputs), compute)["test"]
+
+
+def student_predictions(ctx: RunContext, cell: Cell, weak_b: np.ndarray,
+                        labels_key: str) -> np.ndarray:
+    """The elicitor trained on B's weak labels only, scored on T."""
+    task = ctx.task(cell.task)
+    inputs = {**_split_inputs(ctx, cell), "features": ctx.features.key(cell.strong, task).hex,
+              "labels": labels_key, "elicitor": cell.elicitor.name,
+              "params": dict(cell.elicitor.params)}
+
+    def compute() -> dict[str, np.ndarray]:
+        x_b, x_t, _ = _strong_xy(ctx, cell)
+        student = ELICITORS.build(cell.elicitor.name, **cell.elicitor.params)
+        student.fit(x_b, weak_b, random_state=cell.seed)
+        return {"test": student.predict_proba(x_t)}
+
+    return ctx.store.arrays(ArtifactKey("predictions", CELL_VERSION, inputs), compute)["test"]
+
+
+def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
+    """Compute (or fetch) every stage of one cell and measure it."""
+    start = time.perf_counter()
+    task = ctx.task(cell.task)
+    splits = ctx.splits(cell.task, cell.seed)
+    labels = supervisor_labels(ctx, cell)
+    labels_key = ArtifactKey("labels-ref", CELL_VERSION, {"b": labels["train_strong"]}).hex
+    p_ceiling = ceiling_predictions(ctx, cell)
+    p_student = student_predictions(ctx, cell, labels["train_strong"], labels_key)
+    y_t = task.labels(splits.test)
+    y_b = task.labels(splits.train_strong)
+    p_weak = labels["test"]
+    boot = ctx.config.bootstrap
+    m = pgr_with_ci(y_t, p_weak, p_student, p_ceiling, n_boot=boot.n_boot, seed=cell.seed)
+    flags = []
+    if m.small_gap:
+        flags.append(FLAG_SMALL_GAP)
+    if len(y_t) < boot.min_test:
+        flags.append(FLAG_SMALL_TEST)
+    result = CellResult(
+        task=cell.task.label, weak=cell.weak.display, strong=cell.strong,
+        elicitor=cell.elicitor.display, seed=cell.seed,
+        n_train_weak=len(splits.train_weak), n_train_strong=len(splits.train_strong),
+        n_test=len(y_t),
+        weak_acc=m.weak_acc, weak_acc_ci=m.weak_acc_ci,
+        ceiling_acc=m.ceiling_acc, ceiling_acc_ci=m.ceiling_acc_ci,
+        student_acc=m.student_acc, student_acc_ci=m.student_acc_ci,
+        pgr=m.pgr, pgr_ci=m.pgr_ci, gap=m.gap, gap_ci=m.gap_ci,
+        student_auroc=auroc(y_t, p_student), ceiling_auroc=auroc(y_t, p_ceiling),
+        weak_auroc=auroc(y_t, p_weak),
+        agreement=agreement(p_student, p_weak),
+        agreement_on_weak_errors=agreement_on_errors(y_t, p_student, p_weak),
+        weak_label_acc_train_strong=float(np.mean((labels["train_strong"] >= 0.5) == y_b)),
+        student_ece=ece(y_t, p_student), weak_ece=ece(y_t, p_weak),
+        flags=flags,
+        specs={
+            "task": cell.task.model_dump(mode="json"),
+            "task_source": task.source,
+            "weak": cell.weak.model_dump(mode="json"),
+            "elicitor": cell.elicitor.model_dump(mode="json"),
+            "ceiling": "probe on B gold labels",
+        },
+        seconds=round(time.perf_counter() - start, 3),
+    )
+    return CellOutcome(result, y_t, p_weak, p_student, p_ceiling)

@@ -1,0 +1,260 @@
+"""The run config: the single schema of YAML configs (pydantic).
+
+A bad field fails at load time with its path (``elicitors.1.name``) and the
+allowed values; unknown task, model, supervisor or elicitor names fail with the
+nearest registered names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sandwich.errors import ConfigError, UnknownNameError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskConfig(_Strict):
+    """A task: a registered name, a JSONL/CSV file (``path``) or a HF dataset (``hf``)."""
+
+    name: str | None = Field(None, description="registered task name (see `sandwich tasks`)")
+    path: str | None = Field(None, description="a .jsonl or .csv file of items")
+    hf: str | None = Field(None, description="a Hugging Face dataset name or local dataset path")
+    n_items: int | None = Field(
+        1200, ge=20, description="items to generate (or at most this many from a file)"
+    )
+    seed: int = Field(0, description="generation seed of the item set (splits use the cell seed)")
+    params: dict[str, Any] = Field(default_factory=dict, description="task-specific parameters")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TaskConfig:
+        given = [k for k in ("name", "path", "hf") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of name, path, hf (got {given or 'none'})")
+        return self
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        return Path(self.path).stem if self.path else str(self.hf)
+
+
+class SupervisorConfig(_Strict):
+    """A weak supervisor: ``weak-model`` (with ``model``), ``nonexpert``, ``gold``, ..."""
+
+    name: str = Field(description="registered supervisor name (see `sandwich supervisors`)")
+    model: str | None = Field(None, description="the weak model, for name=weak-model")
+    params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = Field(None, description="display name in results (default: derived)")
+
+    @property
+    def display(self) -> str:
+        if self.label:
+            return self.label
+        return self.model if self.name == "weak-model" and self.model else self.name
+
+
+class ElicitorConfig(_Strict):
+    name: str = Field(description="registered elicitor name (see `sandwich elicitors`)")
+    params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+class SplitConfig(_Strict):
+    """Fractions of each task's items in A (train_weak), B (train_strong), T (test)."""
+
+    train_weak: float = Field(0.3, gt=0, lt=1)
+    train_strong: float = Field(0.4, gt=0, lt=1)
+    test: float = Field(0.3, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitConfig:
+        total = self.train_weak + self.train_strong + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train_weak + train_strong + test must be 1, got {total:g}")
+        return self
+
+
+class FeatureConfig(_Strict):
+    """Which hidden states every model contributes.
+
+    ``layer``: a float in (0, 1] is a fraction of the model's depth (so one
+    setting fits a ladder of models of different depths: 0.5 = the middle
+    block, 1.0 = the last); an int is a block index (negative from the end).
+    """
+
+    layer: float | int = Field(0.5, description="depth fraction in (0, 1] or a block index")
+    pooling: Literal["auto", "last", "mean"] = Field(
+        "auto", description="auto = mean for encoders, last token for decoders"
+    )
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    batch_size: int = Field(32, ge=1)
+    max_length: int = Field(128, ge=8)
+
+    @field_validator("layer")
+    @classmethod
+    def _layer_range(cls, v: float | int) -> float | int:
+        if isinstance(v, float) and not 0.0 < v <= 1.0:
+            raise ValueError("a float layer is a depth fraction and must be in (0, 1]")
+        return v
+
+
+class BootstrapConfig(_Strict):
+    n_boot: int = Field(1000, ge=100, description="bootstrap replicates for every CI")
+    min_test: int = Field(200, ge=1, description="fewer test items than this: a warning")
+
+
+class RunConfig(_Strict):
+    """One experiment: the grid tasks x weak x strong x elicitors x seeds."""
+
+    name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$", description="used in the run id")
+    tasks: list[TaskConfig] = Field(min_length=1)
+    weak: list[SupervisorConfig] = Field(min_length=1)
+    strong: list[str] = Field(min_length=1, description="strong model names")
+    elicitors: list[ElicitorConfig] = Field(
+        default_factory=lambda: [ElicitorConfig(name="probe")], min_length=1
+    )
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
+    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _task_shorthand(cls, v: Any) -> Any:
+        return [{"name": t} if isinstance(t, str) else t for t in _as_list(v)]
+
+    @field_validator("weak", mode="before")
+    @classmethod
+    def _weak_shorthand(cls, v: Any) -> Any:
+        from sandwich.supervision import SUPERVISORS
+
+        out = []
+        for w in _as_list(v):
+            if isinstance(w, str):
+                # a bare string is a supervisor name if registered, else a weak model
+                w = {"name": w} if w in SUPERVISORS else {"name": "weak-model", "model": w}
+            out.append(w)
+        return out
+
+    @field_validator("elicitors", mode="before")
+    @classmethod
+    def _elicitor_shorthand(cls, v: Any) -> Any:
+        return [{"name": e} if isinstance(e, str) else e for e in _as_list(v)]
+
+    @field_validator("strong", mode="before")
+    @classmethod
+    def _strong_list(cls, v: Any) -> Any:
+        return _as_list(v)
+
+    @model_validator(mode="after")
+    def _names_exist(self) -> RunConfig:
+        from sandwich.elicit import ELICITORS
+        from sandwich.supervision import SUPERVISORS
+        from sandwich.tasks import TASKS
+
+        problems = []
+        for i, t in enumerate(self.tasks):
+            if t.name and t.name not in TASKS:
+                problems.append(f"tasks.{i}.name: {TASKS.unknown_message(t.name)}")
+            if t.path and not Path(t.path).is_file():
+                problems.append(f"tasks.{i}.path: no such file {t.path!r}")
+        for i, w in enumerate(self.weak):
+            if w.name not in SUPERVISORS:
+                problems.append(f"weak.{i}.name: {SUPERVISORS.unknown_message(w.name)}")
+            if w.name == "weak-model":
+                if not w.model:
+                    problems.append(f"weak.{i}.model: required for the weak-model supervisor")
+                elif (msg := check_model_name(w.model)) is not None:
+                    problems.append(f"weak.{i}.model: {msg}")
+        for i, s in enumerate(self.strong):
+            if (msg := check_model_name(s)) is not None:
+                problems.append(f"strong.{i}: {msg}")
+        for i, e in enumerate(self.elicitors):
+            if e.name not in ELICITORS:
+                problems.append(f"elicitors.{i}.name: {ELICITORS.unknown_message(e.name)}")
+        _check_unique("tasks", [t.label for t in self.tasks], problems)
+        _check_unique("weak", [w.display for w in self.weak], problems)
+        _check_unique("strong", list(self.strong), problems)
+        _check_unique("elicitors", [e.display for e in self.elicitors], problems)
+        _check_unique("seeds", [str(s) for s in self.seeds], problems)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+def check_model_name(name: str) -> str | None:
+    """None if ``name`` can name a model (registered, a local dir, a hub id), else why not."""
+    from sandwich.models import MODELS
+
+    if name in MODELS or Path(name).expanduser().is_dir():
+        return None
+    if name.startswith("hf:") or ("/" in name and not name.startswith((".", "/", "~"))):
+        return None  # a hub id: resolved (offline by default) when the model loads
+    return MODELS.unknown_message(name) + " (or give a local model directory or hf:<hub id>)"
+
+
+def _as_list(v: Any) -> Any:
+    return [v] if isinstance(v, str | dict) else v
+
+
+def _check_unique(field: str, labels: list[str], problems: list[str]) -> None:
+    seen = set()
+    for i, label in enumerate(labels):
+        if label in seen:
+            problems.append(f"{field}.{i}: {label!r} appears twice (give each a distinct label)")
+        seen.add(label)
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid config"]
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "literal_error" and "expected" in err.get("ctx", {}):
+            msg = f"{msg} (allowed: {err['ctx']['expected']})"
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        for line in msg.splitlines():
+            lines.append(f"  {path}: {line}" if not line.startswith(path) else f"  {line}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: str = "<config>") -> RunConfig:
+    """Validate a config dict; raise ConfigError naming every bad field."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a config must be a mapping, got {type(data).__name__}")
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+    except UnknownNameError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML config file."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
+    return parse_config(data, str(p))

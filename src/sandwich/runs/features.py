@@ -1,0 +1,83 @@
+"""Features of models on tasks, computed once and kept in the artifact store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from sandwich.models import FeatureSpec, Model, load_model
+from sandwich.runs.config import FeatureConfig
+from sandwich.store import ArtifactKey, ArtifactStore
+from sandwich.tasks import Item, Task
+
+FEATURES_VERSION = 1
+
+
+def feature_spec(model: Model, cfg: FeatureConfig) -> FeatureSpec:
+    """Resolve the config's depth fraction and pooling for one model."""
+    if isinstance(cfg.layer, float):
+        layer = max(1, round(cfg.layer * model.num_layers))
+    else:
+        layer = model.resolve_layers([cfg.layer])[0]
+    pooling = cfg.pooling if cfg.pooling != "auto" else (
+        "mean" if model.kind == "encoder" else "last"
+    )
+    return FeatureSpec(
+        layers=(layer,), pooling=pooling, dtype=cfg.dtype,
+        batch_size=cfg.batch_size, max_length=cfg.max_length,
+    )
+
+
+class TaskFeatures:
+    """Features of named models on one task's items, served by item."""
+
+    def __init__(self, store: ArtifactStore, cfg: FeatureConfig, progress: bool = True) -> None:
+        self.store = store
+        self.cfg = cfg
+        self.progress = progress
+        self._models: dict[str, Model] = {}
+        self._tables: dict[tuple[str, str], tuple[dict[str, int], np.ndarray]] = {}
+
+    def model(self, name: str) -> Model:
+        if name not in self._models:
+            self._models[name] = load_model(name, store=self.store)
+        return self._models[name]
+
+    def key(self, model_name: str, task: Task) -> ArtifactKey:
+        model = self.model(model_name)
+        spec = feature_spec(model, self.cfg)
+        return ArtifactKey(
+            "features",
+            FEATURES_VERSION,
+            {"model": model.fingerprint, "task": task.fingerprint, "spec": spec.to_dict()},
+        )
+
+    def table(self, model_name: str, task: Task) -> tuple[dict[str, int], np.ndarray]:
+        """(item id -> row, features) for every item of ``task``, computed at most once."""
+        cache_id = (model_name, task.fingerprint)
+        if cache_id not in self._tables:
+            model = self.model(model_name)
+            spec = feature_spec(model, self.cfg)
+
+            def compute() -> dict[str, np.ndarray]:
+                x = model.features(task.texts(), spec)
+                return {"x": x.reshape(len(task.items), -1).astype(np.float32)}
+
+            x = self.store.arrays(self.key(model_name, task), compute)["x"]
+            rows = {it.id: i for i, it in enumerate(task.items)}
+            self._tables[cache_id] = (rows, x)
+        return self._tables[cache_id]
+
+    def release(self, model_name: str) -> None:
+        """Drop a loaded model (its features stay cached)."""
+        self._models.pop(model_name, None)
+
+    def source(self, task: Task):  # type: ignore[no-untyped-def]
+        """A FeatureSource (``f(model, items) -> array``) restricted to ``task``."""
+
+        def features(model: str, items: Sequence[Item]) -> np.ndarray:
+            rows, x = self.table(model, task)
+            return x[[rows[it.id] for it in items]]
+
+        return features

@@ -1,0 +1,89 @@
+"""The results.json schema (pydantic): one entry per cell, plus aggregates.
+
+``schema_version`` changes whenever a field changes meaning or is removed.
+Accuracies are fractions in [0, 1]; every ``*_ci`` is a (low, high) 95%
+paired-bootstrap interval over test items (see ``sandwich.metrics``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = 1
+
+# flags a cell (or a group) can carry
+FLAG_SMALL_GAP = "small_gap"  # ceiling - weak is within noise: PGR is not meaningful
+FLAG_SMALL_TEST = "small_test"  # too few test items for a meaningful CI
+FLAG_ORACLE = "oracle"  # gold labels of B or T were used (diagnostic only)
+
+Interval = tuple[float, float]
+
+
+class CellResult(BaseModel):
+    """The measurements of one (task, weak, strong, elicitor, seed) cell."""
+
+    task: str = Field(description="task name")
+    weak: str = Field(description="weak supervisor name (a model name or a supervisor)")
+    strong: str = Field(description="strong model name")
+    elicitor: str = Field(description="elicitor name")
+    seed: int
+    n_train_weak: int = Field(description="items in A, the weak supervisor's gold training set")
+    n_train_strong: int = Field(description="items in B, labelled by the weak supervisor")
+    n_test: int = Field(description="items in T, where everything is scored")
+    weak_acc: float = Field(description="the weak supervisor's accuracy on T")
+    weak_acc_ci: Interval
+    ceiling_acc: float = Field(description="strong model's probe trained on B gold, on T")
+    ceiling_acc_ci: Interval
+    student_acc: float = Field(description="the elicitor trained on B weak labels, on T")
+    student_acc_ci: Interval
+    pgr: float = Field(description="(student - weak) / (ceiling - weak)")
+    pgr_ci: Interval
+    gap: float = Field(description="ceiling_acc - weak_acc")
+    gap_ci: Interval
+    student_auroc: float
+    ceiling_auroc: float
+    weak_auroc: float
+    agreement: float = Field(description="share of T where student and supervisor agree")
+    agreement_on_weak_errors: float | None = Field(
+        description="agreement on the T items the supervisor got wrong (imitation of its errors)"
+    )
+    weak_label_acc_train_strong: float = Field(
+        description="accuracy of the supervisor's labels on B (a diagnostic; never shown to the student)"
+    )
+    student_ece: float
+    weak_ece: float
+    flags: list[str] = Field(default_factory=list)
+    specs: dict[str, Any] = Field(
+        default_factory=dict, description="construction arguments of what produced this cell"
+    )
+    seconds: float = Field(0.0, description="wall time spent computing this cell (0 if cached)")
+
+
+class GroupResult(BaseModel):
+    """One (task, weak, strong, elicitor) combination aggregated over its seeds."""
+
+    task: str
+    weak: str
+    strong: str
+    elicitor: str
+    seeds: list[int]
+    n_test: int = Field(description="test items per seed")
+    weak_acc: float
+    ceiling_acc: float
+    student_acc: float
+    pgr: float = Field(description="PGR of the seed-averaged accuracies")
+    pgr_ci: Interval = Field(description="bootstrap over test items within each seed and over seeds")
+    flags: list[str] = Field(default_factory=list)
+
+
+class RunResults(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    sandwich_version: str
+    run_id: str
+    created: str = Field(description="ISO 8601 time the results were written")
+    config: dict[str, Any]
+    cells: list[CellResult]
+    groups: list[GroupResult]
+    warnings: list[str] = Field(default_factory=list)
