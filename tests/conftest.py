@@ -1,0 +1,19 @@
+"""Shared fixtures: every test gets its own artifact store; nothing touches ~/.cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sandwich.store import ArtifactStore
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDWICH_HOME", str(tmp_path_factory.mktemp("sandwich-home")))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ArtifactStore:
+    return ArtifactStore(tmp_path / "store")
