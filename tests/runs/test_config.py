@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sandwich.errors import ConfigError
+from sandwich.runs import load_config, parse_config
+
+GOOD = {
+    "name": "t",
+    "tasks": [{"name": "arithmetic", "n_items": 400}],
+    "weak": ["fake-weak"],
+    "strong": ["fake-strong"],
+    "elicitors": ["probe"],
+    "seeds": [0],
+}
+
+
+def test_shorthands_expand() -> None:
+    cfg = parse_config({**GOOD, "tasks": ["arithmetic"], "weak": ["fake-weak", "nonexpert"]})
+    assert cfg.tasks[0].name == "arithmetic"
+    assert cfg.weak[0].name == "weak-model" and cfg.weak[0].model == "fake-weak"
+    assert cfg.weak[1].name == "nonexpert" and cfg.weak[1].model is None
+    assert cfg.elicitors[0].name == "probe"
+
+
+@pytest.mark.parametrize(
+    ("patch", "expected"),
+    [
+        ({"strong": ["gema3-270m"]}, ["strong.0:", "Did you mean 'gemma3-270m'"]),
+        ({"tasks": ["citys"]}, ["tasks.0.name:", "Did you mean 'cities'"]),
+        ({"elicitors": ["prob"]}, ["elicitors.0.name:", "Did you mean 'probe'"]),
+        ({"weak": [{"name": "nonexprt"}]}, ["weak.0.name:", "'nonexpert'"]),
+        ({"features": {"pooling": "max"}}, ["features.pooling:", "'auto', 'last' or 'mean'"]),
+        ({"features": {"layer": 1.5}}, ["features.layer:", "(0, 1]"]),
+        ({"split": {"train_weak": 0.5, "train_strong": 0.4, "test": 0.3}}, ["split:", "must be 1"]),
+        ({"seeds": "zero"}, ["seeds"]),
+        ({"colour": "red"}, ["colour: unknown field"]),
+        ({"tasks": [{"name": "cities", "path": "x.jsonl"}]}, ["tasks.0:", "exactly one of"]),
+        ({"weak": [{"name": "weak-model"}]}, ["weak.0.model: required"]),
+        ({"elicitors": ["probe", "probe"]}, ["elicitors.1: 'probe' appears twice"]),
+    ],
+)
+def test_bad_fields_name_their_path_and_allowed_values(patch: dict, expected: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({**GOOD, **patch}, "c.yaml")
+    msg = str(info.value)
+    assert msg.startswith("c.yaml: invalid config")
+    for part in expected:
+        assert part in msg, msg
+    assert info.value.exit_code == 2
+
+
+def test_malformed_yaml_names_line(tmp_path: Path) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text("name: x\ntasks: [cities\nweak: a\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml:\d+:\d+: malformed YAML"):
+        load_config(p)
+
+
+def test_config_must_be_a_mapping(tmp_path: Path) -> None:
+    p = tmp_path / "list.yaml"
+    p.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_config(p)
+
+
+def test_missing_task_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"tasks.0.path: no such file"):
+        parse_config({**GOOD, "tasks": [{"path": str(tmp_path / "nope.jsonl")}]})
+
+
+def test_local_dir_and_hub_ids_are_accepted_as_model_names(tmp_path: Path) -> None:
+    cfg = parse_config({**GOOD, "strong": [str(tmp_path), "hf:org/model", "org/model"]})
+    assert cfg.strong == [str(tmp_path), "hf:org/model", "org/model"]
+
+
+def test_demo_config_is_valid() -> None:
+    cfg = load_config(Path(__file__).parents[2] / "configs" / "demo.yaml")
+    assert cfg.strong == ["gemma3-270m"]
+    assert {w.model for w in cfg.weak} == {"minilm-l6", "smollm2-135m"}
+    assert len(cfg.seeds) == 3 and cfg.tasks[0].n_items is not None
+    assert cfg.tasks[0].n_items >= 1000
