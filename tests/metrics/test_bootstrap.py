@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sandwich.metrics import (
+    Interval,
+    accuracy,
+    bootstrap_accuracies,
+    paired_bootstrap,
+    pgr_with_ci,
+    pgr_with_ci_over_seeds,
+    resample_counts,
+)
+
+Arrays4 = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def synthetic(
+    n: int, seed: int, strengths: tuple[float, float, float] = (0.5, 1.0, 1.6)
+) -> Arrays4:
+    """Gold labels and weak, student, ceiling predictions of increasing quality."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    w, s, c = (1 / (1 + np.exp(-(a * (2 * y - 1) + rng.normal(size=n)))) for a in strengths)
+    return y, w, s, c
+
+
+def test_counts_sum_to_n() -> None:
+    c = resample_counts(37, 50, seed=3)
+    assert c.shape == (50, 37)
+    assert (c.sum(axis=1) == 37).all()
+
+
+def test_vectorised_matches_generic_bootstrap() -> None:
+    y, pw, ps, _ = synthetic(120, 0)
+    reps = bootstrap_accuracies(y, {"w": pw, "s": ps}, n_boot=300, seed=5)
+    assert reps.shape == (300, 2)
+    lo, hi = np.quantile(reps[:, 1] - reps[:, 0], [0.025, 0.975])
+    ci = paired_bootstrap(
+        lambda y, a, b: accuracy(y, b) - accuracy(y, a), {"y": y, "a": pw, "b": ps}, 300, 5
+    )
+    assert ci == pytest.approx((lo, hi))
+
+
+def test_paired_bootstrap_drops_undefined_replicates() -> None:
+    ci = paired_bootstrap(lambda x: float("nan"), {"x": np.ones(5)}, n_boot=10)
+    assert math.isnan(ci.low) and math.isnan(ci.high)
+
+
+def test_paired_bootstrap_mismatch_names_arrays() -> None:
+    with pytest.raises(ValueError, match="a=3, b=2"):
+        paired_bootstrap(lambda a, b: 0.0, {"a": [1, 2, 3], "b": [1, 2]})
+
+
+def test_pgr_of_weak_and_ceiling_as_student() -> None:
+    y, pw, _, pc = synthetic(300, 1)
+    assert pgr_with_ci(y, pw, pw, pc, n_boot=200).pgr == 0.0
+    assert pgr_with_ci(y, pw, pc, pc, n_boot=200).pgr == 1.0
+    # every defined replicate is exactly 0 or 1 too: the pairing holds
+    assert pgr_with_ci(y, pw, pw, pc, n_boot=200).pgr_ci == (0.0, 0.0)
+    assert pgr_with_ci(y, pw, pc, pc, n_boot=200).pgr_ci == (1.0, 1.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(200, 500))
+def test_ci_contains_point_estimate(seed: int, n: int) -> None:
+    r = pgr_with_ci(*synthetic(n, seed), n_boot=500, seed=seed)
+    assert not r.small_gap
+    for est, ci in [
+        (r.pgr, r.pgr_ci),
+        (r.weak_acc, r.weak_acc_ci),
+        (r.student_acc, r.student_acc_ci),
+        (r.ceiling_acc, r.ceiling_acc_ci),
+        (r.gap, r.gap_ci),
+    ]:
+        assert isinstance(ci, Interval) and ci.low <= est <= ci.high
+
+
+def test_pgr_invariant_to_item_order() -> None:
+    arrays = synthetic(250, 2)
+    perm = np.random.default_rng(0).permutation(250)
+    a = pgr_with_ci(*arrays, n_boot=100)
+    y, w, s, c = (x[perm] for x in arrays)
+    b = pgr_with_ci(y, w, s, c, n_boot=100)
+    assert a.pgr == pytest.approx(b.pgr) and a.gap == pytest.approx(b.gap)
+
+
+def test_small_gap_flag_and_undefined_replicates() -> None:
+    y, pw, ps, _ = synthetic(300, 3)
+    r = pgr_with_ci(y, pw, ps, pw.copy(), n_boot=100)  # ceiling == weak
+    assert r.small_gap and math.isnan(r.pgr) and r.n_undefined == 100
+    assert math.isnan(r.pgr_ci.low)
+    y, pw, ps, pc = synthetic(300, 3, (0.8, 0.9, 0.85))
+    assert pgr_with_ci(y, pw, ps, pc, n_boot=300).small_gap  # gap within noise
+    r = pgr_with_ci(*synthetic(300, 3), n_boot=300, min_gap=0.5)
+    assert r.small_gap  # gap clearly positive but below min_gap
+
+
+def test_deterministic_per_seed() -> None:
+    arrays = synthetic(200, 4)
+    assert pgr_with_ci(*arrays, seed=1) == pgr_with_ci(*arrays, seed=1)
+    assert pgr_with_ci(*arrays, seed=1).pgr_ci != pgr_with_ci(*arrays, seed=2).pgr_ci
+
+
+def test_over_seeds() -> None:
+    groups = [synthetic(300, s) for s in range(4)]
+    r = pgr_with_ci_over_seeds(groups, n_boot=500)
+    singles = [pgr_with_ci(*g, n_boot=10) for g in groups]
+    weak = np.mean([s.weak_acc for s in singles])
+    student = np.mean([s.student_acc for s in singles])
+    ceiling = np.mean([s.ceiling_acc for s in singles])
+    assert r.pgr == pytest.approx((student - weak) / (ceiling - weak))
+    assert r.pgr_ci.contains(r.pgr)
+    # one seed: the same as the single-split bootstrap in distribution
+    one = pgr_with_ci_over_seeds(groups[:1], n_boot=2000)
+    single = pgr_with_ci(*groups[0], n_boot=2000)
+    assert one.pgr == pytest.approx(single.pgr)
+    assert one.pgr_ci.low == pytest.approx(single.pgr_ci.low, abs=0.05)
+    # weak as student: exactly 0 again
+    assert pgr_with_ci_over_seeds([(g[0], g[1], g[1], g[3]) for g in groups]).pgr == 0.0
+
+
+def test_over_seeds_empty_and_bad_groups() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        pgr_with_ci_over_seeds([])
+    with pytest.raises(ValueError, match=r"groups\[0\]"):
+        pgr_with_ci_over_seeds([([1, 0], [0.2, 0.3])])
+    with pytest.raises(ValueError, match="p_student=1"):
+        pgr_with_ci_over_seeds([([1, 0], [0.2, 0.3], [0.2], [0.2, 0.3])])
+
+
+def test_empty_raises() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        pgr_with_ci([], [], [], [])
+
+
+def test_fast_path_is_fast() -> None:
+    arrays = synthetic(400, 0)
+    pgr_with_ci(*arrays, n_boot=2000)  # warm up
+    t = time.perf_counter()
+    pgr_with_ci(*arrays, n_boot=2000)
+    assert time.perf_counter() - t < 0.5  # typically ~10 ms
