@@ -17,3 +17,9 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 @pytest.fixture
 def store(tmp_path: Path) -> ArtifactStore:
     return ArtifactStore(tmp_path / "store")
+
+
+@pytest.fixture(scope="session")
+def shared_store(tmp_path_factory: pytest.TempPathFactory) -> ArtifactStore:
+    """One store for the whole session, so real models are converted once per test run."""
+    return ArtifactStore(tmp_path_factory.mktemp("shared-store"))
