@@ -1,0 +1,19 @@
+"""Supervisors: anything that produces (soft) labels for items.
+
+Registered in :data:`SUPERVISORS`: ``gold``, ``weak-model``, ``nonexpert``.
+"""
+
+from sandwich.supervision.base import FeatureSource, Supervisor
+from sandwich.supervision.gold import GoldSupervisor
+from sandwich.supervision.nonexpert import NonExpertSupervisor
+from sandwich.supervision.registry import SUPERVISORS
+from sandwich.supervision.weak_model import WeakModelSupervisor
+
+__all__ = [
+    "SUPERVISORS",
+    "FeatureSource",
+    "GoldSupervisor",
+    "NonExpertSupervisor",
+    "Supervisor",
+    "WeakModelSupervisor",
+]
