@@ -6,10 +6,38 @@ from pathlib import Path
 
 import pytest
 
-WORDS = (
-    "the city of is in a an and paris france lyon germany berlin rome italy madrid spain "
-    "very long sentence with many more words to make it longer than others"
-).split()
+WORDS = [
+    "the",
+    "city",
+    "of",
+    "is",
+    "in",
+    "a",
+    "an",
+    "and",
+    "paris",
+    "france",
+    "lyon",
+    "germany",
+    "berlin",
+    "rome",
+    "italy",
+    "madrid",
+    "spain",
+    "very",
+    "long",
+    "sentence",
+    "with",
+    "many",
+    "more",
+    "words",
+    "to",
+    "make",
+    "it",
+    "longer",
+    "than",
+    "others",
+]
 SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]  # pad id 3: never assume pad id 0
 
 

@@ -115,7 +115,7 @@ def test_length_batches_respect_limits() -> None:
     flat = np.concatenate(batches)
     assert sorted(flat.tolist()) == list(range(len(lengths)))
     for b in batches:
-        assert len(b) <= 3 and len(b) * max(lengths[i] for i in b) <= 100 or len(b) == 1
+        assert (len(b) <= 3 and len(b) * max(lengths[i] for i in b) <= 100) or len(b) == 1
     assert [lengths[i] for i in batches[0]] == [5, 5, 6]
 
 
@@ -157,5 +157,5 @@ def test_unknown_name_lists_nearest() -> None:
 
 
 def test_directory_without_config(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="no config.json"):
+    with pytest.raises(Exception, match=r"no config\.json"):
         load_model(str(tmp_path))
