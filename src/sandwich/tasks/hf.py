@@ -24,17 +24,33 @@ _BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parq
 
 @contextmanager
 def _offline(enabled: bool) -> Iterator[None]:
-    old = os.environ.get("HF_DATASETS_OFFLINE")
-    if enabled:
-        os.environ["HF_DATASETS_OFFLINE"] = "1"
+    """Force offline mode; ``datasets`` and ``huggingface_hub`` read it at import time,
+    so their module constants are patched as well as the environment."""
+    if not enabled:
+        yield
+        return
+    import datasets.config
+    import huggingface_hub.constants as hub
+
+    targets = [
+        (datasets.config, "HF_HUB_OFFLINE"),
+        (datasets.config, "HF_DATASETS_OFFLINE"),
+        (hub, "HF_HUB_OFFLINE"),
+    ]
+    saved = [getattr(mod, attr, None) for mod, attr in targets]
+    old_env = os.environ.get("HF_DATASETS_OFFLINE")
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    for mod, attr in targets:
+        setattr(mod, attr, True)
     try:
         yield
     finally:
-        if enabled:
-            if old is None:
-                os.environ.pop("HF_DATASETS_OFFLINE", None)
-            else:
-                os.environ["HF_DATASETS_OFFLINE"] = old
+        for (mod, attr), value in zip(targets, saved, strict=True):
+            setattr(mod, attr, value)
+        if old_env is None:
+            os.environ.pop("HF_DATASETS_OFFLINE", None)
+        else:
+            os.environ["HF_DATASETS_OFFLINE"] = old_env
 
 
 def _load(
@@ -60,8 +76,8 @@ def _load(
         try:
             ds = datasets.load_dataset(path_or_name, split=split, **kw)
         except Exception as e:
-            if p.exists():
-                raise ConfigError(f"{p}: could not load it as a dataset: {e}") from e
+            if p.exists() or allow_download:
+                raise ConfigError(f"could not load dataset {path_or_name!r}: {e}") from e
             raise OfflineError(
                 f"could not load dataset {path_or_name!r} (split {split!r}) without the network: "
                 f"{type(e).__name__}: {e}. sandwich runs offline; to download from the Hugging "
