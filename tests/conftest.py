@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from sandwich.store import ArtifactStore
+
+# datasets reads its cache location at import: keep it out of ~/.cache in tests
+os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="sandwich-hf-datasets-"))
 
 
 @pytest.fixture(autouse=True)
