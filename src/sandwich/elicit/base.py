@@ -25,4 +25,6 @@ class Elicitor(ABC):
     def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
 
     def get_params(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}
+        return {
+            k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")
+        }

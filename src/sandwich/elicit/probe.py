@@ -29,7 +29,7 @@ def holdout_split(n: int, fraction: float, random_state: int) -> tuple[np.ndarra
     """Indices (fit, held_out) for model selection; held_out may be empty."""
     rng = np.random.default_rng([random_state, 104729])
     order = rng.permutation(n)
-    n_val = int(round(n * fraction)) if n >= 10 else 0
+    n_val = round(n * fraction) if n >= 10 else 0
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
