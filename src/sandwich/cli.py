@@ -20,8 +20,22 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+
+
+class _Console:
+    """Rich consoles made at print time; not a terminal (a pipe, a file): 160 columns wide."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self.stderr = stderr
+
+    def print(self, *objects: object, **kwargs: object) -> None:
+        stream = sys.stderr if self.stderr else sys.stdout
+        width = None if stream.isatty() else 160
+        Console(file=stream, width=width).print(*objects, **kwargs)  # type: ignore[arg-type]
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 
 
 @app.command("run")

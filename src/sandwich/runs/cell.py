@@ -40,18 +40,19 @@ class RunContext:
     store: ArtifactStore
     progress: bool = True
     features: TaskFeatures = field(init=False)
-    _tasks: dict[TaskConfig, Task] = field(default_factory=dict)
+    _tasks: dict[str, Task] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.features = TaskFeatures(self.store, self.config.features, self.progress)
 
     def task(self, cfg: TaskConfig) -> Task:
-        if cfg not in self._tasks:
-            self._tasks[cfg] = load_task(
+        key = cfg.model_dump_json()
+        if key not in self._tasks:
+            self._tasks[key] = load_task(
                 name=cfg.name, path=cfg.path, hf=cfg.hf, n_items=cfg.n_items,
                 seed=cfg.seed, params=dict(cfg.params),
             )
-        return self._tasks[cfg]
+        return self._tasks[key]
 
     def splits(self, cfg: TaskConfig, seed: int) -> Splits:
         s = self.config.split
