@@ -1,0 +1,58 @@
+"""What every rendering of the report shows besides the tables: metadata,
+the config as YAML, and the warnings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from sandwich.runs.results import FLAG_ORACLE, FLAG_SMALL_GAP, FLAG_SMALL_TEST, RunResults
+
+FLAG_MEANINGS = {
+    FLAG_SMALL_GAP: "the ceiling-weak gap is within noise (its CI includes 0) or below the "
+    "minimum gap: PGR is not meaningful",
+    FLAG_SMALL_TEST: "too few test items for a reliable CI",
+    FLAG_ORACLE: "gold labels of B or T were used (a diagnostic, not a weak-to-strong result)",
+}
+
+
+def config_yaml(config: dict[str, Any]) -> str:
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def meta(results: RunResults) -> list[tuple[str, str]]:
+    return [
+        ("run id", results.run_id),
+        ("created", results.created),
+        ("sandwich version", results.sandwich_version),
+        ("results schema", str(results.schema_version)),
+        ("cells", str(len(results.cells))),
+        ("groups", str(len(results.groups))),
+    ]
+
+
+def report_warnings(results: RunResults) -> list[str]:
+    """The run's warnings, plus one line per oracle cell (never hidden)."""
+    out = list(results.warnings)
+    for c in results.cells:
+        if FLAG_ORACLE in c.flags:
+            out.append(
+                f"{c.task} | {c.weak} -> {c.strong} | {c.elicitor} | seed {c.seed}: "
+                "ORACLE diagnostic (gold labels used); not a weak-to-strong result"
+            )
+    flagged = sum(1 for g in results.groups if FLAG_SMALL_GAP in g.flags)
+    if flagged:
+        out.append(
+            f"{flagged} of {len(results.groups)} groups have a small gap: their PGR is shown "
+            "but should not be read"
+        )
+    return out
+
+
+def used_flags(results: RunResults) -> list[tuple[str, str]]:
+    """(flag, meaning) for every flag that appears in the results."""
+    seen = {f for g in results.groups for f in g.flags} | {
+        f for c in results.cells for f in c.flags
+    }
+    return [(f, FLAG_MEANINGS.get(f, "")) for f in sorted(seen)]

@@ -1,0 +1,38 @@
+"""The PGR table for the terminal (rich), as printed by the CLI."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from sandwich.report.rows import group_table
+from sandwich.runs.results import RunResults
+
+TITLE = "PGR per group (mean over seeds; 95% CI: bootstrap over test items and seeds)"
+
+
+def format_table(results: RunResults) -> RichTable:
+    """A rich table with one row per group; flagged rows are dimmed, flags in yellow."""
+    table = group_table(results)
+    out = RichTable(title=TITLE)
+    for name in table.header:
+        numeric = name.endswith("acc") or name.startswith(("PGR", "seeds"))
+        out.add_column(name, justify="right" if numeric else "left")
+    for row in table.rows:
+        flagged = bool(row[-1])
+        # Text(), not str: names such as "[bold]" must not be read as rich markup
+        cells = [Text(v, style="dim" if flagged else "") for v in row[:-1]]
+        out.add_row(*cells, Text(row[-1], style="yellow"))
+    return out
+
+
+def table_text(results: RunResults, width: int = 140) -> str:
+    """The same table as plain text (no colour), e.g. for logs."""
+    buf = io.StringIO()
+    Console(file=buf, width=width, color_system=None, force_terminal=False).print(
+        format_table(results)
+    )
+    return buf.getvalue()
