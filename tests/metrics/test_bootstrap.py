@@ -58,6 +58,14 @@ def test_paired_bootstrap_mismatch_names_arrays() -> None:
         paired_bootstrap(lambda a, b: 0.0, {"a": [1, 2, 3], "b": [1, 2]})
 
 
+def test_pgr_ci_uses_the_bootstrap_accuracies_replicates() -> None:
+    y, pw, ps, pc = synthetic(150, 7)
+    reps = bootstrap_accuracies(y, {"w": pw, "s": ps, "c": pc}, n_boot=400, seed=9)
+    r = pgr_with_ci(y, pw, ps, pc, n_boot=400, seed=9)
+    lo, hi = np.quantile((reps[:, 1] - reps[:, 0]) / (reps[:, 2] - reps[:, 0]), [0.025, 0.975])
+    assert r.pgr_ci == pytest.approx((lo, hi))
+
+
 def test_pgr_of_weak_and_ceiling_as_student() -> None:
     y, pw, _, pc = synthetic(300, 1)
     assert pgr_with_ci(y, pw, pw, pc, n_boot=200).pgr == 0.0

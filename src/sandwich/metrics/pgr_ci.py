@@ -21,7 +21,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from sandwich.metrics._validate import as_arrays, check_labels, check_probs, hard
-from sandwich.metrics.bootstrap import Interval, bootstrap_accuracies, percentile_interval
+from sandwich.metrics.bootstrap import (
+    Interval,
+    draw_indices,
+    percentile_interval,
+    replicate_means,
+    resample_indices,
+)
 from sandwich.metrics.pointwise import pgr
 
 DEFAULT_MIN_GAP = 0.02
@@ -82,13 +88,13 @@ def _summarise(point: np.ndarray, reps: np.ndarray, alpha: float, min_gap: float
 
 
 def _correct(group: SeedPredictions | Sequence[ArrayLike], where: str) -> np.ndarray:
-    """(n, 3) 0/1 correctness of weak, student, ceiling predictions."""
+    """(n, 3) correctness of weak, student, ceiling predictions."""
     if len(group) != 4:
         raise ValueError(f"{where}: expected (y_true, p_weak, p_student, p_ceiling)")
     a = as_arrays(y_true=group[0], p_weak=group[1], p_student=group[2], p_ceiling=group[3])
     y = check_labels(a["y_true"])
     cols = [hard(check_probs(a[k], k)) == y for k in ("p_weak", "p_student", "p_ceiling")]
-    return np.stack(cols, axis=1).astype(np.float64)
+    return np.stack(cols, axis=1)
 
 
 def pgr_with_ci(
@@ -102,10 +108,10 @@ def pgr_with_ci(
     min_gap: float = DEFAULT_MIN_GAP,
 ) -> PGRResult:
     """PGR of the student on one test split, with paired-bootstrap CIs."""
-    preds = {"weak": p_weak, "student": p_student, "ceiling": p_ceiling}
-    reps = bootstrap_accuracies(y_true, preds, n_boot=n_boot, seed=seed)
-    point = _correct((y_true, p_weak, p_student, p_ceiling), "pgr_with_ci").mean(axis=0)
-    return _summarise(point, reps, alpha, min_gap)
+    correct = _correct((y_true, p_weak, p_student, p_ceiling), "pgr_with_ci")
+    # the same replicates as bootstrap_accuracies(y_true, {weak, student, ceiling}, ...)
+    reps = replicate_means(correct, resample_indices(len(correct), n_boot, seed))
+    return _summarise(correct.mean(axis=0), reps, alpha, min_gap)
 
 
 def pgr_with_ci_over_seeds(
@@ -138,8 +144,5 @@ def pgr_with_ci_over_seeds(
         m = int(where.sum())
         if m == 0:
             continue
-        n = len(c)
-        idx = rng.integers(0, n, size=(m, n))
-        counts = np.bincount((idx + (np.arange(m) * n)[:, None]).ravel(), minlength=m * n)
-        acc[where] = counts.reshape(m, n) @ c / n
+        acc[where] = replicate_means(c, draw_indices(rng, len(c), m))
     return _summarise(point, acc.mean(axis=1), alpha, min_gap)
