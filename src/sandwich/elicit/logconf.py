@@ -20,6 +20,18 @@ cross-entropy against the *weak* labels (a ``val_fraction`` of the labels
 given to ``fit``; never gold). Known subtlety: this criterion rewards imitating
 the supervisor, which is what the auxiliary loss tries to avoid, so it may
 pick an early epoch; we keep it simple and document it.
+
+Probe defaults (not from the paper, which fine-tunes whole models with lr
+1e-5): ``lr=1e-3``, ``epochs=20``, ``batch_size=32`` (the paper's batch size),
+``weight_decay=1e-2``. With ``lr=1e-2`` the weak-label validation loss peaks at
+the first epoch, before the warmup ends, and the auxiliary term has no effect.
+
+When it helps: on features where the truth is salient (two clusters with a
+margin), with 25% of the labels flipped, it beats the naive probe by several
+accuracy points (see tests). On isotropic features with no margin (the
+boundary through the densest region) self-training on hardened labels has
+nothing to lock onto and it does worse than the naive probe (measured: 0.74
+vs 0.81 gold accuracy, 800 items, 64 dims, 25% flips).
 """
 
 from __future__ import annotations
