@@ -48,4 +48,4 @@ def test_embedded_model_features(
     again = load_model(name, store=shared_store, progress=False)
     y = again.features(TEXTS, FeatureSpec(layers=(0, layers // 2, -1)))
     assert y.shape == x.shape
-    assert again.directory.parent.parent.parent.name == KIND  # type: ignore[attr-defined]
+    assert again.directory.parent.parent.name == KIND  # type: ignore[attr-defined]
