@@ -25,7 +25,9 @@ def write(tmp_path: Path, data: object, name: str = "c.yaml") -> Path:
     return p
 
 
-def test_run_prints_table_and_report_rerenders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_prints_table_and_report_rerenders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = write(tmp_path, FAKE)
     assert main(["run", str(cfg), "--runs", str(tmp_path / "runs"), "-q"]) == 0
     out = capsys.readouterr().out

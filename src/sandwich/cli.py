@@ -44,7 +44,9 @@ def run_cmd(
     runs_root: Annotated[Path, typer.Option("--runs", help="where run directories go")] = Path(
         "runs"
     ),
-    run_id: Annotated[str | None, typer.Option(help="run directory name (default: derived)")] = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="run directory name (default: derived)")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
 ) -> None:
     """Run the experiment a config describes; print the PGR table; write the report."""

@@ -13,16 +13,20 @@ from sandwich.store import ArtifactStore
 pytestmark = pytest.mark.integration
 
 
-def test_gemma_gold_probe_beats_minilm_on_cities(shared_store: ArtifactStore, tmp_path: Path) -> None:
-    cfg = parse_config({
-        "name": "it",
-        "tasks": [{"name": "cities", "n_items": 800}],
-        "weak": ["minilm-l6"],
-        "strong": ["minilm-l6", "gemma3-270m"],
-        "elicitors": ["probe", "probe-logconf"],
-        "seeds": [0],
-        "bootstrap": {"n_boot": 300},
-    })
+def test_gemma_gold_probe_beats_minilm_on_cities(
+    shared_store: ArtifactStore, tmp_path: Path
+) -> None:
+    cfg = parse_config(
+        {
+            "name": "it",
+            "tasks": [{"name": "cities", "n_items": 800}],
+            "weak": ["minilm-l6"],
+            "strong": ["minilm-l6", "gemma3-270m"],
+            "elicitors": ["probe", "probe-logconf"],
+            "seeds": [0],
+            "bootstrap": {"n_boot": 300},
+        }
+    )
     out = run(cfg, runs_root=tmp_path, store=shared_store, progress=False)
     by = {(c.strong, c.elicitor): c for c in out.results.cells}
     gemma, minilm = by[("gemma3-270m", "probe")], by[("minilm-l6", "probe")]
@@ -37,8 +41,9 @@ def test_gemma_gold_probe_beats_minilm_on_cities(shared_store: ArtifactStore, tm
     assert (out.run_dir / "report.html").stat().st_size > 10_000  # plots embedded
 
 
-def test_cli_run_on_smollm_reuses_the_store(shared_store: ArtifactStore, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_run_on_smollm_reuses_the_store(
+    shared_store: ArtifactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SANDWICH_HOME", str(shared_store.root))
     cfg = tmp_path / "c.yaml"
     cfg.write_text(

@@ -52,7 +52,10 @@ def make_results(task_names: tuple[str, str] = ("cities", "capitals")) -> RunRes
                 pgr = (s - w) / (c - w)
                 groups.append(GroupResult(
                     task=task, weak=weak, strong=strong, elicitor=elicitor, seeds=[0, 1],
-                    n_test=400, weak_acc=w, ceiling_acc=c, student_acc=s, pgr=pgr,
+                    n_test=400, weak_acc=w, weak_acc_ci=(w - 0.03, w + 0.03), ceiling_acc=c,
+                    ceiling_acc_ci=(c - 0.02, c + 0.02), student_acc=s,
+                    student_acc_ci=(s - 0.03, s + 0.03), gap=c - w,
+                    gap_ci=(c - w - 0.04, c - w + 0.04), pgr=pgr,
                     pgr_ci=(pgr - 0.9, pgr + 1.1) if small else (pgr - 0.15, pgr + 0.15),
                     flags=flags,
                 ))  # fmt: skip

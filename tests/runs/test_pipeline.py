@@ -40,23 +40,47 @@ def config(**overrides: Any):  # type: ignore[no-untyped-def]
 
 def numbers(results: RunResults) -> list[tuple[Any, ...]]:
     return [
-        (c.task, c.weak, c.strong, c.elicitor, c.seed, c.weak_acc, c.student_acc, c.ceiling_acc,
-         c.pgr, tuple(c.pgr_ci))
+        (
+            c.task,
+            c.weak,
+            c.strong,
+            c.elicitor,
+            c.seed,
+            c.weak_acc,
+            c.student_acc,
+            c.ceiling_acc,
+            c.pgr,
+            tuple(c.pgr_ci),
+        )
         for c in results.cells
     ]
 
 
 def test_run_writes_results_and_report_with_a_real_ladder(tmp_path: Path) -> None:
-    out = run(config(), runs_root=tmp_path / "runs", store=ArtifactStore(tmp_path / "s"),
-              progress=False)
+    out = run(
+        config(), runs_root=tmp_path / "runs", store=ArtifactStore(tmp_path / "s"), progress=False
+    )
     d = out.run_dir
     for name in ("config.yaml", "results.json", "report.md", "report.html"):
         assert (d / name).is_file(), name
     data = json.loads((d / "results.json").read_text())
     assert data["schema_version"] == 1
     assert len(data["cells"]) == 2 * 1 * 2 * 2  # weak x strong x elicitors x seeds
-    required = {"task", "weak", "strong", "elicitor", "seed", "n_test", "weak_acc", "ceiling_acc",
-                "student_acc", "pgr", "pgr_ci", "agreement", "flags"}
+    required = {
+        "task",
+        "weak",
+        "strong",
+        "elicitor",
+        "seed",
+        "n_test",
+        "weak_acc",
+        "ceiling_acc",
+        "student_acc",
+        "pgr",
+        "pgr_ci",
+        "agreement",
+        "flags",
+    }
     assert required <= set(data["cells"][0])
     fake_weak = [c for c in out.results.cells if c.weak == "fake-weak"]
     for c in fake_weak:
@@ -77,8 +101,9 @@ def test_same_config_same_numbers_and_second_run_recomputes_nothing(tmp_path: Pa
     second = run(config(), runs_root=tmp_path / "r1", store=store, progress=False)
     assert numbers(first.results) == numbers(second.results)
     assert sorted(p.name for p in (tmp_path / "s" / "artifacts").glob("*/*/*")) == artifacts
-    fresh = run(config(), runs_root=tmp_path / "r2", store=ArtifactStore(tmp_path / "s2"),
-                progress=False)
+    fresh = run(
+        config(), runs_root=tmp_path / "r2", store=ArtifactStore(tmp_path / "s2"), progress=False
+    )
     assert numbers(first.results) == numbers(fresh.results)
 
 
@@ -98,15 +123,21 @@ class CrashingExecutor:
 def test_killed_run_resumes_and_gives_the_same_results(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path / "s")
     with pytest.raises(KeyboardInterrupt):
-        run(config(), runs_root=tmp_path / "r", store=store, executor=CrashingExecutor(3),
-            progress=False)
+        run(
+            config(),
+            runs_root=tmp_path / "r",
+            store=store,
+            executor=CrashingExecutor(3),
+            progress=False,
+        )
     done = {p: p.stat().st_mtime_ns for p in (tmp_path / "s" / "artifacts").glob("*/*/*")}
     assert not list((tmp_path / "r").glob("*/results.json")), "no results from a killed run"
     resumed = run(config(), runs_root=tmp_path / "r", store=store, progress=False)
     for p, mtime in done.items():  # finished stages were reused, not rebuilt
         assert p.stat().st_mtime_ns == mtime
-    uninterrupted = run(config(), runs_root=tmp_path / "u", store=ArtifactStore(tmp_path / "s2"),
-                        progress=False)
+    uninterrupted = run(
+        config(), runs_root=tmp_path / "u", store=ArtifactStore(tmp_path / "s2"), progress=False
+    )
     assert numbers(resumed.results) == numbers(uninterrupted.results)
 
 
@@ -135,8 +166,12 @@ def test_adding_an_elicitor_recomputes_only_that_elicitor(tmp_path: Path) -> Non
 
 
 def test_small_test_split_is_warned_in_results_and_report(tmp_path: Path) -> None:
-    cfg = config(tasks=[{"name": "arithmetic", "n_items": 200}], weak=["fake-weak"],
-                 elicitors=["probe"], seeds=[0])
+    cfg = config(
+        tasks=[{"name": "arithmetic", "n_items": 200}],
+        weak=["fake-weak"],
+        elicitors=["probe"],
+        seeds=[0],
+    )
     out = run(cfg, runs_root=tmp_path / "r", store=ArtifactStore(tmp_path / "s"), progress=False)
     assert "small_test" in out.results.cells[0].flags
     assert any("test items" in w for w in out.results.warnings)

@@ -97,7 +97,9 @@ def _slow_build(root: str, out: str) -> None:
 def test_two_processes_build_once(tmp_path: Path) -> None:
     log = tmp_path / "builds.log"
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_slow_build, args=(str(tmp_path / "s"), str(log))) for _ in range(2)]
+    procs = [
+        ctx.Process(target=_slow_build, args=(str(tmp_path / "s"), str(log))) for _ in range(2)
+    ]
     for p in procs:
         p.start()
     for p in procs:

@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from sandwich.report.rows import defined
 from sandwich.runs.results import FLAG_SMALL_GAP, GroupResult, RunResults
 
 WEAK_COLOR = "#9e9e9e"
@@ -124,7 +125,7 @@ def _pgr_limits(groups: Sequence[GroupResult]) -> tuple[float, float]:
     for g in groups:
         if FLAG_SMALL_GAP in g.flags:
             continue
-        vals = [v for v in (g.pgr, *g.pgr_ci) if math.isfinite(v)]
+        vals = [v for v in (g.pgr, *g.pgr_ci) if v is not None and defined(v)]
         lo, hi = min([lo, *vals]), max([hi, *vals])
     return max(lo, -3.0) - 0.1, min(hi, 3.0) + 0.1
 
@@ -153,12 +154,12 @@ def pgr_figure(results: RunResults, task: str) -> Figure:
             x = i + (j - (len(elicitors) - 1) / 2) * step
             flagged = FLAG_SMALL_GAP in g.flags
             c = FLAGGED_COLOR if flagged else color
-            if not math.isfinite(g.pgr):
+            if g.pgr is None or not defined(g.pgr):
                 ax.annotate("PGR n/a\n(no gap)", (x, 0.0), ha="center", fontsize=7, color="grey")
                 continue
             y = min(max(g.pgr, lo), hi)
-            if all(math.isfinite(v) for v in g.pgr_ci):
-                low, high = (min(max(v, lo), hi) for v in g.pgr_ci)
+            if all(defined(v) for v in g.pgr_ci):
+                low, high = (min(max(v or 0.0, lo), hi) for v in g.pgr_ci)
                 ax.errorbar([x], [y], yerr=[[y - low], [high - y]], color=c, capsize=4, lw=1.5)
             label = None if elicitor in labelled else text(elicitor, 30)
             labelled.add(elicitor)

@@ -53,9 +53,14 @@ def num(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}f}"
 
 
-def with_ci(x: float, ci: Sequence[float], digits: int = 3) -> str:
+def defined(x: float | None) -> bool:
+    """True for a finite number; False for None (JSON null), NaN or infinity."""
+    return x is not None and math.isfinite(x)
+
+
+def with_ci(x: float | None, ci: Sequence[float | None], digits: int = 3) -> str:
     """``x [low, high]``; the interval is omitted when it is undefined."""
-    if any(math.isnan(v) for v in ci):
+    if not all(defined(v) for v in ci):
         return num(x, digits)
     return f"{num(x, digits)} [{num(ci[0], digits)}, {num(ci[1], digits)}]"
 

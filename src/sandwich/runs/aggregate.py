@@ -22,18 +22,34 @@ def aggregate(outcomes: Sequence[CellOutcome], n_boot: int) -> list[GroupResult]
     out = []
     for (task, weak, strong, elicitor), members in groups.items():
         m = pgr_with_ci_over_seeds(
-            [(o.y_test, o.p_weak, o.p_student, o.p_ceiling) for o in members], n_boot=n_boot,
+            [(o.y_test, o.p_weak, o.p_student, o.p_ceiling) for o in members],
+            n_boot=n_boot,
             seed=0,
         )
         flags = sorted({f for o in members for f in o.result.flags} - {FLAG_SMALL_GAP})
         if m.small_gap:
             flags.append(FLAG_SMALL_GAP)
-        out.append(GroupResult(
-            task=task, weak=weak, strong=strong, elicitor=elicitor,
-            seeds=[o.result.seed for o in members], n_test=members[0].result.n_test,
-            weak_acc=m.weak_acc, ceiling_acc=m.ceiling_acc, student_acc=m.student_acc,
-            pgr=m.pgr, pgr_ci=m.pgr_ci, flags=sorted(flags),
-        ))
+        out.append(
+            GroupResult(
+                task=task,
+                weak=weak,
+                strong=strong,
+                elicitor=elicitor,
+                seeds=[o.result.seed for o in members],
+                n_test=members[0].result.n_test,
+                weak_acc=m.weak_acc,
+                weak_acc_ci=m.weak_acc_ci,
+                ceiling_acc=m.ceiling_acc,
+                ceiling_acc_ci=m.ceiling_acc_ci,
+                student_acc=m.student_acc,
+                student_acc_ci=m.student_acc_ci,
+                gap=m.gap,
+                gap_ci=m.gap_ci,
+                pgr=m.pgr,
+                pgr_ci=m.pgr_ci,
+                flags=sorted(flags),
+            )
+        )
     return out
 
 

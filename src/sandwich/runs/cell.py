@@ -27,7 +27,7 @@ from sandwich.runs.plan import Cell
 from sandwich.runs.results import FLAG_SMALL_GAP, FLAG_SMALL_TEST, CellResult
 from sandwich.store import ArtifactKey, ArtifactStore
 from sandwich.supervision import SUPERVISORS
-from sandwich.tasks import SplitSizes, Splits, Task, load_task
+from sandwich.tasks import Splits, SplitSizes, Task, load_task
 
 CELL_VERSION = 1
 
@@ -49,8 +49,12 @@ class RunContext:
         key = cfg.model_dump_json()
         if key not in self._tasks:
             self._tasks[key] = load_task(
-                name=cfg.name, path=cfg.path, hf=cfg.hf, n_items=cfg.n_items,
-                seed=cfg.seed, params=dict(cfg.params),
+                name=cfg.name,
+                path=cfg.path,
+                hf=cfg.hf,
+                n_items=cfg.n_items,
+                seed=cfg.seed,
+                params=dict(cfg.params),
             )
         return self._tasks[key]
 
@@ -85,8 +89,11 @@ def supervisor_labels(ctx: RunContext, cell: Cell) -> dict[str, np.ndarray]:
     params = dict(cell.weak.params)
     if cell.weak.name == "weak-model":
         params["model"] = cell.weak.model
-    inputs: dict[str, Any] = {**_split_inputs(ctx, cell), "supervisor": cell.weak.name,
-                              "params": params}
+    inputs: dict[str, Any] = {
+        **_split_inputs(ctx, cell),
+        "supervisor": cell.weak.name,
+        "params": params,
+    }
     if cell.weak.model:
         inputs["features"] = ctx.features.key(cell.weak.model, task).hex
 
@@ -112,8 +119,12 @@ def _strong_xy(ctx: RunContext, cell: Cell) -> tuple[np.ndarray, np.ndarray, Spl
 def ceiling_predictions(ctx: RunContext, cell: Cell) -> np.ndarray:
     """The strong model's probe trained on B's gold labels, scored on T."""
     task = ctx.task(cell.task)
-    inputs = {**_split_inputs(ctx, cell), "features": ctx.features.key(cell.strong, task).hex,
-              "elicitor": "probe", "params": {}}
+    inputs = {
+        **_split_inputs(ctx, cell),
+        "features": ctx.features.key(cell.strong, task).hex,
+        "elicitor": "probe",
+        "params": {},
+    }
 
     def compute() -> dict[str, np.ndarray]:
         x_b, x_t, splits = _strong_xy(ctx, cell)
@@ -124,13 +135,18 @@ def ceiling_predictions(ctx: RunContext, cell: Cell) -> np.ndarray:
     return ctx.store.arrays(ArtifactKey("ceiling", CELL_VERSION, inputs), compute)["test"]
 
 
-def student_predictions(ctx: RunContext, cell: Cell, weak_b: np.ndarray,
-                        labels_key: str) -> np.ndarray:
+def student_predictions(
+    ctx: RunContext, cell: Cell, weak_b: np.ndarray, labels_key: str
+) -> np.ndarray:
     """The elicitor trained on B's weak labels only, scored on T."""
     task = ctx.task(cell.task)
-    inputs = {**_split_inputs(ctx, cell), "features": ctx.features.key(cell.strong, task).hex,
-              "labels": labels_key, "elicitor": cell.elicitor.name,
-              "params": dict(cell.elicitor.params)}
+    inputs = {
+        **_split_inputs(ctx, cell),
+        "features": ctx.features.key(cell.strong, task).hex,
+        "labels": labels_key,
+        "elicitor": cell.elicitor.name,
+        "params": dict(cell.elicitor.params),
+    }
 
     def compute() -> dict[str, np.ndarray]:
         x_b, x_t, _ = _strong_xy(ctx, cell)
@@ -161,20 +177,32 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
     if len(y_t) < boot.min_test:
         flags.append(FLAG_SMALL_TEST)
     result = CellResult(
-        task=cell.task.label, weak=cell.weak.display, strong=cell.strong,
-        elicitor=cell.elicitor.display, seed=cell.seed,
-        n_train_weak=len(splits.train_weak), n_train_strong=len(splits.train_strong),
+        task=cell.task.label,
+        weak=cell.weak.display,
+        strong=cell.strong,
+        elicitor=cell.elicitor.display,
+        seed=cell.seed,
+        n_train_weak=len(splits.train_weak),
+        n_train_strong=len(splits.train_strong),
         n_test=len(y_t),
-        weak_acc=m.weak_acc, weak_acc_ci=m.weak_acc_ci,
-        ceiling_acc=m.ceiling_acc, ceiling_acc_ci=m.ceiling_acc_ci,
-        student_acc=m.student_acc, student_acc_ci=m.student_acc_ci,
-        pgr=m.pgr, pgr_ci=m.pgr_ci, gap=m.gap, gap_ci=m.gap_ci,
-        student_auroc=auroc(y_t, p_student), ceiling_auroc=auroc(y_t, p_ceiling),
+        weak_acc=m.weak_acc,
+        weak_acc_ci=m.weak_acc_ci,
+        ceiling_acc=m.ceiling_acc,
+        ceiling_acc_ci=m.ceiling_acc_ci,
+        student_acc=m.student_acc,
+        student_acc_ci=m.student_acc_ci,
+        pgr=m.pgr,
+        pgr_ci=m.pgr_ci,
+        gap=m.gap,
+        gap_ci=m.gap_ci,
+        student_auroc=auroc(y_t, p_student),
+        ceiling_auroc=auroc(y_t, p_ceiling),
         weak_auroc=auroc(y_t, p_weak),
         agreement=agreement(p_student, p_weak),
         agreement_on_weak_errors=agreement_on_errors(y_t, p_student, p_weak),
         weak_label_acc_train_strong=float(np.mean((labels["train_strong"] >= 0.5) == y_b)),
-        student_ece=ece(y_t, p_student), weak_ece=ece(y_t, p_weak),
+        student_ece=ece(y_t, p_student),
+        weak_ece=ece(y_t, p_weak),
         flags=flags,
         specs={
             "task": cell.task.model_dump(mode="json"),

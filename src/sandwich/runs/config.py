@@ -27,7 +27,8 @@ class TaskConfig(_Strict):
     path: str | None = Field(None, description="a .jsonl or .csv file of items")
     hf: str | None = Field(None, description="a Hugging Face dataset name or local dataset path")
     n_items: int | None = Field(
-        None, ge=20,
+        None,
+        ge=20,
         description="items to generate (default: the task's own) or at most this many from a file",
     )
     seed: int = Field(0, description="generation seed of the item set (splits use the cell seed)")

@@ -32,8 +32,13 @@ class LocalExecutor:
         if not self.progress:
             yield from (fn(c) for c in cells)
             return
-        columns = (TextColumn("cells"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("{task.description}"))
+        columns = (
+            TextColumn("cells"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+        )
         with Progress(*columns, transient=True) as bar:
             job = bar.add_task("", total=len(cells))
             for cell in cells:

@@ -20,12 +20,15 @@ def feature_spec(model: Model, cfg: FeatureConfig) -> FeatureSpec:
         layer = max(1, round(cfg.layer * model.num_layers))
     else:
         layer = model.resolve_layers([cfg.layer])[0]
-    pooling = cfg.pooling if cfg.pooling != "auto" else (
-        "mean" if model.kind == "encoder" else "last"
+    pooling = (
+        cfg.pooling if cfg.pooling != "auto" else ("mean" if model.kind == "encoder" else "last")
     )
     return FeatureSpec(
-        layers=(layer,), pooling=pooling, dtype=cfg.dtype,
-        batch_size=cfg.batch_size, max_length=cfg.max_length,
+        layers=(layer,),
+        pooling=pooling,
+        dtype=cfg.dtype,
+        batch_size=cfg.batch_size,
+        max_length=cfg.max_length,
     )
 
 

@@ -7,9 +7,10 @@ paired-bootstrap interval over test items (see ``sandwich.metrics``).
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 SCHEMA_VERSION = 1
 
@@ -18,7 +19,15 @@ FLAG_SMALL_GAP = "small_gap"  # ceiling - weak is within noise: PGR is not meani
 FLAG_SMALL_TEST = "small_test"  # too few test items for a meaningful CI
 FLAG_ORACLE = "oracle"  # gold labels of B or T were used (diagnostic only)
 
-Interval = tuple[float, float]
+
+def _nan_to_none(v: Any) -> Any:
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+# A number that can be undefined (PGR with a zero gap, AUROC on one class):
+# JSON null, never NaN, so results.json stays strict JSON.
+MaybeFloat = Annotated[float | None, BeforeValidator(_nan_to_none)]
+Interval = tuple[MaybeFloat, MaybeFloat]
 
 
 class CellResult(BaseModel):
@@ -38,19 +47,20 @@ class CellResult(BaseModel):
     ceiling_acc_ci: Interval
     student_acc: float = Field(description="the elicitor trained on B weak labels, on T")
     student_acc_ci: Interval
-    pgr: float = Field(description="(student - weak) / (ceiling - weak)")
+    pgr: MaybeFloat = Field(description="(student - weak) / (ceiling - weak); null if equal")
     pgr_ci: Interval
     gap: float = Field(description="ceiling_acc - weak_acc")
     gap_ci: Interval
-    student_auroc: float
-    ceiling_auroc: float
-    weak_auroc: float
+    student_auroc: MaybeFloat
+    ceiling_auroc: MaybeFloat
+    weak_auroc: MaybeFloat
     agreement: float = Field(description="share of T where student and supervisor agree")
     agreement_on_weak_errors: float | None = Field(
         description="agreement on the T items the supervisor got wrong (imitation of its errors)"
     )
     weak_label_acc_train_strong: float = Field(
-        description="accuracy of the supervisor's labels on B (a diagnostic; never shown to the student)"
+        description="accuracy of the supervisor's labels on B "
+        "(a diagnostic; never shown to the student)"
     )
     student_ece: float
     weak_ece: float
@@ -71,10 +81,17 @@ class GroupResult(BaseModel):
     seeds: list[int]
     n_test: int = Field(description="test items per seed")
     weak_acc: float
+    weak_acc_ci: Interval
     ceiling_acc: float
+    ceiling_acc_ci: Interval
     student_acc: float
-    pgr: float = Field(description="PGR of the seed-averaged accuracies")
-    pgr_ci: Interval = Field(description="bootstrap over test items within each seed and over seeds")
+    student_acc_ci: Interval
+    gap: float = Field(description="ceiling_acc - weak_acc")
+    gap_ci: Interval
+    pgr: MaybeFloat = Field(description="PGR of the seed-averaged accuracies")
+    pgr_ci: Interval = Field(
+        description="bootstrap over test items within each seed and over seeds"
+    )
     flags: list[str] = Field(default_factory=list)
 
 

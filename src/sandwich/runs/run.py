@@ -10,7 +10,6 @@ from pathlib import Path
 import yaml
 
 from sandwich import __version__
-from sandwich.report import write_report
 from sandwich.runs.aggregate import aggregate, run_warnings
 from sandwich.runs.cell import CellOutcome, RunContext, run_cell
 from sandwich.runs.config import RunConfig
@@ -56,8 +55,9 @@ def run(
     ctx = RunContext(config, store, progress)
     run_dir = Path(runs_root) / (run_id or run_id_for(config))
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / CONFIG_FILE,
-                      yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    atomic_write_text(
+        run_dir / CONFIG_FILE, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    )
 
     for task_cfg, model in feature_jobs(config):  # one model in memory at a time
         ctx.features.table(model, ctx.task(task_cfg))
@@ -67,8 +67,9 @@ def run(
     outcomes = list((executor or LocalExecutor(progress)).map(lambda c: run_cell(ctx, c), cells))
     groups = aggregate(outcomes, n_boot=config.bootstrap.n_boot)
     warnings = run_warnings(groups, config.bootstrap.min_test)
-    warnings += [f"corrupt cache entry {k[:12]} was detected and recomputed"
-                 for k in store.corrupt_found]
+    warnings += [
+        f"corrupt cache entry {k[:12]} was detected and recomputed" for k in store.corrupt_found
+    ]
     results = RunResults(
         sandwich_version=__version__,
         run_id=run_dir.name,
@@ -79,6 +80,8 @@ def run(
         warnings=warnings,
     )
     atomic_write_text(run_dir / RESULTS_FILE, results.model_dump_json(indent=2))
+    from sandwich.report import write_report  # report reads runs.results: import it late
+
     write_report(results, run_dir)
     return RunOutput(results, run_dir, outcomes)
 
