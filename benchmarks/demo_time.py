@@ -22,7 +22,9 @@ def timed_run(config: str, home: str, runs: str) -> float:
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "sandwich", "run", config, "--runs", runs, "-q"],
-        check=True, env=env, stdout=subprocess.DEVNULL,
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
     )
     return time.perf_counter() - start
 

@@ -7,6 +7,7 @@ wrapped so that the object it builds remembers its construction arguments
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 from collections.abc import Callable, Iterator
@@ -86,10 +87,9 @@ class Registry(Generic[T]):
     def build(self, name: str, **params: Any) -> T:
         """Build the object registered under ``name`` and record its spec."""
         obj = self.entry(name).factory(**params)
-        try:
+        # objects without __dict__ (rare) simply carry no spec
+        with contextlib.suppress(AttributeError, TypeError):
             object.__setattr__(obj, _SPEC_ATTR, Spec(self.kind, name, dict(params)))
-        except (AttributeError, TypeError):
-            pass  # objects without __dict__ (rare) simply carry no spec
         return obj
 
 

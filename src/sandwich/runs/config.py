@@ -128,9 +128,9 @@ class RunConfig(_Strict):
         default_factory=lambda: [ElicitorConfig(name="probe")], min_length=1
     )
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
-    split: SplitConfig = Field(default_factory=SplitConfig)
-    features: FeatureConfig = Field(default_factory=FeatureConfig)
-    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+    split: SplitConfig = SplitConfig()
+    features: FeatureConfig = FeatureConfig()
+    bootstrap: BootstrapConfig = BootstrapConfig()
 
     @field_validator("tasks", mode="before")
     @classmethod

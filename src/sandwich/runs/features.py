@@ -9,6 +9,7 @@ import numpy as np
 from sandwich.models import FeatureSpec, Model, load_model
 from sandwich.runs.config import FeatureConfig
 from sandwich.store import ArtifactKey, ArtifactStore
+from sandwich.supervision import FeatureSource
 from sandwich.tasks import Item, Task
 
 FEATURES_VERSION = 1
@@ -76,7 +77,7 @@ class TaskFeatures:
         """Drop a loaded model (its features stay cached)."""
         self._models.pop(model_name, None)
 
-    def source(self, task: Task):  # type: ignore[no-untyped-def]
+    def source(self, task: Task) -> FeatureSource:
         """A FeatureSource (``f(model, items) -> array``) restricted to ``task``."""
 
         def features(model: str, items: Sequence[Item]) -> np.ndarray:

@@ -166,7 +166,7 @@ class ArtifactStore:
         """Cached dict of numpy arrays (stored as an uncompressed .npz)."""
 
         def build(tmp: Path) -> None:
-            np.savez(tmp / "arrays.npz", **dict(compute()))
+            np.savez(tmp / "arrays.npz", allow_pickle=False, **dict(compute()))
 
         path = self.get_or_build(key, build)
         with np.load(path / "arrays.npz", allow_pickle=False) as data:
