@@ -13,9 +13,10 @@ module is kept on the object (one copy per compute dtype used).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -187,6 +188,8 @@ class HFModel(Model):
         return self._fingerprint
 
     # -- loading -----------------------------------------------------------
+    # (loading converted weights takes a second or two: transformers' own
+    # "Loading weights" bar is hidden so that only our feature bar shows)
     def tokenizer(self) -> Any:
         if self._tokenizer is None:
             from transformers import AutoTokenizer
@@ -206,7 +209,8 @@ class HFModel(Model):
 
                 mod = copy.deepcopy(base).to(getattr(torch, dtype))
             else:
-                mod = AutoModel.from_pretrained(self.directory, dtype=getattr(torch, dtype))
+                with quiet_weight_loading():
+                    mod = AutoModel.from_pretrained(self.directory, dtype=getattr(torch, dtype))
                 self.load_count += 1
                 self._check_info(mod.config)
             self._modules[dtype] = mod.eval()
@@ -266,3 +270,17 @@ def from_hub(name: str, allow_download: bool | None = None, **kwargs: Any) -> HF
 
 def read_config_json(directory: Path) -> dict[str, Any]:
     return dict(json.loads((directory / "config.json").read_text()))
+
+
+@contextlib.contextmanager
+def quiet_weight_loading() -> Iterator[None]:
+    """Hide transformers' progress bars while loading a model (restored afterwards)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()

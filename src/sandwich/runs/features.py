@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from sandwich.models import FeatureSpec, Model, load_model
+from sandwich.models.hf import HFModel
 from sandwich.runs.config import FeatureConfig
 from sandwich.store import ArtifactKey, ArtifactStore
 from sandwich.supervision import FeatureSource
@@ -45,7 +46,10 @@ class TaskFeatures:
 
     def model(self, name: str) -> Model:
         if name not in self._models:
-            self._models[name] = load_model(name, store=self.store)
+            model = load_model(name, store=self.store)
+            if isinstance(model, HFModel):
+                model.progress = self.progress
+            self._models[name] = model
         return self._models[name]
 
     def key(self, model_name: str, task: Task) -> ArtifactKey:
