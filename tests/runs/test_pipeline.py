@@ -176,3 +176,45 @@ def test_small_test_split_is_warned_in_results_and_report(tmp_path: Path) -> Non
     assert "small_test" in out.results.cells[0].flags
     assert any("test items" in w for w in out.results.warnings)
     assert "test items" in (out.run_dir / "report.md").read_text()
+
+
+def test_sigkilled_process_resumes_to_the_same_results(tmp_path: Path) -> None:
+    """A real `sandwich run` process killed with SIGKILL mid-run, then run again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    data = {
+        "name": "kill",
+        "tasks": [{"name": "arithmetic", "n_items": 800}],
+        "weak": ["fake-weak", "fake-mid"],
+        "strong": ["fake-strong"],
+        "elicitors": ["probe", "probe-logconf"],
+        "seeds": [0, 1],
+        "bootstrap": {"n_boot": 200},
+    }
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    env = {**os.environ, "SANDWICH_HOME": str(tmp_path / "home")}
+    cmd = [sys.executable, "-m", "sandwich", "run", str(cfg), "--runs", str(tmp_path / "r"), "-q"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    predictions = tmp_path / "home" / "artifacts" / "predictions"
+    while time.monotonic() < deadline and proc.poll() is None:
+        if predictions.exists() and len(list(predictions.glob("*/*"))) >= 2:
+            break  # killed in the middle of the cells, after some were stored
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not list((tmp_path / "r").glob("*/results.json"))
+    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    resumed = json.loads(next((tmp_path / "r").glob("*/results.json")).read_text())
+    fresh = run(parse_config(data), runs_root=tmp_path / "u",
+                store=ArtifactStore(tmp_path / "s2"), progress=False)  # fmt: skip
+    assert [
+        (c["weak"], c["elicitor"], c["seed"], c["student_acc"], c["pgr"]) for c in resumed["cells"]
+    ] == [(c.weak, c.elicitor, c.seed, c.student_acc, c.pgr) for c in fresh.results.cells]
