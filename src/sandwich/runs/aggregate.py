@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sandwich.metrics import pgr_with_ci_over_seeds
-from sandwich.runs.cell import CellOutcome
+from sandwich.runs.cell import CellOutcome, pgr_fields
 from sandwich.runs.results import FLAG_SMALL_GAP, FLAG_SMALL_TEST, GroupResult
 
 
@@ -37,16 +37,7 @@ def aggregate(outcomes: Sequence[CellOutcome], n_boot: int) -> list[GroupResult]
                 elicitor=elicitor,
                 seeds=[o.result.seed for o in members],
                 n_test=members[0].result.n_test,
-                weak_acc=m.weak_acc,
-                weak_acc_ci=m.weak_acc_ci,
-                ceiling_acc=m.ceiling_acc,
-                ceiling_acc_ci=m.ceiling_acc_ci,
-                student_acc=m.student_acc,
-                student_acc_ci=m.student_acc_ci,
-                gap=m.gap,
-                gap_ci=m.gap_ci,
-                pgr=m.pgr,
-                pgr_ci=m.pgr_ci,
+                **pgr_fields(m),
                 flags=sorted(flags),
             )
         )

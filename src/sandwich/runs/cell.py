@@ -15,6 +15,7 @@ import numpy as np
 
 from sandwich.elicit import ELICITORS, LogisticProbe
 from sandwich.metrics import (
+    PGRResult,
     agreement,
     agreement_on_errors,
     auroc,
@@ -157,6 +158,15 @@ def student_predictions(
     return ctx.store.arrays(ArtifactKey("predictions", CELL_VERSION, inputs), compute)["test"]
 
 
+PGR_FIELDS = ("weak_acc", "weak_acc_ci", "ceiling_acc", "ceiling_acc_ci", "student_acc",
+              "student_acc_ci", "pgr", "pgr_ci", "gap", "gap_ci")  # fmt: skip
+
+
+def pgr_fields(m: PGRResult) -> dict[str, Any]:
+    """The accuracy, gap and PGR fields (with CIs) that cells and groups share."""
+    return {k: getattr(m, k) for k in PGR_FIELDS}
+
+
 def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
     """Compute (or fetch) every stage of one cell and measure it."""
     start = time.perf_counter()
@@ -185,16 +195,7 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
         n_train_weak=len(splits.train_weak),
         n_train_strong=len(splits.train_strong),
         n_test=len(y_t),
-        weak_acc=m.weak_acc,
-        weak_acc_ci=m.weak_acc_ci,
-        ceiling_acc=m.ceiling_acc,
-        ceiling_acc_ci=m.ceiling_acc_ci,
-        student_acc=m.student_acc,
-        student_acc_ci=m.student_acc_ci,
-        pgr=m.pgr,
-        pgr_ci=m.pgr_ci,
-        gap=m.gap,
-        gap_ci=m.gap_ci,
+        **pgr_fields(m),
         student_auroc=auroc(y_t, p_student),
         ceiling_auroc=auroc(y_t, p_ceiling),
         weak_auroc=auroc(y_t, p_weak),
