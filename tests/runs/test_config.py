@@ -82,3 +82,11 @@ def test_demo_config_is_valid() -> None:
     assert {w.model for w in cfg.weak} == {"minilm-l6", "smollm2-135m"}
     assert len(cfg.seeds) == 3 and cfg.tasks[0].n_items is not None
     assert cfg.tasks[0].n_items >= 1000
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parents[2] / "configs").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_every_shipped_config_is_valid(path: Path) -> None:
+    cfg = load_config(path)
+    assert cfg.tasks and cfg.weak and cfg.strong
