@@ -79,3 +79,12 @@ def test_listings(command: str, names: list[str], capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     for n in names:
         assert n in out
+
+
+def test_bad_task_parameter_exits_2_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = write(tmp_path, {**FAKE, "tasks": [{"name": "capitals", "n_items": 5000}]})
+    assert main(["run", str(cfg), "--runs", str(tmp_path / "runs")]) == 2
+    assert "capitals" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -40,6 +40,14 @@ def test_shorthands_expand() -> None:
         ({"tasks": [{"name": "cities", "path": "x.jsonl"}]}, ["tasks.0:", "exactly one of"]),
         ({"weak": [{"name": "weak-model"}]}, ["weak.0.model: required"]),
         ({"elicitors": ["probe", "probe"]}, ["elicitors.1: 'probe' appears twice"]),
+        (
+            {"weak": [{"name": "nonexpert", "params": {"knowledge": 2}}]},
+            ["weak.0.params: nonexpert: knowledge must be a number in [0.0, 1.0], got 2"],
+        ),
+        (
+            {"elicitors": [{"name": "probe-logconf", "params": {"aux_wieght": 0.5}}]},
+            ["elicitors.0.params:", "aux_wieght"],
+        ),
     ],
 )
 def test_bad_fields_name_their_path_and_allowed_values(patch: dict, expected: list[str]) -> None:

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sandwich.errors import ConfigError, UnknownNameError
+from sandwich.registry import Registry
 
 
 class _Strict(BaseModel):
@@ -175,6 +176,9 @@ class RunConfig(_Strict):
         for i, w in enumerate(self.weak):
             if w.name not in SUPERVISORS:
                 problems.append(f"weak.{i}.name: {SUPERVISORS.unknown_message(w.name)}")
+            else:
+                kwargs = {**w.params, **({"model": w.model} if w.name == "weak-model" else {})}
+                _check_params(f"weak.{i}.params", SUPERVISORS, w.name, kwargs, problems)
             if w.name == "weak-model":
                 if not w.model:
                     problems.append(f"weak.{i}.model: required for the weak-model supervisor")
@@ -186,6 +190,8 @@ class RunConfig(_Strict):
         for i, e in enumerate(self.elicitors):
             if e.name not in ELICITORS:
                 problems.append(f"elicitors.{i}.name: {ELICITORS.unknown_message(e.name)}")
+            else:
+                _check_params(f"elicitors.{i}.params", ELICITORS, e.name, e.params, problems)
         _check_unique("tasks", [t.label for t in self.tasks], problems)
         _check_unique("weak", [w.display for w in self.weak], problems)
         _check_unique("strong", list(self.strong), problems)
@@ -205,6 +211,20 @@ def check_model_name(name: str) -> str | None:
     if name.startswith("hf:") or ("/" in name and not name.startswith((".", "/", "~"))):
         return None  # a hub id: resolved (offline by default) when the model loads
     return MODELS.unknown_message(name) + " (or give a local model directory or hf:<hub id>)"
+
+
+def _check_params(
+    where: str, registry: Registry[Any], name: str, params: dict[str, Any], problems: list[str]
+) -> None:
+    """Build the object once (constructors only store and check) to catch bad params early."""
+    if name == "weak-model" and not params.get("model"):
+        return  # reported as weak.N.model
+    try:
+        registry.build(name, **params)
+    except TypeError as exc:
+        problems.append(f"{where}: {exc} (see `sandwich {registry.kind}s` and its docs)")
+    except (ConfigError, ValueError) as exc:
+        problems.append(f"{where}: {exc}")
 
 
 def _as_list(v: Any) -> Any:
@@ -229,7 +249,8 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
         for line in msg.splitlines():
-            lines.append(f"  {path}: {line}" if not line.startswith(path) else f"  {line}")
+            # model-level checks already start their lines with the field path
+            lines.append(f"  {line}" if not err["loc"] else f"  {path}: {line}")
     return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from sandwich import __version__
+from sandwich.errors import ConfigError
 from sandwich.runs.aggregate import aggregate, run_warnings
 from sandwich.runs.cell import CellOutcome, RunContext, run_cell
 from sandwich.runs.config import RunConfig
@@ -53,6 +54,11 @@ def run(
     """
     store = store or ArtifactStore()
     ctx = RunContext(config, store, progress)
+    for i, task_cfg in enumerate(config.tasks):  # bad task parameters fail before any write
+        try:
+            ctx.task(task_cfg)
+        except ConfigError as exc:
+            raise ConfigError(f"tasks.{i}: {exc}") from None
     run_dir = Path(runs_root) / (run_id or run_id_for(config))
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(
@@ -88,8 +94,6 @@ def run(
 
 def load_results(run_dir: Path | str) -> RunResults:
     """Read ``results.json`` of a run directory (validated against the schema)."""
-    from sandwich.errors import ConfigError
-
     path = Path(run_dir) / RESULTS_FILE
     if not path.is_file():
         raise ConfigError(f"{path}: no results.json here; is {run_dir} a run directory?")
