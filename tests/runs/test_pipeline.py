@@ -218,3 +218,22 @@ def test_sigkilled_process_resumes_to_the_same_results(tmp_path: Path) -> None:
     assert [
         (c["weak"], c["elicitor"], c["seed"], c["student_acc"], c["pgr"]) for c in resumed["cells"]
     ] == [(c.weak, c.elicitor, c.seed, c.student_acc, c.pgr) for c in fresh.results.cells]
+
+
+def test_a_user_task_file_runs_end_to_end(tmp_path: Path) -> None:
+    from sandwich.tasks import load_task
+
+    items = load_task("arithmetic", n_items=600, seed=3).items
+    path = tmp_path / "sums.jsonl"
+    path.write_text(
+        "\n".join(
+            json.dumps({"text": it.text, "label": it.label, "difficulty": it.difficulty})
+            for it in items
+        )
+    )
+    cfg = config(tasks=[{"path": str(path)}], weak=["fake-weak"], elicitors=["probe"], seeds=[0])
+    out = run(cfg, runs_root=tmp_path / "r", store=ArtifactStore(tmp_path / "s"), progress=False)
+    cell = out.results.cells[0]
+    assert cell.task == "sums" and cell.n_test == 180
+    assert cell.ceiling_acc > cell.weak_acc
+    assert cell.specs["task_source"]["sha256"]
