@@ -147,7 +147,9 @@ class HFModel(Model):
         """The HF directory (converting into the store on first use if needed)."""
         if self._dir is None:
             assert callable(self._source)
-            self._dir = self._source(self.store or ArtifactStore())
+            quiet = contextlib.nullcontext() if self.progress else quiet_weight_loading()
+            with quiet:  # a GGUF conversion shows transformers' bar unless progress is off
+                self._dir = self._source(self.store or ArtifactStore())
         return self._dir
 
     @cached_property
@@ -274,13 +276,23 @@ def read_config_json(directory: Path) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def quiet_weight_loading() -> Iterator[None]:
-    """Hide transformers' progress bars while loading a model (restored afterwards)."""
+    """Hide transformers' progress bars while loading a model (restored afterwards).
+
+    The GGUF de-quantization bar is a plain tqdm that transformers' switch does
+    not reach, so its module's ``tqdm`` is swapped for a disabled one meanwhile.
+    """
+    import functools
+
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
+    gguf_tqdm = gguf_utils.tqdm
+    gguf_utils.tqdm = functools.partial(gguf_tqdm, disable=True)
     try:
         yield
     finally:
+        gguf_utils.tqdm = gguf_tqdm
         if was_enabled:
             hf_logging.enable_progress_bar()
