@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -75,45 +76,31 @@ def report_cmd(
     console.print(f"wrote {files.markdown} and {files.html}")
 
 
-def _listing(registry: Registry[object], title: str) -> None:
-    table = Table(title=title)
-    table.add_column("name", style="bold")
-    table.add_column("description")
-    for entry in registry:
-        table.add_row(entry.name, entry.summary)
-    console.print(table)
+# command -> (module, registry attribute, what else the name can be)
+_LISTINGS = {
+    "models": ("sandwich.models", "MODELS", "also: a local model directory, or hf:<hub id>"),
+    "tasks": ("sandwich.tasks", "TASKS", "also: path: a .jsonl/.csv file, hf: a dataset"),
+    "supervisors": ("sandwich.supervision", "SUPERVISORS", ""),
+    "elicitors": ("sandwich.elicit", "ELICITORS", ""),
+}
 
 
-@app.command("models")
-def models_cmd() -> None:
-    """List registered models (any local HF directory or hf:<id> works too)."""
-    from sandwich.models import MODELS
+def _listing_command(command: str, module: str, attr: str, note: str) -> None:
+    def listing() -> None:
+        registry: Registry[object] = getattr(importlib.import_module(module), attr)
+        table = Table(title=f"{command} ({note})" if note else command)
+        table.add_column("name", style="bold")
+        table.add_column("description")
+        for entry in registry:
+            table.add_row(entry.name, entry.summary)
+        console.print(table)
 
-    _listing(MODELS, "models (also: a local model directory, or hf:<hub id>)")  # type: ignore[arg-type]
-
-
-@app.command("tasks")
-def tasks_cmd() -> None:
-    """List registered tasks (a .jsonl/.csv file or a HF dataset works too)."""
-    from sandwich.tasks import TASKS
-
-    _listing(TASKS, "tasks (also: path: a .jsonl/.csv file, hf: a dataset)")  # type: ignore[arg-type]
+    listing.__doc__ = f"List the registered {command}, one line each."
+    app.command(command)(listing)
 
 
-@app.command("supervisors")
-def supervisors_cmd() -> None:
-    """List registered supervisors."""
-    from sandwich.supervision import SUPERVISORS
-
-    _listing(SUPERVISORS, "supervisors")  # type: ignore[arg-type]
-
-
-@app.command("elicitors")
-def elicitors_cmd() -> None:
-    """List registered elicitors."""
-    from sandwich.elicit import ELICITORS
-
-    _listing(ELICITORS, "elicitors")  # type: ignore[arg-type]
+for _command, (_module, _attr, _note) in _LISTINGS.items():
+    _listing_command(_command, _module, _attr, _note)
 
 
 def main(argv: list[str] | None = None) -> int:
