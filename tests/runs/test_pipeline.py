@@ -237,3 +237,15 @@ def test_a_user_task_file_runs_end_to_end(tmp_path: Path) -> None:
     assert cell.task == "sums" and cell.n_test == 180
     assert cell.ceiling_acc > cell.weak_acc
     assert cell.specs["task_source"]["sha256"]
+
+
+def test_a_gap_within_noise_is_flagged_and_warned_not_dropped(tmp_path: Path) -> None:
+    # gold labels as the "weak" supervisor: it beats the ceiling, so PGR means nothing
+    cfg = config(weak=["gold"], elicitors=["probe"], seeds=[0, 1])
+    out = run(cfg, runs_root=tmp_path / "r", store=ArtifactStore(tmp_path / "s"), progress=False)
+    assert len(out.results.cells) == 2 and len(out.results.groups) == 1
+    assert all(c.weak_acc == 1.0 and "small_gap" in c.flags for c in out.results.cells)
+    assert "small_gap" in out.results.groups[0].flags
+    [warning] = [w for w in out.results.warnings if "PGR is not meaningful" in w]
+    assert "at least as accurate as the ceiling" in warning
+    assert "PGR is not meaningful" in (out.run_dir / "report.md").read_text()

@@ -50,10 +50,12 @@ def run_warnings(groups: Sequence[GroupResult], min_test: int) -> list[str]:
     for g in groups:
         name = f"{g.task} | {g.weak} -> {g.strong} | {g.elicitor}"
         if FLAG_SMALL_GAP in g.flags:
-            warnings.append(
-                f"{name}: the ceiling-weak gap ({g.ceiling_acc - g.weak_acc:+.3f}) is within "
-                "noise; its PGR is not meaningful"
+            why = (
+                "the weak supervisor is at least as accurate as the ceiling"
+                if g.gap <= 0
+                else "the ceiling-weak gap is within noise"
             )
+            warnings.append(f"{name}: {why} (gap {g.gap:+.3f}); its PGR is not meaningful")
         if FLAG_SMALL_TEST in g.flags:
             warnings.append(
                 f"{name}: only {g.n_test} test items per seed (< {min_test}); "
