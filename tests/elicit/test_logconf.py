@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -109,13 +108,3 @@ def test_selection_uses_held_out_weak_labels(make_clustered: Clustered) -> None:
     assert len(m.val_losses_) == 5
     tiny = LogConfProbe(epochs=3).fit(X[:8], y[:8])  # too few items to hold any out
     assert tiny.val_losses_ == []
-
-
-def test_fast_on_cpu() -> None:
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(800, 640)).astype(np.float32)
-    y = (X[:, 0] > 0).astype(float)
-    LogConfProbe(epochs=1).fit(X[:50], y[:50])
-    t = time.perf_counter()
-    LogConfProbe().fit(X, y)
-    assert time.perf_counter() - t < 2.0  # ~0.2 s on a shared 2-core CPU
