@@ -48,6 +48,10 @@ def test_shorthands_expand() -> None:
             {"elicitors": [{"name": "probe-logconf", "params": {"aux_wieght": 0.5}}]},
             ["elicitors.0.params:", "aux_wieght"],
         ),
+        (
+            {"elicitors": [{"name": "probe-logconf", "params": {"aux_weight": 2}}]},
+            ["elicitors.0.params: aux_weight must be in [0, 1], got 2"],
+        ),
     ],
 )
 def test_bad_fields_name_their_path_and_allowed_values(patch: dict, expected: list[str]) -> None:

@@ -24,6 +24,14 @@ class Elicitor(ABC):
     @abstractmethod
     def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
 
+    @abstractmethod
+    def check_params(self) -> None:
+        """Raise ValueError naming a hyperparameter outside its allowed range.
+
+        Called by ``fit`` and by config validation (so a bad value fails when
+        the config loads, not after features have been computed).
+        """
+
     def get_params(self) -> dict[str, Any]:
         return {
             k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")

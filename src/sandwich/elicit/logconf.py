@@ -140,7 +140,7 @@ class LogConfProbe(Elicitor):
         self.weight_decay = weight_decay
         self.val_fraction = val_fraction
 
-    def _check_params(self) -> None:
+    def check_params(self) -> None:
         if not 0.0 <= self.aux_weight <= 1.0:
             raise ValueError(f"aux_weight must be in [0, 1], got {self.aux_weight}")
         if not 0.0 <= self.warmup_frac <= 1.0:
@@ -151,7 +151,7 @@ class LogConfProbe(Elicitor):
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 
     def fit(self, X: np.ndarray, y: np.ndarray, random_state: int = 0) -> Self:
-        self._check_params()
+        self.check_params()
         X = np.asarray(X, dtype=np.float64)
         y = np.clip(np.asarray(y, dtype=np.float64), 0.0, 1.0)
         if X.ndim != 2 or len(X) != len(y) or len(X) == 0:

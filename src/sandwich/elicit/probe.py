@@ -65,7 +65,14 @@ class LogisticProbe(Elicitor):
         self.val_fraction = val_fraction
         self.max_iter = max_iter
 
+    def check_params(self) -> None:
+        if not self.Cs or any(c <= 0 for c in self.Cs):
+            raise ValueError(f"Cs must be a non-empty list of positive numbers, got {self.Cs}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+
     def fit(self, X: np.ndarray, y: np.ndarray, random_state: int = 0) -> Self:
+        self.check_params()
         y = np.clip(np.asarray(y, dtype=np.float64), 0.0, 1.0)
         self.scaler_ = StandardScaler().fit(X)
         Xs = self.scaler_.transform(X)

@@ -220,7 +220,10 @@ def _check_params(
     if name == "weak-model" and not params.get("model"):
         return  # reported as weak.N.model
     try:
-        registry.build(name, **params)
+        obj = registry.build(name, **params)
+        check = getattr(obj, "check_params", None)
+        if callable(check):
+            check()
     except TypeError as exc:
         problems.append(f"{where}: {exc} (see `sandwich {registry.kind}s` and its docs)")
     except (ConfigError, ValueError) as exc:
