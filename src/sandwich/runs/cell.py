@@ -42,6 +42,7 @@ class RunContext:
     progress: bool = True
     features: TaskFeatures = field(init=False)
     _tasks: dict[str, Task] = field(default_factory=dict)
+    _splits: dict[tuple[str, int], Splits] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.features = TaskFeatures(self.store, self.config.features, self.progress)
@@ -60,8 +61,13 @@ class RunContext:
         return self._tasks[key]
 
     def splits(self, cfg: TaskConfig, seed: int) -> Splits:
-        s = self.config.split
-        return self.task(cfg).split(seed, SplitSizes(s.train_weak, s.train_strong, s.test))
+        """The seed's A/B/T split of a task, made once per run."""
+        key = (cfg.model_dump_json(), seed)
+        if key not in self._splits:
+            s = self.config.split
+            sizes = SplitSizes(s.train_weak, s.train_strong, s.test)
+            self._splits[key] = self.task(cfg).split(seed, sizes)
+        return self._splits[key]
 
 
 @dataclass(frozen=True)
