@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 CONFIG ?= configs/demo.yaml
 
-.PHONY: demo test test-unit test-integration check bench clean-venv
+.PHONY: demo test test-unit test-integration check bench clean-venv system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,13 +27,17 @@ $(VENV)/.dev: $(VENV)/.runtime
 demo: $(VENV)/.runtime
 	$(BIN)/sandwich run $(CONFIG)
 
-test: $(VENV)/.dev
+# Debian packages the feedback tests need (postgresql, chromium); a no-op when present
+system-deps:
+	bash scripts/system-deps.sh
+
+test: $(VENV)/.dev system-deps
 	$(BIN)/python -m pytest -q
 
 test-unit: $(VENV)/.dev
 	$(BIN)/python -m pytest -q -m "not integration"
 
-test-integration: $(VENV)/.dev
+test-integration: $(VENV)/.dev system-deps
 	$(BIN)/python -m pytest -q -m integration
 
 check: $(VENV)/.dev
