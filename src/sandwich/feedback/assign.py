@@ -1,0 +1,165 @@
+"""Assignment: which item a rater sees next.
+
+Order for one rater: the training items, then ``items_per_rater`` main items
+with the gold items interleaved at evenly spaced positions. A main item is
+taken by claiming one of its free slots (``overlap`` per condition, made at
+study creation) with a conditional UPDATE, so under any number of concurrent
+raters an item is never assigned more than ``overlap`` times per condition.
+Slots are claimed lowest slot number first (least-labelled items first); a
+rater never gets the same item twice (a unique constraint, too). Conditions
+are balanced across raters (between design) or within each rater (within).
+A slot claimed but left unanswered for ``lease`` is offered again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sandwich.feedback.db import Assignment, Item, Rater, utcnow
+from sandwich.feedback.study import StudyConfig
+
+LEASE = dt.timedelta(minutes=30)
+
+
+def gold_positions(n_main: int, n_gold: int) -> set[int]:
+    """Indices (in the rater's main+gold sequence) where gold items go, evenly spread."""
+    total = n_main + n_gold
+    return {round((j + 1) * total / (n_gold + 1)) - 1 for j in range(n_gold)}
+
+
+def pending(s: Session, rater: Rater) -> Assignment | None:
+    return s.scalar(
+        select(Assignment)
+        .where(Assignment.rater_id == rater.id, Assignment.answered_at.is_(None))
+        .order_by(Assignment.position)
+        .limit(1)
+    )
+
+
+def _mine(s: Session, rater: Rater) -> list[Assignment]:
+    return list(s.scalars(select(Assignment).where(Assignment.rater_id == rater.id)).all())
+
+
+def _fixed(s: Session, rater: Rater, role: str, condition: str, position: int) -> Assignment | None:
+    """Give the rater the next training or gold item (every rater sees all of them)."""
+    seen = select(Assignment.item_id).where(Assignment.rater_id == rater.id)
+    item = s.scalar(
+        select(Item)
+        .where(Item.study_id == rater.study_id, Item.role == role, Item.id.not_in(seen))
+        .order_by(Item.position)
+        .limit(1)
+    )
+    if item is None:
+        return None
+    a = Assignment(
+        study_id=rater.study_id,
+        item_id=item.id,
+        condition=condition,
+        role=role,
+        rater_id=rater.id,
+        position=position,
+        assigned_at=utcnow(),
+    )
+    s.add(a)
+    s.flush()
+    return a
+
+
+def _claim_main(
+    s: Session, rater: Rater, conditions: list[str], position: int, lease: dt.timedelta
+) -> Assignment | None:
+    """Claim one free main slot in ``conditions`` (first = preferred); None if none is left."""
+    now = utcnow()
+    free = or_(
+        Assignment.rater_id.is_(None),
+        and_(Assignment.answered_at.is_(None), Assignment.assigned_at < now - lease),
+    )
+    seen = select(Assignment.item_id).where(Assignment.rater_id == rater.id)
+    preference = case({c: i for i, c in enumerate(conditions)}, value=Assignment.condition)
+    query = (
+        select(Assignment.id)
+        .where(
+            Assignment.study_id == rater.study_id,
+            Assignment.role == "main",
+            Assignment.condition.in_(conditions),
+            free,
+            Assignment.item_id.not_in(seen),
+        )
+        .order_by(Assignment.slot, preference, Assignment.item_id)
+        .limit(1)
+    )
+    postgres = s.get_bind().dialect.name == "postgresql"
+    if postgres:
+        query = query.with_for_update(skip_locked=True)
+    for _ in range(20):  # lost a race for a row: take the next free one
+        slot_id = s.scalar(query)
+        if slot_id is None:
+            return None
+        try:
+            with s.begin_nested():
+                done = s.execute(
+                    update(Assignment)
+                    .where(Assignment.id == slot_id, free)
+                    .values(rater_id=rater.id, position=position, assigned_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+        except IntegrityError:  # this rater got the item by another request meanwhile
+            continue
+        if done.rowcount == 1:
+            return s.get(Assignment, slot_id, populate_existing=True)
+    return None
+
+
+def next_assignment(
+    s: Session, rater: Rater, cfg: StudyConfig, lease: dt.timedelta = LEASE
+) -> Assignment | None:
+    """The rater's current item: the pending one, or a newly assigned one; None = done."""
+    current = pending(s, rater)
+    if current is not None:
+        return current
+    mine = _mine(s, rater)
+    position = len(mine)
+    conds = [c.name for c in cfg.conditions]
+    by_role = Counter(a.role for a in mine)
+
+    def rotate(k: int) -> str:
+        return rater.condition or conds[k % len(conds)]
+
+    if by_role["training"] < cfg.training.n:
+        a = _fixed(s, rater, "training", rotate(by_role["training"]), position)
+        if a is not None:
+            return a
+    idx = by_role["main"] + by_role["gold"]
+    gold_at = gold_positions(cfg.items_per_rater, cfg.gold.n)
+    if idx >= cfg.items_per_rater + cfg.gold.n:
+        return None
+    if idx in gold_at or by_role["main"] >= cfg.items_per_rater:
+        a = _fixed(s, rater, "gold", rotate(idx), position)
+        if a is not None:
+            return a
+    if by_role["main"] < cfg.items_per_rater:
+        if rater.condition:
+            order = [rater.condition]
+        else:  # within design: the condition this rater has seen least first
+            seen = Counter(a.condition for a in mine if a.role == "main")
+            order = sorted(conds, key=lambda c: (seen[c], conds.index(c)))
+        a = _claim_main(s, rater, order, position, lease)
+        if a is not None:
+            return a
+    # no main slot left for this rater: finish the gold items, then stop
+    return _fixed(s, rater, "gold", rotate(idx), position)
+
+
+def progress(s: Session, rater: Rater, cfg: StudyConfig) -> tuple[int, int]:
+    """(answered, planned) items for the progress bar."""
+    answered = s.scalar(
+        select(func.count())
+        .select_from(Assignment)
+        .where(Assignment.rater_id == rater.id, Assignment.answered_at.is_not(None))
+    )
+    return int(answered or 0), cfg.training.n + cfg.items_per_rater + cfg.gold.n

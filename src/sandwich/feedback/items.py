@@ -1,0 +1,56 @@
+"""The items of a study: main, gold and training, drawn from a task by seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from sandwich.errors import ConfigError
+from sandwich.feedback.assistance import Assistance, load_assistance
+from sandwich.feedback.study import StudyConfig
+from sandwich.tasks.load import load_task_spec
+
+Role = Literal["main", "gold", "training"]
+
+
+@dataclass(frozen=True)
+class StudyItem:
+    """One item as the study stores it; ``assistance`` maps condition -> payload."""
+
+    key: str
+    text: str
+    gold: bool
+    role: Role
+    position: int
+    assistance: dict[str, Assistance] = field(default_factory=dict)
+
+
+def study_items(cfg: StudyConfig) -> list[StudyItem]:
+    """Training, gold and main items (disjoint), with every condition's assistance."""
+    task = load_task_spec(cfg.task)
+    need = cfg.training.n + cfg.gold.n + cfg.n_items
+    if need > len(task.items):
+        raise ConfigError(
+            f"study {cfg.name!r}: needs {need} items (training {cfg.training.n} + gold "
+            f"{cfg.gold.n} + n_items {cfg.n_items}) but task {task.name!r} has {len(task.items)}"
+        )
+    order = np.random.default_rng([cfg.seed, 2718281]).permutation(len(task.items))[:need]
+    roles: list[Role] = (
+        ["training"] * cfg.training.n + ["gold"] * cfg.gold.n + ["main"] * cfg.n_items
+    )
+    chosen = [task.items[i] for i in order]
+    ids = {it.id for it in chosen}
+    per_cond = {c.name: load_assistance(c, ids) for c in cfg.conditions}
+    return [
+        StudyItem(
+            key=it.id,
+            text=it.text,
+            gold=it.label,
+            role=role,
+            position=pos,
+            assistance={c: a[it.id] for c, a in per_cond.items() if it.id in a},
+        )
+        for pos, (it, role) in enumerate(zip(chosen, roles, strict=True))
+    ]

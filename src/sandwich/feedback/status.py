@@ -1,0 +1,212 @@
+"""The numbers of a study, for the dashboard, ``sandwich study status`` and export.
+
+Progress comes from the database; everything about label quality comes from
+:mod:`~sandwich.feedback.quality` and :mod:`~sandwich.feedback.aggregate`, so
+the dashboard and the terminal show the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from sandwich.errors import ConfigError
+from sandwich.feedback.db import Assignment, Item, Label, Rater, Study
+from sandwich.feedback.studies import study_config
+
+EXPORT_COLUMNS = [
+    "study",
+    "item_id",
+    "rater_id",
+    "condition",
+    "answer",
+    "confidence",
+    "reason",
+    "seconds",
+    "is_gold",
+    "is_training",
+    "truth",
+    "created_at",
+]
+
+
+def labels_frame(s: Session, study: Study, include_training: bool = True) -> pd.DataFrame:
+    """Every label of the study, one row each (columns :data:`EXPORT_COLUMNS`).
+
+    ``item_id`` is the task's item id; ``rater_id`` is the rater's external id
+    (PID) when they entered with one, else ``r<number>``; ``truth`` is the
+    item's gold label (researchers only: raters never see this file).
+    """
+    rows = s.execute(
+        select(
+            Item.key,
+            Rater.id,
+            Rater.external_id,
+            Label.condition,
+            Label.answer,
+            Label.confidence,
+            Label.reason,
+            Label.seconds,
+            Label.is_gold,
+            Label.is_training,
+            Item.gold,
+            Label.created_at,
+        )
+        .join(Item, Item.id == Label.item_id)
+        .join(Rater, Rater.id == Label.rater_id)
+        .where(Label.study_id == study.id)
+        .order_by(Label.id)
+    ).all()
+    records = [
+        {
+            "study": study.name,
+            "item_id": key,
+            "rater_id": ext or f"r{rid}",
+            "condition": cond,
+            "answer": bool(ans),
+            "confidence": float(conf),
+            "reason": reason,
+            "seconds": float(sec),
+            "is_gold": bool(gold_item),
+            "is_training": bool(training),
+            "truth": bool(truth),
+            "created_at": created.isoformat(timespec="seconds"),
+        }
+        for key, rid, ext, cond, ans, conf, reason, sec, gold_item, training, truth, created in rows
+    ]
+    frame = pd.DataFrame(records, columns=EXPORT_COLUMNS)
+    if not include_training:
+        frame = frame[~frame["is_training"].astype(bool)].reset_index(drop=True)
+    return frame
+
+
+@dataclass
+class StudyStatus:
+    """Everything the dashboard and ``study status`` show."""
+
+    name: str
+    design: str
+    completion_code: str
+    progress: list[dict[str, Any]]  # per condition: slots, assigned, answered, raters
+    raters: dict[str, int]  # invited, started, finished
+    conditions: pd.DataFrame  # quality.condition_summary
+    rater_quality: pd.DataFrame  # quality.rater_quality
+    aggregate: pd.DataFrame  # item_id, text, truth, p_true per method, n_labels
+    sandwich: Any | None = None  # quality.HumanSandwichResult
+    sandwich_conditions: tuple[str, str] | None = None
+    notes: list[str] = field(default_factory=list)
+    labels: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _progress(s: Session, study: Study) -> list[dict[str, Any]]:
+    cfg = study_config(study)
+    rows = s.execute(
+        select(
+            Assignment.condition,
+            func.count(),
+            func.sum(case((Assignment.rater_id.is_not(None), 1), else_=0)),
+            func.sum(case((Assignment.answered_at.is_not(None), 1), else_=0)),
+        )
+        .where(Assignment.study_id == study.id, Assignment.role == "main")
+        .group_by(Assignment.condition)
+    ).all()
+    by = {c: (int(n), int(a or 0), int(d or 0)) for c, n, a, d in rows}
+    raters = dict(
+        s.execute(
+            select(Rater.condition, func.count())
+            .where(Rater.study_id == study.id)
+            .group_by(Rater.condition)
+        ).all()
+    )
+    out = []
+    for c in cfg.conditions:
+        n, a, d = by.get(c.name, (0, 0, 0))
+        out.append(
+            {
+                "condition": c.name,
+                "kind": c.kind,
+                "slots": n,
+                "assigned": a,
+                "answered": d,
+                "raters": raters.get(c.name, 0) if cfg.design == "between" else None,
+            }
+        )
+    return out
+
+
+def _aggregate(frame: pd.DataFrame, texts: dict[str, str], notes: list[str]) -> pd.DataFrame:
+    from sandwich.feedback.aggregate import aggregate
+
+    main = frame[~frame["is_gold"] & ~frame["is_training"]]
+    out = pd.DataFrame({"item_id": sorted(main["item_id"].unique())})
+    if out.empty:
+        return out
+    truth = main.drop_duplicates("item_id").set_index("item_id")["truth"]
+    out["text"] = out["item_id"].map(texts)
+    out["truth"] = out["item_id"].map(truth)
+    for cond, g in main.groupby("condition", sort=True):
+        for method in ("majority-vote", "dawid-skene"):
+            try:
+                agg = aggregate(g, method=method)
+            except Exception as exc:  # crowd-kit can fail on degenerate data
+                notes.append(f"{method} on {cond}: {exc}")
+                continue
+            out[f"{cond}:{method}"] = out["item_id"].map(agg.p_true)
+        out[f"{cond}:n"] = out["item_id"].map(g.groupby("item_id").size()).fillna(0).astype(int)
+    return out
+
+
+def study_status(s: Session, study: Study, n_boot: int = 1000) -> StudyStatus:
+    from sandwich.feedback.quality import condition_summary, human_sandwich, rater_quality
+
+    cfg = study_config(study)
+    frame = labels_frame(s, study, include_training=False)
+    raters = s.execute(
+        select(
+            func.count(),
+            func.count(Rater.started_at),
+            func.count(Rater.finished_at),
+        ).where(Rater.study_id == study.id)
+    ).one()
+    texts = dict(s.execute(select(Item.key, Item.text).where(Item.study_id == study.id)).all())
+    notes: list[str] = []
+    status = StudyStatus(
+        name=study.name,
+        design=cfg.design,
+        completion_code=study.completion_code,
+        progress=_progress(s, study),
+        raters={"invited": raters[0], "started": raters[1], "finished": raters[2]},
+        conditions=condition_summary(frame) if len(frame) else pd.DataFrame(),
+        rater_quality=rater_quality(frame, pass_threshold=cfg.gold.pass_threshold)
+        if len(frame)
+        else pd.DataFrame(),
+        aggregate=_aggregate(frame, texts, notes) if len(frame) else pd.DataFrame(),
+        notes=notes,
+        labels=frame,
+    )
+    unassisted = [c.name for c in cfg.conditions if c.kind == "none"]
+    assisted = [c.name for c in cfg.conditions if c.kind != "none"]
+    if unassisted and assisted and len(frame):
+        pair = (assisted[0], unassisted[0])
+        try:
+            status.sandwich = human_sandwich(frame, pair[0], pair[1], n_boot=n_boot)
+            status.sandwich_conditions = pair
+        except ConfigError as exc:
+            notes.append(f"sandwich metric not yet available: {exc}")
+    return status
+
+
+def fmt(x: Any, digits: int = 2) -> str:
+    """A number for display: NaN/None as an em dash."""
+    if x is None:
+        return "—"
+    if isinstance(x, float) and math.isnan(x):
+        return "—"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)

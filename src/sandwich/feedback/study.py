@@ -1,0 +1,146 @@
+"""The study config: the YAML schema of a human study (pydantic).
+
+A bad field fails at load time with its path (``conditions.1.path``) and the
+allowed values. Relative file paths are read relative to the YAML file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sandwich.errors import ConfigError
+from sandwich.runs.config import TaskConfig, format_validation_error
+
+ConditionKind = Literal["none", "model-answer", "transcript", "file"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConditionConfig(_Strict):
+    """One assistance condition: what a rater in it sees next to each item.
+
+    - ``none``: the item alone (the unassisted baseline).
+    - ``model-answer``: a model's answer with its explanation, from ``path``
+      (JSONL: ``item_id``, ``answer`` true/false, ``explanation``).
+    - ``transcript``: a consultancy or debate transcript from the protocols
+      layer, from ``path`` (JSONL: ``item_id``, ``transcript``: a list of
+      ``{speaker, text}`` turns, optional ``verdict``).
+    - ``file``: any precomputed assistance text, from ``path`` (JSONL:
+      ``item_id``, ``text``).
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="condition label")
+    kind: ConditionKind = "none"
+    path: str | None = Field(None, description="the assistance JSONL, keyed by item_id")
+    label: str = Field("", description="heading shown above the assistance")
+
+    @model_validator(mode="after")
+    def _path_iff_assisted(self) -> ConditionConfig:
+        if self.kind == "none" and self.path:
+            raise ValueError("kind 'none' takes no path")
+        if self.kind != "none" and not self.path:
+            raise ValueError(f"kind {self.kind!r} needs a path to its assistance JSONL")
+        return self
+
+
+class GoldConfig(_Strict):
+    """Gold (attention) items: every rater answers all of them, interleaved with
+    the main items; a rater passes with at least ``pass_threshold`` correct."""
+
+    n: int = Field(3, ge=0, le=50)
+    pass_threshold: float = Field(0.67, ge=0.0, le=1.0)
+
+
+class TrainingConfig(_Strict):
+    """Training items shown first, each followed by the correct answer."""
+
+    n: int = Field(2, ge=0, le=50)
+
+
+class StudyConfig(_Strict):
+    """A human study: which items, which assistance, how many raters per item."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="study id (URL-safe)")
+    title: str = "Is this statement true?"
+    question: str = Field("Is this statement true?", description="the question raters answer")
+    instructions: str = Field(
+        "Read each statement and decide whether it is true. Say how sure you are.",
+        description="shown before the training phase",
+    )
+    task: TaskConfig = Field(description="where the items come from (as in run configs)")
+    n_items: int = Field(40, ge=1, description="main items drawn from the task")
+    seed: int = Field(0, description="which items are drawn for main, gold and training")
+    conditions: list[ConditionConfig] = Field(min_length=1)
+    design: Literal["between", "within"] = Field(
+        "between", description="between: one condition per rater; within: conditions mixed"
+    )
+    overlap: int = Field(3, ge=1, le=50, description="raters per item and condition")
+    items_per_rater: int = Field(10, ge=1, description="main items one rater answers")
+    time_limit_seconds: int = Field(90, ge=5, le=3600, description="per item")
+    gold: GoldConfig = GoldConfig()
+    training: TrainingConfig = TrainingConfig()
+    completion_code: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]{4,40}$", description="shown at the end (default: random)"
+    )
+    allow_pid_entry: bool = Field(
+        True, description="open entry link /s/<study>/start?PID=<id> (Prolific/MTurk style)"
+    )
+
+    @model_validator(mode="after")
+    def _distinct_conditions(self) -> StudyConfig:
+        names = [c.name for c in self.conditions]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"conditions: names must be distinct, repeated: {dup}")
+        return self
+
+
+def parse_study(data: object, source: str = "<study>", base_dir: Path | None = None) -> StudyConfig:
+    """Validate a study dict; relative condition paths are resolved against ``base_dir``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a study must be a mapping, got {type(data).__name__}")
+    try:
+        cfg = StudyConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            format_validation_error(exc, source).replace("invalid config", "invalid study")
+        ) from None
+    if base_dir is None:
+        return cfg
+    conds = [
+        c.model_copy(update={"path": str((base_dir / c.path).resolve())})
+        if c.path and not Path(c.path).is_absolute()
+        else c
+        for c in cfg.conditions
+    ]
+    task = cfg.task
+    if task.path and not Path(task.path).is_absolute():
+        task = task.model_copy(update={"path": str((base_dir / task.path).resolve())})
+    return cfg.model_copy(update={"conditions": conds, "task": task})
+
+
+def load_study(path: str | Path) -> StudyConfig:
+    """Read and validate a study YAML file."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read study {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
+        raise ConfigError(f"{where}: malformed YAML: {getattr(exc, 'problem', exc)}") from None
+    return parse_study(data, str(p), p.parent)
+
+
+def slug_ok(name: str) -> bool:
+    return re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", name) is not None

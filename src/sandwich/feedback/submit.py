@@ -1,0 +1,88 @@
+"""Recording a rater's answer: exactly once, committed before the page moves on."""
+
+from __future__ import annotations
+
+import enum
+import math
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from sandwich.feedback.db import Assignment, Label, Rater, utcnow
+
+MAX_REASON = 300
+
+
+class Outcome(enum.Enum):
+    SAVED = "saved"  # this request stored the label
+    DUPLICATE = "duplicate"  # stored earlier (double click, retry): nothing new stored
+    GONE = "gone"  # not this rater's item (any more): nothing stored
+
+
+class AnswerError(ValueError):
+    """The submitted form is malformed; the message names the field."""
+
+
+def parse_answer(answer: str, confidence: str, reason: str) -> tuple[bool, float, str]:
+    """Validate the form fields: answer true/false, confidence 50..100 (percent)."""
+    if answer not in ("true", "false"):
+        raise AnswerError(f"answer must be 'true' or 'false', got {answer[:20]!r}")
+    try:
+        pct = float(confidence)
+    except ValueError:
+        raise AnswerError(f"confidence must be a number, got {confidence[:20]!r}") from None
+    if not math.isfinite(pct) or not 50 <= pct <= 100:
+        raise AnswerError(f"confidence must be between 50 and 100 (percent), got {pct}")
+    reason = " ".join(reason.split())
+    if len(reason) > MAX_REASON:
+        raise AnswerError(f"reason must be at most {MAX_REASON} characters, got {len(reason)}")
+    return answer == "true", pct / 100.0, reason
+
+
+def record(
+    s: Session, rater: Rater, assignment_id: int, answer: bool, confidence: float, reason: str
+) -> Outcome:
+    """Store the label of ``assignment_id`` if it is this rater's and unanswered.
+
+    A conditional UPDATE marks the assignment answered; only the one request
+    that wins it inserts the label, so a double submit stores one label. The
+    caller commits before replying.
+    """
+    now = utcnow()
+    won = s.execute(
+        update(Assignment)
+        .where(
+            Assignment.id == assignment_id,
+            Assignment.rater_id == rater.id,
+            Assignment.answered_at.is_(None),
+        )
+        .values(answered_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if won.rowcount != 1:
+        stored = s.scalar(
+            select(Label.id).where(
+                Label.assignment_id == assignment_id, Label.rater_id == rater.id
+            )
+        )
+        return Outcome.DUPLICATE if stored is not None else Outcome.GONE
+    a = s.get(Assignment, assignment_id, populate_existing=True)
+    assert a is not None and a.assigned_at is not None
+    s.add(
+        Label(
+            study_id=rater.study_id,
+            rater_id=rater.id,
+            item_id=a.item_id,
+            assignment_id=a.id,
+            condition=a.condition,
+            answer=answer,
+            confidence=confidence,
+            reason=reason,
+            seconds=max(0.0, (now - a.assigned_at).total_seconds()),
+            is_gold=a.role == "gold",
+            is_training=a.role == "training",
+            created_at=now,
+        )
+    )
+    s.flush()
+    return Outcome.SAVED
