@@ -103,6 +103,16 @@ for _command, (_module, _attr, _note) in _LISTINGS.items():
     _listing_command(_command, _module, _attr, _note)
 
 
+def _add_study_commands() -> None:
+    from sandwich.cli_study import serve_cmd, study_app
+
+    app.add_typer(study_app, name="study")
+    app.command("serve")(serve_cmd)
+
+
+_add_study_commands()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI; a SandwichError prints its message and sets the exit code."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
