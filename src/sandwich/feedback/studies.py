@@ -135,3 +135,8 @@ def rater_for_pid(s: Session, study: Study, pid: str) -> Rater:
         )
         assert found is not None
         return found
+
+
+def study_truth(s: Session, study: Study) -> dict[str, bool]:
+    """Statement text -> gold answer, for simulated raters (never sent to a rater)."""
+    return dict(s.execute(select(Item.text, Item.gold).where(Item.study_id == study.id)).all())

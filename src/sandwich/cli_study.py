@@ -1,0 +1,209 @@
+"""``sandwich study ...`` and ``sandwich serve``: human studies from the terminal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+study_app = typer.Typer(
+    help="Human studies: create, invite raters, watch progress, export labels, simulate.",
+    no_args_is_help=True,
+)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="SANDWICH_DB",
+        help="database URL (default: SQLite in $SANDWICH_HOME; postgresql+psycopg://... works)",
+    ),
+]
+
+
+def _console() -> Any:
+    from sandwich.cli import console
+
+    return console
+
+
+def _sessions(db: str | None) -> Any:
+    from sandwich.feedback.db import session_factory
+    from sandwich.feedback.migrate import migrate
+
+    return session_factory(migrate(db))
+
+
+def serve_cmd(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Serve the study web app (rater pages and the researcher dashboard)."""
+    from sandwich.feedback.db import make_engine
+    from sandwich.feedback.server import serve
+
+    _console().print(
+        f"serving on http://{host}:{port}  (database: {make_engine(db).url.render_as_string()}; "
+        "dashboard: /dashboard)"
+    )
+    serve(db, host, port)
+
+
+@study_app.command("create")
+def create_cmd(
+    file: Annotated[Path, typer.Argument(help="a study YAML file")],
+    db: DbOption = None,
+) -> None:
+    """Validate a study YAML and store the study (its items, assistance and slots)."""
+    from sandwich.feedback.studies import create_study
+    from sandwich.feedback.study import load_study
+
+    cfg = load_study(file)  # fails on a bad field before anything is written
+    with _sessions(db).begin() as s:
+        study = create_study(s, cfg)
+        code = study.completion_code
+    n_slots = cfg.n_items * cfg.overlap * len(cfg.conditions)
+    _console().print(
+        f"study [bold]{cfg.name}[/]: {cfg.n_items} items x {len(cfg.conditions)} conditions x "
+        f"overlap {cfg.overlap} = {n_slots} labels wanted; {cfg.gold.n} gold, "
+        f"{cfg.training.n} training items; completion code {code}"
+    )
+    needed = -(-n_slots // cfg.items_per_rater)
+    _console().print(f"about {needed} raters needed ({cfg.items_per_rater} items each)")
+
+
+@study_app.command("invite")
+def invite_cmd(
+    study: Annotated[str, typer.Argument(help="study name")],
+    n: Annotated[int, typer.Option("--n", help="how many personal links")] = 1,
+    base_url: Annotated[str, typer.Option(help="the server's public URL")] = (
+        "http://127.0.0.1:8000"
+    ),
+    db: DbOption = None,
+) -> None:
+    """Print one personal link per new rater (and the open ?PID= entry link)."""
+    from sandwich.feedback.studies import get_study, invite, study_config
+
+    base = base_url.rstrip("/")
+    with _sessions(db).begin() as s:
+        raters = invite(s, study, n)
+        links = [(f"r{r.id}", r.condition or "(within)", f"{base}/r/{r.token}") for r in raters]
+        pid_ok = study_config(get_study(s, study)).allow_pid_entry
+    table = Table(title=f"{n} new rater link(s) for {study}")
+    for col in ("rater", "condition", "link"):
+        table.add_column(col)
+    for row in links:
+        table.add_row(*row)
+    _console().print(table)
+    if pid_ok:
+        _console().print(f"open entry (Prolific/MTurk): {base}/s/{study}/start?PID={{PARTICIPANT_ID}}")
+
+
+@study_app.command("status")
+def status_cmd(
+    study: Annotated[str, typer.Argument(help="study name")],
+    db: DbOption = None,
+) -> None:
+    """Progress, rater quality, agreement and the human sandwich metric."""
+    from sandwich.feedback.status_table import print_status
+    from sandwich.feedback.studies import get_study
+    from sandwich.feedback.status import study_status
+
+    with _sessions(db).begin() as s:
+        st = study_status(s, get_study(s, study))
+    print_status(st, _console())
+
+
+@study_app.command("export")
+def export_cmd(
+    study: Annotated[str, typer.Argument(help="study name")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="a .csv or .jsonl file (default: <study>-labels.csv)")
+    ] = None,
+    training: Annotated[bool, typer.Option(help="include training-phase labels")] = False,
+    db: DbOption = None,
+) -> None:
+    """Write the study's labels (CSV or JSONL) and print a run-config snippet using them."""
+    from sandwich.feedback.export import export_labels
+    from sandwich.feedback.studies import get_study
+
+    path = out or Path(f"{study}-labels.csv")
+    with _sessions(db).begin() as s:
+        n = export_labels(s, get_study(s, study), path, include_training=training)
+    _console().print(f"wrote {n} labels to {path}")
+    _console().print(
+        "use them as a supervisor in a run config:\n"
+        f"  weak:\n    - name: human\n      params: {{labels: {json.dumps(str(path))}}}"
+    )
+
+
+@study_app.command("researcher")
+def researcher_cmd(
+    username: Annotated[str, typer.Argument(help="login name for the dashboard")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="SANDWICH_RESEARCHER_PASSWORD",
+            help="at least 10 characters (stored as an argon2 hash)",
+        ),
+    ],
+    db: DbOption = None,
+) -> None:
+    """Create a dashboard login (or change its password)."""
+    from sandwich.feedback.security import set_researcher
+
+    with _sessions(db).begin() as s:
+        set_researcher(s, username, password)
+    _console().print(f"researcher {username!r} can log in at /login")
+
+
+@study_app.command("simulate")
+def simulate_cmd(
+    study: Annotated[str, typer.Argument(help="study name")],
+    raters: Annotated[int, typer.Option(help="simulated raters")] = 10,
+    skill: Annotated[float, typer.Option(help="P(right) of a rater on their own")] = 0.7,
+    trust: Annotated[float, typer.Option(help="P(following a shown model answer)")] = 0.8,
+    concurrency: Annotated[int, typer.Option(help="raters at once")] = 5,
+    duration: Annotated[
+        float | None, typer.Option(help="stop after this many seconds")
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="a running server (default: start one on the database)"),
+    ] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    db: DbOption = None,
+) -> None:
+    """Drive the real app over HTTP with simulated raters, then print the status."""
+    from sandwich.feedback.db import default_db_url
+    from sandwich.feedback.server import ServerProcess
+    from sandwich.feedback.simulate import simulate
+    from sandwich.feedback.status import study_status
+    from sandwich.feedback.status_table import print_status
+    from sandwich.feedback.studies import get_study, study_truth
+
+    Sessions = _sessions(db)
+    with Sessions.begin() as s:
+        truth = study_truth(s, get_study(s, study))
+    if url is None:
+        with ServerProcess(db or default_db_url()) as server:
+            report = simulate(
+                server.url, study, raters, skill, concurrency, duration,
+                trust=trust, truth=truth, seed=seed,
+            )
+    else:
+        report = simulate(
+            url, study, raters, skill, concurrency, duration, trust=trust, truth=truth, seed=seed
+        )
+    _console().print(report.summary())
+    for e in report.errors[:5]:
+        _console().print(f"[yellow]error:[/] {e}")
+    with Sessions.begin() as s:
+        print_status(study_status(s, get_study(s, study)), _console())

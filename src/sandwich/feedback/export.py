@@ -1,0 +1,27 @@
+"""``study export``: the labels as CSV or JSONL, written atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from sandwich.errors import ConfigError
+from sandwich.feedback.db import Study
+from sandwich.feedback.status import labels_frame
+from sandwich.store.atomic import atomic_write_text
+
+
+def export_labels(s: Session, study: Study, path: Path, include_training: bool = False) -> int:
+    """Write every label of ``study`` to ``path`` (.csv or .jsonl); returns the count."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl"):
+        raise ConfigError(f"export file {path}: use a .csv or .jsonl name, got {suffix!r}")
+    frame = labels_frame(s, study, include_training=include_training)
+    if suffix == ".csv":
+        text = frame.to_csv(index=False)
+    else:
+        text = "".join(json.dumps(rec) + "\n" for rec in frame.to_dict("records"))
+    atomic_write_text(path, text)
+    return len(frame)

@@ -1,0 +1,111 @@
+"""Serving the app: in this process (``sandwich serve``) or as a child process
+(:class:`ServerProcess`, used by ``sandwich study simulate``, tests and benchmarks)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from sandwich.errors import SandwichError
+
+
+def serve(db_url: str | None, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Migrate the database, then serve the app with uvicorn until interrupted."""
+    import uvicorn
+
+    from sandwich.feedback.app import create_app
+
+    uvicorn.run(create_app(db_url), host=host, port=port, log_level="warning")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """``python -m sandwich.feedback.server`` on a free port; ``start()`` waits until
+    it answers ``/healthz``; ``stop()`` terminates it (``kill()`` sends SIGKILL)."""
+
+    def __init__(
+        self,
+        db_url: str,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        log: Path | None = None,
+    ) -> None:
+        self.db_url = db_url
+        self.host = host
+        self.port = port or free_port(host)
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        cmd = [sys.executable, "-m", "sandwich.feedback.server", "--db", self.db_url]
+        cmd += ["--host", self.host, "--port", str(self.port)]
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SandwichError(
+                    f"the study server exited with code {self.proc.returncode} at start"
+                    + (f" (log: {self.log})" if self.log else "")
+                )
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise SandwichError(f"the study server did not answer on {self.url} within {timeout:.0f} s")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush (the crash test)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start() if self.proc is None else self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m sandwich.feedback.server")
+    p.add_argument("--db", default=None)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    args = p.parse_args(argv)
+    serve(args.db, args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""Simulated raters that drive the real app over HTTP.
+
+Each simulated rater enters through the study's open link
+(``/s/<study>/start?PID=...``), starts, answers every item it is given and
+reads the completion code, exactly as a person's browser would (same pages,
+same forms, CSRF tokens and cookies). Its skill is the probability that it
+answers an item right on its own; when the page shows a model's answer it
+follows that answer with probability ``trust``. For every label it records
+whether the server confirmed it saved (a 303 with ``X-Sandwich-Label`` saved
+or duplicate), and the request's latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import httpx
+import numpy as np
+
+from sandwich.errors import SandwichError
+
+_AID = re.compile(r'name="assignment_id" value="(\d+)"')
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+_TEXT = re.compile(r'id="item-text">(.*?)</blockquote>', re.S)
+_MODEL = re.compile(r'class="model-answer">The model says: <strong>(true|false)</strong>')
+_CODE = re.compile(r'id="completion-code">([^<]*)<')
+
+
+@dataclass(frozen=True)
+class SimLabel:
+    """One submitted answer and what the server said."""
+
+    rater: str
+    assignment_id: int
+    text: str
+    answer: bool
+    confidence: float
+    confirmed: bool  # the server replied "saved" (or "duplicate": saved before)
+    outcome: str  # saved | duplicate | gone | error:<what>
+    latency: float  # seconds, the submit request
+
+
+@dataclass
+class SimulationReport:
+    labels: list[SimLabel] = field(default_factory=list)
+    raters_started: int = 0
+    raters_finished: int = 0
+    completion_codes: dict[str, str | None] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    @property
+    def confirmed(self) -> list[SimLabel]:
+        return [x for x in self.labels if x.confirmed]
+
+    @property
+    def throughput(self) -> float:
+        """Confirmed labels per second of wall time."""
+        return len(self.confirmed) / self.wall_seconds if self.wall_seconds else 0.0
+
+    def latency_quantile(self, q: float) -> float:
+        lat = [x.latency for x in self.labels if x.confirmed]
+        return float(np.quantile(lat, q)) if lat else float("nan")
+
+    def summary(self) -> str:
+        return (
+            f"{self.raters_started} raters started, {self.raters_finished} finished; "
+            f"{len(self.confirmed)} labels confirmed of {len(self.labels)} submitted; "
+            f"{self.throughput:.1f} labels/s; submit latency p50 "
+            f"{self.latency_quantile(0.5) * 1000:.0f} ms, p95 "
+            f"{self.latency_quantile(0.95) * 1000:.0f} ms; {len(self.errors)} errors; "
+            f"{self.wall_seconds:.1f} s"
+        )
+
+
+class _Stop(Exception):
+    pass
+
+
+async def _rater(
+    client: httpx.AsyncClient,
+    study: str,
+    pid: str,
+    truth: Mapping[str, bool],
+    skill: float,
+    trust: float,
+    rng: np.random.Generator,
+    report: SimulationReport,
+    deadline: float | None,
+    retry_seconds: float,
+    think: float,
+) -> None:
+    async def call(method: str, url: str, **kw: object) -> httpx.Response:
+        """One request; transport errors (server down) retried for ``retry_seconds``."""
+        give_up = time.monotonic() + retry_seconds
+        while True:
+            if deadline is not None and time.monotonic() > deadline:
+                raise _Stop
+            try:
+                return await client.request(method, url, **kw)  # type: ignore[arg-type]
+            except httpx.TransportError as exc:
+                if time.monotonic() > give_up:
+                    raise SandwichError(f"{pid}: server unreachable: {exc!r}") from None
+                await asyncio.sleep(0.2)
+
+    r = await call("GET", f"/s/{study}/start", params={"PID": pid})
+    if r.status_code != 303:
+        raise SandwichError(f"{pid}: entry link answered {r.status_code}: {r.text[:200]}")
+    page = r.headers["location"]
+    report.raters_started += 1
+    r = await call("GET", page)
+    m = _CSRF.search(r.text)
+    if m is None:
+        raise SandwichError(f"{pid}: no start form on {page}")
+    csrf = m.group(1)
+    await call("POST", f"{page}/start", data={"csrf": csrf})
+    failures, outcome = 0, ""
+    while True:
+        if failures > 20:
+            raise SandwichError(f"{pid}: 20 submits in a row were not saved; last: {outcome}")
+        r = await call("GET", page)
+        if r.status_code != 200:
+            raise SandwichError(f"{pid}: {page} answered {r.status_code}")
+        code = _CODE.search(r.text)
+        if code or 'id="failed"' in r.text:
+            report.completion_codes[pid] = code.group(1) if code else None
+            report.raters_finished += 1
+            return
+        aid, text = _AID.search(r.text), _TEXT.search(r.text)
+        if aid is None or text is None:
+            raise SandwichError(f"{pid}: unexpected page: {r.text[:300]}")
+        statement = html.unescape(text.group(1))
+        model = _MODEL.search(r.text)
+        if model is not None and rng.random() < trust:
+            answer = model.group(1) == "true"
+        elif statement in truth:
+            answer = truth[statement] if rng.random() < skill else not truth[statement]
+        else:
+            answer = bool(rng.random() < 0.5)
+        confidence = float(np.clip(rng.normal(0.5 + 0.4 * skill, 0.1), 0.5, 1.0))
+        if think:
+            await asyncio.sleep(float(rng.exponential(think)))
+        form = {
+            "csrf": csrf,
+            "assignment_id": aid.group(1),
+            "answer": "true" if answer else "false",
+            "confidence": f"{confidence * 100:.0f}",
+            "reason": "",
+        }
+        t0 = time.monotonic()
+        try:
+            sub = await client.post(f"{page}/answer", data=form)
+            outcome = sub.headers.get("x-sandwich-label", f"error:http {sub.status_code}")
+        except httpx.TransportError as exc:
+            outcome = f"error:{type(exc).__name__}"
+        failures = 0 if outcome in ("saved", "duplicate", "gone") else failures + 1
+        report.labels.append(
+            SimLabel(
+                rater=pid,
+                assignment_id=int(aid.group(1)),
+                text=statement,
+                answer=answer,
+                confidence=round(confidence, 2),
+                confirmed=outcome in ("saved", "duplicate"),
+                outcome=outcome,
+                latency=time.monotonic() - t0,
+            )
+        )
+
+
+async def _simulate(
+    base_url: str,
+    study: str,
+    n_raters: int,
+    skill: float,
+    trust: float,
+    concurrency: int,
+    duration: float | None,
+    truth: Mapping[str, bool],
+    seed: int,
+    retry_seconds: float,
+    think: float,
+    pid_prefix: str,
+) -> SimulationReport:
+    report = SimulationReport()
+    start = time.monotonic()
+    deadline = start + duration if duration else None
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n_raters):
+        queue.put_nowait(i)
+    limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency)
+
+    async def worker() -> None:
+        while not queue.empty():
+            if deadline is not None and time.monotonic() > deadline:
+                return
+            i = queue.get_nowait()
+            rng = np.random.default_rng([seed, i])
+            async with httpx.AsyncClient(
+                base_url=base_url, timeout=60.0, limits=limits, follow_redirects=False
+            ) as client:
+                try:
+                    await _rater(
+                        client, study, f"{pid_prefix}{i}", truth, skill, trust, rng,
+                        report, deadline, retry_seconds, think,
+                    )
+                except _Stop:
+                    return
+                except SandwichError as exc:
+                    report.errors.append(str(exc))
+
+    await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+    report.wall_seconds = time.monotonic() - start
+    return report
+
+
+def simulate(
+    base_url: str,
+    study: str,
+    n_raters: int = 10,
+    skill: float = 0.7,
+    concurrency: int = 5,
+    duration: float | None = None,
+    *,
+    trust: float = 0.8,
+    truth: Mapping[str, bool] | None = None,
+    seed: int = 0,
+    retry_seconds: float = 20.0,
+    think: float = 0.0,
+    pid_prefix: str = "sim-",
+) -> SimulationReport:
+    """Run ``n_raters`` simulated raters (``concurrency`` at a time) against the
+    app at ``base_url``; stop early after ``duration`` seconds if given.
+
+    ``truth`` maps statement text to its gold answer (so that ``skill`` means
+    accuracy); without it the raters guess. ``think`` is the mean pause
+    (seconds) before each answer. The study must allow PID entry.
+    """
+    if not 0.0 <= skill <= 1.0 or not 0.0 <= trust <= 1.0:
+        raise SandwichError(f"skill and trust must be in [0, 1], got {skill}, {trust}")
+    return asyncio.run(
+        _simulate(
+            base_url.rstrip("/"), study, n_raters, skill, trust, concurrency, duration,
+            dict(truth or {}), seed, retry_seconds, think, pid_prefix,
+        )
+    )
