@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sandwich.errors import ConfigError, InputFileError
@@ -53,9 +54,9 @@ _FALSE = {"false", "0", "no", "n", "f"}
 
 
 def _to_bool(value: Any, row: int, column: str, source: str, allow_missing: bool) -> Any:
-    if isinstance(value, bool):
-        return value
-    if value is None or (isinstance(value, float) and value != value):
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
         if allow_missing:
             return None
         raise ConfigError(f"{source}: row {row}: {column} is missing")
