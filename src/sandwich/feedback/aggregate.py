@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -72,10 +72,11 @@ class Aggregate:
         )
 
 
-Aggregator = Callable[[pd.DataFrame], tuple[pd.Series, pd.Series]]
-"""(labels frame) -> (P(true) per item, reliability per rater)."""
+Estimates = tuple[pd.Series, pd.Series]
+"""(P(true) per item, reliability per rater)."""
 
-AGGREGATORS: Registry[Aggregator] = Registry("aggregator")
+# each entry is a function (labels frame) -> Estimates
+AGGREGATORS: Registry[Estimates] = Registry("aggregator")
 
 
 def _crowd(frame: pd.DataFrame) -> pd.DataFrame:
@@ -115,7 +116,7 @@ def majority_vote(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
     with _quiet():
         mv = MajorityVote().fit(_crowd(frame))
-    return _p_true(mv.probas_), mv.skills_.astype(float)
+    return _p_true(cast(pd.DataFrame, mv.probas_)), cast(pd.Series, mv.skills_).astype(float)
 
 
 @AGGREGATORS.register("dawid-skene", summary="per-rater confusion matrices by EM (crowd-kit)")
@@ -124,15 +125,15 @@ def dawid_skene(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
     with _quiet():
         ds = DawidSkene(n_iter=100).fit(_crowd(frame))
-    priors = ds.priors_.reindex([0, 1], fill_value=0.0)
-    errors = ds.errors_.reindex(columns=[0, 1], fill_value=0.0)
+    priors = cast(pd.Series, ds.priors_).reindex([0, 1], fill_value=0.0)
+    errors = cast(pd.DataFrame, ds.errors_).reindex(columns=[0, 1], fill_value=0.0)
     acc: dict[str, float] = {}
     for worker, block in errors.groupby(level=0):
         said = block.droplevel(0)
         acc[str(worker)] = float(
             sum(priors[c] * (said.loc[c, c] if c in said.index else 0.0) for c in (0, 1))
         )
-    return _p_true(ds.probas_), pd.Series(acc, dtype=float)
+    return _p_true(cast(pd.DataFrame, ds.probas_)), pd.Series(acc, dtype=float)
 
 
 @AGGREGATORS.register("glad", summary="rater expertise x item difficulty by EM (crowd-kit)")
@@ -145,7 +146,7 @@ def glad(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     beta = model.betas_.reindex(frame["item_id"]).to_numpy()
     right = expit(alpha * np.exp(beta))
     reliability = pd.Series(right, index=frame["rater_id"].to_numpy()).groupby(level=0).mean()
-    return _p_true(model.probas_), reliability
+    return _p_true(cast(pd.DataFrame, model.probas_)), reliability
 
 
 @AGGREGATORS.register("mean-confidence", summary="mean of the raters' stated P(true)")

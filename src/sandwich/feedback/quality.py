@@ -21,7 +21,7 @@ each drawn item, in every condition at once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ from sandwich.errors import ConfigError
 from sandwich.feedback.label_table import as_label_frame, truth_map
 from sandwich.metrics import DEFAULT_MIN_GAP, Interval, percentile_interval, resample_counts
 
-Labels = pd.DataFrame | Iterable[Mapping[str, Any]]
+Labels: TypeAlias = pd.DataFrame | Iterable[Mapping[str, Any]]
 
 
 def krippendorff_alpha(labels: Labels, condition: str | None = None) -> float:
