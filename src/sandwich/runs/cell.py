@@ -103,9 +103,12 @@ def supervisor_labels(ctx: RunContext, cell: Cell) -> dict[str, np.ndarray]:
     }
     if cell.weak.model:
         inputs["features"] = ctx.features.key(cell.weak.model, task).hex
+    sup = SUPERVISORS.build(cell.weak.name, **params)
+    data_fingerprint = getattr(sup, "data_fingerprint", None)
+    if callable(data_fingerprint):  # labels read from outside (e.g. a human study): key on them
+        inputs["data"] = data_fingerprint()
 
     def compute() -> dict[str, np.ndarray]:
-        sup = SUPERVISORS.build(cell.weak.name, **params)
         source = ctx.features.source(task)
         sup.fit(splits.train_weak, source, random_state=cell.seed)
         return {

@@ -1,10 +1,11 @@
 """Supervisors: anything that produces (soft) labels for items.
 
-Registered in :data:`SUPERVISORS`: ``gold``, ``weak-model``, ``nonexpert``.
+Registered in :data:`SUPERVISORS`: ``gold``, ``weak-model``, ``nonexpert``, ``human``.
 """
 
 from sandwich.supervision.base import FeatureSource, Supervisor
 from sandwich.supervision.gold import GoldSupervisor
+from sandwich.supervision.human import HumanSupervisor
 from sandwich.supervision.nonexpert import NonExpertSupervisor
 from sandwich.supervision.registry import SUPERVISORS
 from sandwich.supervision.weak_model import WeakModelSupervisor
@@ -13,6 +14,7 @@ __all__ = [
     "SUPERVISORS",
     "FeatureSource",
     "GoldSupervisor",
+    "HumanSupervisor",
     "NonExpertSupervisor",
     "Supervisor",
     "WeakModelSupervisor",

@@ -1,0 +1,136 @@
+"""``human``: the aggregated labels of human raters from a study.
+
+Reads a labels file written by ``sandwich study export`` (``path``, CSV or
+JSONL) or the study's database directly (``db`` URL + ``study`` name),
+keeps one assistance ``condition`` (needed when the study has several),
+aggregates the labels per item with a method of
+:data:`sandwich.feedback.aggregate.AGGREGATORS` (``dawid-skene`` by default)
+and returns that P(true). Training labels never count; gold check items count
+like any other item.
+
+It learns nothing from A's gold (raters were not trained on it). Items no
+rater labelled have no P(true): ``predict_proba`` fails naming them, since a
+guess would silently bias PGR. :meth:`HumanSupervisor.data_fingerprint` is a
+hash of the labels read, so the run's cache of this supervisor's labels is
+recomputed when new labels arrive.
+
+The aggregation lives in :mod:`sandwich.feedback` (imported when labels are
+read, not when this module is): the one place where a supervisor reads
+from the human-study layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Self
+
+import numpy as np
+
+from sandwich.errors import ConfigError
+from sandwich.supervision.base import FeatureSource, Supervisor
+from sandwich.supervision.registry import SUPERVISORS
+from sandwich.tasks.item import Item
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@SUPERVISORS.register("human", summary="aggregated human labels from a study export or database")
+class HumanSupervisor(Supervisor):
+    """P(true) per item aggregated from human raters' labels (module docstring)."""
+
+    def __init__(
+        self,
+        path: str | None = None,
+        db: str | None = None,
+        study: str | None = None,
+        condition: str | None = None,
+        method: str = "dawid-skene",
+    ) -> None:
+        if (path is None) == (db is None):
+            raise ConfigError(
+                "human: give exactly one of path (an exported labels file) or db (a database URL)"
+            )
+        if db is not None and not study:
+            raise ConfigError("human: db needs study (the study's name)")
+        if path is not None and study is not None:
+            raise ConfigError("human: study goes with db; an exported file holds one study")
+        from sandwich.feedback.aggregate import AGGREGATORS
+
+        if method not in AGGREGATORS:
+            raise ConfigError(f"human: method: {AGGREGATORS.unknown_message(method)}")
+        self.path = path
+        self.db = db
+        self.study = study
+        self.condition = condition
+        self.method = method
+
+    def check_params(self) -> None:
+        """At config load: the labels file exists."""
+        if self.path is not None and not Path(self.path).is_file():
+            raise ConfigError(
+                f"human: labels file {self.path} does not exist "
+                "(write one with `sandwich study export <study> --out <file>`)"
+            )
+
+    @property
+    def source(self) -> str:
+        return self.path if self.path is not None else f"study {self.study!r} in {self.db}"
+
+    def labels(self) -> pd.DataFrame:
+        """The labels read (training labels left out), all conditions."""
+        from sandwich.feedback.label_table import as_label_frame, read_labels
+
+        if self.path is not None:
+            return read_labels(self.path)
+        from sandwich.feedback.db import make_engine, session_factory
+        from sandwich.feedback.status import labels_frame
+        from sandwich.feedback.studies import get_study
+
+        engine = make_engine(self.db)
+        try:
+            with session_factory(engine)() as s:
+                frame = labels_frame(s, get_study(s, str(self.study)), include_training=False)
+        finally:
+            engine.dispose()
+        if frame.empty:
+            raise ConfigError(f"human: no labels yet in {self.source}")
+        return as_label_frame(frame, source=self.source)
+
+    def data_fingerprint(self) -> str:
+        """A hash of the labels this supervisor would aggregate (for the run's cache key)."""
+        frame = self.labels()
+        cols = ["item_id", "rater_id", "condition", "answer", "confidence", "is_gold"]
+        text = frame[cols].sort_values(["item_id", "rater_id"]).to_csv(index=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def fit(self, items: Sequence[Item], features: FeatureSource, random_state: int) -> Self:
+        from sandwich.feedback.aggregate import aggregate
+
+        frame = self.labels()
+        conditions = sorted(frame["condition"].unique())
+        if self.condition is None and len(conditions) > 1:
+            raise ConfigError(
+                f"human: {self.source} has labels in several conditions ({', '.join(conditions)}): "
+                "choose one with params.condition"
+            )
+        agg = aggregate(frame, self.method, condition=self.condition, source=self.source)
+        self.p_true_ = agg.p_true
+        self.reliability_ = agg.reliability
+        return self
+
+    def predict_proba(self, items: Sequence[Item], features: FeatureSource) -> np.ndarray:
+        if not hasattr(self, "p_true_"):
+            raise RuntimeError("HumanSupervisor.predict_proba called before fit")
+        ids = [it.id for it in items]
+        missing = [i for i in ids if i not in self.p_true_.index]
+        if missing:
+            where = f" in condition {self.condition!r}" if self.condition else ""
+            raise ConfigError(
+                f"human: {len(missing)} of {len(ids)} items have no label{where} in {self.source}, "
+                f"e.g. {', '.join(missing[:3])}. Every item the supervisor labels (splits B and T) "
+                "needs human labels: extend the study to them, or run on a task of labelled items."
+            )
+        return self.p_true_.reindex(ids).to_numpy(dtype=np.float64)
