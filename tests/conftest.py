@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from sandwich.store import ArtifactStore
+
+if TYPE_CHECKING:
+    from sandwich.feedback.pg_server import TempPostgres
 
 # datasets reads its cache location at import: keep it out of ~/.cache in tests
 os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="sandwich-hf-datasets-"))
@@ -30,3 +35,19 @@ def store(tmp_path: Path) -> ArtifactStore:
 def shared_store(tmp_path_factory: pytest.TempPathFactory) -> ArtifactStore:
     """One store for the whole session, so real models are converted once per test run."""
     return ArtifactStore(tmp_path_factory.mktemp("shared-store"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[TempPostgres]:
+    """A real PostgreSQL server (Debian's package) on 127.0.0.1 for the whole session,
+    in a temporary data directory (stopped and deleted at the end)."""
+    from sandwich.feedback.pg_server import TempPostgres
+
+    with TempPostgres() as pg:
+        yield pg
+
+
+@pytest.fixture
+def postgres_url(postgres_server: TempPostgres) -> str:
+    """A ``postgresql+psycopg://`` URL to a fresh, empty database on that server."""
+    return postgres_server.new_database()

@@ -1,0 +1,94 @@
+"""Checking a study's database after a load (or crash) test: every label the
+server confirmed to a simulated rater is stored exactly once with the answer
+sent, no rater labelled an item twice, and no main item got more than
+``overlap`` raters in a condition.
+
+Used by the load and crash tests and by ``benchmarks/feedback_load.py``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+
+from sandwich.feedback.db import Assignment, Label, Rater, make_engine, session_factory
+from sandwich.feedback.simulate import SimulationReport
+from sandwich.feedback.studies import get_study, study_config
+
+
+@dataclass
+class LoadAudit:
+    """What the database holds against what raters were told."""
+
+    confirmed: int  # distinct labels the server confirmed (saved or duplicate)
+    stored: int  # labels of the study in the database
+    lost: list[str] = field(default_factory=list)  # confirmed, but missing or changed
+    duplicates: list[str] = field(default_factory=list)  # (rater, item) stored twice
+    over_assigned: list[str] = field(default_factory=list)  # (item, condition) over overlap
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.duplicates or self.over_assigned)
+
+    def summary(self) -> str:
+        return (
+            f"{self.confirmed} confirmed, {self.stored} stored; lost {len(self.lost)}, "
+            f"duplicates {len(self.duplicates)}, over-assigned {len(self.over_assigned)}"
+        )
+
+
+def audit(db_url: str, study_name: str, report: SimulationReport) -> LoadAudit:
+    """Compare the study's database with a :class:`SimulationReport`."""
+    engine = make_engine(db_url)
+    try:
+        with session_factory(engine)() as s:
+            study = get_study(s, study_name)
+            overlap = study_config(study).overlap
+            rows = s.execute(
+                select(Rater.external_id, Label.assignment_id, Label.answer, Label.item_id)
+                .join(Rater, Rater.id == Label.rater_id)
+                .where(Label.study_id == study.id)
+            ).all()
+            labels_per_slot = s.execute(
+                select(Assignment.item_id, Assignment.condition, func.count(Label.id))
+                .join(Label, Label.assignment_id == Assignment.id)
+                .where(Assignment.study_id == study.id, Assignment.role == "main")
+                .group_by(Assignment.item_id, Assignment.condition)
+            ).all()
+            raters_per_slot = s.execute(
+                select(Assignment.item_id, Assignment.condition, func.count())
+                .where(
+                    Assignment.study_id == study.id,
+                    Assignment.role == "main",
+                    Assignment.rater_id.is_not(None),
+                )
+                .group_by(Assignment.item_id, Assignment.condition)
+            ).all()
+    finally:
+        engine.dispose()
+    stored = {(str(pid), int(aid)): bool(ans) for pid, aid, ans, _ in rows}
+    result = LoadAudit(confirmed=0, stored=len(rows))
+    seen: set[tuple[str, int]] = set()
+    for lab in report.labels:
+        if not lab.confirmed:
+            continue
+        key = (lab.rater, lab.assignment_id)
+        if key in seen:
+            continue
+        seen.add(key)
+        if key not in stored:
+            result.lost.append(f"{lab.rater} assignment {lab.assignment_id}: not in the database")
+        elif lab.outcome == "saved" and stored[key] != lab.answer:
+            result.lost.append(f"{lab.rater} assignment {lab.assignment_id}: answer changed")
+    result.confirmed = len(seen)
+    pairs = Counter((str(pid), int(item)) for pid, _, _, item in rows)
+    result.duplicates = [f"rater {p} item {i}: {n} labels" for (p, i), n in pairs.items() if n > 1]
+    for what, counts in (("labels", labels_per_slot), ("raters", raters_per_slot)):
+        result.over_assigned += [
+            f"item {item} condition {cond}: {n} {what} > overlap {overlap}"
+            for item, cond, n in counts
+            if n > overlap
+        ]
+    return result
