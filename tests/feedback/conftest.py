@@ -1,0 +1,158 @@
+"""Fixtures of the web-app tests: small study files, a database, a test client.
+
+``lab`` gives a fresh SQLite database in tmp_path with the app on it
+(FastAPI's TestClient, no network) and helpers to create studies and walk a
+rater through them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from sandwich.feedback.app import create_app
+from sandwich.feedback.db import Label, session_factory
+from sandwich.feedback.migrate import migrate
+from sandwich.feedback.studies import create_study, invite
+from sandwich.feedback.study import load_study
+from sandwich.tasks.item import item_id
+
+XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
+
+
+def write_study(
+    tmp: Path,
+    *,
+    name: str = "demo-study",
+    n_task: int = 40,
+    explanation: str = "The model looked this up.",
+    **overrides: Any,
+) -> Path:
+    """A task of ``n_task`` statements (even numbers true), an assistance file
+    covering all of them (the model is right), and a study YAML (two
+    conditions, between design); returns the YAML path."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    items = [{"text": f"Statement number {i} is true.", "label": i % 2 == 0} for i in range(n_task)]
+    (tmp / "task.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items))
+    help_lines = [
+        {"item_id": item_id(r["text"], r["label"]), "answer": r["label"], "explanation": explanation}
+        for r in items
+    ]
+    (tmp / "assist.jsonl").write_text("".join(json.dumps(r) + "\n" for r in help_lines))
+    study: dict[str, Any] = {
+        "name": name,
+        "task": {"path": "task.jsonl"},
+        "n_items": 12,
+        "conditions": [
+            {"name": "unassisted", "kind": "none"},
+            {"name": "assisted", "kind": "model-answer", "path": "assist.jsonl"},
+        ],
+        "design": "between",
+        "overlap": 2,
+        "items_per_rater": 4,
+        "gold": {"n": 2, "pass_threshold": 0.5},
+        "training": {"n": 1},
+        "completion_code": "DONE-1234",
+    }
+    study.update(overrides)
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(study))
+    return path
+
+
+def truth_of(text: str) -> bool:
+    """The gold answer of a statement made by :func:`write_study`."""
+    return int(re.search(r"number (\d+)", text).group(1)) % 2 == 0  # type: ignore[union-attr]
+
+
+class Lab:
+    """A database with the app on it, and a rater's moves as methods."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.url = f"sqlite:///{root / 'studies.sqlite'}"
+        self.engine = migrate(self.url)
+        self.Sessions = session_factory(self.engine)
+        self.client = TestClient(create_app(self.url))
+
+    def study(self, **overrides: Any) -> str:
+        path = write_study(self.root / overrides.get("name", "demo-study"), **overrides)
+        with self.Sessions.begin() as s:
+            return create_study(s, load_study(path)).name
+
+    def invite(self, study: str, n: int = 1) -> list[str]:
+        with self.Sessions.begin() as s:
+            return [r.token for r in invite(s, study, n)]
+
+    def csrf(self, token: str) -> str:
+        page = self.client.get(f"/r/{token}").text
+        return re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+    def start(self, token: str) -> str:
+        csrf = self.csrf(token)
+        r = self.client.post(f"/r/{token}/start", data={"csrf": csrf}, follow_redirects=False)
+        assert r.status_code == 303
+        return csrf
+
+    def current(self, token: str) -> tuple[int, str, str] | None:
+        """(assignment id, statement, page html) of the rater's current item; None when done."""
+        page = self.client.get(f"/r/{token}").text
+        aid = re.search(r'name="assignment_id" value="(\d+)"', page)
+        if aid is None:
+            return None
+        text = re.search(r'id="item-text">(.*?)</blockquote>', page, re.S)
+        return int(aid.group(1)), text.group(1) if text else "", page  # type: ignore[union-attr]
+
+    def answer(
+        self, token: str, csrf: str, aid: int, answer: bool, confidence: int = 80, reason: str = ""
+    ) -> Any:
+        return self.client.post(
+            f"/r/{token}/answer",
+            data={
+                "csrf": csrf,
+                "assignment_id": str(aid),
+                "answer": "true" if answer else "false",
+                "confidence": str(confidence),
+                "reason": reason,
+            },
+            follow_redirects=False,
+        )
+
+    def finish(self, token: str, policy: Callable[[str], bool] = truth_of) -> str:
+        """Answer every item with ``policy(statement)``; return the final page."""
+        csrf = self.start(token)
+        for _ in range(200):
+            cur = self.current(token)
+            if cur is None:
+                return self.client.get(f"/r/{token}").text
+            r = self.answer(token, csrf, cur[0], policy(cur[1]))
+            assert r.status_code == 303, r.text
+        raise AssertionError("rater never finished")
+
+    def labels(self) -> list[Label]:
+        with self.Sessions() as s:
+            return list(s.scalars(select(Label)).all())
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    lab = Lab(tmp_path)
+    yield lab
+    lab.client.close()
+    lab.engine.dispose()
+
+
+@pytest.fixture
+def make_study_file(tmp_path: Path) -> Callable[..., Path]:
+    def make(**overrides: Any) -> Path:
+        return write_study(tmp_path / "files", **overrides)
+
+    return make

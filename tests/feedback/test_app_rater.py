@@ -1,0 +1,160 @@
+"""The rater's pages through the real app (TestClient, SQLite in tmp_path)."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+from sqlalchemy import select
+
+from sandwich.feedback.db import Label, Rater
+
+from .conftest import truth_of  # type: ignore[import-not-found]
+
+
+def test_full_rater_flow_ends_with_completion_code(lab) -> None:
+    study = lab.study()
+    token = lab.invite(study)[0]
+    start = lab.client.get(f"/r/{token}").text
+    assert "Start" in start and "1 practice item" in start
+    done = lab.finish(token)
+    assert re.search(r'id="completion-code">DONE-1234<', done)
+    labels = lab.labels()
+    assert sorted((x.is_training, x.is_gold) for x in labels) == sorted(
+        [(True, False)] + [(False, True)] * 2 + [(False, False)] * 4
+    )
+    assert all(x.confidence == 0.8 and x.seconds >= 0 for x in labels)
+    with lab.Sessions() as s:
+        rater = s.scalar(select(Rater).where(Rater.token == token))
+        assert rater.started_at is not None and rater.finished_at is not None
+
+
+def test_item_page_shows_assistance_for_the_rater_condition_only(lab) -> None:
+    study = lab.study(explanation="Because the atlas says so.")
+    unassisted, assisted = lab.invite(study, 2)  # between design: alternating conditions
+    lab.start(unassisted)
+    lab.start(assisted)
+    plain = lab.current(unassisted)[2]
+    helped = lab.current(assisted)[2]
+    assert "atlas" not in plain and 'id="assistance"' not in plain
+    assert "Because the atlas says so." in helped and "The model says" in helped
+    for page in (plain, helped):
+        assert 'type="range" name="confidence"' in page and 'name="reason"' in page
+        assert 'id="progress"' in page and 'data-limit="90"' in page
+
+
+def test_feedback_after_training_and_gold_only(lab) -> None:
+    study = lab.study()
+    token = lab.invite(study)[0]
+    csrf = lab.start(token)
+    kinds = []
+    while (cur := lab.current(token)) is not None:
+        r = lab.answer(token, csrf, cur[0], not truth_of(cur[1]))  # always wrong
+        loc = r.headers["location"]
+        if "/feedback/" in loc:
+            page = lab.client.get(loc).text
+            assert "Not quite" in page and "the correct answer is" in page
+            kinds.append("feedback")
+        else:
+            assert loc == f"/r/{token}"
+            # a main item never has a feedback page
+            assert lab.client.get(f"/r/{token}/feedback/{cur[0]}").status_code == 404
+            kinds.append("none")
+    assert kinds.count("feedback") == 3 and kinds.count("none") == 4
+    final = lab.client.get(f"/r/{token}").text
+    assert 'id="failed"' in final and "DONE-1234" not in final  # failed the gold checks
+
+
+def test_pid_entry_makes_one_rater_per_pid(lab) -> None:
+    study = lab.study()
+    r1 = lab.client.get(f"/s/{study}/start", params={"PID": "P123"}, follow_redirects=False)
+    r2 = lab.client.get(f"/s/{study}/start", params={"PID": "P123"}, follow_redirects=False)
+    r3 = lab.client.get(f"/s/{study}/start", params={"PID": "P456"}, follow_redirects=False)
+    assert r1.status_code == 303 and r1.headers["location"] == r2.headers["location"]
+    assert r3.headers["location"] != r1.headers["location"]
+    assert lab.client.get(f"/s/{study}/start").status_code == 400
+    assert lab.client.get("/s/no-such-study/start", params={"PID": "x"}).status_code == 404
+
+
+def test_pid_entry_can_be_closed(lab) -> None:
+    study = lab.study(allow_pid_entry=False)
+    assert lab.client.get(f"/s/{study}/start", params={"PID": "P1"}).status_code == 404
+
+
+def test_double_submit_is_stored_once(lab) -> None:
+    token = lab.invite(lab.study())[0]
+    csrf = lab.start(token)
+    aid = lab.current(token)[0]
+    first = lab.answer(token, csrf, aid, True)
+    again = lab.answer(token, csrf, aid, False)  # a retry with another answer
+    assert first.status_code == again.status_code == 303
+    assert first.headers["x-sandwich-label"] == "saved"
+    assert again.headers["x-sandwich-label"] == "duplicate"
+    assert first.headers["location"] == again.headers["location"]
+    labels = lab.labels()
+    assert len(labels) == 1 and labels[0].answer is True
+
+
+def test_simultaneous_double_submits_are_stored_once(lab) -> None:
+    token = lab.invite(lab.study())[0]
+    csrf = lab.start(token)
+    aid = lab.current(token)[0]
+    outcomes: list[str] = []
+
+    def click() -> None:
+        outcomes.append(lab.answer(token, csrf, aid, True).headers["x-sandwich-label"])
+
+    threads = [threading.Thread(target=click) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["duplicate"] * 7 + ["saved"]
+    assert len(lab.labels()) == 1
+
+
+def test_bad_answers_are_rejected_and_nothing_is_stored(lab) -> None:
+    token = lab.invite(lab.study())[0]
+    csrf = lab.start(token)
+    aid = lab.current(token)[0]
+    bad = [
+        ({"answer": "maybe"}, "answer must be"),
+        ({"confidence": "30"}, "between 50 and 100"),
+        ({"confidence": "nan"}, "between 50 and 100"),
+        ({"confidence": "lots"}, "must be a number"),
+        ({"reason": "x" * 301}, "at most 300"),
+    ]
+    for change, message in bad:
+        form = {"csrf": csrf, "assignment_id": str(aid), "answer": "true", "confidence": "70"}
+        form.update(change)
+        r = lab.client.post(f"/r/{token}/answer", data=form)
+        assert r.status_code == 422 and message in r.text, (change, r.text)
+    assert lab.labels() == []
+    assert lab.current(token)[0] == aid  # the same item is still waiting
+
+
+def test_reason_is_stored_on_one_line(lab) -> None:
+    token = lab.invite(lab.study())[0]
+    csrf = lab.start(token)
+    aid = lab.current(token)[0]
+    lab.answer(token, csrf, aid, True, confidence=55, reason="  it  is\nin the   atlas ")
+    (label,) = lab.labels()
+    assert label.reason == "it is in the atlas" and label.confidence == 0.55
+
+
+def test_labels_survive_a_new_app_on_the_same_database(lab) -> None:
+    """Every label is committed before the reply: a fresh app (a restarted server) sees it."""
+    from fastapi.testclient import TestClient
+
+    from sandwich.feedback.app import create_app
+
+    token = lab.invite(lab.study())[0]
+    csrf = lab.start(token)
+    aid = lab.current(token)[0]
+    assert lab.answer(token, csrf, aid, True).status_code == 303
+    with lab.Sessions() as s:  # another connection sees the committed row
+        assert s.scalar(select(Label.assignment_id)) == aid
+    fresh = TestClient(create_app(lab.url))
+    page = fresh.get(f"/r/{token}").text
+    assert f'value="{aid}"' not in page  # the next item, not the answered one
+    assert 'name="csrf" value="' + csrf in page  # the CSRF secret survived too

@@ -1,0 +1,150 @@
+"""Assignment: overlap met and never exceeded, no item twice to a rater, least-
+labelled first, conditions balanced, safe under concurrent raters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import Counter
+
+from sqlalchemy import func, select, update
+
+from sandwich.feedback.assign import gold_positions, next_assignment
+from sandwich.feedback.db import Assignment, Label, Rater, Study
+from sandwich.feedback.studies import invite, study_config
+from sandwich.feedback.submit import Outcome, record
+
+
+def _run_rater(lab, token: str, lease: dt.timedelta | None = None) -> list[Assignment]:
+    """Answer everything the rater gets, through the Python API; return their assignments."""
+    got = []
+    while True:
+        with lab.Sessions.begin() as s:
+            rater = s.scalar(select(Rater).where(Rater.token == token))
+            cfg = study_config(s.get(Study, rater.study_id))
+            a = next_assignment(s, rater, cfg, **({"lease": lease} if lease else {}))
+            if a is None:
+                return got
+            got.append(a)
+            assert record(s, rater, a.id, True, 0.9, "") is Outcome.SAVED
+
+
+def _main_counts(lab) -> Counter:
+    with lab.Sessions() as s:
+        rows = s.execute(
+            select(Label.item_id, Label.condition).where(~Label.is_gold, ~Label.is_training)
+        ).all()
+    return Counter(rows)
+
+
+def test_gold_positions_are_spread() -> None:
+    assert gold_positions(4, 2) == {1, 3}
+    assert gold_positions(10, 0) == set()
+    assert len(gold_positions(12, 4)) == 4 and max(gold_positions(12, 4)) < 16
+
+
+def test_overlap_met_exactly_and_never_exceeded(lab) -> None:
+    study = lab.study(n_items=6, overlap=3, items_per_rater=3)
+    # 6 items x 2 conditions x 3 = 36 slots; 3 per rater: 12 raters fill it, 4 more find it full
+    tokens = lab.invite(study, 16)
+    per_rater = [_run_rater(lab, t) for t in tokens]
+    counts = _main_counts(lab)
+    assert len(counts) == 12 and set(counts.values()) == {3}
+    late = per_rater[12:]
+    assert all(not [a for a in got if a.role == "main"] for got in late)
+    assert all(len([a for a in got if a.role == "gold"]) == 2 for got in late)
+
+
+def test_no_item_twice_to_a_rater_and_roles(lab) -> None:
+    study = lab.study(design="within", n_items=10, overlap=2, items_per_rater=8)
+    for token in lab.invite(study, 4):
+        got = _run_rater(lab, token)
+        items = [a.item_id for a in got]
+        assert len(items) == len(set(items))
+        roles = [a.role for a in got]
+        assert roles[:1] == ["training"]  # training first
+        assert Counter(roles) == {"training": 1, "gold": 2, "main": 8}
+        # gold items interleaved, not all at the end
+        assert [i for i, r in enumerate(roles[1:]) if r == "gold"] == sorted(gold_positions(8, 2))
+
+
+def test_least_labelled_items_first(lab) -> None:
+    study = lab.study(n_items=12, overlap=3, items_per_rater=4, design="within")
+    tokens = lab.invite(study, 6)
+    # 6 raters x 4 = 24 = one full round of the 12 items x 2 conditions
+    for t in tokens:
+        _run_rater(lab, t)
+    counts = _main_counts(lab)
+    assert len(counts) == 24 and set(counts.values()) == {1}
+
+
+def test_between_design_balances_conditions(lab) -> None:
+    study = lab.study(design="between")
+    lab.invite(study, 7)
+    with lab.Sessions() as s:
+        conds = Counter(s.scalars(select(Rater.condition)).all())
+    assert conds == {"unassisted": 4, "assisted": 3}
+
+
+def test_within_design_balances_conditions_per_rater(lab) -> None:
+    study = lab.study(design="within", n_items=12, overlap=1, items_per_rater=6)
+    token = lab.invite(study)[0]
+    got = _run_rater(lab, token)
+    assert Counter(a.condition for a in got if a.role == "main") == {"unassisted": 3, "assisted": 3}
+
+
+def test_abandoned_slot_is_offered_again_after_the_lease(lab) -> None:
+    study = lab.study(n_items=2, overlap=1, items_per_rater=2, design="within", gold={"n": 0})
+    quitter, other = lab.invite(study, 2)
+    with lab.Sessions.begin() as s:  # the quitter takes one item and leaves
+        rater = s.scalar(select(Rater).where(Rater.token == quitter))
+        cfg = study_config(s.get(Study, rater.study_id))
+        s.execute(update(Rater).values(started_at=func.now()))
+        for _ in range(2):  # training item answered, then one main item claimed
+            a = next_assignment(s, rater, cfg)
+            if a.role == "training":
+                record(s, rater, a.id, True, 0.9, "")
+        taken = a.id
+    got = _run_rater(lab, other)
+    assert taken not in [a.id for a in got]  # not before the lease ends
+    with lab.Sessions.begin() as s:
+        s.execute(
+            update(Assignment)
+            .where(Assignment.id == taken)
+            .values(assigned_at=Assignment.assigned_at - dt.timedelta(hours=1))
+        )
+    third = lab.invite(study)[0]
+    assert taken in [a.id for a in _run_rater(lab, third)]
+    with lab.Sessions.begin() as s:  # the quitter's late answer is not stored
+        rater = s.scalar(select(Rater).where(Rater.token == quitter))
+        assert record(s, rater, taken, False, 0.6, "") is Outcome.GONE
+
+
+def test_concurrent_raters_never_over_assign(lab) -> None:
+    """16 threads, each a rater, on one SQLite file: every slot filled once."""
+    study = lab.study(n_items=10, overlap=2, items_per_rater=3)
+    tokens = lab.invite(study, 16)  # 48 wanted > 40 slots: raters race for the last ones
+    errors: list[BaseException] = []
+
+    def run(t: str) -> None:
+        try:
+            _run_rater(lab, t)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in tokens]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    counts = _main_counts(lab)
+    assert len(counts) == 20 and set(counts.values()) == {2}
+    with lab.Sessions() as s:
+        pairs = s.execute(select(Label.rater_id, Label.item_id)).all()
+        assert len(pairs) == len(set(pairs))
+        n_labels = s.scalar(select(func.count()).select_from(Label))
+        n_answered = s.scalar(
+            select(func.count()).select_from(Assignment).where(Assignment.answered_at.is_not(None))
+        )
+    assert n_labels == n_answered
