@@ -76,9 +76,9 @@ def truth_of(text: str) -> bool:
 class Lab:
     """A database with the app on it, and a rater's moves as methods."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, url: str | None = None) -> None:
         self.root = root
-        self.url = f"sqlite:///{root / 'studies.sqlite'}"
+        self.url = url or f"sqlite:///{root / 'studies.sqlite'}"
         self.engine = migrate(self.url)
         self.Sessions = session_factory(self.engine)
         self.client = TestClient(create_app(self.url))

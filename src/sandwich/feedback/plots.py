@@ -22,7 +22,11 @@ def study_plot(st: StudyStatus) -> bytes:
     ax1.set_ylim(0, 1)
     ax1.set_ylabel("accuracy vs expert")
     ax1.set_title("labels on main items")
-    ax2.boxplot([main[main["condition"] == c]["seconds"] for c in conds], tick_labels=conds)
+    if conds:
+        ax2.boxplot([main[main["condition"] == c]["seconds"] for c in conds], tick_labels=conds)
+    else:
+        for ax in (ax1, ax2):
+            ax.text(0.5, 0.5, "no labels yet", ha="center", va="center", transform=ax.transAxes)
     ax2.set_ylabel("seconds per item")
     ax2.set_title("time per item")
     fig.tight_layout()

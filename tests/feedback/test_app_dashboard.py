@@ -1,0 +1,57 @@
+"""The researcher dashboard shows the numbers of the quality functions."""
+
+from __future__ import annotations
+
+import re
+
+from sandwich.feedback.quality import condition_summary, krippendorff_alpha, rater_quality
+from sandwich.feedback.status import fmt, labels_frame
+from sandwich.feedback.studies import get_study
+
+from .conftest import truth_of  # type: ignore[import-not-found]
+from .test_security import researcher  # noqa: F401  (fixture)  # type: ignore[import-not-found]
+
+
+def _fill(lab, study: str, n: int) -> None:
+    for k, token in enumerate(lab.invite(study, n)):
+        # rater k is right except on every (k+2)-th item: different skills
+        counter = iter(range(100))
+        lab.finish(token, lambda text, k=k: truth_of(text) ^ (next(counter) % (k + 2) == 0))
+
+
+def test_dashboard_numbers_match_the_quality_functions(lab, researcher) -> None:  # noqa: F811
+    study = lab.study()
+    _fill(lab, study, 6)
+    page = researcher.get(f"/dashboard/{study}").text
+    with lab.Sessions() as s:
+        frame = labels_frame(s, get_study(s, study), include_training=False)
+    summary = condition_summary(frame).set_index("condition")
+    for cond in ("assisted", "unassisted"):
+        row = re.search(rf"<tr><td>{cond}</td><td>(\d+)</td>.*?</tr>", page.split('id="conditions"')[1])
+        assert row is not None
+        cells = re.findall(r"<td>([^<]*)</td>", row.group(0))
+        assert cells[5] == fmt(summary.loc[cond, "alpha"], 3)
+        assert cells[5] == fmt(krippendorff_alpha(frame, cond), 3)
+        assert cells[7] == fmt(summary.loc[cond, "accuracy"], 3)
+        assert cells[6] == fmt(summary.loc[cond, "median_seconds"], 1)
+    quality = rater_quality(frame, pass_threshold=0.5)
+    raters = page.split('id="raters"')[1].split("</table>")[0]
+    for q in quality.to_dict("records"):
+        assert f"<td>{q['rater_id']}</td>" in raters
+        assert f"<td>{q['gold_correct']} / {q['n_gold']}</td>" in raters
+    progress = page.split('id="progress"')[1].split("</table>")[0]
+    assert "<td>unassisted</td><td>none</td><td>24</td><td>12</td><td>12</td><td>3</td>" in progress
+    assert 'id="aggregate"' in page and "assisted:dawid-skene" in page
+    assert "Sandwich gap closed" in page
+    png = researcher.get(f"/dashboard/{study}/plot.png")
+    assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
+    listing = researcher.get("/dashboard").text
+    assert f'href="/dashboard/{study}"' in listing and "6 / 6 / 6" in listing
+
+
+def test_dashboard_without_labels(lab, researcher) -> None:  # noqa: F811
+    study = lab.study()
+    page = researcher.get(f"/dashboard/{study}").text
+    assert "No labels yet." in page
+    assert researcher.get("/dashboard/no-such-study").status_code == 404
+    assert researcher.get(f"/dashboard/{study}/plot.png").content[:4] == b"\x89PNG"
