@@ -27,6 +27,7 @@ class LoadAudit:
     lost: list[str] = field(default_factory=list)  # confirmed, but missing or changed
     duplicates: list[str] = field(default_factory=list)  # (rater, item) stored twice
     over_assigned: list[str] = field(default_factory=list)  # (item, condition) over overlap
+    full: int = 0  # (item, condition) pairs with exactly ``overlap`` labels: the rule was reached
 
     @property
     def ok(self) -> bool:
@@ -35,7 +36,8 @@ class LoadAudit:
     def summary(self) -> str:
         return (
             f"{self.confirmed} confirmed, {self.stored} stored; lost {len(self.lost)}, "
-            f"duplicates {len(self.duplicates)}, over-assigned {len(self.over_assigned)}"
+            f"duplicates {len(self.duplicates)}, over-assigned {len(self.over_assigned)}; "
+            f"{self.full} (item, condition) pairs full"
         )
 
 
@@ -91,4 +93,5 @@ def audit(db_url: str, study_name: str, report: SimulationReport) -> LoadAudit:
             for item, cond, n in counts
             if n > overlap
         ]
+    result.full = sum(1 for _, _, n in labels_per_slot if n == overlap)
     return result

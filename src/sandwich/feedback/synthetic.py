@@ -1,0 +1,56 @@
+"""A synthetic study for load tests and benchmarks: a JSONL task of numbered
+statements (even numbers true), a model-answer assistance file (the model is
+right on 80% of items), and the study YAML (conditions ``unassisted`` and
+``assisted``, between-rater design), all written into one directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from sandwich.tasks.item import item_id
+
+
+def write_synthetic_study(
+    directory: Path,
+    name: str = "load",
+    n_task: int = 400,
+    n_items: int = 300,
+    overlap: int = 3,
+    items_per_rater: int = 8,
+    n_gold: int = 2,
+    n_training: int = 1,
+) -> Path:
+    """Write the task, assistance and study files; return the study YAML's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    items = [{"text": f"Statement number {i} is true.", "label": i % 2 == 0} for i in range(n_task)]
+    (directory / "task.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items))
+    assist = [
+        {
+            "item_id": item_id(r["text"], r["label"]),
+            "answer": r["label"] if i % 5 else not r["label"],
+            "explanation": f"Statement {i}: the model checked the parity.",
+        }
+        for i, r in enumerate(items)
+    ]
+    (directory / "assist.jsonl").write_text("".join(json.dumps(r) + "\n" for r in assist))
+    study = {
+        "name": name,
+        "task": {"path": "task.jsonl"},
+        "n_items": n_items,
+        "conditions": [
+            {"name": "unassisted", "kind": "none"},
+            {"name": "assisted", "kind": "model-answer", "path": "assist.jsonl"},
+        ],
+        "design": "between",
+        "overlap": overlap,
+        "items_per_rater": items_per_rater,
+        "gold": {"n": n_gold, "pass_threshold": 0.5},
+        "training": {"n": n_training},
+        "completion_code": "LOAD-DONE",
+    }
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    return path

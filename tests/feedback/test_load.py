@@ -1,0 +1,69 @@
+"""Load: 50 simulated raters at once, for a minute, against the real server
+(uvicorn in a child process) on SQLite and on a real PostgreSQL server.
+
+Afterwards every label the server confirmed is in the database exactly once
+with the answer sent, no rater has two labels on an item, and no main item has
+more than ``overlap`` labels in a condition. The study has fewer slots than a
+minute of load fills, so raters compete for the last slots of every item.
+Throughput and latency for BENCHMARKS.md come from benchmarks/feedback_load.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sandwich.feedback.db import session_factory
+from sandwich.feedback.load_audit import audit
+from sandwich.feedback.migrate import migrate
+from sandwich.feedback.server import ServerProcess
+from sandwich.feedback.simulate import simulate
+from sandwich.feedback.studies import create_study, get_study, study_truth
+from sandwich.feedback.study import load_study
+from sandwich.feedback.synthetic import write_synthetic_study
+
+pytestmark = pytest.mark.integration
+
+CONCURRENCY = 50
+DURATION = 60.0
+
+
+def prepare(db_url: str, root: Path, n_items: int) -> dict[str, bool]:
+    """Create the synthetic study in the database; return its statement -> truth."""
+    path = write_synthetic_study(root / "files", n_task=n_items + 50, n_items=n_items, overlap=3)
+    engine = migrate(db_url)
+    try:
+        with session_factory(engine).begin() as s:
+            create_study(s, load_study(path))
+        with session_factory(engine)() as s:
+            return study_truth(s, get_study(s, "load"))
+    finally:
+        engine.dispose()
+
+
+def run_load(db_url: str, tmp_path: Path) -> None:
+    truth = prepare(db_url, tmp_path, n_items=80)  # 80 items x 3 raters x 2 conditions = 480 slots
+    with ServerProcess(db_url, log=tmp_path / "server.log") as server:
+        report = simulate(
+            server.url, "load", n_raters=5000, skill=0.7, concurrency=CONCURRENCY,
+            duration=DURATION, truth=truth,
+        )  # fmt: skip
+    print(report.summary())
+    assert report.errors == []
+    assert report.raters_started >= CONCURRENCY
+    assert report.wall_seconds >= DURATION - 1
+    result = audit(db_url, "load", report)
+    print(result.summary())
+    assert result.lost == [] and result.duplicates == [] and result.over_assigned == []
+    assert result.confirmed >= 200  # real load, not a trickle
+    assert result.stored >= result.confirmed
+    assert result.full > 0  # the overlap rule was reached under contention
+
+
+def test_load_sqlite(tmp_path: Path) -> None:
+    run_load(f"sqlite:///{tmp_path / 'studies.sqlite'}", tmp_path)
+
+
+def test_load_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    run_load(postgres_url, tmp_path)
