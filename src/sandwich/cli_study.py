@@ -100,7 +100,9 @@ def invite_cmd(
         table.add_row(*row)
     _console().print(table)
     if pid_ok:
-        _console().print(f"open entry (Prolific/MTurk): {base}/s/{study}/start?PID={{PARTICIPANT_ID}}")
+        _console().print(
+            f"open entry (Prolific/MTurk): {base}/s/{study}/start?PID={{PARTICIPANT_ID}}"
+        )
 
 
 @study_app.command("status")
@@ -109,9 +111,9 @@ def status_cmd(
     db: DbOption = None,
 ) -> None:
     """Progress, rater quality, agreement and the human sandwich metric."""
+    from sandwich.feedback.status import study_status
     from sandwich.feedback.status_table import print_status
     from sandwich.feedback.studies import get_study
-    from sandwich.feedback.status import study_status
 
     with _sessions(db).begin() as s:
         st = study_status(s, get_study(s, study))
@@ -122,7 +124,8 @@ def status_cmd(
 def export_cmd(
     study: Annotated[str, typer.Argument(help="study name")],
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="a .csv or .jsonl file (default: <study>-labels.csv)")
+        Path | None,
+        typer.Option("--out", "-o", help="a .csv or .jsonl file (default: <study>-labels.csv)"),
     ] = None,
     training: Annotated[bool, typer.Option(help="include training-phase labels")] = False,
     db: DbOption = None,
@@ -171,9 +174,7 @@ def simulate_cmd(
     skill: Annotated[float, typer.Option(help="P(right) of a rater on their own")] = 0.7,
     trust: Annotated[float, typer.Option(help="P(following a shown model answer)")] = 0.8,
     concurrency: Annotated[int, typer.Option(help="raters at once")] = 5,
-    duration: Annotated[
-        float | None, typer.Option(help="stop after this many seconds")
-    ] = None,
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     url: Annotated[
         str | None,
         typer.Option(help="a running server (default: start one on the database)"),
@@ -195,8 +196,15 @@ def simulate_cmd(
     if url is None:
         with ServerProcess(db or default_db_url()) as server:
             report = simulate(
-                server.url, study, raters, skill, concurrency, duration,
-                trust=trust, truth=truth, seed=seed,
+                server.url,
+                study,
+                raters,
+                skill,
+                concurrency,
+                duration,
+                trust=trust,
+                truth=truth,
+                seed=seed,
             )
     else:
         report = simulate(

@@ -43,7 +43,11 @@ def write_study(
     items = [{"text": f"Statement number {i} is true.", "label": i % 2 == 0} for i in range(n_task)]
     (tmp / "task.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items))
     help_lines = [
-        {"item_id": item_id(r["text"], r["label"]), "answer": r["label"], "explanation": explanation}
+        {
+            "item_id": item_id(r["text"], r["label"]),
+            "answer": r["label"],
+            "explanation": explanation,
+        }
         for r in items
     ]
     (tmp / "assist.jsonl").write_text("".join(json.dumps(r) + "\n" for r in help_lines))

@@ -16,7 +16,7 @@ def _fill(lab, study: str, n: int) -> None:
     for k, token in enumerate(lab.invite(study, n)):
         # rater k is right except on every (k+2)-th item: different skills
         counter = iter(range(100))
-        lab.finish(token, lambda text, k=k: truth_of(text) ^ (next(counter) % (k + 2) == 0))
+        lab.finish(token, lambda text, k=k, c=counter: truth_of(text) ^ (next(c) % (k + 2) == 0))
 
 
 def test_dashboard_numbers_match_the_quality_functions(lab, researcher) -> None:  # noqa: F811
@@ -27,7 +27,9 @@ def test_dashboard_numbers_match_the_quality_functions(lab, researcher) -> None:
         frame = labels_frame(s, get_study(s, study), include_training=False)
     summary = condition_summary(frame).set_index("condition")
     for cond in ("assisted", "unassisted"):
-        row = re.search(rf"<tr><td>{cond}</td><td>(\d+)</td>.*?</tr>", page.split('id="conditions"')[1])
+        row = re.search(
+            rf"<tr><td>{cond}</td><td>(\d+)</td>.*?</tr>", page.split('id="conditions"')[1]
+        )
         assert row is not None
         cells = re.findall(r"<td>([^<]*)</td>", row.group(0))
         assert cells[5] == fmt(summary.loc[cond, "alpha"], 3)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 
 from sandwich.feedback.assign import gold_positions, next_assignment
 from sandwich.feedback.db import Assignment, Label, Rater, Study
-from sandwich.feedback.studies import invite, study_config
+from sandwich.feedback.studies import study_config
 from sandwich.feedback.submit import Outcome, record
 
 

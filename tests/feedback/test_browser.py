@@ -18,7 +18,6 @@ import pytest
 from sqlalchemy import select
 
 from sandwich.feedback.db import Item
-
 from sandwich.feedback.server import ServerProcess
 
 from .conftest import XSS, Lab, truth_of  # type: ignore[import-not-found]
@@ -81,7 +80,9 @@ def test_rater_completes_study_in_chromium(tmp_path: Path, browser_page) -> None
                 # shown as text, literally: the markup did not become elements
                 assert "<script>window.__xss = 1</script>" in explanation
                 assert "<b>not bold</b>" in explanation
-                assert page.locator("#assistance script, #assistance img, #assistance b").count() == 0
+                assert (
+                    page.locator("#assistance script, #assistance img, #assistance b").count() == 0
+                )
                 if seen_assistance == 1:
                     ARTIFACTS.mkdir(exist_ok=True)
                     page.screenshot(path=str(ARTIFACTS / "rater-page.png"), full_page=True)

@@ -84,8 +84,16 @@ def test_gold_answers_never_reach_a_rater_before_they_answer(lab) -> None:
         lab.answer(token, csrf, aid, True)
     with lab.Sessions() as s:
         roles = dict(s.execute(select(Assignment.id, Assignment.role)).all())
-    gold_pages = [p for p in seen_pages if roles[int(re.search(r'assignment_id" value="(\d+)', p).group(1))] == "gold"]
-    main_pages = [p for p in seen_pages if roles[int(re.search(r'assignment_id" value="(\d+)', p).group(1))] == "main"]
+    gold_pages = [
+        p
+        for p in seen_pages
+        if roles[int(re.search(r'assignment_id" value="(\d+)', p).group(1))] == "gold"
+    ]
+    main_pages = [
+        p
+        for p in seen_pages
+        if roles[int(re.search(r'assignment_id" value="(\d+)', p).group(1))] == "main"
+    ]
     assert gold_pages and main_pages
 
     def shape(page: str) -> str:  # the page with its varying values blanked
@@ -114,14 +122,19 @@ def test_forms_without_the_csrf_token_are_refused(lab) -> None:
 
 def test_dashboard_requires_login(lab) -> None:
     study = lab.study()
-    for path in ("/dashboard", f"/dashboard/{study}", f"/dashboard/{study}/labels.csv",
-                 f"/dashboard/{study}/plot.png"):
+    for path in (
+        "/dashboard",
+        f"/dashboard/{study}",
+        f"/dashboard/{study}/labels.csv",
+        f"/dashboard/{study}/plot.png",
+    ):
         r = lab.client.get(path, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/login", path
     # a rater's token is no key to the dashboard
     token = lab.invite(study)[0]
-    r = lab.client.get(f"/dashboard/{study}/labels.csv", params={"token": token},
-                       follow_redirects=False)
+    r = lab.client.get(
+        f"/dashboard/{study}/labels.csv", params={"token": token}, follow_redirects=False
+    )
     assert r.status_code == 303
 
 
@@ -154,7 +167,9 @@ def test_logout_needs_csrf_and_ends_the_session(lab, researcher) -> None:
     assert researcher.post("/logout", data={}).status_code == 403
     page = researcher.get("/dashboard").text
     csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-    assert researcher.post("/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    assert (
+        researcher.post("/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    )
     assert researcher.get("/dashboard", follow_redirects=False).status_code == 303
 
 

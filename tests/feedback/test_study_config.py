@@ -81,7 +81,9 @@ def test_bad_assistance_line_names_line(make_study_file) -> None:
     rec["answer"] = "maybe"
     lines[n] = json.dumps(rec)
     assist.write_text("\n".join(lines) + "\n")
-    with pytest.raises(InputFileError, match=rf"assist.jsonl:{n + 1}: answer must be true or false"):
+    with pytest.raises(
+        InputFileError, match=rf"assist.jsonl:{n + 1}: answer must be true or false"
+    ):
         study_items(cfg)
 
 

@@ -273,7 +273,9 @@ def create_app(db_url: str | None = None, *, run_migrations: bool = True) -> Fas
         with tx() as s:
             user = authenticate(s, username, password)
         if user is None:
-            return page("login.html", 401, csrf=csrf_of(request), error="wrong username or password")
+            return page(
+                "login.html", 401, csrf=csrf_of(request), error="wrong username or password"
+            )
         request.session.clear()  # a fresh session on login
         request.session["researcher"] = user.username
         request.session["csrf"] = secrets.token_urlsafe(24)

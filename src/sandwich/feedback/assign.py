@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -102,7 +104,7 @@ def _claim_main(
             return None
         try:
             with s.begin_nested():
-                done = s.execute(
+                done: CursorResult[Any] = s.execute(  # type: ignore[assignment]
                     update(Assignment)
                     .where(Assignment.id == slot_id, free)
                     .values(rater_id=rater.id, position=position, assigned_at=now)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 
@@ -37,9 +37,9 @@ def study_items(cfg: StudyConfig) -> list[StudyItem]:
             f"{cfg.gold.n} + n_items {cfg.n_items}) but task {task.name!r} has {len(task.items)}"
         )
     order = np.random.default_rng([cfg.seed, 2718281]).permutation(len(task.items))[:need]
-    roles: list[Role] = (
-        ["training"] * cfg.training.n + ["gold"] * cfg.gold.n + ["main"] * cfg.n_items
-    )
+    roles: list[Role] = []
+    for role, n in (("training", cfg.training.n), ("gold", cfg.gold.n), ("main", cfg.n_items)):
+        roles += [cast(Role, role)] * n
     chosen = [task.items[i] for i in order]
     ids = {it.id for it in chosen}
     per_cond = {c.name: load_assistance(c, ids) for c in cfg.conditions}

@@ -25,9 +25,7 @@ def _alembic_config() -> Config:
 
 def migrate(url_or_engine: str | Engine | None = None) -> Engine:
     """Apply every pending migration; make the server secret once. Returns the engine."""
-    engine = (
-        url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
-    )
+    engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
     cfg = _alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

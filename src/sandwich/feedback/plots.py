@@ -7,9 +7,9 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from sandwich.feedback.status import StudyStatus  # noqa: E402
+from sandwich.feedback.status import StudyStatus
 
 
 def study_plot(st: StudyStatus) -> bytes:

@@ -56,7 +56,9 @@ class ServerProcess:
         cmd = [sys.executable, "-m", "sandwich.feedback.server", "--db", self.db_url]
         cmd += ["--host", self.host, "--port", str(self.port)]
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
+        self.proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy()
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -206,8 +206,17 @@ async def _simulate(
             ) as client:
                 try:
                     await _rater(
-                        client, study, f"{pid_prefix}{i}", truth, skill, trust, rng,
-                        report, deadline, retry_seconds, think,
+                        client,
+                        study,
+                        f"{pid_prefix}{i}",
+                        truth,
+                        skill,
+                        trust,
+                        rng,
+                        report,
+                        deadline,
+                        retry_seconds,
+                        think,
                     )
                 except _Stop:
                     return
@@ -245,7 +254,17 @@ def simulate(
         raise SandwichError(f"skill and trust must be in [0, 1], got {skill}, {trust}")
     return asyncio.run(
         _simulate(
-            base_url.rstrip("/"), study, n_raters, skill, trust, concurrency, duration,
-            dict(truth or {}), seed, retry_seconds, think, pid_prefix,
+            base_url.rstrip("/"),
+            study,
+            n_raters,
+            skill,
+            trust,
+            concurrency,
+            duration,
+            dict(truth or {}),
+            seed,
+            retry_seconds,
+            think,
+            pid_prefix,
         )
     )

@@ -38,11 +38,26 @@ def print_status(st: StudyStatus, console: Any) -> None:
         console.print(
             _table(
                 "conditions",
-                ["condition", "raters", "items", "labels", "labels/item", "alpha", "median s", "accuracy"],
+                [
+                    "condition",
+                    "raters",
+                    "items",
+                    "labels",
+                    "labels/item",
+                    "alpha",
+                    "median s",
+                    "accuracy",
+                ],
                 [
                     [
-                        c["condition"], c["n_raters"], c["n_items"], c["n_labels"],
-                        c["labels_per_item"], c["alpha"], c["median_seconds"], c["accuracy"],
+                        c["condition"],
+                        c["n_raters"],
+                        c["n_items"],
+                        c["n_labels"],
+                        c["labels_per_item"],
+                        c["alpha"],
+                        c["median_seconds"],
+                        c["accuracy"],
                     ]
                     for c in st.conditions.to_dict("records")
                 ],
@@ -55,8 +70,12 @@ def print_status(st: StudyStatus, console: Any) -> None:
                 ["rater", "condition", "labels", "gold right", "gold acc", "passed", "accuracy"],
                 [
                     [
-                        q["rater_id"], q["condition"], q["n_labels"],
-                        f"{q['gold_correct']}/{q['n_gold']}", q["gold_accuracy"], q["passed"],
+                        q["rater_id"],
+                        q["condition"],
+                        q["n_labels"],
+                        f"{q['gold_correct']}/{q['n_gold']}",
+                        q["gold_accuracy"],
+                        q["passed"],
                         q["accuracy"],
                     ]
                     for q in st.rater_quality.to_dict("records")

@@ -130,9 +130,7 @@ def rater_for_pid(s: Session, study: Study, pid: str) -> Rater:
         with s.begin_nested():
             return new_rater(s, study, external_id=pid)
     except IntegrityError:  # the same PID arrived twice at once
-        found = s.scalar(
-            select(Rater).where(Rater.study_id == study.id, Rater.external_id == pid)
-        )
+        found = s.scalar(select(Rater).where(Rater.study_id == study.id, Rater.external_id == pid))
         assert found is not None
         return found
 

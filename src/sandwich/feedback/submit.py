@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 import math
+from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from sandwich.feedback.db import Assignment, Label, Rater, utcnow
@@ -49,7 +51,7 @@ def record(
     caller commits before replying.
     """
     now = utcnow()
-    won = s.execute(
+    won: CursorResult[Any] = s.execute(  # type: ignore[assignment]
         update(Assignment)
         .where(
             Assignment.id == assignment_id,
@@ -61,9 +63,7 @@ def record(
     )
     if won.rowcount != 1:
         stored = s.scalar(
-            select(Label.id).where(
-                Label.assignment_id == assignment_id, Label.rater_id == rater.id
-            )
+            select(Label.id).where(Label.assignment_id == assignment_id, Label.rater_id == rater.id)
         )
         return Outcome.DUPLICATE if stored is not None else Outcome.GONE
     a = s.get(Assignment, assignment_id, populate_existing=True)

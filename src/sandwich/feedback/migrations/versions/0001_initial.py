@@ -63,9 +63,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("item_id", "condition", "slot", name="uq_assignments_slot"),
         sa.UniqueConstraint("rater_id", "item_id", name="uq_assignments_rater_item"),
     )
-    op.create_index(
-        "ix_assignments_free", "assignments", ["study_id", "role", "rater_id", "slot"]
-    )
+    op.create_index("ix_assignments_free", "assignments", ["study_id", "role", "rater_id", "slot"])
     op.create_table(
         "labels",
         sa.Column("id", sa.Integer, primary_key=True),
