@@ -132,15 +132,21 @@ def export_cmd(
 ) -> None:
     """Write the study's labels (CSV or JSONL) and print a run-config snippet using them."""
     from sandwich.feedback.export import export_labels
-    from sandwich.feedback.studies import get_study
+    from sandwich.feedback.studies import get_study, study_config
 
     path = out or Path(f"{study}-labels.csv")
     with _sessions(db).begin() as s:
-        n = export_labels(s, get_study(s, study), path, include_training=training)
+        found = get_study(s, study)
+        n = export_labels(s, found, path, include_training=training)
+        conditions = [c.name for c in study_config(found).conditions]
     _console().print(f"wrote {n} labels to {path}")
+    snippet = "\n".join(
+        f"    - name: human\n      label: human-{c}\n"
+        f"      params: {{path: {json.dumps(str(path))}, condition: {c}}}"
+        for c in conditions
+    )
     _console().print(
-        "use them as a supervisor in a run config:\n"
-        f"  weak:\n    - name: human\n      params: {{labels: {json.dumps(str(path))}}}"
+        f"use them as weak supervisors in a run config:\n  weak:\n{snippet}", highlight=False
     )
 
 
