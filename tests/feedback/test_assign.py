@@ -7,6 +7,7 @@ import datetime as dt
 import threading
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select, update
 
 from sandwich.feedback.assign import gold_positions, next_assignment
@@ -148,3 +149,43 @@ def test_concurrent_raters_never_over_assign(lab) -> None:
             select(func.count()).select_from(Assignment).where(Assignment.answered_at.is_not(None))
         )
     assert n_labels == n_answered
+
+
+@pytest.mark.integration
+def test_concurrent_raters_never_over_assign_on_postgresql(tmp_path, postgres_url: str) -> None:
+    """The same race on a real PostgreSQL server (row locks, SKIP LOCKED)."""
+    from .conftest import Lab  # type: ignore[import-not-found]
+
+    pg = Lab(tmp_path, postgres_url)
+    try:
+        test_concurrent_raters_never_over_assign(pg)
+        test_simultaneous_submits_store_one_label(pg)
+    finally:
+        pg.client.close()
+        pg.engine.dispose()
+
+
+def test_simultaneous_submits_store_one_label(lab) -> None:
+    """Eight threads submit the same assignment at once: one label, seven duplicates."""
+    study = lab.study(name="twice")
+    token = lab.invite(study)[0]
+    with lab.Sessions.begin() as s:
+        rater = s.scalar(select(Rater).where(Rater.token == token))
+        aid = next_assignment(s, rater, study_config(s.get(Study, rater.study_id))).id
+    outcomes: list[Outcome] = []
+
+    def submit() -> None:
+        with lab.Sessions.begin() as s:
+            rater = s.scalar(select(Rater).where(Rater.token == token))
+            outcomes.append(record(s, rater, aid, True, 0.7, ""))
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(o.value for o in outcomes) == ["duplicate"] * 7 + ["saved"]
+    with lab.Sessions() as s:
+        assert (
+            s.scalar(select(func.count()).select_from(Label).where(Label.assignment_id == aid)) == 1
+        )
