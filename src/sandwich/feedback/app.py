@@ -28,7 +28,7 @@ from sandwich.feedback.assign import next_assignment, progress
 from sandwich.feedback.db import Assignment, Item, Label, Rater, Study, session_factory, utcnow
 from sandwich.feedback.migrate import ensure_secret, migrate
 from sandwich.feedback.security import authenticate, rater_csrf, same
-from sandwich.feedback.status import fmt, labels_frame, study_status
+from sandwich.feedback.status import fmt, labels_frame, study_overview, study_status
 from sandwich.feedback.studies import rater_for_pid, study_config
 from sandwich.feedback.submit import AnswerError, Outcome, parse_answer, record
 
@@ -293,7 +293,7 @@ def create_app(db_url: str | None = None, *, run_migrations: bool = True) -> Fas
         user = researcher(request)
         with tx() as s:
             studies = s.scalars(select(Study).order_by(Study.created_at)).all()
-            rows = [(st.name, study_status(s, st, n_boot=200)) for st in studies]
+            rows = [(st.name, study_overview(s, st)) for st in studies]
         return page("dashboard.html", user=user, rows=rows, csrf=csrf_of(request))
 
     def _study(s: Session, name: str) -> Study:

@@ -161,18 +161,30 @@ def _aggregate(frame: pd.DataFrame, texts: dict[str, str], notes: list[str]) -> 
     return out
 
 
+def rater_counts(s: Session, study: Study) -> dict[str, int]:
+    """Raters invited, started and finished."""
+    invited, started, finished = s.execute(
+        select(func.count(), func.count(Rater.started_at), func.count(Rater.finished_at)).where(
+            Rater.study_id == study.id
+        )
+    ).one()
+    return {"invited": invited, "started": started, "finished": finished}
+
+
+def study_overview(s: Session, study: Study) -> dict[str, Any]:
+    """The cheap part of the status (no aggregation): for the list of studies."""
+    return {
+        "design": study_config(study).design,
+        "progress": _progress(s, study),
+        "raters": rater_counts(s, study),
+    }
+
+
 def study_status(s: Session, study: Study, n_boot: int = 1000) -> StudyStatus:
     from sandwich.feedback.quality import condition_summary, human_sandwich, rater_quality
 
     cfg = study_config(study)
     frame = labels_frame(s, study, include_training=False)
-    raters = s.execute(
-        select(
-            func.count(),
-            func.count(Rater.started_at),
-            func.count(Rater.finished_at),
-        ).where(Rater.study_id == study.id)
-    ).one()
     texts = dict(s.execute(select(Item.key, Item.text).where(Item.study_id == study.id)).all())
     notes: list[str] = []
     status = StudyStatus(
@@ -180,7 +192,7 @@ def study_status(s: Session, study: Study, n_boot: int = 1000) -> StudyStatus:
         design=cfg.design,
         completion_code=study.completion_code,
         progress=_progress(s, study),
-        raters={"invited": raters[0], "started": raters[1], "finished": raters[2]},
+        raters=rater_counts(s, study),
         conditions=condition_summary(frame) if len(frame) else pd.DataFrame(),
         rater_quality=rater_quality(frame, pass_threshold=cfg.gold.pass_threshold)
         if len(frame)
