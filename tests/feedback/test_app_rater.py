@@ -158,3 +158,60 @@ def test_labels_survive_a_new_app_on_the_same_database(lab) -> None:
     page = fresh.get(f"/r/{token}").text
     assert f'value="{aid}"' not in page  # the next item, not the answered one
     assert 'name="csrf" value="' + csrf in page  # the CSRF secret survived too
+
+
+def test_transcript_and_file_assistance_are_shown_escaped(lab) -> None:
+    import json
+
+    from sandwich.tasks.item import item_id
+
+    lab.study(name="setup")  # writes the task file under lab.root / "setup"
+    task = (lab.root / "setup" / "task.jsonl").read_text().splitlines()
+    ids = [item_id(r["text"], r["label"]) for r in map(json.loads, task)]
+    debate = lab.root / "setup" / "debate.jsonl"
+    debate.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "item_id": i,
+                    "transcript": [
+                        {"speaker": "Debater A", "text": "It is <b>true</b>."},
+                        {"speaker": "Debater B", "text": "It is false & I can prove it."},
+                    ],
+                    "verdict": "A",
+                }
+            )
+            + "\n"
+            for i in ids
+        )
+    )
+    notes = lab.root / "setup" / "notes.jsonl"
+    notes.write_text(
+        "".join(json.dumps({"item_id": i, "text": "See p. 3 <i>"}) + "\n" for i in ids)
+    )
+    from sandwich.feedback.studies import create_study
+    from sandwich.feedback.study import parse_study
+
+    cfg = parse_study(
+        {
+            "name": "assisted-kinds",
+            "task": {"path": "task.jsonl"},
+            "n_items": 6,
+            "conditions": [
+                {"name": "debate", "kind": "transcript", "path": "debate.jsonl"},
+                {"name": "notes", "kind": "file", "path": "notes.jsonl"},
+            ],
+            "gold": {"n": 0},
+            "training": {"n": 0},
+        },
+        base_dir=lab.root / "setup",
+    )
+    with lab.Sessions.begin() as s:
+        study = create_study(s, cfg).name
+    t_debate, t_notes = lab.invite(study, 2)
+    lab.start(t_debate)
+    lab.start(t_notes)
+    page = lab.current(t_debate)[2]
+    assert "Debater A:</span> It is &lt;b&gt;true&lt;/b&gt;." in page
+    assert "It is false &amp; I can prove it." in page and "Verdict shown to you: A" in page
+    assert "See p. 3 &lt;i&gt;" in lab.current(t_notes)[2]
