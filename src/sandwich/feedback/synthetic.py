@@ -25,15 +25,17 @@ def write_synthetic_study(
 ) -> Path:
     """Write the task, assistance and study files; return the study YAML's path."""
     directory.mkdir(parents=True, exist_ok=True)
-    items = [{"text": f"Statement number {i} is true.", "label": i % 2 == 0} for i in range(n_task)]
+    texts = [f"Statement number {i} is true." for i in range(n_task)]
+    labels = [i % 2 == 0 for i in range(n_task)]
+    items = [{"text": t, "label": y} for t, y in zip(texts, labels, strict=True)]
     (directory / "task.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items))
     assist = [
         {
-            "item_id": item_id(r["text"], r["label"]),
-            "answer": r["label"] if i % 5 else not r["label"],
+            "item_id": item_id(t, y),
+            "answer": y if i % 5 else not y,  # the model is wrong on every fifth item
             "explanation": f"Statement {i}: the model checked the parity.",
         }
-        for i, r in enumerate(items)
+        for i, (t, y) in enumerate(zip(texts, labels, strict=True))
     ]
     (directory / "assist.jsonl").write_text("".join(json.dumps(r) + "\n" for r in assist))
     study = {
