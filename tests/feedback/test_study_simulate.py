@@ -4,6 +4,7 @@ database exactly once, and no item is over-assigned."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -59,3 +60,40 @@ def test_simulated_raters_over_http(tmp_path: Path) -> None:
     assert acc["assisted"] > acc["unassisted"]
     assert st.sandwich is not None and st.sandwich.gap_closed > 0.5
     assert report.throughput > 0 and report.latency_quantile(0.95) > 0
+
+
+def test_sandwich_serve_and_study_simulate_commands(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`sandwich serve` in a child process, `sandwich study simulate --url` against it."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from sandwich.cli import main
+    from sandwich.feedback.server import free_port
+
+    lab = Lab(tmp_path)
+    study = lab.study(n_items=8, overlap=1, items_per_rater=4)
+    monkeypatch.setenv("SANDWICH_DB", lab.url)
+    port = free_port()
+    cmd = [sys.executable, "-m", "sandwich", "serve", "--db", lab.url, "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert httpx.get(f"{url}/").status_code == 200
+        args = ["study", "simulate", study, "--url", url, "--raters", "4", "--concurrency", "2"]
+        assert main(args) == 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    out = capsys.readouterr().out
+    assert "4 raters started, 4 finished; 28 labels confirmed of 28 submitted" in out
+    assert re.search(r"assisted\s*│\s*model-answer\s*│\s*8\s*│\s*8\s*│\s*8", out)
+    assert len(lab.labels()) == 28
