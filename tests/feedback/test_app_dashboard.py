@@ -42,7 +42,10 @@ def test_dashboard_numbers_match_the_quality_functions(lab, researcher) -> None:
         assert f"<td>{q['rater_id']}</td>" in raters
         assert f"<td>{q['gold_correct']} / {q['n_gold']}</td>" in raters
     progress = page.split('id="progress"')[1].split("</table>")[0]
-    assert "<td>unassisted</td><td>none</td><td>24</td><td>12</td><td>12</td><td>3</td>" in progress
+    assert (
+        "<td>unassisted</td><td>none</td><td>24</td><td>12</td><td>12</td><td>0</td><td>3</td>"
+        in progress
+    )
     assert 'id="aggregate"' in page and "assisted:dawid-skene" in page
     assert "Sandwich gap closed" in page
     png = researcher.get(f"/dashboard/{study}/plot.png")

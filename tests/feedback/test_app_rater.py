@@ -215,3 +215,28 @@ def test_transcript_and_file_assistance_are_shown_escaped(lab) -> None:
     assert "Debater A:</span> It is &lt;b&gt;true&lt;/b&gt;." in page
     assert "It is false &amp; I can prove it." in page and "Verdict shown to you: A" in page
     assert "See p. 3 &lt;i&gt;" in lab.current(t_notes)[2]
+
+
+def test_answers_after_the_time_limit_are_kept_and_flagged(lab) -> None:
+    import datetime as dt
+
+    from sandwich.feedback.db import Assignment
+    from sandwich.feedback.status import labels_frame, study_status
+    from sandwich.feedback.studies import get_study
+
+    study = lab.study(time_limit_seconds=30, training={"n": 0}, gold={"n": 0})
+    token = lab.invite(study)[0]
+    csrf = lab.start(token)
+    slow = lab.current(token)[0]
+    with lab.Sessions.begin() as s:  # the rater took 100 s on this item
+        a = s.get(Assignment, slow)
+        a.assigned_at -= dt.timedelta(seconds=100)
+    assert lab.answer(token, csrf, slow, True).headers["x-sandwich-label"] == "saved"
+    fast = lab.current(token)[0]
+    lab.answer(token, csrf, fast, True)
+    with lab.Sessions() as s:
+        frame = labels_frame(s, get_study(s, study)).set_index("seconds")
+        progress = study_status(s, get_study(s, study), n_boot=50).progress
+    assert frame.index.max() >= 100 and frame.index.min() < 30
+    assert frame["over_time"].tolist() == [x >= 30 for x in frame.index]
+    assert sum(p["over_time"] for p in progress) == 1

@@ -108,12 +108,9 @@ def test_abandoned_slot_is_offered_again_after_the_lease(lab) -> None:
         taken = a.id
     got = _run_rater(lab, other)
     assert taken not in [a.id for a in got]  # not before the lease ends
-    with lab.Sessions.begin() as s:
-        s.execute(
-            update(Assignment)
-            .where(Assignment.id == taken)
-            .values(assigned_at=Assignment.assigned_at - dt.timedelta(hours=1))
-        )
+    with lab.Sessions.begin() as s:  # an hour passes
+        a = s.get(Assignment, taken)
+        a.assigned_at -= dt.timedelta(hours=1)
     third = lab.invite(study)[0]
     assert taken in [a.id for a in _run_rater(lab, third)]
     with lab.Sessions.begin() as s:  # the quitter's late answer is not stored

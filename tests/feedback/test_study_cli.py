@@ -36,7 +36,7 @@ def test_create_invite_status_export(tmp_path: Path, db: str, capsys) -> None:
     assert main(["study", "status", "demo-study"]) == 0
     out = capsys.readouterr().out
     assert "raters invited 3, started 3, finished 3" in out
-    assert re.search(r"unassisted\s*│\s*none\s*│\s*24\s*│\s*8\s*│\s*8", out)
+    assert re.search(r"unassisted\s*│\s*none\s*│\s*24\s*│\s*8\s*│\s*8\s*│\s*0\s*│", out)
     assert "gold right" in out and "alpha" in out and "sandwich gap closed" in out
     for name in ("labels.csv", "labels.jsonl"):
         target = tmp_path / name

@@ -28,6 +28,7 @@ EXPORT_COLUMNS = [
     "confidence",
     "reason",
     "seconds",
+    "over_time",
     "is_gold",
     "is_training",
     "truth",
@@ -40,8 +41,10 @@ def labels_frame(s: Session, study: Study, include_training: bool = True) -> pd.
 
     ``item_id`` is the task's item id; ``rater_id`` is the rater's external id
     (PID) when they entered with one, else ``r<number>``; ``truth`` is the
-    item's gold label (researchers only: raters never see this file).
+    item's gold label (researchers only: raters never see this file);
+    ``over_time`` says the answer came after the study's time limit per item.
     """
+    limit = study_config(study).time_limit_seconds
     rows = s.execute(
         select(
             Item.key,
@@ -72,6 +75,7 @@ def labels_frame(s: Session, study: Study, include_training: bool = True) -> pd.
             "confidence": float(conf),
             "reason": reason,
             "seconds": float(sec),
+            "over_time": bool(sec > limit),
             "is_gold": bool(gold_item),
             "is_training": bool(training),
             "truth": bool(truth),
@@ -116,6 +120,18 @@ def _progress(s: Session, study: Study) -> list[dict[str, Any]]:
         .group_by(Assignment.condition)
     ).all()
     by = {c: (int(n), int(a or 0), int(d or 0)) for c, n, a, d in rows}
+    late = dict(
+        s.execute(
+            select(Label.condition, func.count())
+            .where(
+                Label.study_id == study.id,
+                ~Label.is_gold,
+                ~Label.is_training,
+                Label.seconds > cfg.time_limit_seconds,
+            )
+            .group_by(Label.condition)
+        ).all()
+    )
     raters = dict(
         s.execute(
             select(Rater.condition, func.count())
@@ -133,6 +149,7 @@ def _progress(s: Session, study: Study) -> list[dict[str, Any]]:
                 "slots": n,
                 "assigned": a,
                 "answered": d,
+                "over_time": int(late.get(c.name, 0)),
                 "raters": raters.get(c.name, 0) if cfg.design == "between" else None,
             }
         )

@@ -27,9 +27,17 @@ def print_status(st: StudyStatus, console: Any) -> None:
     console.print(
         _table(
             "progress (main items)",
-            ["condition", "assistance", "slots", "assigned", "answered", "raters"],
+            ["condition", "assistance", "slots", "assigned", "answered", "over time", "raters"],
             [
-                [p["condition"], p["kind"], p["slots"], p["assigned"], p["answered"], p["raters"]]
+                [
+                    p["condition"],
+                    p["kind"],
+                    p["slots"],
+                    p["assigned"],
+                    p["answered"],
+                    p["over_time"],
+                    p["raters"],
+                ]
                 for p in st.progress
             ],
         )
