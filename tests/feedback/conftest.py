@@ -21,10 +21,12 @@ from sqlalchemy import select
 from sandwich.feedback.app import create_app
 from sandwich.feedback.db import Label, session_factory
 from sandwich.feedback.migrate import migrate
+from sandwich.feedback.security import set_researcher
 from sandwich.feedback.studies import create_study, invite
 from sandwich.feedback.study import load_study
 from sandwich.tasks.item import item_id
 
+PASSWORD = "correct horse battery"
 XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
 
 
@@ -160,3 +162,20 @@ def make_study_file(tmp_path: Path) -> Callable[..., Path]:
         return write_study(tmp_path / "files", **overrides)
 
     return make
+
+
+@pytest.fixture
+def researcher(lab: Lab) -> TestClient:
+    """A logged-in researcher's client (its own cookie jar) on ``lab``'s app."""
+    with lab.Sessions.begin() as s:
+        set_researcher(s, "ada", PASSWORD)
+    client = TestClient(lab.client.app)
+    page = client.get("/login").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    r = client.post(
+        "/login",
+        data={"username": "ada", "password": PASSWORD, "csrf": csrf},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/dashboard"
+    return client

@@ -9,7 +9,6 @@ from sandwich.feedback.status import fmt, labels_frame
 from sandwich.feedback.studies import get_study
 
 from .conftest import truth_of  # type: ignore[import-not-found]
-from .test_security import researcher  # noqa: F401  (fixture)  # type: ignore[import-not-found]
 
 
 def _fill(lab, study: str, n: int) -> None:
@@ -19,7 +18,7 @@ def _fill(lab, study: str, n: int) -> None:
         lab.finish(token, lambda text, k=k, c=counter: truth_of(text) ^ (next(c) % (k + 2) == 0))
 
 
-def test_dashboard_numbers_match_the_quality_functions(lab, researcher) -> None:  # noqa: F811
+def test_dashboard_numbers_match_the_quality_functions(lab, researcher) -> None:
     study = lab.study()
     _fill(lab, study, 6)
     page = researcher.get(f"/dashboard/{study}").text
@@ -54,7 +53,7 @@ def test_dashboard_numbers_match_the_quality_functions(lab, researcher) -> None:
     assert f'href="/dashboard/{study}"' in listing and "6 / 6 / 6" in listing
 
 
-def test_dashboard_without_labels(lab, researcher) -> None:  # noqa: F811
+def test_dashboard_without_labels(lab, researcher) -> None:
     study = lab.study()
     page = researcher.get(f"/dashboard/{study}").text
     assert "No labels yet." in page

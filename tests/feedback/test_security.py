@@ -6,32 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from sandwich.feedback.db import Assignment, Researcher
 from sandwich.feedback.security import set_researcher
 
-from .conftest import XSS  # type: ignore[import-not-found]
-
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def researcher(lab) -> TestClient:
-    """A logged-in researcher's client (its own cookie jar)."""
-    with lab.Sessions.begin() as s:
-        set_researcher(s, "ada", PASSWORD)
-    client = TestClient(lab.client.app)
-    page = client.get("/login").text
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-    r = client.post(
-        "/login",
-        data={"username": "ada", "password": PASSWORD, "csrf": csrf},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303 and r.headers["location"] == "/dashboard"
-    return client
+from .conftest import PASSWORD, XSS  # type: ignore[import-not-found]
 
 
 def test_unknown_rater_token_is_404_everywhere(lab) -> None:
