@@ -43,7 +43,7 @@ def prepare(db_url: str, root: Path, n_items: int) -> dict[str, bool]:
 
 
 def run_load(db_url: str, tmp_path: Path) -> None:
-    truth = prepare(db_url, tmp_path, n_items=80)  # 80 items x 3 raters x 2 conditions = 480 slots
+    truth = prepare(db_url, tmp_path, n_items=60)  # 60 items x 3 raters x 2 conditions = 360 slots
     with ServerProcess(db_url, log=tmp_path / "server.log") as server:
         report = simulate(
             server.url, "load", n_raters=5000, skill=0.7, concurrency=CONCURRENCY,
