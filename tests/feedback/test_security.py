@@ -173,3 +173,36 @@ def test_model_output_and_rater_text_are_escaped(lab, researcher) -> None:
     csv = researcher.get(f"/dashboard/{study}/labels.csv")
     assert csv.headers["content-type"].startswith("text/csv")
     assert "window.__xss" in csv.text  # the data itself is kept, only pages escape it
+
+
+def test_failed_logins_are_throttled(lab) -> None:
+    with lab.Sessions.begin() as s:
+        set_researcher(s, "ada", PASSWORD)
+    page = lab.client.get("/login").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+    def login(password: str) -> int:
+        form = {"username": "ada", "password": password, "csrf": csrf}
+        return lab.client.post("/login", data=form, follow_redirects=False).status_code
+
+    assert [login(f"guess {i}") for i in range(5)] == [401] * 5
+    assert login(PASSWORD) == 429  # even the right password, until the window passes
+    assert lab.client.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_login_throttle_window() -> None:
+    import time
+
+    from sandwich.feedback.security import LoginThrottle
+
+    t = LoginThrottle(max_failures=2, window=0.2)
+    t.failed("a")
+    assert not t.blocked("a")
+    t.failed("a")
+    assert t.blocked("a") and not t.blocked("b")
+    time.sleep(0.25)
+    assert not t.blocked("a")
+    t.failed("a")
+    t.succeeded("a")
+    t.failed("a")
+    assert not t.blocked("a")

@@ -27,7 +27,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from sandwich.feedback.assign import next_assignment, progress
 from sandwich.feedback.db import Assignment, Item, Label, Rater, Study, session_factory, utcnow
 from sandwich.feedback.migrate import ensure_secret, migrate
-from sandwich.feedback.security import authenticate, rater_csrf, same
+from sandwich.feedback.security import LoginThrottle, authenticate, rater_csrf, same
 from sandwich.feedback.status import fmt, labels_frame, study_overview, study_status
 from sandwich.feedback.studies import rater_for_pid, study_config
 from sandwich.feedback.submit import AnswerError, Outcome, parse_answer, record
@@ -239,6 +239,8 @@ def create_app(db_url: str | None = None, *, run_migrations: bool = True) -> Fas
 
     # ----------------------------------------------------------- researchers
 
+    throttle = LoginThrottle()
+
     def csrf_of(request: Request) -> str:
         token = request.session.get("csrf")
         if not token:
@@ -270,12 +272,21 @@ def create_app(db_url: str | None = None, *, run_migrations: bool = True) -> Fas
     ) -> Response:
         if not same(csrf, request.session.get("csrf")):
             raise HTTPException(403, "this form has expired; reload the page")
+        if throttle.blocked(username):
+            return page(
+                "login.html",
+                429,
+                csrf=csrf_of(request),
+                error="too many failed logins for this user: try again in a few minutes",
+            )
         with tx() as s:
             user = authenticate(s, username, password)
         if user is None:
+            throttle.failed(username)
             return page(
                 "login.html", 401, csrf=csrf_of(request), error="wrong username or password"
             )
+        throttle.succeeded(username)
         request.session.clear()  # a fresh session on login
         request.session["researcher"] = user.username
         request.session["csrf"] = secrets.token_urlsafe(24)
