@@ -1,9 +1,24 @@
-"""Runs: config schema, planner, executors, results, and the run itself."""
+"""Runs: config schema, planner, executors, results, and the run itself.
+
+The config, plan and results schemas import eagerly (they are light). ``run``
+and the other names of :mod:`sandwich.runs.runner` import on first use
+(PEP 562), so code that only needs the schemas (config validation, the study
+web app) does not pull in torch and the model stack.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from sandwich.runs.config import RunConfig, load_config, parse_config
 from sandwich.runs.plan import Cell, plan_cells
 from sandwich.runs.results import SCHEMA_VERSION, CellResult, GroupResult, RunResults
-from sandwich.runs.run import RunOutput, load_results, run, run_id_for
+
+if TYPE_CHECKING:
+    from sandwich.runs.runner import RunOutput, load_results, run, run_id_for
+
+_LAZY = {"RunOutput", "load_results", "run", "run_id_for"}
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -20,3 +35,11 @@ __all__ = [
     "run",
     "run_id_for",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'sandwich.runs' has no attribute {name!r}")
+    value = getattr(importlib.import_module("sandwich.runs.runner"), name)
+    globals()[name] = value
+    return value
