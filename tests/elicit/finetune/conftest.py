@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-WORDS = (
-    "the city of is in paris lyon berlin rome madrid france germany italy spain "
-    "a very old big small town"
-).split()
+WORDS = [
+    "the",
+    "city",
+    "of",
+    "is",
+    "in",
+    "paris",
+    "lyon",
+    "berlin",
+    "rome",
+    "madrid",
+    "nice",
+    "milan",
+    "porto",
+    "munich",
+    "turin",
+    "france",
+    "germany",
+    "italy",
+    "spain",
+    "a",
+    "very",
+    "old",
+    "big",
+    "small",
+    "new",
+    "dark",
+    "town",
+]
 SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]  # pad id 3: never assume pad id 0
 
 
@@ -76,11 +102,23 @@ def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def separable_task(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
     """ "<city> is in <country>": true iff the country is france or italy (the last word)."""
     rng = np.random.default_rng(seed)
-    cities = ["paris", "lyon", "berlin", "rome", "madrid"]
+    cities = WORDS[5:15]
+    adjs = WORDS[20:26]
     texts, labels = [], []
     for _ in range(n):
         country = ["france", "italy", "germany", "spain"][rng.integers(4)]
-        adj = ["very old", "big", "small", "old"][rng.integers(4)]
-        texts.append(f"the {adj} city of {cities[rng.integers(5)]} is in {country}")
+        adj = f"{adjs[rng.integers(6)]} {adjs[rng.integers(6)]}"
+        texts.append(f"the {adj} city of {cities[rng.integers(10)]} is in {country}")
         labels.append(country in ("france", "italy"))
     return texts, np.array(labels, dtype=np.float64)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Tiny models run ~10x faster on one thread than on two shared cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -99,6 +99,9 @@ def build_classifier(
         )
     if hasattr(backbone.config, "use_cache"):
         backbone.config.use_cache = False
+    pooler = getattr(backbone, "pooler", None)
+    if isinstance(pooler, nn.Module):  # BERT's pooler: the head pools by itself, never used
+        pooler.requires_grad_(False)
     if mode == "lora":
         from peft import LoraConfig, get_peft_model
 
