@@ -10,7 +10,9 @@ removed once the cell's predictions are stored.
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,9 +62,38 @@ def _fit_and_predict(
             out["links"] = np.stack(links)
         return out
 
+    if _num_processes() > 1:
+        return _distributed(ctx, key, compute)
     arrays = ctx.store.arrays(key, compute)
     shutil.rmtree(workdir, ignore_errors=True)  # the predictions are stored
     return arrays
+
+
+def _num_processes() -> int:
+    """Processes started by ``accelerate launch`` / torchrun (1 otherwise)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _distributed(
+    ctx: RunContext, key: ArtifactKey, compute: Callable[[], dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """Under ``accelerate launch``: every process trains (a collective), the main one stores.
+
+    The store's per-key file lock cannot be held around a collective (the other
+    processes would wait on the lock, not in the collective), so the lookup and
+    the training happen outside it.
+    """
+    from accelerate import PartialState
+
+    state = PartialState()
+    found = ctx.store.lookup(key)
+    if found is None:
+        arrays = compute()
+        if state.is_main_process:
+            ctx.store.arrays(key, lambda: arrays)
+            shutil.rmtree(ctx.store.root / "checkpoints" / key.hex, ignore_errors=True)
+        state.wait_for_everyone()
+    return ctx.store.arrays(key, compute)
 
 
 def text_student(

@@ -53,9 +53,9 @@ class TrainSettings:
     checkpoint_every: int = 20
     evals_per_epoch: int = 1
 
-    @property
-    def accumulation(self) -> int:
-        return max(1, self.batch_size // self.minibatch_size)
+    def accumulation(self, num_processes: int = 1) -> int:
+        """Minibatches accumulated per optimizer step on each process."""
+        return max(1, self.batch_size // (self.minibatch_size * num_processes))
 
     def check(self) -> None:
         if self.epochs < 1 or self.lr <= 0 or self.minibatch_size < 1:
@@ -98,8 +98,9 @@ def _accelerator(settings: TrainSettings) -> Any:
     # the mixed-precision setting lives in a process-wide singleton; each
     # training run sets its own (the distributed state is kept)
     AcceleratorState._reset_state(reset_partial_state=False)
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch / torchrun
     return Accelerator(
-        gradient_accumulation_steps=settings.accumulation,
+        gradient_accumulation_steps=settings.accumulation(world),
         mixed_precision=settings.mixed_precision,
         cpu=not torch.cuda.is_available(),
     )
