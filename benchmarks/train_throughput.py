@@ -158,7 +158,7 @@ def main() -> None:
     head = (f"| {'loop':32} | items | items/s | tokens/s | x plain | GFLOP/s (6N) | % peak "
             "| peak RSS | train delta |")  # fmt: skip
     print(head)
-    print("|" + "|".join("-" * (len(c) + 2) for c in head.strip("|").split(" | ")) + "|")
+    print("|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|")
     for mode in args.modes.split(","):
         lr = 5e-4 if mode == "lora" else 5e-5
         work = functools.partial(plain_loop, fresh(model, mode), tok, texts, y, lr)
