@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from sandwich.elicit.finetune.losses import LOSSES, xent
 from sandwich.errors import ConfigError
 from sandwich.runs import parse_config, run
 from sandwich.store import ArtifactStore
@@ -119,3 +121,43 @@ def test_a_model_without_weights_cannot_be_fine_tuned(tmp_path: Path) -> None:
     cfg = config(tmp_path, "fake-strong", [{"name": "finetune", "params": FT}])
     with pytest.raises(ConfigError, match="has none"):
         run(cfg, runs_root=tmp_path / "runs", store=ArtifactStore(tmp_path / "s"), progress=False)
+
+
+CRASH = {"after": -1, "calls": 0}
+
+
+class Killed(Exception):
+    pass
+
+
+@LOSSES.register("test-killable-xent", summary="xent that raises after CRASH['after'] calls")
+def killable_xent(logits: Any, labels: Any, step_frac: float) -> Any:
+    CRASH["calls"] += 1
+    if 0 <= CRASH["after"] < CRASH["calls"]:
+        raise Killed
+    return xent(logits, labels)
+
+
+def test_a_killed_finetune_cell_resumes_from_its_checkpoint(
+    llama_dir: Path, tmp_path: Path
+) -> None:
+    ft = {"name": "finetune", "params": {**FT, "loss": "test-killable-xent", "select": "last"}}
+    cfg = config(tmp_path, str(llama_dir), [ft])
+    whole = run(
+        cfg, runs_root=tmp_path / "r1", store=ArtifactStore(tmp_path / "s1"), progress=False
+    )
+
+    store = ArtifactStore(tmp_path / "s2")
+    CRASH.update(after=70, calls=0)  # the ceiling (xent) trains; the student dies mid-way
+    try:
+        with pytest.raises(Killed):
+            run(cfg, runs_root=tmp_path / "r2", store=store, progress=False)
+    finally:
+        CRASH.update(after=-1, calls=0)
+    states = list((store.root / "checkpoints").glob("*/link-0/state.pt"))
+    assert len(states) == 1  # written under the cell's content key
+    resumed = run(cfg, runs_root=tmp_path / "r2", store=store, progress=False)
+    assert CRASH["calls"] < 70  # only the rest of the training ran
+    a, b = whole.outcomes[0], resumed.outcomes[0]
+    assert np.allclose(a.p_student, b.p_student, atol=1e-6)
+    assert not any((store.root / "checkpoints").glob("*/*"))
