@@ -20,7 +20,8 @@ HERE = Path(__file__).parent
 
 
 def test_finetune_cell_on_minilm(shared_store: ArtifactStore, tmp_path: Path) -> None:
-    ft = {"mode": "lora", "epochs": 1, "lr": 1e-3, "max_length": 24, "minibatch_size": 8}
+    ft = {"mode": "lora", "epochs": 1, "lr": 1e-3, "max_length": 24, "minibatch_size": 8,
+          "num_threads": 1}  # fmt: skip
     cfg = parse_config(
         {
             "name": "ft-minilm",
