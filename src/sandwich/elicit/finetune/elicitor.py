@@ -316,8 +316,8 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
     On a CPU shared with other work, one thread avoids the stalls of torch's
     parallel regions waiting for a descheduled second thread (measured: a
-    gemma3-270m LoRA step 8x faster with 1 thread than with 2 at load ~10 on
-    this 2-core machine; on an idle machine 2 threads are faster).
+    gemma3-270m LoRA step 5-7x faster with 1 thread than with 2 at load 12-15
+    on a 2-core machine, benchmarks/train_step_threads.py).
     """
     if n is None:
         yield
