@@ -63,7 +63,7 @@ class TextElicitor(ABC):
     of ``texts``; ``workdir`` holds resumable checkpoints; ``gold`` is given
     only when :attr:`needs_gold` (oracle model selection, a diagnostic).
     ``report_texts``: texts on which every link of a chain is scored
-    (``link_predictions_``), for the report.
+    (``link_predictions_``), for the report. ``progress``: show a bar per training.
     """
 
     inputs: ClassVar[Inputs] = "text"
@@ -79,6 +79,7 @@ class TextElicitor(ABC):
         workdir: Path | None = None,
         gold: np.ndarray | None = None,
         report_texts: Sequence[str] | None = None,
+        progress: bool = False,
     ) -> Self: ...
 
     @abstractmethod

@@ -55,6 +55,7 @@ def _fit_and_predict(
             workdir=workdir,
             gold=gold_b,
             report_texts=texts_t if len(models) > 1 else None,
+            progress=ctx.progress,
         )
         out = {"test": elicitor.predict_proba_text(texts_t)}
         links = getattr(elicitor, "link_predictions_", [])

@@ -191,6 +191,7 @@ class FineTuneElicitor(TextElicitor):
         workdir: Path | None = None,
         gold: np.ndarray | None = None,
         report_texts: Sequence[str] | None = None,
+        progress: bool = False,
     ) -> Self:
         self.check_params()
         if len(models) != len(self.chain) + 1:
@@ -203,7 +204,9 @@ class FineTuneElicitor(TextElicitor):
         self.link_predictions_: list[np.ndarray] = []
         self.train_results_: list[TrainResult] = []
         with torch_threads(self.num_threads):
-            self._fit_chain(models, texts, labels, random_state, workdir, gold, report_texts)
+            self._fit_chain(
+                models, texts, labels, random_state, workdir, gold, report_texts, progress
+            )
         return self
 
     def _fit_chain(
@@ -215,10 +218,11 @@ class FineTuneElicitor(TextElicitor):
         workdir: Path | None,
         gold: np.ndarray | None,
         report_texts: Sequence[str] | None,
+        progress: bool,
     ) -> None:
         for i, model in enumerate(models):
             link_dir = workdir / f"link-{i}" if workdir is not None else None
-            self._fit_one(model, texts, labels, random_state, link_dir, gold)
+            self._fit_one(model, texts, labels, random_state, link_dir, gold, progress)
             if report_texts is not None and i < len(models) - 1:
                 self.link_predictions_.append(self.predict_proba_text(report_texts))
             if i < len(models) - 1:  # this link labels B for the next one
@@ -233,6 +237,7 @@ class FineTuneElicitor(TextElicitor):
         seed: int,
         workdir: Path | None,
         gold: np.ndarray | None,
+        progress: bool = False,
     ) -> None:
         backbone_of = getattr(model, "training_backbone", None)
         if not callable(backbone_of):
@@ -289,8 +294,8 @@ class FineTuneElicitor(TextElicitor):
             seed=seed,
             checkpoint_dir=workdir,
             validation=validation,
-            progress=False,
-            desc=f"fine-tune {getattr(model, 'name', '')}",
+            progress=progress,
+            desc=f"fine-tune {getattr(model, 'name', '')} ({self.loss})",
         )
         self.model_ = clf
         self.lr_ = float(lr)
