@@ -141,7 +141,9 @@ def main() -> None:
     parser.add_argument("--n-bf16", type=int, default=32)
     parser.add_argument("--modes", default="lora,full")
     parser.add_argument("--store", default=None, help="artifact store (default $SANDWICH_HOME)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
