@@ -1,10 +1,12 @@
-"""Elicitors: turn the strong model's features plus supervisor labels into predictions.
+"""Elicitors: turn the strong model (its features, or its weights) plus supervisor labels
+into predictions.
 
 Importing this package registers every built-in elicitor in ``ELICITORS``.
 """
 
-from sandwich.elicit import logconf, probe
-from sandwich.elicit.base import Elicitor
+from sandwich.elicit import finetune, logconf, probe
+from sandwich.elicit.base import Elicitor, TextElicitor, elicitor_inputs
+from sandwich.elicit.finetune import FineTuneElicitor
 from sandwich.elicit.logconf import LogConfProbe, logconf_loss
 from sandwich.elicit.probe import LogisticProbe
 from sandwich.elicit.registry import ELICITORS
@@ -12,8 +14,12 @@ from sandwich.elicit.registry import ELICITORS
 __all__ = [
     "ELICITORS",
     "Elicitor",
+    "FineTuneElicitor",
     "LogConfProbe",
     "LogisticProbe",
+    "TextElicitor",
+    "elicitor_inputs",
+    "finetune",
     "logconf",
     "logconf_loss",
     "probe",

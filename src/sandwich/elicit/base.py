@@ -1,4 +1,4 @@
-"""Elicitor: turns the strong model's features plus supervisor labels into predictions.
+"""Elicitors: turn the strong model's features plus supervisor labels into predictions.
 
 Estimator contract (as in scikit-learn): ``__init__`` only stores
 hyperparameters; ``fit(X, y, random_state) -> self`` learns from features ``X``
@@ -7,17 +7,33 @@ hyperparameters; ``fit(X, y, random_state) -> self`` learns from features ``X``
 
 Model selection / early stopping uses a held-out part of the ``y`` it is
 given (the supervisor's labels of B), never gold labels.
+
+Two kinds, told apart by the class attribute ``inputs``:
+
+- ``Elicitor`` (``inputs = "features"``): learns from cached hidden states.
+- ``TextElicitor`` (``inputs = "text"``): trains the model itself (fine-tuning)
+  from the items' texts: ``fit_text(models, texts, y, ...)`` and
+  ``predict_proba_text(texts)``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Self
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from sandwich.models import Model
+
+Inputs = Literal["features", "text"]
+
 
 class Elicitor(ABC):
+    inputs: ClassVar[Inputs] = "features"
+
     @abstractmethod
     def fit(self, X: np.ndarray, y: np.ndarray, random_state: int = 0) -> Self: ...
 
@@ -36,3 +52,62 @@ class Elicitor(ABC):
         return {
             k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")
         }
+
+
+class TextElicitor(ABC):
+    """An elicitor that trains the model itself on the items' texts (fine-tuning).
+
+    ``fit_text(models, texts, y, random_state, workdir, gold)``: ``models`` are
+    the models to train in order (a bootstrapping chain ends with the strong
+    model; usually just the strong model), ``y`` the supervisor's soft labels
+    of ``texts``; ``workdir`` holds resumable checkpoints; ``gold`` is given
+    only when :attr:`needs_gold` (oracle model selection, a diagnostic).
+    ``report_texts``: texts on which every link of a chain is scored
+    (``link_predictions_``), for the report. ``progress``: show a bar per training.
+    """
+
+    inputs: ClassVar[Inputs] = "text"
+
+    @abstractmethod
+    def fit_text(
+        self,
+        models: Sequence[Model],
+        texts: Sequence[str],
+        y: np.ndarray,
+        *,
+        random_state: int = 0,
+        workdir: Path | None = None,
+        gold: np.ndarray | None = None,
+        report_texts: Sequence[str] | None = None,
+        progress: bool = False,
+    ) -> Self: ...
+
+    @abstractmethod
+    def predict_proba_text(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    @abstractmethod
+    def check_params(self) -> None: ...
+
+    @property
+    def needs_gold(self) -> bool:
+        """True if model selection reads gold labels of B (an oracle diagnostic)."""
+        return False
+
+    def chain_models(self) -> list[str]:
+        """Names of intermediate models trained before the strong one (bootstrapping)."""
+        return []
+
+    @abstractmethod
+    def ceiling_params(self) -> dict[str, Any]:
+        """Params of the same elicitor as trained for the ceiling (on B's gold labels)."""
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")
+        }
+
+
+def elicitor_inputs(factory: Any) -> Inputs:
+    """``"features"`` or ``"text"`` for a registered elicitor factory (a class)."""
+    value: Inputs = getattr(factory, "inputs", "features")
+    return value

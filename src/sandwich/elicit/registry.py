@@ -1,8 +1,8 @@
-"""The elicitor registry (probe, probe-logconf, ...)."""
+"""The elicitor registry (probe, probe-logconf, finetune, ...)."""
 
 from __future__ import annotations
 
-from sandwich.elicit.base import Elicitor
+from sandwich.elicit.base import Elicitor, TextElicitor
 from sandwich.registry import Registry
 
-ELICITORS: Registry[Elicitor] = Registry("elicitor")
+ELICITORS: Registry[Elicitor | TextElicitor] = Registry("elicitor")

@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -105,6 +106,15 @@ def directory_fingerprint(directory: Path) -> str:
             else f"size={st.st_size},mtime={st.st_mtime_ns}"
         )
     return digest(parts)
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """What fine-tuning needs from a model: the torch module, its tokenizer, its kind."""
+
+    module: Any
+    tokenizer: Any
+    kind: Kind
 
 
 class HFModel(Model):
@@ -217,6 +227,21 @@ class HFModel(Model):
                 self._check_info(mod.config)
             self._modules[dtype] = mod.eval()
         return self._modules[dtype]
+
+    def training_backbone(self) -> Backbone:
+        """A fresh float32 copy of the backbone (train mode), its tokenizer and kind.
+
+        For fine-tuning: the module is new on every call (never the cached
+        feature-extraction module), so training cannot alter cached features.
+        """
+        import torch
+        from transformers import AutoModel
+
+        with quiet_weight_loading():
+            mod = AutoModel.from_pretrained(self.directory, dtype=torch.float32)
+        self.load_count += 1
+        self._check_info(mod.config)
+        return Backbone(mod.train(), self.tokenizer(), self.kind)
 
     def _check_info(self, config: Any) -> None:
         if self._info is None:

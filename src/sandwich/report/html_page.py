@@ -10,6 +10,7 @@ import html
 from collections.abc import Sequence
 from importlib import resources
 
+from sandwich.report.compare import ceilings, chains, side_by_side
 from sandwich.report.content import config_yaml, meta, report_warnings, used_flags
 from sandwich.report.plots import Plot
 from sandwich.report.rows import Table, cell_table, group_table
@@ -59,6 +60,12 @@ def render_html(results: RunResults, plots: Sequence[Plot]) -> str:
         else "<p>None.</p>"
     )
     flags = "".join(f"<li><code>{esc(f)}</code>: {esc(m)}</li>" for f, m in used_flags(results))
+    extra = ""
+    if len({g.elicitor for g in results.groups}) > 1:
+        extra += f"<h2>Elicitors side by side</h2>\n{html_table(side_by_side(results))}\n"
+    extra += f"<h2>Ceilings</h2>\n{html_table(ceilings(results))}\n"
+    if (chain := chains(results)).rows:
+        extra += f"<h2>Bootstrapping chains</h2>\n{html_table(chain)}\n"
     meta_rows = "".join(
         f"<tr><td><b>{esc(k)}</b></td><td>{esc(v)}</td></tr>" for k, v in meta(results)
     )
@@ -81,7 +88,7 @@ def render_html(results: RunResults, plots: Sequence[Plot]) -> str:
 <ul>{flags}</ul>
 <h2>Plots</h2>
 {"".join(_figure(p) for p in plots)}
-<h2>Per cell (one seed each)</h2>
+{extra}<h2>Per cell (one seed each)</h2>
 {html_table(cell_table(results))}
 <h2>Config</h2>
 <pre>{esc(config_yaml(results.config))}</pre>

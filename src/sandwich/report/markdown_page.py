@@ -6,6 +6,7 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
+from sandwich.report.compare import ceilings, chains, side_by_side
 from sandwich.report.content import config_yaml, meta, report_warnings, used_flags
 from sandwich.report.plots import Plot
 from sandwich.report.rows import Table, cell_table, group_table
@@ -39,6 +40,11 @@ def render_markdown(results: RunResults, plots: Sequence[Plot], base: Path) -> s
     for p in plots:
         rel = p.path.relative_to(base).as_posix()
         parts += [f"![{md_escape(p.title)}]({rel})", ""]
+    if len({g.elicitor for g in results.groups}) > 1:
+        parts += ["## Elicitors side by side", "", md_table(side_by_side(results)), ""]
+    parts += ["## Ceilings", "", md_table(ceilings(results)), ""]
+    if (chain := chains(results)).rows:
+        parts += ["## Bootstrapping chains", "", md_table(chain), ""]
     parts += ["## Per cell (one seed each)", "", md_table(cell_table(results)), ""]
     parts += ["## Config", "", "```yaml", config_yaml(results.config).rstrip(), "```", ""]
     return "\n".join(parts)

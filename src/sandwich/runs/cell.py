@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from sandwich.elicit import ELICITORS, LogisticProbe
+from sandwich.elicit import ELICITORS, LogisticProbe, TextElicitor, elicitor_inputs
 from sandwich.metrics import (
     PGRResult,
     agreement,
@@ -24,8 +24,9 @@ from sandwich.metrics import (
 )
 from sandwich.runs.config import RunConfig, TaskConfig
 from sandwich.runs.features import TaskFeatures
+from sandwich.runs.finetune import text_ceiling, text_student
 from sandwich.runs.plan import Cell
-from sandwich.runs.results import FLAG_SMALL_GAP, FLAG_SMALL_TEST, CellResult
+from sandwich.runs.results import FLAG_ORACLE, FLAG_SMALL_GAP, FLAG_SMALL_TEST, CellResult
 from sandwich.store import ArtifactKey, ArtifactStore
 from sandwich.supervision import SUPERVISORS
 from sandwich.tasks import Splits, SplitSizes, Task, load_task
@@ -126,7 +127,27 @@ def _strong_xy(ctx: RunContext, cell: Cell) -> tuple[np.ndarray, np.ndarray, Spl
     return source(cell.strong, splits.train_strong), source(cell.strong, splits.test), splits
 
 
-def ceiling_predictions(ctx: RunContext, cell: Cell) -> np.ndarray:
+PROBE_CEILING = "probe on B gold labels"
+
+
+def is_text_cell(cell: Cell) -> bool:
+    """True if the cell's elicitor trains the model itself (fine-tuning)."""
+    return elicitor_inputs(ELICITORS.entry(cell.elicitor.name).factory) == "text"
+
+
+def ceiling_predictions(ctx: RunContext, cell: Cell) -> tuple[np.ndarray, str]:
+    """The ceiling's P(true) on T and what it is.
+
+    For a feature elicitor: the strong model's probe trained on B's gold. For
+    a text elicitor (fine-tuning): the strong model trained the same way on
+    B's gold with ``xent`` (as in the paper), shared across weak supervisors.
+    """
+    if is_text_cell(cell):
+        return text_ceiling(ctx, cell, _split_inputs(ctx, cell))
+    return probe_ceiling(ctx, cell), PROBE_CEILING
+
+
+def probe_ceiling(ctx: RunContext, cell: Cell) -> np.ndarray:
     """The strong model's probe trained on B's gold labels, scored on T."""
     task = ctx.task(cell.task)
     inputs = {
@@ -147,8 +168,14 @@ def ceiling_predictions(ctx: RunContext, cell: Cell) -> np.ndarray:
 
 def student_predictions(
     ctx: RunContext, cell: Cell, weak_b: np.ndarray, labels_key: str
-) -> np.ndarray:
-    """The elicitor trained on B's weak labels only, scored on T."""
+) -> dict[str, np.ndarray]:
+    """The elicitor trained on B's weak labels only, scored on T (``"test"``).
+
+    A bootstrapping chain also returns each intermediate link's P(true) on T
+    (``"links"``, shape (n_links, n_test)).
+    """
+    if is_text_cell(cell):
+        return text_student(ctx, cell, _split_inputs(ctx, cell), weak_b, labels_key)
     task = ctx.task(cell.task)
     inputs = {
         **_split_inputs(ctx, cell),
@@ -161,10 +188,11 @@ def student_predictions(
     def compute() -> dict[str, np.ndarray]:
         x_b, x_t, _ = _strong_xy(ctx, cell)
         student = ELICITORS.build(cell.elicitor.name, **cell.elicitor.params)
+        assert not isinstance(student, TextElicitor)
         student.fit(x_b, weak_b, random_state=cell.seed)
         return {"test": student.predict_proba(x_t)}
 
-    return ctx.store.arrays(ArtifactKey("predictions", CELL_VERSION, inputs), compute)["test"]
+    return ctx.store.arrays(ArtifactKey("predictions", CELL_VERSION, inputs), compute)
 
 
 PGR_FIELDS = ("weak_acc", "weak_acc_ci", "ceiling_acc", "ceiling_acc_ci", "student_acc",
@@ -183,8 +211,9 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
     splits = ctx.splits(cell.task, cell.seed)
     labels = supervisor_labels(ctx, cell)
     labels_key = ArtifactKey("labels-ref", CELL_VERSION, {"b": labels["train_strong"]}).hex
-    p_ceiling = ceiling_predictions(ctx, cell)
-    p_student = student_predictions(ctx, cell, labels["train_strong"], labels_key)
+    p_ceiling, ceiling_kind = ceiling_predictions(ctx, cell)
+    student = student_predictions(ctx, cell, labels["train_strong"], labels_key)
+    p_student = student["test"]
     y_t = task.labels(splits.test)
     y_b = task.labels(splits.train_strong)
     p_weak = labels["test"]
@@ -195,6 +224,21 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
         flags.append(FLAG_SMALL_GAP)
     if len(y_t) < boot.min_test:
         flags.append(FLAG_SMALL_TEST)
+    if cell.elicitor.params.get("select") == "oracle":
+        flags.append(FLAG_ORACLE)
+    specs: dict[str, Any] = {
+        "task": cell.task.model_dump(mode="json"),
+        "task_source": task.source,
+        "weak": cell.weak.model_dump(mode="json"),
+        "elicitor": cell.elicitor.model_dump(mode="json"),
+        "ceiling": ceiling_kind,
+    }
+    if "links" in student:  # bootstrapping: each intermediate link's accuracy on T
+        chain = list(cell.elicitor.params.get("chain", []))
+        specs["chain"] = [
+            {"model": m, "test_acc": float(np.mean((p >= 0.5) == y_t))}
+            for m, p in zip(chain, student["links"], strict=True)
+        ]
     result = CellResult(
         task=cell.task.label,
         weak=cell.weak.display,
@@ -214,13 +258,7 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
         student_ece=ece(y_t, p_student),
         weak_ece=ece(y_t, p_weak),
         flags=flags,
-        specs={
-            "task": cell.task.model_dump(mode="json"),
-            "task_source": task.source,
-            "weak": cell.weak.model_dump(mode="json"),
-            "elicitor": cell.elicitor.model_dump(mode="json"),
-            "ceiling": "probe on B gold labels",
-        },
+        specs=specs,
         seconds=round(time.perf_counter() - start, 3),
     )
     return CellOutcome(result, y_t, p_weak, p_student, p_ceiling)

@@ -192,6 +192,10 @@ class RunConfig(_Strict):
                 problems.append(f"elicitors.{i}.name: {ELICITORS.unknown_message(e.name)}")
             else:
                 _check_params(f"elicitors.{i}.params", ELICITORS, e.name, e.params, problems)
+                chain = e.params.get("chain")
+                for j, m in enumerate(chain if isinstance(chain, list) else []):
+                    if isinstance(m, str) and (msg := check_model_name(m)) is not None:
+                        problems.append(f"elicitors.{i}.params.chain.{j}: {msg}")
         _check_unique("tasks", [t.label for t in self.tasks], problems)
         _check_unique("weak", [w.display for w in self.weak], problems)
         _check_unique("strong", list(self.strong), problems)

@@ -1,0 +1,267 @@
+"""The training loop: accelerate (accumulation, mixed precision, multi-process), resumable.
+
+One optimizer step sees ``batch_size`` items, as ``batch_size / minibatch_size``
+accumulated minibatches (accelerate's ``accumulate``); under ``accelerate
+launch`` with N processes each process sees ``minibatch_size`` items per
+forward pass and the accumulation is divided by N. Mixed precision is
+accelerate's (``bf16`` autocast on CPU or GPU, ``fp16`` on GPU only). The
+learning rate follows a cosine decay to zero over the whole run (the
+reference's ``cosine_anneal``), with AdamW.
+
+Determinism and resume: the epoch's item order is a permutation seeded by
+(seed, epoch); dropout draws from torch's RNG reseeded per minibatch from
+(seed, epoch, minibatch), inside ``torch.random.fork_rng`` so the caller's
+RNG is untouched. A checkpoint (the trainable parameters, optimizer,
+scheduler, step, model-selection state) is written atomically to
+``checkpoint_dir/state.pt`` every ``checkpoint_every`` optimizer steps; a
+killed run restarted with the same ``checkpoint_dir`` resumes at that step and
+produces the same parameters as an uninterrupted one.
+
+Model selection: ``evals_per_epoch`` times per epoch the model scores the
+held-out set with ``selection`` (lower is better); the trainable parameters
+of the best evaluation are restored at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from sandwich.elicit.finetune.classifier import HeadClassifier, trainable_state
+from sandwich.elicit.finetune.data import Encoded, RowDataset
+
+MixedPrecision = Literal["no", "bf16", "fp16"]
+CHECKPOINT_FILE = "state.pt"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 2
+    lr: float = 5e-5
+    batch_size: int = 32
+    minibatch_size: int = 8
+    weight_decay: float = 0.0
+    mixed_precision: MixedPrecision = "no"
+    checkpoint_every: int = 20
+    evals_per_epoch: int = 1
+
+    def accumulation(self, num_processes: int = 1) -> int:
+        """Minibatches accumulated per optimizer step on each process."""
+        return max(1, self.batch_size // (self.minibatch_size * num_processes))
+
+    def check(self) -> None:
+        if self.epochs < 1 or self.lr <= 0 or self.minibatch_size < 1:
+            raise ValueError("epochs and minibatch_size must be >= 1 and lr > 0")
+        if self.batch_size % self.minibatch_size:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must be a multiple of minibatch_size "
+                f"({self.minibatch_size})"
+            )
+        if self.minibatch_size < 2:
+            raise ValueError("minibatch_size must be >= 2 (logconf takes a batch quantile)")
+
+
+@dataclass
+class Validation:
+    """Held-out items and a score of their P(true) (lower is better)."""
+
+    data: Encoded
+    score: Callable[[np.ndarray], float]
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    losses: list[float] = field(default_factory=list)
+    val_scores: list[tuple[int, float]] = field(default_factory=list)  # (step, score)
+    best_step: int | None = None
+    resumed_from: int = 0
+    tokens: int = 0  # real (unpadded) tokens seen in forward passes
+
+
+def _seed(*parts: int) -> int:
+    return int(np.random.default_rng(list(parts)).integers(0, 2**62))
+
+
+def _accelerator(settings: TrainSettings) -> Any:
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    # the mixed-precision setting lives in a process-wide singleton; each
+    # training run sets its own (the distributed state is kept)
+    AcceleratorState._reset_state(reset_partial_state=False)
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch / torchrun
+    return Accelerator(
+        gradient_accumulation_steps=settings.accumulation(world),
+        mixed_precision=settings.mixed_precision,
+        cpu=not torch.cuda.is_available(),
+    )
+
+
+def train(
+    model: HeadClassifier,
+    data: Encoded,
+    labels: np.ndarray,
+    loss_fn: Callable[..., torch.Tensor],
+    settings: TrainSettings,
+    *,
+    seed: int,
+    checkpoint_dir: Path | None = None,
+    validation: Validation | None = None,
+    progress: bool = False,
+    desc: str = "fine-tune",
+) -> TrainResult:
+    """Train ``model``'s trainable parameters on ``labels`` (P(true) per item of ``data``)."""
+    settings.check()
+    if len(labels) != len(data):
+        raise ValueError(f"{len(labels)} labels for {len(data)} items")
+    acc = _accelerator(settings)
+    n = len(data)
+    mb_per_epoch = math.ceil(n / settings.minibatch_size / acc.num_processes)
+    steps_per_epoch = math.ceil(mb_per_epoch / acc.gradient_accumulation_steps)
+    total = steps_per_epoch * settings.epochs
+    eval_at = _eval_steps(steps_per_epoch, settings) if validation is not None else set()
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the classifier has no trainable parameters")
+    opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+    )
+    y = torch.as_tensor(np.clip(labels, 0.0, 1.0), dtype=torch.float32)
+    res = TrainResult(steps=0)
+    best: tuple[float, dict[str, torch.Tensor] | None] = (math.inf, None)
+    ckpt = checkpoint_dir / CHECKPOINT_FILE if checkpoint_dir else None
+    if ckpt is not None and ckpt.is_file():
+        state = torch.load(ckpt, weights_only=False)
+        _load_trainable(model, state["trainable"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        res = state["result"]
+        res.resumed_from = res.steps
+        best = state["best"]
+    pmodel, opt = acc.prepare(model, opt)
+
+    def collate(rows: list[int]) -> dict[str, torch.Tensor]:
+        return {**data.batch(rows), "labels": y[rows]}
+
+    bar = tqdm(total=total, initial=res.steps, desc=desc, disable=not progress, leave=False)
+    with torch.random.fork_rng(devices=[]):
+        for epoch in range(res.steps // steps_per_epoch, settings.epochs):
+            order = np.random.default_rng([seed, epoch, 31]).permutation(n).tolist()
+            loader = acc.prepare(
+                torch.utils.data.DataLoader(
+                    RowDataset(order), batch_size=settings.minibatch_size, collate_fn=collate
+                )
+            )
+            done_mb = (res.steps - epoch * steps_per_epoch) * acc.gradient_accumulation_steps
+            if done_mb > 0:
+                loader = acc.skip_first_batches(loader, done_mb)
+            pmodel.train()
+            for mb, batch in enumerate(loader, start=max(done_mb, 0)):
+                torch.manual_seed(_seed(seed, epoch, mb))
+                with acc.accumulate(pmodel):
+                    with acc.autocast():
+                        logits = pmodel(batch["input_ids"], batch["attention_mask"])
+                    loss = loss_fn(logits.float(), batch["labels"], res.steps / total)
+                    acc.backward(loss)
+                    opt.step()
+                    opt.zero_grad()
+                res.tokens += int(batch["attention_mask"].sum())
+                res.losses.append(float(loss.detach()))
+                if not acc.sync_gradients:
+                    continue
+                sched.step()
+                res.steps += 1
+                bar.update(1)
+                if res.steps in eval_at and validation is not None:
+                    score = validation.score(predict(acc.unwrap_model(pmodel), validation.data))
+                    res.val_scores.append((res.steps, score))
+                    if score < best[0]:
+                        best = (score, trainable_state(acc.unwrap_model(pmodel)))
+                        res.best_step = res.steps
+                    pmodel.train()
+                if ckpt is not None and (
+                    res.steps % settings.checkpoint_every == 0 or res.steps == total
+                ):
+                    _save(acc, ckpt, pmodel, opt, sched, res, best)
+    bar.close()
+    model = acc.unwrap_model(pmodel)
+    if best[1] is not None:
+        _load_trainable(model, best[1])
+    model.eval()
+    return res
+
+
+def _eval_steps(steps_per_epoch: int, settings: TrainSettings) -> set[int]:
+    k = max(1, settings.evals_per_epoch)
+    return {
+        e * steps_per_epoch + max(1, round(steps_per_epoch * (j + 1) / k))
+        for e in range(settings.epochs)
+        for j in range(k)
+    }
+
+
+def _load_trainable(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    named = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in state.items():
+            named[name].copy_(value)
+
+
+def _save(
+    acc: Any,
+    path: Path,
+    model: torch.nn.Module,
+    opt: Any,
+    sched: Any,
+    res: TrainResult,
+    best: tuple[float, dict[str, torch.Tensor] | None],
+) -> None:
+    """Write the checkpoint atomically (temp file + rename), on the main process only."""
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "trainable": trainable_state(acc.unwrap_model(model)),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "result": res,
+            "best": best,
+        }
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    acc.wait_for_everyone()
+
+
+@torch.no_grad()
+def predict(
+    model: torch.nn.Module,
+    data: Encoded,
+    batch_size: int = 32,
+    mixed_precision: MixedPrecision = "no",
+) -> np.ndarray:
+    """P(true) for every item of ``data`` (batches sorted by length; order restored)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    order = sorted(range(len(data)), key=lambda i: len(data.ids[i]))
+    out = np.empty(len(data), dtype=np.float64)
+    dtype = torch.bfloat16 if mixed_precision == "bf16" else torch.float16
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        batch = {k: v.to(device) for k, v in data.batch(rows).items()}
+        with torch.autocast(device.type, dtype=dtype, enabled=mixed_precision != "no"):
+            logits = model(batch["input_ids"], batch["attention_mask"]).float()
+        out[rows] = torch.softmax(logits, dim=-1)[:, 1].cpu().numpy()
+    model.train(was_training)
+    return out

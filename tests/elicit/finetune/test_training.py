@@ -1,0 +1,139 @@
+"""The training loop on tiny random models: what trains, what stays, resume, mixed precision."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sandwich.elicit.finetune.classifier import build_classifier, trainable_state
+from sandwich.elicit.finetune.data import encode
+from sandwich.elicit.finetune.losses import logconf, xent
+from sandwich.elicit.finetune.train import TrainSettings, predict, train
+from sandwich.models import load_model
+
+from .conftest import separable_task
+
+
+def classifier(model_dir: Path, mode: str, seed: int = 0, **kw):  # type: ignore[no-untyped-def]
+    model = load_model(str(model_dir))
+    parts = model.training_backbone()  # type: ignore[attr-defined]
+    torch.manual_seed(seed)
+    pooling = "mean" if parts.kind == "encoder" else "last"
+    clf = build_classifier(parts.module, model.hidden_size, pooling=pooling, mode=mode, **kw)
+    return clf, parts.tokenizer
+
+
+def all_state(m: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in m.named_parameters()}
+
+
+@pytest.mark.parametrize(
+    ("which", "mode", "kw"),
+    [
+        ("llama", "lora", {}),
+        ("llama", "full", {}),
+        ("bert", "top", {"top_k": 1}),
+        ("bert", "lora", {}),
+    ],
+)
+def test_training_changes_the_trainable_parameters_and_only_them(
+    which: str, mode: str, kw: dict[str, int], llama_dir: Path, bert_dir: Path
+) -> None:
+    clf, tok = classifier(llama_dir if which == "llama" else bert_dir, mode, **kw)
+    texts, y = separable_task(48)
+    before = all_state(clf)
+    trainable = {n for n, p in clf.named_parameters() if p.requires_grad}
+    assert "head.weight" in trainable
+    if mode == "lora":  # the base weights are frozen; only adapters and the head train
+        assert trainable and all("lora_" in n or n.startswith("head.") for n in trainable)
+    if mode == "top":  # only the last block of 2 and the head
+        assert all(n.startswith(("head.", "backbone.encoder.layer.1.")) for n in trainable)
+    settings = TrainSettings(epochs=1, lr=1e-2, batch_size=8, minibatch_size=4)
+    train(clf, encode(tok, texts, 16), y, xent, settings, seed=0)
+    after = all_state(clf)
+    for name in before:
+        changed = not torch.equal(before[name], after[name])
+        assert changed == (name in trainable), (name, changed)
+    assert before["head.weight"].abs().sum() == 0  # the head starts at zero
+
+
+def test_training_reduces_the_loss_on_a_separable_task(llama_dir: Path) -> None:
+    clf, tok = classifier(llama_dir, "full")
+    texts, y = separable_task(160, seed=1)
+    data = encode(tok, texts, 16)
+    settings = TrainSettings(epochs=3, lr=3e-3, batch_size=16, minibatch_size=8)
+    p0 = predict(clf, data)
+    assert np.allclose(p0, 0.5)  # zero head: every item starts at P(true) = 1/2
+    result = train(clf, data, y, xent, settings, seed=0)
+    assert np.mean(result.losses[-5:]) < 0.5 * np.mean(result.losses[:5])
+    test_texts, y_test = separable_task(100, seed=2)
+    p = predict(clf, encode(tok, test_texts, 16))
+    assert np.mean((p >= 0.5) == y_test) > 0.9
+
+
+class Crash(Exception):
+    pass
+
+
+def crashing(loss, after_calls: int):  # type: ignore[no-untyped-def]
+    calls = {"n": 0}
+
+    def fn(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] > after_calls:
+            raise Crash
+        return loss(*args, **kwargs)
+
+    return fn
+
+
+@pytest.mark.parametrize(("which", "mode"), [("llama", "lora"), ("bert", "full")])
+def test_a_resumed_run_equals_an_uninterrupted_one(
+    which: str, mode: str, llama_dir: Path, bert_dir: Path, tmp_path: Path
+) -> None:
+    model_dir = llama_dir if which == "llama" else bert_dir  # BERT: dropout is on
+    texts, y = separable_task(40)
+    loss = functools.partial(logconf, aux_weight=0.5, warmup_frac=0.5)
+    settings = TrainSettings(epochs=2, lr=1e-2, batch_size=8, minibatch_size=4, checkpoint_every=3)
+
+    clf, tok = classifier(model_dir, mode)
+    data = encode(tok, texts, 16)
+    whole = train(clf, data, y, loss, settings, seed=3)
+    expected = trainable_state(clf)
+
+    clf, tok = classifier(model_dir, mode)
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(Crash):  # killed in step 7 of 10 (minibatch 13 of 20)
+        train(clf, data, y, crashing(loss, 12), settings, seed=3, checkpoint_dir=ckpt)
+    assert (ckpt / "state.pt").is_file()
+
+    clf, tok = classifier(model_dir, mode)  # a fresh process would rebuild the model
+    resumed = train(clf, data, y, loss, settings, seed=3, checkpoint_dir=ckpt)
+    assert resumed.resumed_from == 6  # the last checkpoint before the crash
+    assert resumed.steps == whole.steps == 10
+    got = trainable_state(clf)
+    assert set(got) == set(expected)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
+    assert resumed.losses == pytest.approx(whole.losses, abs=1e-6)
+
+
+def test_bf16_mixed_precision_and_gradient_checkpointing_train(llama_dir: Path) -> None:
+    clf, tok = classifier(llama_dir, "full", gradient_checkpointing=True)
+    assert clf.backbone.is_gradient_checkpointing
+    texts, y = separable_task(96, seed=4)
+    settings = TrainSettings(
+        epochs=3, lr=3e-3, batch_size=16, minibatch_size=8, mixed_precision="bf16"
+    )
+    result = train(clf, encode(tok, texts, 16), y, xent, settings, seed=0)
+    assert np.mean(result.losses[-3:]) < np.mean(result.losses[:3])
+    assert all(p.dtype == torch.float32 for p in clf.parameters())  # master weights stay fp32
+
+
+def test_settings_reject_inconsistent_batch_sizes() -> None:
+    with pytest.raises(ValueError, match="multiple of minibatch_size"):
+        TrainSettings(batch_size=10, minibatch_size=4).check()
