@@ -75,8 +75,12 @@ class ConsultancyProtocol(Protocol):
         sides = [v.correct if r else 1 - v.correct for v, r in zip(views, right, strict=True)]
         out: list[list[Turn]] = [[] for _ in views]
         for _ in range(self.rounds):
-            prompts = [consultant_prompt(v, s, t) for v, s, t in zip(views, sides, out, strict=True)]
-            for acc, turn in zip(out, speaker.say("Consultant", prompts, views, sides), strict=True):
+            prompts = [
+                consultant_prompt(v, s, t) for v, s, t in zip(views, sides, out, strict=True)
+            ]
+            for acc, turn in zip(
+                out, speaker.say("Consultant", prompts, views, sides), strict=True
+            ):
                 acc.append(turn)
         return out
 

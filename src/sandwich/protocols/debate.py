@@ -72,7 +72,9 @@ class DebateProtocol(Protocol):
             before = [list(t) for t in out]
             for side in (0, 1):
                 seen = out if self.mode == "sequential" else before
-                prompts = [debater_prompt(v, side, s, rnd) for v, s in zip(views, seen, strict=True)]
+                prompts = [
+                    debater_prompt(v, side, s, rnd) for v, s in zip(views, seen, strict=True)
+                ]
                 said = speaker.say(NAMES[side], prompts, views, [side] * len(views))
                 for acc, turn in zip(out, said, strict=True):
                     acc.append(turn)

@@ -104,9 +104,17 @@ class Judge:
         self.method = method
         self.max_new_tokens = max_new_tokens
 
+    def _requests(self, inputs: Sequence[JudgeInput]) -> list[ChoiceRequest]:
+        return [ChoiceRequest(tuple(judge_messages(i)), LETTERS) for i in inputs]
+
     def _scores(self, inputs: Sequence[JudgeInput]) -> list[dict[str, float] | None]:
-        reqs = [ChoiceRequest(tuple(judge_messages(i)), LETTERS) for i in inputs]
+        reqs = self._requests(inputs)
         return list(self.generator.score_choices(reqs)) if reqs else []
+
+    def _key(self, inp: JudgeInput) -> str | None:
+        """The response-cache key of the choice-scoring request (cached generators only)."""
+        key = getattr(self.generator, "key", None)
+        return key(self._requests([inp])[0]) if callable(key) else None
 
     def judge(self, inputs: Sequence[JudgeInput]) -> list[JudgeVerdict]:
         """One verdict per input, in order (batched backend calls)."""
@@ -116,7 +124,7 @@ class Judge:
             scores = self._scores(inputs)
             for i, s in enumerate(scores):
                 if s is not None:
-                    out[i] = JudgeVerdict(_softmax_a(s), "logprobs")
+                    out[i] = JudgeVerdict(_softmax_a(s), "logprobs", cache_key=self._key(inputs[i]))
             todo = [i for i in todo if out[i] is None]
         if todo:
             reqs = [
@@ -142,6 +150,10 @@ class Judge:
                     prev = out[i]
                     assert prev is not None
                     out[i] = JudgeVerdict(
-                        _softmax_a(s), "text-fallback-logprobs", prev.text, None, prev.cache_key
+                        _softmax_a(s),
+                        "text-fallback-logprobs",
+                        prev.text,
+                        None,
+                        self._key(inputs[i]),
                     )
         return [v for v in out if v is not None]

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 MIN_QUOTE_CHARS = 8
-_QUOTE = re.compile(r"<quote>(.*?)</quote>|\"([^\"\n]{%d,})\"" % MIN_QUOTE_CHARS, re.S)
+_QUOTE = re.compile(r"<quote>(.*?)</quote>|\"([^\"\n]{" + str(MIN_QUOTE_CHARS) + r",})\"", re.S)
 
 
 @dataclass(frozen=True)

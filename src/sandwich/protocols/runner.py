@@ -47,9 +47,15 @@ def _judge_input(view: ChoiceView, turns: Sequence[Turn], shown: tuple[int, int]
 def _judgement(order: int, shown: tuple[int, int], v: JudgeVerdict) -> JudgementRecord:
     p0 = None if v.p_a is None else (v.p_a if shown[0] == 0 else 1.0 - v.p_a)
     return JudgementRecord(
-        order=order, shown=list(shown), p_a=v.p_a, p_choice0=p0, method=v.method,
-        text=v.text, error=v.error, cache_key=v.cache_key,
-    )  # fmt: skip
+        order=order,
+        shown=list(shown),
+        p_a=v.p_a,
+        p_choice0=p0,
+        method=v.method,
+        text=v.text,
+        error=v.error,
+        cache_key=v.cache_key,
+    )
 
 
 def protocol_name(protocol: Protocol) -> str:
@@ -90,8 +96,9 @@ def run_protocol(
         verdicts = iter(judge.judge(inputs))
         per_item = {i: [next(verdicts), next(verdicts)] for i in ok}
         for i, it in enumerate(batch):
-            out.append(_record(protocol, it, views[i], turns[i], per_item.get(i), seed, models,
-                               generation))  # fmt: skip
+            out.append(
+                _record(protocol, it, views[i], turns[i], per_item.get(i), seed, models, generation)
+            )
     return out
 
 
@@ -138,12 +145,15 @@ def _record(
         generation=generation,
         turns=[
             TurnRecord(
-                speaker=t.speaker, argues_for=t.argues_for, text=t.text,
+                speaker=t.speaker,
+                argues_for=t.argues_for,
+                text=t.text,
                 quotes=[QuoteRecord(text=q.text, verified=q.verified) for q in t.quotes],
-                error=t.error, cache_key=t.cache_key,
+                error=t.error,
+                cache_key=t.cache_key,
             )
             for t in turns
-        ],  # fmt: skip
+        ],
         judgements=judgements,
         p_choice0=p0,
         p_correct=None if p0 is None else (p0 if view.correct == 0 else 1.0 - p0),

@@ -1,11 +1,12 @@
 """Supervisors: anything that produces (soft) labels for items.
 
-Registered in :data:`SUPERVISORS`: ``gold``, ``weak-model``, ``nonexpert``.
+Registered in :data:`SUPERVISORS`: ``gold``, ``weak-model``, ``nonexpert``, ``protocol``.
 """
 
 from sandwich.supervision.base import FeatureSource, Supervisor
 from sandwich.supervision.gold import GoldSupervisor
 from sandwich.supervision.nonexpert import NonExpertSupervisor
+from sandwich.supervision.protocol import ProtocolSupervisor
 from sandwich.supervision.registry import SUPERVISORS
 from sandwich.supervision.weak_model import WeakModelSupervisor
 
@@ -14,6 +15,7 @@ __all__ = [
     "FeatureSource",
     "GoldSupervisor",
     "NonExpertSupervisor",
+    "ProtocolSupervisor",
     "Supervisor",
     "WeakModelSupervisor",
 ]

@@ -51,10 +51,10 @@ def choice_view(item: Item) -> ChoiceView:
             f"item {item.id}: metadata 'choices' must be two different non-empty strings, "
             f"got {raw!r}"
         )
-    question = meta.get("question")
-    if not isinstance(question, str) or not question.strip():
+    asked = meta.get("question")
+    if not isinstance(asked, str) or not asked.strip():
         raise ConfigError(f"item {item.id}: has 'choices' but no 'question' string")
-    return ChoiceView(question, (raw[0], raw[1]), 0 if item.label else 1, _passage(item))
+    return ChoiceView(asked, (raw[0], raw[1]), 0 if item.label else 1, _passage(item))
 
 
 def _passage(item: Item) -> str | None:

@@ -89,28 +89,44 @@ def _question(
         others = sorted({o.capital for o in same if o.capital and o.capital != c.capital})
         if others:
             wrong = others[int(rng.integers(len(others)))]
-            return f"What is the capital of {the}?", c.capital, wrong, (
-                f"The capital of {the} is {{answer}}."
+            return (
+                f"What is the capital of {the}?",
+                c.capital,
+                wrong,
+                (f"The capital of {the} is {{answer}}."),
             )
     if kind == "currency" and c.currency_name:
         others = sorted(
-            {o.currency_name for o in same if o.currency_name and o.currency_name != c.currency_name}
+            {
+                o.currency_name
+                for o in same
+                if o.currency_name and o.currency_name != c.currency_name
+            }
         )
         if others:
             wrong = others[int(rng.integers(len(others)))]
-            return f"What is the currency of {the}?", c.currency_name, wrong, (
-                f"The currency of {the} is the {{answer}}."
+            return (
+                f"What is the currency of {the}?",
+                c.currency_name,
+                wrong,
+                (f"The currency of {the} is the {{answer}}."),
             )
     if kind == "largest-city" and len(cities) >= 2:
-        return f"What is the largest city of {the}?", cities[0], cities[1], (
-            f"The largest city of {the} is {{answer}}."
+        return (
+            f"What is the largest city of {the}?",
+            cities[0],
+            cities[1],
+            (f"The largest city of {the} is {{answer}}."),
         )
     if kind == "population" and c.population >= 1000:
         factor = (1 / 3, 1 / 2, 2.0, 3.0)[int(rng.integers(4))]
         right, wrong = format_population(c.population), format_population(c.population * factor)
         if right != wrong:
-            return f"What is the population of {the}?", f"about {right}", f"about {wrong}", (
-                f"The population of {the} is {{answer}}."
+            return (
+                f"What is the population of {the}?",
+                f"about {right}",
+                f"about {wrong}",
+                (f"The population of {the} is {{answer}}."),
             )
     if kind == "neighbour":
         nbs = sorted(o for o in c.neighbours if o in cs)
@@ -118,8 +134,11 @@ def _question(
         if nbs and far:
             right = cs[nbs[int(rng.integers(len(nbs)))]].name
             wrong = cs[far[int(rng.integers(len(far)))]].name
-            return f"Which of these countries shares a land border with {the}?", right, wrong, (
-                f"{country_phrase(c.name, start=True)} shares a land border with {{answer}}."
+            return (
+                f"Which of these countries shares a land border with {the}?",
+                right,
+                wrong,
+                (f"{country_phrase(c.name, start=True)} shares a land border with {{answer}}."),
             )
     return None
 
