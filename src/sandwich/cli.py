@@ -102,6 +102,10 @@ def _listing_command(command: str, module: str, attr: str, note: str) -> None:
 for _command, (_module, _attr, _note) in _LISTINGS.items():
     _listing_command(_command, _module, _attr, _note)
 
+from sandwich.cli_protocols import protocols_app  # noqa: E402
+
+app.add_typer(protocols_app, name="protocols")
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI; a SandwichError prints its message and sets the exit code."""
