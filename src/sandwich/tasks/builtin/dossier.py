@@ -19,6 +19,8 @@ distractor. ``metadata["choices"]`` is ``[stated, other]`` (see
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from sandwich.tasks.builtin.common import check_n, halves, registered_task, rng_for
@@ -47,11 +49,13 @@ def format_population(p: float) -> str:
     return f"{int(p):,}"
 
 
+@cache
 def _cities_by_country() -> dict[str, list[str]]:
+    """The two largest distinctly named cities per country code."""
     out: dict[str, list[str]] = {}
     for c in all_cities():  # most populous first
         names = out.setdefault(c.country, [])
-        if c.name not in names:
+        if len(names) < 2 and c.name not in names:
             names.append(c.name)
     return out
 
