@@ -20,7 +20,7 @@ from sandwich.models.generation import (
 from sandwich.models.generation.openai_http import OpenAIGenerator
 
 sys.path.insert(0, str(Path(__file__).parent))
-from scripted_server import Script, scripted_server  # noqa: E402
+from scripted_server import Script, scripted_server
 
 SECRET = "sk-test-0123456789abcdef-NEVER-LOG-ME"
 

@@ -99,12 +99,13 @@ class LocalGenerator(Generator):
         from sandwich.models import load_model
         from sandwich.models.hf import HFModel
 
-        backbone = load_model(model, store=store, progress=progress)
+        backbone = load_model(model, store=store)
         if not isinstance(backbone, HFModel):
             raise ConfigError(
                 f"model {model!r} cannot generate text (it is a {type(backbone).__name__}); "
                 "use a decoder such as smollm2-135m or gemma3-270m, or backend 'fake'"
             )
+        backbone.progress = progress
         self.name = model
         self.backbone = backbone
         self.batch_size = batch_size
