@@ -106,6 +106,10 @@ from sandwich.cli_protocols import protocols_app  # noqa: E402
 
 app.add_typer(protocols_app, name="protocols")
 
+from sandwich.cli_cache import cache_app  # noqa: E402
+
+app.add_typer(cache_app, name="cache")
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI; a SandwichError prints its message and sets the exit code."""
