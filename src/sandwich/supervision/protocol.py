@@ -17,6 +17,7 @@ student's training labels and on T the "weak" term of PGR.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any, Literal, Self
 
@@ -61,10 +62,18 @@ class ProtocolSupervisor(Supervisor):
             raise ConfigError("protocol: judge is required (a model name or generator mapping)")
         self.protocol = protocol
         self.protocol_params = dict(protocol_params)
-        try:
-            self._protocol = PROTOCOLS.build(protocol, **protocol_params)
-        except TypeError as exc:
-            raise ConfigError(f"protocol {protocol!r}: {exc}") from None
+        allowed = [
+            n
+            for n in inspect.signature(PROTOCOLS.entry(protocol).factory).parameters
+            if n != "self"
+        ]
+        unknown = sorted(set(protocol_params) - set(allowed))
+        if unknown:
+            raise ConfigError(
+                f"unknown parameter(s) {', '.join(unknown)} for protocol {protocol!r} "
+                f"(its parameters: {', '.join(allowed) or 'none'})"
+            )
+        self._protocol = PROTOCOLS.build(protocol, **protocol_params)
         self.judge = normalise_spec(judge)
         helper = assistant if assistant is not None else debaters
         self.assistant = None if helper is None else normalise_spec(helper)
