@@ -170,3 +170,30 @@ def test_cli_run_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     bad.write_text(yaml.safe_dump({**BASE, "protocols": ["debat"]}))
     assert main(["protocols", "run", str(bad), "--runs", str(tmp_path / "r2")]) == 2
     assert not (tmp_path / "r2").exists()
+
+
+def test_corrupt_transcripts_are_detected_and_rebuilt(tmp_path: Path) -> None:
+    first = run_protocols(_config(protocols=["naive"]), runs_root=tmp_path, progress=False)
+    path = first.run_dir / first.results.rows[0].transcripts
+    lines = path.read_text().splitlines()
+    path.write_text(
+        "\n".join([lines[0], '{"schema_version": 1, "protocol": 3}', *lines[2:]]) + "\n"
+    )
+    with pytest.raises(ConfigError, match=rf"{path.name}:2: not a transcript record"):
+        read_transcripts(path)
+    again = run_protocols(_config(protocols=["naive"]), runs_root=tmp_path, progress=False)
+    assert len(read_transcripts(path)) == 20
+    assert again.results.rows[0].accuracy == first.results.rows[0].accuracy
+
+
+def test_report_escapes_model_text(tmp_path: Path) -> None:
+    helper = FakeGenerator(model="helper", default="<script>alert(1)</script> | pipe")
+    out = run_protocols(
+        _config(protocols=["naive", "consultancy"]),
+        runs_root=tmp_path,
+        generators={"assistant": helper},
+        progress=False,
+    )
+    page = (out.run_dir / "report.html").read_text()
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "\\| pipe" in (out.run_dir / "report.md").read_text()
