@@ -171,8 +171,8 @@ class OpenAIGenerator(Generator):
             body["seed"] = req.seed
         if req.stop:
             body["stop"] = list(req.stop)
-        if req.logprobs:
-            body["logprobs"] = True
+        if req.logprobs:  # top_logprobs too: llama.cpp's servers return none without it
+            body |= {"logprobs": True, "top_logprobs": 1}
         data, error, attempts = self._post(body)
         if data is None:
             log.warning("openai backend %s: %s", self.base_url, error)
