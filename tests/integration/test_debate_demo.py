@@ -24,7 +24,8 @@ def test_small_debate_demo_on_embedded_models(
     demo = load_protocol_config(CONFIG).model_dump(mode="json")
     small = {
         **demo,
-        "task": {"name": "dossier", "n_items": 6, "seed": 0},
+        "task": {"name": "dossier", "n_items": 20, "seed": 0},
+        "max_items": 6,
         "generation": {"max_new_tokens": 24},
         "protocols": ["naive", {"name": "debate", "params": {"rounds": 1}}],
         "bootstrap": {"n_boot": 200},

@@ -20,6 +20,7 @@ from sandwich.models.generation import (
 from sandwich.protocols import read_transcripts
 from sandwich.protocols.config import load_protocol_config, parse_protocol_config
 from sandwich.protocols.run import load_protocol_results, run_protocols
+from sandwich.tasks import load_task
 
 BASE: dict[str, Any] = {
     "name": "t",
@@ -107,9 +108,7 @@ class _Flaky(FakeGenerator):
 
 def test_failed_items_are_reported_and_retried_alone(tmp_path: Path) -> None:
     cfg = _config(protocols=["naive", "debate"])
-    task_items = __import__("sandwich.tasks", fromlist=["load_task"]).load_task(
-        name="dossier", n_items=20, seed=1
-    )
+    task_items = load_task(name="dossier", n_items=20, seed=1)
     question = task_items.items[3].metadata["question"]
     flaky = _Flaky(question)
     helper = CachedGenerator(flaky, ResponseCache(default_cache_path()))
@@ -197,3 +196,13 @@ def test_report_escapes_model_text(tmp_path: Path) -> None:
     page = (out.run_dir / "report.html").read_text()
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "\\| pipe" in (out.run_dir / "report.md").read_text()
+
+
+def test_max_items_judges_the_first_items_only(tmp_path: Path) -> None:
+    out = run_protocols(
+        _config(protocols=["naive"], max_items=5), runs_root=tmp_path, progress=False
+    )
+    (row,) = out.results.rows
+    ids = [r.item_id for r in read_transcripts(out.run_dir / row.transcripts)]
+    first = load_task(name="dossier", n_items=20, seed=1)
+    assert row.n_items == 5 and ids == [it.id for it in first.items[:5]]

@@ -52,6 +52,9 @@ class ProtocolRunConfig(_Strict):
     generation: GenParams = GenParams()
     protocols: list[ProtocolConfig] = Field(min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    max_items: int | None = Field(
+        None, ge=1, description="judge only the task's first max_items items (quick checks)"
+    )
     batch_size: int = Field(16, ge=1, description="items per backend call")
     bootstrap: BootstrapConfig = BootstrapConfig()
     transcripts_in_report: int = Field(2, ge=0, description="rendered per protocol")

@@ -97,7 +97,8 @@ def run_protocols(
 ) -> ProtocolRunOutput:
     """Run every protocol and seed of ``config``; ``generators`` overrides judge/assistant."""
     task = load_items(config)  # bad task parameters fail before any write
-    ids = [it.id for it in task.items]
+    items = task.items[: config.max_items] if config.max_items else task.items
+    ids = [it.id for it in items]
     run_dir = Path(runs_root) / (
         run_id or f"{config.name}-{digest(config.model_dump(mode='json'))[:8]}"
     )
@@ -123,7 +124,7 @@ def run_protocols(
                 assistant = models.get("assistant") if protocol.needs_expert else None
                 records = run_protocol(
                     protocol,
-                    task.items,
+                    items,
                     judge,
                     assistant,
                     config.generation,
