@@ -1,7 +1,7 @@
 """Generation: local batched vs one-at-a-time, cache hit vs miss, HTTP concurrency scaling.
 
 Usage: .venv/bin/python benchmarks/generation.py [--model smollm2-135m] [--n 16]
-       [--tokens 32] [--skip-http]
+       [--tokens 32] [--skip-local] [--skip-http] [--threads T]
 
 1. Local (transformers generate, greedy): the same N chat prompts one at a time
    (batch_size 1) and batched (batch_size 8 and N); generated tokens per second
@@ -142,7 +142,12 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--skip-local", action="store_true")
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     gen = None
     if not args.skip_local:
         gen = bench_local(args.model, args.n, args.tokens, ArtifactStore())
