@@ -105,3 +105,17 @@ def test_local_backend_rejects_a_model_that_cannot_generate() -> None:
 
     with pytest.raises(ConfigError, match="cannot generate"):
         make_generator(GeneratorConfig(backend="local", model="fake-weak", cache=False))
+
+
+def test_bad_requests_name_the_field() -> None:
+    msgs = (Message("user", "q"),)
+    with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
+        GenRequest(msgs, max_new_tokens=0)
+    with pytest.raises(ValueError, match="temperature"):
+        GenRequest(msgs, temperature=-0.1)
+    with pytest.raises(ValueError, match="top_p"):
+        GenRequest(msgs, top_p=0.0)
+    with pytest.raises(ValueError, match=r"messages\[0\].role is 'tool'"):
+        GenRequest((Message("tool", "x"),))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="choices is empty"):
+        ChoiceRequest(msgs, ())

@@ -39,6 +39,18 @@ class GenRequest:
     stop: tuple[str, ...] = ()
     logprobs: bool = False
 
+    def __post_init__(self) -> None:
+        _check_messages(self.messages, "GenRequest")
+        problems = []
+        if self.max_new_tokens < 1:
+            problems.append(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            problems.append(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            problems.append(f"top_p must be in (0, 1], got {self.top_p}")
+        if problems:
+            raise ValueError("GenRequest: " + "; ".join(problems))
+
 
 @dataclass(frozen=True)
 class ChoiceRequest:
@@ -49,6 +61,19 @@ class ChoiceRequest:
 
     messages: tuple[Message, ...]
     choices: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        _check_messages(self.messages, "ChoiceRequest")
+        if len(self.choices) < 1:
+            raise ValueError("ChoiceRequest: choices is empty")
+
+
+def _check_messages(messages: tuple[Message, ...], where: str) -> None:
+    for i, m in enumerate(messages):
+        if m.role not in ("system", "user", "assistant"):
+            raise ValueError(
+                f"{where}: messages[{i}].role is {m.role!r}; expected system, user or assistant"
+            )
 
 
 @dataclass(frozen=True)
