@@ -47,6 +47,7 @@ check: $(VENV)/.dev
 bench: $(VENV)/.runtime
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/demo_time.py
+	$(BIN)/python benchmarks/generation.py --skip-http  # the HTTP part needs the dev step's server
 
 clean-venv:
 	rm -rf $(VENV)
