@@ -93,6 +93,7 @@ def test_a_protocol_end_to_end_over_http(server_url: str, tmp_path: Path) -> Non
         {
             "name": "http",
             "task": {"name": "dossier", "n_items": 20, "seed": 0},
+            "max_items": 6,
             "judge": spec,
             "assistant": spec,
             "generation": {"max_new_tokens": 16},
@@ -104,7 +105,7 @@ def test_a_protocol_end_to_end_over_http(server_url: str, tmp_path: Path) -> Non
     rows = {r.protocol: r for r in out.results.rows}
     assert set(rows) == {"debate"}
     debate = read_transcripts(out.run_dir / rows["debate"].transcripts)
-    assert len(debate) == 20
+    assert len(debate) == 6
     for rec in debate:
         assert rec.models["judge"]["backend"] == "openai"
         assert rec.models["judge"]["base_url"] == server_url
