@@ -22,6 +22,9 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 
 $(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/pip install -q -e ".[dev]"
+	# llama.cpp's OpenAI-compatible server for the HTTP integration test; compiled
+	# once (pip keeps the wheel), without the multimodal library it does not need
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(BIN)/pip install -q -e ".[server]"
 	touch $@
 
 demo: $(VENV)/.runtime
@@ -48,6 +51,7 @@ check: $(VENV)/.dev
 bench: $(VENV)/.runtime
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/demo_time.py
+	$(BIN)/python benchmarks/generation.py --skip-http  # the HTTP part needs the dev step's server
 
 clean-venv:
 	rm -rf $(VENV)

@@ -102,6 +102,14 @@ def _listing_command(command: str, module: str, attr: str, note: str) -> None:
 for _command, (_module, _attr, _note) in _LISTINGS.items():
     _listing_command(_command, _module, _attr, _note)
 
+from sandwich.cli_protocols import protocols_app  # noqa: E402
+
+app.add_typer(protocols_app, name="protocols")
+
+from sandwich.cli_cache import cache_app  # noqa: E402
+
+app.add_typer(cache_app, name="cache")
+
 
 def _add_study_commands() -> None:
     from sandwich.cli_study import serve_cmd, study_app

@@ -100,5 +100,12 @@ def test_demo_config_is_valid() -> None:
     "path", sorted((Path(__file__).parents[2] / "configs").glob("*.yaml")), ids=lambda p: p.name
 )
 def test_every_shipped_config_is_valid(path: Path) -> None:
+    import yaml
+
+    if "protocols" in yaml.safe_load(path.read_text()):  # a protocol config (docs/protocols.md)
+        from sandwich.protocols.config import load_protocol_config
+
+        assert load_protocol_config(path).protocols
+        return
     cfg = load_config(path)
     assert cfg.tasks and cfg.weak and cfg.strong

@@ -13,6 +13,15 @@ from sandwich.metrics.bootstrap import (
     resample_counts,
     resample_indices,
 )
+from sandwich.metrics.judge import (
+    GapClosed,
+    JudgeAccuracy,
+    SplitAccuracy,
+    gap_closed,
+    judge_accuracy,
+    judge_scores,
+    split_accuracy,
+)
 from sandwich.metrics.pgr_ci import (
     DEFAULT_MIN_GAP,
     PGRResult,
@@ -33,9 +42,12 @@ from sandwich.metrics.pointwise import (
 
 __all__ = [
     "DEFAULT_MIN_GAP",
+    "GapClosed",
     "Interval",
+    "JudgeAccuracy",
     "PGRResult",
     "SeedPredictions",
+    "SplitAccuracy",
     "accuracy",
     "agreement",
     "agreement_on_errors",
@@ -43,6 +55,9 @@ __all__ = [
     "bootstrap_accuracies",
     "brier",
     "ece",
+    "gap_closed",
+    "judge_accuracy",
+    "judge_scores",
     "paired_bootstrap",
     "percentile_interval",
     "pgr",
@@ -51,4 +66,5 @@ __all__ = [
     "resample_counts",
     "resample_indices",
     "small_test_warning",
+    "split_accuracy",
 ]

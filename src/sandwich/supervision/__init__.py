@@ -1,12 +1,14 @@
 """Supervisors: anything that produces (soft) labels for items.
 
-Registered in :data:`SUPERVISORS`: ``gold``, ``weak-model``, ``nonexpert``, ``human``.
+Registered in :data:`SUPERVISORS`: ``gold``, ``weak-model``, ``nonexpert``, ``human``,
+``protocol``.
 """
 
 from sandwich.supervision.base import FeatureSource, Supervisor
 from sandwich.supervision.gold import GoldSupervisor
 from sandwich.supervision.human import HumanSupervisor
 from sandwich.supervision.nonexpert import NonExpertSupervisor
+from sandwich.supervision.protocol import ProtocolSupervisor
 from sandwich.supervision.registry import SUPERVISORS
 from sandwich.supervision.weak_model import WeakModelSupervisor
 
@@ -16,6 +18,7 @@ __all__ = [
     "GoldSupervisor",
     "HumanSupervisor",
     "NonExpertSupervisor",
+    "ProtocolSupervisor",
     "Supervisor",
     "WeakModelSupervisor",
 ]

@@ -25,6 +25,7 @@ from typing import Any
 
 from sandwich.errors import InputFileError
 from sandwich.store.hashing import file_digest
+from sandwich.tasks.choices import choice_row
 from sandwich.tasks.item import Item, item_id
 from sandwich.tasks.task import Task
 
@@ -96,6 +97,11 @@ def _difficulty(path: Path, line: int, value: Any) -> float:
 
 def parse_row(path: Path, line: int, row: dict[str, Any], csv_text: bool) -> Item:
     """One file row as an Item (raises InputFileError naming ``line``)."""
+    if "text" not in row and "choices" in row:  # question format (protocols); see tasks.choices
+        try:
+            row = choice_row(row)
+        except ValueError as exc:
+            raise InputFileError(path, line, str(exc)) from None
     for name in REQUIRED:
         if name not in row or row[name] is None:
             raise InputFileError(path, line, f"missing field {name!r}")

@@ -1,0 +1,227 @@
+"""OpenAI-compatible HTTP backend (vLLM, llama.cpp server, OpenAI, ...) over httpx.
+
+``POST {base_url}/chat/completions``, one request per GenRequest, at most
+``concurrency`` in flight (a thread pool). Timeouts, connection errors, 5xx,
+429 and malformed JSON are retried ``max_retries`` times with exponential
+backoff and full jitter (tenacity's ``wait_random_exponential``); other 4xx
+fail at once. A request that still fails gets a GenResult with ``error`` set to
+the reason; one bad item never raises out of a batch.
+
+The API key is read from the environment variable named by ``api_key_env`` when
+the generator is built and lives only in the HTTP client's headers: it is not
+in ``describe()``, the repr, cache keys, logs or error messages.
+
+``score_choices`` asks for one token with ``top_logprobs`` and reads each
+choice's log-prob from the alternatives whose text (stripped) equals the choice
+(log-sum-exp over variants such as "A" and " A"): exact for single-token
+choices. It returns None for a request when the server gives no log-probs, a
+choice is not among the alternatives, or the request failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from sandwich.errors import ConfigError
+from sandwich.models.generation.base import ChoiceRequest, Generator, GenRequest, GenResult
+from sandwich.models.generation.registry import GENERATORS
+
+log = logging.getLogger(__name__)
+
+
+class _Retryable(Exception):
+    """A failure worth retrying (timeout, connection, 5xx, 429, malformed JSON)."""
+
+
+class _Fatal(Exception):
+    """A failure retrying cannot fix (4xx other than 408/429)."""
+
+
+@GENERATORS.register("openai", summary="any OpenAI-compatible server over HTTP (httpx)")
+class OpenAIGenerator(Generator):
+    def __init__(
+        self,
+        model: str,
+        base_url: str,
+        api_key_env: str | None = None,
+        concurrency: int = 4,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        backoff_max: float = 8.0,
+        top_logprobs: int = 20,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ConfigError(f"base_url {base_url!r} is not an http(s) URL")
+        if parts.username or parts.password:
+            raise ConfigError("base_url must not hold credentials; put the key in api_key_env")
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.api_key_env = api_key_env
+        self.concurrency = concurrency
+        self.max_retries = max_retries
+        self.top_logprobs = top_logprobs
+        self._backoff = (backoff, backoff_max)
+        self._sleep = sleep
+        headers = {}
+        self._secret: str | None = None
+        if api_key_env:
+            import os
+
+            self._secret = os.environ.get(api_key_env) or None
+            if self._secret is None:
+                raise ConfigError(
+                    f"api_key_env names the environment variable {api_key_env!r}, which is "
+                    "not set (or empty); export it before running"
+                )
+            headers["Authorization"] = f"Bearer {self._secret}"
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            headers=headers,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "openai", "base_url": self.base_url, "model": self.model}
+
+    def __repr__(self) -> str:
+        return f"OpenAIGenerator(model={self.model!r}, base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- one HTTP call, retried ----------------------------------------------
+    def _redact(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+    def _post_once(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            resp = self._client.post("/chat/completions", json=body)
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"timeout ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise _Retryable(f"connection error ({type(exc).__name__}: {exc})") from None
+        if resp.status_code >= 500 or resp.status_code in (408, 429):
+            raise _Retryable(f"HTTP {resp.status_code}: {resp.text[:200]}")
+        if resp.status_code >= 400:
+            raise _Fatal(f"HTTP {resp.status_code}: {resp.text[:300]}")
+        try:
+            data = resp.json()
+            choice = data["choices"][0]
+            if not isinstance(choice["message"]["content"], str):
+                raise TypeError("message.content is not a string")
+        except (json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+            raise _Retryable(f"malformed response ({type(exc).__name__}: {exc})") from None
+        return dict(data)
+
+    def _post(self, body: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None, int]:
+        """(response JSON, None, attempts) or (None, reason, attempts)."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=wait_random_exponential(multiplier=self._backoff[0], max=self._backoff[1]),
+            retry=retry_if_exception_type(_Retryable),
+            sleep=self._sleep,
+            reraise=False,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._post_once(body), None, attempt.retry_state.attempt_number
+        except RetryError as exc:
+            n = exc.last_attempt.attempt_number
+            last = exc.last_attempt.exception()
+            return None, self._redact(f"failed after {n} attempt(s): {last}"), n
+        except _Fatal as exc:
+            return None, self._redact(f"request rejected: {exc}"), 1
+        raise AssertionError("unreachable")
+
+    # -- the interface -------------------------------------------------------
+    def _body(self, messages: Sequence[Any]) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+        }
+
+    def _generate_one(self, req: GenRequest) -> GenResult:
+        body = self._body(req.messages) | {
+            "max_tokens": req.max_new_tokens,
+            "temperature": req.temperature,
+            "top_p": req.top_p,
+        }
+        if req.seed is not None:
+            body["seed"] = req.seed
+        if req.stop:
+            body["stop"] = list(req.stop)
+        if req.logprobs:  # top_logprobs too: llama.cpp's servers return none without it
+            body |= {"logprobs": True, "top_logprobs": 1}
+        data, error, attempts = self._post(body)
+        if data is None:
+            log.warning("openai backend %s: %s", self.base_url, error)
+            return GenResult(text="", error=error, meta={"attempts": attempts})
+        choice = data["choices"][0]
+        lps = None
+        content = (choice.get("logprobs") or {}).get("content") if req.logprobs else None
+        if content:
+            lps = tuple(float(t["logprob"]) for t in content)
+        return GenResult(
+            text=choice["message"]["content"],
+            token_logprobs=lps,
+            finish_reason=choice.get("finish_reason"),
+            meta={"attempts": attempts, "usage": data.get("usage")},
+        )
+
+    def _score_one(self, req: ChoiceRequest) -> dict[str, float] | None:
+        body = self._body(req.messages) | {
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "logprobs": True,
+            "top_logprobs": self.top_logprobs,
+        }
+        data, error, _ = self._post(body)
+        if data is None:
+            log.warning("openai backend %s: scoring failed: %s", self.base_url, error)
+            return None
+        try:
+            first = data["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+            alts = [(str(t["token"]).strip(), float(t["logprob"])) for t in first]
+        except (KeyError, IndexError, TypeError, ValueError):
+            return None  # the server returns no log-probs
+        out: dict[str, float] = {}
+        for c in req.choices:
+            lps = [lp for tok, lp in alts if tok == c.strip()]
+            if not lps:
+                return None
+            top = max(lps)
+            out[c] = top + math.log(sum(math.exp(lp - top) for lp in lps))
+        return out
+
+    def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        if len(items) <= 1 or self.concurrency == 1:
+            return [fn(x) for x in items]
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(items))) as pool:
+            return list(pool.map(fn, items))
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
+        return self._map(self._generate_one, requests)
+
+    def score_choices(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float] | None]:
+        return self._map(self._score_one, requests)

@@ -1,0 +1,123 @@
+"""Protocol: how assistants (debaters, a consultant, a critic) talk before the judge decides.
+
+A protocol only writes the *turns* of a transcript, batched over items: one
+``Generator.generate`` call per turn step for all items at once. The judge
+(:mod:`sandwich.protocols.judge`) then reads the turns in both answer orders
+(:mod:`sandwich.protocols.runner`). Turns name answers by their text, not by a
+letter, so the same turns serve both orders.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sandwich.models.generation.base import Generator, GenRequest, Message
+from sandwich.protocols.quotes import Quote, find_quotes
+from sandwich.tasks.choices import ChoiceView
+
+
+class GenParams(BaseModel):
+    """Generation settings of the assistants (debaters, consultant, answerer, critic)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_new_tokens: int = Field(64, ge=1, le=4096, description="tokens per turn")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy")
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+
+    def request(self, messages: Sequence[Message], seed: int) -> GenRequest:
+        """A request; the seed only matters (and is only sent) when sampling."""
+        return GenRequest(
+            messages=tuple(messages),
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=seed if self.temperature > 0 else None,
+        )
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One assistant message. ``argues_for``: index into ``ChoiceView.choices`` (or None)."""
+
+    speaker: str
+    text: str
+    argues_for: int | None = None
+    quotes: tuple[Quote, ...] = ()
+    error: str | None = None
+    cache_key: str | None = None
+
+
+@dataclass
+class Speaker:
+    """Generates one turn for many items in one batched call."""
+
+    generator: Generator
+    params: GenParams
+    seed: int
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def say(
+        self,
+        speaker: str,
+        prompts: Sequence[list[Message]],
+        views: Sequence[ChoiceView],
+        argues_for: Sequence[int | None],
+    ) -> list[Turn]:
+        results = self.generator.generate([self.params.request(p, self.seed) for p in prompts])
+        turns = []
+        for res, view, side in zip(results, views, argues_for, strict=True):
+            text = "" if res.error else res.text.strip()
+            turns.append(
+                Turn(
+                    speaker=speaker,
+                    text=text,
+                    argues_for=side,
+                    quotes=tuple(find_quotes(text, view.passage)),
+                    error=res.error,
+                    cache_key=res.meta.get("cache_key"),
+                )
+            )
+        return turns
+
+
+class Protocol(ABC):
+    """A registered protocol. ``needs_expert``: whether it uses the assistant model."""
+
+    needs_expert: bool = True
+
+    @abstractmethod
+    def turns(
+        self, views: Sequence[ChoiceView], speaker: Speaker | None, item_ids: Sequence[str]
+    ) -> list[list[Turn]]:
+        """The assistants' turns for each item (empty lists for the naive judge)."""
+
+    def prepare(self, item_ids: Sequence[str], seed: int) -> None:  # noqa: B027
+        """Called once with every item before the batches (e.g. to assign sides)."""
+
+    def item_extra(self, view: ChoiceView, turns: Sequence[Turn]) -> dict[str, Any]:
+        """Protocol-specific facts about one item recorded with its verdict."""
+        return {}
+
+    def params(self) -> dict[str, Any]:
+        """The documented parameters (recorded in transcripts and results)."""
+        return {}
+
+
+def passage_block(view: ChoiceView) -> str:
+    return f"Passage (the judge cannot see it):\n{view.passage}\n\n" if view.passage else ""
+
+
+def transcript_text(turns: Sequence[Turn]) -> str:
+    return "\n\n".join(f"{t.speaker}: {t.text}" for t in turns)
+
+
+QUOTE_RULE = (
+    "Support your case by quoting the passage exactly inside <quote></quote> tags; "
+    "the judge is told which quotes match the passage."
+)

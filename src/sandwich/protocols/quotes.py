@@ -1,0 +1,50 @@
+"""Quote verification: spans an assistant quotes are checked against the passage.
+
+A quote is text inside ``<quote>...</quote>`` tags or inside straight double
+quotes (at least ``MIN_QUOTE_CHARS`` characters, so "yes"-style scare quotes
+are not counted). A quote is *verified* when, after collapsing whitespace and
+ignoring case and surrounding punctuation, it occurs verbatim in the passage.
+The judge sees every quote re-tagged as ``<verified>...</verified>`` or
+``<unverified>...</unverified>`` (Khan et al. 2024 mark quotes the same way).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MIN_QUOTE_CHARS = 8
+_QUOTE = re.compile(r"<quote>(.*?)</quote>|\"([^\"\n]{" + str(MIN_QUOTE_CHARS) + r",})\"", re.S)
+
+
+@dataclass(frozen=True)
+class Quote:
+    text: str
+    verified: bool
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).strip(" .,;:!?'\"").lower()
+
+
+def find_quotes(text: str, passage: str | None) -> list[Quote]:
+    """Every quote in ``text``, verified against ``passage`` (never verified without one)."""
+    hay = _norm(passage) if passage else None
+    out = []
+    for m in _QUOTE.finditer(text):
+        span = (m.group(1) if m.group(1) is not None else m.group(2)).strip()
+        key = _norm(span)
+        out.append(Quote(span, bool(hay is not None and key and key in hay)))
+    return out
+
+
+def mark_quotes(text: str, passage: str | None) -> str:
+    """``text`` with each quote re-tagged ``<verified>`` or ``<unverified>`` for the judge."""
+
+    def tag(m: re.Match[str]) -> str:
+        span = (m.group(1) if m.group(1) is not None else m.group(2)).strip()
+        (q,) = find_quotes(f"<quote>{span}</quote>", passage)
+        kind = "verified" if q.verified else "unverified"
+        return f"<{kind}>{span}</{kind}>"
+
+    return _QUOTE.sub(tag, text)

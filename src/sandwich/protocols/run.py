@@ -1,0 +1,203 @@
+"""Run a protocol config: every protocol x seed on the task's items; results.json + report.
+
+Layout of the run directory (``<runs>/<name>-<config hash>/``): ``config.yaml``,
+``transcripts/<protocol>-seed<k>.jsonl``, ``results.json``, ``report.md``,
+``report.html``. Resuming: a transcripts file already complete for this
+config (every item present, none failed) is reused without loading a model;
+otherwise the protocol runs again and the response cache returns every
+response already generated, so only missing or failed items cost anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sandwich import __version__
+from sandwich.errors import ConfigError, InputFileError
+from sandwich.models.generation.base import Generator
+from sandwich.protocols.config import ProtocolRunConfig
+from sandwich.protocols.generators import build_generator
+from sandwich.protocols.judge import Judge
+from sandwich.protocols.measure import measure
+from sandwich.protocols.registry import PROTOCOLS
+from sandwich.protocols.results import Failure, ProtocolResults, ProtocolRow
+from sandwich.protocols.runner import run_protocol
+from sandwich.protocols.transcripts import TranscriptRecord, read_transcripts, write_transcripts
+from sandwich.store import atomic_write_text
+from sandwich.store.hashing import digest
+from sandwich.tasks import Task, load_task
+
+log = logging.getLogger(__name__)
+RESULTS_FILE = "results.json"
+
+
+@dataclass(frozen=True)
+class ProtocolRunOutput:
+    results: ProtocolResults
+    run_dir: Path
+    transcripts: dict[tuple[str, int], list[TranscriptRecord]]
+
+
+class _Models:
+    """Judge and assistant generators, built on first use (a resumed run may need none)."""
+
+    def __init__(self, config: ProtocolRunConfig, given: dict[str, Generator] | None) -> None:
+        self.config = config
+        self.built: dict[str, Generator] = dict(given or {})
+
+    def get(self, role: str) -> Generator:
+        if role not in self.built:
+            spec = self.config.judge if role == "judge" else self.config.assistant
+            assert spec is not None
+            other = "assistant" if role == "judge" else "judge"
+            other_spec = self.config.assistant if role == "judge" else self.config.judge
+            if other in self.built and spec == other_spec:
+                self.built[role] = self.built[other]  # one model in memory when both are the same
+            else:
+                self.built[role] = build_generator(spec)
+        return self.built[role]
+
+
+def load_items(config: ProtocolRunConfig) -> Task:
+    t = config.task
+    try:
+        return load_task(
+            name=t.name, path=t.path, hf=t.hf, n_items=t.n_items, seed=t.seed, params=dict(t.params)
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"task: {exc}") from None
+
+
+def _reusable(path: Path, ids: list[str]) -> list[TranscriptRecord] | None:
+    if not path.is_file():
+        return None
+    try:
+        records = read_transcripts(path)
+    except InputFileError as exc:
+        log.warning("ignoring unreadable transcripts (%s); running again", exc)
+        return None
+    if [r.item_id for r in records] != ids or any(r.status == "failed" for r in records):
+        return None
+    return records
+
+
+def run_protocols(
+    config: ProtocolRunConfig,
+    *,
+    runs_root: Path | str = "runs",
+    run_id: str | None = None,
+    generators: dict[str, Generator] | None = None,
+    progress: bool = True,
+) -> ProtocolRunOutput:
+    """Run every protocol and seed of ``config``; ``generators`` overrides judge/assistant."""
+    task = load_items(config)  # bad task parameters fail before any write
+    items = task.items[: config.max_items] if config.max_items else task.items
+    ids = [it.id for it in items]
+    run_dir = Path(runs_root) / (
+        run_id or f"{config.name}-{digest(config.model_dump(mode='json'))[:8]}"
+    )
+    (run_dir / "transcripts").mkdir(parents=True, exist_ok=True)
+    atomic_write_text(
+        run_dir / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    )
+    models = _Models(config, generators)
+    judge_kw = config.judging
+    order = sorted(range(len(config.protocols)), key=lambda i: config.protocols[i].name != "naive")
+    rows: list[ProtocolRow] = []
+    failures: list[Failure] = []
+    done: dict[tuple[str, int], list[TranscriptRecord]] = {}
+    for seed in config.seeds:
+        naive: list[TranscriptRecord] | None = None
+        for i in order:
+            pc = config.protocols[i]
+            rel = f"transcripts/{pc.display}-seed{seed}.jsonl"
+            records = _reusable(run_dir / rel, ids)
+            if records is None:
+                protocol = PROTOCOLS.build(pc.name, **pc.params)
+                judge = Judge(models.get("judge"), judge_kw.method, judge_kw.max_new_tokens)
+                assistant = models.get("assistant") if protocol.needs_expert else None
+                records = run_protocol(
+                    protocol,
+                    items,
+                    judge,
+                    assistant,
+                    config.generation,
+                    seed,
+                    config.batch_size,
+                    progress,
+                )
+                write_transcripts(run_dir / rel, records)
+            done[(pc.display, seed)] = records
+            if pc.name == "naive" and naive is None:
+                naive = records
+            base = None if pc.name == "naive" else naive
+            rows.append(measure(pc.display, records, base, seed, rel, config.bootstrap.n_boot))
+            failures += [
+                Failure(protocol=pc.display, seed=seed, item_id=r.item_id, reason=r.reason or "")
+                for r in records
+                if r.status == "failed"
+            ]
+    results = ProtocolResults(
+        sandwich_version=__version__,
+        run_id=run_dir.name,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        config=config.model_dump(mode="json"),
+        models=_models_seen(done),
+        rows=rows,
+        failures=failures,
+        warnings=_warnings(rows, config),
+    )
+    atomic_write_text(run_dir / RESULTS_FILE, results.model_dump_json(indent=2))
+    from sandwich.protocols.report import write_protocol_report
+
+    write_protocol_report(results, run_dir, done)
+    return ProtocolRunOutput(results, run_dir, done)
+
+
+def _models_seen(done: dict[tuple[str, int], list[TranscriptRecord]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for records in done.values():
+        if records:
+            out.update(records[0].models)
+    return out
+
+
+def _warnings(rows: list[ProtocolRow], config: ProtocolRunConfig) -> list[str]:
+    out = []
+    for r in rows:
+        if r.n_failed:
+            out.append(
+                f"{r.protocol} seed {r.seed}: {r.n_failed} item(s) failed (see failures); "
+                "run again to retry them"
+            )
+        if r.n_unparsed:
+            out.append(
+                f"{r.protocol} seed {r.seed}: {r.n_unparsed} verdict(s) unparsed in both "
+                "orders, counted as P = 0.5"
+            )
+        if "small-gap" in r.flags:
+            out.append(
+                f"{r.protocol} seed {r.seed}: the naive judge is within 0.05 of the "
+                "expert; gap closed is not meaningful"
+            )
+    if rows and rows[0].n_items < config.bootstrap.min_test:
+        out.append(f"only {rows[0].n_items} items (< {config.bootstrap.min_test}): wide CIs")
+    if not any(p.name == "naive" for p in config.protocols):
+        out.append("no naive protocol in the config: gap closed cannot be measured")
+    return out
+
+
+def load_protocol_results(run_dir: Path | str) -> ProtocolResults:
+    path = Path(run_dir) / RESULTS_FILE
+    if not path.is_file():
+        raise ConfigError(f"{path}: no results.json here; is {run_dir} a protocol run directory?")
+    try:
+        return ProtocolResults.model_validate_json(path.read_text())
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not a protocol results file: {exc}") from None

@@ -1,0 +1,163 @@
+"""Run one protocol on items: assistant turns, then the judge in both answer orders.
+
+Order 0 shows ``choices[0]`` as A; order 1 shows it as B. The item's
+P(choices[0]) is the mean over the orders that gave a probability, so a judge
+that always says "A" scores exactly 0.5 and position bias cannot pass for
+skill. Status per item:
+
+- ``failed``: an assistant turn or a judge call failed after the backend's
+  retries (``reason`` says which and why); no probability. Errors are never
+  cached, so running again retries exactly these items.
+- ``unparsed``: the judge's reply could not be read in either order and the
+  backend has no log-probs (see :mod:`sandwich.protocols.judge`); no probability.
+- ``ok``: otherwise (``extra["orders_used"]`` is 1 when one order was unparsed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tqdm import tqdm
+
+from sandwich.models.generation.base import Generator
+from sandwich.protocols.base import GenParams, Protocol, Speaker, Turn, transcript_text
+from sandwich.protocols.judge import Judge, JudgeInput, JudgeVerdict
+from sandwich.protocols.quotes import mark_quotes
+from sandwich.protocols.transcripts import (
+    JudgementRecord,
+    QuoteRecord,
+    TranscriptRecord,
+    TurnRecord,
+)
+from sandwich.registry import spec_of
+from sandwich.tasks.choices import ChoiceView, choice_view
+from sandwich.tasks.item import Item
+
+ORDERS = ((0, 1), (1, 0))
+
+
+def _judge_input(view: ChoiceView, turns: Sequence[Turn], shown: tuple[int, int]) -> JudgeInput:
+    marked = [Turn(t.speaker, mark_quotes(t.text, view.passage)) for t in turns]
+    return JudgeInput(
+        view.question, (view.choices[shown[0]], view.choices[shown[1]]), transcript_text(marked)
+    )
+
+
+def _judgement(order: int, shown: tuple[int, int], v: JudgeVerdict) -> JudgementRecord:
+    p0 = None if v.p_a is None else (v.p_a if shown[0] == 0 else 1.0 - v.p_a)
+    return JudgementRecord(
+        order=order,
+        shown=list(shown),
+        p_a=v.p_a,
+        p_choice0=p0,
+        method=v.method,
+        text=v.text,
+        error=v.error,
+        cache_key=v.cache_key,
+    )
+
+
+def protocol_name(protocol: Protocol) -> str:
+    spec = spec_of(protocol)
+    return spec.name if spec else type(protocol).__name__
+
+
+def run_protocol(
+    protocol: Protocol,
+    items: Sequence[Item],
+    judge: Judge,
+    assistant: Generator | None,
+    params: GenParams,
+    seed: int,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> list[TranscriptRecord]:
+    """One :class:`TranscriptRecord` per item, in order (batches of ``batch_size`` items)."""
+    if protocol.needs_expert and assistant is None:
+        raise ValueError(f"protocol {protocol_name(protocol)!r} needs an assistant model")
+    models: dict[str, Any] = {"judge": judge.generator.describe()}
+    if protocol.needs_expert and assistant is not None:
+        models["assistant"] = assistant.describe()
+    generation = {
+        "assistant": params.model_dump() if protocol.needs_expert else None,
+        "judge": {"method": judge.method, "max_new_tokens": judge.max_new_tokens},
+    }
+    protocol.prepare([it.id for it in items], seed)
+    out: list[TranscriptRecord] = []
+    starts = range(0, len(items), batch_size)
+    for lo in tqdm(starts, desc=protocol_name(protocol), disable=not progress, unit="batch"):
+        batch = list(items[lo : lo + batch_size])
+        views = [choice_view(it) for it in batch]
+        speaker = Speaker(assistant, params, seed) if assistant is not None else None
+        turns = protocol.turns(views, speaker, [it.id for it in batch])
+        ok = [i for i, ts in enumerate(turns) if not any(t.error for t in ts)]
+        inputs = [_judge_input(views[i], turns[i], shown) for i in ok for shown in ORDERS]
+        verdicts = iter(judge.judge(inputs))
+        per_item = {i: [next(verdicts), next(verdicts)] for i in ok}
+        for i, it in enumerate(batch):
+            out.append(
+                _record(protocol, it, views[i], turns[i], per_item.get(i), seed, models, generation)
+            )
+    return out
+
+
+def _record(
+    protocol: Protocol,
+    item: Item,
+    view: ChoiceView,
+    turns: list[Turn],
+    verdicts: list[JudgeVerdict] | None,
+    seed: int,
+    models: dict[str, Any],
+    generation: dict[str, Any],
+) -> TranscriptRecord:
+    judgements = (
+        [_judgement(k, shown, v) for k, (shown, v) in enumerate(zip(ORDERS, verdicts, strict=True))]
+        if verdicts
+        else []
+    )
+    probs = [j.p_choice0 for j in judgements if j.p_choice0 is not None]
+    extra = protocol.item_extra(view, turns)
+    failed_turn = next((t for t in turns if t.error), None)
+    failed_judge = next((j for j in judgements if j.error), None)
+    reason = None
+    if failed_turn is not None:
+        status, reason = "failed", f"{failed_turn.speaker}: {failed_turn.error}"
+    elif failed_judge is not None:
+        status, reason = "failed", f"judge (order {failed_judge.order}): {failed_judge.error}"
+    elif not probs:
+        status, reason = "unparsed", "the judge's reply named no answer in either order"
+    else:
+        status = "ok"
+        extra["orders_used"] = len(probs)
+    p0 = sum(probs) / len(probs) if probs and status == "ok" else None
+    return TranscriptRecord(
+        protocol=protocol_name(protocol),
+        protocol_params=protocol.params(),
+        seed=seed,
+        item_id=item.id,
+        question=view.question,
+        choices=list(view.choices),
+        correct=view.correct,
+        passage=view.passage,
+        models=models,
+        generation=generation,
+        turns=[
+            TurnRecord(
+                speaker=t.speaker,
+                argues_for=t.argues_for,
+                text=t.text,
+                quotes=[QuoteRecord(text=q.text, verified=q.verified) for q in t.quotes],
+                error=t.error,
+                cache_key=t.cache_key,
+            )
+            for t in turns
+        ],
+        judgements=judgements,
+        p_choice0=p0,
+        p_correct=None if p0 is None else (p0 if view.correct == 0 else 1.0 - p0),
+        status=status,
+        reason=reason,
+        extra=extra,
+    )

@@ -1,0 +1,58 @@
+"""The protocols on the real embedded models: a small debate-demo, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sandwich.protocols import read_transcripts
+from sandwich.protocols.config import load_protocol_config, parse_protocol_config
+from sandwich.protocols.run import run_protocols
+from sandwich.store import ArtifactStore
+
+pytestmark = pytest.mark.integration
+
+CONFIG = Path(__file__).parents[2] / "configs" / "debate-demo.yaml"
+
+
+def test_small_debate_demo_on_embedded_models(
+    shared_store: ArtifactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # converted models and the response cache live in the session's shared store
+    monkeypatch.setenv("SANDWICH_HOME", str(shared_store.root))
+    demo = load_protocol_config(CONFIG).model_dump(mode="json")
+    small = {
+        **demo,
+        "task": {"name": "dossier", "n_items": 20, "seed": 0},
+        "max_items": 6,
+        "generation": {"max_new_tokens": 24},
+        "protocols": ["naive", {"name": "debate", "params": {"rounds": 1}}],
+        "bootstrap": {"n_boot": 200},
+    }
+    cfg = parse_protocol_config(small)
+    out = run_protocols(cfg, runs_root=tmp_path, progress=False)
+    naive, debate = out.results.rows
+    assert out.results.failures == []
+    assert (naive.n_items, debate.n_items) == (6, 6)
+    # the local backend scores the answer tokens: every verdict is a probability
+    assert naive.methods == {"logprobs": 12} and debate.methods == {"logprobs": 12}
+    assert naive.accuracy is not None and 0.0 <= naive.accuracy <= 1.0
+    assert debate.gap_closed is not None and debate.n_paired == 6
+    records = read_transcripts(out.run_dir / debate.transcripts)
+    assert out.results.models["judge"]["model"] == "smollm2-135m"
+    assert out.results.models["assistant"]["model"] == "gemma3-270m"
+    for r in records:
+        assert [t.speaker for t in r.turns] == ["Debater A", "Debater B"]
+        assert all(t.text and t.cache_key for t in r.turns)
+        assert r.passage and r.status == "ok"
+        assert r.p_correct is not None and 0.0 < r.p_correct < 1.0
+    assert "### debate" in (out.run_dir / "report.md").read_text()
+
+    # a second run reuses the transcripts and loads no model
+    def refuse(spec: object) -> None:
+        raise AssertionError("a complete run must not load a model")
+
+    monkeypatch.setattr("sandwich.protocols.run.build_generator", refuse)
+    again = run_protocols(cfg, runs_root=tmp_path, progress=False)
+    assert [r.accuracy for r in again.results.rows] == [naive.accuracy, debate.accuracy]

@@ -1,0 +1,97 @@
+"""A tiny OpenAI-compatible HTTP server in a thread, scripted to misbehave (for fault tests).
+
+Each POST takes the next behaviour from ``script`` (then ``"ok"`` forever):
+``ok`` (a chat completion echoing the last message), ``500``, ``429``, ``400``,
+``badjson`` (200 with a body that is not JSON), ``nochoices`` (200, JSON without
+``choices``), ``timeout`` (sleeps ``delay`` seconds before answering).
+Every request's headers and body are recorded in ``received``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Script:
+    steps: list[str] = field(default_factory=list)
+    delay: float = 1.0
+    received: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next(self) -> str:
+        with self.lock:
+            return self.steps.pop(0) if self.steps else "ok"
+
+
+def _completion(body: dict[str, Any]) -> dict[str, Any]:
+    last = body["messages"][-1]["content"]
+    choice: dict[str, Any] = {
+        "index": 0,
+        "message": {"role": "assistant", "content": f"echo: {last}"},
+        "finish_reason": "stop",
+    }
+    if body.get("logprobs"):
+        top = [
+            {"token": " A", "logprob": -0.4},
+            {"token": "A", "logprob": -2.0},
+            {"token": " B", "logprob": -1.5},
+        ]
+        choice["logprobs"] = {"content": [{"token": " A", "logprob": -0.4, "top_logprobs": top}]}
+    return {"id": "x", "object": "chat.completion", "choices": [choice], "usage": {}}
+
+
+def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:  # keep test output quiet
+            pass
+
+        def _send(self, code: int, payload: bytes) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            with suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(payload)
+
+        def do_POST(self) -> None:
+            n = int(self.headers.get("Content-Length", 0))
+            body = json.loads(self.rfile.read(n))
+            script.received.append({"headers": dict(self.headers), "body": body})
+            step = script.next()
+            if step == "timeout":
+                time.sleep(script.delay)
+                step = "ok"
+            if step == "ok":
+                self._send(200, json.dumps(_completion(body)).encode())
+            elif step in {"500", "429", "400"}:
+                self._send(int(step), b'{"error": "scripted"}')
+            elif step == "badjson":
+                self._send(200, b'{"choices": [ {"message": ')
+            elif step == "nochoices":
+                self._send(200, b'{"id": "x"}')
+            else:
+                raise AssertionError(step)
+
+    return Handler
+
+
+@contextmanager
+def scripted_server(script: Script) -> Iterator[str]:
+    """Serve on 127.0.0.1 (a free port); yields the base URL (``http://127.0.0.1:PORT/v1``)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(script))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,208 @@
+"""A protocol run end to end on the fake backend: files, report, resume, failures, CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sandwich.cli import main
+from sandwich.errors import ConfigError
+from sandwich.models.generation import (
+    CachedGenerator,
+    FakeGenerator,
+    GenRequest,
+    ResponseCache,
+    default_cache_path,
+)
+from sandwich.protocols import read_transcripts
+from sandwich.protocols.config import load_protocol_config, parse_protocol_config
+from sandwich.protocols.run import load_protocol_results, run_protocols
+from sandwich.tasks import load_task
+
+BASE: dict[str, Any] = {
+    "name": "t",
+    "task": {"name": "dossier", "n_items": 20, "seed": 1},
+    "judge": {"backend": "fake", "model": "judge"},
+    "assistant": {"backend": "fake", "model": "helper"},
+    "protocols": ["naive", "consultancy", {"name": "debate", "params": {"rounds": 2}}, "critique"],
+    "bootstrap": {"n_boot": 100},
+}
+
+
+def _config(**over: Any):  # type: ignore[no-untyped-def]
+    return parse_protocol_config({**BASE, **over})
+
+
+def test_run_writes_results_transcripts_and_report(tmp_path: Path) -> None:
+    out = run_protocols(_config(), runs_root=tmp_path, progress=False)
+    res = load_protocol_results(out.run_dir)
+    assert [r.protocol for r in res.rows] == ["naive", "consultancy", "debate", "critique"]
+    for row in res.rows:
+        recs = read_transcripts(out.run_dir / row.transcripts)
+        assert len(recs) == row.n_items == 20
+        assert all(r.models["judge"]["model"] == "judge" for r in recs)
+        assert row.accuracy is not None and row.accuracy_ci is not None
+        assert row.ece is not None and row.brier is not None
+        assert (row.gap_closed is None) == (row.protocol == "naive")
+    debate = read_transcripts(out.run_dir / res.rows[2].transcripts)
+    assert all(len(r.turns) == 4 and all(t.cache_key for t in r.turns) for r in debate)
+    assert all(j.cache_key for r in debate for j in r.judgements)
+    cons = res.rows[1]
+    assert cons.consultant_right_accuracy is not None and cons.consultant_wrong_accuracy is not None
+    md = (out.run_dir / "report.md").read_text()
+    assert "## Judge accuracy" in md and "gap closed" in md and "### debate" in md
+    assert "Consultancy by the consultant's side" in md
+    assert "<table>" in (out.run_dir / "report.html").read_text()
+
+
+def test_second_run_loads_no_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = run_protocols(_config(), runs_root=tmp_path, progress=False)
+
+    def refuse(spec: object) -> None:
+        raise AssertionError("a complete run must not build a generator")
+
+    monkeypatch.setattr("sandwich.protocols.run.build_generator", refuse)
+    again = run_protocols(_config(), runs_root=tmp_path, progress=False)
+    assert [r.accuracy for r in again.results.rows] == [r.accuracy for r in first.results.rows]
+
+
+def _cached(model: str) -> tuple[FakeGenerator, CachedGenerator]:
+    inner = FakeGenerator(model=model)
+    return inner, CachedGenerator(inner, ResponseCache(default_cache_path()))
+
+
+def test_killed_run_regenerates_nothing(tmp_path: Path) -> None:
+    """A run whose transcripts were lost (killed mid-protocol) gets every answer from the cache."""
+    first = run_protocols(_config(), runs_root=tmp_path, progress=False)
+    for f in (first.run_dir / "transcripts").iterdir():
+        f.unlink()
+    (judge_inner, judge), (helper_inner, helper) = _cached("judge"), _cached("helper")
+    again = run_protocols(
+        _config(),
+        runs_root=tmp_path,
+        generators={"judge": judge, "assistant": helper},
+        progress=False,
+    )
+    assert judge_inner.calls == [] and helper_inner.calls == []
+    assert judge.hits > 0 and helper.hits > 0
+    assert [r.accuracy for r in again.results.rows] == [r.accuracy for r in first.results.rows]
+
+
+class _Flaky(FakeGenerator):
+    """Fails every request about one question while ``broken`` (like a server returning 500)."""
+
+    def __init__(self, needle: str) -> None:
+        super().__init__(model="helper")
+        self.needle, self.broken = needle, True
+
+    def generate(self, requests):  # type: ignore[no-untyped-def]
+        self.fail_on = (self.needle,) if self.broken else ()
+        return super().generate(requests)
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "fake", "model": "flaky-helper"}
+
+
+def test_failed_items_are_reported_and_retried_alone(tmp_path: Path) -> None:
+    cfg = _config(protocols=["naive", "debate"])
+    task_items = load_task(name="dossier", n_items=20, seed=1)
+    question = task_items.items[3].metadata["question"]
+    flaky = _Flaky(question)
+    helper = CachedGenerator(flaky, ResponseCache(default_cache_path()))
+    out = run_protocols(cfg, runs_root=tmp_path, generators={"assistant": helper}, progress=False)
+    (fail,) = out.results.failures
+    assert fail.item_id == task_items.items[3].id and "scripted failure" in fail.reason
+    assert any("failed" in w for w in out.results.warnings)
+    debate = out.results.rows[1]
+    assert (debate.n_failed, debate.n_scored, "failed" in debate.flags) == (1, 19, True)
+
+    flaky.broken = False
+    flaky.calls.clear()
+    again = run_protocols(cfg, runs_root=tmp_path, generators={"assistant": helper}, progress=False)
+    assert again.results.failures == []
+    retried = {c.messages[-1].content for c in flaky.calls if isinstance(c, GenRequest)}
+    assert retried and all(question in m for m in retried)  # only the failed item was redone
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        (
+            {"protocols": ["debat"]},
+            "protocols.0.name: unknown protocol 'debat'. Did you mean 'debate'",
+        ),
+        (
+            {"protocols": [{"name": "debate", "params": {"rounds": 0}}]},
+            "protocols.0.params: debate: rounds",
+        ),
+        ({"assistant": None}, "protocols.1: 'consultancy' needs an assistant"),
+        ({"judge": {"backend": "openai", "model": "m"}}, "judge.*base_url"),
+        ({"judge": "no-such-model"}, "judge.model: unknown model"),
+        ({"task": {"name": "dosier"}}, "task.name: unknown task 'dosier'"),
+        ({"generation": {"max_new_tokens": 0}}, "generation.max_new_tokens"),
+        ({"protocols": ["naive", "naive"]}, "appears twice"),
+    ],
+)
+def test_bad_configs_name_the_field(over: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _config(**over)
+
+
+def test_shipped_protocol_configs_are_valid() -> None:
+    root = Path(__file__).parents[2] / "configs"
+    for name in ("debate-demo.yaml", "debate-openai.yaml"):
+        load_protocol_config(root / name)
+
+
+def test_cli_run_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(yaml.safe_dump({**BASE, "protocols": ["naive", "consultancy"]}))
+    assert main(["protocols", "run", str(cfg), "--runs", str(tmp_path / "runs"), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "judge accuracy" in out and "consultancy" in out
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert main(["protocols", "report", str(run_dir)]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**BASE, "protocols": ["debat"]}))
+    assert main(["protocols", "run", str(bad), "--runs", str(tmp_path / "r2")]) == 2
+    assert not (tmp_path / "r2").exists()
+
+
+def test_corrupt_transcripts_are_detected_and_rebuilt(tmp_path: Path) -> None:
+    first = run_protocols(_config(protocols=["naive"]), runs_root=tmp_path, progress=False)
+    path = first.run_dir / first.results.rows[0].transcripts
+    lines = path.read_text().splitlines()
+    path.write_text(
+        "\n".join([lines[0], '{"schema_version": 1, "protocol": 3}', *lines[2:]]) + "\n"
+    )
+    with pytest.raises(ConfigError, match=rf"{path.name}:2: not a transcript record"):
+        read_transcripts(path)
+    again = run_protocols(_config(protocols=["naive"]), runs_root=tmp_path, progress=False)
+    assert len(read_transcripts(path)) == 20
+    assert again.results.rows[0].accuracy == first.results.rows[0].accuracy
+
+
+def test_report_escapes_model_text(tmp_path: Path) -> None:
+    helper = FakeGenerator(model="helper", default="<script>alert(1)</script> | pipe")
+    out = run_protocols(
+        _config(protocols=["naive", "consultancy"]),
+        runs_root=tmp_path,
+        generators={"assistant": helper},
+        progress=False,
+    )
+    page = (out.run_dir / "report.html").read_text()
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "\\| pipe" in (out.run_dir / "report.md").read_text()
+
+
+def test_max_items_judges_the_first_items_only(tmp_path: Path) -> None:
+    out = run_protocols(
+        _config(protocols=["naive"], max_items=5), runs_root=tmp_path, progress=False
+    )
+    (row,) = out.results.rows
+    ids = [r.item_id for r in read_transcripts(out.run_dir / row.transcripts)]
+    first = load_task(name="dossier", n_items=20, seed=1)
+    assert row.n_items == 5 and ids == [it.id for it in first.items[:5]]
