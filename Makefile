@@ -24,7 +24,7 @@ $(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/pip install -q -e ".[dev]"
 	# llama.cpp's OpenAI-compatible server for the HTTP integration test; compiled
 	# once (pip keeps the wheel), without the multimodal library it does not need
-	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(BIN)/pip install -q -e ".[server]"
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install -q -e ".[server]"
 	touch $@
 
 demo: $(VENV)/.runtime
