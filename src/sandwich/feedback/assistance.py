@@ -41,6 +41,8 @@ def _normalise(kind: str, rec: dict[str, Any], path: Path, line: int) -> Assista
             "answer": _as_bool(rec["answer"], path, line, "answer"),
             "explanation": _text(rec, "explanation", path, line),
         }
+    if kind == "transcript" and "schema_version" in rec and "turns" in rec:
+        return _from_protocol_record(rec, path, line)
     if kind == "transcript":
         turns = rec.get("transcript")
         if not isinstance(turns, list) or not turns:
@@ -55,6 +57,33 @@ def _normalise(kind: str, rec: dict[str, Any], path: Path, line: int) -> Assista
             result["verdict"] = str(rec["verdict"])
         return result
     return {"kind": kind, "text": _text(rec, "text", path, line)}
+
+
+def _from_protocol_record(rec: dict[str, Any], path: Path, line: int) -> Assistance:
+    """A record of the protocols layer's transcripts file (``sandwich protocols run``).
+
+    The rater sees the assistants' turns, each quote marked verified or not
+    against the passage, and never the protocol judge's verdict: the rater is
+    the judge.
+    """
+    from pydantic import ValidationError
+
+    from sandwich.protocols.transcripts import TranscriptRecord
+
+    try:
+        tr = TranscriptRecord.model_validate(rec)
+    except ValidationError as exc:
+        raise InputFileError(path, line, f"not a protocol transcript record: {exc}") from None
+    if not tr.turns:
+        raise InputFileError(path, line, f"protocol {tr.protocol!r} transcript has no turns")
+    turns = []
+    for t in tr.turns:
+        side = f" (for: {tr.choices[t.argues_for]})" if t.argues_for is not None else ""
+        marks = "".join(
+            f"\n[quote {'verified' if q.verified else 'NOT verified'}: {q.text}]" for q in t.quotes
+        )
+        turns.append({"speaker": f"{t.speaker}{side}", "text": t.text + marks})
+    return {"kind": "transcript", "turns": turns}
 
 
 def load_assistance(cond: ConditionConfig, item_ids: set[str]) -> dict[str, Assistance]:

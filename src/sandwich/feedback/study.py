@@ -31,7 +31,9 @@ class ConditionConfig(_Strict):
       (JSONL: ``item_id``, ``answer`` true/false, ``explanation``).
     - ``transcript``: a consultancy or debate transcript from the protocols
       layer, from ``path`` (JSONL: ``item_id``, ``transcript``: a list of
-      ``{speaker, text}`` turns, optional ``verdict``).
+      ``{speaker, text}`` turns, optional ``verdict``), or the transcripts
+      file a ``sandwich protocols run`` wrote, as it is (its turns and quote
+      checks are shown; the protocol judge's verdict is not).
     - ``file``: any precomputed assistance text, from ``path`` (JSONL:
       ``item_id``, ``text``).
     """
