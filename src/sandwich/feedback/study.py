@@ -6,7 +6,6 @@ allowed values. Relative file paths are read relative to the YAML file.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
@@ -142,7 +141,3 @@ def load_study(path: str | Path) -> StudyConfig:
         where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
         raise ConfigError(f"{where}: malformed YAML: {getattr(exc, 'problem', exc)}") from None
     return parse_study(data, str(p), p.parent)
-
-
-def slug_ok(name: str) -> bool:
-    return re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", name) is not None
