@@ -27,24 +27,28 @@ def _norm(text: str) -> str:
     return " ".join(text.split()).strip(" .,;:!?'\"").lower()
 
 
+def _span(m: re.Match[str]) -> str:
+    return (m.group(1) if m.group(1) is not None else m.group(2)).strip()
+
+
+def _verified(span: str, hay: str | None) -> bool:
+    key = _norm(span)
+    return bool(hay is not None and key and key in hay)
+
+
 def find_quotes(text: str, passage: str | None) -> list[Quote]:
     """Every quote in ``text``, verified against ``passage`` (never verified without one)."""
     hay = _norm(passage) if passage else None
-    out = []
-    for m in _QUOTE.finditer(text):
-        span = (m.group(1) if m.group(1) is not None else m.group(2)).strip()
-        key = _norm(span)
-        out.append(Quote(span, bool(hay is not None and key and key in hay)))
-    return out
+    return [Quote(span, _verified(span, hay)) for span in map(_span, _QUOTE.finditer(text))]
 
 
 def mark_quotes(text: str, passage: str | None) -> str:
     """``text`` with each quote re-tagged ``<verified>`` or ``<unverified>`` for the judge."""
+    hay = _norm(passage) if passage else None
 
     def tag(m: re.Match[str]) -> str:
-        span = (m.group(1) if m.group(1) is not None else m.group(2)).strip()
-        (q,) = find_quotes(f"<quote>{span}</quote>", passage)
-        kind = "verified" if q.verified else "unverified"
+        span = _span(m)
+        kind = "verified" if _verified(span, hay) else "unverified"
         return f"<{kind}>{span}</{kind}>"
 
     return _QUOTE.sub(tag, text)
