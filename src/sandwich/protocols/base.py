@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -60,7 +60,6 @@ class Speaker:
     generator: Generator
     params: GenParams
     seed: int
-    calls: list[dict[str, Any]] = field(default_factory=list)
 
     def say(
         self,

@@ -37,11 +37,13 @@ from sandwich.tasks.item import Item
 ORDERS = ((0, 1), (1, 0))
 
 
-def _judge_input(view: ChoiceView, turns: Sequence[Turn], shown: tuple[int, int]) -> JudgeInput:
-    marked = [Turn(t.speaker, mark_quotes(t.text, view.passage)) for t in turns]
-    return JudgeInput(
-        view.question, (view.choices[shown[0]], view.choices[shown[1]]), transcript_text(marked)
-    )
+def _judge_inputs(view: ChoiceView, turns: Sequence[Turn]) -> list[JudgeInput]:
+    """The judge's input in each of ``ORDERS`` (quotes marked once, shared by both)."""
+    marked = transcript_text([Turn(t.speaker, mark_quotes(t.text, view.passage)) for t in turns])
+    return [
+        JudgeInput(view.question, (view.choices[shown[0]], view.choices[shown[1]]), marked)
+        for shown in ORDERS
+    ]
 
 
 def _judgement(order: int, shown: tuple[int, int], v: JudgeVerdict) -> JudgementRecord:
@@ -85,14 +87,14 @@ def run_protocol(
     }
     protocol.prepare([it.id for it in items], seed)
     out: list[TranscriptRecord] = []
+    speaker = Speaker(assistant, params, seed) if assistant is not None else None
     starts = range(0, len(items), batch_size)
     for lo in tqdm(starts, desc=protocol_name(protocol), disable=not progress, unit="batch"):
         batch = list(items[lo : lo + batch_size])
         views = [choice_view(it) for it in batch]
-        speaker = Speaker(assistant, params, seed) if assistant is not None else None
         turns = protocol.turns(views, speaker, [it.id for it in batch])
         ok = [i for i, ts in enumerate(turns) if not any(t.error for t in ts)]
-        inputs = [_judge_input(views[i], turns[i], shown) for i in ok for shown in ORDERS]
+        inputs = [inp for i in ok for inp in _judge_inputs(views[i], turns[i])]
         verdicts = iter(judge.judge(inputs))
         per_item = {i: [next(verdicts), next(verdicts)] for i in ok}
         for i, it in enumerate(batch):
