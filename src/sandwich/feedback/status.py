@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from sandwich.errors import ConfigError
 from sandwich.feedback.db import Assignment, Item, Label, Rater, Study
-from sandwich.feedback.studies import study_config
+from sandwich.feedback.studies import raters_per_condition, study_config
 
 EXPORT_COLUMNS = [
     "study",
@@ -132,13 +132,7 @@ def _progress(s: Session, study: Study) -> list[dict[str, Any]]:
             .group_by(Label.condition)
         ).all()
     )
-    raters = dict(
-        s.execute(
-            select(Rater.condition, func.count())
-            .where(Rater.study_id == study.id)
-            .group_by(Rater.condition)
-        ).all()
-    )
+    raters = raters_per_condition(s, study)
     out = []
     for c in cfg.conditions:
         n, a, d = by.get(c.name, (0, 0, 0))

@@ -85,17 +85,24 @@ def create_study(s: Session, cfg: StudyConfig) -> Study:
     return study
 
 
-def _next_condition(s: Session, study: Study, cfg: StudyConfig) -> str | None:
-    """Between-rater design: the condition with the fewest raters so far."""
-    if cfg.design == "within":
-        return None
-    counts = dict(
+def raters_per_condition(s: Session, study: Study) -> dict[str | None, int]:
+    """Raters per condition so far (``None``: the within-rater design's raters)."""
+    return dict(
         s.execute(
             select(Rater.condition, func.count())
             .where(Rater.study_id == study.id)
             .group_by(Rater.condition)
-        ).all()
+        )
+        .tuples()
+        .all()
     )
+
+
+def _next_condition(s: Session, study: Study, cfg: StudyConfig) -> str | None:
+    """Between-rater design: the condition with the fewest raters so far."""
+    if cfg.design == "within":
+        return None
+    counts = raters_per_condition(s, study)
     return min((c.name for c in cfg.conditions), key=lambda c: counts.get(c, 0))
 
 
