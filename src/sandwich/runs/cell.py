@@ -16,6 +16,7 @@ import numpy as np
 from sandwich.elicit import ELICITORS, LogisticProbe, TextElicitor, elicitor_inputs
 from sandwich.metrics import (
     PGRResult,
+    accuracy,
     agreement,
     agreement_on_errors,
     auroc,
@@ -236,7 +237,7 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
     if "links" in student:  # bootstrapping: each intermediate link's accuracy on T
         chain = list(cell.elicitor.params.get("chain", []))
         specs["chain"] = [
-            {"model": m, "test_acc": float(np.mean((p >= 0.5) == y_t))}
+            {"model": m, "test_acc": accuracy(y_t, p)}
             for m, p in zip(chain, student["links"], strict=True)
         ]
     result = CellResult(
