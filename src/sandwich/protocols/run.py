@@ -26,7 +26,7 @@ from sandwich.protocols.generators import build_generator
 from sandwich.protocols.judge import Judge
 from sandwich.protocols.measure import measure
 from sandwich.protocols.registry import PROTOCOLS
-from sandwich.protocols.results import Failure, ProtocolResults, ProtocolRow
+from sandwich.protocols.results import FLAG_SMALL_GAP, Failure, ProtocolResults, ProtocolRow
 from sandwich.protocols.runner import run_protocol
 from sandwich.protocols.transcripts import TranscriptRecord, read_transcripts, write_transcripts
 from sandwich.store import atomic_write_text
@@ -181,7 +181,7 @@ def _warnings(rows: list[ProtocolRow], config: ProtocolRunConfig) -> list[str]:
                 f"{r.protocol} seed {r.seed}: {r.n_unparsed} verdict(s) unparsed in both "
                 "orders, counted as P = 0.5"
             )
-        if "small-gap" in r.flags:
+        if FLAG_SMALL_GAP in r.flags:
             out.append(
                 f"{r.protocol} seed {r.seed}: the naive judge is within 0.05 of the "
                 "expert; gap closed is not meaningful"
