@@ -21,8 +21,6 @@ A new loss is one function registered with ``@LOSSES.register("name")``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch.nn import functional as F
 
@@ -97,8 +95,3 @@ def product(
     target = two_class(labels).pow(alpha) * preds.pow(beta)
     target = (target / target.sum(dim=-1, keepdim=True).clamp_min(1e-12)).detach()
     return F.cross_entropy(logits, target)
-
-
-def get_loss(name: str) -> Callable[..., torch.Tensor]:
-    """The registered loss ``name`` (unknown names fail with the nearest ones)."""
-    return LOSSES.entry(name).factory
