@@ -82,45 +82,47 @@ def passage_for(c: Country, cities: list[str]) -> str:
     return " ".join(lines)
 
 
+def _pick(options: list[str], rng: np.random.Generator) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def _others(values: list[str], right: str) -> list[str]:
+    """The distinct values other than ``right`` (sorted, so draws are deterministic)."""
+    return sorted({v for v in values if v and v != right})
+
+
 def _question(
-    kind: str, c: Country, cities: list[str], rng: np.random.Generator
+    kind: str, c: Country, same: list[Country], cities: list[str], rng: np.random.Generator
 ) -> tuple[str, str, str, str] | None:
-    """(question, right answer, distractor, statement template with {answer}) or None."""
-    cs = countries()
-    same = [o for o in cs.values() if o.code != c.code and o.continent == c.continent]
+    """(question, right answer, distractor, statement template with {answer}) or None.
+
+    ``same``: the other countries of ``c``'s continent (distractors come from them).
+    """
     the = country_phrase(c.name)
     if kind == "capital" and c.capital:
-        others = sorted({o.capital for o in same if o.capital and o.capital != c.capital})
+        others = _others([o.capital for o in same], c.capital)
         if others:
-            wrong = others[int(rng.integers(len(others)))]
             return (
                 f"What is the capital of {the}?",
                 c.capital,
-                wrong,
-                (f"The capital of {the} is {{answer}}."),
+                _pick(others, rng),
+                f"The capital of {the} is {{answer}}.",
             )
     if kind == "currency" and c.currency_name:
-        others = sorted(
-            {
-                o.currency_name
-                for o in same
-                if o.currency_name and o.currency_name != c.currency_name
-            }
-        )
+        others = _others([o.currency_name for o in same], c.currency_name)
         if others:
-            wrong = others[int(rng.integers(len(others)))]
             return (
                 f"What is the currency of {the}?",
                 c.currency_name,
-                wrong,
-                (f"The currency of {the} is the {{answer}}."),
+                _pick(others, rng),
+                f"The currency of {the} is the {{answer}}.",
             )
     if kind == "largest-city" and len(cities) >= 2:
         return (
             f"What is the largest city of {the}?",
             cities[0],
             cities[1],
-            (f"The largest city of {the} is {{answer}}."),
+            f"The largest city of {the} is {{answer}}.",
         )
     if kind == "population" and c.population >= 1000:
         factor = (1 / 3, 1 / 2, 2.0, 3.0)[int(rng.integers(4))]
@@ -130,19 +132,20 @@ def _question(
                 f"What is the population of {the}?",
                 f"about {right}",
                 f"about {wrong}",
-                (f"The population of {the} is {{answer}}."),
+                f"The population of {the} is {{answer}}.",
             )
     if kind == "neighbour":
+        cs = countries()
         nbs = sorted(o for o in c.neighbours if o in cs)
         far = sorted(o.code for o in same if o.code not in c.neighbours)
         if nbs and far:
-            right = cs[nbs[int(rng.integers(len(nbs)))]].name
-            wrong = cs[far[int(rng.integers(len(far)))]].name
+            right = cs[_pick(nbs, rng)].name
+            wrong = cs[_pick(far, rng)].name
             return (
                 f"Which of these countries shares a land border with {the}?",
                 right,
                 wrong,
-                (f"{country_phrase(c.name, start=True)} shares a land border with {{answer}}."),
+                f"{country_phrase(c.name, start=True)} shares a land border with {{answer}}.",
             )
     return None
 
@@ -154,9 +157,11 @@ def dossier_task(n_items: int = 200, seed: int = 0) -> Task:
     diff = country_difficulty()
     cities = _cities_by_country()
     pool = []
-    for c in countries().values():
+    cs = countries()
+    for c in cs.values():
+        same = [o for o in cs.values() if o.code != c.code and o.continent == c.continent]
         for kind in KINDS:
-            q = _question(kind, c, cities.get(c.code, []), rng)
+            q = _question(kind, c, same, cities.get(c.code, []), rng)
             if q is not None:
                 pool.append((c, kind, q))
     check_n("dossier", n_items, len(pool), "one item per (country, question kind)")
