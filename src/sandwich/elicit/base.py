@@ -31,7 +31,15 @@ if TYPE_CHECKING:
 Inputs = Literal["features", "text"]
 
 
-class Elicitor(ABC):
+class _Params:
+    def get_params(self) -> dict[str, Any]:
+        """The hyperparameters ``__init__`` stored (not fitted state, which ends in ``_``)."""
+        return {
+            k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")
+        }
+
+
+class Elicitor(_Params, ABC):
     inputs: ClassVar[Inputs] = "features"
 
     @abstractmethod
@@ -48,13 +56,8 @@ class Elicitor(ABC):
         the config loads, not after features have been computed).
         """
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")
-        }
 
-
-class TextElicitor(ABC):
+class TextElicitor(_Params, ABC):
     """An elicitor that trains the model itself on the items' texts (fine-tuning).
 
     ``fit_text(models, texts, y, random_state, workdir, gold)``: ``models`` are
@@ -100,11 +103,6 @@ class TextElicitor(ABC):
     @abstractmethod
     def ceiling_params(self) -> dict[str, Any]:
         """Params of the same elicitor as trained for the ceiling (on B's gold labels)."""
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")
-        }
 
 
 def elicitor_inputs(factory: Any) -> Inputs:
