@@ -83,6 +83,21 @@ def test_p_true_is_the_aggregate_of_the_chosen_condition(labels_csv: Path, task)
     assert acc["assisted"] > 0.93 and 0.55 < acc["none"] < 0.75, acc
 
 
+def test_fit_aggregates_the_labels_the_fingerprint_hashed(labels_csv: Path, task) -> None:  # type: ignore[no-untyped-def]
+    sup = build(path=str(labels_csv), condition="assisted", method="majority-vote")
+    before = sup.data_fingerprint()
+    flipped = labels_csv.read_text().replace(",True,0.8,", ",False,0.8,")
+    labels_csv.write_text(flipped)  # every True answer becomes False
+    p = sup.fit([], no_features, 0).predict_proba(task.items, no_features)
+    expected = aggregate(
+        simulated_labels(task.items, {"assisted": 0.9, "none": 0.6}), "majority-vote", "assisted"
+    ).p_true
+    assert np.allclose(p, expected.reindex([it.id for it in task.items]).to_numpy())
+    assert sup.data_fingerprint() != before  # the next fingerprint reads the file again
+    p_new = sup.fit([], no_features, 0).predict_proba(task.items, no_features)
+    assert not np.allclose(p_new, p)
+
+
 def test_unlabelled_items_fail_naming_them(tmp_path: Path, task) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "few.jsonl"
     frame = simulated_labels(task.items[:20], {"assisted": 0.9})

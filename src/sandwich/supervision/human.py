@@ -66,6 +66,7 @@ class HumanSupervisor(Supervisor):
         self.study = study
         self.condition = condition
         self.method = method
+        self._fingerprinted: pd.DataFrame | None = None
 
     def check_params(self) -> None:
         """At config load: the labels file exists."""
@@ -101,7 +102,7 @@ class HumanSupervisor(Supervisor):
 
     def data_fingerprint(self) -> str:
         """A hash of the labels this supervisor would aggregate (for the run's cache key)."""
-        frame = self.labels()
+        frame = self._fingerprinted = self.labels()
         cols = ["item_id", "rater_id", "condition", "answer", "confidence", "is_gold"]
         text = frame[cols].sort_values(["item_id", "rater_id"]).to_csv(index=False)
         return hashlib.sha256(text.encode()).hexdigest()
@@ -109,7 +110,11 @@ class HumanSupervisor(Supervisor):
     def fit(self, items: Sequence[Item], features: FeatureSource, random_state: int) -> Self:
         from sandwich.feedback.aggregate import aggregate
 
-        frame = self.labels()
+        # the labels data_fingerprint hashed, if it ran: one read, and the fit
+        # matches the cache key even if a label arrived in between
+        frame, self._fingerprinted = self._fingerprinted, None
+        if frame is None:
+            frame = self.labels()
         conditions = sorted(frame["condition"].unique())
         if self.condition is None and len(conditions) > 1:
             raise ConfigError(
