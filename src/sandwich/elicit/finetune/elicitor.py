@@ -223,11 +223,12 @@ class FineTuneElicitor(TextElicitor):
         for i, model in enumerate(models):
             link_dir = workdir / f"link-{i}" if workdir is not None else None
             self._fit_one(model, texts, labels, random_state, link_dir, gold, progress)
-            if report_texts is not None and i < len(models) - 1:
+            if i == len(models) - 1:  # the strong model: kept as the fitted model
+                break
+            if report_texts is not None:
                 self.link_predictions_.append(self.predict_proba_text(report_texts))
-            if i < len(models) - 1:  # this link labels B for the next one
-                labels = self.predict_proba_text(texts)
-                del self.model_
+            labels = self.predict_proba_text(texts)  # this link labels B for the next one
+            del self.model_
 
     def _fit_one(
         self,
