@@ -104,32 +104,28 @@ class Judge:
         self.method = method
         self.max_new_tokens = max_new_tokens
 
-    def _requests(self, inputs: Sequence[JudgeInput]) -> list[ChoiceRequest]:
-        return [ChoiceRequest(tuple(judge_messages(i)), LETTERS) for i in inputs]
-
-    def _scores(self, inputs: Sequence[JudgeInput]) -> list[dict[str, float] | None]:
-        reqs = self._requests(inputs)
+    def _scores(self, reqs: Sequence[ChoiceRequest]) -> list[dict[str, float] | None]:
         return list(self.generator.score_choices(reqs)) if reqs else []
 
-    def _key(self, inp: JudgeInput) -> str | None:
-        """The response-cache key of the choice-scoring request (cached generators only)."""
+    def _key(self, req: ChoiceRequest) -> str | None:
+        """The response-cache key of a choice-scoring request (cached generators only)."""
         key = getattr(self.generator, "key", None)
-        return key(self._requests([inp])[0]) if callable(key) else None
+        return key(req) if callable(key) else None
 
     def judge(self, inputs: Sequence[JudgeInput]) -> list[JudgeVerdict]:
         """One verdict per input, in order (batched backend calls)."""
         out: list[JudgeVerdict | None] = [None] * len(inputs)
         todo = list(range(len(inputs)))
+        # the choice-scoring requests, built once: scored first (auto) or as the fallback
+        choice = [ChoiceRequest(tuple(judge_messages(i)), LETTERS) for i in inputs]
         if self.method == "auto":
-            scores = self._scores(inputs)
-            for i, s in enumerate(scores):
+            for i, s in enumerate(self._scores(choice)):
                 if s is not None:
-                    out[i] = JudgeVerdict(_softmax_a(s), "logprobs", cache_key=self._key(inputs[i]))
+                    out[i] = JudgeVerdict(_softmax_a(s), "logprobs", cache_key=self._key(choice[i]))
             todo = [i for i in todo if out[i] is None]
         if todo:
             reqs = [
-                GenRequest(tuple(judge_messages(inputs[i])), max_new_tokens=self.max_new_tokens)
-                for i in todo
+                GenRequest(choice[i].messages, max_new_tokens=self.max_new_tokens) for i in todo
             ]
             results = self.generator.generate(reqs)
             unparsed = []
@@ -144,7 +140,7 @@ class Judge:
                     out[i] = JudgeVerdict(None, "unparsed", res.text, None, key)
                 else:
                     out[i] = JudgeVerdict(1.0 - letter, "text", res.text, None, key)
-            fallback = self._scores([inputs[i] for i in unparsed]) if unparsed else []
+            fallback = self._scores([choice[i] for i in unparsed])
             for i, s in zip(unparsed, fallback, strict=True):
                 if s is not None:
                     prev = out[i]
@@ -154,6 +150,6 @@ class Judge:
                         "text-fallback-logprobs",
                         prev.text,
                         None,
-                        self._key(inputs[i]),
+                        self._key(choice[i]),
                     )
         return [v for v in out if v is not None]
