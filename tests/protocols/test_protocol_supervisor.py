@@ -92,3 +92,8 @@ def test_bad_params_fail_at_config_load(params: dict[str, Any], message: str) ->
                 "strong": ["fake-strong"],
             }
         )
+
+
+def test_build_generator_names_the_bad_field() -> None:
+    with pytest.raises(ConfigError, match=r"(?m)^  backend: .*'local', 'openai' or 'fake'"):
+        gens.build_generator({"backend": "bogus", "model": "x"})

@@ -57,12 +57,13 @@ def build_generator(spec: dict[str, Any]) -> Generator:
     loaded model.
     """
     from sandwich.models.generation import GeneratorConfig, default_cache_path, make_generator
+    from sandwich.runs.config import format_validation_error
 
     key = digest([spec, str(default_cache_path())])  # a new SANDWICH_HOME: a new cache
     if key not in _BUILT:
         try:
             cfg = GeneratorConfig.model_validate(spec)
         except ValidationError as exc:
-            raise ConfigError(f"bad generator {spec!r}: {exc}") from None
+            raise ConfigError(format_validation_error(exc, f"generator {spec!r}")) from None
         _BUILT[key] = make_generator(cfg)
     return _BUILT[key]
