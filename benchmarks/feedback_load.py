@@ -29,15 +29,12 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
-from sandwich.feedback.db import make_engine, session_factory
+from sandwich.feedback.db import make_engine
 from sandwich.feedback.load_audit import audit
-from sandwich.feedback.migrate import migrate
 from sandwich.feedback.pg_server import TempPostgres
 from sandwich.feedback.server import ServerProcess
 from sandwich.feedback.simulate import simulate
-from sandwich.feedback.studies import create_study, get_study, study_truth
-from sandwich.feedback.study import load_study
-from sandwich.feedback.synthetic import write_synthetic_study
+from sandwich.feedback.synthetic import create_synthetic_study
 
 
 def commit_peak(url: str, threads: int, seconds: float) -> float:
@@ -90,13 +87,7 @@ async def _http_peak(base: str, clients: int, seconds: float) -> float:
 
 
 def one_backend(name: str, url: str, root: Path, seconds: float, concurrency: int) -> None:
-    study = write_synthetic_study(root / "files", n_task=2100, n_items=2000, overlap=3)
-    engine = migrate(url)
-    with session_factory(engine).begin() as s:
-        create_study(s, load_study(study))
-    with session_factory(engine)() as s:
-        truth = study_truth(s, get_study(s, "load"))
-    engine.dispose()
+    truth = create_synthetic_study(url, root / "files", n_items=2000, n_task=2100)
     with ServerProcess(url, log=root / f"{name}-server.log") as server:
         report = simulate(
             server.url, "load", n_raters=100_000, skill=0.7, concurrency=concurrency,

@@ -20,7 +20,7 @@ import pytest
 from sandwich.feedback.load_audit import audit
 from sandwich.feedback.server import ServerProcess
 from sandwich.feedback.simulate import SimulationReport, simulate
-from sandwich.feedback.synthetic import write_synthetic_study
+from sandwich.feedback.synthetic import create_synthetic_study
 
 pytestmark = pytest.mark.integration
 
@@ -28,20 +28,9 @@ N_RATERS = 60  # 50 at once; 11 labels each (1 training, 2 gold, 8 main)
 
 
 def test_sigkill_mid_load_loses_no_confirmed_label(tmp_path: Path) -> None:
-    from sandwich.feedback.db import session_factory
-    from sandwich.feedback.migrate import migrate
-    from sandwich.feedback.studies import create_study, get_study, study_truth
-    from sandwich.feedback.study import load_study
-
     db = tmp_path / "studies.sqlite"
     url = f"sqlite:///{db}"
-    path = write_synthetic_study(tmp_path / "files", n_task=450, n_items=400, overlap=3)
-    engine = migrate(url)
-    with session_factory(engine).begin() as s:
-        create_study(s, load_study(path))
-    with session_factory(engine)() as s:
-        truth = study_truth(s, get_study(s, "load"))
-    engine.dispose()
+    truth = create_synthetic_study(url, tmp_path / "files", n_items=400)
 
     def stored() -> int:
         with sqlite3.connect(db, timeout=30) as conn:

@@ -14,14 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from sandwich.feedback.db import session_factory
 from sandwich.feedback.load_audit import audit
-from sandwich.feedback.migrate import migrate
 from sandwich.feedback.server import ServerProcess
 from sandwich.feedback.simulate import simulate
-from sandwich.feedback.studies import create_study, get_study, study_truth
-from sandwich.feedback.study import load_study
-from sandwich.feedback.synthetic import write_synthetic_study
+from sandwich.feedback.synthetic import create_synthetic_study
 
 pytestmark = pytest.mark.integration
 
@@ -29,21 +25,9 @@ CONCURRENCY = 50
 DURATION = 60.0
 
 
-def prepare(db_url: str, root: Path, n_items: int) -> dict[str, bool]:
-    """Create the synthetic study in the database; return its statement -> truth."""
-    path = write_synthetic_study(root / "files", n_task=n_items + 50, n_items=n_items, overlap=3)
-    engine = migrate(db_url)
-    try:
-        with session_factory(engine).begin() as s:
-            create_study(s, load_study(path))
-        with session_factory(engine)() as s:
-            return study_truth(s, get_study(s, "load"))
-    finally:
-        engine.dispose()
-
-
 def run_load(db_url: str, tmp_path: Path) -> None:
-    truth = prepare(db_url, tmp_path, n_items=60)  # 60 items x 3 raters x 2 conditions = 360 slots
+    # 60 items x 3 raters x 2 conditions = 360 slots
+    truth = create_synthetic_study(db_url, tmp_path / "files", n_items=60)
     with ServerProcess(db_url, log=tmp_path / "server.log") as server:
         report = simulate(
             server.url, "load", n_raters=5000, skill=0.7, concurrency=CONCURRENCY,

@@ -121,6 +121,18 @@ def test_create_is_idempotent_and_never_overwrites(tmp_path: Path, make_study_fi
         assert s.scalar(select(func.count()).select_from(Item)) == 15
 
 
+def test_synthetic_study_is_created_with_its_answer_key(tmp_path: Path) -> None:
+    from sandwich.feedback.synthetic import create_synthetic_study
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    truth = create_synthetic_study(url, tmp_path / "files", n_items=10)
+    assert len(truth) == 10 + 2 + 1  # main, gold and training items
+    for text, gold in truth.items():
+        assert gold == (int(text.split()[2]) % 2 == 0), text  # even numbers are true
+    with session_factory(make_engine(url))() as s:
+        assert s.scalar(select(Study.name)) == "load"
+
+
 def test_failed_create_writes_nothing(tmp_path: Path, make_study_file) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     Sessions = session_factory(migrate(url))

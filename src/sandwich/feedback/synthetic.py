@@ -10,6 +10,10 @@ from pathlib import Path
 
 import yaml
 
+from sandwich.feedback.db import session_factory
+from sandwich.feedback.migrate import migrate
+from sandwich.feedback.studies import create_study, get_study, study_truth
+from sandwich.feedback.study import load_study
 from sandwich.tasks.item import item_id
 
 
@@ -56,3 +60,22 @@ def write_synthetic_study(
     path = directory / f"{name}.yaml"
     path.write_text(yaml.safe_dump(study, sort_keys=False))
     return path
+
+
+def create_synthetic_study(
+    db_url: str, directory: Path, n_items: int, n_task: int | None = None
+) -> dict[str, bool]:
+    """Write the synthetic study (``overlap`` 3) into ``directory``, create it in
+    the database at ``db_url`` (migrated first) and return its statement ->
+    truth map for simulated raters. ``n_task`` defaults to ``n_items + 50``."""
+    path = write_synthetic_study(
+        directory, n_task=n_items + 50 if n_task is None else n_task, n_items=n_items, overlap=3
+    )
+    engine = migrate(db_url)
+    try:
+        with session_factory(engine).begin() as s:
+            name = create_study(s, load_study(path)).name
+        with session_factory(engine)() as s:
+            return study_truth(s, get_study(s, name))
+    finally:
+        engine.dispose()
