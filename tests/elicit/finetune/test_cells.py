@@ -109,6 +109,7 @@ def test_bad_finetune_params_fail_when_the_config_loads(tmp_path: Path) -> None:
         ({"loss": "xentt"}, "Did you mean 'xent'"),
         ({"loss": "logconf", "loss_params": {"aux": 1}}, "loss_params for 'logconf'"),
         ({"mode": "qlora"}, "mode must be one of"),
+        ({"max_length": 2}, "max_length must be >= 4, got 2"),
         ({"batch_size": 10, "minibatch_size": 4}, "multiple of minibatch_size"),
         ({"chain": ["no-such-model"]}, "elicitors.0.params.chain.0"),
     ]

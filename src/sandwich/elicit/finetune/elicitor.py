@@ -150,8 +150,9 @@ class FineTuneElicitor(TextElicitor):
             raise ValueError(f"select={self.select!r} needs val_fraction > 0")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be >= 1 or null, got {self.num_threads}")
-        if self.top_k < 1 or self.lora_r < 1 or self.max_length < 4:
-            raise ValueError("top_k and lora_r must be >= 1, max_length >= 4")
+        for name, least in (("top_k", 1), ("lora_r", 1), ("max_length", 4)):
+            if getattr(self, name) < least:
+                raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)}")
         if not isinstance(self.chain, list) or not all(isinstance(m, str) for m in self.chain):
             raise ValueError(f"chain must be a list of model names, got {self.chain!r}")
         self._settings(1.0).check()
