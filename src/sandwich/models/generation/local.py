@@ -188,12 +188,13 @@ class LocalGenerator(Generator):
         sampler = type("RowSampler", (_RowSampler, LogitsProcessor), {})(reqs, gens)
         stopper = type("RowStop", (_RowStop, StoppingCriteria), {})(reqs, width, tok)
         eos = lm.generation_config.eos_token_id
+        want_logprobs = any(r.logprobs for r in reqs)
         config = GenerationConfig(
             do_sample=False,
             max_new_tokens=max(r.max_new_tokens for r in reqs),
             pad_token_id=pad,
             eos_token_id=eos if eos is not None else tok.eos_token_id,
-            output_logits=True,
+            output_logits=want_logprobs,
             return_dict_in_generate=True,
             use_cache=True,
         )
@@ -206,11 +207,16 @@ class LocalGenerator(Generator):
                 stopping_criteria=StoppingCriteriaList([stopper]),
             )
         new = gen.sequences[:, width:]
-        logps = torch.stack([torch.log_softmax(x.float(), -1) for x in gen.logits], dim=1)
+        logps = None  # log-softmax over the vocabulary at every step: only when asked for
+        if want_logprobs:
+            logps = torch.stack([torch.log_softmax(x.float(), -1) for x in gen.logits], dim=1)
         eos_ids = set(
             eos if isinstance(eos, list) else [eos if eos is not None else tok.eos_token_id]
         )
-        return [self._finish(reqs[i], new[i].tolist(), logps[i], eos_ids) for i in range(len(reqs))]
+        return [
+            self._finish(reqs[i], new[i].tolist(), None if logps is None else logps[i], eos_ids)
+            for i in range(len(reqs))
+        ]
 
     def _finish(self, req: GenRequest, ids: list[int], logps: Any, eos_ids: set[int]) -> GenResult:
         finish = "length"
@@ -229,7 +235,7 @@ class LocalGenerator(Generator):
                 n += 1
             keep = keep[:n]
         lps = None
-        if req.logprobs:
+        if req.logprobs and logps is not None:
             lps = tuple(float(logps[k, t]) for k, t in enumerate(keep))
         return GenResult(text=text, token_logprobs=lps, finish_reason=finish)
 
