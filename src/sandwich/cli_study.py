@@ -191,7 +191,7 @@ def simulate_cmd(
     """Drive the real app over HTTP with simulated raters, then print the status."""
     from sandwich.feedback.db import default_db_url
     from sandwich.feedback.server import ServerProcess
-    from sandwich.feedback.simulate import simulate
+    from sandwich.feedback.simulate import SimulationReport, simulate
     from sandwich.feedback.status import study_status
     from sandwich.feedback.status_table import print_status
     from sandwich.feedback.studies import get_study, study_truth
@@ -199,23 +199,17 @@ def simulate_cmd(
     Sessions = _sessions(db)
     with Sessions.begin() as s:
         truth = study_truth(s, get_study(s, study))
+
+    def drive(target: str) -> SimulationReport:
+        return simulate(
+            target, study, raters, skill, concurrency, duration, trust=trust, truth=truth, seed=seed
+        )
+
     if url is None:
         with ServerProcess(db or default_db_url()) as server:
-            report = simulate(
-                server.url,
-                study,
-                raters,
-                skill,
-                concurrency,
-                duration,
-                trust=trust,
-                truth=truth,
-                seed=seed,
-            )
+            report = drive(server.url)
     else:
-        report = simulate(
-            url, study, raters, skill, concurrency, duration, trust=trust, truth=truth, seed=seed
-        )
+        report = drive(url)
     _console().print(report.summary())
     for e in report.errors[:5]:
         _console().print(f"[yellow]error:[/] {e}")
