@@ -157,15 +157,17 @@ class FineTuneElicitor(TextElicitor):
             raise ValueError(f"chain must be a list of model names, got {self.chain!r}")
         self._settings(1.0).check()
 
+    def _mixed_precision(self) -> Literal["no", "bf16", "fp16"]:
+        return default_mixed_precision() if self.mixed_precision == "auto" else self.mixed_precision
+
     def _settings(self, lr: float) -> TrainSettings:
-        mp = default_mixed_precision() if self.mixed_precision == "auto" else self.mixed_precision
         return TrainSettings(
             epochs=self.epochs,
             lr=lr,
             batch_size=self.batch_size,
             minibatch_size=self.minibatch_size,
             weight_decay=self.weight_decay,
-            mixed_precision=mp,
+            mixed_precision=self._mixed_precision(),
             checkpoint_every=self.checkpoint_every,
             evals_per_epoch=self.evals_per_epoch,
         )
@@ -314,7 +316,7 @@ class FineTuneElicitor(TextElicitor):
             raise RuntimeError("FineTuneElicitor.predict_proba_text called before fit_text")
         data = encode(self.tokenizer_, texts, self.max_length)
         with torch_threads(self.num_threads):
-            return predict(self.model_, data, mixed_precision=self._settings(1.0).mixed_precision)
+            return predict(self.model_, data, mixed_precision=self._mixed_precision())
 
 
 @contextlib.contextmanager
