@@ -4,8 +4,8 @@ The "model answer" of studies/cities-assisted.yaml: a logistic probe on
 gemma3-270m's hidden states (the demo's strong model, default features),
 trained on the task's items that are *not* in the study, with their gold
 labels. Its P(true) on each study item becomes the answer and the
-explanation. Runs the real model (about two minutes on a 2-core CPU, the
-GGUF conversion included the first time):
+explanation. Runs the real model (docs/feedback.md gives the time it took
+on a 2-core machine):
 
     .venv/bin/python studies/make_cities_assistance.py
 """
@@ -15,13 +15,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from sandwich.feedback.items import study_items
 from sandwich.feedback.study import load_study
+from sandwich.metrics import accuracy
 from sandwich.runs.config import FeatureConfig
 from sandwich.runs.features import TaskFeatures
-from sandwich.store import ArtifactStore
+from sandwich.store import ArtifactStore, atomic_write_text
 from sandwich.supervision import WeakModelSupervisor
 from sandwich.tasks.load import load_task_spec
 
@@ -39,7 +38,7 @@ def main() -> None:
     features = TaskFeatures(ArtifactStore(), FeatureConfig()).source(task)
     probe = WeakModelSupervisor(MODEL).fit(train, features, random_state=0)
     p_true = probe.predict_proba(asked, features)
-    acc = float(np.mean((p_true > 0.5) == np.array([it.label for it in asked])))
+    acc = accuracy([it.label for it in asked], p_true)
     lines = []
     for it, p in zip(asked, p_true, strict=True):
         sure = max(p, 1 - p)
@@ -55,7 +54,7 @@ def main() -> None:
             }
         )
     out = HERE / "cities-assistance.jsonl"
-    out.write_text("".join(json.dumps(rec) + "\n" for rec in lines))
+    atomic_write_text(out, "".join(json.dumps(rec) + "\n" for rec in lines))
     print(f"wrote {out}: {len(lines)} items; the model's accuracy on them: {acc:.3f}")
 
 
