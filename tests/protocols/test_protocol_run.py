@@ -206,3 +206,17 @@ def test_max_items_judges_the_first_items_only(tmp_path: Path) -> None:
     ids = [r.item_id for r in read_transcripts(out.run_dir / row.transcripts)]
     first = load_task(name="dossier", n_items=20, seed=1)
     assert row.n_items == 5 and ids == [it.id for it in first.items[:5]]
+
+
+def test_a_run_id_holding_another_config_reuses_no_transcripts(tmp_path: Path) -> None:
+    first = _config(protocols=["naive", {"name": "debate", "params": {"rounds": 2}}])
+    run_protocols(first, runs_root=tmp_path, run_id="same", progress=False)
+    again = run_protocols(
+        _config(protocols=["naive", {"name": "debate", "params": {"rounds": 1}}]),
+        runs_root=tmp_path,
+        run_id="same",
+        progress=False,
+    )
+    debate = again.transcripts[("debate", 0)]
+    assert all(len(r.turns) == 2 for r in debate)  # rounds 1, not the stale rounds-2 file
+    assert again.results.rows[1].params["rounds"] == 1

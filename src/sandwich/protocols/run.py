@@ -74,6 +74,14 @@ def load_items(config: ProtocolRunConfig) -> Task:
         raise ConfigError(f"task: {exc}") from None
 
 
+def _saved_config(path: Path) -> Any:
+    """The config a run directory was last run with (None if absent or unreadable)."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+
+
 def _reusable(path: Path, ids: list[str]) -> list[TranscriptRecord] | None:
     if not path.is_file():
         return None
@@ -99,13 +107,15 @@ def run_protocols(
     task = load_items(config)  # bad task parameters fail before any write
     items = task.items[: config.max_items] if config.max_items else task.items
     ids = [it.id for it in items]
-    run_dir = Path(runs_root) / (
-        run_id or f"{config.name}-{digest(config.model_dump(mode='json'))[:8]}"
-    )
+    config_json = config.model_dump(mode="json")
+    run_dir = Path(runs_root) / (run_id or f"{config.name}-{digest(config_json)[:8]}")
     (run_dir / "transcripts").mkdir(parents=True, exist_ok=True)
-    atomic_write_text(
-        run_dir / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-    )
+    # transcripts are reused only if they were written for this very config (a --run-id
+    # directory may hold an earlier, different one); the response cache still serves
+    same_config = _saved_config(run_dir / "config.yaml") == config_json
+    if not same_config and (run_dir / "config.yaml").exists():
+        log.info("%s holds a run of another config: its transcripts are not reused", run_dir)
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_json, sort_keys=False))
     models = _Models(config, generators)
     judge_kw = config.judging
     order = sorted(range(len(config.protocols)), key=lambda i: config.protocols[i].name != "naive")
@@ -117,7 +127,7 @@ def run_protocols(
         for i in order:
             pc = config.protocols[i]
             rel = f"transcripts/{pc.display}-seed{seed}.jsonl"
-            records = _reusable(run_dir / rel, ids)
+            records = _reusable(run_dir / rel, ids) if same_config else None
             if records is None:
                 protocol = PROTOCOLS.build(pc.name, **pc.params)
                 judge = Judge(models.get("judge"), judge_kw.method, judge_kw.max_new_tokens)
@@ -147,7 +157,7 @@ def run_protocols(
         sandwich_version=__version__,
         run_id=run_dir.name,
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        config=config.model_dump(mode="json"),
+        config=config_json,
         models=_models_seen(done),
         rows=rows,
         failures=failures,
