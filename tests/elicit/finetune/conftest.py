@@ -115,10 +115,8 @@ def separable_task(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
 
 @pytest.fixture(autouse=True)
 def _one_thread() -> Iterator[None]:
-    """Tiny models run ~10x faster on one thread than on two shared cores."""
-    import torch
+    """One torch thread: tiny models stall less on two shared cores (see ``torch_threads``)."""
+    from sandwich.elicit.finetune.elicitor import torch_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
