@@ -19,6 +19,7 @@ An Item without ``choices`` (any plain true/false task) is asked as
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from sandwich.errors import ConfigError
 from sandwich.tasks.item import Item
@@ -41,12 +42,7 @@ def choice_view(item: Item) -> ChoiceView:
     if raw is None:
         question = f"Is the following statement true or false? {item.text}"
         return ChoiceView(question, ("True", "False"), 0 if item.label else 1, _passage(item))
-    if (
-        not isinstance(raw, list | tuple)
-        or len(raw) != 2
-        or not all(isinstance(c, str) and c.strip() for c in raw)
-        or raw[0] == raw[1]
-    ):
+    if not _two_choices(raw):
         raise ConfigError(
             f"item {item.id}: metadata 'choices' must be two different non-empty strings, "
             f"got {raw!r}"
@@ -55,6 +51,16 @@ def choice_view(item: Item) -> ChoiceView:
     if not isinstance(asked, str) or not asked.strip():
         raise ConfigError(f"item {item.id}: has 'choices' but no 'question' string")
     return ChoiceView(asked, (raw[0], raw[1]), 0 if item.label else 1, _passage(item))
+
+
+def _two_choices(raw: object) -> TypeGuard[list[str] | tuple[str, ...]]:
+    """Two different non-empty strings (the only valid ``choices``)."""
+    return (
+        isinstance(raw, list | tuple)
+        and len(raw) == 2
+        and all(isinstance(c, str) and c.strip() for c in raw)
+        and raw[0] != raw[1]
+    )
 
 
 def _passage(item: Item) -> str | None:
@@ -81,12 +87,7 @@ def choice_row(row: dict[str, object]) -> dict[str, object]:
     question, choices, answer = row["question"], row["choices"], out.pop("answer")
     if not isinstance(question, str) or not question.strip():
         raise ValueError(f"question must be a non-empty string, got {question!r}")
-    if (
-        not isinstance(choices, list)
-        or len(choices) != 2
-        or not all(isinstance(c, str) and c.strip() for c in choices)
-        or choices[0] == choices[1]
-    ):
+    if not _two_choices(choices):
         raise ValueError(f"choices must be two different non-empty strings, got {choices!r}")
     if answer not in (0, 1) or isinstance(answer, bool):
         raise ValueError(f"answer must be 0 or 1 (the index of the right choice), got {answer!r}")
