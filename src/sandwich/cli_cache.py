@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from sandwich.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sandwich.models.generation.cache import ResponseCache
 
 cache_app = typer.Typer(
     help="The generation response cache ($SANDWICH_HOME/generation.sqlite).",
@@ -22,7 +25,7 @@ PathOption = Annotated[
 ]
 
 
-def _open(path: Path | None) -> Any:
+def _open(path: Path | None) -> ResponseCache:
     from sandwich.models.generation.cache import ResponseCache
 
     return ResponseCache(path)
