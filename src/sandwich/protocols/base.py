@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandwich.errors import ConfigError
 from sandwich.models.generation.base import Generator, GenRequest, Message
 from sandwich.protocols.quotes import Quote, find_quotes
 from sandwich.tasks.choices import ChoiceView
@@ -106,6 +107,18 @@ class Protocol(ABC):
     def params(self) -> dict[str, Any]:
         """The documented parameters (recorded in transcripts and results)."""
         return {}
+
+
+MAX_ROUNDS = 10
+
+
+def check_rounds(protocol: str, rounds: object) -> int:
+    """``rounds`` if it is an integer in [1, MAX_ROUNDS]; else a ConfigError naming it."""
+    if not isinstance(rounds, int) or isinstance(rounds, bool) or not 1 <= rounds <= MAX_ROUNDS:
+        raise ConfigError(
+            f"{protocol}: rounds must be an integer in [1, {MAX_ROUNDS}], got {rounds!r}"
+        )
+    return rounds
 
 
 def passage_block(view: ChoiceView) -> str:

@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from sandwich.errors import ConfigError
 from sandwich.models.generation.base import Message
-from sandwich.protocols.base import QUOTE_RULE, Protocol, Speaker, Turn, passage_block
+from sandwich.protocols.base import QUOTE_RULE, Protocol, Speaker, Turn, check_rounds, passage_block
 from sandwich.protocols.registry import PROTOCOLS
 from sandwich.tasks.choices import ChoiceView
 
@@ -55,9 +54,7 @@ class ConsultancyProtocol(Protocol):
     """``rounds`` (int >= 1, default 1): consultant turns before the judge decides."""
 
     def __init__(self, rounds: int = 1) -> None:
-        if not isinstance(rounds, int) or isinstance(rounds, bool) or not 1 <= rounds <= 10:
-            raise ConfigError(f"consultancy: rounds must be an integer in [1, 10], got {rounds!r}")
-        self.rounds = rounds
+        self.rounds = check_rounds("consultancy", rounds)
 
     def params(self) -> dict[str, Any]:
         return {"rounds": self.rounds}

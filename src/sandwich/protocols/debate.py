@@ -18,6 +18,7 @@ from sandwich.protocols.base import (
     Protocol,
     Speaker,
     Turn,
+    check_rounds,
     passage_block,
     transcript_text,
 )
@@ -53,11 +54,9 @@ class DebateProtocol(Protocol):
     def __init__(
         self, rounds: int = 1, mode: Literal["simultaneous", "sequential"] = "simultaneous"
     ) -> None:
-        if not isinstance(rounds, int) or isinstance(rounds, bool) or not 1 <= rounds <= 10:
-            raise ConfigError(f"debate: rounds must be an integer in [1, 10], got {rounds!r}")
+        self.rounds = check_rounds("debate", rounds)
         if mode not in ("simultaneous", "sequential"):
             raise ConfigError(f"debate: mode must be simultaneous or sequential, got {mode!r}")
-        self.rounds = rounds
         self.mode = mode
 
     def params(self) -> dict[str, Any]:
