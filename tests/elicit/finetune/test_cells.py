@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from sandwich.elicit.finetune.elicitor import _error_rate
 from sandwich.elicit.finetune.losses import LOSSES, xent
 from sandwich.errors import ConfigError
 from sandwich.runs import parse_config, run
@@ -162,3 +163,9 @@ def test_a_killed_finetune_cell_resumes_from_its_checkpoint(
     a, b = whole.outcomes[0], resumed.outcomes[0]
     assert np.allclose(a.p_student, b.p_student, atol=1e-6)
     assert not any((store.root / "checkpoints").glob("*/*"))
+
+
+def test_oracle_selection_scores_ties_as_the_reported_accuracy_does() -> None:
+    # P(true) = 1/2 is a "false" prediction, as in metrics.accuracy (the cells' accuracies)
+    gold = np.array([1.0, 0.0, 1.0])
+    assert _error_rate(gold, np.array([0.5, 0.2, 0.9])) == pytest.approx(1 / 3)

@@ -44,6 +44,7 @@ from sandwich.elicit.finetune.train import (
 from sandwich.elicit.probe import holdout_split, soft_log_loss
 from sandwich.elicit.registry import ELICITORS
 from sandwich.errors import ConfigError
+from sandwich.metrics import accuracy
 
 Select = Literal["weak", "oracle", "last"]
 # the parameters that do not change how the model is trained on gold labels
@@ -346,4 +347,4 @@ def _subset(data: Any, rows: np.ndarray) -> Any:
 
 
 def _error_rate(gold: np.ndarray, p: np.ndarray) -> float:
-    return float(np.mean((p >= 0.5) != (gold >= 0.5)))
+    return 1.0 - accuracy(gold, p)
