@@ -25,6 +25,17 @@ class Script:
     delay: float = 1.0
     received: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = 0
+    max_in_flight: int = 0  # most requests the server was answering at once
+
+    def enter(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
 
     def next(self) -> str:
         with self.lock:
@@ -67,7 +78,11 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
             script.received.append({"headers": dict(self.headers), "body": body})
             step = script.next()
             if step == "timeout":
-                time.sleep(script.delay)
+                script.enter()
+                try:
+                    time.sleep(script.delay)
+                finally:
+                    script.leave()
                 step = "ok"
             if step == "ok":
                 self._send(200, json.dumps(_completion(body)).encode())

@@ -211,13 +211,11 @@ def test_bad_base_url_is_a_clear_error() -> None:
 
 
 def test_concurrency_limit_is_respected() -> None:
-    script = Script(steps=["timeout"] * 8, delay=0.2)
-    import time
-
+    script = Script(steps=["timeout"] * 8, delay=0.3)
     with scripted_server(script) as url:
         gen = _gen(url, concurrency=4, timeout=5)
-        t = time.perf_counter()
         res = gen.generate([_req(str(i)) for i in range(8)])
-        elapsed = time.perf_counter() - t
     assert [r.text for r in res] == [f"echo: {i}" for i in range(8)]  # order kept
-    assert 0.35 < elapsed < 1.5  # 8 requests of 0.2 s, 4 at a time: two waves, not 8 or 1
+    # 8 slow requests, at most 4 at a time: the server saw 4 at once, never more
+    # (counted at the server, so a loaded machine cannot make this flaky)
+    assert script.max_in_flight == 4
