@@ -220,3 +220,12 @@ def test_a_run_id_holding_another_config_reuses_no_transcripts(tmp_path: Path) -
     debate = again.transcripts[("debate", 0)]
     assert all(len(r.turns) == 2 for r in debate)  # rounds 1, not the stale rounds-2 file
     assert again.results.rows[1].params["rounds"] == 1
+
+
+def test_malformed_protocol_yaml_names_file_line_and_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: t\nprotocols: [naive\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml:\d+:\d+: malformed YAML"):
+        load_protocol_config(bad)
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_protocol_config(tmp_path / "missing.yaml")

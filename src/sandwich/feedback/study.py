@@ -9,11 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sandwich.errors import ConfigError
-from sandwich.runs.config import TaskConfig, format_validation_error
+from sandwich.runs.config import TaskConfig, format_validation_error, read_yaml
 
 ConditionKind = Literal["none", "model-answer", "transcript", "file"]
 
@@ -110,9 +109,7 @@ def parse_study(data: object, source: str = "<study>", base_dir: Path | None = N
     try:
         cfg = StudyConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(
-            format_validation_error(exc, source).replace("invalid config", "invalid study")
-        ) from None
+        raise ConfigError(format_validation_error(exc, source, "study")) from None
     if base_dir is None:
         return cfg
     conds = [
@@ -130,14 +127,4 @@ def parse_study(data: object, source: str = "<study>", base_dir: Path | None = N
 def load_study(path: str | Path) -> StudyConfig:
     """Read and validate a study YAML file."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read study {p}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
-        raise ConfigError(f"{where}: malformed YAML: {getattr(exc, 'problem', exc)}") from None
-    return parse_study(data, str(p), p.parent)
+    return parse_study(read_yaml(p, "study"), str(p), p.parent)

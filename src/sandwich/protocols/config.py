@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sandwich.errors import ConfigError, UnknownNameError
 from sandwich.protocols.base import GenParams
 from sandwich.protocols.generators import check_spec, normalise_spec
-from sandwich.runs.config import BootstrapConfig, TaskConfig, format_validation_error
+from sandwich.runs.config import BootstrapConfig, TaskConfig, format_validation_error, read_yaml
 
 
 class _Strict(BaseModel):
@@ -117,11 +116,4 @@ def parse_protocol_config(data: Any, source: str = "<config>") -> ProtocolRunCon
 
 
 def load_protocol_config(path: str | Path) -> ProtocolRunConfig:
-    p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {p}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: malformed YAML: {exc}") from None
-    return parse_protocol_config(data, str(p))
+    return parse_protocol_config(read_yaml(path), str(path))

@@ -246,8 +246,9 @@ def _check_unique(field: str, labels: list[str], problems: list[str]) -> None:
         seen.add(label)
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid config"]
+def format_validation_error(exc: ValidationError, source: str, what: str = "config") -> str:
+    """One line per bad field, each starting with its path; ``what`` names the document."""
+    lines = [f"{source}: invalid {what}"]
     for err in exc.errors():
         path = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
@@ -273,18 +274,27 @@ def parse_config(data: Any, source: str = "<config>") -> RunConfig:
         raise ConfigError(f"{source}: {exc}") from None
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a YAML config file."""
+def read_yaml(path: str | Path, what: str = "config") -> Any:
+    """The YAML document in ``path``.
+
+    An unreadable file or malformed YAML raises ConfigError naming the file
+    (and ``file:line:column`` for YAML errors). Shared by run, protocol and
+    study configs.
+    """
     p = Path(path)
     try:
         text = p.read_text()
     except OSError as exc:
-        raise ConfigError(f"cannot read config {p}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read {what} {p}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{where}: malformed YAML: {problem}") from None
-    return parse_config(data, str(p))
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML config file."""
+    return parse_config(read_yaml(path), str(path))
