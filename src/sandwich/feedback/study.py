@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sandwich.errors import ConfigError
-from sandwich.runs.config import TaskConfig, format_validation_error, read_yaml
+from sandwich.runs.config import TaskConfig, read_yaml, validate_document
 
 ConditionKind = Literal["none", "model-answer", "transcript", "file"]
 
@@ -104,12 +103,7 @@ class StudyConfig(_Strict):
 
 def parse_study(data: object, source: str = "<study>", base_dir: Path | None = None) -> StudyConfig:
     """Validate a study dict; relative condition paths are resolved against ``base_dir``."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: a study must be a mapping, got {type(data).__name__}")
-    try:
-        cfg = StudyConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source, "study")) from None
+    cfg = validate_document(StudyConfig, data, source, "study")
     if base_dir is None:
         return cfg
     conds = [

@@ -9,12 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sandwich.errors import ConfigError, UnknownNameError
 from sandwich.protocols.base import GenParams
 from sandwich.protocols.generators import check_spec, normalise_spec
-from sandwich.runs.config import BootstrapConfig, TaskConfig, format_validation_error, read_yaml
+from sandwich.runs.config import BootstrapConfig, TaskConfig, read_yaml, validate_document
 
 
 class _Strict(BaseModel):
@@ -105,14 +104,7 @@ class ProtocolRunConfig(_Strict):
 
 
 def parse_protocol_config(data: Any, source: str = "<config>") -> ProtocolRunConfig:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: a config must be a mapping, got {type(data).__name__}")
-    try:
-        return ProtocolRunConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
-    except UnknownNameError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+    return validate_document(ProtocolRunConfig, data, source)
 
 
 def load_protocol_config(path: str | Path) -> ProtocolRunConfig:

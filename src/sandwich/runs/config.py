@@ -8,13 +8,15 @@ nearest registered names.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sandwich.errors import ConfigError, UnknownNameError
 from sandwich.registry import Registry
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class _Strict(BaseModel):
@@ -262,16 +264,24 @@ def format_validation_error(exc: ValidationError, source: str, what: str = "conf
     return "\n".join(lines)
 
 
-def parse_config(data: Any, source: str = "<config>") -> RunConfig:
-    """Validate a config dict; raise ConfigError naming every bad field."""
+def validate_document(model: type[_M], data: Any, source: str, what: str = "config") -> _M:
+    """Validate a YAML document as ``model``; raise ConfigError naming every bad field.
+
+    Shared by run, protocol and study configs.
+    """
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: a config must be a mapping, got {type(data).__name__}")
+        raise ConfigError(f"{source}: a {what} must be a mapping, got {type(data).__name__}")
     try:
-        return RunConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
+        raise ConfigError(format_validation_error(exc, source, what)) from None
     except UnknownNameError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+
+
+def parse_config(data: Any, source: str = "<config>") -> RunConfig:
+    """Validate a config dict; raise ConfigError naming every bad field."""
+    return validate_document(RunConfig, data, source)
 
 
 def read_yaml(path: str | Path, what: str = "config") -> Any:
