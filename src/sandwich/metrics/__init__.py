@@ -1,8 +1,8 @@
 """Metrics: pure functions over numpy arrays (no other sandwich imports).
 
 Point metrics (:mod:`~sandwich.metrics.pointwise`), the paired bootstrap
-(:mod:`~sandwich.metrics.bootstrap`) and PGR with CIs
-(:mod:`~sandwich.metrics.pgr_ci`).
+(:mod:`~sandwich.metrics.bootstrap`), intervals over independent replicates such as
+seeds (:mod:`~sandwich.metrics.replicates`) and PGR with CIs (:mod:`~sandwich.metrics.pgr_ci`).
 """
 
 from sandwich.metrics.bootstrap import (
@@ -39,13 +39,16 @@ from sandwich.metrics.pointwise import (
     pgr,
     small_test_warning,
 )
+from sandwich.metrics.replicates import MeanInterval, RatioInterval, mean_ci, ratio_ci
 
 __all__ = [
     "DEFAULT_MIN_GAP",
     "GapClosed",
     "Interval",
     "JudgeAccuracy",
+    "MeanInterval",
     "PGRResult",
+    "RatioInterval",
     "SeedPredictions",
     "SplitAccuracy",
     "accuracy",
@@ -58,11 +61,13 @@ __all__ = [
     "gap_closed",
     "judge_accuracy",
     "judge_scores",
+    "mean_ci",
     "paired_bootstrap",
     "percentile_interval",
     "pgr",
     "pgr_with_ci",
     "pgr_with_ci_over_seeds",
+    "ratio_ci",
     "resample_counts",
     "resample_indices",
     "small_test_warning",
