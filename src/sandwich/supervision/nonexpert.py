@@ -1,6 +1,14 @@
-"""``nonexpert``: a simulated non-expert who knows the easy items and guesses the rest.
+"""``nonexpert``: a simulated non-expert who knows some items and errs on the rest.
 
-The error model, exactly (``K`` = knowledge, ``c`` = confidence, ``b`` = bias,
+Two error models, chosen by ``errors``. ``random`` (the default) knows the
+easiest items and guesses the rest at random; ``systematic`` has blind spots
+that follow a named item attribute and answers them by one consistent wrong
+rule, the way real non-experts err (a misconception about a whole region, a
+habit of agreeing with what they cannot check). At equal accuracy, systematic
+errors are the harder test: a strong student can learn the rule and imitate
+it, where random errors average out (``tests/supervision/test_nonexpert.py``).
+
+The ``random`` error model, exactly (``K`` = knowledge, ``c`` = confidence, ``b`` = bias,
 ``g`` = guess_confidence):
 
 1. **Which items it knows.** ``fit`` records the difficulties of A (the only
@@ -21,13 +29,34 @@ with ``p`` the share of true items among the unknown ones, which is
 ``0.5 + (1-K)*b/2``. ``u1, u2, u3`` are uniform draws from a hash of
 (``seed_salt``, the ``random_state`` given to ``fit``, the item id): the same
 item gets the same answer whatever the order or batch it comes in.
+
+The ``systematic`` error model (``attribute`` = a metadata key, ``H`` =
+``heuristic``):
+
+1. **Blind spots.** ``fit`` counts A's items per value of ``attribute`` (for
+   ``cities``: ``continent`` or ``country``), orders the values by a hash of
+   (``seed_salt``, ``random_state``, value) and makes the first values blind
+   spots until they hold at least a ``1 - K`` share of A's items (whole
+   values, so the share can overshoot by one value's items). A value A never
+   showed is a blind spot with probability ``1 - K`` (hash of the value).
+   Without ``attribute``, the blind spot is the hardest ``1 - K`` share by
+   difficulty, ranked as in the random model.
+2. **Other items**: as known items above (right with probability ``c``).
+3. **Blind-spot items**: answered by the rule ``H``, stated with confidence
+   ``g``: ``true`` says "true" to all of them (acquiescence), ``false`` says
+   "false", ``flip`` holds the opposite of the truth (a misconception).
+
+Expected accuracy on balanced items with blind-spot share ``s``:
+``(1-s)*c + s/2`` for ``true``/``false`` (the same as the random model at
+``K = 1 - s`` with ``b = 0``: only the structure of the errors differs) and
+``(1-s)*c`` for ``flip``.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Self
+from typing import Literal, Self, get_args
 
 import numpy as np
 
@@ -50,11 +79,27 @@ def item_uniforms(salt: str, random_state: int, item_id: str) -> tuple[float, fl
     return a, b, c
 
 
-@SUPERVISORS.register("nonexpert", summary="simulated non-expert: knows easy items, guesses rest")
+Errors = Literal["random", "systematic"]
+Heuristic = Literal["true", "false", "flip"]
+
+
+def _choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"nonexpert: {name} must be one of {', '.join(allowed)}, got {value!r}")
+    return str(value)
+
+
+def _uniform(salt: str, random_state: int, key: str) -> float:
+    return item_uniforms(salt, random_state, key)[0]
+
+
+@SUPERVISORS.register("nonexpert", summary="simulated non-expert: random or systematic errors")
 class NonExpertSupervisor(Supervisor):
-    """Knows a ``knowledge`` share of items (the easiest), right on those with
-    probability ``confidence``; guesses the rest with a yes-bias ``bias``.
-    See the module docstring for the exact model."""
+    """Knows a ``knowledge`` share of items, right on those with probability
+    ``confidence``. ``errors="random"``: the rest are the hardest items,
+    guessed with a yes-bias ``bias``. ``errors="systematic"``: the rest are
+    blind spots chosen by ``attribute``, answered by ``heuristic``.
+    See the module docstring for the exact models."""
 
     def __init__(
         self,
@@ -63,6 +108,9 @@ class NonExpertSupervisor(Supervisor):
         confidence: float = 0.9,
         guess_confidence: float = 0.6,
         seed_salt: str = "nonexpert",
+        errors: Errors = "random",
+        attribute: str | None = None,
+        heuristic: Heuristic = "true",
     ) -> None:
         self.knowledge = _check("knowledge", knowledge, 0.0, 1.0)
         self.bias = _check("bias", bias, -1.0, 1.0)
@@ -71,13 +119,63 @@ class NonExpertSupervisor(Supervisor):
         if not isinstance(seed_salt, str):
             raise ConfigError(f"nonexpert: seed_salt must be a string, got {seed_salt!r}")
         self.seed_salt = seed_salt
+        self.errors = _choice("errors", errors, get_args(Errors))
+        self.heuristic = _choice("heuristic", heuristic, get_args(Heuristic))
+        if attribute is not None and not (isinstance(attribute, str) and attribute):
+            raise ConfigError(f"nonexpert: attribute must be a metadata key, got {attribute!r}")
+        if attribute is not None and self.errors != "systematic":
+            raise ConfigError("nonexpert: attribute is only used with errors='systematic'")
+        self.attribute = attribute
 
     def fit(self, items: Sequence[Item], features: FeatureSource, random_state: int) -> Self:
         if not items:
             raise ConfigError("nonexpert: fit needs at least one item (the A split is empty)")
         self.reference_ = np.sort(np.array([it.difficulty for it in items], dtype=np.float64))
         self.random_state_ = int(random_state)
+        if self.attribute is not None:
+            self.blind_values_ = self._blind_values(items)
         return self
+
+    def _value(self, item: Item) -> str:
+        assert self.attribute is not None
+        if self.attribute not in item.metadata:
+            keys = ", ".join(sorted(item.metadata)) or "none"
+            raise ConfigError(
+                f"nonexpert: item {item.id} has no metadata {self.attribute!r} "
+                f"(its keys: {keys}); choose attribute among them"
+            )
+        return str(item.metadata[self.attribute])
+
+    def _blind_values(self, items: Sequence[Item]) -> tuple[frozenset[str], frozenset[str]]:
+        """(blind values, all values of A): values in hash order until they hold a
+        1 - K share of ``items``."""
+        counts: dict[str, int] = {}
+        for it in items:
+            v = self._value(it)
+            counts[v] = counts.get(v, 0) + 1
+        order = sorted(counts, key=lambda v: _uniform(self.seed_salt, self.random_state_, v))
+        blind: set[str] = set()
+        covered, need = 0, (1.0 - self.knowledge) * len(items)
+        for v in order:
+            if covered >= need - 1e-9:
+                break
+            blind.add(v)
+            covered += counts[v]
+        return frozenset(blind), frozenset(counts)
+
+    def _is_blind(self, value: str) -> bool:
+        blind, seen = self.blind_values_
+        if value in seen:
+            return value in blind
+        return _uniform(self.seed_salt, self.random_state_, value) < 1.0 - self.knowledge
+
+    def blind(self, items: Sequence[Item]) -> np.ndarray:
+        """Whether each item is in a blind spot (systematic model, step 1)."""
+        if self.attribute is None:
+            return ~self.knows(items)
+        if not hasattr(self, "blind_values_"):
+            raise RuntimeError("NonExpertSupervisor used before fit")
+        return np.array([self._is_blind(self._value(it)) for it in items], dtype=bool)
 
     def _draws(self, items: Sequence[Item]) -> np.ndarray:
         if not hasattr(self, "reference_"):
@@ -100,9 +198,13 @@ class NonExpertSupervisor(Supervisor):
     def predict_proba(self, items: Sequence[Item], features: FeatureSource) -> np.ndarray:
         u = self._draws(items)
         gold = np.array([it.label for it in items], dtype=bool)
-        known = self.knows(items)
-        answer = np.where(
-            known, np.where(u[:, 1] < self.confidence, gold, ~gold), u[:, 2] < 0.5 + self.bias / 2
-        )
+        known = self.knows(items) if self.errors == "random" else ~self.blind(items)
+        if self.errors == "random":
+            other = u[:, 2] < 0.5 + self.bias / 2
+        else:
+            other = {"true": np.ones_like(gold), "false": np.zeros_like(gold), "flip": ~gold}[
+                self.heuristic
+            ]
+        answer = np.where(known, np.where(u[:, 1] < self.confidence, gold, ~gold), other)
         stated = np.where(known, self.confidence, self.guess_confidence)
         return np.where(answer, stated, 1.0 - stated).astype(np.float64)
