@@ -7,6 +7,13 @@ the label). Difficulty: 1 - normalised log population of the country
 (:func:`country_difficulty`); for ``borders`` the larger of the two countries'
 difficulties. Only ~245 countries exist, so these tasks default to fewer
 items than the city tasks; asking for more raises ConfigError with the maximum.
+
+Groups (``metadata["group"]``, kept together by :meth:`Task.split`): the
+country for ``capitals``, ``continents`` and ``currencies``, whose true and
+false statements about one country would otherwise land in different splits
+(for ``continents`` the true one gives the false one away); the unordered
+country pair for ``borders`` (each pair is stated once, so these groups are
+single items: a guard, not a change).
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ def capitals_task(n_items: int = 400, seed: int = 0) -> Task:
                     f"{city} is the capital of {country_phrase(c.name)}.",
                     truth,
                     diff[c.code],
+                    group=c.name,
                     country=c.name,
                     capital=c.capital,
                     stated_capital=city,
@@ -82,6 +90,7 @@ def continents_task(n_items: int = 400, seed: int = 0) -> Task:
                     f"{country_phrase(c.name, start=True)} is in {CONTINENTS[k]}.",
                     truth,
                     diff[c.code],
+                    group=c.name,
                     country=c.name,
                     continent=CONTINENTS[c.continent],
                     stated_continent=CONTINENTS[k],
@@ -116,6 +125,7 @@ def currencies_task(n_items: int = 400, seed: int = 0) -> Task:
                     f"The currency of {country_phrase(c.name)} is the {cur}.",
                     truth,
                     diff[c.code],
+                    group=c.name,
                     country=c.name,
                     currency=c.currency_name,
                     currency_code=c.currency_code,
@@ -164,6 +174,7 @@ def borders_task(n_items: int = 600, seed: int = 0) -> Task:
                     f"{country_phrase(cs[b].name)}.",
                     truth,
                     max(diff[a], diff[b]),
+                    group=" / ".join(sorted((cs[a].name, cs[b].name))),
                     country_a=cs[a].name,
                     country_b=cs[b].name,
                 )

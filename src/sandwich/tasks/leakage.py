@@ -1,0 +1,156 @@
+"""Leakage between the splits of a task: what A or B could give away about T.
+
+Three kinds of leak, each between items in different splits (A = train_weak,
+B = train_strong, T = test):
+
+- ``duplicate``: the same text (a file may hold a statement twice with
+  different ids or labels);
+- ``near-duplicate``: texts equal after :func:`normalise` (case, accents,
+  punctuation and whitespace ignored; digits kept, since "3 + 5 = 8." and
+  "3 + 5 = 9." are different statements);
+- ``shared group``: one ``group`` in two splits (:meth:`Task.split` never does
+  this; splits made elsewhere might).
+
+:func:`split_warnings` turns them (and split sizes far from the requested
+fractions) into the run's warnings, naming example items by ``file:line``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from sandwich.tasks.item import Item
+from sandwich.tasks.task import SPLIT_NAMES, Splits, SplitSizes, Task
+
+KINDS = ("duplicate", "near-duplicate", "shared group")
+SIZE_TOLERANCE = 0.05
+"""A split whose share of the items is further than this from its fraction is reported."""
+
+_NOT_WORD = re.compile(r"[^\w\s]|_")
+
+
+def normalise(text: str) -> str:
+    """Lower case, no accents, punctuation as spaces, single spaces; digits kept."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    return " ".join(_NOT_WORD.sub(" ", bare).split())
+
+
+@dataclass(frozen=True)
+class Leak:
+    """One text, normalised text or group found in two or more splits."""
+
+    kind: str
+    key: str
+    items: tuple[tuple[str, Item], ...]  # (split name, item), in split order
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(name for name, _ in self.items))
+
+
+def _leaks(kind: str, splits: Splits, key: Callable[[Item], str | None]) -> list[Leak]:
+    found: dict[str, list[tuple[str, Item]]] = {}
+    for name in SPLIT_NAMES:
+        for it in splits[name]:
+            k = key(it)
+            if k is not None:
+                found.setdefault(k, []).append((name, it))
+    out = []
+    for k, members in found.items():
+        if len({name for name, _ in members}) < 2:
+            continue
+        if kind == "near-duplicate" and not any(  # two different texts in two splits
+            a.text != b.text and sa != sb for sa, a in members for sb, b in members
+        ):
+            continue
+        out.append(Leak(kind, k, tuple(members)))
+    return out
+
+
+def find_leaks(splits: Splits) -> list[Leak]:
+    """Every duplicate, near-duplicate and shared group across the splits."""
+    return (
+        _leaks("duplicate", splits, lambda it: it.text)
+        + _leaks("near-duplicate", splits, lambda it: normalise(it.text))
+        + _leaks("shared group", splits, lambda it: it.group)
+    )
+
+
+_WHAT = {
+    "duplicate": "text(s) appear in more than one of A/B/T (exact duplicates)",
+    "near-duplicate": (
+        "text(s) appear in more than one of A/B/T up to case, accents, punctuation and spaces "
+        "(near-duplicates)"
+    ),
+    "shared group": "group(s) span more than one of A/B/T",
+}
+_FIX = {
+    "duplicate": "remove the copies or give them one `group` to keep them in one split",
+    "near-duplicate": "remove the copies or give them one `group` to keep them in one split",
+    "shared group": "make the split with Task.split, which keeps groups together",
+}
+
+
+def _example(task: Task, leak: Leak, max_items: int = 3) -> str:
+    shown = [
+        f"{task.where(it)} ({name}, {'true' if it.label else 'false'})"
+        for name, it in leak.items[:max_items]
+    ]
+    more = f" and {len(leak.items) - max_items} more" if len(leak.items) > max_items else ""
+    return f"{leak.key!r} at " + ", ".join(shown) + more
+
+
+def leakage_warnings(
+    task: Task, splits_by_seed: Mapping[int, Splits], examples: int = 2
+) -> list[str]:
+    """One warning per kind of leak found in any seed's split, with examples (``file:line``)."""
+    reports = {seed: find_leaks(s) for seed, s in splits_by_seed.items()}
+    out = []
+    for kind in KINDS:
+        counts = {seed: [lk for lk in leaks if lk.kind == kind] for seed, leaks in reports.items()}
+        hit = {seed: leaks for seed, leaks in counts.items() if leaks}
+        if not hit:
+            continue
+        first_seed, first = next(iter(hit.items()))
+        per_seed = ", ".join(f"{len(v)} in seed {seed}" for seed, v in hit.items())
+        shown = "; ".join(_example(task, lk) for lk in first[:examples])
+        out.append(
+            f"task {task.name!r}: {_WHAT[kind]}: {per_seed} (of {len(splits_by_seed)} seeds); "
+            f"e.g. seed {first_seed}: {shown}. To fix: {_FIX[kind]}"
+        )
+    return out
+
+
+def size_warnings(task: Task, splits_by_seed: Mapping[int, Splits], sizes: SplitSizes) -> list[str]:
+    """A warning if a split's share of the items is off its fraction by more than
+    :data:`SIZE_TOLERANCE` (large groups can force this; a task without groups of
+    two or more items is split exactly, up to rounding, so it is not checked)."""
+    out: list[str] = []
+    n = len(task.items)
+    if task.group_index() is None:
+        return out
+    for seed, s in splits_by_seed.items():
+        off = [
+            f"{name} {len(s[name]) / n:.2f} (asked {getattr(sizes, name):.2f})"
+            for name in SPLIT_NAMES
+            if abs(len(s[name]) / n - getattr(sizes, name)) > SIZE_TOLERANCE
+        ]
+        if off:
+            out.append(
+                f"task {task.name!r}: seed {seed}: split shares are off the requested fractions "
+                f"({', '.join(off)}), because some groups are large; use smaller groups"
+            )
+    return out
+
+
+def split_warnings(
+    task: Task, splits_by_seed: Mapping[int, Splits], sizes: SplitSizes | None = None
+) -> list[str]:
+    """Leakage warnings and split-size warnings of one task over its seeds' splits."""
+    return leakage_warnings(task, splits_by_seed) + size_warnings(
+        task, splits_by_seed, sizes or SplitSizes()
+    )
