@@ -142,7 +142,7 @@ def size_warnings(task: Task, splits_by_seed: Mapping[int, Splits], sizes: Split
         if off:
             out.append(
                 f"task {task.name!r}: seed {seed}: split shares are off the requested fractions "
-                f"({', '.join(off)}), because some groups are large; use smaller groups"
+                f"({', '.join(off)}); groups this large cannot be split closer, use smaller ones"
             )
     return out
 
