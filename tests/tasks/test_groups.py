@@ -24,10 +24,11 @@ def _country(it: Item) -> set[Any]:
 
 
 # What a test item could be given away by, read from the facts each item
-# carries (not from its group): the same country, the same city, the same
-# bordering pair, the same two operands.
+# carries (not from its group): the same country (for capitals also the
+# country whose capital is named), the same city, the same bordering pair, the
+# same two operands.
 ENTITIES: dict[str, Callable[[Item], set[Any]]] = {
-    "capitals": _country,
+    "capitals": lambda it: {it.metadata["country"], it.metadata["capital_of"]},
     "continents": _country,
     "currencies": _country,
     "dossier": _country,
@@ -93,6 +94,16 @@ def test_country_tasks_keep_both_statements_about_a_country_together() -> None:
     pairs = [g for g in _groups(task).values() if len(g) == 2]
     assert len(pairs) > 100  # most countries have their true and false statement drawn
     assert all({it.label for it in g} == {True, False} for g in pairs)
+
+
+def test_capitals_name_each_capital_once_true_and_once_false() -> None:
+    task = load_task("capitals", n_items=484, seed=0)  # every statement the data makes
+    stated: dict[str, list[bool]] = {}
+    for it in task.items:  # by country, as two countries have a capital called Kingston
+        stated.setdefault(it.metadata["capital_of"], []).append(it.label)
+    assert all(sorted(v) == [False, True] for v in stated.values())
+    groups = _groups(task).values()
+    assert {len(g) for g in groups} <= {4, 6}  # two or three countries, true + false each
 
 
 def test_larger_city_puts_every_city_in_exactly_one_group() -> None:

@@ -154,3 +154,60 @@ def split_warnings(
     return leakage_warnings(task, splits_by_seed) + size_warnings(
         task, splits_by_seed, sizes or SplitSizes()
     )
+
+
+def shared_group_rate(splits: Splits) -> float:
+    """Share of T's items whose group also has an item in A or B."""
+    train = {it.group for it in splits.train_weak + splits.train_strong if it.group is not None}
+    return sum(it.group in train for it in splits.test) / len(splits.test)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print, per task, its groups and how often a test item's group is also in A or B,
+    with the group-aware split and with the item-wise one; then the warnings."""
+    import argparse
+
+    from sandwich.tasks.load import load_task
+
+    ap = argparse.ArgumentParser(
+        prog="python -m sandwich.tasks.leakage",
+        description="Leakage between A, B and T of tasks (registered names or .jsonl/.csv files).",
+    )
+    ap.add_argument("tasks", nargs="+", help="task names or file paths")
+    ap.add_argument("--seeds", type=int, default=5, help="split seeds 0..N-1 (default 5)")
+    ap.add_argument("--n-items", type=int, default=None, help="items per task (default: all)")
+    args = ap.parse_args(argv)
+    seeds = range(args.seeds)
+    print(
+        "| task | items | groups of 2+ | largest group | A / B / T (seed 0) "
+        f"| T items whose group is in A or B, mean of {args.seeds} seeds: item-wise split "
+        "| group-aware split |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    notes: list[str] = []
+    for spec in args.tasks:
+        is_file = spec.endswith((".jsonl", ".csv"))
+        task = load_task(
+            None if is_file else spec, path=spec if is_file else None, n_items=args.n_items
+        )
+        sizes: dict[str, int] = {}
+        for it in task.items:
+            if it.group is not None:
+                sizes[it.group] = sizes.get(it.group, 0) + 1
+        by_seed = {seed: task.split(seed) for seed in seeds}
+        plain = [shared_group_rate(task.split(seed, use_groups=False)) for seed in seeds]
+        grouped = [shared_group_rate(s) for s in by_seed.values()]
+        s0 = by_seed[0]
+        print(
+            f"| {task.name} | {len(task.items)} | {sum(n > 1 for n in sizes.values())} "
+            f"| {max(sizes.values(), default=1)} "
+            f"| {len(s0.train_weak)} / {len(s0.train_strong)} / {len(s0.test)} "
+            f"| {sum(plain) / len(plain):.1%} | {sum(grouped) / len(grouped):.1%} |"
+        )
+        notes += split_warnings(task, by_seed)
+    for w in notes:
+        print(f"warning: {w}")
+
+
+if __name__ == "__main__":
+    main()

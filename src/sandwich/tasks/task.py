@@ -141,7 +141,9 @@ class Task:
     def labels(self, items: Sequence[Item] | None = None) -> np.ndarray:
         return np.array([it.label for it in (self.items if items is None else items)], dtype=bool)
 
-    def split(self, seed: int, sizes: SplitSizes | None = None) -> Splits:
+    def split(
+        self, seed: int, sizes: SplitSizes | None = None, *, use_groups: bool = True
+    ) -> Splits:
         """Seeded, label-stratified, group-aware split into A, B and T.
 
         The three parts are disjoint and cover all items, and no group spans
@@ -150,11 +152,13 @@ class Task:
         its own group (the split is then the one sandwich made before groups
         existed) and as closely as the groups allow otherwise
         (:func:`assign_groups`). Raises ConfigError if the groups are too big
-        to leave any part non-empty.
+        to leave any part non-empty. ``use_groups=False`` ignores the groups
+        (the split made before groups existed; only to measure what groups
+        prevent, see :mod:`sandwich.tasks.leakage`).
         """
         sizes = sizes or SplitSizes()
         rng = np.random.default_rng([seed, 7919])
-        index = self.group_index()
+        index = self.group_index() if use_groups else None
         if index is None:
             return self._split_items(rng, sizes)
         labels = self.labels()
