@@ -239,3 +239,14 @@ def test_hf_group_field(tmp_path: Path) -> None:
     assert load_hf_task(str(tmp_path / "ds")).items[0].group is None  # default: no group column
     with pytest.raises(InputFileError, match="no column 'cluster'"):
         load_hf_task(str(tmp_path / "ds"), group_field="cluster")
+
+
+def test_item_wise_split_leaks_continents_and_groups_stop_it() -> None:
+    """The split before groups (use_groups=False, identical to the old code) put a
+    continents test item's opposite-label twin in A or B for 58% of T (seeds 0-4)."""
+    from sandwich.tasks.leakage import shared_group_rate
+
+    task = load_task("continents", seed=0)
+    before = np.mean([shared_group_rate(task.split(s, use_groups=False)) for s in SEEDS])
+    after = np.mean([shared_group_rate(task.split(s)) for s in SEEDS])
+    assert before > 0.5 and after == 0.0

@@ -4,6 +4,7 @@ and named by file:line; built-in splits are clean; runs carry the warnings."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,19 @@ def test_run_results_carry_the_leakage_warning(tmp_path: Path) -> None:
     assert leaks[0] in saved["warnings"]
     report = "".join(f.read_text() for f in out.run_dir.glob("report*.md"))
     assert "exact duplicates" in report
+
+
+def test_command_line_table_and_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sandwich.tasks.leakage import main
+
+    rows = [{"id": f"r{i}", "text": "Water is wet.", "label": i % 2 == 0} for i in range(20)]
+    rows += [{"text": f"S{i}.", "label": i % 2 == 0, "group": f"g{i // 2}"} for i in range(20)]
+    p = _jsonl(tmp_path / "mixed.jsonl", rows)
+    main([str(p), "continents", "--seeds", "2"])
+    out = capsys.readouterr().out
+    assert "| mixed | 40 | 10 | 2 | 12 / 16 / 12 |" in out
+    assert "| continents | 400 |" in out and "| 0.0% |" in out
+    assert "warning: task 'mixed'" in out
+    assert re.search(r"mixed\.jsonl:\d+ \((train_weak|train_strong|test), (true|false)\)", out)

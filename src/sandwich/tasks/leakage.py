@@ -95,10 +95,12 @@ _FIX = {
 }
 
 
-def _example(task: Task, leak: Leak, max_items: int = 3) -> str:
+def _example(task: Task, leak: Leak, pos: dict[str, int], max_items: int = 3) -> str:
+    """The leak's key and its first items (split by split, in task order) with their lines."""
+    members = sorted(leak.items, key=lambda m: (SPLIT_NAMES.index(m[0]), pos.get(m[1].id, 0)))
     shown = [
         f"{task.where(it)} ({name}, {'true' if it.label else 'false'})"
-        for name, it in leak.items[:max_items]
+        for name, it in members[:max_items]
     ]
     more = f" and {len(leak.items) - max_items} more" if len(leak.items) > max_items else ""
     return f"{leak.key!r} at " + ", ".join(shown) + more
@@ -109,6 +111,7 @@ def leakage_warnings(
 ) -> list[str]:
     """One warning per kind of leak found in any seed's split, with examples (``file:line``)."""
     reports = {seed: find_leaks(s) for seed, s in splits_by_seed.items()}
+    pos = {it.id: i for i, it in enumerate(task.items)}
     out = []
     for kind in KINDS:
         counts = {seed: [lk for lk in leaks if lk.kind == kind] for seed, leaks in reports.items()}
@@ -117,7 +120,7 @@ def leakage_warnings(
             continue
         first_seed, first = next(iter(hit.items()))
         per_seed = ", ".join(f"{len(v)} in seed {seed}" for seed, v in hit.items())
-        shown = "; ".join(_example(task, lk) for lk in first[:examples])
+        shown = "; ".join(_example(task, lk, pos) for lk in first[:examples])
         out.append(
             f"task {task.name!r}: {_WHAT[kind]}: {per_seed} (of {len(splits_by_seed)} seeds); "
             f"e.g. seed {first_seed}: {shown}. To fix: {_FIX[kind]}"
