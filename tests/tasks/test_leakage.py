@@ -167,7 +167,7 @@ def test_command_line_table_and_warnings(
     p = _jsonl(tmp_path / "mixed.jsonl", rows)
     main([str(p), "continents", "--seeds", "2"])
     out = capsys.readouterr().out
-    assert "| mixed | 40 | 10 | 2 | 12 / 16 / 12 |" in out
+    assert "| mixed | 40 | 10 | 2 | 12 / 16 / 12 | 0 |" in out
     assert "| continents | 400 |" in out and "| 0.0% |" in out
     assert "warning: task 'mixed'" in out
     assert re.search(r"mixed\.jsonl:\d+ \((train_weak|train_strong|test), (true|false)\)", out)

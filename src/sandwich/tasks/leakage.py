@@ -183,11 +183,13 @@ def main(argv: list[str] | None = None) -> None:
     seeds = range(args.seeds)
     print(
         "| task | items | groups of 2+ | largest group | A / B / T (seed 0) "
+        "| largest gap to n * fraction | largest true - false gap "
         f"| T items whose group is in A or B, mean of {args.seeds} seeds: item-wise split "
         "| group-aware split |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     notes: list[str] = []
+    fractions = SplitSizes()
     for spec in args.tasks:
         is_file = spec.endswith((".jsonl", ".csv"))
         task = load_task(
@@ -200,11 +202,20 @@ def main(argv: list[str] | None = None) -> None:
         by_seed = {seed: task.split(seed) for seed in seeds}
         plain = [shared_group_rate(task.split(seed, use_groups=False)) for seed in seeds]
         grouped = [shared_group_rate(s) for s in by_seed.values()]
+        n = len(task.items)
+        parts = [s[name] for s in by_seed.values() for name in SPLIT_NAMES]
+        size_gap = max(
+            abs(len(s[name]) - n * getattr(fractions, name))
+            for s in by_seed.values()
+            for name in SPLIT_NAMES
+        )
+        label_gap = max(abs(2 * sum(it.label for it in p) - len(p)) for p in parts)
         s0 = by_seed[0]
         print(
-            f"| {task.name} | {len(task.items)} | {sum(n > 1 for n in sizes.values())} "
+            f"| {task.name} | {n} | {sum(k > 1 for k in sizes.values())} "
             f"| {max(sizes.values(), default=1)} "
             f"| {len(s0.train_weak)} / {len(s0.train_strong)} / {len(s0.test)} "
+            f"| {size_gap:g} | {label_gap} "
             f"| {sum(plain) / len(plain):.1%} | {sum(grouped) / len(grouped):.1%} |"
         )
         notes += split_warnings(task, by_seed)
