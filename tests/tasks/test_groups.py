@@ -69,6 +69,10 @@ def test_no_entity_and_no_group_spans_two_splits(builtin: Task) -> None:
         assert all(len(v) == 1 for v in seen.values()), (builtin.name, seed)
 
 
+def test_every_builtin_item_has_a_group(builtin: Task) -> None:
+    assert all(isinstance(it.group, str) and it.group for it in builtin.items)
+
+
 def test_sizes_and_balance_stay_close_to_the_request(builtin: Task) -> None:
     """Split sizes within the largest group of the target, labels balanced within 2 items."""
     n = len(builtin.items)
