@@ -19,6 +19,8 @@ from sandwich.runs.plan import feature_jobs, plan_cells
 from sandwich.runs.results import RunResults
 from sandwich.store import ArtifactStore, atomic_write_text
 from sandwich.store.hashing import digest
+from sandwich.tasks import SplitSizes
+from sandwich.tasks.leakage import split_warnings
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,10 @@ def run(
     warnings += [
         f"corrupt cache entry {k[:12]} was detected and recomputed" for k in store.corrupt_found
     ]
+    sizes = SplitSizes(**config.split.model_dump())
+    for task_cfg in config.tasks:  # leaks between A, B and T (tasks.leakage)
+        by_seed = {seed: ctx.splits(task_cfg, seed) for seed in config.seeds}
+        warnings += split_warnings(ctx.task(task_cfg), by_seed, sizes)
     results = RunResults(
         sandwich_version=__version__,
         run_id=run_dir.name,

@@ -4,6 +4,8 @@ Built-in generated tasks live in :data:`TASKS` (``cities``, ``capitals``,
 ``continents``, ``currencies``, ``borders``, ``larger-city``, ``arithmetic``);
 user data comes from files (:func:`load_task_file`) or ``datasets``
 (:func:`load_hf_task`); :func:`load_task` is the single entry point.
+Items sharing a ``group`` stay in one split; :mod:`sandwich.tasks.leakage`
+reports what still leaks between splits.
 """
 
 from sandwich.tasks import builtin as _builtin  # noqa: F401  (registers the tasks)

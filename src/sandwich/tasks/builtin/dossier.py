@@ -15,6 +15,7 @@ Every (country, kind) pair gives at most one item; ``n_items`` pairs are drawn
 per seed, half stated with the right answer (label true), half with the
 distractor. ``metadata["choices"]`` is ``[stated, other]`` (see
 :mod:`sandwich.tasks.choices`). Difficulty: the country's fame difficulty.
+Group: the country (its items share one passage, which holds every answer).
 """
 
 from __future__ import annotations
@@ -180,6 +181,7 @@ def dossier_task(n_items: int = 200, seed: int = 0) -> Task:
                 choices=[stated, other],
                 passage=passage_for(c, cities.get(c.code, [])),
                 kind=kind,
+                group=c.name,
                 country=c.name,
             )
         )
