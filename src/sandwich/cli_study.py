@@ -184,6 +184,7 @@ def verify_code_cmd(
     db: DbOption = None,
 ) -> None:
     """Check completion codes: whose each is, and whether they finished and passed."""
+    from sandwich.errors import SandwichError
     from sandwich.feedback.migrate import ensure_secret
     from sandwich.feedback.studies import get_study, verify_code
 
@@ -202,8 +203,12 @@ def verify_code_cmd(
             "yes" if valid else "NO",
         )  # fmt: skip
     _console().print(table)
-    if not all(c.rater is not None and c.finished and c.passed for c in checks):
-        raise typer.Exit(1)
+    bad = [c.code for c in checks if not (c.rater is not None and c.finished and c.passed)]
+    if bad:
+        raise SandwichError(
+            f"{len(bad)} of {len(checks)} code(s) are not earned completion codes of "
+            f"study {study!r}: {', '.join(bad)}"
+        )
 
 
 @study_app.command("researcher")
