@@ -56,10 +56,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drops the new columns; hashed tokens cannot be turned back into links."""
+    """Drops the new columns (plain ``ALTER TABLE ... DROP COLUMN``: on SQLite a batch
+    copy of ``raters`` would trip the foreign keys that point at it; SQLite has
+    the statement since 3.35). Hashed tokens cannot be turned back into links."""
     op.drop_index("ix_assignments_key", table_name="assignments")
-    with op.batch_alter_table("assignments") as batch:
-        batch.drop_column("key")
+    op.drop_column("assignments", "key")
     op.drop_index("ix_raters_entry_address", table_name="raters")
-    with op.batch_alter_table("raters") as batch:
-        batch.drop_column("entry_address")
+    op.drop_column("raters", "entry_address")
