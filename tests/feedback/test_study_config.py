@@ -142,6 +142,23 @@ def test_create_is_idempotent_and_never_overwrites(tmp_path: Path, make_study_fi
         assert s.scalar(select(func.count()).select_from(Item)) == 19  # gold pool of 6
 
 
+def test_study_stored_before_new_fields_is_the_same_study(tmp_path: Path, make_study_file) -> None:
+    """A config stored by an older version (no ``entry``, no ``gold.pool``) still
+    matches its file: creating it again is a no-op, not a conflict."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    Sessions = session_factory(migrate(url))
+    path = make_study_file()
+    with Sessions.begin() as s:
+        study = create_study(s, load_study(path))
+        old = dict(study.config)
+        old.pop("entry")
+        old["gold"] = {k: v for k, v in old["gold"].items() if k != "pool"}
+        study.config = old
+        first = study.id
+    with Sessions.begin() as s:
+        assert create_study(s, load_study(path)).id == first
+
+
 def test_synthetic_study_is_created_with_its_answer_key(tmp_path: Path) -> None:
     from sandwich.feedback.synthetic import create_synthetic_study
 

@@ -45,7 +45,9 @@ def create_study(s: Session, cfg: StudyConfig) -> Study:
     data: dict[str, Any] = cfg.model_dump(mode="json")
     existing = s.scalar(select(Study).where(Study.name == cfg.name))
     if existing is not None:
-        if existing.config == data:
+        # compared as configs, so a study stored before a field was added (and
+        # so without it) matches the same file read with the field's default
+        if study_config(existing) == cfg:
             return existing
         raise ConfigError(
             f"a different study named {cfg.name!r} already exists in this database; "
