@@ -88,6 +88,8 @@ async def _http_peak(base: str, clients: int, seconds: float) -> float:
 
 def one_backend(name: str, url: str, root: Path, seconds: float, concurrency: int) -> None:
     truth = create_synthetic_study(url, root / "files", n_items=2000, n_task=2100)
+    # simulated raters name their own addresses (X-Forwarded-For): trust loopback for it
+    os.environ.setdefault("SANDWICH_TRUSTED_PROXIES", "127.0.0.1")
     with ServerProcess(url, log=root / f"{name}-server.log") as server:
         report = simulate(
             server.url, "load", n_raters=100_000, skill=0.7, concurrency=concurrency,

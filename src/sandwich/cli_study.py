@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,6 +38,20 @@ def _sessions(db: str | None) -> Any:
     from sandwich.feedback.migrate import migrate
 
     return session_factory(migrate(db))
+
+
+@contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    """``$name`` set to ``value`` inside the block (for a child process), restored after."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 def serve_cmd(
@@ -70,7 +87,8 @@ def create_cmd(
     _console().print(
         f"study [bold]{cfg.name}[/]: {cfg.n_items} items x {len(cfg.conditions)} conditions x "
         f"overlap {cfg.overlap} = {n_slots} labels wanted; {cfg.gold.n} gold, "
-        f"{cfg.training.n} training items; completion code {code}"
+        f"{cfg.training.n} training items; completion codes {code}-<per rater> "
+        "(check them with `sandwich study verify-code`)"
     )
     needed = -(-n_slots // cfg.items_per_rater)
     _console().print(f"about {needed} raters needed ({cfg.items_per_rater} items each)")
@@ -86,12 +104,15 @@ def invite_cmd(
     db: DbOption = None,
 ) -> None:
     """Print one personal link per new rater (and the open ?PID= entry link)."""
-    from sandwich.feedback.studies import get_study, invite, study_config
+    from sandwich.feedback.studies import get_study, invite, rater_label, study_config
 
     base = base_url.rstrip("/")
     with _sessions(db).begin() as s:
         raters = invite(s, study, n)
-        links = [(f"r{r.id}", r.condition or "(within)", f"{base}/r/{r.token}") for r in raters]
+        links = [
+            (rater_label(r.id, None), r.condition or "(within)", f"{base}/r/{token}")
+            for r, token in raters
+        ]
         pid_ok = study_config(get_study(s, study)).allow_pid_entry
     table = Table(title=f"{n} new rater link(s) for {study}")
     for col in ("rater", "condition", "link"):
@@ -131,15 +152,21 @@ def export_cmd(
     db: DbOption = None,
 ) -> None:
     """Write the study's labels (CSV or JSONL) and print a run-config snippet using them."""
-    from sandwich.feedback.export import export_labels
+    from sandwich.feedback.export import export_labels, export_problem
     from sandwich.feedback.studies import get_study, study_config
 
     path = out or Path(f"{study}-labels.csv")
     with _sessions(db).begin() as s:
         found = get_study(s, study)
         n = export_labels(s, found, path, include_training=training)
+        problem = export_problem(s, found)
         conditions = [c.name for c in study_config(found).conditions]
     _console().print(f"wrote {n} labels to {path}")
+    if problem:
+        _console().print(
+            f"[yellow]note:[/] these labels cannot be read back as label records: {problem}",
+            highlight=False,
+        )
     snippet = "\n".join(
         f"    - name: human\n      label: human-{c}\n"
         f"      params: {{path: {json.dumps(str(path))}, condition: {c}}}"
@@ -148,6 +175,40 @@ def export_cmd(
     _console().print(
         f"use them as weak supervisors in a run config:\n  weak:\n{snippet}", highlight=False
     )
+
+
+@study_app.command("verify-code")
+def verify_code_cmd(
+    study: Annotated[str, typer.Argument(help="study name")],
+    codes: Annotated[list[str], typer.Argument(help="completion codes participants gave")],
+    db: DbOption = None,
+) -> None:
+    """Check completion codes: whose each is, and whether they finished and passed."""
+    from sandwich.errors import SandwichError
+    from sandwich.feedback.migrate import ensure_secret
+    from sandwich.feedback.studies import get_study, verify_code
+
+    Sessions = _sessions(db)
+    secret = ensure_secret(Sessions.kw["bind"])
+    with Sessions.begin() as s:
+        found = get_study(s, study)
+        checks = [verify_code(s, secret, found, code) for code in codes]
+    table = Table(title=f"completion codes of {study}")
+    for col in ("code", "rater", "finished", "passed", "valid"):
+        table.add_column(col)
+    for c in checks:
+        valid = c.rater is not None and c.finished and c.passed
+        table.add_row(
+            c.code, c.rater or "(no rater of this study)", str(c.finished), str(c.passed),
+            "yes" if valid else "NO",
+        )  # fmt: skip
+    _console().print(table)
+    bad = [c.code for c in checks if not (c.rater is not None and c.finished and c.passed)]
+    if bad:
+        raise SandwichError(
+            f"{len(bad)} of {len(checks)} code(s) are not earned completion codes of "
+            f"study {study!r}: {', '.join(bad)}"
+        )
 
 
 @study_app.command("researcher")
@@ -190,6 +251,7 @@ def simulate_cmd(
 ) -> None:
     """Drive the real app over HTTP with simulated raters, then print the status."""
     from sandwich.feedback.db import default_db_url
+    from sandwich.feedback.rater_pages import TRUSTED_PROXIES_ENV
     from sandwich.feedback.server import ServerProcess
     from sandwich.feedback.simulate import SimulationReport, simulate
     from sandwich.feedback.status import study_status
@@ -206,7 +268,12 @@ def simulate_cmd(
         )
 
     if url is None:
-        with ServerProcess(db or default_db_url()) as server:
+        # the simulated raters all come from this machine, each named by its own
+        # X-Forwarded-For address: the server started here believes it from loopback
+        with (
+            _env(TRUSTED_PROXIES_ENV, "127.0.0.1"),
+            ServerProcess(db or default_db_url()) as server,
+        ):
             report = drive(server.url)
     else:
         report = drive(url)

@@ -96,7 +96,7 @@ class Lab:
 
     def invite(self, study: str, n: int = 1) -> list[str]:
         with self.Sessions.begin() as s:
-            return [r.token for r in invite(s, study, n)]
+            return [token for _, token in invite(s, study, n)]
 
     def csrf(self, token: str) -> str:
         page = self.client.get(f"/r/{token}").text
@@ -108,23 +108,23 @@ class Lab:
         assert r.status_code == 303
         return csrf
 
-    def current(self, token: str) -> tuple[int, str, str] | None:
-        """(assignment id, statement, page html) of the rater's current item; None when done."""
+    def current(self, token: str) -> tuple[str, str, str] | None:
+        """(assignment key, statement, page html) of the rater's current item; None when done."""
         page = self.client.get(f"/r/{token}").text
-        aid = re.search(r'name="assignment_id" value="(\d+)"', page)
+        aid = re.search(r'name="assignment_id" value="([^"]+)"', page)
         if aid is None:
             return None
         text = re.search(r'id="item-text">(.*?)</blockquote>', page, re.S)
-        return int(aid.group(1)), text.group(1) if text else "", page  # type: ignore[union-attr]
+        return aid.group(1), text.group(1) if text else "", page  # type: ignore[union-attr]
 
     def answer(
-        self, token: str, csrf: str, aid: int, answer: bool, confidence: int = 80, reason: str = ""
+        self, token: str, csrf: str, aid: str, answer: bool, confidence: int = 80, reason: str = ""
     ) -> Any:
         return self.client.post(
             f"/r/{token}/answer",
             data={
                 "csrf": csrf,
-                "assignment_id": str(aid),
+                "assignment_id": aid,
                 "answer": "true" if answer else "false",
                 "confidence": str(confidence),
                 "reason": reason,

@@ -8,7 +8,8 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from sandwich.feedback.db import Label, Rater
+from sandwich.feedback.db import Assignment, Label, Rater
+from sandwich.feedback.studies import token_hash
 
 from .conftest import truth_of  # type: ignore[import-not-found]
 
@@ -19,14 +20,14 @@ def test_full_rater_flow_ends_with_completion_code(lab) -> None:
     start = lab.client.get(f"/r/{token}").text
     assert "Start" in start and "1 practice item" in start
     done = lab.finish(token)
-    assert re.search(r'id="completion-code">DONE-1234<', done)
+    assert re.search(r'id="completion-code">DONE-1234-[A-Z2-7]{10}<', done)
     labels = lab.labels()
     assert sorted((x.is_training, x.is_gold) for x in labels) == sorted(
         [(True, False)] + [(False, True)] * 2 + [(False, False)] * 4
     )
     assert all(x.confidence == 0.8 and x.seconds >= 0 for x in labels)
     with lab.Sessions() as s:
-        rater = s.scalar(select(Rater).where(Rater.token == token))
+        rater = s.scalar(select(Rater).where(Rater.token_hash == token_hash(token)))
         assert rater.started_at is not None and rater.finished_at is not None
 
 
@@ -44,7 +45,8 @@ def test_item_page_shows_assistance_for_the_rater_condition_only(lab) -> None:
         assert 'id="progress"' in page and 'data-limit="90"' in page
 
 
-def test_feedback_after_training_and_gold_only(lab) -> None:
+def test_feedback_after_training_only(lab) -> None:
+    """Training items show the right answer; gold items, like main items, move on."""
     study = lab.study()
     token = lab.invite(study)[0]
     csrf = lab.start(token)
@@ -58,28 +60,39 @@ def test_feedback_after_training_and_gold_only(lab) -> None:
             kinds.append("feedback")
         else:
             assert loc == f"/r/{token}"
-            # a main item never has a feedback page
+            # a main or gold item never has a feedback page
             assert lab.client.get(f"/r/{token}/feedback/{cur[0]}").status_code == 404
             kinds.append("none")
-    assert kinds.count("feedback") == 3 and kinds.count("none") == 4
+    assert kinds == ["feedback"] + ["none"] * 6
     final = lab.client.get(f"/r/{token}").text
     assert 'id="failed"' in final and "DONE-1234" not in final  # failed the gold checks
 
 
+PID_A, PID_B = "5f3a" + "0" * 20, "5f3b" + "1" * 20  # Prolific-like: 24 hex characters
+
+
 def test_pid_entry_makes_one_rater_per_pid(lab) -> None:
+    """Re-entry with the same PID reaches the same rater through a fresh link (the
+    database keeps no plain token to give back); the old link stops working."""
     study = lab.study()
-    r1 = lab.client.get(f"/s/{study}/start", params={"PID": "P123"}, follow_redirects=False)
-    r2 = lab.client.get(f"/s/{study}/start", params={"PID": "P123"}, follow_redirects=False)
-    r3 = lab.client.get(f"/s/{study}/start", params={"PID": "P456"}, follow_redirects=False)
-    assert r1.status_code == 303 and r1.headers["location"] == r2.headers["location"]
-    assert r3.headers["location"] != r1.headers["location"]
+    r1 = lab.client.get(f"/s/{study}/start", params={"PID": PID_A}, follow_redirects=False)
+    lab.start(r1.headers["location"].removeprefix("/r/"))
+    r2 = lab.client.get(f"/s/{study}/start", params={"PID": PID_A}, follow_redirects=False)
+    r3 = lab.client.get(f"/s/{study}/start", params={"PID": PID_B}, follow_redirects=False)
+    assert r1.status_code == r2.status_code == r3.status_code == 303
+    assert len({r.headers["location"] for r in (r1, r2, r3)}) == 3
+    assert lab.client.get(r1.headers["location"]).status_code == 404  # replaced by r2's
+    again = lab.client.get(r2.headers["location"]).text
+    assert 'name="assignment_id"' in again  # the same rater, already started
+    with lab.Sessions() as s:
+        assert s.scalars(select(Rater.external_id)).all() == [PID_A, PID_B]
     assert lab.client.get(f"/s/{study}/start").status_code == 400
-    assert lab.client.get("/s/no-such-study/start", params={"PID": "x"}).status_code == 404
+    assert lab.client.get("/s/no-such-study/start", params={"PID": PID_A}).status_code == 404
 
 
 def test_pid_entry_can_be_closed(lab) -> None:
     study = lab.study(allow_pid_entry=False)
-    assert lab.client.get(f"/s/{study}/start", params={"PID": "P1"}).status_code == 404
+    assert lab.client.get(f"/s/{study}/start", params={"PID": PID_A}).status_code == 404
 
 
 def test_double_submit_is_stored_once(lab) -> None:
@@ -111,7 +124,9 @@ def test_simultaneous_double_submits_are_stored_once(lab) -> None:
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["duplicate"] * 7 + ["saved"]
-    assert len([x for x in lab.labels() if x.assignment_id == aid]) == 1
+    with lab.Sessions() as s:
+        stored = s.scalars(select(Label.id).join(Assignment).where(Assignment.key == aid)).all()
+    assert len(stored) == 1
 
 
 def test_bad_answers_are_rejected_and_nothing_is_stored(lab) -> None:
@@ -126,7 +141,7 @@ def test_bad_answers_are_rejected_and_nothing_is_stored(lab) -> None:
         ({"reason": "x" * 301}, "at most 300"),
     ]
     for change, message in bad:
-        form = {"csrf": csrf, "assignment_id": str(aid), "answer": "true", "confidence": "70"}
+        form = {"csrf": csrf, "assignment_id": aid, "answer": "true", "confidence": "70"}
         form.update(change)
         r = lab.client.post(f"/r/{token}/answer", data=form)
         assert r.status_code == 422 and message in r.text, (change, r.text)
@@ -154,7 +169,7 @@ def test_labels_survive_a_new_app_on_the_same_database(lab) -> None:
     aid = lab.current(token)[0]
     assert lab.answer(token, csrf, aid, True).status_code == 303
     with lab.Sessions() as s:  # another connection sees the committed row
-        assert s.scalar(select(Label.assignment_id)) == aid
+        assert s.scalar(select(Assignment.key).join(Label)) == aid
     fresh = TestClient(create_app(lab.url))
     page = fresh.get(f"/r/{token}").text
     assert f'value="{aid}"' not in page  # the next item, not the answered one
@@ -221,7 +236,6 @@ def test_transcript_and_file_assistance_are_shown_escaped(lab) -> None:
 def test_answers_after_the_time_limit_are_kept_and_flagged(lab) -> None:
     import datetime as dt
 
-    from sandwich.feedback.db import Assignment
     from sandwich.feedback.status import labels_frame, study_status
     from sandwich.feedback.studies import get_study
 
@@ -230,7 +244,7 @@ def test_answers_after_the_time_limit_are_kept_and_flagged(lab) -> None:
     csrf = lab.start(token)
     slow = lab.current(token)[0]
     with lab.Sessions.begin() as s:  # the rater took 100 s on this item
-        a = s.get(Assignment, slow)
+        a = s.scalar(select(Assignment).where(Assignment.key == slow))
         a.assigned_at -= dt.timedelta(seconds=100)
     assert lab.answer(token, csrf, slow, True).headers["x-sandwich-label"] == "saved"
     fast = lab.current(token)[0]

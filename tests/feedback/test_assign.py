@@ -7,12 +7,13 @@ import datetime as dt
 import threading
 from collections import Counter
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select, update
 
-from sandwich.feedback.assign import gold_positions, next_assignment
+from sandwich.feedback.assign import gold_plan, gold_positions, next_assignment
 from sandwich.feedback.db import Assignment, Label, Rater, Study
-from sandwich.feedback.studies import study_config
+from sandwich.feedback.studies import study_config, token_hash
 from sandwich.feedback.submit import Outcome, record
 
 
@@ -21,13 +22,13 @@ def _run_rater(lab, token: str, lease: dt.timedelta | None = None) -> list[Assig
     got = []
     while True:
         with lab.Sessions.begin() as s:
-            rater = s.scalar(select(Rater).where(Rater.token == token))
+            rater = s.scalar(select(Rater).where(Rater.token_hash == token_hash(token)))
             cfg = study_config(s.get(Study, rater.study_id))
             a = next_assignment(s, rater, cfg, **({"lease": lease} if lease else {}))
             if a is None:
                 return got
             got.append(a)
-            assert record(s, rater, a.id, True, 0.9, "") is Outcome.SAVED
+            assert record(s, rater, a.key, True, 0.9, "") is Outcome.SAVED
 
 
 def _main_counts(lab) -> Counter:
@@ -38,10 +39,14 @@ def _main_counts(lab) -> Counter:
     return Counter(rows)
 
 
-def test_gold_positions_are_spread() -> None:
-    assert gold_positions(4, 2) == {1, 3}
-    assert gold_positions(10, 0) == set()
-    assert len(gold_positions(12, 4)) == 4 and max(gold_positions(12, 4)) < 16
+def test_gold_positions_are_drawn_per_rater() -> None:
+    def draw(seed: int) -> set[int]:
+        return gold_positions(12, 4, np.random.default_rng(seed))
+
+    assert gold_positions(10, 0, np.random.default_rng(0)) == set()
+    assert all(len(draw(k)) == 4 and max(draw(k)) < 16 for k in range(20))
+    assert draw(1) == draw(1)  # one rater's positions are fixed
+    assert len({frozenset(draw(k)) for k in range(20)}) > 10  # raters differ
 
 
 def test_overlap_met_exactly_and_never_exceeded(lab) -> None:
@@ -65,8 +70,11 @@ def test_no_item_twice_to_a_rater_and_roles(lab) -> None:
         roles = [a.role for a in got]
         assert roles[:1] == ["training"]  # training first
         assert Counter(roles) == {"training": 1, "gold": 2, "main": 8}
-        # gold items interleaved, not all at the end
-        assert [i for i, r in enumerate(roles[1:]) if r == "gold"] == sorted(gold_positions(8, 2))
+        # gold items at this rater's own positions
+        with lab.Sessions() as s:
+            rater = s.scalar(select(Rater).where(Rater.token_hash == token_hash(token)))
+            at, _ = gold_plan(s, rater, study_config(s.get(Study, rater.study_id)))
+        assert [i for i, r in enumerate(roles[1:]) if r == "gold"] == sorted(at)
 
 
 def test_least_labelled_items_first(lab) -> None:
@@ -98,14 +106,14 @@ def test_abandoned_slot_is_offered_again_after_the_lease(lab) -> None:
     study = lab.study(n_items=2, overlap=1, items_per_rater=2, design="within", gold={"n": 0})
     quitter, other = lab.invite(study, 2)
     with lab.Sessions.begin() as s:  # the quitter takes one item and leaves
-        rater = s.scalar(select(Rater).where(Rater.token == quitter))
+        rater = s.scalar(select(Rater).where(Rater.token_hash == token_hash(quitter)))
         cfg = study_config(s.get(Study, rater.study_id))
         s.execute(update(Rater).values(started_at=func.now()))
         for _ in range(2):  # training item answered, then one main item claimed
             a = next_assignment(s, rater, cfg)
             if a.role == "training":
-                record(s, rater, a.id, True, 0.9, "")
-        taken = a.id
+                record(s, rater, a.key, True, 0.9, "")
+        taken, taken_key = a.id, a.key
     got = _run_rater(lab, other)
     assert taken not in [a.id for a in got]  # not before the lease ends
     with lab.Sessions.begin() as s:  # an hour passes
@@ -114,8 +122,8 @@ def test_abandoned_slot_is_offered_again_after_the_lease(lab) -> None:
     third = lab.invite(study)[0]
     assert taken in [a.id for a in _run_rater(lab, third)]
     with lab.Sessions.begin() as s:  # the quitter's late answer is not stored
-        rater = s.scalar(select(Rater).where(Rater.token == quitter))
-        assert record(s, rater, taken, False, 0.6, "") is Outcome.GONE
+        rater = s.scalar(select(Rater).where(Rater.token_hash == token_hash(quitter)))
+        assert record(s, rater, taken_key, False, 0.6, "") is Outcome.GONE
 
 
 def test_concurrent_raters_never_over_assign(lab) -> None:
@@ -167,14 +175,15 @@ def test_simultaneous_submits_store_one_label(lab) -> None:
     study = lab.study(name="twice")
     token = lab.invite(study)[0]
     with lab.Sessions.begin() as s:
-        rater = s.scalar(select(Rater).where(Rater.token == token))
-        aid = next_assignment(s, rater, study_config(s.get(Study, rater.study_id))).id
+        rater = s.scalar(select(Rater).where(Rater.token_hash == token_hash(token)))
+        a = next_assignment(s, rater, study_config(s.get(Study, rater.study_id)))
+        aid, key = a.id, a.key
     outcomes: list[Outcome] = []
 
     def submit() -> None:
         with lab.Sessions.begin() as s:
-            rater = s.scalar(select(Rater).where(Rater.token == token))
-            outcomes.append(record(s, rater, aid, True, 0.7, ""))
+            rater = s.scalar(select(Rater).where(Rater.token_hash == token_hash(token)))
+            outcomes.append(record(s, rater, key, True, 0.7, ""))
 
     threads = [threading.Thread(target=submit) for _ in range(8)]
     for th in threads:

@@ -11,6 +11,7 @@ that neither runs. A screenshot of the rater page is saved under
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -96,11 +97,13 @@ def test_rater_completes_study_in_chromium(tmp_path: Path, browser_page) -> None
                 assert "the correct answer is" in page.locator("#feedback").inner_text()
                 training_feedback += 1
                 page.click("#continue")
-        assert page.locator("#completion-code").inner_text() == "DONE-1234"
+        assert re.fullmatch(
+            r"DONE-1234-[A-Z2-7]{10}", page.locator("#completion-code").inner_text()
+        )
         assert page.evaluate("window.__xss") is None  # neither the script nor onerror ran
         assert page.dialogs == []  # type: ignore[attr-defined]
     assert seen_assistance >= 2  # within design: some items with the model's answer
-    assert training_feedback == 3  # one training item + two gold checks
+    assert training_feedback == 1  # the training item only: gold checks get no feedback
     labels = lab.labels()
     assert len(labels) == 7
     assert all(x.confidence == 0.9 and x.reason == "I know this one" for x in labels)

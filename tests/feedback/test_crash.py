@@ -27,7 +27,9 @@ pytestmark = pytest.mark.integration
 N_RATERS = 60  # 50 at once; 11 labels each (1 training, 2 gold, 8 main)
 
 
-def test_sigkill_mid_load_loses_no_confirmed_label(tmp_path: Path) -> None:
+def test_sigkill_mid_load_loses_no_confirmed_label(tmp_path: Path, monkeypatch) -> None:
+    # every simulated rater names its own address; the server believes it from loopback
+    monkeypatch.setenv("SANDWICH_TRUSTED_PROXIES", "127.0.0.1")
     db = tmp_path / "studies.sqlite"
     url = f"sqlite:///{db}"
     truth = create_synthetic_study(url, tmp_path / "files", n_items=400)

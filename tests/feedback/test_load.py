@@ -45,6 +45,13 @@ def run_load(db_url: str, tmp_path: Path) -> None:
     assert result.full > 0  # the overlap rule was reached under contention
 
 
+@pytest.fixture(autouse=True)
+def _trust_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every simulated rater names its own address (X-Forwarded-For); the server,
+    a child process on this machine, believes it from loopback."""
+    monkeypatch.setenv("SANDWICH_TRUSTED_PROXIES", "127.0.0.1")
+
+
 def test_load_sqlite(tmp_path: Path) -> None:
     run_load(f"sqlite:///{tmp_path / 'studies.sqlite'}", tmp_path)
 

@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 
 from sandwich.errors import ConfigError, InputFileError
 from sandwich.feedback.db import Item, Study, make_engine, session_factory
-from sandwich.feedback.items import study_items
+from sandwich.feedback.items import gold_pool_size, study_items
 from sandwich.feedback.migrate import migrate
 from sandwich.feedback.studies import create_study
-from sandwich.feedback.study import load_study
+from sandwich.feedback.study import StudyConfig, load_study, parse_study
 
 
 def _edit(path: Path, **changes: object) -> Path:
@@ -93,11 +93,32 @@ def test_too_few_task_items(make_study_file) -> None:
         study_items(load_study(path))
 
 
+def test_gold_pool_keeps_the_main_items_and_is_checked(make_study_file) -> None:
+    """A bigger pool adds gold items after the main ones: the main items of a
+    seed stay the same; a pool smaller than n or larger than the task fails."""
+    cfg = load_study(make_study_file())
+    keys = {
+        pool: [it.key for it in study_items(_gold(cfg, pool)) if it.role == "main"]
+        for pool in (2, 6, 20)
+    }
+    assert keys[2] == keys[6] == keys[20]
+    assert gold_pool_size(cfg, 40) == 6 and gold_pool_size(cfg, 16) == 3
+    with pytest.raises(ConfigError, match=r"gold pool 30 .* has 40"):
+        study_items(_gold(cfg, 30))
+    with pytest.raises(ConfigError, match=r"gold.*pool \(1\) must hold at least n \(2\)"):
+        parse_study({**cfg.model_dump(mode="json"), "gold": {"n": 2, "pool": 1}})
+
+
+def _gold(cfg: StudyConfig, pool: int) -> StudyConfig:
+    return cfg.model_copy(update={"gold": cfg.gold.model_copy(update={"pool": pool})})
+
+
 def test_items_are_disjoint_and_seeded(make_study_file) -> None:
     cfg = load_study(make_study_file())
     items = study_items(cfg)
     roles = [it.role for it in items]
-    assert roles.count("training") == 1 and roles.count("gold") == 2 and roles.count("main") == 12
+    # the gold pool: 3 x gold.n by default
+    assert roles.count("training") == 1 and roles.count("gold") == 6 and roles.count("main") == 12
     assert len({it.key for it in items}) == len(items)
     assert [it.key for it in study_items(cfg)] == [it.key for it in items]
     other = study_items(cfg.model_copy(update={"seed": 1}))
@@ -118,7 +139,24 @@ def test_create_is_idempotent_and_never_overwrites(tmp_path: Path, make_study_fi
         create_study(s, load_study(changed))
     with Sessions() as s:
         assert s.scalar(select(func.count()).select_from(Study)) == 1
-        assert s.scalar(select(func.count()).select_from(Item)) == 15
+        assert s.scalar(select(func.count()).select_from(Item)) == 19  # gold pool of 6
+
+
+def test_study_stored_before_new_fields_is_the_same_study(tmp_path: Path, make_study_file) -> None:
+    """A config stored by an older version (no ``entry``, no ``gold.pool``) still
+    matches its file: creating it again is a no-op, not a conflict."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    Sessions = session_factory(migrate(url))
+    path = make_study_file()
+    with Sessions.begin() as s:
+        study = create_study(s, load_study(path))
+        old = dict(study.config)
+        old.pop("entry")
+        old["gold"] = {k: v for k, v in old["gold"].items() if k != "pool"}
+        study.config = old
+        first = study.id
+    with Sessions.begin() as s:
+        assert create_study(s, load_study(path)).id == first
 
 
 def test_synthetic_study_is_created_with_its_answer_key(tmp_path: Path) -> None:
@@ -126,7 +164,7 @@ def test_synthetic_study_is_created_with_its_answer_key(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     truth = create_synthetic_study(url, tmp_path / "files", n_items=10)
-    assert len(truth) == 10 + 2 + 1  # main, gold and training items
+    assert len(truth) == 10 + 6 + 1  # main, gold pool (3 x 2) and training items
     for text, gold in truth.items():
         assert gold == (int(text.split()[2]) % 2 == 0), text  # even numbers are true
     with session_factory(make_engine(url))() as s:
@@ -169,4 +207,4 @@ def test_shipped_study_file_is_valid() -> None:
     path = Path(__file__).parents[2] / "studies" / "cities-assisted.yaml"
     cfg = load_study(path)
     assert {c.kind for c in cfg.conditions} >= {"none", "model-answer"}
-    assert len(study_items(cfg)) == cfg.n_items + cfg.gold.n + cfg.training.n
+    assert len(study_items(cfg)) == cfg.n_items + (cfg.gold.pool or 0) + cfg.training.n

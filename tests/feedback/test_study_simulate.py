@@ -22,7 +22,9 @@ from .conftest import Lab  # type: ignore[import-not-found]
 pytestmark = pytest.mark.integration
 
 
-def test_simulated_raters_over_http(tmp_path: Path) -> None:
+def test_simulated_raters_over_http(tmp_path: Path, monkeypatch) -> None:
+    # every simulated rater names its own address; the server believes it from loopback
+    monkeypatch.setenv("SANDWICH_TRUSTED_PROXIES", "127.0.0.1")
     lab = Lab(tmp_path)
     study = lab.study(n_items=20, overlap=2, items_per_rater=5)  # 80 slots, 16 raters fill them
     with lab.Sessions() as s:
@@ -33,13 +35,15 @@ def test_simulated_raters_over_http(tmp_path: Path) -> None:
         )
     assert report.errors == []
     assert report.raters_started == report.raters_finished == 18
-    assert set(report.completion_codes.values()) <= {"DONE-1234", None}
+    codes = [c for c in report.completion_codes.values() if c is not None]
+    assert codes and len(set(codes)) == len(codes)  # one code per rater
+    assert all(re.fullmatch(r"DONE-1234-[A-Z2-7]{10}", c) for c in codes)
     # every confirmed label is stored, once; nothing else is stored
     with lab.Sessions() as s:
         stored = s.execute(
-            select(Rater.external_id, Label.assignment_id, Label.answer).join(
-                Rater, Rater.id == Label.rater_id
-            )
+            select(Rater.external_id, Assignment.key, Label.answer)
+            .join(Rater, Rater.id == Label.rater_id)
+            .join(Assignment, Assignment.id == Label.assignment_id)
         ).all()
         over = s.execute(
             select(Assignment.item_id, Assignment.condition, Assignment.rater_id).where(
@@ -48,13 +52,13 @@ def test_simulated_raters_over_http(tmp_path: Path) -> None:
         ).all()
         gold = dict(s.execute(select(Item.id, Item.gold)).all())
         st = study_status(s, get_study(s, study), n_boot=200)
-    confirmed = {(x.rater, x.assignment_id, x.answer) for x in report.confirmed}
+    confirmed = {(x.rater, x.assignment, x.answer) for x in report.confirmed}
     assert len(confirmed) == len(report.confirmed) == len(report.labels)
     assert set(stored) == confirmed and len(stored) == len(confirmed)
     per_slot = Counter((item, cond) for item, cond, _ in over)
     assert len(per_slot) == 40 and set(per_slot.values()) == {2}  # overlap met, not exceeded
     assert len({(item, rater) for item, _, rater in over}) == len(over)
-    assert len(gold) == 23
+    assert len(gold) == 27  # 20 main, a gold pool of 6, 1 training
     # the loop closes: assisted raters (trusting a right model) beat unassisted ones
     acc = st.conditions.set_index("condition")["accuracy"]
     assert acc["assisted"] > acc["unassisted"]
@@ -76,6 +80,7 @@ def test_sandwich_serve_and_study_simulate_commands(tmp_path: Path, monkeypatch,
     lab = Lab(tmp_path)
     study = lab.study(n_items=8, overlap=1, items_per_rater=4)
     monkeypatch.setenv("SANDWICH_DB", lab.url)
+    monkeypatch.setenv("SANDWICH_TRUSTED_PROXIES", "127.0.0.1")  # for `sandwich serve`
     port = free_port()
     cmd = [sys.executable, "-m", "sandwich", "serve", "--db", lab.url, "--port", str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -1,7 +1,11 @@
 """Assignment: which item a rater sees next.
 
 Order for one rater: the training items, then ``items_per_rater`` main items
-with the gold items interleaved at evenly spaced positions. A main item is
+with ``gold.n`` gold items interleaved. Which gold items (drawn from the
+study's gold pool) and at which positions is random per rater (seeded by the
+study seed and the rater), so raters comparing notes learn neither. Every
+assignment given to a rater gets a random ``key``: forms name it by that, never
+by its row id (main slots are made first, so ids would tell them apart). A main item is
 taken by claiming one of its free slots (``overlap`` per condition, made at
 study creation) with a conditional UPDATE, so under any number of concurrent
 raters an item is never assigned more than ``overlap`` times per condition.
@@ -14,9 +18,11 @@ A slot claimed but left unanswered for ``lease`` is offered again.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections import Counter
 from typing import Any
 
+import numpy as np
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
@@ -28,10 +34,36 @@ from sandwich.feedback.study import StudyConfig
 LEASE = dt.timedelta(minutes=30)
 
 
-def gold_positions(n_main: int, n_gold: int) -> set[int]:
-    """Indices (in the rater's main+gold sequence) where gold items go, evenly spread."""
+def new_key() -> str:
+    """An assignment's key: 16 random bytes, URL-safe."""
+    return secrets.token_urlsafe(16)
+
+
+def _rater_rng(cfg: StudyConfig, rater: Rater) -> np.random.Generator:
+    return np.random.default_rng([cfg.seed, rater.id, 5772156])
+
+
+def gold_positions(n_main: int, n_gold: int, rng: np.random.Generator) -> set[int]:
+    """Indices (in the rater's main+gold sequence) where gold items go: ``n_gold``
+    distinct positions drawn by ``rng`` (one rater's generator)."""
     total = n_main + n_gold
-    return {round((j + 1) * total / (n_gold + 1)) - 1 for j in range(n_gold)}
+    return {int(i) for i in rng.choice(total, size=min(n_gold, total), replace=False)}
+
+
+def gold_plan(s: Session, rater: Rater, cfg: StudyConfig) -> tuple[set[int], list[int]]:
+    """The rater's gold positions and gold item ids (in order), drawn from the pool;
+    the same on every call for one rater."""
+    pool = list(
+        s.scalars(
+            select(Item.id)
+            .where(Item.study_id == rater.study_id, Item.role == "gold")
+            .order_by(Item.position)
+        ).all()
+    )
+    rng = _rater_rng(cfg, rater)
+    positions = gold_positions(cfg.items_per_rater, cfg.gold.n, rng)
+    picked = rng.choice(len(pool), size=min(cfg.gold.n, len(pool)), replace=False)
+    return positions, [pool[int(i)] for i in picked]
 
 
 def pending(s: Session, rater: Rater) -> Assignment | None:
@@ -47,24 +79,31 @@ def _mine(s: Session, rater: Rater) -> list[Assignment]:
     return list(s.scalars(select(Assignment).where(Assignment.rater_id == rater.id)).all())
 
 
-def _fixed(s: Session, rater: Rater, role: str, condition: str, position: int) -> Assignment | None:
-    """Give the rater the next training or gold item (every rater sees all of them)."""
+def _training(s: Session, rater: Rater) -> int | None:
+    """The next training item the rater has not seen (every rater sees all of them)."""
     seen = select(Assignment.item_id).where(Assignment.rater_id == rater.id)
-    item = s.scalar(
-        select(Item)
-        .where(Item.study_id == rater.study_id, Item.role == role, Item.id.not_in(seen))
+    return s.scalar(
+        select(Item.id)
+        .where(Item.study_id == rater.study_id, Item.role == "training", Item.id.not_in(seen))
         .order_by(Item.position)
         .limit(1)
     )
-    if item is None:
+
+
+def _fixed(
+    s: Session, rater: Rater, role: str, item_id: int | None, condition: str, position: int
+) -> Assignment | None:
+    """Give the rater a training or gold item (``item_id``; None: nothing to give)."""
+    if item_id is None:
         return None
     a = Assignment(
         study_id=rater.study_id,
-        item_id=item.id,
+        item_id=item_id,
         condition=condition,
         role=role,
         rater_id=rater.id,
         position=position,
+        key=new_key(),
         assigned_at=utcnow(),
     )
     s.add(a)
@@ -107,7 +146,7 @@ def _claim_main(
                 done: CursorResult[Any] = s.execute(  # type: ignore[assignment]
                     update(Assignment)
                     .where(Assignment.id == slot_id, free)
-                    .values(rater_id=rater.id, position=position, assigned_at=now)
+                    .values(rater_id=rater.id, position=position, assigned_at=now, key=new_key())
                     .execution_options(synchronize_session=False)
                 )
         except IntegrityError:  # this rater got the item by another request meanwhile
@@ -133,28 +172,34 @@ def next_assignment(
         return rater.condition or conds[k % len(conds)]
 
     if by_role["training"] < cfg.training.n:
-        a = _fixed(s, rater, "training", rotate(by_role["training"]), position)
+        a = _fixed(s, rater, "training", _training(s, rater), rotate(by_role["training"]), position)
         if a is not None:
             return a
     idx = by_role["main"] + by_role["gold"]
-    gold_at = gold_positions(cfg.items_per_rater, cfg.gold.n)
     if idx >= cfg.items_per_rater + cfg.gold.n:
         return None
+    gold_at, gold_items = gold_plan(s, rater, cfg)
+    seen = {a.item_id for a in mine}
+    next_gold = next((i for i in gold_items if i not in seen), None)
+
+    def give_gold() -> Assignment | None:
+        return _fixed(s, rater, "gold", next_gold, rotate(idx), position)
+
     if idx in gold_at or by_role["main"] >= cfg.items_per_rater:
-        a = _fixed(s, rater, "gold", rotate(idx), position)
+        a = give_gold()
         if a is not None:
             return a
     if by_role["main"] < cfg.items_per_rater:
         if rater.condition:
             order = [rater.condition]
         else:  # within design: the condition this rater has seen least first
-            seen = Counter(a.condition for a in mine if a.role == "main")
-            order = sorted(conds, key=lambda c: (seen[c], conds.index(c)))
+            shown = Counter(a.condition for a in mine if a.role == "main")
+            order = sorted(conds, key=lambda c: (shown[c], conds.index(c)))
         a = _claim_main(s, rater, order, position, lease)
         if a is not None:
             return a
     # no main slot left for this rater: finish the gold items, then stop
-    return _fixed(s, rater, "gold", rotate(idx), position)
+    return give_gold()
 
 
 def progress(s: Session, rater: Rater, cfg: StudyConfig) -> tuple[int, int]:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -65,11 +66,18 @@ class Item(Base):
 
 class Rater(Base):
     __tablename__ = "raters"
-    __table_args__ = (UniqueConstraint("study_id", "external_id", name="uq_raters_external"),)
+    __table_args__ = (
+        UniqueConstraint("study_id", "external_id", name="uq_raters_external"),
+        Index("ix_raters_entry_address", "study_id", "entry_address"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
-    token: Mapped[str] = mapped_column(String(64), unique=True)
+    # sha256 of the rater's token (the secret in their link), never the token itself:
+    # a copy of the database does not open anyone's session
+    token_hash: Mapped[str] = mapped_column("token", String(64), unique=True)
     external_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # HMAC of the client address a PID-entry rater came from (for the per-address cap)
+    entry_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
     condition: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
@@ -83,6 +91,9 @@ class Assignment(Base):
     created with ``rater_id`` NULL; a rater claims a slot with a conditional
     UPDATE, so an item can never be assigned more than ``overlap`` times.
     Gold and training assignments are made per rater (``slot`` NULL).
+    ``key`` is a random token set when the assignment is given to a rater:
+    the form names the assignment by it, so its row id (which would tell
+    main slots from gold and training items) never reaches the rater.
     """
 
     __tablename__ = "assignments"
@@ -98,6 +109,7 @@ class Assignment(Base):
     slot: Mapped[int | None] = mapped_column(Integer, nullable=True)
     rater_id: Mapped[int | None] = mapped_column(ForeignKey("raters.id"), nullable=True, index=True)
     position: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    key: Mapped[str | None] = mapped_column(String(43), nullable=True, unique=True, index=True)
     assigned_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 

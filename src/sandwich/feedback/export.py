@@ -13,8 +13,25 @@ from sandwich.feedback.status import labels_frame
 from sandwich.store.atomic import atomic_write_text
 
 
+def export_problem(s: Session, study: Study) -> str | None:
+    """Why the study's export could not be read back as label records (by
+    ``read_labels`` or a ``human`` supervisor), or None when it can."""
+    from sandwich.feedback.label_table import as_label_frame
+
+    frame = labels_frame(s, study, include_training=True)
+    if frame.empty:
+        return None
+    try:
+        as_label_frame(frame, source=f"study {study.name}", keep_training=True)
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
 def export_labels(s: Session, study: Study, path: Path, include_training: bool = False) -> int:
-    """Write every label of ``study`` to ``path`` (.csv or .jsonl); returns the count."""
+    """Write every label of ``study`` to ``path`` (.csv or .jsonl); returns the count.
+    The file holds every label as stored; :func:`export_problem` says whether
+    it can be read back as label records."""
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".jsonl"):
         raise ConfigError(f"export file {path}: use a .csv or .jsonl name, got {suffix!r}")

@@ -27,18 +27,37 @@ class StudyItem:
     assistance: dict[str, Assistance] = field(default_factory=dict)
 
 
+def gold_pool_size(cfg: StudyConfig, n_task_items: int) -> int:
+    """Gold items in the pool: ``gold.pool``, else 3 x ``gold.n`` or as many as are left."""
+    if cfg.gold.pool is not None:
+        return cfg.gold.pool
+    left = n_task_items - (cfg.training.n + cfg.gold.n + cfg.n_items)
+    return cfg.gold.n + max(0, min(2 * cfg.gold.n, left))
+
+
 def study_items(cfg: StudyConfig) -> list[StudyItem]:
-    """Training, gold and main items (disjoint), with every condition's assistance."""
+    """Training, gold and main items (disjoint), with every condition's assistance.
+
+    The first ``gold.n`` gold items are drawn where they always were, the rest
+    of the pool after the main items, so a pool does not change which items
+    are main for a given seed.
+    """
     task = load_task_spec(cfg.task)
-    need = cfg.training.n + cfg.gold.n + cfg.n_items
+    pool = gold_pool_size(cfg, len(task.items))
+    need = cfg.training.n + pool + cfg.n_items
     if need > len(task.items):
         raise ConfigError(
-            f"study {cfg.name!r}: needs {need} items (training {cfg.training.n} + gold "
-            f"{cfg.gold.n} + n_items {cfg.n_items}) but task {task.name!r} has {len(task.items)}"
+            f"study {cfg.name!r}: needs {need} items (training {cfg.training.n} + gold pool "
+            f"{pool} + n_items {cfg.n_items}) but task {task.name!r} has {len(task.items)}"
         )
     order = np.random.default_rng([cfg.seed, 2718281]).permutation(len(task.items))[:need]
     roles: list[Role] = []
-    for role, n in (("training", cfg.training.n), ("gold", cfg.gold.n), ("main", cfg.n_items)):
+    for role, n in (
+        ("training", cfg.training.n),
+        ("gold", cfg.gold.n),
+        ("main", cfg.n_items),
+        ("gold", pool - cfg.gold.n),
+    ):
         roles += [cast(Role, role)] * n
     chosen = [task.items[i] for i in order]
     ids = {it.id for it in chosen}

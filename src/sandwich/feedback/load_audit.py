@@ -49,8 +49,9 @@ def audit(db_url: str, study_name: str, report: SimulationReport) -> LoadAudit:
             study = get_study(s, study_name)
             overlap = study_config(study).overlap
             rows = s.execute(
-                select(Rater.external_id, Label.assignment_id, Label.answer, Label.item_id)
+                select(Rater.external_id, Assignment.key, Label.answer, Label.item_id)
                 .join(Rater, Rater.id == Label.rater_id)
+                .join(Assignment, Assignment.id == Label.assignment_id)
                 .where(Label.study_id == study.id)
             ).all()
             labels_per_slot = s.execute(
@@ -70,20 +71,20 @@ def audit(db_url: str, study_name: str, report: SimulationReport) -> LoadAudit:
             ).all()
     finally:
         engine.dispose()
-    stored = {(str(pid), int(aid)): bool(ans) for pid, aid, ans, _ in rows}
+    stored = {(str(pid), str(key)): bool(ans) for pid, key, ans, _ in rows}
     result = LoadAudit(confirmed=0, stored=len(rows))
-    seen: set[tuple[str, int]] = set()
+    seen: set[tuple[str, str]] = set()
     for lab in report.labels:
         if not lab.confirmed:
             continue
-        key = (lab.rater, lab.assignment_id)
+        key = (lab.rater, lab.assignment)
         if key in seen:
             continue
         seen.add(key)
         if key not in stored:
-            result.lost.append(f"{lab.rater} assignment {lab.assignment_id}: not in the database")
+            result.lost.append(f"{lab.rater} assignment {lab.assignment}: not in the database")
         elif lab.outcome == "saved" and stored[key] != lab.answer:
-            result.lost.append(f"{lab.rater} assignment {lab.assignment_id}: answer changed")
+            result.lost.append(f"{lab.rater} assignment {lab.assignment}: answer changed")
     result.confirmed = len(seen)
     pairs = Counter((str(pid), int(item)) for pid, _, _, item in rows)
     result.duplicates = [f"rater {p} item {i}: {n} labels" for (p, i), n in pairs.items() if n > 1]

@@ -13,6 +13,25 @@ from sandwich.feedback.status import StudyStatus
 
 
 def study_plot(st: StudyStatus) -> bytes:
+    """The plot, or (when the labels cannot be plotted) an image saying why."""
+    try:
+        return _plot(st)
+    except Exception as exc:
+        plt.close("all")
+        return _note(f"plot not available: {exc}")
+
+
+def _note(text: str) -> bytes:
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text[:200], ha="center", va="center", wrap=True, transform=ax.transAxes)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _plot(st: StudyStatus) -> bytes:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
     frame = st.labels
     main = frame[~frame["is_gold"].astype(bool)] if len(frame) else frame

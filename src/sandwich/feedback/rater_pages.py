@@ -1,12 +1,17 @@
 """The rater's pages: entry by invite token or ?PID=, items, feedback, the end.
 
-Every route needs the rater's token; a rater reaches only their own
-assignments. Forms carry an HMAC of the token (CSRF). A label is committed
-before the redirect that moves the rater on.
+Every route needs the rater's token (the database keeps only its sha256); a
+rater reaches only their own assignments, named by their random key. Forms
+carry an HMAC of the token (CSRF). A label is committed before the redirect
+that moves the rater on. Only training items get feedback: after a gold item
+the rater moves on exactly as after a main item.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -17,19 +22,55 @@ from sqlalchemy.orm import Session
 from sandwich.feedback.assign import next_assignment, progress
 from sandwich.feedback.db import Assignment, Item, Label, Rater, Study, utcnow
 from sandwich.feedback.security import rater_csrf, same
-from sandwich.feedback.studies import rater_for_pid, study_config
+from sandwich.feedback.studies import (
+    EntryRefused,
+    completion_code,
+    gold_passed,
+    rater_by_token,
+    rater_for_pid,
+    study_config,
+)
 from sandwich.feedback.submit import AnswerError, Outcome, parse_answer, record
 from sandwich.feedback.web import Web, not_found
+
+TRUSTED_PROXIES_ENV = "SANDWICH_TRUSTED_PROXIES"
+
+
+def trusted_proxies() -> frozenset[str]:
+    """Addresses of reverse proxies whose ``X-Forwarded-For`` is believed
+    (``$SANDWICH_TRUSTED_PROXIES``, comma-separated; default none)."""
+    raw = os.environ.get(TRUSTED_PROXIES_ENV, "")
+    return frozenset(a.strip() for a in raw.split(",") if a.strip())
+
+
+def client_address(request: Request, trusted: frozenset[str]) -> str:
+    """The participant's address: the connection's peer, or, when the peer is a
+    trusted proxy, the right-most ``X-Forwarded-For`` hop that is not one."""
+    peer = request.client.host if request.client else ""
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if hop not in trusted:
+            return hop
+    return peer
 
 
 def rater_routes(web: Web) -> APIRouter:
     router = APIRouter()
+    proxies = trusted_proxies()
 
     def rater_of(s: Session, token: str) -> Rater:
-        rater = s.scalar(select(Rater).where(Rater.token == token)) if token else None
+        rater = rater_by_token(s, token)
         if rater is None:
             raise not_found()
         return rater
+
+    def address_key(request: Request) -> str:
+        """The client address keyed with the server secret: the per-address cap
+        needs equality only, so the database never holds the address itself."""
+        addr = client_address(request, proxies)
+        return hmac.new(web.secret.encode(), f"address:{addr}".encode(), hashlib.sha256).hexdigest()
 
     @router.get("/s/{study_name}/start")
     def pid_entry(study_name: str, request: Request) -> Response:
@@ -40,8 +81,10 @@ def rater_routes(web: Web) -> APIRouter:
             study = s.scalar(select(Study).where(Study.name == study_name))
             if study is None or not study_config(study).allow_pid_entry:
                 raise not_found()
-            rater = rater_for_pid(s, study, pid)
-            token = rater.token
+            try:
+                _, token = rater_for_pid(s, study, pid, address_key(request))
+            except EntryRefused as exc:
+                raise HTTPException(403, str(exc)) from None
         return RedirectResponse(f"/r/{token}", status_code=303)
 
     @router.get("/r/{token}", response_class=HTMLResponse)
@@ -88,7 +131,7 @@ def rater_routes(web: Web) -> APIRouter:
     @router.post("/r/{token}/answer")
     def rater_answer(
         token: str,
-        assignment_id: Annotated[int, Form()],
+        assignment_id: Annotated[str, Form(max_length=64)],
         answer: Annotated[str, Form()] = "",
         confidence: Annotated[str, Form()] = "",
         reason: Annotated[str, Form()] = "",
@@ -105,18 +148,18 @@ def rater_routes(web: Web) -> APIRouter:
             outcome = record(s, rater, assignment_id, *parsed)
             role = s.scalar(
                 select(Assignment.role).where(
-                    Assignment.id == assignment_id, Assignment.rater_id == rater.id
+                    Assignment.key == assignment_id, Assignment.rater_id == rater.id
                 )
             )
         target = f"/r/{token}"
-        if outcome is not Outcome.GONE and role in ("training", "gold"):
+        if outcome is not Outcome.GONE and role == "training":
             target = f"/r/{token}/feedback/{assignment_id}"
         response = RedirectResponse(target, status_code=303)
         response.headers["X-Sandwich-Label"] = outcome.value
         return response
 
-    @router.get("/r/{token}/feedback/{assignment_id}", response_class=HTMLResponse)
-    def rater_feedback(token: str, assignment_id: int) -> HTMLResponse:
+    @router.get("/r/{token}/feedback/{key}", response_class=HTMLResponse)
+    def rater_feedback(token: str, key: str) -> HTMLResponse:
         with web.tx() as s:
             rater = rater_of(s, token)
             row = s.execute(
@@ -124,12 +167,12 @@ def rater_routes(web: Web) -> APIRouter:
                 .join(Label, Label.assignment_id == Assignment.id)
                 .join(Item, Item.id == Assignment.item_id)
                 .where(
-                    Assignment.id == assignment_id,
+                    Assignment.key == key,
                     Assignment.rater_id == rater.id,
-                    Assignment.role.in_(("training", "gold")),
+                    Assignment.role == "training",
                 )
             ).first()
-            if row is None:  # main items never get feedback; nor unanswered ones
+            if row is None:  # main and gold items never get feedback; nor unanswered ones
                 raise not_found()
             a, label, item = row
             study = s.get(Study, rater.study_id)
@@ -146,14 +189,8 @@ def rater_routes(web: Web) -> APIRouter:
             )
 
     def _outcome(s: Session, rater: Rater, study: Study) -> dict[str, Any]:
-        cfg = study_config(study)
-        rows = s.execute(
-            select(Label.answer, Item.gold)
-            .join(Item, Item.id == Label.item_id)
-            .where(Label.rater_id == rater.id, Label.is_gold)
-        ).all()
-        n_right = sum(bool(a) == bool(g) for a, g in rows)
-        passed = not rows or n_right / len(rows) >= cfg.gold.pass_threshold
-        return {"passed": passed, "code": study.completion_code if passed else None}
+        passed = gold_passed(s, rater.id, study_config(study).gold.pass_threshold)
+        code = completion_code(web.secret, study, rater.id) if passed else None
+        return {"passed": passed, "code": code}
 
     return router

@@ -1,7 +1,8 @@
 """Simulated raters that drive the real app over HTTP.
 
 Each simulated rater enters through the study's open link
-(``/s/<study>/start?PID=...``), starts, answers every item it is given and
+(``/s/<study>/start?PID=...``, a Prolific-like id of 24 hex characters, and
+its own ``X-Forwarded-For`` address), starts, answers every item it is given and
 reads the completion code, exactly as a person's browser would (same pages,
 same forms, CSRF tokens and cookies). Its skill is the probability that it
 answers an item right on its own; when the page shows a model's answer it
@@ -13,6 +14,7 @@ or duplicate), and the request's latency.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import html
 import re
 import time
@@ -24,7 +26,7 @@ import numpy as np
 
 from sandwich.errors import SandwichError
 
-_AID = re.compile(r'name="assignment_id" value="(\d+)"')
+_AID = re.compile(r'name="assignment_id" value="([^"]+)"')
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 _TEXT = re.compile(r'id="item-text">(.*?)</blockquote>', re.S)
 _MODEL = re.compile(r'class="model-answer">The model says: <strong>(true|false)</strong>')
@@ -36,7 +38,7 @@ class SimLabel:
     """One submitted answer and what the server said."""
 
     rater: str
-    assignment_id: int
+    assignment: str  # the assignment's key, as the form named it
     text: str
     answer: bool
     confidence: float
@@ -82,10 +84,25 @@ class _Stop(Exception):
     pass
 
 
+def simulated_pid(prefix: str, seed: int, i: int) -> str:
+    """Simulated rater ``i``'s participant id: 24 hex characters, like a Prolific
+    id (so it passes a study's default ``entry.pid_pattern``), fixed by
+    ``prefix``, ``seed`` and ``i``."""
+    return hashlib.sha256(f"{prefix}:{seed}:{i}".encode()).hexdigest()[:24]
+
+
+def simulated_address(i: int) -> str:
+    """Simulated rater ``i``'s client address, sent as ``X-Forwarded-For`` (from the
+    198.18.0.0/15 benchmarking range); a server believes it only from a proxy
+    listed in ``$SANDWICH_TRUSTED_PROXIES``, else its per-address cap applies."""
+    return f"198.{18 + (i >> 16) % 2}.{(i >> 8) % 256}.{i % 256}"
+
+
 async def _rater(
     client: httpx.AsyncClient,
     study: str,
     pid: str,
+    address: str,
     truth: Mapping[str, bool],
     skill: float,
     trust: float,
@@ -108,7 +125,9 @@ async def _rater(
                     raise SandwichError(f"{pid}: server unreachable: {exc!r}") from None
                 await asyncio.sleep(0.2)
 
-    r = await call("GET", f"/s/{study}/start", params={"PID": pid})
+    r = await call(
+        "GET", f"/s/{study}/start", params={"PID": pid}, headers={"X-Forwarded-For": address}
+    )
     if r.status_code != 303:
         raise SandwichError(f"{pid}: entry link answered {r.status_code}: {r.text[:200]}")
     page = r.headers["location"]
@@ -162,7 +181,7 @@ async def _rater(
         report.labels.append(
             SimLabel(
                 rater=pid,
-                assignment_id=int(aid.group(1)),
+                assignment=aid.group(1),
                 text=statement,
                 answer=answer,
                 confidence=round(confidence, 2),
@@ -208,7 +227,8 @@ async def _simulate(
                     await _rater(
                         client,
                         study,
-                        f"{pid_prefix}{i}",
+                        simulated_pid(pid_prefix, seed, i),
+                        simulated_address(i),
                         truth,
                         skill,
                         trust,
@@ -248,7 +268,9 @@ def simulate(
 
     ``truth`` maps statement text to its gold answer (so that ``skill`` means
     accuracy); without it the raters guess. ``think`` is the mean pause
-    (seconds) before each answer. The study must allow PID entry.
+    (seconds) before each answer. The study must allow PID entry, and its
+    per-address cap counts the raters' ``X-Forwarded-For`` addresses only when
+    the server trusts this machine as a proxy (``$SANDWICH_TRUSTED_PROXIES``).
     """
     if not 0.0 <= skill <= 1.0 or not 0.0 <= trust <= 1.0:
         raise SandwichError(f"skill and trust must be in [0, 1], got {skill}, {trust}")

@@ -8,8 +8,9 @@ the dashboard and the terminal show the same numbers.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 from sqlalchemy import case, func, select
@@ -17,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from sandwich.errors import ConfigError
 from sandwich.feedback.db import Assignment, Item, Label, Rater, Study
-from sandwich.feedback.studies import raters_per_condition, study_config
+from sandwich.feedback.studies import rater_label, raters_per_condition, study_config
+
+T = TypeVar("T")
 
 EXPORT_COLUMNS = [
     "study",
@@ -39,8 +42,9 @@ EXPORT_COLUMNS = [
 def labels_frame(s: Session, study: Study, include_training: bool = True) -> pd.DataFrame:
     """Every label of the study, one row each (columns :data:`EXPORT_COLUMNS`).
 
-    ``item_id`` is the task's item id; ``rater_id`` is the rater's external id
-    (PID) when they entered with one, else ``r<number>``; ``truth`` is the
+    ``item_id`` is the task's item id; ``rater_id`` is ``pid:<PID>`` for a rater
+    who came through the open link, ``inv:<number>`` for an invited one (two
+    namespaces, so no participant id can pass for an invited rater); ``truth`` is the
     item's gold label (researchers only: raters never see this file);
     ``over_time`` says the answer came after the study's time limit per item.
     """
@@ -69,7 +73,7 @@ def labels_frame(s: Session, study: Study, include_training: bool = True) -> pd.
         {
             "study": study.name,
             "item_id": key,
-            "rater_id": ext or f"r{rid}",
+            "rater_id": rater_label(rid, ext),
             "condition": cond,
             "answer": bool(ans),
             "confidence": float(conf),
@@ -191,36 +195,65 @@ def study_overview(s: Session, study: Study) -> dict[str, Any]:
     }
 
 
+def _safely(notes: list[str], what: str, compute: Callable[[], T], default: T) -> T:
+    """``compute()``, or ``default`` with a note saying what failed: an analysis that
+    cannot be computed (degenerate or unexpected labels) leaves a note on the
+    page, never a server error."""
+    try:
+        return compute()
+    except Exception as exc:
+        notes.append(f"{what} not available: {exc}")
+        return default
+
+
 def study_status(s: Session, study: Study, n_boot: int = 1000) -> StudyStatus:
+    """Progress and every analysis of the study; an analysis that fails is
+    replaced by an empty table and a note in ``notes``."""
+    from sandwich.feedback.label_table import as_label_frame
     from sandwich.feedback.quality import condition_summary, human_sandwich, rater_quality
 
     cfg = study_config(study)
     frame = labels_frame(s, study, include_training=False)
     texts = dict(s.execute(select(Item.key, Item.text).where(Item.study_id == study.id)).all())
     notes: list[str] = []
+    empty = pd.DataFrame()
+    valid = bool(len(frame)) and _safely(
+        notes, "analysis", lambda: as_label_frame(frame, source="labels") is not None, False
+    )
     status = StudyStatus(
         name=study.name,
         design=cfg.design,
         completion_code=study.completion_code,
         progress=_progress(s, study),
         raters=rater_counts(s, study),
-        conditions=condition_summary(frame) if len(frame) else pd.DataFrame(),
-        rater_quality=rater_quality(frame, pass_threshold=cfg.gold.pass_threshold)
-        if len(frame)
-        else pd.DataFrame(),
-        aggregate=_aggregate(frame, texts, notes) if len(frame) else pd.DataFrame(),
+        conditions=_safely(notes, "condition summary", lambda: condition_summary(frame), empty)
+        if valid
+        else empty,
+        rater_quality=_safely(
+            notes,
+            "rater quality",
+            lambda: rater_quality(frame, pass_threshold=cfg.gold.pass_threshold),
+            empty,
+        )
+        if valid
+        else empty,
+        aggregate=_safely(notes, "aggregation", lambda: _aggregate(frame, texts, notes), empty)
+        if valid
+        else empty,
         notes=notes,
         labels=frame,
     )
     unassisted = [c.name for c in cfg.conditions if c.kind == "none"]
     assisted = [c.name for c in cfg.conditions if c.kind != "none"]
-    if unassisted and assisted and len(frame):
+    if unassisted and assisted and valid:
         pair = (assisted[0], unassisted[0])
         try:
             status.sandwich = human_sandwich(frame, pair[0], pair[1], n_boot=n_boot)
             status.sandwich_conditions = pair
         except ConfigError as exc:
             notes.append(f"sandwich metric not yet available: {exc}")
+        except Exception as exc:
+            notes.append(f"sandwich metric not available: {exc}")
     return status
 
 

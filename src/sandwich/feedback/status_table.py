@@ -22,7 +22,8 @@ def print_status(st: StudyStatus, console: Any) -> None:
     r = st.raters
     console.print(
         f"[bold]{st.name}[/] ({st.design} design): raters invited {r['invited']}, "
-        f"started {r['started']}, finished {r['finished']}; completion code {st.completion_code}"
+        f"started {r['started']}, finished {r['finished']}; completion codes "
+        f"{st.completion_code}-... (one per rater: `sandwich study verify-code`)"
     )
     console.print(
         _table(

@@ -6,6 +6,7 @@ allowed values. Relative file paths are read relative to the YAML file.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -50,11 +51,54 @@ class ConditionConfig(_Strict):
 
 
 class GoldConfig(_Strict):
-    """Gold (attention) items: every rater answers all of them, interleaved with
-    the main items; a rater passes with at least ``pass_threshold`` correct."""
+    """Gold (check) items: each rater answers ``n`` of them, drawn for that rater
+    from a pool of ``pool`` items and put at positions of their own among the
+    main items, so raters cannot pool what they learnt about the checks. No
+    feedback follows a gold item. A rater passes with at least
+    ``pass_threshold`` of their gold items right."""
 
     n: int = Field(3, ge=0, le=50)
     pass_threshold: float = Field(0.67, ge=0.0, le=1.0)
+    pool: int | None = Field(
+        None,
+        ge=0,
+        le=500,
+        description="gold items to draw each rater's n from (default: 3 x n, "
+        "fewer if the task has not that many items left)",
+    )
+
+    @model_validator(mode="after")
+    def _pool_holds_n(self) -> GoldConfig:
+        if self.pool is not None and self.pool < self.n:
+            raise ValueError(f"pool ({self.pool}) must hold at least n ({self.n}) gold items")
+        return self
+
+
+PROLIFIC_PID = r"^[0-9a-f]{24}$"
+
+
+class EntryConfig(_Strict):
+    """Who may enter through the open link ``/s/<study>/start?PID=<id>``.
+
+    A new participant id must match ``pid_pattern`` (default: a Prolific id,
+    24 hex characters); at most ``max_pids_per_address`` new ids are accepted
+    from one client address (``null``: no cap). The client address is the
+    connection's peer, or the ``X-Forwarded-For`` address when the peer is a
+    proxy listed in ``$SANDWICH_TRUSTED_PROXIES``.
+    """
+
+    pid_pattern: str = Field(PROLIFIC_PID, description="regex a new participant id must match")
+    max_pids_per_address: int | None = Field(
+        3, ge=1, description="new participant ids per client address (null: no cap)"
+    )
+
+    @model_validator(mode="after")
+    def _pattern_compiles(self) -> EntryConfig:
+        try:
+            re.compile(self.pid_pattern)
+        except re.error as exc:
+            raise ValueError(f"pid_pattern {self.pid_pattern!r} is not a regex: {exc}") from None
+        return self
 
 
 class TrainingConfig(_Strict):
@@ -86,11 +130,14 @@ class StudyConfig(_Strict):
     gold: GoldConfig = GoldConfig()
     training: TrainingConfig = TrainingConfig()
     completion_code: str | None = Field(
-        None, pattern=r"^[A-Za-z0-9_-]{4,40}$", description="shown at the end (default: random)"
+        None,
+        pattern=r"^[A-Za-z0-9_-]{4,40}$",
+        description="prefix of each rater's own completion code (default: random)",
     )
     allow_pid_entry: bool = Field(
         True, description="open entry link /s/<study>/start?PID=<id> (Prolific/MTurk style)"
     )
+    entry: EntryConfig = EntryConfig()
 
     @model_validator(mode="after")
     def _distinct_conditions(self) -> StudyConfig:

@@ -42,9 +42,9 @@ def parse_answer(answer: str, confidence: str, reason: str) -> tuple[bool, float
 
 
 def record(
-    s: Session, rater: Rater, assignment_id: int, answer: bool, confidence: float, reason: str
+    s: Session, rater: Rater, key: str, answer: bool, confidence: float, reason: str
 ) -> Outcome:
-    """Store the label of ``assignment_id`` if it is this rater's and unanswered.
+    """Store the label of the assignment with ``key`` if it is this rater's and unanswered.
 
     A conditional UPDATE marks the assignment answered; only the one request
     that wins it inserts the label, so a double submit stores one label. The
@@ -54,7 +54,7 @@ def record(
     won: CursorResult[Any] = s.execute(  # type: ignore[assignment]
         update(Assignment)
         .where(
-            Assignment.id == assignment_id,
+            Assignment.key == key,
             Assignment.rater_id == rater.id,
             Assignment.answered_at.is_(None),
         )
@@ -63,10 +63,14 @@ def record(
     )
     if won.rowcount != 1:
         stored = s.scalar(
-            select(Label.id).where(Label.assignment_id == assignment_id, Label.rater_id == rater.id)
+            select(Label.id)
+            .join(Assignment, Assignment.id == Label.assignment_id)
+            .where(Assignment.key == key, Label.rater_id == rater.id)
         )
         return Outcome.DUPLICATE if stored is not None else Outcome.GONE
-    a = s.get(Assignment, assignment_id, populate_existing=True)
+    a = s.scalar(
+        select(Assignment).where(Assignment.key == key).execution_options(populate_existing=True)
+    )
     assert a is not None and a.assigned_at is not None
     s.add(
         Label(
