@@ -36,7 +36,7 @@ vs 0.81 gold accuracy, 800 items, 64 dims, 25% flips).
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -139,6 +139,14 @@ class LogConfProbe(Elicitor):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.val_fraction = val_fraction
+
+    def control_overrides(self) -> dict[str, Any] | None:
+        """The control is the same training with ``aux_weight=0`` (plain soft-label CE).
+
+        Same optimiser, epochs, batch size, weight decay and epoch selection,
+        so the paired difference to it measures the auxiliary loss alone.
+        """
+        return None if self.aux_weight == 0 else {"aux_weight": 0.0}
 
     def check_params(self) -> None:
         if not 0.0 <= self.aux_weight <= 1.0:
