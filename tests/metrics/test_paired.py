@@ -60,7 +60,7 @@ def test_identical_predictions_differ_by_exactly_zero() -> None:
 
 def test_bad_input_names_the_seed() -> None:
     y = np.array([0, 1, 1])
-    with pytest.raises(ValueError, match="seed 1: .*same length"):
+    with pytest.raises(ValueError, match=r"seed 1: .*same length"):
         paired_difference([(y, y * 0.9, y * 0.8), (y, y[:2], y)])
     with pytest.raises(ValueError, match="at least one seed"):
         paired_difference([])

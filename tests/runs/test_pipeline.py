@@ -99,7 +99,8 @@ def test_run_writes_results_and_report_with_a_real_ladder(tmp_path: Path) -> Non
         ("nonexpert", "probe-logconf", "probe-logconf-control"),
     ]
     for comp in out.results.comparisons:
-        acc = {(c.elicitor, c.seed): c.student_acc for c in out.results.cells if c.weak == comp.weak}
+        cells = [c for c in out.results.cells if c.weak == comp.weak]
+        acc = {(c.elicitor, c.seed): c.student_acc for c in cells}
         diffs = [acc[("probe-logconf", s)] - acc[("probe-logconf-control", s)] for s in (0, 1)]
         assert comp.seed_diffs == pytest.approx(diffs)
         assert comp.diff == pytest.approx(sum(diffs) / 2) and comp.n_seeds == 2

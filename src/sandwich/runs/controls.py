@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sandwich.errors import ConfigError, UnknownNameError
 from sandwich.metrics.paired import paired_difference
 from sandwich.runs.config import ElicitorConfig, RunConfig
 from sandwich.runs.results import ComparisonResult
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from sandwich.runs.cell import CellOutcome
 
 CONTROL_SUFFIX = "-control"
+# what building an entry with an unknown name or bad params raises
+_BAD_ENTRY = (TypeError, ValueError, ConfigError, UnknownNameError)
 
 
 def _params_after_defaults(e: ElicitorConfig) -> dict[str, Any] | None:
@@ -44,7 +47,7 @@ def _params_after_defaults(e: ElicitorConfig) -> dict[str, Any] | None:
 
     try:
         return ELICITORS.build(e.name, **e.params).get_params()
-    except Exception:  # noqa: BLE001 - reported with its field path by RunConfig
+    except _BAD_ENTRY:  # reported with its field path by RunConfig
         return None
 
 
@@ -54,7 +57,7 @@ def declared_control(e: ElicitorConfig) -> ElicitorConfig | None:
 
     try:
         overrides = ELICITORS.build(e.name, **e.params).control_overrides()
-    except Exception:  # noqa: BLE001 - reported with its field path by RunConfig
+    except _BAD_ENTRY:  # reported with its field path by RunConfig
         return None
     if overrides is None:
         return None
@@ -135,9 +138,9 @@ def compare_to_controls(
         kind = elicitor_inputs(ELICITORS.entry(e.name).factory)
         for task, weak, strong in keys:
             pairs = [
-                (s, cells[(task, weak, strong, e.display, s)], cells[c])
+                (s, cells[(task, weak, strong, e.display, s)], cells[ck])
                 for s in config.seeds
-                if (c := (task, weak, strong, e.control, s)) in cells
+                if (ck := (task, weak, strong, e.control, s)) in cells
                 and (task, weak, strong, e.display, s) in cells
             ]
             if not pairs:
