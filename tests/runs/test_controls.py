@@ -83,6 +83,11 @@ def test_a_wrong_control_fails_at_load_time(elicitors: list[Any], message: str) 
         _config(elicitors)
 
 
+def test_a_control_label_taken_by_another_entry_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match=r"'probe-logconf-control'.*another entry has that"):
+        _config(["probe-logconf", {"name": "probe", "label": "probe-logconf-control"}])
+
+
 def test_an_elicitor_without_a_declared_control_may_name_any_baseline() -> None:
     c = _config(["probe", {"name": "probe-logconf", "params": {"aux_weight": 0},
                            "label": "aux0", "control": "probe"}])  # fmt: skip

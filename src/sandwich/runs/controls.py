@@ -85,6 +85,12 @@ def with_controls(elicitors: Sequence[ElicitorConfig]) -> list[ElicitorConfig]:
             continue
         match = next((o for j, o in enumerate(out) if j != i and same_training(o, want)), None)
         if match is None:
+            if any(o.display == want.display for o in out):
+                raise ValueError(
+                    f"{e.display!r} needs its control ({want.name} with "
+                    f"{want.params}) added as {want.display!r}, but another entry has that "
+                    "label; rename that entry or name the control with `control:`"
+                )
             out.append(want)
             match = want
         out[i] = e.model_copy(update={"control": match.display})
