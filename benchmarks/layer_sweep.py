@@ -4,7 +4,9 @@ Usage: .venv/bin/python benchmarks/layer_sweep.py MODEL [TASK] [N_ITEMS] [POOLIN
 e.g.   .venv/bin/python benchmarks/layer_sweep.py gemma3-270m cities 1500 last
 
 For every block output it trains the `probe` elicitor on the gold labels of A
-and of B (split seed 0, 0.3/0.4/0.3) and prints its accuracy on T.
+and of B (split seed 0, 0.3/0.4/0.3) and prints its accuracy on T, and, as the
+held-out criterion for *choosing* a layer (never T), the B-trained probe's
+accuracy on A's gold labels.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 import numpy as np
 
 from sandwich.elicit import LogisticProbe
+from sandwich.metrics import accuracy
 from sandwich.models import FeatureSpec, load_model
 from sandwich.tasks import SplitSizes, load_task
 
@@ -36,13 +39,13 @@ def main() -> None:
     a, b, t = rows(splits.train_weak), rows(splits.train_strong), rows(splits.test)
     y = task.labels()
     print(f"{name} on {task_name} ({n} items, {pooling} pooling): probe accuracy on T")
-    print(f"{'layer':>8}{'A-trained':>12}{'B-trained':>12}")
+    print(f"{'layer':>8}{'A-trained':>12}{'B-trained':>12}{'B->A (choose)':>15}")
     for j, layer in enumerate(layers):
         accs = []
-        for train in (a, b):
+        for train, score in ((a, t), (b, t), (b, a)):
             probe = LogisticProbe().fit(x[train, j], y[train].astype(float))
-            accs.append(np.mean((probe.predict_proba(x[t, j]) > 0.5) == y[t]))
-        print(f"{layer:>5}/{model.num_layers:<2}{accs[0]:>12.3f}{accs[1]:>12.3f}")
+            accs.append(accuracy(y[score], probe.predict_proba(x[score, j])))
+        print(f"{layer:>5}/{model.num_layers:<2}{accs[0]:>12.3f}{accs[1]:>12.3f}{accs[2]:>15.3f}")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,8 @@ def test_run_writes_results_and_report_with_a_real_ladder(tmp_path: Path) -> Non
         assert (d / name).is_file(), name
     data = json.loads((d / "results.json").read_text())
     assert data["schema_version"] == 1
-    assert len(data["cells"]) == 2 * 1 * 2 * 2  # weak x strong x elicitors x seeds
+    # weak x strong x elicitors x seeds; probe-logconf's control is added as a third elicitor
+    assert len(data["cells"]) == 2 * 1 * 3 * 2
     required = {
         "task",
         "weak",
@@ -89,9 +90,23 @@ def test_run_writes_results_and_report_with_a_real_ladder(tmp_path: Path) -> Non
         assert c.ceiling_acc > c.weak_acc + 0.1
         assert c.pgr_ci[0] <= c.pgr <= c.pgr_ci[1]
         assert 0.0 <= c.agreement <= 1.0
-    assert len(out.results.groups) == 2 * 2
+    assert len(out.results.groups) == 2 * 3
     g = out.results.groups[0]
     assert g.seeds == [0, 1] and g.pgr_ci[0] <= g.pgr <= g.pgr_ci[1]
+    # one paired comparison per weak supervisor: probe-logconf minus its control
+    assert [(c.weak, c.method, c.control) for c in out.results.comparisons] == [
+        ("fake-weak", "probe-logconf", "probe-logconf-control"),
+        ("nonexpert", "probe-logconf", "probe-logconf-control"),
+    ]
+    for comp in out.results.comparisons:
+        cells = [c for c in out.results.cells if c.weak == comp.weak]
+        acc = {(c.elicitor, c.seed): c.student_acc for c in cells}
+        diffs = [acc[("probe-logconf", s)] - acc[("probe-logconf-control", s)] for s in (0, 1)]
+        assert comp.seed_diffs == pytest.approx(diffs)
+        assert comp.diff == pytest.approx(sum(diffs) / 2) and comp.n_seeds == 2
+        assert comp.interval == "t over seeds" and comp.method_kind == "features"
+        assert comp.diff_ci[0] <= comp.diff <= comp.diff_ci[1]
+    assert "probe-logconf − probe-logconf-control" in (d / "report.md").read_text()
 
 
 def test_same_config_same_numbers_and_second_run_recomputes_nothing(tmp_path: Path) -> None:
@@ -170,7 +185,8 @@ def test_adding_an_elicitor_recomputes_only_that_elicitor(tmp_path: Path) -> Non
     kinds_after = {k.name: len(list(k.glob("*/*"))) for k in (tmp_path / "s/artifacts").iterdir()}
     changed = {k for k in kinds_after if kinds_after[k] != kinds_before.get(k)}
     assert changed == {"predictions"}
-    assert kinds_after["predictions"] == 2 * kinds_before["predictions"]
+    # probe-logconf and its control (added automatically)
+    assert kinds_after["predictions"] == 3 * kinds_before["predictions"]
 
 
 def test_small_test_split_is_warned_in_results_and_report(tmp_path: Path) -> None:

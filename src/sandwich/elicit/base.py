@@ -14,6 +14,15 @@ Two kinds, told apart by the class attribute ``inputs``:
 - ``TextElicitor`` (``inputs = "text"``): trains the model itself (fine-tuning)
   from the items' texts: ``fit_text(models, texts, y, ...)`` and
   ``predict_proba_text(texts)``.
+
+Controls: an elicitor that adds one ingredient to a training procedure (an
+auxiliary loss, say) declares its *control*, the same procedure without that
+ingredient, by overriding :meth:`control_overrides`. A comparison of the two
+on the same items and seeds then measures the ingredient alone; a comparison
+with another elicitor would also measure every other difference (optimiser,
+regularisation, early stopping). ``runs.config`` adds the control to a run
+(or pairs it with a matching entry), and the report shows the paired
+difference.
 """
 
 from __future__ import annotations
@@ -37,6 +46,17 @@ class _Params:
         return {
             k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")
         }
+
+    def control_overrides(self) -> dict[str, Any] | None:
+        """The parameters that turn this elicitor into its control, or None if it has none.
+
+        The control is the same registered elicitor built with
+        ``{**params, **control_overrides()}``: everything but the ingredient
+        under test stays the same. None (the default) means the elicitor is a
+        baseline or already a control (e.g. ``probe-logconf`` with
+        ``aux_weight=0``), so declaring controls can never chain.
+        """
+        return None
 
 
 class Elicitor(_Params, ABC):

@@ -4,6 +4,9 @@ The soft-label cross-entropy is minimised exactly by giving each item two rows,
 (x, 1) with weight p and (x, 0) with weight 1 - p, to scikit-learn's
 ``LogisticRegression``. The L2 strength is chosen on a held-out part of the
 labels it is given (the supervisor's labels of B), never on gold.
+
+No hyperparameter here was chosen on T: ``Cs`` is a fixed decade grid and
+the choice within it is made per fit on held-out labels (``C_`` records it).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ Methods (registered in :data:`AGGREGATORS`; :func:`aggregate` picks one by name)
 - ``majority-vote``: P(true) = share of the item's labels that say true. A tie
   gives exactly 0.5, which sandwich's metrics harden to *false* (a positive
   needs P > 0.5, as in scikit-learn). Reliability: a rater's agreement with
-  the majority label (crowd-kit's ``MajorityVote.skills_``; on a tie
-  crowd-kit's own label decides, the same for every tied item).
+  the majority label, a tie being false (not crowd-kit's ``skills_``, whose
+  own tie-break differs).
 - ``dawid-skene``: one confusion matrix per rater and class priors, fitted by
   EM (Dawid & Skene 1979; crowd-kit ``DawidSkene``). P(true) = the posterior.
   Reliability: the rater's expected accuracy
@@ -39,6 +39,7 @@ from scipy.special import expit
 
 from sandwich.errors import ConfigError
 from sandwich.feedback.label_table import as_label_frame
+from sandwich.metrics._validate import hard
 from sandwich.registry import Registry
 
 
@@ -57,8 +58,8 @@ class Aggregate:
 
     @property
     def labels(self) -> pd.Series:
-        """Hard labels: True iff P(true) > 0.5 (a tie is False)."""
-        return self.p_true > 0.5
+        """Hard labels: True iff P(true) > 0.5 (a tie is False; ``sandwich.metrics`` convention)."""
+        return pd.Series(hard(self.p_true.to_numpy()), index=self.p_true.index, name="label")
 
     def to_frame(self) -> pd.DataFrame:
         """One row per item: item_id, p_true, label, n_labels."""
@@ -106,7 +107,7 @@ def _p_true(probas: pd.DataFrame) -> pd.Series:
 
 
 def _agreement(frame: pd.DataFrame, p_true: pd.Series) -> pd.Series:
-    agreed = frame["answer"].to_numpy() == (p_true.reindex(frame["item_id"]).to_numpy() > 0.5)
+    agreed = frame["answer"].to_numpy() == hard(p_true.reindex(frame["item_id"]).to_numpy())
     return pd.Series(agreed, index=frame["rater_id"].to_numpy()).groupby(level=0).mean()
 
 
@@ -116,7 +117,8 @@ def majority_vote(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
     with _quiet():
         mv = MajorityVote().fit(_crowd(frame))
-    return _p_true(cast(pd.DataFrame, mv.probas_)), cast(pd.Series, mv.skills_).astype(float)
+    p = _p_true(cast(pd.DataFrame, mv.probas_))
+    return p, _agreement(frame, p)
 
 
 @AGGREGATORS.register("dawid-skene", summary="per-rater confusion matrices by EM (crowd-kit)")

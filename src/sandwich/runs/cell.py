@@ -255,7 +255,7 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
         weak_auroc=auroc(y_t, p_weak),
         agreement=agreement(p_student, p_weak),
         agreement_on_weak_errors=agreement_on_errors(y_t, p_student, p_weak),
-        weak_label_acc_train_strong=float(np.mean((labels["train_strong"] >= 0.5) == y_b)),
+        weak_label_acc_train_strong=accuracy(y_b, labels["train_strong"]),
         student_ece=ece(y_t, p_student),
         weak_ece=ece(y_t, p_weak),
         flags=flags,

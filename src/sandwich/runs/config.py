@@ -70,6 +70,11 @@ class ElicitorConfig(_Strict):
     name: str = Field(description="registered elicitor name (see `sandwich elicitors`)")
     params: dict[str, Any] = Field(default_factory=dict)
     label: str | None = None
+    control: str | None = Field(
+        None,
+        description="label of the entry this one is compared with, paired (default: the "
+        "elicitor's declared control, added if missing; see sandwich.runs.controls)",
+    )
 
     @property
     def display(self) -> str:
@@ -158,6 +163,13 @@ class RunConfig(_Strict):
     def _elicitor_shorthand(cls, v: Any) -> Any:
         return [{"name": e} if isinstance(e, str) else e for e in _as_list(v)]
 
+    @field_validator("elicitors", mode="after")
+    @classmethod
+    def _add_controls(cls, v: list[ElicitorConfig]) -> list[ElicitorConfig]:
+        from sandwich.runs.controls import with_controls
+
+        return with_controls(v)
+
     @field_validator("strong", mode="before")
     @classmethod
     def _strong_list(cls, v: Any) -> Any:
@@ -166,6 +178,7 @@ class RunConfig(_Strict):
     @model_validator(mode="after")
     def _names_exist(self) -> RunConfig:
         from sandwich.elicit import ELICITORS
+        from sandwich.runs.controls import control_problems
         from sandwich.supervision import SUPERVISORS
         from sandwich.tasks import TASKS
 
@@ -202,6 +215,7 @@ class RunConfig(_Strict):
         _check_unique("weak", [w.display for w in self.weak], problems)
         _check_unique("strong", list(self.strong), problems)
         _check_unique("elicitors", [e.display for e in self.elicitors], problems)
+        problems += control_problems(self.elicitors)
         _check_unique("seeds", [str(s) for s in self.seeds], problems)
         if problems:
             raise ValueError("\n".join(problems))

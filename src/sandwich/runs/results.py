@@ -95,6 +95,28 @@ class GroupResult(BaseModel):
     flags: list[str] = Field(default_factory=list)
 
 
+class ComparisonResult(BaseModel):
+    """An elicitor against its control on the same test items and seeds (runs.controls)."""
+
+    task: str
+    weak: str
+    strong: str
+    method: str = Field(description="the elicitor's label")
+    control: str = Field(description="its control's label (the same training minus one thing)")
+    method_kind: str = Field(description="'features' (a probe) or 'text' (fine-tuning)")
+    seeds: list[int]
+    n_seeds: int
+    n_test: int = Field(description="test items per seed")
+    method_acc: float = Field(description="student accuracy of the method, mean over seeds")
+    control_acc: float = Field(description="student accuracy of the control, mean over seeds")
+    diff: float = Field(description="mean over seeds of acc(method) - acc(control)")
+    diff_ci: Interval
+    interval: str = Field(
+        description="'t over seeds' (k >= 2) or 'within-seed bootstrap' (one seed)"
+    )
+    seed_diffs: list[float] = Field(default_factory=list)
+
+
 class RunResults(BaseModel):
     schema_version: int = SCHEMA_VERSION
     sandwich_version: str
@@ -103,4 +125,7 @@ class RunResults(BaseModel):
     config: dict[str, Any]
     cells: list[CellResult]
     groups: list[GroupResult]
+    comparisons: list[ComparisonResult] = Field(
+        default_factory=list, description="each elicitor minus its control, paired (optional)"
+    )
     warnings: list[str] = Field(default_factory=list)

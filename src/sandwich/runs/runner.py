@@ -14,6 +14,7 @@ from sandwich.errors import ConfigError
 from sandwich.runs.aggregate import aggregate, run_warnings
 from sandwich.runs.cell import CellOutcome, RunContext, run_cell
 from sandwich.runs.config import RunConfig
+from sandwich.runs.controls import compare_to_controls
 from sandwich.runs.executor import Executor, LocalExecutor
 from sandwich.runs.plan import feature_jobs, plan_cells
 from sandwich.runs.results import RunResults
@@ -89,6 +90,7 @@ def run(
         config=config.model_dump(mode="json"),
         cells=[o.result for o in outcomes],
         groups=groups,
+        comparisons=compare_to_controls(config, outcomes, config.bootstrap.n_boot),
         warnings=warnings,
     )
     atomic_write_text(run_dir / RESULTS_FILE, results.model_dump_json(indent=2))

@@ -180,6 +180,10 @@ class FineTuneElicitor(TextElicitor):
     def chain_models(self) -> list[str]:
         return list(self.chain)
 
+    def control_overrides(self) -> dict[str, Any] | None:
+        """The control of a non-``xent`` loss is the same fine-tuning with ``xent``."""
+        return None if self.loss == "xent" else {"loss": "xent", "loss_params": {}}
+
     def ceiling_params(self) -> dict[str, Any]:
         params = {k: v for k, v in self.get_params().items() if k not in _NOT_IN_CEILING}
         return {**params, "loss": "xent"}
