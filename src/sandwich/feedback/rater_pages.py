@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from sandwich.feedback.db import Assignment, Item, Label, Rater, Study, utcnow
 from sandwich.feedback.security import rater_csrf, same
 from sandwich.feedback.studies import rater_for_pid, study_config
 from sandwich.feedback.submit import AnswerError, Outcome, parse_answer, record
-from sandwich.feedback.web import Web, not_found
+from sandwich.feedback.web import MAX_ID, Web, not_found
 
 
 def rater_routes(web: Web) -> APIRouter:
@@ -88,7 +88,7 @@ def rater_routes(web: Web) -> APIRouter:
     @router.post("/r/{token}/answer")
     def rater_answer(
         token: str,
-        assignment_id: Annotated[int, Form()],
+        assignment_id: Annotated[int, Form(gt=0, le=MAX_ID)],
         answer: Annotated[str, Form()] = "",
         confidence: Annotated[str, Form()] = "",
         reason: Annotated[str, Form()] = "",
@@ -116,7 +116,9 @@ def rater_routes(web: Web) -> APIRouter:
         return response
 
     @router.get("/r/{token}/feedback/{assignment_id}", response_class=HTMLResponse)
-    def rater_feedback(token: str, assignment_id: int) -> HTMLResponse:
+    def rater_feedback(
+        token: str, assignment_id: Annotated[int, Path(gt=0, le=MAX_ID)]
+    ) -> HTMLResponse:
         with web.tx() as s:
             rater = rater_of(s, token)
             row = s.execute(
