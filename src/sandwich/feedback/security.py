@@ -1,9 +1,11 @@
-"""Passwords (argon2) and CSRF tokens.
+"""Passwords (argon2), CSRF tokens and the login throttle.
 
-Researcher passwords are stored as argon2id hashes (``argon2-cffi``). Rater
-forms carry an HMAC of the rater's token under the server secret; researcher
-forms carry a random token kept in the signed session cookie. Either way a
-page on another site cannot produce a valid form.
+Researcher passwords are stored as argon2id hashes (``argon2-cffi``); a
+password change bumps the researcher's session version, which ends every
+session they had. Rater forms carry an HMAC of the rater's token under the
+server secret; researcher forms carry a random token kept in the signed
+session cookie. Either way a page on another site cannot produce a valid
+form. :class:`LoginThrottle` slows guessing down with growing delays.
 """
 
 from __future__ import annotations
