@@ -58,30 +58,72 @@ def serve_cmd(
     db: DbOption = None,
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    https_only: Annotated[
+        bool,
+        typer.Option(
+            "--https-only",
+            envvar="SANDWICH_HTTPS_ONLY",
+            help="behind a TLS proxy: Secure session cookie and HSTS",
+        ),
+    ] = False,
+    max_body: Annotated[
+        int,
+        typer.Option(
+            envvar="SANDWICH_MAX_BODY", min=1024, help="largest request body in bytes (413 above)"
+        ),
+    ] = 64 * 1024,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FORWARDED_ALLOW_IPS",
+            help="proxy addresses trusted for X-Forwarded-For/-Proto (default 127.0.0.1)",
+        ),
+    ] = None,
 ) -> None:
     """Serve the study web app (rater pages and the researcher dashboard)."""
     from sandwich.feedback.db import make_engine
     from sandwich.feedback.server import serve
 
+    scheme = "https (via a proxy)" if https_only else "http"
     _console().print(
-        f"serving on http://{host}:{port}  (database: {make_engine(db).url.render_as_string()}; "
-        "dashboard: /dashboard)"
+        f"serving {scheme} on {host}:{port}  (database: "
+        f"{make_engine(db).url.render_as_string()}; dashboard: /dashboard; "
+        f"request bodies up to {max_body} bytes)"
     )
-    serve(db, host, port)
+    serve(
+        db,
+        host,
+        port,
+        https_only=https_only,
+        max_body=max_body,
+        forwarded_allow_ips=forwarded_allow_ips,
+    )
 
 
 @study_app.command("create")
 def create_cmd(
     file: Annotated[Path, typer.Argument(help="a study YAML file")],
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            help="researcher login who owns it (only they and whom they share it with see it; "
+            "without an owner every researcher sees the study)"
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Validate a study YAML and store the study (its items, assistance and slots)."""
+    from sandwich.feedback.access import get_researcher, share
     from sandwich.feedback.studies import create_study
     from sandwich.feedback.study import load_study
 
     cfg = load_study(file)  # fails on a bad field before anything is written
     with _sessions(db).begin() as s:
+        if owner is not None:
+            get_researcher(s, owner)  # an unknown owner fails before the study is stored
         study = create_study(s, cfg)
+        if owner is not None:
+            share(s, study, owner, role="owner")
         code = study.completion_code
     n_slots = cfg.n_items * cfg.overlap * len(cfg.conditions)
     _console().print(
@@ -132,6 +174,7 @@ def status_cmd(
     db: DbOption = None,
 ) -> None:
     """Progress, rater quality, agreement and the human sandwich metric."""
+    from sandwich.feedback.agreement import agreement_table, print_agreement
     from sandwich.feedback.status import study_status
     from sandwich.feedback.status_table import print_status
     from sandwich.feedback.studies import get_study
@@ -139,6 +182,8 @@ def status_cmd(
     with _sessions(db).begin() as s:
         st = study_status(s, get_study(s, study))
     print_status(st, _console())
+    if len(st.labels):
+        print_agreement(agreement_table(st.labels), _console())
 
 
 @study_app.command("export")
@@ -232,6 +277,36 @@ def researcher_cmd(
     with _sessions(db).begin() as s:
         set_researcher(s, username, password)
     _console().print(f"researcher {username!r} can log in at /login")
+
+
+@study_app.command("share")
+def share_cmd(
+    study: Annotated[str, typer.Argument(help="study name")],
+    with_: Annotated[
+        list[str], typer.Option("--with", help="researcher login (repeat for several)")
+    ],
+    owner: Annotated[bool, typer.Option("--owner", help="as owner rather than member")] = False,
+    remove: Annotated[bool, typer.Option("--remove", help="take their access away")] = False,
+    db: DbOption = None,
+) -> None:
+    """Let researchers see a study on the dashboard (or, with --remove, no longer).
+
+    A study nobody was given (no owner, no member) is visible to every
+    researcher; the first share closes it to everyone else.
+    """
+    from sandwich.feedback.access import members, share, unshare
+    from sandwich.feedback.studies import get_study
+
+    with _sessions(db).begin() as s:
+        found = get_study(s, study)
+        for name in with_:
+            if remove:
+                unshare(s, found, name)
+            else:
+                share(s, found, name, role="owner" if owner else "member")
+        now = members(s, found)
+    who = ", ".join(f"{u} ({r})" for u, r in now) or "every researcher (no owner set)"
+    _console().print(f"study {study} is visible to: {who}", highlight=False)
 
 
 @study_app.command("simulate")

@@ -187,19 +187,32 @@ def test_failed_logins_are_throttled(lab) -> None:
     assert lab.client.get("/dashboard", follow_redirects=False).status_code == 303
 
 
-def test_login_throttle_window() -> None:
-    import time
-
+def test_login_throttle_delays_grow_and_are_forgotten() -> None:
     from sandwich.feedback.security import LoginThrottle
 
-    t = LoginThrottle(max_failures=2, window=0.2)
-    t.failed("a")
-    assert not t.blocked("a")
-    t.failed("a")
-    assert t.blocked("a") and not t.blocked("b")
-    time.sleep(0.25)
-    assert not t.blocked("a")
-    t.failed("a")
-    t.succeeded("a")
-    t.failed("a")
-    assert not t.blocked("a")
+    now = [0.0]
+    t = LoginThrottle(
+        free_per_user=2,
+        free_per_address=100,
+        base_delay=1.0,
+        forget_after=50.0,
+        clock=lambda: now[0],
+    )
+    assert t.attempt("a", "ip1") == 0 and t.attempt("a", "ip1") == 0  # the free ones
+    assert t.attempt("a", "ip1") == 1.0  # then 1 s after the last failure
+    assert t.attempt("a", "ip2") == 0 and t.attempt("b", "ip1") == 0  # other pairs are free
+    now[0] = 1.0
+    assert t.attempt("a", "ip1") == 0
+    assert t.attempt("a", "ip1") == 2.0  # 2 s after the 3rd failure, then 4, 8, ...
+    now[0] = 3.0
+    assert t.attempt("a", "ip1") == 0
+    assert t.attempt("a", "ip1") == 4.0
+    t.succeeded("a", "ip1")  # a right password clears the pair
+    assert t.attempt("a", "ip1") == 0
+    now[0] = 1000.0  # idle entries are dropped
+    t.attempt("c", "ip3")
+    assert set(t.entries()) == {("addr", "ip3"), ("user", "c", "ip3")}
+    many = LoginThrottle(max_entries=100, clock=lambda: now[0])
+    for i in range(1000):
+        many.attempt(f"user{i}", f"10.0.{i // 250}.{i % 250}")
+    assert len(many) <= 100

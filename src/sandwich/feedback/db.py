@@ -140,6 +140,23 @@ class Researcher(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    # copied into the session cookie; bumped on logout and password change (0004_security)
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class StudyMember(Base):
+    """A researcher who may see a study: its ``owner`` or a ``member`` it was
+    shared with. A study without any member row is visible to every researcher
+    (studies made before owners existed). Migration 0004_security."""
+
+    __tablename__ = "study_members"
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("studies.id", ondelete="CASCADE"), primary_key=True
+    )
+    researcher_id: Mapped[int] = mapped_column(
+        ForeignKey("researchers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))  # "owner" or "member"
 
 
 class Setting(Base):

@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from sandwich.errors import ConfigError
+from sandwich.feedback.csv_safe import frame_to_csv
 from sandwich.feedback.db import Study
 from sandwich.feedback.status import labels_frame
 from sandwich.store.atomic import atomic_write_text
@@ -37,7 +38,7 @@ def export_labels(s: Session, study: Study, path: Path, include_training: bool =
         raise ConfigError(f"export file {path}: use a .csv or .jsonl name, got {suffix!r}")
     frame = labels_frame(s, study, include_training=include_training)
     if suffix == ".csv":
-        text = frame.to_csv(index=False)
+        text = frame_to_csv(frame) or ""  # formula-looking cells get a leading '
     else:
         text = "".join(json.dumps(rec) + "\n" for rec in frame.to_dict("records"))
     atomic_write_text(path, text)

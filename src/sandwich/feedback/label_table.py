@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from sandwich.errors import ConfigError, InputFileError
+from sandwich.feedback.csv_safe import restore_frame
 
 REQUIRED = ("item_id", "rater_id", "answer")
 BOOL_COLUMNS = ("answer", "is_gold", "is_training")
@@ -163,7 +164,7 @@ def read_labels(path: str | Path, keep_training: bool = False) -> pd.DataFrame:
             frame = pd.read_csv(p, dtype=str, keep_default_na=False)
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise InputFileError(p, None, f"not a readable CSV: {exc}") from None
-        frame = frame.replace({"": None})
+        frame = restore_frame(frame).replace({"": None})  # undo the export's CSV guard
     elif suffix in (".jsonl", ".ndjson"):
         records = []
         for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):

@@ -14,7 +14,7 @@ import hmac
 import os
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -159,7 +159,7 @@ def rater_routes(web: Web) -> APIRouter:
         return response
 
     @router.get("/r/{token}/feedback/{key}", response_class=HTMLResponse)
-    def rater_feedback(token: str, key: str) -> HTMLResponse:
+    def rater_feedback(token: str, key: Annotated[str, Path(max_length=64)]) -> HTMLResponse:
         with web.tx() as s:
             rater = rater_of(s, token)
             row = s.execute(

@@ -1,29 +1,42 @@
 """The researcher's pages: login (argon2, throttled), the dashboard, the plot, labels.csv.
 
-A signed session cookie says who is logged in; forms carry a random CSRF
-token kept in that session.
+A signed session cookie says who is logged in (researcher id and session
+version); every request checks the version against the database, so logging
+out or changing the password ends every session of that researcher. Forms
+carry a random CSRF token kept in that session. A researcher sees only the
+studies they own or that were shared with them (and studies without owner:
+:mod:`~sandwich.feedback.access`); any other study is a 404.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sandwich.feedback.db import Study
-from sandwich.feedback.security import LoginThrottle, authenticate, same
+from sandwich.feedback.access import visible_studies, visible_study
+from sandwich.feedback.agreement import agreement_table
+from sandwich.feedback.csv_safe import frame_to_csv
+from sandwich.feedback.db import Researcher, Study
+from sandwich.feedback.security import MAX_USERNAME, LoginThrottle, authenticate, same
 from sandwich.feedback.status import labels_frame, study_overview, study_status
 from sandwich.feedback.web import Web, not_found
 
 
-def researcher_routes(web: Web) -> APIRouter:
+def client_address(request: Request) -> str:
+    """The client's address (behind a proxy: what uvicorn's proxy-header
+    handling made of X-Forwarded-For, see ``--forwarded-allow-ips``)."""
+    return request.client.host if request.client else "unknown"
+
+
+def researcher_routes(web: Web, throttle: LoginThrottle | None = None) -> APIRouter:
     router = APIRouter()
-    throttle = LoginThrottle()
+    throttle = LoginThrottle() if throttle is None else throttle
 
     def csrf_of(request: Request) -> str:
         token = request.session.get("csrf")
@@ -31,11 +44,24 @@ def researcher_routes(web: Web) -> APIRouter:
             token = request.session["csrf"] = secrets.token_urlsafe(24)
         return str(token)
 
-    def researcher(request: Request) -> str:
-        user = request.session.get("researcher")
-        if not user:
+    def researcher(request: Request, s: Session) -> Researcher:
+        """The logged-in researcher, if the cookie's session version is still current."""
+        rid, version = request.session.get("rid"), request.session.get("sv")
+        found = s.get(Researcher, rid) if isinstance(rid, int) else None
+        if found is None or not isinstance(version, int) or found.session_version != version:
+            request.session.clear()
             raise HTTPException(401, "log in first: /login")
-        return str(user)
+        return found
+
+    def refused(request: Request, wait: float) -> Response:
+        response = web.page(
+            "login.html",
+            429,
+            csrf=csrf_of(request),
+            error=f"too many failed logins: try again in {math.ceil(wait)} s",
+        )
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
 
     @router.get("/login", response_class=HTMLResponse)
     def login_form(request: Request) -> HTMLResponse:
@@ -50,70 +76,88 @@ def researcher_routes(web: Web) -> APIRouter:
     ) -> Response:
         if not same(csrf, request.session.get("csrf")):
             raise HTTPException(403, "this form has expired; reload the page")
-        if throttle.blocked(username):
-            return web.page(
-                "login.html",
-                429,
-                csrf=csrf_of(request),
-                error="too many failed logins for this user: try again in a few minutes",
-            )
+        address = client_address(request)
+        wrong = "wrong username or password"
+        if not username or len(username) > MAX_USERNAME:  # no such login can exist
+            wait = throttle.attempt(None, address)
+            if wait > 0:
+                return refused(request, wait)
+            return web.page("login.html", 401, csrf=csrf_of(request), error=wrong)
+        wait = throttle.attempt(username, address)  # reserved before the slow hash
+        if wait > 0:
+            return refused(request, wait)
         with web.tx() as s:
             user = authenticate(s, username, password)
+            if user is not None:
+                rid, version = user.id, user.session_version
         if user is None:
-            throttle.failed(username)
-            return web.page(
-                "login.html", 401, csrf=csrf_of(request), error="wrong username or password"
-            )
-        throttle.succeeded(username)
+            return web.page("login.html", 401, csrf=csrf_of(request), error=wrong)
+        throttle.succeeded(username, address)
         request.session.clear()  # a fresh session on login
-        request.session["researcher"] = user.username
-        request.session["csrf"] = secrets.token_urlsafe(24)
+        request.session.update(
+            researcher=user.username, rid=rid, sv=version, csrf=secrets.token_urlsafe(24)
+        )
         return RedirectResponse("/dashboard", status_code=303)
 
     @router.post("/logout")
     def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
         if not same(csrf, request.session.get("csrf")):
             raise HTTPException(403, "this form has expired; reload the page")
+        with web.tx() as s:
+            try:
+                who = researcher(request, s)
+            except HTTPException:
+                who = None
+            if who is not None:  # every cookie of this researcher stops working
+                who.session_version = (who.session_version or 0) + 1
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
     @router.get("/dashboard", response_class=HTMLResponse)
     def dashboard(request: Request) -> HTMLResponse:
-        user = researcher(request)
         with web.tx() as s:
-            studies = s.scalars(select(Study).order_by(Study.created_at)).all()
-            rows = [(st.name, study_overview(s, st)) for st in studies]
-        return web.page("dashboard.html", user=user, rows=rows, csrf=csrf_of(request))
+            user = researcher(request, s)
+            rows = [(st.name, study_overview(s, st)) for st in visible_studies(s, user.id)]
+            name = user.username
+        return web.page("dashboard.html", user=name, rows=rows, csrf=csrf_of(request))
 
-    def _study(s: Session, name: str) -> Study:
-        study = s.scalar(select(Study).where(Study.name == name))
-        if study is None:
+    def _study(s: Session, user: Researcher, name: str) -> Study:
+        study = visible_study(s, user.id, name)
+        if study is None:  # unknown and not shared look the same
             raise not_found()
         return study
 
     @router.get("/dashboard/{name}", response_class=HTMLResponse)
     def dashboard_study(request: Request, name: str) -> HTMLResponse:
-        user = researcher(request)
         with web.tx() as s:
-            st = study_status(s, _study(s, name))
-        return web.page("dashboard_study.html", user=user, st=st, csrf=csrf_of(request))
+            user = researcher(request, s)
+            st = study_status(s, _study(s, user, name))
+            username = user.username
+        agreement = agreement_table(st.labels, n_boot=500) if len(st.labels) else None
+        return web.page(
+            "dashboard_study.html",
+            user=username,
+            st=st,
+            agreement=agreement,
+            csrf=csrf_of(request),
+        )
 
     @router.get("/dashboard/{name}/plot.png")
     def dashboard_plot(request: Request, name: str) -> Response:
-        researcher(request)
         from sandwich.feedback.plots import study_plot
 
         with web.tx() as s:
-            st = study_status(s, _study(s, name), n_boot=200)
+            user = researcher(request, s)
+            st = study_status(s, _study(s, user, name), n_boot=200)
         return Response(study_plot(st), media_type="image/png")
 
     @router.get("/dashboard/{name}/labels.csv")
     def dashboard_csv(request: Request, name: str) -> Response:
-        researcher(request)
         with web.tx() as s:
-            frame = labels_frame(s, _study(s, name))
+            user = researcher(request, s)
+            frame = labels_frame(s, _study(s, user, name))
         buf = io.StringIO()
-        frame.to_csv(buf, index=False)
+        frame_to_csv(frame, buf)
         return Response(
             buf.getvalue(),
             media_type="text/csv",

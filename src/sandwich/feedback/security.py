@@ -1,18 +1,23 @@
-"""Passwords (argon2) and CSRF tokens.
+"""Passwords (argon2), CSRF tokens and the login throttle.
 
-Researcher passwords are stored as argon2id hashes (``argon2-cffi``). Rater
-forms carry an HMAC of the rater's token under the server secret; researcher
-forms carry a random token kept in the signed session cookie. Either way a
-page on another site cannot produce a valid form.
+Researcher passwords are stored as argon2id hashes (``argon2-cffi``); a
+password change bumps the researcher's session version, which ends every
+session they had. Rater forms carry an HMAC of the rater's token under the
+server secret; researcher forms carry a random token kept in the signed
+session cookie. Either way a page on another site cannot produce a valid
+form. :class:`LoginThrottle` slows guessing down with growing delays.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,6 +29,7 @@ from sandwich.feedback.db import Researcher
 
 _HASHER = PasswordHasher()
 MIN_PASSWORD = 10
+MAX_USERNAME = 64
 
 
 def hash_password(password: str) -> str:
@@ -43,9 +49,10 @@ _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
 def set_researcher(s: Session, username: str, password: str) -> Researcher:
-    """Create the researcher or change their password."""
-    if not username or len(username) > 64:
-        raise ConfigError("researcher username must be 1 to 64 characters")
+    """Create the researcher or change their password (which ends every
+    session they have open: the session version is bumped)."""
+    if not username or len(username) > MAX_USERNAME:
+        raise ConfigError(f"researcher username must be 1 to {MAX_USERNAME} characters")
     if len(password) < MIN_PASSWORD:
         raise ConfigError(f"researcher password must be at least {MIN_PASSWORD} characters")
     found = s.scalar(select(Researcher).where(Researcher.username == username))
@@ -54,6 +61,7 @@ def set_researcher(s: Session, username: str, password: str) -> Researcher:
         s.add(found)
     else:
         found.password_hash = hash_password(password)
+        found.session_version = (found.session_version or 0) + 1
     s.flush()
     return found
 
@@ -75,30 +83,104 @@ def same(a: str | None, b: str | None) -> bool:
 
 
 class LoginThrottle:
-    """At most ``max_failures`` failed logins per username in ``window`` seconds;
-    past that, every attempt for that username is refused until the window
-    has passed (kept in memory: per server process)."""
+    """Growing delays after failed logins, per (username, client address) and
+    per client address (kept in memory: per server process).
 
-    def __init__(self, max_failures: int = 5, window: float = 300.0) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        self._failures: dict[str, list[float]] = {}
+    :meth:`attempt` reserves an attempt *before* the slow password hash and
+    counts it as a failure at once, so concurrent guesses cannot all slip
+    through one check; :meth:`succeeded` takes the reservation back. The
+    first ``free_per_user`` failures of a (username, address) pair and the
+    first ``free_per_address`` failures of an address cost nothing; after
+    that each further attempt must wait ``base_delay * 2**k`` seconds (k =
+    failures past the free ones, at most ``max_delay``) after the previous
+    one. Nothing locks an account: a guesser at another address does not
+    slow the researcher down. Entries idle for ``forget_after`` seconds are
+    dropped, and at most ``max_entries`` are kept (the oldest go first).
+    Callers must cap the username's length first (:data:`MAX_USERNAME`).
+    """
+
+    def __init__(
+        self,
+        free_per_user: int = 5,
+        free_per_address: int = 20,
+        base_delay: float = 1.0,
+        max_delay: float = 900.0,
+        forget_after: float = 3600.0,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.free_per_user = free_per_user
+        self.free_per_address = free_per_address
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.forget_after = forget_after
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: dict[tuple[str, ...], _Failures] = {}
         self._lock = threading.Lock()
+        self._last_prune = -math.inf
 
-    def _recent(self, key: str, now: float) -> list[float]:
-        times = [t for t in self._failures.get(key, []) if now - t < self.window]
-        self._failures[key] = times
-        return times
+    def _keys(self, username: str | None, address: str) -> list[tuple[tuple[str, ...], int]]:
+        keys: list[tuple[tuple[str, ...], int]] = [(("addr", address), self.free_per_address)]
+        if username is not None:
+            keys.append((("user", username, address), self.free_per_user))
+        return keys
 
-    def blocked(self, key: str) -> bool:
+    def _wait(self, key: tuple[str, ...], free: int, now: float) -> float:
+        found = self._entries.get(key)
+        if found is None or found.n < free:
+            return 0.0
+        delay = min(self.max_delay, self.base_delay * 2.0 ** min(found.n - free, 60))
+        return max(0.0, found.last + delay - now)
+
+    def attempt(self, username: str | None, address: str) -> float:
+        """Reserve one login attempt: 0.0 if it may go ahead (it counts as a
+        failure until :meth:`succeeded`), else the seconds left to wait (the
+        refused attempt is not counted)."""
+        if username is not None and len(username) > MAX_USERNAME:
+            raise ValueError(f"username longer than {MAX_USERNAME} characters")
         with self._lock:
-            return len(self._recent(key, time.monotonic())) >= self.max_failures
+            now = self.clock()
+            self._prune(now)
+            keys = self._keys(username, address)
+            wait = max(self._wait(k, free, now) for k, free in keys)
+            if wait > 0:
+                return wait
+            for k, _ in keys:
+                found = self._entries.setdefault(k, _Failures())
+                found.n += 1
+                found.last = now
+            return 0.0
 
-    def failed(self, key: str) -> None:
+    def succeeded(self, username: str, address: str) -> None:
+        """The reserved attempt was right: forget the pair's failures and give
+        the address its reservation back."""
         with self._lock:
-            now = time.monotonic()
-            self._recent(key, now).append(now)
+            self._entries.pop(("user", username, address), None)
+            found = self._entries.get(("addr", address))
+            if found is not None:
+                found.n = max(0, found.n - 1)
 
-    def succeeded(self, key: str) -> None:
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def entries(self) -> list[tuple[str, ...]]:
         with self._lock:
-            self._failures.pop(key, None)
+            return list(self._entries)
+
+    def _prune(self, now: float) -> None:
+        # an attempt adds at most two entries: prune before that could pass the cap
+        if len(self._entries) + 2 <= self.max_entries and now - self._last_prune < 60.0:
+            return
+        self._last_prune = now
+        horizon = max(self.forget_after, self.max_delay)
+        self._entries = {k: v for k, v in self._entries.items() if now - v.last < horizon}
+        if len(self._entries) + 2 > self.max_entries:
+            newest = sorted(self._entries.items(), key=lambda kv: kv[1].last, reverse=True)
+            self._entries = dict(newest[: self.max_entries // 2])
+
+
+@dataclass
+class _Failures:
+    n: int = 0
+    last: float = -math.inf

@@ -16,13 +16,36 @@ import httpx
 from sandwich.errors import SandwichError
 
 
-def serve(db_url: str | None, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Migrate the database, then serve the app with uvicorn until interrupted."""
+def serve(
+    db_url: str | None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    https_only: bool | None = None,
+    max_body: int | None = None,
+    forwarded_allow_ips: str | None = None,
+) -> None:
+    """Migrate the database, then serve the app with uvicorn until interrupted.
+
+    ``https_only`` and ``max_body`` go to :func:`~sandwich.feedback.app.create_app`
+    (None: from the environment). ``forwarded_allow_ips``: the proxies whose
+    ``X-Forwarded-For``/``-Proto`` uvicorn trusts (default: uvicorn's,
+    ``$FORWARDED_ALLOW_IPS`` or 127.0.0.1); the client address they give is
+    what login throttling counts per address.
+    """
     import uvicorn
 
     from sandwich.feedback.app import create_app
 
-    uvicorn.run(create_app(db_url), host=host, port=port, log_level="warning")
+    app = create_app(db_url, https_only=https_only, max_body=max_body)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,  # None: $FORWARDED_ALLOW_IPS or 127.0.0.1
+    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -105,8 +128,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--db", default=None)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--https-only", action="store_true", default=None)
+    p.add_argument("--max-body", type=int, default=None)
+    p.add_argument("--forwarded-allow-ips", default=None)
     args = p.parse_args(argv)
-    serve(args.db, args.host, args.port)
+    serve(
+        args.db,
+        args.host,
+        args.port,
+        https_only=args.https_only,
+        max_body=args.max_body,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from sandwich.feedback.status import fmt
 
 HERE = Path(__file__).parent
+# every numeric id a request may carry is bounded: 0 < id <= MAX_ID (a signed
+# 32-bit INTEGER on every database), so 2**63 is a 422, not an overflow 500
+MAX_ID = 2**31 - 1
 
 
 def templates() -> Environment:
