@@ -1,0 +1,218 @@
+"""Coverage harness: how often sandwich's own 95% intervals contain the truth.
+
+Each scenario simulates data whose true value is known, runs the interval
+function the pipeline calls on it, many times, and returns the share of
+intervals that contain the truth with its Monte Carlo standard error
+``sqrt(c (1 - c) / n_rep)``.
+
+Simulated correctness: on each test item the weak, student and ceiling models
+are right or wrong through a Gaussian copula: item ``i`` has a latent
+difficulty ``z_i`` shared by the three models and each model adds its own
+noise, ``L = sqrt(rho) z_i + sqrt(1 - rho) e``; the model is right when
+``L < Phi^-1(acc)``, so its accuracy is exactly ``acc`` and ``rho`` sets how
+much the three agree on which items are hard. Between-seed variance: each
+seed adds a random offset (normal, sd ``seed_sd``) to each model's accuracy,
+mean 0, so the true PGR is that of the mean accuracies.
+
+Judge scores (:func:`gap_closed_coverage`) follow the same copula with a
+third outcome, a tie (score 0.5). Human labels
+(:func:`human_sandwich_coverage`) follow a crossed probit model: a label is
+right when ``mu_condition + u_rater + v_item + e > 0`` with rater skill
+``u ~ N(0, rater_sd)``, item difficulty ``v ~ N(0, item_sd)`` (shared by the
+conditions: they label the same items) and ``e ~ N(0, 1)``.
+
+Used by ``tests/metrics/test_coverage.py`` and ``benchmarks/coverage.py``;
+results in docs/results.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+from scipy.stats import norm
+
+from sandwich.metrics.bootstrap import Interval
+from sandwich.metrics.judge import gap_closed
+from sandwich.metrics.pgr_ci import (
+    PGRResult,
+    _correct,
+    pgr_with_ci,
+    pgr_with_ci_over_seeds,
+)
+from sandwich.metrics.replicates import ratio_ci
+
+
+class Coverage(NamedTuple):
+    """The coverage of one interval in one scenario."""
+
+    interval: str
+    scenario: str
+    coverage: float
+    mc_se: float  # Monte Carlo standard error of ``coverage``
+    n_rep: int
+    mean_width: float  # mean width of the bounded intervals
+    n_unbounded: int  # replications whose confidence set was unbounded
+
+    def line(self) -> str:
+        return (
+            f"{self.interval:<34} {self.scenario:<44} {self.coverage:.3f} ± {self.mc_se:.3f}"
+            f"  width {self.mean_width:.3f}  unbounded {self.n_unbounded}/{self.n_rep}"
+        )
+
+
+def _summary(
+    interval: str, scenario: str, hits: np.ndarray, widths: np.ndarray, unbounded: int
+) -> Coverage:
+    c = float(np.mean(hits))
+    finite = widths[np.isfinite(widths)]
+    return Coverage(
+        interval,
+        scenario,
+        c,
+        math.sqrt(c * (1 - c) / len(hits)),
+        len(hits),
+        float(finite.mean()) if finite.size else float("nan"),
+        unbounded,
+    )
+
+
+class PGRScenario(NamedTuple):
+    """Known accuracies of weak, student, ceiling; items per seed; seed variance."""
+
+    weak: float = 0.65
+    student: float = 0.72
+    ceiling: float = 0.82
+    n_items: int = 400
+    n_seeds: int = 1
+    seed_sd: float = 0.0
+    rho: float = 0.5
+
+    @property
+    def true_pgr(self) -> float:
+        return (self.student - self.weak) / (self.ceiling - self.weak)
+
+    def label(self) -> str:
+        return f"n={self.n_items} seeds={self.n_seeds} seed_sd={self.seed_sd:g}"
+
+
+def simulate_correct(rng: np.random.Generator, s: PGRScenario) -> np.ndarray:
+    """(n_seeds, n_items, 3) correctness of weak, student, ceiling (module docstring)."""
+    acc = np.array([s.weak, s.student, s.ceiling])
+    acc = acc + s.seed_sd * rng.standard_normal((s.n_seeds, 3))
+    thresholds = norm.ppf(np.clip(acc, 1e-4, 1 - 1e-4))[:, None, :]
+    z = rng.standard_normal((s.n_seeds, s.n_items, 1))
+    e = rng.standard_normal((s.n_seeds, s.n_items, 3))
+    return math.sqrt(s.rho) * z + math.sqrt(1 - s.rho) * e < thresholds
+
+
+def _as_predictions(correct: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Gold labels (all 1) and 0/1 predictions that are right exactly where ``correct``."""
+    return (np.ones(len(correct)), *(correct[:, j].astype(np.float64) for j in range(3)))
+
+
+PGRMethod = Callable[[list[tuple[np.ndarray, ...]]], PGRResult]
+
+
+def pipeline_group_interval(n_boot: int = 1000) -> PGRMethod:
+    """The interval every group of a run reports (``runs.aggregate``)."""
+
+    def method(groups: list[tuple[np.ndarray, ...]]) -> PGRResult:
+        return pgr_with_ci_over_seeds(groups, n_boot=n_boot, seed=0)
+
+    return method
+
+
+def pgr_coverage(
+    scenario: PGRScenario,
+    n_rep: int = 2000,
+    seed: int = 0,
+    method: PGRMethod | None = None,
+    name: str = "PGR (group interval)",
+) -> Coverage:
+    """Coverage of PGR's interval over ``n_rep`` simulated groups of seeds.
+
+    ``method`` maps one group (a list of (y_true, p_weak, p_student,
+    p_ceiling) per seed) to a :class:`~sandwich.metrics.pgr_ci.PGRResult`;
+    by default the pipeline's group interval with 1000 bootstrap replicates.
+    """
+    run = method or pipeline_group_interval()
+    rng = np.random.default_rng(seed)
+    truth = scenario.true_pgr
+    hits = np.zeros(n_rep, dtype=bool)
+    widths = np.full(n_rep, np.nan)
+    unbounded = 0
+    for r in range(n_rep):
+        correct = simulate_correct(rng, scenario)
+        res = run([_as_predictions(c) for c in correct])
+        hits[r] = res.pgr_covers(truth)
+        unbounded += not res.pgr_bounded or math.isnan(res.pgr_ci.low)
+        widths[r] = res.pgr_ci.high - res.pgr_ci.low
+    return _summary(name, scenario.label(), hits, widths, unbounded)
+
+
+def cell_bootstrap(n_boot: int = 1000) -> PGRMethod:
+    """One seed's paired percentile bootstrap (:func:`pgr_with_ci`, every cell's CI)."""
+
+    def method(groups: list[tuple[np.ndarray, ...]]) -> PGRResult:
+        (only,) = groups
+        return pgr_with_ci(*only, n_boot=n_boot, seed=0)
+
+    return method
+
+
+def items_fieller(groups: list[tuple[np.ndarray, ...]]) -> PGRResult:
+    """The alternative within-seed interval: Fieller with items as the replicates
+    (t on n - 1 df), for comparison with the bootstrap."""
+    (only,) = groups
+    c = _correct(only, "items_fieller").astype(np.float64)
+    r = ratio_ci(c[:, 1] - c[:, 0], c[:, 2] - c[:, 0])
+    base = cell_bootstrap(10)(groups)
+    return base._replace(pgr_ci=Interval(r.low, r.high), pgr_bounded=r.bounded, fieller=r)
+
+
+class JudgeScenario(NamedTuple):
+    """Known expected judge scores, naive and with the protocol, on paired items."""
+
+    naive: float = 0.62
+    protocol: float = 0.74
+    tie: float = 0.1  # share of items scored 0.5 (the judge picks the same slot both orders)
+    n_items: int = 200
+    rho: float = 0.5
+
+    @property
+    def true_closed(self) -> float:
+        return (self.protocol - self.naive) / (1.0 - self.naive)
+
+    def label(self) -> str:
+        return f"n={self.n_items} naive={self.naive:g} protocol={self.protocol:g}"
+
+
+def simulate_judge_scores(rng: np.random.Generator, s: JudgeScenario) -> np.ndarray:
+    """(n_items, 2) scores (1, 0.5 or 0) of the protocol and the naive judge, whose
+    expected scores are ``protocol`` and ``naive`` (module docstring)."""
+    mean = np.array([s.protocol, s.naive])
+    right = norm.ppf(mean - s.tie / 2)  # below: score 1
+    wrong = norm.ppf(mean + s.tie / 2)  # above: score 0, between: a tie
+    z = rng.standard_normal((s.n_items, 1))
+    latent = math.sqrt(s.rho) * z + math.sqrt(1 - s.rho) * rng.standard_normal((s.n_items, 2))
+    return np.where(latent < right, 1.0, np.where(latent < wrong, 0.5, 0.0))
+
+
+def gap_closed_coverage(
+    scenario: JudgeScenario, n_rep: int = 2000, seed: int = 0, n_boot: int = 1000
+) -> Coverage:
+    """Coverage of :func:`~sandwich.metrics.judge.gap_closed`'s CI (expert = 1.0),
+    as ``protocols.measure`` calls it."""
+    rng = np.random.default_rng(seed)
+    truth = scenario.true_closed
+    hits = np.zeros(n_rep, dtype=bool)
+    widths = np.zeros(n_rep)
+    for r in range(n_rep):
+        scores = simulate_judge_scores(rng, scenario)
+        g = gap_closed(scores[:, 0], scores[:, 1], n_boot=n_boot, seed=r)
+        hits[r] = g.ci.contains(truth)
+        widths[r] = g.ci.high - g.ci.low
+    return _summary("judge gap closed", scenario.label(), hits, widths, 0)
