@@ -108,18 +108,20 @@ def simulate_correct(rng: np.random.Generator, s: PGRScenario) -> np.ndarray:
     return math.sqrt(s.rho) * z + math.sqrt(1 - s.rho) * e < thresholds
 
 
-def _as_predictions(correct: np.ndarray) -> tuple[np.ndarray, ...]:
+def _as_predictions(correct: np.ndarray) -> Predictions:
     """Gold labels (all 1) and 0/1 predictions that are right exactly where ``correct``."""
-    return (np.ones(len(correct)), *(correct[:, j].astype(np.float64) for j in range(3)))
+    w, s, c = (correct[:, j].astype(np.float64) for j in range(3))
+    return np.ones(len(correct)), w, s, c
 
 
-PGRMethod = Callable[[list[tuple[np.ndarray, ...]]], PGRResult]
+Predictions = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+PGRMethod = Callable[[list[Predictions]], PGRResult]
 
 
 def pipeline_group_interval(n_boot: int = 1000) -> PGRMethod:
     """The interval every group of a run reports (``runs.aggregate``)."""
 
-    def method(groups: list[tuple[np.ndarray, ...]]) -> PGRResult:
+    def method(groups: list[Predictions]) -> PGRResult:
         return pgr_with_ci_over_seeds(groups, n_boot=n_boot, seed=0)
 
     return method
@@ -156,14 +158,14 @@ def pgr_coverage(
 def cell_bootstrap(n_boot: int = 1000) -> PGRMethod:
     """One seed's paired percentile bootstrap (:func:`pgr_with_ci`, every cell's CI)."""
 
-    def method(groups: list[tuple[np.ndarray, ...]]) -> PGRResult:
-        (only,) = groups
-        return pgr_with_ci(*only, n_boot=n_boot, seed=0)
+    def method(groups: list[Predictions]) -> PGRResult:
+        ((y, p_weak, p_student, p_ceiling),) = groups
+        return pgr_with_ci(y, p_weak, p_student, p_ceiling, n_boot=n_boot, seed=0)
 
     return method
 
 
-def items_fieller(groups: list[tuple[np.ndarray, ...]]) -> PGRResult:
+def items_fieller(groups: list[Predictions]) -> PGRResult:
     """The alternative within-seed interval: Fieller with items as the replicates
     (t on n - 1 df), for comparison with the bootstrap."""
     (only,) = groups
