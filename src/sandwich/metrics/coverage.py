@@ -29,16 +29,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.stats import norm
 
-from sandwich.metrics.bootstrap import Interval
+from sandwich.metrics.bootstrap import Interval, percentile_interval
+from sandwich.metrics.crossed import (
+    CrossedLabels,
+    _accuracies,
+    _uniform_counts,
+    crossed_ratio_interval,
+)
 from sandwich.metrics.judge import gap_closed
 from sandwich.metrics.pgr_ci import (
     PGRResult,
     _correct,
+    _summarise,
+    pattern_bootstrap,
     pgr_with_ci,
     pgr_with_ci_over_seeds,
 )
@@ -218,3 +226,153 @@ def gap_closed_coverage(
         hits[r] = g.ci.contains(truth)
         widths[r] = g.ci.high - g.ci.low
     return _summary("judge gap closed", scenario.label(), hits, widths, 0)
+
+
+class HumanScenario(NamedTuple):
+    """A two-condition human study (expert = the answer key) with known accuracies.
+
+    Probit model (module docstring): ``mu_*`` are the conditions' means on the
+    latent scale; each item gets ``labels_per_item`` labels per condition from
+    distinct raters drawn among that condition's ``raters`` (between-subjects).
+    """
+
+    mu_unassisted: float = 0.4
+    mu_assisted: float = 1.0
+    rater_sd: float = 0.5
+    item_sd: float = 0.8
+    n_items: int = 100
+    raters: int = 10
+    labels_per_item: int = 3
+
+    def accuracy(self, mu: float) -> float:
+        """Population accuracy: P(mu + u + v + e > 0) over raters, items and noise."""
+        return float(norm.cdf(mu / math.sqrt(1 + self.rater_sd**2 + self.item_sd**2)))
+
+    @property
+    def true_closed(self) -> float:
+        u, a = self.accuracy(self.mu_unassisted), self.accuracy(self.mu_assisted)
+        return (a - u) / (1 - u)
+
+    def label(self) -> str:
+        return (
+            f"items={self.n_items} raters={self.raters}/cond labels/item={self.labels_per_item}"
+            f" rater_sd={self.rater_sd:g} item_sd={self.item_sd:g}"
+        )
+
+
+def simulate_human_labels(rng: np.random.Generator, s: HumanScenario) -> CrossedLabels:
+    """One simulated study as per-(rater, item) counts, assisted then unassisted
+    (raters 0..raters-1 assisted, the next ``raters`` unassisted)."""
+    if s.labels_per_item > s.raters:
+        raise ValueError(f"labels_per_item {s.labels_per_item} > raters {s.raters}")
+    v = s.item_sd * rng.standard_normal(s.n_items)
+    rights, totals = [], []
+    for c, mu in enumerate((s.mu_assisted, s.mu_unassisted)):
+        u = s.rater_sd * rng.standard_normal(s.raters)
+        # labels_per_item distinct raters of this condition per item
+        who = np.argsort(rng.random((s.n_items, s.raters)), axis=1)[:, : s.labels_per_item]
+        item = np.repeat(np.arange(s.n_items), s.labels_per_item)
+        rater = who.ravel()
+        right = mu + u[rater] + v[item] + rng.standard_normal(item.size) > 0
+        total = np.zeros((2 * s.raters, s.n_items))
+        good = np.zeros_like(total)
+        np.add.at(total, (rater + c * s.raters, item), 1.0)
+        np.add.at(good, (rater + c * s.raters, item), right.astype(float))
+        rights.append(good)
+        totals.append(total)
+    strata = [np.arange(s.raters), np.arange(s.raters, 2 * s.raters)]
+    return CrossedLabels(rights, totals, strata)
+
+
+def as_label_records(data: CrossedLabels) -> list[dict[str, Any]]:
+    """The same study as label records (for :func:`sandwich.feedback.quality.human_sandwich`):
+    condition 0 is ``assisted``, 1 ``unassisted``; every truth is True. Ids are
+    zero-padded so that sorting them keeps the matrices' order."""
+    names = ("assisted", "unassisted", "expert")
+    out = []
+    for c, (right, total) in enumerate(zip(data.right, data.total, strict=True)):
+        for r, i in zip(*np.nonzero(total), strict=True):
+            n, k = int(total[r, i]), int(right[r, i])
+            out += [
+                {"item_id": f"i{i:05d}", "rater_id": f"r{r:04d}", "condition": names[c],
+                 "answer": j < k, "truth": True}
+                for j in range(n)
+            ]  # fmt: skip
+    return out
+
+
+HumanInterval = Callable[[CrossedLabels, int, int], Interval]
+
+
+def crossed_closed(data: CrossedLabels, n_boot: int, seed: int) -> Interval:
+    """The gap-closed interval :func:`~sandwich.feedback.quality.human_sandwich` reports."""
+    return crossed_ratio_interval(data, n_boot=n_boot, seed=seed).ci["closed"]
+
+
+def _closed_percentile(
+    data: CrossedLabels, rater_w: np.ndarray | None, item_w: np.ndarray
+) -> Interval:
+    acc = _accuracies(data, rater_w, item_w)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return percentile_interval((acc[:, 0] - acc[:, 1]) / (1 - acc[:, 1]))
+
+
+def legacy_items_only(data: CrossedLabels, n_boot: int, seed: int) -> Interval:
+    """The replaced interval: a percentile bootstrap over items only (raters fixed)."""
+    rng = np.random.default_rng(seed)
+    return _closed_percentile(data, None, _uniform_counts(rng, data.total[0].shape[1], n_boot))
+
+
+def plain_pigeonhole(data: CrossedLabels, n_boot: int, seed: int) -> Interval:
+    """The uncorrected crossed bootstrap (raters within condition and items), for comparison."""
+    rng = np.random.default_rng(seed)
+    n_raters, n_items = data.total[0].shape
+    item_w = _uniform_counts(rng, n_items, n_boot)
+    rater_w = np.zeros((n_boot, n_raters))
+    for st in data.strata:
+        rater_w[:, st] = _uniform_counts(rng, len(st), n_boot)
+    return _closed_percentile(data, rater_w, item_w)
+
+
+def human_sandwich_coverage(
+    scenario: HumanScenario,
+    n_rep: int = 2000,
+    seed: int = 0,
+    n_boot: int = 500,
+    interval: HumanInterval = crossed_closed,
+    name: str = "human gap closed",
+) -> Coverage:
+    """Coverage of the human sandwich metric's gap-closed CI (label-level accuracy,
+    expert = the answer key); ``interval`` maps (data, n_boot, seed) to a CI."""
+    rng = np.random.default_rng(seed)
+    truth = scenario.true_closed
+    hits = np.zeros(n_rep, dtype=bool)
+    widths = np.zeros(n_rep)
+    for r in range(n_rep):
+        ci = interval(simulate_human_labels(rng, scenario), n_boot, r)
+        hits[r] = ci.contains(truth)
+        widths[r] = ci.high - ci.low
+    return _summary(name, scenario.label(), hits, widths, 0)
+
+
+def legacy_two_level_bootstrap(n_boot: int = 1000) -> PGRMethod:
+    """The replaced group interval, kept to measure it: resample seeds, then items
+    within each drawn seed (each drawn as a multinomial over the 8 correctness
+    patterns), percentile interval of PGR of the averaged accuracies."""
+
+    def method(groups: list[Predictions]) -> PGRResult:
+        correct = [_correct(g, f"groups[{i}]") for i, g in enumerate(groups)]
+        rng = np.random.default_rng(0)
+        k = len(correct)
+        chosen = rng.integers(0, k, size=(n_boot, k))
+        acc = np.empty((n_boot, k, 3))
+        for s, c in enumerate(correct):
+            where = chosen == s
+            m = int(where.sum())
+            if m:
+                acc[where] = pattern_bootstrap(c, m, int(rng.integers(2**31)))
+        reps = acc.mean(axis=1)
+        point = np.mean([c.mean(axis=0) for c in correct], axis=0)
+        return _summarise(point, reps, 0.05, 0.02)
+
+    return method
