@@ -148,19 +148,45 @@ def pgr_coverage(
     p_ceiling) per seed) to a :class:`~sandwich.metrics.pgr_ci.PGRResult`;
     by default the pipeline's group interval with 1000 bootstrap replicates.
     """
+    return group_coverage(scenario, n_rep, seed, method, name)[0]
+
+
+def group_coverage(
+    scenario: PGRScenario,
+    n_rep: int = 2000,
+    seed: int = 0,
+    method: PGRMethod | None = None,
+    name: str = "PGR (group interval)",
+    kind: str = "group",
+) -> list[Coverage]:
+    """Coverage of every interval of a group: PGR, weak, student and ceiling
+    accuracy, and the gap (in that order), from the same simulations."""
     run = method or pipeline_group_interval()
     rng = np.random.default_rng(seed)
-    truth = scenario.true_pgr
-    hits = np.zeros(n_rep, dtype=bool)
-    widths = np.full(n_rep, np.nan)
+    s = scenario
+    truths = {
+        "weak_acc_ci": s.weak,
+        "student_acc_ci": s.student,
+        "ceiling_acc_ci": s.ceiling,
+        "gap_ci": s.ceiling - s.weak,
+    }
+    hits = np.zeros((n_rep, 5), dtype=bool)
+    widths = np.full((n_rep, 5), np.nan)
     unbounded = 0
     for r in range(n_rep):
-        correct = simulate_correct(rng, scenario)
-        res = run([_as_predictions(c) for c in correct])
-        hits[r] = res.pgr_covers(truth)
+        res = run([_as_predictions(c) for c in simulate_correct(rng, s)])
+        hits[r, 0] = res.pgr_covers(s.true_pgr)
         unbounded += not res.pgr_bounded or math.isnan(res.pgr_ci.low)
-        widths[r] = res.pgr_ci.high - res.pgr_ci.low
-    return _summary(name, scenario.label(), hits, widths, unbounded)
+        widths[r, 0] = res.pgr_ci.high - res.pgr_ci.low
+        for j, (field, truth) in enumerate(truths.items(), start=1):
+            ci = getattr(res, field)
+            hits[r, j] = ci.contains(truth)
+            widths[r, j] = ci.high - ci.low
+    names = [name, *(f"{kind} {f[:-3].replace('_', ' ')}" for f in truths)]
+    return [
+        _summary(n, s.label(), hits[:, j], widths[:, j], unbounded if j == 0 else 0)
+        for j, n in enumerate(names)
+    ]
 
 
 def cell_bootstrap(n_boot: int = 1000) -> PGRMethod:
