@@ -106,3 +106,23 @@ def test_human_sandwich_is_calibrated_with_rater_variance(scenario: HumanScenari
         warnings.simplefilter("error")  # the simulated designs are sound: no warning
         c = human_sandwich_coverage(scenario, N_REP, seed=9, interval=crossed_closed)
     assert LOW <= c.coverage <= HIGH, c.line()
+
+
+def test_human_sandwich_can_also_score_the_per_item_aggregate() -> None:
+    data = simulate_human_labels(np.random.default_rng(10), HumanScenario(n_items=60, raters=6))
+    labels = as_label_records(data)
+    res = human_sandwich(
+        labels, "assisted", "unassisted", n_boot=100, aggregate_method="majority-vote"
+    )
+    assert res.aggregated is not None and res.aggregated["expert"] == 1.0
+    # by hand: majority of each item's labels per condition (a tie counts as false)
+    for cond in ("assisted", "unassisted"):
+        votes: dict[str, list[bool]] = {}
+        for r in labels:
+            if r["condition"] == cond:
+                votes.setdefault(r["item_id"], []).append(r["answer"])
+        by_hand = np.mean([sum(v) > len(v) / 2 for v in votes.values()])
+        assert res.aggregated[cond] == pytest.approx(by_hand)
+    a, u = res.aggregated["assisted"], res.aggregated["unassisted"]
+    assert res.aggregated["gap_closed"] == pytest.approx((a - u) / (1 - u))
+    assert human_sandwich(labels, "assisted", "unassisted", n_boot=100).aggregated is None

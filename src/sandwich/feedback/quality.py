@@ -178,6 +178,9 @@ class HumanSandwichResult(NamedTuple):
     n_raters: dict[str, int]
     same_items: bool = True  # every condition labelled the same (non-gold) items
     warnings: tuple[str, ...] = ()
+    # with aggregate_method: the same metric scored on the per-item aggregate of each
+    # condition's labels (what the ``human`` supervisor trains on); points only, no CI
+    aggregated: dict[str, float] | None = None
 
 
 def _crossed_labels(frame: pd.DataFrame, conditions: list[str]) -> CrossedLabels:
@@ -239,8 +242,15 @@ def human_sandwich(
     seed: int = 0,
     alpha: float = 0.05,
     min_gap: float = DEFAULT_MIN_GAP,
+    aggregate_method: str | None = None,
 ) -> HumanSandwichResult:
     """(assisted - unassisted) / (expert - unassisted), with CIs (module docstring).
+
+    The metric and its CIs are on single labels. With ``aggregate_method``
+    (e.g. ``dawid-skene``, the ``human`` supervisor's default) ``aggregated``
+    also gives each condition's accuracy of its per-item aggregate and the gap
+    closed of those (points only: the interval's coverage is measured for the
+    label-level metric).
 
     A design problem (conditions that labelled different items, a condition
     with one rater) is returned in ``warnings`` and raised as a
@@ -291,4 +301,25 @@ def human_sandwich(
         },
         same_items=same,
         warnings=tuple(notes),
+        aggregated=None
+        if aggregate_method is None
+        else _aggregated_metric(frame, conditions, aggregate_method, expert is not None),
     )
+
+
+def _aggregated_metric(
+    frame: pd.DataFrame, conditions: list[str], method: str, has_expert: bool
+) -> dict[str, float]:
+    """Accuracy of each condition's per-item aggregate (hard label P(true) > 0.5),
+    and the gap closed computed from those accuracies."""
+    from sandwich.feedback.aggregate import aggregate
+
+    truth = frame.groupby("item_id")["expert_answer"].first().astype(bool)
+    acc = {}
+    for c in conditions:
+        agg = aggregate(frame[frame["condition"] == c], method, source=f"condition {c!r}")
+        acc[c] = float((agg.labels == truth.reindex(agg.labels.index)).mean())
+    a, u = acc[conditions[0]], acc[conditions[1]]
+    e = acc[conditions[2]] if has_expert else 1.0
+    closed = (a - u) / (e - u) if e != u else float("nan")
+    return {"assisted": a, "unassisted": u, "expert": e, "gap_closed": closed}
