@@ -21,7 +21,7 @@ the aggregate is usually more accurate.
 CIs: over raters and items. Both are samples: another study would have
 other raters and other items, and raters differ in skill, so an interval
 that resamples items only is too narrow (with realistic rater differences it
-covered 44-74% at 95% nominal in ``benchmarks/coverage.py``). Items are
+covered 46-80% at 95% nominal in ``benchmarks/coverage.py``). Items are
 resampled once for every condition (the comparison stays paired), raters
 within their condition; the variance is corrected for label noise counted
 twice and the interval widened for few raters
