@@ -67,7 +67,8 @@ def report_warnings(results: RunResults) -> list[str]:
     if legacy:
         out.append(
             f"{legacy} groups have intervals from an older sandwich (two-level bootstrap over "
-            "seeds and items), which under-covers when seeds differ: re-aggregate to update them"
+            "seeds and items), which under-covers when seeds differ: run the config again "
+            "(cells come from the cache) to update them"
         )
     return out
 
