@@ -16,6 +16,8 @@ from sandwich.metrics import (
     pgr_with_ci_over_seeds,
     resample_counts,
 )
+from sandwich.metrics.pgr_ci import METHOD_BOOTSTRAP, METHOD_SEEDS, pgr_over_seed_accuracies
+from sandwich.metrics.replicates import mean_ci, ratio_ci
 
 Arrays4 = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -57,12 +59,16 @@ def test_paired_bootstrap_mismatch_names_arrays() -> None:
         paired_bootstrap(lambda a, b: 0.0, {"a": [1, 2, 3], "b": [1, 2]})
 
 
-def test_pgr_ci_uses_the_bootstrap_accuracies_replicates() -> None:
+def test_pgr_ci_pattern_bootstrap_matches_resampling_items() -> None:
+    """The multinomial over the 8 correctness patterns is the item bootstrap in
+    distribution: its CIs agree with resampling item indices up to Monte Carlo error."""
     y, pw, ps, pc = synthetic(150, 7)
-    reps = bootstrap_accuracies(y, {"w": pw, "s": ps, "c": pc}, n_boot=400, seed=9)
-    r = pgr_with_ci(y, pw, ps, pc, n_boot=400, seed=9)
+    reps = bootstrap_accuracies(y, {"w": pw, "s": ps, "c": pc}, n_boot=20000, seed=9)
+    r = pgr_with_ci(y, pw, ps, pc, n_boot=20000, seed=9)
     lo, hi = np.quantile((reps[:, 1] - reps[:, 0]) / (reps[:, 2] - reps[:, 0]), [0.025, 0.975])
-    assert r.pgr_ci == pytest.approx((lo, hi))
+    assert r.pgr_ci == pytest.approx((lo, hi), abs=0.03)
+    acc_lo, acc_hi = np.quantile(reps[:, 1], [0.025, 0.975])
+    assert r.student_acc_ci == pytest.approx((acc_lo, acc_hi), abs=0.01)
 
 
 def test_pgr_of_weak_and_ceiling_as_student() -> None:
@@ -123,14 +129,36 @@ def test_over_seeds() -> None:
     student = np.mean([s.student_acc for s in singles])
     ceiling = np.mean([s.ceiling_acc for s in singles])
     assert r.pgr == pytest.approx((student - weak) / (ceiling - weak))
-    assert r.pgr_ci.contains(r.pgr)
-    # one seed: the same as the single-split bootstrap in distribution
+    assert r.pgr_ci.contains(r.pgr) and r.pgr_bounded and r.n_seeds == 4
+    assert r.method == METHOD_SEEDS
+    # the accuracies' intervals are t intervals over the per-seed accuracies
+    t = mean_ci([s.student_acc for s in singles])
+    assert r.student_acc_ci == pytest.approx((t.low, t.high))
+    # one seed: the single-split bootstrap, and it says so
     one = pgr_with_ci_over_seeds(groups[:1], n_boot=2000)
-    single = pgr_with_ci(*groups[0], n_boot=2000)
-    assert one.pgr == pytest.approx(single.pgr)
-    assert one.pgr_ci.low == pytest.approx(single.pgr_ci.low, abs=0.05)
+    assert one == pgr_with_ci(*groups[0], n_boot=2000)
+    assert one.method == METHOD_BOOTSTRAP and one.n_seeds == 1
     # weak as student: exactly 0 again
     assert pgr_with_ci_over_seeds([(g[0], g[1], g[1], g[3]) for g in groups]).pgr == 0.0
+
+
+def test_over_seeds_uses_fieller_on_per_seed_differences() -> None:
+    groups = [synthetic(300, s) for s in range(3)]
+    acc = np.array([[pgr_with_ci(*g, n_boot=10).weak_acc, pgr_with_ci(*g, n_boot=10).student_acc,
+                     pgr_with_ci(*g, n_boot=10).ceiling_acc] for g in groups])  # fmt: skip
+    f = ratio_ci(acc[:, 1] - acc[:, 0], acc[:, 2] - acc[:, 0])
+    r = pgr_with_ci_over_seeds(groups)
+    assert r.pgr_ci == pytest.approx((f.low, f.high))
+    assert r.pgr_covers(f.low + 1e-9) and not r.pgr_covers(f.high + 0.01)
+
+
+def test_over_seeds_unbounded_set_is_nan_and_flagged() -> None:
+    """Seeds that disagree on the sign of the gap: no bounded PGR interval."""
+    acc = [[0.70, 0.72, 0.80], [0.70, 0.71, 0.64], [0.70, 0.73, 0.74]]
+    r = pgr_over_seed_accuracies(acc)
+    assert not r.pgr_bounded and math.isnan(r.pgr_ci.low) and math.isnan(r.pgr_ci.high)
+    assert r.small_gap and r.gap_ci.contains(0.0)
+    assert r.pgr_covers(123.0)  # an unbounded set: a far value is inside
 
 
 def test_over_seeds_empty_and_bad_groups() -> None:

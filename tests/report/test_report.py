@@ -106,3 +106,28 @@ def test_slug() -> None:
     assert slug("cities") == "cities"
     assert slug("a/b") != slug("a_b") and re.fullmatch(r"[A-Za-z0-9_.-]+", slug("../../x"))
     assert slug("<script>") != slug("<style>")
+
+
+def test_seed_flags_are_explained_and_do_not_dim_rows(results: RunResults) -> None:
+    from sandwich.report.content import flagged, report_warnings, used_flags
+    from sandwich.runs.results import FLAG_FEW_SEEDS, FLAG_SINGLE_SEED, FLAG_UNBOUNDED_CI
+
+    g = results.groups[1]
+    g.flags = [FLAG_FEW_SEEDS]
+    results.groups[2].flags = [FLAG_SINGLE_SEED, FLAG_UNBOUNDED_CI]
+    meanings = dict(used_flags(results))
+    assert "does not include training-seed variance" in meanings[FLAG_SINGLE_SEED]
+    assert "seeds are few" in meanings[FLAG_FEW_SEEDS]
+    assert "unbounded" in meanings[FLAG_UNBOUNDED_CI]
+    assert not flagged("few_seeds") and not flagged("single_seed")
+    assert flagged("few_seeds, small_gap") and flagged([FLAG_UNBOUNDED_CI])
+    # every group of the fixture predates ci_method: the report says so
+    assert any("older sandwich" in w for w in report_warnings(results))
+
+
+def test_unbounded_pgr_interval_renders(results: RunResults, tmp_path: Path) -> None:
+    g = results.groups[0]
+    g.pgr_ci = (None, None)
+    assert f"{g.pgr:.2f}" in table_text(results)  # the point, without an interval
+    write_report(results, tmp_path)
+    assert f"| {g.pgr:.2f} |" in (tmp_path / "report.md").read_text()

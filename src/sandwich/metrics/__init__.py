@@ -2,7 +2,9 @@
 
 Point metrics (:mod:`~sandwich.metrics.pointwise`), the paired bootstrap
 (:mod:`~sandwich.metrics.bootstrap`), intervals over independent replicates such as
-seeds (:mod:`~sandwich.metrics.replicates`) and PGR with CIs (:mod:`~sandwich.metrics.pgr_ci`).
+seeds (:mod:`~sandwich.metrics.replicates`), PGR with CIs (:mod:`~sandwich.metrics.pgr_ci`),
+intervals over raters and items (:mod:`~sandwich.metrics.crossed`) and the coverage
+harness that measures all of them (:mod:`~sandwich.metrics.coverage`, imported on use).
 """
 
 from sandwich.metrics.bootstrap import (
@@ -13,6 +15,7 @@ from sandwich.metrics.bootstrap import (
     resample_counts,
     resample_indices,
 )
+from sandwich.metrics.crossed import CrossedIntervals, CrossedLabels, crossed_ratio_interval
 from sandwich.metrics.judge import (
     GapClosed,
     JudgeAccuracy,
@@ -26,6 +29,7 @@ from sandwich.metrics.pgr_ci import (
     DEFAULT_MIN_GAP,
     PGRResult,
     SeedPredictions,
+    pgr_over_seed_accuracies,
     pgr_with_ci,
     pgr_with_ci_over_seeds,
 )
@@ -43,6 +47,8 @@ from sandwich.metrics.replicates import MeanInterval, RatioInterval, mean_ci, ra
 
 __all__ = [
     "DEFAULT_MIN_GAP",
+    "CrossedIntervals",
+    "CrossedLabels",
     "GapClosed",
     "Interval",
     "JudgeAccuracy",
@@ -57,6 +63,7 @@ __all__ = [
     "auroc",
     "bootstrap_accuracies",
     "brier",
+    "crossed_ratio_interval",
     "ece",
     "gap_closed",
     "judge_accuracy",
@@ -65,6 +72,7 @@ __all__ = [
     "paired_bootstrap",
     "percentile_interval",
     "pgr",
+    "pgr_over_seed_accuracies",
     "pgr_with_ci",
     "pgr_with_ci_over_seeds",
     "ratio_ci",

@@ -8,9 +8,12 @@ scores exactly 0.5 on every item.
 
 Sandwich gap closed (the PGR of oversight) =
 ``(protocol judge - naive judge) / (expert - naive judge)`` with a paired
-bootstrap CI over items; ``expert`` defaults to 1.0 per item (the answer
-key). A gap ``expert - naive`` below ``min_gap`` is flagged (the ratio is
-then noise), never dropped.
+percentile bootstrap CI over items (one protocol run: the items are the
+replicates; the judge's run-to-run randomness is not in it); its coverage
+is measured by :func:`sandwich.metrics.coverage.gap_closed_coverage`.
+``expert`` defaults to 1.0 per item (the answer key). A gap
+``expert - naive`` below ``min_gap`` is flagged (the ratio is then noise),
+never dropped.
 """
 
 from __future__ import annotations
@@ -62,6 +65,22 @@ def judge_accuracy(
     )
 
 
+def row_bootstrap(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, m) column means of ``values`` (n, m) under a bootstrap over its rows.
+
+    Scores take few values (0, 0.5, 1), so a replicate only depends on how
+    often each distinct row was drawn: one multinomial over the distinct rows,
+    the same distribution as resampling rows with replacement, and fast
+    enough for the coverage harness.
+    """
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    rows, counts = np.unique(values, axis=0, return_counts=True)
+    n = len(values)
+    drawn = np.random.default_rng(seed).multinomial(n, counts / n, size=n_boot)
+    return (drawn @ rows) / n
+
+
 @dataclass(frozen=True)
 class GapClosed:
     naive: float
@@ -89,8 +108,7 @@ def gap_closed(
     se = np.ones(len(sp)) if expert is None else judge_scores(expert)
     if len(se) != len(sp):
         raise ValueError(f"expert has {len(se)} items, protocol {len(sp)}")
-    idx = resample_indices(len(sp), n_boot, seed)
-    bp, bn, be = sp[idx].mean(axis=1), sn[idx].mean(axis=1), se[idx].mean(axis=1)
+    bp, bn, be = row_bootstrap(np.stack([sp, sn, se], axis=1), n_boot, seed).T
     with np.errstate(divide="ignore", invalid="ignore"):
         reps = (bp - bn) / (be - bn)
     gap = float(se.mean() - sn.mean())

@@ -21,6 +21,7 @@ degrees of freedom), which is the within-seed interval.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -71,8 +72,10 @@ def _as_1d(values: ArrayLike, name: str) -> np.ndarray:
     return a
 
 
+@functools.lru_cache(maxsize=256)
 def t_quantile(k: int, alpha: float) -> float:
-    """The two-sided 1 - alpha quantile of Student t on k - 1 degrees of freedom."""
+    """The two-sided 1 - alpha quantile of Student t on k - 1 degrees of freedom
+    (cached: scipy's ppf costs more than the rest of an interval)."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     return float(stats.t.ppf(1 - alpha / 2, k - 1))

@@ -7,9 +7,25 @@ from typing import Any
 
 import yaml
 
-from sandwich.runs.results import FLAG_ORACLE, FLAG_SMALL_GAP, FLAG_SMALL_TEST, RunResults
+from sandwich.runs.results import (
+    FLAG_FEW_SEEDS,
+    FLAG_ORACLE,
+    FLAG_SINGLE_SEED,
+    FLAG_SMALL_GAP,
+    FLAG_SMALL_TEST,
+    FLAG_UNBOUNDED_CI,
+    INFO_FLAGS,
+    LEGACY_GROUP_CI,
+    RunResults,
+)
 
 FLAG_MEANINGS = {
+    FLAG_SINGLE_SEED: "within-seed interval (one seed): does not include training-seed "
+    "variance (a paired bootstrap over that seed's test items)",
+    FLAG_FEW_SEEDS: "2-4 seeds: the interval over seeds (t / Fieller, k - 1 df) is honest but "
+    "wide because seeds are few",
+    FLAG_UNBOUNDED_CI: "PGR's 95% confidence set is unbounded (the gap is not clearly above 0 "
+    "across seeds): no PGR interval is shown",
     FLAG_SMALL_GAP: "the ceiling-weak gap is within noise (its CI includes 0) or below the "
     "minimum gap: PGR is not meaningful",
     FLAG_SMALL_TEST: "too few test items for a reliable CI",
@@ -41,13 +57,27 @@ def report_warnings(results: RunResults) -> list[str]:
                 f"{c.task} | {c.weak} -> {c.strong} | {c.elicitor} | seed {c.seed}: "
                 "ORACLE diagnostic (gold labels used); not a weak-to-strong result"
             )
-    flagged = sum(1 for g in results.groups if FLAG_SMALL_GAP in g.flags)
-    if flagged:
+    small = sum(1 for g in results.groups if FLAG_SMALL_GAP in g.flags)
+    if small:
         out.append(
-            f"{flagged} of {len(results.groups)} groups have a small gap: their PGR is shown "
+            f"{small} of {len(results.groups)} groups have a small gap: their PGR is shown "
             "but should not be read"
         )
+    legacy = sum(1 for g in results.groups if g.ci_method == LEGACY_GROUP_CI)
+    if legacy:
+        out.append(
+            f"{legacy} groups have intervals from an older sandwich (two-level bootstrap over "
+            "seeds and items), which under-covers when seeds differ: run the config again "
+            "(cells come from the cache) to update them"
+        )
     return out
+
+
+def flagged(flags: list[str] | tuple[str, ...] | str) -> bool:
+    """Whether a row should be shown as flagged: it carries a flag beyond the
+    informational ones (single_seed, few_seeds say how the interval was made)."""
+    names = [f.strip() for f in flags.split(",")] if isinstance(flags, str) else list(flags)
+    return any(f and f not in INFO_FLAGS for f in names)
 
 
 def used_flags(results: RunResults) -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from importlib import resources
 
 from sandwich.report.compare import ceilings, chains, side_by_side
-from sandwich.report.content import config_yaml, meta, report_warnings, used_flags
+from sandwich.report.content import config_yaml, flagged, meta, report_warnings, used_flags
 from sandwich.report.plots import Plot
 from sandwich.report.rows import Table, cell_table, group_table
 from sandwich.runs.results import RunResults
@@ -29,12 +29,12 @@ def html_table(table: Table) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in table.header)
     body = []
     for row in table.rows:
-        flagged = bool(row[-1])
+        dim = flagged(row[-1])
         cells = []
         for h, v in zip(table.header, row, strict=True):
             cls = "flags" if h == "flags" else ("num" if _is_numeric(h) else "")
             cells.append(f'<td class="{cls}">{esc(v)}</td>' if cls else f"<td>{esc(v)}</td>")
-        body.append(f'<tr class="{"flagged" if flagged else ""}">{"".join(cells)}</tr>')
+        body.append(f'<tr class="{"flagged" if dim else ""}">{"".join(cells)}</tr>')
     return (
         f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>"

@@ -8,23 +8,25 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from sandwich.report.content import flagged
 from sandwich.report.rows import group_table
 from sandwich.runs.results import RunResults
 
-TITLE = "PGR per group (mean over seeds; 95% CI: bootstrap over test items and seeds)"
+TITLE = "PGR per group (mean over seeds; 95% CI over seeds, or within one seed: see flags)"
 
 
 def format_table(results: RunResults) -> RichTable:
-    """A rich table with one row per group; flagged rows are dimmed, flags in yellow."""
+    """A rich table with one row per group; flagged rows are dimmed (not for the
+    informational single_seed / few_seeds), flags in yellow."""
     table = group_table(results)
     out = RichTable(title=TITLE)
     for name in table.header:
         numeric = name.endswith("acc") or name.startswith(("PGR", "seeds"))
         out.add_column(name, justify="right" if numeric else "left")
     for row in table.rows:
-        flagged = bool(row[-1])
+        dim = flagged(row[-1])
         # Text(), not str: names such as "[bold]" must not be read as rich markup
-        cells = [Text(v, style="dim" if flagged else "") for v in row[:-1]]
+        cells = [Text(v, style="dim" if dim else "") for v in row[:-1]]
         out.add_row(*cells, Text(row[-1], style="yellow"))
     return out
 

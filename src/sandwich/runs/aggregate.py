@@ -5,8 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sandwich.metrics import pgr_with_ci_over_seeds
+from sandwich.metrics.replicates import t_quantile
 from sandwich.runs.cell import CellOutcome, pgr_fields
-from sandwich.runs.results import FLAG_SMALL_GAP, FLAG_SMALL_TEST, GroupResult
+from sandwich.runs.results import (
+    FEW_SEEDS,
+    FLAG_FEW_SEEDS,
+    FLAG_SINGLE_SEED,
+    FLAG_SMALL_GAP,
+    FLAG_SMALL_TEST,
+    FLAG_UNBOUNDED_CI,
+    GroupResult,
+)
 
 
 def group_key(o: CellOutcome) -> tuple[str, str, str, str]:
@@ -14,8 +23,24 @@ def group_key(o: CellOutcome) -> tuple[str, str, str, str]:
     return (r.task, r.weak, r.strong, r.elicitor)
 
 
+def seed_flags(n_seeds: int, bounded: bool) -> list[str]:
+    """The flags that say how a group's interval was made (and if PGR's is unbounded)."""
+    flags = []
+    if n_seeds == 1:
+        flags.append(FLAG_SINGLE_SEED)
+    elif n_seeds < FEW_SEEDS:
+        flags.append(FLAG_FEW_SEEDS)
+    if not bounded:
+        flags.append(FLAG_UNBOUNDED_CI)
+    return flags
+
+
 def aggregate(outcomes: Sequence[CellOutcome], n_boot: int) -> list[GroupResult]:
-    """One GroupResult per (task, weak, strong, elicitor), over its seeds."""
+    """One GroupResult per (task, weak, strong, elicitor), over its seeds.
+
+    Intervals over seeds (t and Fieller, ``sandwich.metrics.pgr_ci``); a group
+    of one seed keeps its within-seed bootstrap and is flagged ``single_seed``.
+    """
     groups: dict[tuple[str, str, str, str], list[CellOutcome]] = {}
     for o in outcomes:
         groups.setdefault(group_key(o), []).append(o)
@@ -29,6 +54,7 @@ def aggregate(outcomes: Sequence[CellOutcome], n_boot: int) -> list[GroupResult]
         flags = sorted({f for o in members for f in o.result.flags} - {FLAG_SMALL_GAP})
         if m.small_gap:
             flags.append(FLAG_SMALL_GAP)
+        flags += seed_flags(len(members), m.pgr_bounded)
         out.append(
             GroupResult(
                 task=task,
@@ -38,7 +64,8 @@ def aggregate(outcomes: Sequence[CellOutcome], n_boot: int) -> list[GroupResult]
                 seeds=[o.result.seed for o in members],
                 n_test=members[0].result.n_test,
                 **pgr_fields(m),
-                flags=sorted(flags),
+                ci_method=m.method,
+                flags=sorted(set(flags)),
             )
         )
     return out
@@ -56,9 +83,42 @@ def run_warnings(groups: Sequence[GroupResult], min_test: int) -> list[str]:
                 else "the ceiling-weak gap is within noise"
             )
             warnings.append(f"{name}: {why} (gap {g.gap:+.3f}); its PGR is not meaningful")
+        if FLAG_UNBOUNDED_CI in g.flags:
+            warnings.append(
+                f"{name}: PGR's 95% confidence set is unbounded (the gap is not clearly above 0 "
+                "across seeds), so no PGR interval is given; PGR could be anything"
+            )
         if FLAG_SMALL_TEST in g.flags:
             warnings.append(
                 f"{name}: only {g.n_test} test items per seed (< {min_test}); "
                 "confidence intervals are wide and may be unreliable"
             )
+    warnings += seed_notes(groups)
     return warnings
+
+
+def seed_notes(groups: Sequence[GroupResult]) -> list[str]:
+    """One line per kind of seed-count caveat (single_seed, few_seeds), naming the groups."""
+    notes = []
+    single = [g for g in groups if FLAG_SINGLE_SEED in g.flags]
+    if single:
+        notes.append(
+            f"{_count(single, groups)} one seed: within-seed interval (one seed): does not "
+            "include training-seed variance; run more seeds for an interval over seeds"
+        )
+    few = [g for g in groups if FLAG_FEW_SEEDS in g.flags]
+    for k in sorted({len(g.seeds) for g in few}):
+        with_k = [g for g in few if len(g.seeds) == k]
+        notes.append(
+            f"{_count(with_k, groups)} {k} seeds: the interval over seeds is wide because seeds "
+            f"are few (t quantile on {k - 1} df = {t_quantile(k, 0.05):.2f}, not 1.96)"
+        )
+    return notes
+
+
+def _count(some: Sequence[GroupResult], groups: Sequence[GroupResult]) -> str:
+    if len(some) == len(groups):
+        return "every group has" if len(groups) > 1 else "the group has"
+    names = ", ".join(f"{g.task} | {g.weak} -> {g.strong} | {g.elicitor}" for g in some[:3])
+    more = f" and {len(some) - 3} more" if len(some) > 3 else ""
+    return f"{len(some)} of {len(groups)} groups ({names}{more}) have"

@@ -2,7 +2,9 @@
 
 ``schema_version`` changes whenever a field changes meaning or is removed.
 Accuracies are fractions in [0, 1]; every ``*_ci`` is a (low, high) 95%
-paired-bootstrap interval over test items (see ``sandwich.metrics``).
+interval: for a cell a paired bootstrap over its test items; for a group the
+method its ``ci_method`` names (over seeds, or within the one seed). See
+``sandwich.metrics.pgr_ci`` and docs/results.md.
 """
 
 from __future__ import annotations
@@ -18,6 +20,15 @@ SCHEMA_VERSION = 1
 FLAG_SMALL_GAP = "small_gap"  # ceiling - weak is within noise: PGR is not meaningful
 FLAG_SMALL_TEST = "small_test"  # too few test items for a meaningful CI
 FLAG_ORACLE = "oracle"  # gold labels of B or T were used (diagnostic only)
+FLAG_SINGLE_SEED = "single_seed"  # group of one seed: within-seed interval, no seed variance
+FLAG_FEW_SEEDS = "few_seeds"  # group of 2-4 seeds: interval over seeds, wide (t on k-1 df)
+FLAG_UNBOUNDED_CI = "unbounded_ci"  # PGR's confidence set is unbounded: pgr_ci is null
+# flags that describe how an interval was made, not a problem with the numbers
+INFO_FLAGS = frozenset({FLAG_SINGLE_SEED, FLAG_FEW_SEEDS})
+FEW_SEEDS = 5  # groups with fewer seeds (but more than one) are flagged few_seeds
+
+# ci_method of groups written before the field existed
+LEGACY_GROUP_CI = "two-level bootstrap over seeds and test items (older sandwich)"
 
 
 def _nan_to_none(v: Any) -> Any:
@@ -90,7 +101,13 @@ class GroupResult(BaseModel):
     gap_ci: Interval
     pgr: MaybeFloat = Field(description="PGR of the seed-averaged accuracies")
     pgr_ci: Interval = Field(
-        description="bootstrap over test items within each seed and over seeds"
+        description="95% interval of PGR by ci_method; (null, null) when the confidence "
+        "set is unbounded (flag unbounded_ci)"
+    )
+    ci_method: str = Field(
+        LEGACY_GROUP_CI,
+        description="how the group's intervals were made: t / Fieller over seeds, or the "
+        "paired bootstrap over test items of the one seed",
     )
     flags: list[str] = Field(default_factory=list)
 
