@@ -39,18 +39,20 @@ def _config(**over: Any):  # type: ignore[no-untyped-def]
 def test_run_writes_results_transcripts_and_report(tmp_path: Path) -> None:
     out = run_protocols(_config(), runs_root=tmp_path, progress=False)
     res = load_protocol_results(out.run_dir)
-    assert [r.protocol for r in res.rows] == ["naive", "consultancy", "debate", "critique"]
+    names = ["naive", "assistant-alone", "consultancy", "debate", "critique"]
+    assert [r.protocol for r in res.rows] == names
     for row in res.rows:
         recs = read_transcripts(out.run_dir / row.transcripts)
         assert len(recs) == row.n_items == 20
-        assert all(r.models["judge"]["model"] == "judge" for r in recs)
+        judge = "helper" if row.protocol == "assistant-alone" else "judge"
+        assert all(r.models["judge"]["model"] == judge for r in recs)
         assert row.accuracy is not None and row.accuracy_ci is not None
         assert row.ece is not None and row.brier is not None
-        assert (row.gap_closed is None) == (row.protocol == "naive")
-    debate = read_transcripts(out.run_dir / res.rows[2].transcripts)
+        assert (row.gap_closed is None) == (row.protocol in ("naive", "assistant-alone"))
+    debate = read_transcripts(out.run_dir / res.rows[3].transcripts)
     assert all(len(r.turns) == 4 and all(t.cache_key for t in r.turns) for r in debate)
-    assert all(j.cache_key for r in debate for j in r.judgements)
-    cons = res.rows[1]
+    assert all(len(r.judgements) == 4 and j.cache_key for r in debate for j in r.judgements)
+    cons = res.rows[2]
     assert cons.consultant_right_accuracy is not None and cons.consultant_wrong_accuracy is not None
     md = (out.run_dir / "report.md").read_text()
     assert "## Judge accuracy" in md and "gap closed" in md and "### debate" in md
@@ -116,7 +118,8 @@ def test_failed_items_are_reported_and_retried_alone(tmp_path: Path) -> None:
     (fail,) = out.results.failures
     assert fail.item_id == task_items.items[3].id and "scripted failure" in fail.reason
     assert any("failed" in w for w in out.results.warnings)
-    debate = out.results.rows[1]
+    debate = out.results.rows[2]
+    assert debate.protocol == "debate"
     assert (debate.n_failed, debate.n_scored, "failed" in debate.flags) == (1, 19, True)
 
     flaky.broken = False
@@ -202,7 +205,8 @@ def test_max_items_judges_the_first_items_only(tmp_path: Path) -> None:
     out = run_protocols(
         _config(protocols=["naive"], max_items=5), runs_root=tmp_path, progress=False
     )
-    (row,) = out.results.rows
+    row, alone = out.results.rows
+    assert alone.protocol == "assistant-alone" and alone.n_items == 5
     ids = [r.item_id for r in read_transcripts(out.run_dir / row.transcripts)]
     first = load_task(name="dossier", n_items=20, seed=1)
     assert row.n_items == 5 and ids == [it.id for it in first.items[:5]]
@@ -219,7 +223,7 @@ def test_a_run_id_holding_another_config_reuses_no_transcripts(tmp_path: Path) -
     )
     debate = again.transcripts[("debate", 0)]
     assert all(len(r.turns) == 2 for r in debate)  # rounds 1, not the stale rounds-2 file
-    assert again.results.rows[1].params["rounds"] == 1
+    assert again.results.rows[2].params["rounds"] == 1
 
 
 def test_malformed_protocol_yaml_names_file_line_and_column(tmp_path: Path) -> None:
