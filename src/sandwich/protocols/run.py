@@ -186,13 +186,12 @@ def run_protocols(
 
 
 def _jobs(config: ProtocolRunConfig) -> list[tuple[str, str, dict[str, Any]]]:
-    """(display name, protocol name, params) in run order: naive first, then the
-    assistant-alone reference (when there is an assistant), then the rest."""
+    """(display name, protocol name, params) in run order: naive first, the other
+    protocols, then the assistant-alone reference (when there is an assistant)."""
     ps = sorted(config.protocols, key=lambda p: p.name != "naive")
     out = [(p.display, p.name, dict(p.params)) for p in ps]
     if config.assistant is not None:
-        n_naive = sum(p.name == "naive" for p in ps)
-        out.insert(n_naive, (ASSISTANT_ALONE, ASSISTANT_ALONE, {}))
+        out.append((ASSISTANT_ALONE, ASSISTANT_ALONE, {}))
     return out
 
 
