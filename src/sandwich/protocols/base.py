@@ -86,23 +86,27 @@ class Speaker:
 
     def say(
         self,
-        speaker: str,
+        speaker: str | Sequence[str],
         prompts: Sequence[list[Message]],
         views: Sequence[ChoiceView],
         argues_for: Sequence[int | None],
+        first_speaker: int | None = None,
     ) -> list[Turn]:
+        """One turn per prompt; ``speaker``: one name for all, or one per prompt."""
+        names = [speaker] * len(prompts) if isinstance(speaker, str) else list(speaker)
         results = self.generator.generate([self.params.request(p, self.seed) for p in prompts])
         turns = []
-        for res, view, side in zip(results, views, argues_for, strict=True):
+        for res, view, side, name in zip(results, views, argues_for, names, strict=True):
             text = "" if res.error else res.text.strip()
             turns.append(
                 Turn(
-                    speaker=speaker,
+                    speaker=name,
                     text=text,
                     argues_for=side,
                     quotes=tuple(find_quotes(text, view.passage)),
                     error=res.error,
                     cache_key=res.meta.get("cache_key"),
+                    first_speaker=first_speaker,
                 )
             )
         return turns

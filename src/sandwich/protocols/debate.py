@@ -15,13 +15,12 @@ position nor the speaking order is tied to ``choices[0]``.
   turns, each round's pair in the other order).
 - ``sequential``: the second speaker of round r also sees the first's
   round-r turn, so the debate depends on who speaks first and is written
-  twice, once per first speaker (``Turn.first_speaker``); both are batched
-  together and go through the response cache like every turn.
+  twice, once per first speaker (``Turn.first_speaker``); every turn goes
+  through the response cache.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -104,31 +103,26 @@ class DebateProtocol(Protocol):
                     for v, s in zip(views, before, strict=True)
                 ]
                 names = [debater_name(v, side) for v in views]
-                for acc, turn in zip(out, _say(speaker, names, prompts, views, side), strict=True):
+                said = speaker.say(names, prompts, views, [side] * len(views))
+                for acc, turn in zip(out, said, strict=True):
                     acc.append(turn)
         return out
 
     def _sequential(self, views: Sequence[ChoiceView], speaker: Speaker) -> list[list[Turn]]:
-        """One debate per first speaker; both written in the same batched calls."""
-        debates: dict[int, list[list[Turn]]] = {f: [[] for _ in views] for f in (0, 1)}
-        for rnd in range(self.rounds):
-            for position in (0, 1):  # first, then second speaker of the round
-                jobs = [
-                    (f, i, f if position == 0 else 1 - f) for f in (0, 1) for i in range(len(views))
-                ]
-                prompts = [
-                    debater_prompt(views[i], side, debates[f][i], rnd) for f, i, side in jobs
-                ]
-                results = speaker.say(
-                    "",
-                    prompts,
-                    [views[i] for _, i, _ in jobs],
-                    [side for _, _, side in jobs],
-                )
-                for (f, i, side), t in zip(jobs, results, strict=True):
-                    name = debater_name(views[i], side)
-                    debates[f][i].append(dataclasses.replace(t, speaker=name, first_speaker=f))
-        return [debates[0][i] + debates[1][i] for i in range(len(views))]
+        """One debate per first speaker f (each item's turns: f = 0's debate, then f = 1's)."""
+        out: list[list[Turn]] = [[] for _ in views]
+        for f in (0, 1):
+            for rnd in range(self.rounds):
+                for side in (f, 1 - f):  # the round's first, then second speaker
+                    prompts = [
+                        debater_prompt(v, side, [t for t in ts if t.first_speaker == f], rnd)
+                        for v, ts in zip(views, out, strict=True)
+                    ]
+                    names = [debater_name(v, side) for v in views]
+                    said = speaker.say(names, prompts, views, [side] * len(views), first_speaker=f)
+                    for acc, turn in zip(out, said, strict=True):
+                        acc.append(turn)
+        return out
 
     def readings(self, view: ChoiceView, turns: Sequence[Turn]) -> list[Reading]:
         """Each side speaks first in one reading (every round), so speaking order is balanced."""
@@ -146,14 +140,3 @@ class DebateProtocol(Protocol):
                 )
             out.append(Reading(tuple(idx), f))
         return out
-
-
-def _say(
-    speaker: Speaker,
-    names: Sequence[str],
-    prompts: Sequence[list[Message]],
-    views: Sequence[ChoiceView],
-    side: int,
-) -> list[Turn]:
-    said = speaker.say("", prompts, views, [side] * len(views))
-    return [dataclasses.replace(t, speaker=n) for t, n in zip(said, names, strict=True)]
