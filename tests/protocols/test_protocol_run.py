@@ -250,6 +250,8 @@ def test_assistant_alone_reads_the_passage_and_is_reported(tmp_path: Path) -> No
     )
     _, alone = out.results.rows
     assert alone.protocol == "assistant-alone" and alone.accuracy is not None
+    models = out.results.models  # the run's judge stays the judge
+    assert (models["judge"]["model"], models["assistant"]["model"]) == ("judge", "helper")
     passages = {
         choice_view(it).passage for it in load_task(name="dossier", n_items=20, seed=1).items
     }

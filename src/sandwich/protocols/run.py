@@ -197,8 +197,12 @@ def _jobs(config: ProtocolRunConfig) -> list[tuple[str, str, dict[str, Any]]]:
 
 def _models_seen(done: dict[tuple[str, int], list[TranscriptRecord]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for records in done.values():
-        if records:
+    for (display, _), records in done.items():
+        if not records:
+            continue
+        if display == ASSISTANT_ALONE:  # "judged" by the assistant model itself
+            out.setdefault("assistant", records[0].models["judge"])
+        else:
             out.update(records[0].models)
     return out
 
