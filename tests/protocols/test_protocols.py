@@ -11,7 +11,7 @@ from sandwich.models.generation import FakeGenerator, GenRequest
 from sandwich.protocols import PROTOCOLS, GenParams, Judge, run_protocol
 from sandwich.protocols.consultancy import assigned_correct
 from sandwich.protocols.measure import measure
-from sandwich.protocols.results import FLAG_ONE_ORDER
+from sandwich.protocols.results import FLAG_ONE_ORDER, ProtocolRow
 from sandwich.tasks import Item
 from sandwich.tasks.choices import choice_view
 
@@ -304,3 +304,39 @@ def test_protocol_needing_an_assistant_refuses_without(dossier_items: list[Item]
         run_protocol(
             PROTOCOLS.build("debate"), dossier_items, Judge(FakeGenerator()), None, PARAMS, 0
         )
+
+
+class _OracleJudge(FakeGenerator):
+    """Always right: P(A) = 1 exactly when A is the right answer to the question asked."""
+
+    def __init__(self, right: dict[str, str]) -> None:
+        super().__init__()
+        self.right = right  # question -> right answer
+
+    def score_choices(self, requests):  # type: ignore[no-untyped-def]
+        out = []
+        for r in requests:
+            body = r.messages[-1].content
+            q = body.split("Question: ", 1)[1].split("\n", 1)[0]
+            a = body.split("\nA: ", 1)[1].split("\n", 1)[0]
+            good = self.right[q] == a
+            out.append({"A": 0.0, "B": -50.0} if good else {"A": -50.0, "B": 0.0})
+        return out
+
+
+def test_a_perfect_naive_judge_leaves_no_gap_and_the_row_still_loads(
+    dossier_items: list[Item],
+) -> None:
+    """Gap 0 in every resample: no gap-closed interval, flagged, and results.json round-trips."""
+    views = [choice_view(it) for it in dossier_items]
+    judge = Judge(_OracleJudge({v.question: v.choices[v.correct] for v in views}))
+    naive = run_protocol(PROTOCOLS.build("naive"), dossier_items, judge, None, PARAMS, 0)
+    cons = run_protocol(
+        PROTOCOLS.build("consultancy"), dossier_items, judge, FakeGenerator(), PARAMS, 0
+    )
+    row = measure("consultancy", cons, naive, 0, "t.jsonl", n_boot=100)
+    assert row.gap == 0.0 and row.gap_ci == (0.0, 0.0) and "small-gap" in row.flags
+    assert row.gap_closed_ci is None
+    assert ProtocolRow.model_validate_json(row.model_dump_json()) == row.model_copy(
+        update={"gap_closed": None}  # NaN is stored as null
+    )

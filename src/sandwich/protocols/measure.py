@@ -3,6 +3,7 @@ position bias; and from the rows of several seeds to one seed-aggregated row."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 
@@ -33,6 +34,13 @@ def p_correct(records: Sequence[TranscriptRecord]) -> dict[str, float]:
         for r in records
         if r.status != "failed"
     }
+
+
+def _interval(ci: tuple[float, float]) -> tuple[float, float] | None:
+    """A CI for results.json; None when undefined (no finite replicate, e.g. a gap of 0 in
+    every resample), since JSON has no NaN and the row must load back."""
+    low, high = float(ci[0]), float(ci[1])
+    return (low, high) if math.isfinite(low) and math.isfinite(high) else None
 
 
 def _p_right(r: TranscriptRecord, js: Sequence[JudgementRecord]) -> float | None:
@@ -79,11 +87,11 @@ def _split_fields(prefix: str, kind: str, s: PairedSplit) -> dict[str, object]:
     return {
         f"{prefix}_n": s.n,
         f"acc_right_{kind}_first": s.first.accuracy,
-        f"acc_right_{kind}_first_ci": tuple(s.first.ci),
+        f"acc_right_{kind}_first_ci": _interval(s.first.ci),
         f"acc_right_{kind}_second": s.second.accuracy,
-        f"acc_right_{kind}_second_ci": tuple(s.second.ci),
+        f"acc_right_{kind}_second_ci": _interval(s.second.ci),
         f"{prefix}_bias": s.diff,
-        f"{prefix}_bias_ci": tuple(s.diff_ci),
+        f"{prefix}_bias_ci": _interval(s.diff_ci),
     }
 
 
@@ -131,7 +139,7 @@ def measure(
     acc = judge_accuracy(p, n_boot=n_boot, seed=seed)
     update: dict[str, object] = {
         "accuracy": acc.accuracy,
-        "accuracy_ci": tuple(acc.ci),
+        "accuracy_ci": _interval(acc.ci),
         "ece": acc.ece,
         "brier": acc.brier,
     }
@@ -154,11 +162,11 @@ def measure(
             )
             update |= {
                 "gap_closed": g.closed,
-                "gap_closed_ci": tuple(g.ci),
+                "gap_closed_ci": _interval(g.ci),
                 "naive_accuracy_paired": g.naive,
                 "protocol_accuracy_paired": g.protocol,
                 "gap": g.gap,
-                "gap_ci": tuple(g.gap_ci),
+                "gap_ci": _interval(g.gap_ci),
                 "n_paired": len(ids),
             }
             if g.small_gap:
@@ -174,12 +182,12 @@ def measure(
         if split.right:
             update |= {
                 "consultant_right_accuracy": split.right.accuracy,
-                "consultant_right_ci": tuple(split.right.ci),
+                "consultant_right_ci": _interval(split.right.ci),
             }
         if split.wrong:
             update |= {
                 "consultant_wrong_accuracy": split.wrong.accuracy,
-                "consultant_wrong_ci": tuple(split.wrong.ci),
+                "consultant_wrong_ci": _interval(split.wrong.ci),
             }
     return row.model_copy(update={**update, "flags": flags})
 
