@@ -32,18 +32,20 @@ def test_small_debate_demo_on_embedded_models(
     }
     cfg = parse_protocol_config(small)
     out = run_protocols(cfg, runs_root=tmp_path, progress=False)
-    naive, debate = out.results.rows
+    naive, debate, alone = out.results.rows
     assert out.results.failures == []
-    assert (naive.n_items, debate.n_items) == (6, 6)
+    assert (naive.n_items, debate.n_items, alone.n_items) == (6, 6, 6)
     # the local backend scores the answer tokens: every verdict is a probability
-    assert naive.methods == {"logprobs": 12} and debate.methods == {"logprobs": 12}
+    # (debate: each side speaking first, each in both answer orders)
+    assert naive.methods == {"logprobs": 12} and debate.methods == {"logprobs": 24}
+    assert alone.protocol == "assistant-alone" and alone.accuracy is not None
     assert naive.accuracy is not None and 0.0 <= naive.accuracy <= 1.0
     assert debate.gap_closed is not None and debate.n_paired == 6
     records = read_transcripts(out.run_dir / debate.transcripts)
     assert out.results.models["judge"]["model"] == "smollm2-135m"
     assert out.results.models["assistant"]["model"] == "gemma3-270m"
     for r in records:
-        assert [t.speaker for t in r.turns] == ["Debater A", "Debater B"]
+        assert [t.speaker for t in r.turns] == [f'Debater for "{c}"' for c in r.choices]
         assert all(t.text and t.cache_key for t in r.turns)
         assert r.passage and r.status == "ok"
         assert r.p_correct is not None and 0.0 < r.p_correct < 1.0
@@ -55,4 +57,8 @@ def test_small_debate_demo_on_embedded_models(
 
     monkeypatch.setattr("sandwich.protocols.run.build_generator", refuse)
     again = run_protocols(cfg, runs_root=tmp_path, progress=False)
-    assert [r.accuracy for r in again.results.rows] == [naive.accuracy, debate.accuracy]
+    assert [r.accuracy for r in again.results.rows] == [
+        naive.accuracy,
+        debate.accuracy,
+        alone.accuracy,
+    ]

@@ -103,7 +103,7 @@ def test_a_protocol_end_to_end_over_http(server_url: str, tmp_path: Path) -> Non
     )
     out = run_protocols(cfg, runs_root=tmp_path, progress=False)
     rows = {r.protocol: r for r in out.results.rows}
-    assert set(rows) == {"debate"}
+    assert set(rows) == {"debate", "assistant-alone"}
     debate = read_transcripts(out.run_dir / rows["debate"].transcripts)
     assert len(debate) == 6
     for rec in debate:

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandwich.metrics import gap_closed, judge_accuracy, judge_scores, split_accuracy
+from sandwich.metrics.judge import paired_split
 
 probs = st.lists(st.floats(0.0, 1.0), min_size=2, max_size=60)
 
@@ -69,3 +70,32 @@ def test_bad_input() -> None:
         judge_scores([])
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         judge_scores([1.2])
+
+
+def test_small_gap_comes_from_the_gap_interval_not_a_point_threshold() -> None:
+    # 10 items, naive right on 9: gap 0.1 (above the old 0.05 cut) but its CI includes 0
+    few = gap_closed([1.0] * 10, [1.0] * 9 + [0.0], n_boot=1000, seed=0)
+    assert few.gap == pytest.approx(0.1) and few.gap_ci.low == 0.0 and few.small_gap
+    # 2000 items, naive right on 97%: gap 0.03 (below 0.05) with a CI clear of 0
+    rng = np.random.default_rng(0)
+    naive = np.where(rng.permutation(2000) < 60, 0.0, 1.0)
+    many = gap_closed(np.ones(2000), naive, n_boot=1000, seed=0)
+    assert many.gap == pytest.approx(0.03) and many.gap_ci.low > 0 and not many.small_gap
+    assert many.gap_ci.contains(many.gap)
+
+
+def test_gap_closed_interval_skips_resamples_without_a_gap() -> None:
+    g = gap_closed([1.0] * 10, [1.0] * 9 + [0.0], n_boot=500, seed=1)
+    assert np.isfinite(g.ci.low) and np.isfinite(g.ci.high)
+
+
+def test_paired_split_of_an_always_a_judge() -> None:
+    # P(right) when the right answer was shown first (A) and second (B)
+    s = paired_split([1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0], n_boot=200)
+    assert (s.n, s.first.accuracy, s.second.accuracy, s.diff) == (4, 1.0, 0.0, 1.0)
+    assert tuple(s.diff_ci) == (1.0, 1.0)
+    u = paired_split([0.9, 0.2, 0.8, 0.4], [0.7, 0.3, 0.1, 0.6], n_boot=500)
+    assert (u.first.accuracy, u.second.accuracy, u.diff) == (0.5, 0.5, 0.0)
+    assert u.diff_ci.contains(0.0) and u.first.ci.contains(0.5)
+    with pytest.raises(ValueError, match="pair them"):
+        paired_split([0.9], [0.1, 0.2])

@@ -10,6 +10,7 @@ import yaml
 
 from sandwich.cli import main
 from sandwich.errors import ConfigError
+from sandwich.metrics.replicates import mean_ci, ratio_ci
 from sandwich.models.generation import (
     CachedGenerator,
     FakeGenerator,
@@ -21,6 +22,7 @@ from sandwich.protocols import read_transcripts
 from sandwich.protocols.config import load_protocol_config, parse_protocol_config
 from sandwich.protocols.run import load_protocol_results, run_protocols
 from sandwich.tasks import load_task
+from sandwich.tasks.choices import choice_view
 
 BASE: dict[str, Any] = {
     "name": "t",
@@ -39,22 +41,27 @@ def _config(**over: Any):  # type: ignore[no-untyped-def]
 def test_run_writes_results_transcripts_and_report(tmp_path: Path) -> None:
     out = run_protocols(_config(), runs_root=tmp_path, progress=False)
     res = load_protocol_results(out.run_dir)
-    assert [r.protocol for r in res.rows] == ["naive", "consultancy", "debate", "critique"]
+    names = ["naive", "consultancy", "debate", "critique", "assistant-alone"]
+    assert [r.protocol for r in res.rows] == names
     for row in res.rows:
         recs = read_transcripts(out.run_dir / row.transcripts)
         assert len(recs) == row.n_items == 20
-        assert all(r.models["judge"]["model"] == "judge" for r in recs)
+        judge = "helper" if row.protocol == "assistant-alone" else "judge"
+        assert all(r.models["judge"]["model"] == judge for r in recs)
         assert row.accuracy is not None and row.accuracy_ci is not None
         assert row.ece is not None and row.brier is not None
-        assert (row.gap_closed is None) == (row.protocol == "naive")
+        assert (row.gap_closed is None) == (row.protocol in ("naive", "assistant-alone"))
     debate = read_transcripts(out.run_dir / res.rows[2].transcripts)
     assert all(len(r.turns) == 4 and all(t.cache_key for t in r.turns) for r in debate)
-    assert all(j.cache_key for r in debate for j in r.judgements)
+    assert all(len(r.judgements) == 4 and j.cache_key for r in debate for j in r.judgements)
     cons = res.rows[1]
     assert cons.consultant_right_accuracy is not None and cons.consultant_wrong_accuracy is not None
     md = (out.run_dir / "report.md").read_text()
     assert "## Judge accuracy" in md and "gap closed" in md and "### debate" in md
     assert "Consultancy by the consultant's side" in md
+    assert "## Position bias" in md and "right spoke first" in md
+    assert all(r.position_n == 20 for r in res.rows)
+    assert [r.speaking_n is not None for r in res.rows] == [False, False, True, False, False]
     assert "<table>" in (out.run_dir / "report.html").read_text()
 
 
@@ -117,6 +124,7 @@ def test_failed_items_are_reported_and_retried_alone(tmp_path: Path) -> None:
     assert fail.item_id == task_items.items[3].id and "scripted failure" in fail.reason
     assert any("failed" in w for w in out.results.warnings)
     debate = out.results.rows[1]
+    assert debate.protocol == "debate"
     assert (debate.n_failed, debate.n_scored, "failed" in debate.flags) == (1, 19, True)
 
     flaky.broken = False
@@ -202,7 +210,8 @@ def test_max_items_judges_the_first_items_only(tmp_path: Path) -> None:
     out = run_protocols(
         _config(protocols=["naive"], max_items=5), runs_root=tmp_path, progress=False
     )
-    (row,) = out.results.rows
+    row, alone = out.results.rows
+    assert alone.protocol == "assistant-alone" and alone.n_items == 5
     ids = [r.item_id for r in read_transcripts(out.run_dir / row.transcripts)]
     first = load_task(name="dossier", n_items=20, seed=1)
     assert row.n_items == 5 and ids == [it.id for it in first.items[:5]]
@@ -229,3 +238,75 @@ def test_malformed_protocol_yaml_names_file_line_and_column(tmp_path: Path) -> N
         load_protocol_config(bad)
     with pytest.raises(ConfigError, match="cannot read config"):
         load_protocol_config(tmp_path / "missing.yaml")
+
+
+def test_assistant_alone_reads_the_passage_and_is_reported(tmp_path: Path) -> None:
+    judge, helper = FakeGenerator(model="judge"), FakeGenerator(model="helper")
+    out = run_protocols(
+        _config(protocols=["naive"]),
+        runs_root=tmp_path,
+        generators={"judge": judge, "assistant": helper},
+        progress=False,
+    )
+    _, alone = out.results.rows
+    assert alone.protocol == "assistant-alone" and alone.accuracy is not None
+    models = out.results.models  # the run's judge stays the judge
+    assert (models["judge"]["model"], models["assistant"]["model"]) == ("judge", "helper")
+    passages = {
+        choice_view(it).passage for it in load_task(name="dossier", n_items=20, seed=1).items
+    }
+    seen = [c.messages[-1].content for c in helper.calls]
+    assert len(seen) == 40 and all(any(p and p in s for p in passages) for s in seen)
+    assert not any(p and p in c.messages[-1].content for c in judge.calls for p in passages)
+    md = (out.run_dir / "report.md").read_text()
+    assert "the assistant model answering directly with the passage" in md
+    assert f"scores {alone.accuracy:.3f} (seed 0)" in md
+    assert any("within-seed" in w for w in out.results.warnings)
+    assert out.results.aggregates == []  # one seed: nothing to aggregate
+
+
+def test_seeds_are_aggregated_as_replicates(tmp_path: Path) -> None:
+    out = run_protocols(
+        _config(protocols=["naive", "consultancy"], seeds=[0, 1, 2]),
+        runs_root=tmp_path,
+        progress=False,
+    )
+    res = out.results
+    assert [a.protocol for a in res.aggregates] == ["naive", "consultancy", "assistant-alone"]
+    cons = res.aggregates[1]
+    rows = [r for r in res.rows if r.protocol == "consultancy"]
+    assert [r.seed for r in rows] == cons.seeds == [0, 1, 2] and cons.k == 3
+    assert cons.flags == ["few_seeds"]
+    accs = [r.accuracy for r in rows]
+    assert len(set(accs)) > 1  # the consultancy assignment differs by seed
+    m = mean_ci([a for a in accs if a is not None])
+    assert cons.accuracy == pytest.approx(m.mean) and cons.accuracy_ci == pytest.approx(
+        (m.low, m.high)
+    )
+    q = ratio_ci(
+        [r.protocol_accuracy_paired - r.naive_accuracy_paired for r in rows],  # type: ignore[operator]
+        [r.gap for r in rows],  # type: ignore[misc]
+    )
+    assert cons.gap_closed == pytest.approx(q.ratio) and cons.gap_closed_bounded == q.bounded
+    assert res.aggregates[0].gap_closed is None  # naive has no gap closed
+    md = (out.run_dir / "report.md").read_text()
+    assert "## Over seeds" in md and "few_seeds" in md and "Fieller" in md
+
+
+def test_one_order_items_are_warned_about(tmp_path: Path) -> None:
+    items = load_task(name="dossier", n_items=20, seed=1).items
+    rules = {}
+    for it in items[:3]:
+        v = choice_view(it)
+        rules[f"A: {v.choices[1]}\nB: {v.choices[0]}"] = "no idea"
+    judge = FakeGenerator(model="judge", rules=rules, default="A", can_score=False)
+    out = run_protocols(
+        _config(protocols=["naive"], judging={"method": "text"}),
+        runs_root=tmp_path,
+        generators={"judge": judge},
+        progress=False,
+    )
+    row = out.results.rows[0]
+    assert row.n_one_order == 3 and "one_order" in row.flags
+    assert any("3 item(s) (15%) judged in one answer order only" in w for w in out.results.warnings)
+    assert "| one order |" in (out.run_dir / "report.md").read_text()

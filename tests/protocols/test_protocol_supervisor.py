@@ -65,7 +65,7 @@ def test_failed_items_raise_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(gens, "build_generator", lambda spec: FakeGenerator(fail_on=[bad]))
     monkeypatch.setattr("sandwich.supervision.protocol.build_generator", gens.build_generator)
     sup = ProtocolSupervisor(protocol="debate", judge=FAKE_J, debaters=FAKE_D).fit(items, None, 0)  # type: ignore[arg-type]
-    with pytest.raises(SandwichError, match=rf"1 of 20 items failed \({items[2].id}: Debater A"):
+    with pytest.raises(SandwichError, match=rf"1 of 20 items failed \({items[2].id}: Debater for"):
         sup.predict_proba(items, None)  # type: ignore[arg-type]
 
 

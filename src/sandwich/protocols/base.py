@@ -5,6 +5,12 @@ A protocol only writes the *turns* of a transcript, batched over items: one
 (:mod:`sandwich.protocols.judge`) then reads the turns in both answer orders
 (:mod:`sandwich.protocols.runner`). Turns name answers by their text, not by a
 letter, so the same turns serve both orders.
+
+Where the order in which the judge reads the turns could favour an answer
+(in debate, the side that speaks first), a protocol returns several
+:class:`Reading` s of one item's turns, one per speaking order; the runner
+judges every reading in both answer orders, so answer position and speaking
+order are both counterbalanced and can be measured apart.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from sandwich.errors import ConfigError
 from sandwich.models.generation.base import Generator, GenRequest, Message
 from sandwich.protocols.quotes import Quote, find_quotes
 from sandwich.tasks.choices import ChoiceView
+
+ORDERS: tuple[tuple[int, int], ...] = ((0, 1), (1, 0))
+"""Answer orders: the choice indices shown as A and as B (order 0 shows ``choices[0]`` as A)."""
 
 
 class GenParams(BaseModel):
@@ -52,6 +61,19 @@ class Turn:
     quotes: tuple[Quote, ...] = ()
     error: str | None = None
     cache_key: str | None = None
+    first_speaker: int | None = None  # the debate it belongs to (who spoke first); None: shared
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The turns the judge reads, in order (indices into an item's turns).
+
+    ``first_speaker``: the choice index whose advocate speaks first in this
+    reading (None where no side speaks first, e.g. one consultant).
+    """
+
+    turns: tuple[int, ...]
+    first_speaker: int | None = None
 
 
 @dataclass
@@ -64,23 +86,27 @@ class Speaker:
 
     def say(
         self,
-        speaker: str,
+        speaker: str | Sequence[str],
         prompts: Sequence[list[Message]],
         views: Sequence[ChoiceView],
         argues_for: Sequence[int | None],
+        first_speaker: int | None = None,
     ) -> list[Turn]:
+        """One turn per prompt; ``speaker``: one name for all, or one per prompt."""
+        names = [speaker] * len(prompts) if isinstance(speaker, str) else list(speaker)
         results = self.generator.generate([self.params.request(p, self.seed) for p in prompts])
         turns = []
-        for res, view, side in zip(results, views, argues_for, strict=True):
+        for res, view, side, name in zip(results, views, argues_for, names, strict=True):
             text = "" if res.error else res.text.strip()
             turns.append(
                 Turn(
-                    speaker=speaker,
+                    speaker=name,
                     text=text,
                     argues_for=side,
                     quotes=tuple(find_quotes(text, view.passage)),
                     error=res.error,
                     cache_key=res.meta.get("cache_key"),
+                    first_speaker=first_speaker,
                 )
             )
         return turns
@@ -90,6 +116,7 @@ class Protocol(ABC):
     """A registered protocol. ``needs_expert``: whether it uses the assistant model."""
 
     needs_expert: bool = True
+    judge_sees_passage: bool = False  # only the assistant-alone reference reads the passage
 
     @abstractmethod
     def turns(
@@ -99,6 +126,10 @@ class Protocol(ABC):
 
     def prepare(self, item_ids: Sequence[str], seed: int) -> None:  # noqa: B027
         """Called once with every item before the batches (e.g. to assign sides)."""
+
+    def readings(self, view: ChoiceView, turns: Sequence[Turn]) -> list[Reading]:
+        """How the judge reads one item's turns: by default once, all turns as written."""
+        return [Reading(tuple(range(len(turns))))]
 
     def item_extra(self, view: ChoiceView, turns: Sequence[Turn]) -> dict[str, Any]:
         """Protocol-specific facts about one item recorded with its verdict."""

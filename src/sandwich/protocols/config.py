@@ -95,6 +95,11 @@ class ProtocolRunConfig(_Strict):
             _check_params(f"protocols.{i}.params", PROTOCOLS, p.name, p.params, problems)
             if PROTOCOLS.build(p.name).needs_expert and self.assistant is None:
                 problems.append(f"protocols.{i}: {p.name!r} needs an assistant model (assistant:)")
+            if p.display == "assistant-alone":
+                problems.append(
+                    f"protocols.{i}: 'assistant-alone' is the reserved name of the "
+                    "assistant's own accuracy (give another label)"
+                )
             if p.display in seen:
                 problems.append(f"protocols.{i}: {p.display!r} appears twice (give a label)")
             seen.add(p.display)

@@ -42,6 +42,7 @@ class JudgeInput:
     question: str
     answers: tuple[str, str]
     transcript: str
+    passage: str | None = None  # shown only to the assistant answering alone (the reference)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ def parse_letter(text: str, answers: tuple[str, str]) -> int | None:
 
 
 def judge_messages(inp: JudgeInput) -> list[Message]:
-    body = f"Question: {inp.question}\nA: {inp.answers[0]}\nB: {inp.answers[1]}\n"
+    body = f"Passage:\n{inp.passage}\n\n" if inp.passage else ""
+    body += f"Question: {inp.question}\nA: {inp.answers[0]}\nB: {inp.answers[1]}\n"
     if inp.transcript:
         body += (
             "\nTranscript (quotes marked <verified> match the hidden passage exactly; "

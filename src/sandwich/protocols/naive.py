@@ -1,4 +1,5 @@
-"""``naive``: the judge answers alone, with no assistant and no passage."""
+"""``naive``: the judge answers alone, with no assistant and no passage (and the
+unregistered assistant-alone reference: the assistant answering with the passage)."""
 
 from __future__ import annotations
 
@@ -19,3 +20,19 @@ class NaiveProtocol(Protocol):
         self, views: Sequence[ChoiceView], speaker: Speaker | None, item_ids: Sequence[str]
     ) -> list[list[Turn]]:
         return [[] for _ in views]
+
+
+ASSISTANT_ALONE = "assistant-alone"
+
+
+class AssistantAlone(NaiveProtocol):
+    """The reference: the *assistant* model answering directly, reading the passage.
+
+    Not registered (it is not an oversight protocol): a protocol run measures
+    it next to the naive judge whenever an assistant is configured, judged by
+    the assistant's generator in both answer orders like any protocol. It
+    tells how far from the answer key ("expert = 1.0") the assistant itself is.
+    """
+
+    name = ASSISTANT_ALONE
+    judge_sees_passage = True

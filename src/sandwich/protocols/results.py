@@ -6,11 +6,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-PROTOCOL_RESULTS_SCHEMA = 1
+PROTOCOL_RESULTS_SCHEMA = 2  # 2: position-bias fields, n_one_order, gap CI, seed aggregates
 
-FLAG_SMALL_GAP = "small-gap"  # expert - naive judge below min_gap: gap closed is noise
+FLAG_SMALL_GAP = "small-gap"  # the CI of expert - naive judge includes 0: gap closed is noise
 FLAG_UNPARSED = "unparsed"  # some verdicts unreadable in both orders: counted as P = 0.5
 FLAG_FAILED = "failed"  # some items failed after retries: left out, listed in failures
+FLAG_ONE_ORDER = "one_order"  # > ONE_ORDER_MAX of items judged in one answer order only
+FLAG_FEW_SEEDS = "few_seeds"  # seed aggregate over fewer than FEW_SEEDS seeds: wide, rough CI
+ONE_ORDER_MAX = 0.05
+FEW_SEEDS = 5
 
 
 class ProtocolRow(BaseModel):
@@ -33,7 +37,28 @@ class ProtocolRow(BaseModel):
     gap_closed: float | None = None  # vs naive on the same items; None without naive
     gap_closed_ci: tuple[float, float] | None = None
     naive_accuracy_paired: float | None = None
+    protocol_accuracy_paired: float | None = None  # this protocol on the same items
+    gap: float | None = None  # expert - naive judge on the paired items (expert = 1)
+    gap_ci: tuple[float, float] | None = None  # includes 0: flagged small-gap
     n_paired: int | None = None
+    n_one_order: int = 0  # ok items judged in one answer order only (the other unparsed)
+    # position bias, on items judged in both answer orders: accuracy of the judge's
+    # single-order P(right) when the right answer was shown first (A) vs second (B)
+    position_n: int | None = None
+    acc_right_shown_first: float | None = None
+    acc_right_shown_first_ci: tuple[float, float] | None = None
+    acc_right_shown_second: float | None = None
+    acc_right_shown_second_ci: tuple[float, float] | None = None
+    position_bias: float | None = None  # first - second (paired)
+    position_bias_ci: tuple[float, float] | None = None
+    # speaking order (debate): the right answer's debater spoke first vs second
+    speaking_n: int | None = None
+    acc_right_spoke_first: float | None = None
+    acc_right_spoke_first_ci: tuple[float, float] | None = None
+    acc_right_spoke_second: float | None = None
+    acc_right_spoke_second_ci: tuple[float, float] | None = None
+    speaking_bias: float | None = None  # first - second (paired)
+    speaking_bias_ci: tuple[float, float] | None = None
     consultant_right_accuracy: float | None = None
     consultant_right_ci: tuple[float, float] | None = None
     consultant_wrong_accuracy: float | None = None
@@ -42,6 +67,32 @@ class ProtocolRow(BaseModel):
     quotes_verified: int = 0
     methods: dict[str, int] = {}  # judge verdict method -> count (over both orders)
     transcripts: str  # path relative to the run directory
+    flags: list[str] = []
+
+
+class SeedAggregate(BaseModel):
+    """One protocol over every seed of the run (k >= 2 seeds).
+
+    Each seed is one replicate: accuracy is the mean of the per-seed
+    accuracies with a t interval on k - 1 degrees of freedom
+    (:func:`sandwich.metrics.replicates.mean_ci`); gap closed is
+    mean(protocol - naive) / mean(expert - naive) over the seeds with
+    Fieller's interval (:func:`sandwich.metrics.replicates.ratio_ci`), which
+    is unbounded (``gap_closed_bounded`` False, no CI) when the mean gap is
+    not clearly above 0.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    protocol: str
+    name: str
+    seeds: list[int]
+    k: int
+    accuracy: float | None
+    accuracy_ci: tuple[float, float] | None
+    gap_closed: float | None = None
+    gap_closed_ci: tuple[float, float] | None = None
+    gap_closed_bounded: bool | None = None
     flags: list[str] = []
 
 
@@ -64,5 +115,6 @@ class ProtocolResults(BaseModel):
     config: dict[str, Any]
     models: dict[str, Any]
     rows: list[ProtocolRow]
+    aggregates: list[SeedAggregate] = []  # per protocol over seeds, when >= 2 seeds
     failures: list[Failure]
     warnings: list[str]

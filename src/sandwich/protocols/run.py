@@ -24,9 +24,16 @@ from sandwich.models.generation.base import Generator
 from sandwich.protocols.config import ProtocolRunConfig
 from sandwich.protocols.generators import build_generator
 from sandwich.protocols.judge import Judge
-from sandwich.protocols.measure import measure
+from sandwich.protocols.measure import aggregate_seeds, measure
+from sandwich.protocols.naive import ASSISTANT_ALONE, AssistantAlone
 from sandwich.protocols.registry import PROTOCOLS
-from sandwich.protocols.results import FLAG_SMALL_GAP, Failure, ProtocolResults, ProtocolRow
+from sandwich.protocols.results import (
+    FLAG_ONE_ORDER,
+    FLAG_SMALL_GAP,
+    Failure,
+    ProtocolResults,
+    ProtocolRow,
+)
 from sandwich.protocols.runner import run_protocol
 from sandwich.protocols.transcripts import TranscriptRecord, read_transcripts, write_transcripts
 from sandwich.store import atomic_write_text
@@ -118,19 +125,21 @@ def run_protocols(
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_json, sort_keys=False))
     models = _Models(config, generators)
     judge_kw = config.judging
-    order = sorted(range(len(config.protocols)), key=lambda i: config.protocols[i].name != "naive")
+    jobs = _jobs(config)
     rows: list[ProtocolRow] = []
     failures: list[Failure] = []
     done: dict[tuple[str, int], list[TranscriptRecord]] = {}
     for seed in config.seeds:
         naive: list[TranscriptRecord] | None = None
-        for i in order:
-            pc = config.protocols[i]
-            rel = f"transcripts/{pc.display}-seed{seed}.jsonl"
+        for display, name, params in jobs:
+            rel = f"transcripts/{display}-seed{seed}.jsonl"
             records = _reusable(run_dir / rel, ids) if same_config else None
             if records is None:
-                protocol = PROTOCOLS.build(pc.name, **pc.params)
-                judge = Judge(models.get("judge"), judge_kw.method, judge_kw.max_new_tokens)
+                alone = name == ASSISTANT_ALONE
+                protocol = AssistantAlone() if alone else PROTOCOLS.build(name, **params)
+                # the assistant-alone reference is the assistant model answering itself
+                judge_gen = models.get("assistant" if alone else "judge")
+                judge = Judge(judge_gen, judge_kw.method, judge_kw.max_new_tokens)
                 assistant = models.get("assistant") if protocol.needs_expert else None
                 records = run_protocol(
                     protocol,
@@ -143,16 +152,21 @@ def run_protocols(
                     progress,
                 )
                 write_transcripts(run_dir / rel, records)
-            done[(pc.display, seed)] = records
-            if pc.name == "naive" and naive is None:
+            done[(display, seed)] = records
+            if name == "naive" and naive is None:
                 naive = records
-            base = None if pc.name == "naive" else naive
-            rows.append(measure(pc.display, records, base, seed, rel, config.bootstrap.n_boot))
+            base = None if name in ("naive", ASSISTANT_ALONE) else naive
+            rows.append(measure(display, records, base, seed, rel, config.bootstrap.n_boot))
             failures += [
-                Failure(protocol=pc.display, seed=seed, item_id=r.item_id, reason=r.reason or "")
+                Failure(protocol=display, seed=seed, item_id=r.item_id, reason=r.reason or "")
                 for r in records
                 if r.status == "failed"
             ]
+    aggregates = [
+        a
+        for display, _, _ in jobs
+        if (a := aggregate_seeds([r for r in rows if r.protocol == display])) is not None
+    ]
     results = ProtocolResults(
         sandwich_version=__version__,
         run_id=run_dir.name,
@@ -160,6 +174,7 @@ def run_protocols(
         config=config_json,
         models=_models_seen(done),
         rows=rows,
+        aggregates=aggregates,
         failures=failures,
         warnings=_warnings(rows, config),
     )
@@ -170,10 +185,24 @@ def run_protocols(
     return ProtocolRunOutput(results, run_dir, done)
 
 
+def _jobs(config: ProtocolRunConfig) -> list[tuple[str, str, dict[str, Any]]]:
+    """(display name, protocol name, params) in run order: naive first, the other
+    protocols, then the assistant-alone reference (when there is an assistant)."""
+    ps = sorted(config.protocols, key=lambda p: p.name != "naive")
+    out = [(p.display, p.name, dict(p.params)) for p in ps]
+    if config.assistant is not None:
+        out.append((ASSISTANT_ALONE, ASSISTANT_ALONE, {}))
+    return out
+
+
 def _models_seen(done: dict[tuple[str, int], list[TranscriptRecord]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for records in done.values():
-        if records:
+    for (display, _), records in done.items():
+        if not records:
+            continue
+        if display == ASSISTANT_ALONE:  # "judged" by the assistant model itself
+            out.setdefault("assistant", records[0].models["judge"])
+        else:
             out.update(records[0].models)
     return out
 
@@ -191,15 +220,27 @@ def _warnings(rows: list[ProtocolRow], config: ProtocolRunConfig) -> list[str]:
                 f"{r.protocol} seed {r.seed}: {r.n_unparsed} verdict(s) unparsed in both "
                 "orders, counted as P = 0.5"
             )
+        if r.n_one_order:
+            share = r.n_one_order / r.n_items
+            out.append(
+                f"{r.protocol} seed {r.seed}: {r.n_one_order} item(s) ({share:.0%}) judged in "
+                "one answer order only (the other unparsed): their position bias is not "
+                "cancelled" + (f" (flagged {FLAG_ONE_ORDER})" if FLAG_ONE_ORDER in r.flags else "")
+            )
         if FLAG_SMALL_GAP in r.flags:
             out.append(
-                f"{r.protocol} seed {r.seed}: the naive judge is within 0.05 of the "
-                "expert; gap closed is not meaningful"
+                f"{r.protocol} seed {r.seed}: the 95% CI of expert - naive judge includes 0; "
+                "gap closed is not meaningful"
             )
     if rows and rows[0].n_items < config.bootstrap.min_test:
         out.append(f"only {rows[0].n_items} items (< {config.bootstrap.min_test}): wide CIs")
     if not any(p.name == "naive" for p in config.protocols):
         out.append("no naive protocol in the config: gap closed cannot be measured")
+    if len(config.seeds) == 1:
+        out.append(
+            "one seed: every CI is within-seed (resampling items only); seed-to-seed "
+            "variation (consultancy assignment, sampling) is not in it"
+        )
     return out
 
 

@@ -1,16 +1,22 @@
 """Run one protocol on items: assistant turns, then the judge in both answer orders.
 
-Order 0 shows ``choices[0]`` as A; order 1 shows it as B. The item's
-P(choices[0]) is the mean over the orders that gave a probability, so a judge
-that always says "A" scores exactly 0.5 and position bias cannot pass for
-skill. Status per item:
+Order 0 shows ``choices[0]`` as A; order 1 shows it as B. A protocol may ask
+for several readings of the turns (debate: each side speaking first, see
+:class:`sandwich.protocols.base.Reading`); every reading is judged in both
+orders. The item's P(choices[0]) is the mean over the two answer orders of
+the mean over that order's readings that gave a probability, so a judge that
+always says "A", or always believes the first speaker, scores exactly 0.5
+and position bias cannot pass for skill. Status per item:
 
 - ``failed``: an assistant turn or a judge call failed after the backend's
   retries (``reason`` says which and why); no probability. Errors are never
   cached, so running again retries exactly these items.
 - ``unparsed``: the judge's reply could not be read in either order and the
   backend has no log-probs (see :mod:`sandwich.protocols.judge`); no probability.
-- ``ok``: otherwise (``extra["orders_used"]`` is 1 when one order was unparsed).
+- ``ok``: otherwise. ``extra["orders_used"]`` is 1 when every judgement in one
+  answer order was unparsed: the item was then judged in one order only, its
+  position bias not cancelled (counted per protocol, see
+  :mod:`sandwich.protocols.measure`).
 """
 
 from __future__ import annotations
@@ -21,7 +27,15 @@ from typing import Any
 from tqdm import tqdm
 
 from sandwich.models.generation.base import Generator
-from sandwich.protocols.base import GenParams, Protocol, Speaker, Turn, transcript_text
+from sandwich.protocols.base import (
+    ORDERS,
+    GenParams,
+    Protocol,
+    Reading,
+    Speaker,
+    Turn,
+    transcript_text,
+)
 from sandwich.protocols.judge import Judge, JudgeInput, JudgeVerdict
 from sandwich.protocols.quotes import mark_quotes
 from sandwich.protocols.transcripts import (
@@ -34,23 +48,36 @@ from sandwich.registry import spec_of
 from sandwich.tasks.choices import ChoiceView, choice_view
 from sandwich.tasks.item import Item
 
-ORDERS = ((0, 1), (1, 0))
+
+def _cells(readings: Sequence[Reading]) -> list[tuple[int, Reading]]:
+    """(answer order, reading) of every judgement of one item, answer order first."""
+    return [(k, r) for k in range(len(ORDERS)) for r in readings]
 
 
-def _judge_inputs(view: ChoiceView, turns: Sequence[Turn]) -> list[JudgeInput]:
-    """The judge's input in each of ``ORDERS`` (quotes marked once, shared by both)."""
-    marked = transcript_text([Turn(t.speaker, mark_quotes(t.text, view.passage)) for t in turns])
+def _judge_inputs(
+    view: ChoiceView, turns: Sequence[Turn], readings: Sequence[Reading], passage: bool
+) -> list[JudgeInput]:
+    """The judge's input for each :func:`_cells` entry (quotes marked once)."""
+    marked = [Turn(t.speaker, mark_quotes(t.text, view.passage)) for t in turns]
     return [
-        JudgeInput(view.question, (view.choices[shown[0]], view.choices[shown[1]]), marked)
-        for shown in ORDERS
+        JudgeInput(
+            view.question,
+            (view.choices[ORDERS[k][0]], view.choices[ORDERS[k][1]]),
+            transcript_text([marked[i] for i in r.turns]),
+            view.passage if passage else None,
+        )
+        for k, r in _cells(readings)
     ]
 
 
-def _judgement(order: int, shown: tuple[int, int], v: JudgeVerdict) -> JudgementRecord:
+def _judgement(order: int, reading: Reading, v: JudgeVerdict) -> JudgementRecord:
+    shown = ORDERS[order]
     p0 = None if v.p_a is None else (v.p_a if shown[0] == 0 else 1.0 - v.p_a)
     return JudgementRecord(
         order=order,
         shown=list(shown),
+        first_speaker=reading.first_speaker,
+        turns=list(reading.turns),
         p_a=v.p_a,
         p_choice0=p0,
         method=v.method,
@@ -62,7 +89,7 @@ def _judgement(order: int, shown: tuple[int, int], v: JudgeVerdict) -> Judgement
 
 def protocol_name(protocol: Protocol) -> str:
     spec = spec_of(protocol)
-    return spec.name if spec else type(protocol).__name__
+    return spec.name if spec else getattr(protocol, "name", type(protocol).__name__)
 
 
 def run_protocol(
@@ -94,13 +121,29 @@ def run_protocol(
         views = [choice_view(it) for it in batch]
         turns = protocol.turns(views, speaker, [it.id for it in batch])
         ok = [i for i, ts in enumerate(turns) if not any(t.error for t in ts)]
-        inputs = [inp for i in ok for inp in _judge_inputs(views[i], turns[i])]
+        readings = {i: protocol.readings(views[i], turns[i]) for i in ok}
+        passage = protocol.judge_sees_passage
+        inputs = [
+            inp for i in ok for inp in _judge_inputs(views[i], turns[i], readings[i], passage)
+        ]
         verdicts = iter(judge.judge(inputs))
-        per_item = {i: [next(verdicts), next(verdicts)] for i in ok}
+        per_item = {
+            i: [_judgement(k, r, next(verdicts)) for k, r in _cells(readings[i])] for i in ok
+        }
         for i, it in enumerate(batch):
             out.append(
                 _record(protocol, it, views[i], turns[i], per_item.get(i), seed, models, generation)
             )
+    return out
+
+
+def order_means(judgements: Sequence[JudgementRecord]) -> list[float]:
+    """Per answer order with any probability: the mean P(choices[0]) over its readings."""
+    out = []
+    for k in range(len(ORDERS)):
+        ps = [j.p_choice0 for j in judgements if j.order == k and j.p_choice0 is not None]
+        if ps:
+            out.append(sum(ps) / len(ps))
     return out
 
 
@@ -109,17 +152,13 @@ def _record(
     item: Item,
     view: ChoiceView,
     turns: list[Turn],
-    verdicts: list[JudgeVerdict] | None,
+    judgements: list[JudgementRecord] | None,
     seed: int,
     models: dict[str, Any],
     generation: dict[str, Any],
 ) -> TranscriptRecord:
-    judgements = (
-        [_judgement(k, shown, v) for k, (shown, v) in enumerate(zip(ORDERS, verdicts, strict=True))]
-        if verdicts
-        else []
-    )
-    probs = [j.p_choice0 for j in judgements if j.p_choice0 is not None]
+    judgements = judgements or []
+    probs = order_means(judgements)
     extra = protocol.item_extra(view, turns)
     failed_turn = next((t for t in turns if t.error), None)
     failed_judge = next((j for j in judgements if j.error), None)
@@ -153,6 +192,7 @@ def _record(
                 quotes=[QuoteRecord(text=q.text, verified=q.verified) for q in t.quotes],
                 error=t.error,
                 cache_key=t.cache_key,
+                first_speaker=t.first_speaker,
             )
             for t in turns
         ],

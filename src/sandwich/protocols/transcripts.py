@@ -6,7 +6,10 @@ passage), the seed, both models' ``describe()``, the generation settings,
 every assistant turn with its verified/unverified quotes and response-cache
 key, and the judge's verdict in each answer order. Files are written
 atomically (temp file + rename) and read back with validation.
-Version history: 1 = first version.
+Version history: 1 = first version; 2 = debaters named by their answer, each
+side speaking first in one reading (``TurnRecord.first_speaker``,
+``JudgementRecord.first_speaker`` and ``turns``). Version-1 files are not
+reused by a resumed run (their debates tie speaking first to ``choices[0]``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sandwich.errors import InputFileError
 from sandwich.store import atomic_write_text
 
-TRANSCRIPT_SCHEMA = 1
+TRANSCRIPT_SCHEMA = 2
 Status = Literal["ok", "unparsed", "failed"]
 
 
@@ -39,11 +42,14 @@ class TurnRecord(_Record):
     quotes: list[QuoteRecord]
     error: str | None = None
     cache_key: str | None = None
+    first_speaker: int | None = None  # sequential debate: the debate it is in; None: shared
 
 
 class JudgementRecord(_Record):
     order: int  # 0: choices shown as (A, B) = (choices[0], choices[1]); 1: swapped
     shown: list[int]  # choice index shown as A, then as B
+    first_speaker: int | None = None  # choice whose advocate spoke first (None: no sides)
+    turns: list[int] | None = None  # indices into the record's turns, as read (None: all)
     p_a: float | None  # judge's P(A) as shown; None if unparsed or failed
     p_choice0: float | None  # the same mapped back to P(choices[0])
     method: str  # logprobs | text | text-fallback-logprobs | unparsed | failed
