@@ -22,6 +22,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from sandwich.feedback.checks import ATTENTION, attention_due
 from sandwich.feedback.db import Assignment, Item, Rater, utcnow
 from sandwich.feedback.study import StudyConfig
 
@@ -137,6 +138,10 @@ def next_assignment(
         if a is not None:
             return a
     idx = by_role["main"] + by_role["gold"]
+    if attention_due(cfg, rater.id, by_role):  # attention checks at per-rater positions
+        a = _fixed(s, rater, ATTENTION, rotate(idx), position)
+        if a is not None:
+            return a
     gold_at = gold_positions(cfg.items_per_rater, cfg.gold.n)
     if idx >= cfg.items_per_rater + cfg.gold.n:
         return None
@@ -153,8 +158,10 @@ def next_assignment(
         a = _claim_main(s, rater, order, position, lease)
         if a is not None:
             return a
-    # no main slot left for this rater: finish the gold items, then stop
-    return _fixed(s, rater, "gold", rotate(idx), position)
+    # no main slot left for this rater: finish the gold items and attention checks, then stop
+    return _fixed(s, rater, "gold", rotate(idx), position) or _fixed(
+        s, rater, ATTENTION, rotate(idx), position
+    )
 
 
 def progress(s: Session, rater: Rater, cfg: StudyConfig) -> tuple[int, int]:
@@ -164,4 +171,5 @@ def progress(s: Session, rater: Rater, cfg: StudyConfig) -> tuple[int, int]:
         .select_from(Assignment)
         .where(Assignment.rater_id == rater.id, Assignment.answered_at.is_not(None))
     )
-    return int(answered or 0), cfg.training.n + cfg.items_per_rater + cfg.gold.n
+    planned = cfg.training.n + cfg.items_per_rater + cfg.gold.n + len(cfg.attention.items)
+    return int(answered or 0), planned

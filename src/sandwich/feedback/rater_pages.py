@@ -15,9 +15,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sandwich.feedback.assign import next_assignment, progress
+from sandwich.feedback.checks import (
+    ATTENTION,
+    after_attention_answer,
+    comprehension_pending,
+    excluded,
+    grade_comprehension,
+    rater_check,
+    release_slot,
+    screened_out,
+)
 from sandwich.feedback.db import Assignment, Item, Label, Rater, Study, utcnow
 from sandwich.feedback.security import rater_csrf, same
 from sandwich.feedback.studies import rater_for_pid, study_config
+from sandwich.feedback.study import StudyConfig
 from sandwich.feedback.submit import AnswerError, Outcome, parse_answer, record
 from sandwich.feedback.web import Web, not_found
 
@@ -45,7 +56,7 @@ def rater_routes(web: Web) -> APIRouter:
         return RedirectResponse(f"/r/{token}", status_code=303)
 
     @router.get("/r/{token}", response_class=HTMLResponse)
-    def rater_page(token: str) -> HTMLResponse:
+    def rater_page(token: str, late: str = "") -> HTMLResponse:
         with web.tx() as s:
             rater = rater_of(s, token)
             study = s.get(Study, rater.study_id)
@@ -54,6 +65,9 @@ def rater_routes(web: Web) -> APIRouter:
             csrf = rater_csrf(web.secret, token)
             if rater.started_at is None:
                 return web.page("rater_start.html", cfg=cfg, token=token, csrf=csrf)
+            gate = _checks_gate(web, s, rater, cfg, token, csrf)
+            if gate is not None:  # comprehension questions first, or screened out
+                return gate
             a = None if rater.finished_at else next_assignment(s, rater, cfg)
             if a is None:
                 if rater.finished_at is None:
@@ -73,6 +87,8 @@ def rater_routes(web: Web) -> APIRouter:
                 training=a.role == "training",
                 done=done,
                 total=total,
+                seconds_left=seconds_left(a, cfg),
+                late_notice=bool(late) and cfg.enforce_time_limit,
             )
 
     @router.post("/r/{token}/start")
@@ -102,13 +118,18 @@ def rater_routes(web: Web) -> APIRouter:
             raise HTTPException(422, str(exc)) from None
         with web.tx() as s:  # committed when the block ends, before the redirect is sent
             rater = rater_of(s, token)
-            outcome = record(s, rater, assignment_id, *parsed)
+            study = s.get(Study, rater.study_id)
+            assert study is not None
+            cfg = study_config(study)
+            limit = float(cfg.time_limit_seconds) if cfg.enforce_time_limit else None
+            outcome = record(s, rater, assignment_id, *parsed, enforced_limit=limit)
             role = s.scalar(
                 select(Assignment.role).where(
                     Assignment.id == assignment_id, Assignment.rater_id == rater.id
                 )
             )
-        target = f"/r/{token}"
+            after_answer(s, rater, cfg, assignment_id, role, outcome)
+        target = f"/r/{token}?late=1" if outcome is Outcome.TIMED_OUT else f"/r/{token}"
         if outcome is not Outcome.GONE and role in ("training", "gold"):
             target = f"/r/{token}/feedback/{assignment_id}"
         response = RedirectResponse(target, status_code=303)
@@ -154,6 +175,81 @@ def rater_routes(web: Web) -> APIRouter:
         ).all()
         n_right = sum(bool(a) == bool(g) for a, g in rows)
         passed = not rows or n_right / len(rows) >= cfg.gold.pass_threshold
-        return {"passed": passed, "code": study.completion_code if passed else None}
+        out = excluded(s, rater)  # failed the attention checks: no code either
+        return {
+            "passed": passed and not out,
+            "code": study.completion_code if passed and not out else None,
+            "excluded": out,
+        }
+
+    @router.post("/r/{token}/comprehension")
+    async def rater_comprehension(token: str, request: Request) -> Response:
+        form = await request.form()
+        if not same(str(form.get("csrf", "")), rater_csrf(web.secret, token)):
+            raise HTTPException(403, "this form has expired; reload the page")
+        answers = {k: str(v) for k, v in form.items() if k.startswith("q")}
+        with web.tx() as s:
+            rater = rater_of(s, token)
+            study = s.get(Study, rater.study_id)
+            assert study is not None
+            cfg = study_config(study)
+            if rater.started_at is None or not cfg.comprehension.questions:
+                return RedirectResponse(f"/r/{token}", status_code=303)
+            result, _left = grade_comprehension(s, rater, cfg, answers)
+        response = RedirectResponse(f"/r/{token}", status_code=303)
+        response.headers["X-Sandwich-Comprehension"] = result.value
+        return response
 
     return router
+
+
+# --- crowd-study checks (comprehension gate, time left, after an answer) ---------------
+
+
+def _checks_gate(
+    web: Web, s: Session, rater: Rater, cfg: StudyConfig, token: str, csrf: str
+) -> HTMLResponse | None:
+    """The comprehension page (not passed yet) or the screened-out page; None: go on."""
+    if screened_out(s, rater):
+        return web.page("rater_screened.html", cfg=cfg)
+    if comprehension_pending(s, rater, cfg):
+        row = rater_check(s, rater)
+        tries = row.comprehension_attempts if row is not None else 0
+        return web.page(
+            "rater_comprehension.html",
+            cfg=cfg,
+            token=token,
+            csrf=csrf,
+            tried=tries,
+            left=cfg.comprehension.attempts - tries,
+        )
+    return None
+
+
+def seconds_left(a: Assignment, cfg: StudyConfig) -> int:
+    """Seconds of the item's time limit left, by the server's clock (from assigned_at):
+    a reload does not restart the countdown."""
+    if a.assigned_at is None:
+        return cfg.time_limit_seconds
+    used = (utcnow() - a.assigned_at).total_seconds()
+    return max(0, round(cfg.time_limit_seconds - used))
+
+
+def after_answer(
+    s: Session,
+    rater: Rater,
+    cfg: StudyConfig,
+    assignment_id: int,
+    role: str | None,
+    outcome: Outcome,
+) -> None:
+    """A timed-out main answer gives its slot back; an attention answer applies the
+    exclusion rule (which may stop the rater)."""
+    if outcome not in (Outcome.SAVED, Outcome.TIMED_OUT):
+        return
+    if outcome is Outcome.TIMED_OUT and role == "main":
+        a = s.get(Assignment, assignment_id)
+        assert a is not None
+        release_slot(s, a.item_id, a.condition, a.study_id)
+    if role == ATTENTION:
+        after_attention_answer(s, rater, cfg)
