@@ -186,6 +186,9 @@ def simulate_cmd(
         typer.Option(help="a running server (default: start one on the database)"),
     ] = None,
     seed: Annotated[int, typer.Option()] = 0,
+    careless: Annotated[
+        float, typer.Option(help="share of raters answering everything at random, checks too")
+    ] = 0.0,
     db: DbOption = None,
 ) -> None:
     """Drive the real app over HTTP with simulated raters, then print the status."""
@@ -196,14 +199,19 @@ def simulate_cmd(
     from sandwich.feedback.status_table import print_status
     from sandwich.feedback.studies import get_study, study_truth
 
+    from sandwich.feedback.checks import check_keys
+    from sandwich.feedback.studies import study_config
+
     Sessions = _sessions(db)
     with Sessions.begin() as s:
         truth = study_truth(s, get_study(s, study))
+        comprehension, attention = check_keys(study_config(get_study(s, study)))
 
     def drive(target: str) -> SimulationReport:
         return simulate(
-            target, study, raters, skill, concurrency, duration, trust=trust, truth=truth, seed=seed
-        )
+            target, study, raters, skill, concurrency, duration, trust=trust, truth=truth,
+            seed=seed, comprehension=comprehension, attention=attention, careless=careless,
+        )  # fmt: skip
 
     if url is None:
         with ServerProcess(db or default_db_url()) as server:

@@ -110,6 +110,15 @@ def grade_comprehension(
     return Comprehension.RETRY, left - 1
 
 
+def check_keys(cfg: StudyConfig) -> tuple[dict[str, str], dict[str, bool]]:
+    """The answer keys of the checks, for simulated raters: comprehension question ->
+    right option, attention-check text -> instructed answer."""
+    return (
+        {q.question: q.answer for q in cfg.comprehension.questions},
+        {a.text: a.answer for a in cfg.attention.items},
+    )
+
+
 # --- attention checks ----------------------------------------------------------------
 
 

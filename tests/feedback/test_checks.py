@@ -1,0 +1,300 @@
+"""Crowd-study checks through the real app (TestClient, SQLite in tmp_path):
+comprehension questions, attention checks and the exclusion rule, the overlap
+reached, a confidence without a default, and an enforced time limit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from rich.console import Console
+from sqlalchemy import func, select
+
+from sandwich.errors import ConfigError
+from sandwich.feedback.checks import attention_positions
+from sandwich.feedback.db import Assignment, Label, Rater, RaterCheck
+from sandwich.feedback.export import export_labels
+from sandwich.feedback.status import study_status
+from sandwich.feedback.status_table import print_status
+from sandwich.feedback.studies import get_study, study_config
+from sandwich.feedback.study import parse_study
+
+from .conftest import truth_of  # type: ignore[import-not-found]
+
+COMPREHENSION = {
+    "questions": [
+        {
+            "question": "What do you answer when you think a statement is false?",
+            "options": ["True", "False", "Skip the item"],
+            "answer": "False",
+        }
+    ],
+    "attempts": 2,
+}
+ATTENTION = {
+    "items": [
+        {"text": "To show you are reading, answer False.", "answer": False},
+        {"text": "This is a check: please answer True.", "answer": True},
+    ],
+    "max_failed": 0,
+}
+INSTRUCTED = {x["text"]: x["answer"] for x in ATTENTION["items"]}  # type: ignore[index]
+
+
+def careful(text: str) -> bool:
+    return INSTRUCTED[text] if text in INSTRUCTED else truth_of(text)
+
+
+def comprehend(lab: Any, token: str, csrf: str, option: int) -> Any:
+    return lab.client.post(
+        f"/r/{token}/comprehension", data={"csrf": csrf, "q0": str(option)}, follow_redirects=False
+    )
+
+
+def status_text(st: Any) -> str:
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    print_status(st, console)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def rater_id(lab: Any, token: str) -> int:
+    with lab.Sessions() as s:
+        return int(s.scalar(select(Rater.id).where(Rater.token == token)))
+
+
+# --- 1. comprehension ----------------------------------------------------------------
+
+
+def test_comprehension_two_tries_then_a_polite_end(lab, researcher) -> None:
+    study = lab.study(comprehension=COMPREHENSION)
+    bad, good = lab.invite(study, 2)
+    csrf = lab.start(bad)
+    page = lab.client.get(f"/r/{bad}").text
+    assert 'id="comprehension-form"' in page and 'name="assignment_id"' not in page
+    assert "What do you answer when you think a statement is false?" in page
+    first = comprehend(lab, bad, csrf, 0)
+    assert first.headers["x-sandwich-comprehension"] == "retry"
+    page = lab.client.get(f"/r/{bad}").text
+    assert 'id="comprehension-retry"' in page and "1 try left" in page
+    assert comprehend(lab, bad, csrf, 2).headers["x-sandwich-comprehension"] == "screened-out"
+    end = lab.client.get(f"/r/{bad}").text
+    assert 'id="screened-out"' in end and "return the task" in end
+    assert "DONE-1234" not in end and "completion-code" not in end
+    # a third try changes nothing; the rater never got an item
+    assert comprehend(lab, bad, csrf, 1).headers["x-sandwich-comprehension"] == "screened-out"
+    assert 'id="screened-out"' in lab.client.get(f"/r/{bad}").text
+    bad_id = rater_id(lab, bad)
+    with lab.Sessions() as s:
+        n_items = s.scalar(select(func.count()).where(Assignment.rater_id == bad_id))
+        check = s.get(RaterCheck, bad_id)
+    assert n_items == 0 and check is not None and check.comprehension_attempts == 2
+    # the other rater passes on the second try and gets items and the code
+    csrf = lab.start(good)
+    assert comprehend(lab, good, csrf, 0).headers["x-sandwich-comprehension"] == "retry"
+    assert comprehend(lab, good, csrf, 1).headers["x-sandwich-comprehension"] == "passed"
+    assert re.search(r'id="completion-code">DONE-1234<', lab.finish(good))
+    with lab.Sessions() as s:
+        st = study_status(s, get_study(s, study), n_boot=50)
+    assert st.checks == {"screened_out": 1, "excluded": 0}
+    assert "screened out (comprehension) 1" in status_text(st)
+    dash = researcher.get(f"/dashboard/{study}").text
+    assert "Screened out by the comprehension questions: <strong>1</strong>" in dash
+
+
+# --- 2. attention checks and the exclusion rule ------------------------------------------
+
+
+def test_attention_checks_exclude_a_rater_everywhere_and_release_their_slots(
+    lab, researcher, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    study = lab.study(attention=ATTENTION, n_items=12, overlap=2, items_per_rater=4)
+    with lab.Sessions() as s:
+        cfg = study_config(get_study(s, study))
+    careless, *others = lab.invite(study, 16)
+    # the careless rater answers every item right but the second attention check
+    csrf = lab.start(careless)
+    seen_checks = 0
+    while (cur := lab.current(careless)) is not None:
+        answer = careful(cur[1])
+        if cur[1] in INSTRUCTED:
+            seen_checks += 1
+            answer = answer if seen_checks == 1 else not answer
+        assert lab.answer(careless, csrf, cur[0], answer).status_code == 303
+    end = lab.client.get(f"/r/{careless}").text
+    assert 'class="excluded"' in end and "DONE-1234" not in end  # stopped, no code
+    rid = rater_id(lab, careless)
+    with lab.Sessions() as s:
+        out_main = s.scalar(
+            select(func.count()).where(Label.rater_id == rid, ~Label.is_gold, ~Label.is_training)
+        )
+        check = s.get(RaterCheck, rid)
+    assert check is not None and check.excluded_at is not None
+    n_out_main = int(out_main) - 2  # its two attention answers
+    assert n_out_main >= 1  # it had main labels, whose slots are now released
+    # the others follow the instructions; their checks sit at per-rater positions
+    where: list[tuple[int, ...]] = []
+    for token in others:
+        csrf = lab.start(token)
+        texts = []
+        while (cur := lab.current(token)) is not None:
+            texts.append(cur[1])
+            lab.answer(token, csrf, cur[0], careful(cur[1]))
+        assert 'id="completion-code">DONE-1234<' in lab.client.get(f"/r/{token}").text
+        seq = texts[cfg.training.n :]
+        at = tuple(k for k, t in enumerate(seq) if t in INSTRUCTED)
+        if len(seq) == cfg.items_per_rater + cfg.gold.n + 2:  # a full sequence
+            assert set(at) == attention_positions(cfg, rater_id(lab, token))
+            where.append(at)
+    assert len(where) >= 8 and len(set(where)) >= 3  # random per rater, not one fixed spot
+    with lab.Sessions() as s:
+        slots = s.scalar(select(func.count()).where(Assignment.role == "main"))
+        st = study_status(s, get_study(s, study), n_boot=50)
+        n = export_labels(s, get_study(s, study), tmp_path / "labels.csv")
+    assert slots == 12 * 2 * 2 + n_out_main  # one new slot per released label
+    # the analysis leaves the rater out and says so
+    ex = st.exclusions
+    assert ex is not None and ex.raters == 1 and ex.labels == int(out_main) + 2  # + gold
+    (why,) = ex.by_reason
+    assert why == "failed more than 0 of 2 attention checks (1 of 2 answered wrong)"
+    assert any("excluded 1 rater(s)" in note for note in st.notes)
+    raw = st.labels
+    mine = raw["rater_id"] == f"r{rid}"
+    assert raw.loc[mine, "excluded"].all() and not raw.loc[~mine, "excluded"].any()
+    counted = raw[~raw["excluded"] & ~raw["is_attention"]]
+    assert int(st.conditions["n_labels"].sum()) == len(counted)
+    assert f"r{rid}" not in set(st.rater_quality["rater_id"])
+    assert st.sandwich is not None
+    main = counted[~counted["is_gold"]]
+    assert st.sandwich.n_labels == main.groupby("condition").size().to_dict()
+    # exactly `overlap` counted labels on every item, though the excluded rater labelled some
+    assert st.overlap is not None and st.overlap.short.empty
+    assert st.overlap.distribution.set_index("condition")["2"].tolist() == [12, 12]
+    # the export keeps the raw data, marked
+    csv = pd.read_csv(tmp_path / "labels.csv")
+    assert n == len(csv) == len(raw)
+    assert csv.loc[csv["rater_id"] == f"r{rid}", "excluded"].all()
+    assert csv["is_attention"].sum() == 2 * 16
+    # the human supervisor drops them too, and says so
+    from sandwich.supervision.human import HumanSupervisor
+
+    sup = HumanSupervisor(path=str(tmp_path / "labels.csv"), condition="assisted")
+    with caplog.at_level(logging.WARNING, logger="sandwich.supervision.human"):
+        kept = sup.labels()
+    assert sup.exclusions_.raters == 1 and f"r{rid}" not in set(kept["rater_id"])
+    assert not kept["is_attention"].any()
+    assert "excluded 1 rater(s)" in caplog.text
+    # status and dashboard show it
+    text = status_text(st)
+    assert "labels left out of the analysis" in text and f"r{rid}" in text
+    dash = researcher.get(f"/dashboard/{study}").text
+    table = dash.split('id="excluded"')[1].split("</table>")[0]
+    assert f"<td>r{rid}</td>" in table and "1 of 2 answered wrong" in table
+
+
+# --- 3. overlap reached -------------------------------------------------------------------
+
+
+def test_overlap_distribution_and_short_items(lab, researcher) -> None:
+    study = lab.study()  # 12 items, overlap 2, 4 main items per rater, between design
+    for token in lab.invite(study, 2):  # one rater per condition
+        lab.finish(token)
+    with lab.Sessions() as s:
+        st = study_status(s, get_study(s, study), n_boot=50)
+    ov = st.overlap
+    assert ov is not None and ov.overlap == 2
+    dist = ov.distribution.set_index("condition")
+    assert dist.loc["unassisted"].tolist() == [8, 4, 0]
+    assert dist.loc["assisted"].tolist() == [8, 4, 0]
+    assert len(ov.short) == 24 and set(ov.short["labels"]) == {0, 1}
+    text = status_text(st)
+    assert "items short of 2 labels (24)" in text
+    dash = researcher.get(f"/dashboard/{study}").text
+    table = dash.split('id="overlap"')[1].split("</table>")[0]
+    assert "<tr><td>unassisted</td><td>8</td><td>4</td><td>0</td></tr>" in table
+    assert "24 (item, condition) pair(s) short of 2 labels" in dash
+
+
+# --- 4. confidence without an anchor --------------------------------------------------------
+
+
+def test_confidence_starts_unset_and_a_submit_without_it_is_refused(lab) -> None:
+    token = lab.invite(lab.study())[0]
+    csrf = lab.start(token)
+    aid, _, page = lab.current(token)
+    controls = re.findall(r'<input[^>]*name="confidence"[^>]*>', page)
+    assert len(controls) == 6 and all('type="radio"' in c for c in controls)
+    assert not any("checked" in c for c in controls)  # nothing preset: no anchor
+    assert "required" in controls[0]
+    form = {"csrf": csrf, "assignment_id": str(aid), "answer": "true"}
+    r = lab.client.post(f"/r/{token}/answer", data=form)
+    assert r.status_code == 422 and "confidence is missing" in r.text
+    assert lab.labels() == []
+    assert lab.current(token)[0] == aid  # still waiting for a deliberate answer
+
+
+# --- 5. time limits -----------------------------------------------------------------------
+
+
+def _backdate(lab: Any, aid: int, seconds: float) -> None:
+    with lab.Sessions.begin() as s:
+        a = s.get(Assignment, aid)
+        a.assigned_at -= dt.timedelta(seconds=seconds)
+
+
+def test_enforced_time_limit_records_a_late_answer_as_timed_out(lab) -> None:
+    study = lab.study(time_limit={"seconds": 30, "enforce": True}, training={"n": 0}, gold={"n": 0})
+    token = lab.invite(study)[0]
+    assert "recorded as late" in lab.client.get(f"/r/{token}").text  # the start page says so
+    csrf = lab.start(token)
+    aid, _, page = lab.current(token)
+    assert 'data-enforced="1"' in page
+    _backdate(lab, aid, 20)
+    page = lab.current(token)[2]  # a reload: the countdown comes from the server's clock
+    left = int(re.search(r'data-left="(\d+)"', page).group(1))  # type: ignore[union-attr]
+    assert 9 <= left <= 10
+    _backdate(lab, aid, 80)  # 100 s after it was assigned
+    r = lab.answer(token, csrf, aid, True)
+    assert r.status_code == 303 and r.headers["x-sandwich-label"] == "timed-out"
+    assert r.headers["location"] == f"/r/{token}?late=1"
+    assert 'id="late-notice"' in lab.client.get(r.headers["location"]).text
+    again = lab.answer(token, csrf, aid, False)  # a retry stores nothing more
+    assert again.headers["x-sandwich-label"] == "duplicate"
+    (label,) = lab.labels()
+    assert label.timed_out and label.seconds >= 100
+    fast = lab.current(token)[0]
+    assert lab.answer(token, csrf, fast, True).headers["x-sandwich-label"] == "saved"
+    with lab.Sessions() as s:
+        item, cond = s.execute(
+            select(Assignment.item_id, Assignment.condition).where(Assignment.id == aid)
+        ).one()
+        slots = s.scalar(
+            select(func.count()).where(Assignment.item_id == item, Assignment.condition == cond)
+        )
+        st = study_status(s, get_study(s, study), n_boot=50)
+    assert slots == 3  # overlap 2 + the released one
+    assert st.exclusions is not None and st.exclusions.labels == 1
+    assert st.exclusions.by_reason == {"answered after the enforced time limit": (1, 1)}
+    assert st.labels["excluded"].tolist() == [True, False]
+    assert int(st.conditions["n_labels"].sum()) == 1  # the late answer does not count
+
+
+def test_time_limit_config(make_study_file) -> None:
+    base = {"name": "t", "task": {"path": "x.jsonl"}, "conditions": [{"name": "a"}]}
+    cfg = parse_study({**base, "time_limit": {"seconds": 45, "enforce": True}})
+    assert cfg.time_limit_seconds == 45 and cfg.enforce_time_limit
+    again = parse_study(cfg.model_dump(mode="json"))  # as the database stores it
+    assert again == cfg
+    assert not parse_study({**base, "time_limit_seconds": 30}).enforce_time_limit
+    with pytest.raises(ConfigError, match="disagree"):
+        parse_study({**base, "time_limit_seconds": 30, "time_limit": {"seconds": 60}})
+    bad_question = {"question": "q", "options": ["a", "b"], "answer": "c"}
+    with pytest.raises(ConfigError, match="'c' is not one of the options"):
+        parse_study({**base, "comprehension": {"questions": [bad_question]}})
+    with pytest.raises(ConfigError, match="attention"):
+        parse_study({**base, "attention": {"items": [{"text": "answer yes"}]}})
