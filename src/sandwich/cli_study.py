@@ -192,15 +192,13 @@ def simulate_cmd(
     db: DbOption = None,
 ) -> None:
     """Drive the real app over HTTP with simulated raters, then print the status."""
+    from sandwich.feedback.checks import check_keys
     from sandwich.feedback.db import default_db_url
     from sandwich.feedback.server import ServerProcess
     from sandwich.feedback.simulate import SimulationReport, simulate
     from sandwich.feedback.status import study_status
     from sandwich.feedback.status_table import print_status
-    from sandwich.feedback.studies import get_study, study_truth
-
-    from sandwich.feedback.checks import check_keys
-    from sandwich.feedback.studies import study_config
+    from sandwich.feedback.studies import get_study, study_config, study_truth
 
     Sessions = _sessions(db)
     with Sessions.begin() as s:
