@@ -298,3 +298,142 @@ def test_time_limit_config(make_study_file) -> None:
         parse_study({**base, "comprehension": {"questions": [bad_question]}})
     with pytest.raises(ConfigError, match="attention"):
         parse_study({**base, "attention": {"items": [{"text": "answer yes"}]}})
+
+
+# --- the migration -------------------------------------------------------------------------
+
+
+def _upgrade_keeps_labels(url: str) -> None:
+    """From 0001 with a label stored, up to 0003_checks, down and up again."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from sandwich.feedback.db import make_engine
+    from sandwich.feedback.migrate import _alembic_config
+
+    engine = make_engine(url)
+    cfg = _alembic_config()
+
+    def run(step: Any, target: str) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, target)
+
+    run(command.upgrade, "0001")
+    with engine.begin() as conn:
+        now = dt.datetime(2026, 1, 1)
+        conn.execute(
+            text(
+                "INSERT INTO studies (id, name, config, completion_code, created_at) "
+                "VALUES (1, 's', '{}', 'C', :t)"
+            ),
+            {"t": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO items (id, study_id, key, text, gold, role, position, assistance) "
+                "VALUES (1, 1, 'k', 'x', true, 'main', 0, '{}')"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO raters (id, study_id, token, created_at) VALUES (1, 1, 'tok', :t)"),
+            {"t": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO assignments (id, study_id, item_id, condition, role, rater_id) "
+                "VALUES (1, 1, 1, 'c', 'main', 1)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO labels (study_id, rater_id, item_id, assignment_id, condition, "
+                "answer, confidence, reason, seconds, is_gold, is_training, created_at) "
+                "VALUES (1, 1, 1, 1, 'c', true, 0.8, '', 3.0, false, false, :t)"
+            ),
+            {"t": now},
+        )
+    run(command.upgrade, "0003_checks")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT answer, timed_out FROM labels")).one() == (True, False)
+    insp = inspect(engine)
+    assert "rater_checks" in insp.get_table_names()
+    uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints("labels")}
+    assert ("rater_id", "item_id") in uniques  # the batch copy kept the constraints
+    run(command.downgrade, "0001")
+    insp = inspect(engine)
+    assert "rater_checks" not in insp.get_table_names()
+    assert "timed_out" not in {c["name"] for c in insp.get_columns("labels")}
+    run(command.upgrade, "0003_checks")
+    engine.dispose()
+
+
+def test_migration_0003_is_self_contained_on_top_of_0001(tmp_path: Path) -> None:
+    from alembic.script import ScriptDirectory
+
+    from sandwich.feedback.migrate import _alembic_config
+
+    rev = ScriptDirectory.from_config(_alembic_config()).get_revision("0003_checks")
+    assert rev is not None and rev.down_revision == "0001"
+    _upgrade_keeps_labels(f"sqlite:///{tmp_path / 'm.sqlite'}")
+
+
+@pytest.mark.integration
+def test_migration_0003_on_postgresql(postgres_url: str) -> None:
+    _upgrade_keeps_labels(postgres_url)
+
+
+@pytest.mark.integration
+def test_enforced_time_limit_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    """The same on a real PostgreSQL server (the released slot is a new row there too)."""
+    from .conftest import Lab  # type: ignore[import-not-found]
+
+    pg = Lab(tmp_path, postgres_url)
+    try:
+        test_enforced_time_limit_records_a_late_answer_as_timed_out(pg)
+    finally:
+        pg.client.close()
+        pg.engine.dispose()
+
+
+# --- simulated raters -----------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_simulated_raters_pass_the_checks_and_careless_ones_do_not(tmp_path: Path) -> None:
+    from sandwich.feedback.checks import check_keys
+    from sandwich.feedback.load_audit import audit
+    from sandwich.feedback.server import ServerProcess
+    from sandwich.feedback.simulate import simulate
+    from sandwich.feedback.studies import study_truth
+
+    from .conftest import Lab  # type: ignore[import-not-found]
+
+    lab = Lab(tmp_path)
+    study = lab.study(comprehension=COMPREHENSION, attention=ATTENTION)
+    with lab.Sessions() as s:
+        found = get_study(s, study)
+        truth = study_truth(s, found)
+        comprehension, attention = check_keys(study_config(found))
+    with ServerProcess(lab.url, log=tmp_path / "server.log") as server:
+        report = simulate(
+            server.url, study, n_raters=10, skill=1.0, concurrency=4, trust=0.0, truth=truth,
+            comprehension=comprehension, attention=attention, careless=0.5,
+        )  # fmt: skip
+    assert report.errors == [] and report.raters_finished == 10
+    with lab.Sessions() as s:
+        checks = {
+            ext: (row.screened_out_at is not None, row.excluded_at is not None)
+            for ext, row in s.execute(
+                select(Rater.external_id, RaterCheck).join(
+                    RaterCheck, RaterCheck.rater_id == Rater.id
+                )
+            ).all()
+        }
+    codes = report.completion_codes
+    for pid, code in codes.items():
+        stopped = any(checks.get(pid, (False, False)))
+        assert (code is None) == stopped, (pid, code, checks.get(pid))
+    assert sum(c == "DONE-1234" for c in codes.values()) >= 3  # careful raters get through
+    assert sum(c is None for c in codes.values()) >= 2  # careless ones are stopped
+    assert audit(lab.url, study, report).ok
