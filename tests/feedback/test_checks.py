@@ -73,7 +73,7 @@ def rater_id(lab: Any, token: str) -> int:
 
 def test_comprehension_two_tries_then_a_polite_end(lab, researcher) -> None:
     study = lab.study(comprehension=COMPREHENSION)
-    bad, good = lab.invite(study, 2)
+    good, bad = lab.invite(study, 2)  # between design: unassisted, assisted
     csrf = lab.start(bad)
     page = lab.client.get(f"/r/{bad}").text
     assert 'id="comprehension-form"' in page and 'name="assignment_id"' not in page
@@ -102,6 +102,13 @@ def test_comprehension_two_tries_then_a_polite_end(lab, researcher) -> None:
     with lab.Sessions() as s:
         st = study_status(s, get_study(s, study), n_boot=50)
     assert st.checks == {"screened_out": 1, "excluded": 0}
+    # the next rater goes to the condition that lost its rater
+    with lab.Sessions() as s:
+        conds = dict(s.execute(select(Rater.token, Rater.condition)).all())
+    assert (conds[good], conds[bad]) == ("unassisted", "assisted")
+    (third,) = lab.invite(study)
+    with lab.Sessions() as s:
+        assert s.scalar(select(Rater.condition).where(Rater.token == third)) == "assisted"
     assert "screened out (comprehension) 1" in status_text(st)
     dash = researcher.get(f"/dashboard/{study}").text
     assert "Screened out by the comprehension questions: <strong>1</strong>" in dash

@@ -356,3 +356,18 @@ def check_counts(s: Session, study: Study) -> dict[str, int]:
         )
     ).one()
     return {"screened_out": int(screened), "excluded": int(excl)}
+
+
+def stopped_per_condition(s: Session, study: Study) -> dict[str | None, int]:
+    """Raters per condition who were screened out or excluded: a between design
+    balances conditions over the raters still in the study."""
+    rows = s.execute(
+        select(Rater.condition, func.count())
+        .join(RaterCheck, RaterCheck.rater_id == Rater.id)
+        .where(
+            Rater.study_id == study.id,
+            (RaterCheck.screened_out_at.is_not(None)) | (RaterCheck.excluded_at.is_not(None)),
+        )
+        .group_by(Rater.condition)
+    ).all()
+    return {c: int(n) for c, n in rows}

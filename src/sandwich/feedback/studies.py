@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sandwich.errors import ConfigError
+from sandwich.feedback.checks import stopped_per_condition
 from sandwich.feedback.db import Assignment, Item, Rater, Study, utcnow
 from sandwich.feedback.items import study_items
 from sandwich.feedback.study import StudyConfig
@@ -99,11 +100,13 @@ def raters_per_condition(s: Session, study: Study) -> dict[str | None, int]:
 
 
 def _next_condition(s: Session, study: Study, cfg: StudyConfig) -> str | None:
-    """Between-rater design: the condition with the fewest raters so far."""
+    """Between-rater design: the condition with the fewest raters so far (not
+    counting raters screened out or excluded by the study's checks)."""
     if cfg.design == "within":
         return None
     counts = raters_per_condition(s, study)
-    return min((c.name for c in cfg.conditions), key=lambda c: counts.get(c, 0))
+    stopped = stopped_per_condition(s, study)  # screened out / excluded raters do not count
+    return min((c.name for c in cfg.conditions), key=lambda c: counts.get(c, 0) - stopped.get(c, 0))
 
 
 def new_rater(s: Session, study: Study, external_id: str | None = None) -> Rater:
