@@ -444,3 +444,23 @@ def test_simulated_raters_pass_the_checks_and_careless_ones_do_not(tmp_path: Pat
     assert sum(c == "DONE-1234" for c in codes.values()) >= 3  # careful raters get through
     assert sum(c is None for c in codes.values()) >= 2  # careless ones are stopped
     assert audit(lab.url, study, report).ok
+
+
+def test_a_study_stored_before_the_checks_existed_is_still_the_same_study(lab) -> None:
+    """`study create` again on a study whose stored config lacks the new fields is a no-op."""
+    from sandwich.feedback.db import Study
+    from sandwich.feedback.studies import create_study
+    from sandwich.feedback.study import load_study
+
+    study = lab.study()
+    with lab.Sessions.begin() as s:  # as an older version stored it
+        row = s.scalar(select(Study).where(Study.name == study))
+        row.config = {
+            k: v
+            for k, v in row.config.items()
+            if k not in ("time_limit", "comprehension", "attention")
+        }
+        first = row.id
+    with lab.Sessions.begin() as s:
+        again = create_study(s, load_study(lab.root / study / f"{study}.yaml"))
+        assert again.id == first

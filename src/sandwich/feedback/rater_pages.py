@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from sandwich.feedback.assign import next_assignment, progress
 from sandwich.feedback.checks import (
@@ -188,7 +189,10 @@ def rater_routes(web: Web) -> APIRouter:
         if not same(str(form.get("csrf", "")), rater_csrf(web.secret, token)):
             raise HTTPException(403, "this form has expired; reload the page")
         answers = {k: str(v) for k, v in form.items() if k.startswith("q")}
-        with web.tx() as s:
+        return await run_in_threadpool(grade, token, answers)  # the database off the loop
+
+    def grade(token: str, answers: dict[str, str]) -> Response:
+        with web.tx() as s:  # committed before the redirect is sent
             rater = rater_of(s, token)
             study = s.get(Study, rater.study_id)
             assert study is not None

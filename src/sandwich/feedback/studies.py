@@ -40,7 +40,8 @@ def create_study(s: Session, cfg: StudyConfig) -> Study:
     data: dict[str, Any] = cfg.model_dump(mode="json")
     existing = s.scalar(select(Study).where(Study.name == cfg.name))
     if existing is not None:
-        if existing.config == data:
+        # compared as configs: a study stored before a field was added still matches
+        if study_config(existing).model_dump(mode="json") == data:
             return existing
         raise ConfigError(
             f"a different study named {cfg.name!r} already exists in this database; "
