@@ -140,6 +140,8 @@ def export_cmd(
         n = export_labels(s, found, path, include_training=training)
         conditions = [c.name for c in study_config(found).conditions]
     _console().print(f"wrote {n} labels to {path}")
+    for line in _export_exclusions(db, study, training):  # never silent
+        _console().print(line, highlight=False)
     snippet = "\n".join(
         f"    - name: human\n      label: human-{c}\n"
         f"      params: {{path: {json.dumps(str(path))}, condition: {c}}}"
@@ -148,6 +150,20 @@ def export_cmd(
     _console().print(
         f"use them as weak supervisors in a run config:\n  weak:\n{snippet}", highlight=False
     )
+
+
+def _export_exclusions(db: str | None, study: str, training: bool) -> list[str]:
+    """What the exported file marks ``excluded`` (crowd-study checks), in words."""
+    from sandwich.feedback.checks import apply_exclusions
+    from sandwich.feedback.status import labels_frame
+    from sandwich.feedback.studies import get_study
+
+    with _sessions(db)() as s:
+        frame = labels_frame(s, get_study(s, study), include_training=training)
+    lines = apply_exclusions(frame)[1].lines()
+    if lines:
+        lines[0] += " (kept in the file with excluded = true; the human supervisor drops them)"
+    return lines
 
 
 @study_app.command("researcher")

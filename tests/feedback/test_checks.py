@@ -118,7 +118,7 @@ def test_comprehension_two_tries_then_a_polite_end(lab, researcher) -> None:
 
 
 def test_attention_checks_exclude_a_rater_everywhere_and_release_their_slots(
-    lab, researcher, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    lab, researcher, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: Any
 ) -> None:
     study = lab.study(attention=ATTENTION, n_items=12, overlap=2, items_per_rater=4)
     with lab.Sessions() as s:
@@ -182,7 +182,12 @@ def test_attention_checks_exclude_a_rater_everywhere_and_release_their_slots(
     # exactly `overlap` counted labels on every item, though the excluded rater labelled some
     assert st.overlap is not None and st.overlap.short.empty
     assert st.overlap.distribution.set_index("condition")["2"].tolist() == [12, 12]
-    # the export keeps the raw data, marked
+    # the export keeps the raw data, marked, and the command says so
+    from sandwich.cli import main
+
+    assert main(["study", "export", study, "--db", lab.url, "-o", str(tmp_path / "x.csv")]) == 0
+    said = capsys.readouterr().out.replace("\n", " ")
+    assert "excluded 1 rater(s)" in said and "excluded = true" in said
     csv = pd.read_csv(tmp_path / "labels.csv")
     assert n == len(csv) == len(raw)
     assert csv.loc[csv["rater_id"] == f"r{rid}", "excluded"].all()
