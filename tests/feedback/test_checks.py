@@ -110,8 +110,11 @@ def test_comprehension_two_tries_then_a_polite_end(lab, researcher) -> None:
     with lab.Sessions() as s:
         assert s.scalar(select(Rater.condition).where(Rater.token == third)) == "assisted"
     assert "screened out (comprehension) 1" in status_text(st)
+    assert st.stopped[["rater_id", "status"]].values.tolist() == [[f"r{bad_id}", "screened out"]]
     dash = researcher.get(f"/dashboard/{study}").text
     assert "Screened out by the comprehension questions: <strong>1</strong>" in dash
+    stopped = dash.split('id="stopped"')[1].split("</table>")[0]
+    assert f"<td>r{bad_id}</td><td>assisted</td><td>screened out</td>" in stopped
 
 
 # --- 2. attention checks and the exclusion rule ------------------------------------------
@@ -170,6 +173,7 @@ def test_attention_checks_exclude_a_rater_everywhere_and_release_their_slots(
     (why,) = ex.by_reason
     assert why == "failed more than 0 of 2 attention checks (1 of 2 answered wrong)"
     assert any("excluded 1 rater(s)" in note for note in st.notes)
+    assert st.stopped[["rater_id", "status"]].values.tolist() == [[f"r{rid}", "excluded"]]
     raw = st.labels
     mine = raw["rater_id"] == f"r{rid}"
     assert raw.loc[mine, "excluded"].all() and not raw.loc[~mine, "excluded"].any()

@@ -20,6 +20,7 @@ exceed ``overlap`` (each release matches one label that does not count).
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -371,3 +372,34 @@ def stopped_per_condition(s: Session, study: Study) -> dict[str | None, int]:
         .group_by(Rater.condition)
     ).all()
     return {c: int(n) for c, n in rows}
+
+
+def stopped_raters(s: Session, study: Study) -> pd.DataFrame:
+    """One row per rater screened out or excluded: rater_id (PID or ``r<n>``, as in
+    the export), condition, status, reason, at."""
+    rows = s.execute(
+        select(Rater.id, Rater.external_id, Rater.condition, RaterCheck)
+        .join(RaterCheck, RaterCheck.rater_id == Rater.id)
+        .where(
+            Rater.study_id == study.id,
+            (RaterCheck.screened_out_at.is_not(None)) | (RaterCheck.excluded_at.is_not(None)),
+        )
+        .order_by(Rater.id)
+    ).all()
+    records = [
+        {
+            "rater_id": ext or f"r{rid}",
+            "condition": cond or "",
+            "status": "screened out" if row.screened_out_at is not None else "excluded",
+            "reason": f"comprehension: wrong in {row.comprehension_attempts} tries"
+            if row.screened_out_at is not None
+            else row.excluded_reason,
+            "at": _when(row.screened_out_at or row.excluded_at),
+        }
+        for rid, ext, cond, row in rows
+    ]
+    return pd.DataFrame(records, columns=["rater_id", "condition", "status", "reason", "at"])
+
+
+def _when(at: dt.datetime | None) -> str:
+    return at.isoformat(timespec="seconds") if at is not None else ""

@@ -25,6 +25,7 @@ from sandwich.feedback.checks import (
     exclusion_rule,
     mark_exclusions,
     overlap_report,
+    stopped_raters,
 )
 from sandwich.feedback.db import Assignment, Item, Label, Rater, Study
 from sandwich.feedback.studies import raters_per_condition, study_config
@@ -137,6 +138,7 @@ class StudyStatus:
     excluded_raters: pd.DataFrame = field(default_factory=pd.DataFrame)
     overlap: OverlapReport | None = None
     checks: dict[str, int] = field(default_factory=dict)  # screened_out, excluded
+    stopped: pd.DataFrame = field(default_factory=pd.DataFrame)  # checks.stopped_raters
     exclusion_rule: str = ""
 
 
@@ -283,6 +285,7 @@ def _add_checks(
     )
     status.overlap = overlap_report(s, study, cfg, counted)
     status.checks = check_counts(s, study)
+    status.stopped = stopped_raters(s, study)
 
 
 def fmt(x: Any, digits: int = 2) -> str:

@@ -116,6 +116,14 @@ def print_checks(st: StudyStatus, console: Any) -> None:
             f"excluded (attention){rule} {c.get('excluded', 0)}",
             highlight=False,
         )
+    if st.stopped is not None and len(st.stopped):
+        console.print(
+            _table(
+                "raters stopped by the checks",
+                ["rater", "condition", "status", "reason", "at"],
+                st.stopped[["rater_id", "condition", "status", "reason", "at"]].values.tolist(),
+            )
+        )
     if st.excluded_raters is not None and len(st.excluded_raters):
         console.print(
             _table(
