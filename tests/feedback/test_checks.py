@@ -169,7 +169,7 @@ def test_attention_checks_exclude_a_rater_everywhere_and_release_their_slots(
     assert slots == 12 * 2 * 2 + n_out_main  # one new slot per released label
     # the analysis leaves the rater out and says so
     ex = st.exclusions
-    assert ex is not None and ex.raters == 1 and ex.labels == int(out_main) + 2  # + gold
+    assert ex is not None and ex.raters == 1 and ex.labels == int(out_main) + 2  # + 2 gold
     (why,) = ex.by_reason
     assert why == "failed more than 0 of 2 attention checks (1 of 2 answered wrong)"
     assert any("excluded 1 rater(s)" in note for note in st.notes)
