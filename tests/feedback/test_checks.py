@@ -490,3 +490,151 @@ def test_a_study_stored_before_the_checks_existed_is_still_the_same_study(lab) -
     with lab.Sessions.begin() as s:
         again = create_study(s, load_study(lab.root / study / f"{study}.yaml"))
         assert again.id == first
+
+
+# --- the checks together with rater integrity ------------------------------------------------
+
+
+def _pid(n: int) -> str:
+    """A Prolific-like participant id (24 hex characters)."""
+    return f"{n:024x}"
+
+
+def _enter(lab: Any, study: str, participant: str) -> str:
+    r = lab.client.get(f"/s/{study}/start", params={"PID": participant}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return str(r.headers["location"]).removeprefix("/r/")
+
+
+def test_pid_entry_comprehension_attention_gold_pool_and_a_code_per_rater(lab) -> None:
+    """Through the open link: PID entry, the comprehension gate, then items with the
+    attention checks at the rater's own positions and gold items drawn from the
+    rater's own share of the pool at the rater's own positions, each named by an
+    opaque key; a late answer is timed out; each rater gets their own code."""
+    from sandwich.feedback.assign import gold_plan
+    from sandwich.feedback.studies import completion_code, verify_code
+
+    study = lab.study(
+        comprehension=COMPREHENSION,
+        attention=ATTENTION,
+        gold={"n": 2, "pool": 6, "pass_threshold": 0.5},
+        time_limit={"seconds": 30, "enforce": True},
+        entry={"max_pids_per_address": None},  # the test client has one address
+        n_items=12,
+        overlap=3,
+        items_per_rater=4,
+    )
+    with lab.Sessions() as s:
+        cfg = study_config(get_study(s, study))
+    secret = lab_secret(lab)
+    codes, att_at, gold_items = [], set(), set()
+    for n in range(6):
+        token = _enter(lab, study, _pid(n))
+        csrf = lab.start(token)
+        assert 'id="comprehension-form"' in lab.client.get(f"/r/{token}").text  # gate first
+        assert comprehend(lab, token, csrf, 1).headers["x-sandwich-comprehension"] == "passed"
+        keys = []
+        while (cur := lab.current(token)) is not None:
+            keys.append(cur[0])
+            late = n == 0 and len(keys) == 2  # one late answer: stored as timed out
+            if late:
+                _backdate(lab, cur[0], 60)
+            r = lab.answer(token, csrf, cur[0], careful(cur[1]))
+            assert r.headers["x-sandwich-label"] == ("timed-out" if late else "saved")
+        rid = rater_id(lab, token)
+        with lab.Sessions() as s:
+            rater = s.get(Rater, rid)
+            rows = s.execute(
+                select(Assignment.key, Assignment.role, Assignment.item_id)
+                .where(Assignment.rater_id == rid)
+                .order_by(Assignment.position)
+            ).all()
+            positions, planned_gold = gold_plan(s, rater, cfg)
+            secret_code = completion_code(secret, get_study(s, study), rid)
+            check = verify_code(s, secret, get_study(s, study), secret_code)
+        assert [k for k, _, _ in rows] == keys and all(len(k) >= 20 for k in keys)  # opaque keys
+        seq = [(role, item) for _, role, item in rows if role != "training"]
+        assert {k for k, (role, _) in enumerate(seq) if role == "attention"} == (
+            attention_positions(cfg, rid)
+        )
+        main_gold = [(role, item) for role, item in seq if role != "attention"]
+        assert {k for k, (role, _) in enumerate(main_gold) if role == "gold"} == positions
+        assert [item for role, item in main_gold if role == "gold"] == planned_gold
+        att_at.add(frozenset(attention_positions(cfg, rid)))
+        gold_items |= set(planned_gold)
+        page = lab.client.get(f"/r/{token}").text
+        code = re.search(r'id="completion-code">([^<]+)<', page)
+        assert code is not None and code.group(1) == secret_code and check.earned
+        codes.append(code.group(1))
+    assert len(set(codes)) == 6 and all(c.startswith("DONE-1234-") for c in codes)
+    assert len(att_at) >= 2 and len(gold_items) >= 3  # per rater, not one fixed plan
+    with lab.Sessions() as s:
+        st = study_status(s, get_study(s, study), n_boot=50)
+    assert st.exclusions is not None
+    assert st.exclusions.by_reason == {"answered after the enforced time limit": (1, 1)}
+    assert set(st.labels["rater_id"]) == {f"pid:{_pid(n)}" for n in range(6)}
+
+
+def lab_secret(lab: Any) -> str:
+    from sandwich.feedback.migrate import ensure_secret
+
+    return ensure_secret(lab.engine)
+
+
+def test_verify_code_refuses_the_codes_of_screened_out_and_excluded_raters(
+    lab, capsys: Any
+) -> None:
+    """No code is shown to a rater the checks stopped, and the code they would have
+    had is refused by `sandwich study verify-code`, which says why."""
+    from sandwich.cli import main
+    from sandwich.feedback.studies import completion_code
+
+    study = lab.study(comprehension=COMPREHENSION, attention=ATTENTION)
+    good, screened, careless = lab.invite(study, 3)
+    csrf = lab.start(screened)
+    for _ in range(2):
+        comprehend(lab, screened, csrf, 0)
+    assert 'id="screened-out"' in lab.client.get(f"/r/{screened}").text
+    csrf = lab.start(careless)
+    comprehend(lab, careless, csrf, 1)
+    while (cur := lab.current(careless)) is not None:  # every item right, every check wrong
+        answer = not INSTRUCTED[cur[1]] if cur[1] in INSTRUCTED else truth_of(cur[1])
+        lab.answer(careless, csrf, cur[0], answer)
+    end = lab.client.get(f"/r/{careless}").text
+    assert 'class="excluded"' in end and "completion-code" not in end
+    csrf = lab.start(good)
+    comprehend(lab, good, csrf, 1)
+    shown = re.search(r'id="completion-code">([^<]+)<', lab.finish(good, careful))
+    assert shown is not None
+    secret = lab_secret(lab)
+    ids = {t: rater_id(lab, t) for t in (screened, careless)}
+    with lab.Sessions() as s:
+        found = get_study(s, study)
+        would = {t: completion_code(secret, found, rid) for t, rid in ids.items()}
+    capsys.readouterr()
+    assert main(["study", "verify-code", study, "--db", lab.url, shown.group(1)]) == 0
+    assert "NO" not in capsys.readouterr().out
+    for token, why in ((screened, "screened out"), (careless, "excluded: failed more than 0")):
+        assert main(["study", "verify-code", study, "--db", lab.url, would[token]]) != 0
+        captured = capsys.readouterr()
+        out = " ".join(captured.out.split())
+        assert why in out and f"inv:{ids[token]}" in out
+        assert "not earned completion codes" in " ".join(captured.err.split())
+
+
+def test_a_failing_overlap_report_becomes_a_note(lab, researcher, monkeypatch) -> None:
+    """Like every other analysis, the overlap report degrades to a note."""
+    import sandwich.feedback.status as status
+
+    study = lab.study()
+    lab.finish(lab.invite(study)[0])
+
+    def broken(*_a: object, **_k: object) -> None:
+        raise ValueError("cannot count this")
+
+    monkeypatch.setattr(status, "overlap_report", broken)
+    with lab.Sessions() as s:
+        st = study_status(s, get_study(s, study), n_boot=50)
+    assert st.overlap is None and "overlap not available: cannot count this" in st.notes
+    page = researcher.get(f"/dashboard/{study}")
+    assert page.status_code == 200 and "overlap not available: cannot count this" in page.text
