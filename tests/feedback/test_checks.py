@@ -638,3 +638,26 @@ def test_a_failing_overlap_report_becomes_a_note(lab, researcher, monkeypatch) -
     assert st.overlap is None and "overlap not available: cannot count this" in st.notes
     page = researcher.get(f"/dashboard/{study}")
     assert page.status_code == 200 and "overlap not available: cannot count this" in page.text
+
+
+def test_the_dashboard_plot_shows_only_main_labels_that_count(lab) -> None:
+    """An excluded rater's labels and the attention-check answers stay out of the
+    plot, as out of every other number on the dashboard."""
+    from sandwich.feedback.plots import plotted_labels, study_plot
+
+    study = lab.study(attention=ATTENTION)
+    careless, good = lab.invite(study, 2)
+    csrf = lab.start(careless)
+    while (cur := lab.current(careless)) is not None:  # every check wrong: excluded
+        answer = not INSTRUCTED[cur[1]] if cur[1] in INSTRUCTED else truth_of(cur[1])
+        lab.answer(careless, csrf, cur[0], answer)
+    lab.finish(good, careful)
+    with lab.Sessions() as s:
+        st = study_status(s, get_study(s, study), n_boot=50)
+    raw = st.labels
+    shown = plotted_labels(st)
+    expected = raw[~raw["excluded"] & ~raw["is_attention"] & ~raw["is_gold"]]
+    assert raw["excluded"].any() and raw["is_attention"].any()
+    assert len(shown) == len(expected) == 4  # the good rater's 4 main items
+    assert set(shown["rater_id"]) == {f"inv:{rater_id(lab, good)}"}
+    assert study_plot(st).startswith(b"\x89PNG")
