@@ -212,6 +212,8 @@ def export_cmd(
             f"[yellow]note:[/] these labels cannot be read back as label records: {problem}",
             highlight=False,
         )
+    for line in _export_exclusions(db, study, training):  # never silent
+        _console().print(line, highlight=False)
     snippet = "\n".join(
         f"    - name: human\n      label: human-{c}\n"
         f"      params: {{path: {json.dumps(str(path))}, condition: {c}}}"
@@ -222,13 +224,28 @@ def export_cmd(
     )
 
 
+def _export_exclusions(db: str | None, study: str, training: bool) -> list[str]:
+    """What the exported file marks ``excluded`` (crowd-study checks), in words."""
+    from sandwich.feedback.checks import apply_exclusions
+    from sandwich.feedback.status import labels_frame
+    from sandwich.feedback.studies import get_study
+
+    with _sessions(db)() as s:
+        frame = labels_frame(s, get_study(s, study), include_training=training)
+    lines = apply_exclusions(frame)[1].lines()
+    if lines:
+        lines[0] += " (kept in the file with excluded = true; the human supervisor drops them)"
+    return lines
+
+
 @study_app.command("verify-code")
 def verify_code_cmd(
     study: Annotated[str, typer.Argument(help="study name")],
     codes: Annotated[list[str], typer.Argument(help="completion codes participants gave")],
     db: DbOption = None,
 ) -> None:
-    """Check completion codes: whose each is, and whether they finished and passed."""
+    """Check completion codes: whose each is, and whether they finished and passed
+    (codes of raters screened out or excluded by the study's checks are refused)."""
     from sandwich.errors import SandwichError
     from sandwich.feedback.migrate import ensure_secret
     from sandwich.feedback.studies import get_study, verify_code
@@ -239,16 +256,15 @@ def verify_code_cmd(
         found = get_study(s, study)
         checks = [verify_code(s, secret, found, code) for code in codes]
     table = Table(title=f"completion codes of {study}")
-    for col in ("code", "rater", "finished", "passed", "valid"):
+    for col in ("code", "rater", "finished", "passed", "stopped", "valid"):
         table.add_column(col)
     for c in checks:
-        valid = c.rater is not None and c.finished and c.passed
         table.add_row(
             c.code, c.rater or "(no rater of this study)", str(c.finished), str(c.passed),
-            "yes" if valid else "NO",
+            c.stopped or "-", "yes" if c.earned else "NO",
         )  # fmt: skip
     _console().print(table)
-    bad = [c.code for c in checks if not (c.rater is not None and c.finished and c.passed)]
+    bad = [c.code for c in checks if not c.earned]
     if bad:
         raise SandwichError(
             f"{len(bad)} of {len(checks)} code(s) are not earned completion codes of "
@@ -322,25 +338,31 @@ def simulate_cmd(
         typer.Option(help="a running server (default: start one on the database)"),
     ] = None,
     seed: Annotated[int, typer.Option()] = 0,
+    careless: Annotated[
+        float, typer.Option(help="share of raters answering everything at random, checks too")
+    ] = 0.0,
     db: DbOption = None,
 ) -> None:
     """Drive the real app over HTTP with simulated raters, then print the status."""
+    from sandwich.feedback.checks import check_keys
     from sandwich.feedback.db import default_db_url
     from sandwich.feedback.rater_pages import TRUSTED_PROXIES_ENV
     from sandwich.feedback.server import ServerProcess
     from sandwich.feedback.simulate import SimulationReport, simulate
     from sandwich.feedback.status import study_status
     from sandwich.feedback.status_table import print_status
-    from sandwich.feedback.studies import get_study, study_truth
+    from sandwich.feedback.studies import get_study, study_config, study_truth
 
     Sessions = _sessions(db)
     with Sessions.begin() as s:
         truth = study_truth(s, get_study(s, study))
+        comprehension, attention = check_keys(study_config(get_study(s, study)))
 
     def drive(target: str) -> SimulationReport:
         return simulate(
-            target, study, raters, skill, concurrency, duration, trust=trust, truth=truth, seed=seed
-        )
+            target, study, raters, skill, concurrency, duration, trust=trust, truth=truth,
+            seed=seed, comprehension=comprehension, attention=attention, careless=careless,
+        )  # fmt: skip
 
     if url is None:
         # the simulated raters all come from this machine, each named by its own

@@ -41,7 +41,7 @@ def test_item_page_shows_assistance_for_the_rater_condition_only(lab) -> None:
     assert "atlas" not in plain and 'id="assistance"' not in plain
     assert "Because the atlas says so." in helped and "The model says" in helped
     for page in (plain, helped):
-        assert 'type="range" name="confidence"' in page and 'name="reason"' in page
+        assert 'type="radio" name="confidence"' in page and 'name="reason"' in page
         assert 'id="progress"' in page and 'data-limit="90"' in page
 
 

@@ -3,7 +3,8 @@ Playwright through ``executable_path``; no browser download) against the real
 server (uvicorn in a child process).
 
 The rater opens an invite link, completes training, answers items with the
-assistance shown, and finishes with the completion code. The model
+assistance shown (the confidence must be chosen: the form has no default),
+and finishes with the completion code. The model
 explanation holds a ``<script>`` and an ``onerror=`` image: the test checks
 that neither runs. A screenshot of the rater page is saved under
 ``test-artifacts/``.
@@ -88,8 +89,12 @@ def test_rater_completes_study_in_chromium(tmp_path: Path, browser_page) -> None
                     ARTIFACTS.mkdir(exist_ok=True)
                     page.screenshot(path=str(ARTIFACTS / "rater-page.png"), full_page=True)
             page.check("#answer-true" if truth_of(statement) else "#answer-false")
-            page.fill("#confidence", "90")  # the slider
-            assert page.locator("#confidence-value").inner_text() == "90"  # app.js ran
+            assert page.locator("input[name=confidence]:checked").count() == 0  # no anchor
+            page.click("#submit")  # without a confidence the browser does not send the form
+            assert page.locator("#item-text").inner_text() == statement
+            page.check("#confidence-90")  # set deliberately
+            left = int(page.locator("#timer").get_attribute("data-left") or -1)
+            assert 0 < left <= 90 and "s left" in page.locator("#timer").inner_text()  # app.js ran
             page.fill("#reason", "I know this one")
             page.click("#submit")
             page.wait_for_load_state()

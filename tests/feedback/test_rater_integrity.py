@@ -265,7 +265,7 @@ def test_completion_codes_are_per_rater_and_verifiable(lab, tmp_path, monkeypatc
         carols = completion_code(secret, study_row, carol_id)
     assert check.rater is None
     assert main(["study", "verify-code", study, carols]) != 0
-    assert re.search(r"inv:3\s*│\s*True\s*│\s*False\s*│\s*NO", capsys.readouterr().out)
+    assert re.search(r"inv:3\s*│\s*True\s*│\s*False\s*│\s*-\s*│\s*NO", capsys.readouterr().out)
 
 
 # 3. nothing on the page tells gold from main
@@ -342,7 +342,7 @@ def _old_database_migrates(tmp_path: Path, url: str) -> None:
     finally:
         lab.client.close()
         lab.engine.dispose()
-    migrated = Lab(tmp_path, url)  # migrate() runs 0002
+    migrated = Lab(tmp_path, url)  # migrate() runs 0002 and then 0003
     try:
         with migrated.Sessions() as s:
             assert s.scalar(select(Rater.token_hash)) == token_hash(token)

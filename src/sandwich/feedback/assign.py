@@ -3,7 +3,9 @@
 Order for one rater: the training items, then ``items_per_rater`` main items
 with ``gold.n`` gold items interleaved. Which gold items (drawn from the
 study's gold pool) and at which positions is random per rater (seeded by the
-study seed and the rater), so raters comparing notes learn neither. Every
+study seed and the rater), so raters comparing notes learn neither. A study's
+attention checks (role ``attention``) go in at positions drawn per rater, too
+(:func:`sandwich.feedback.checks.attention_positions`). Every
 assignment given to a rater gets a random ``key``: forms name it by that, never
 by its row id (main slots are made first, so ids would tell them apart). A main item is
 taken by claiming one of its free slots (``overlap`` per condition, made at
@@ -28,6 +30,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from sandwich.feedback.checks import ATTENTION, attention_due
 from sandwich.feedback.db import Assignment, Item, Rater, utcnow
 from sandwich.feedback.study import StudyConfig
 
@@ -79,12 +82,13 @@ def _mine(s: Session, rater: Rater) -> list[Assignment]:
     return list(s.scalars(select(Assignment).where(Assignment.rater_id == rater.id)).all())
 
 
-def _training(s: Session, rater: Rater) -> int | None:
-    """The next training item the rater has not seen (every rater sees all of them)."""
+def _unseen(s: Session, rater: Rater, role: str) -> int | None:
+    """The next training item or attention check the rater has not seen (every rater
+    sees all of them, in the study's order)."""
     seen = select(Assignment.item_id).where(Assignment.rater_id == rater.id)
     return s.scalar(
         select(Item.id)
-        .where(Item.study_id == rater.study_id, Item.role == "training", Item.id.not_in(seen))
+        .where(Item.study_id == rater.study_id, Item.role == role, Item.id.not_in(seen))
         .order_by(Item.position)
         .limit(1)
     )
@@ -93,7 +97,7 @@ def _training(s: Session, rater: Rater) -> int | None:
 def _fixed(
     s: Session, rater: Rater, role: str, item_id: int | None, condition: str, position: int
 ) -> Assignment | None:
-    """Give the rater a training or gold item (``item_id``; None: nothing to give)."""
+    """Give the rater a training, gold or attention item (``item_id``; None: nothing to give)."""
     if item_id is None:
         return None
     a = Assignment(
@@ -172,10 +176,21 @@ def next_assignment(
         return rater.condition or conds[k % len(conds)]
 
     if by_role["training"] < cfg.training.n:
-        a = _fixed(s, rater, "training", _training(s, rater), rotate(by_role["training"]), position)
+        a = _fixed(
+            s,
+            rater,
+            "training",
+            _unseen(s, rater, "training"),
+            rotate(by_role["training"]),
+            position,
+        )
         if a is not None:
             return a
     idx = by_role["main"] + by_role["gold"]
+    if attention_due(cfg, rater.id, by_role):  # attention checks at per-rater positions
+        a = _fixed(s, rater, ATTENTION, _unseen(s, rater, ATTENTION), rotate(idx), position)
+        if a is not None:
+            return a
     if idx >= cfg.items_per_rater + cfg.gold.n:
         return None
     gold_at, gold_items = gold_plan(s, rater, cfg)
@@ -198,8 +213,10 @@ def next_assignment(
         a = _claim_main(s, rater, order, position, lease)
         if a is not None:
             return a
-    # no main slot left for this rater: finish the gold items, then stop
-    return give_gold()
+    # no main slot left for this rater: finish the gold items and attention checks, then stop
+    return give_gold() or _fixed(
+        s, rater, ATTENTION, _unseen(s, rater, ATTENTION), rotate(idx), position
+    )
 
 
 def progress(s: Session, rater: Rater, cfg: StudyConfig) -> tuple[int, int]:
@@ -209,4 +226,5 @@ def progress(s: Session, rater: Rater, cfg: StudyConfig) -> tuple[int, int]:
         .select_from(Assignment)
         .where(Assignment.rater_id == rater.id, Assignment.answered_at.is_not(None))
     )
-    return int(answered or 0), cfg.training.n + cfg.items_per_rater + cfg.gold.n
+    planned = cfg.training.n + cfg.items_per_rater + cfg.gold.n + len(cfg.attention.items)
+    return int(answered or 0), planned

@@ -26,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    false,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -133,6 +134,27 @@ class Label(Base):
     is_gold: Mapped[bool] = mapped_column(Boolean)
     is_training: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # migration 0003_checks: answered after an enforced time limit (kept, not counted)
+    timed_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class RaterCheck(Base):
+    """A rater's comprehension and attention checks (migration 0003_checks).
+
+    One row per rater who has reached a check. ``screened_out_at``: failed
+    the comprehension questions ``attempts`` times (no items, no code);
+    ``excluded_at``: failed more attention checks than the study allows
+    (stopped, labels left out of the analysis, main slots released).
+    """
+
+    __tablename__ = "rater_checks"
+    rater_id: Mapped[int] = mapped_column(ForeignKey("raters.id"), primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    comprehension_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    comprehension_passed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    screened_out_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    excluded_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    excluded_reason: Mapped[str] = mapped_column(String(200), default="")
 
 
 class Researcher(Base):

@@ -10,9 +10,10 @@ import numpy as np
 from sandwich.errors import ConfigError
 from sandwich.feedback.assistance import Assistance, load_assistance
 from sandwich.feedback.study import StudyConfig
+from sandwich.tasks.item import Item
 from sandwich.tasks.load import load_task_spec
 
-Role = Literal["main", "gold", "training"]
+Role = Literal["main", "gold", "training", "attention"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,12 @@ def study_items(cfg: StudyConfig) -> list[StudyItem]:
     chosen = [task.items[i] for i in order]
     ids = {it.id for it in chosen}
     per_cond = {c.name: load_assistance(c, ids) for c in cfg.conditions}
+    return [*_task_items(chosen, roles, per_cond), *attention_items(cfg, len(chosen))]
+
+
+def _task_items(
+    chosen: list[Item], roles: list[Role], per_cond: dict[str, dict[str, Assistance]]
+) -> list[StudyItem]:
     return [
         StudyItem(
             key=it.id,
@@ -72,4 +79,19 @@ def study_items(cfg: StudyConfig) -> list[StudyItem]:
             assistance={c: a[it.id] for c, a in per_cond.items() if it.id in a},
         )
         for pos, (it, role) in enumerate(zip(chosen, roles, strict=True))
+    ]
+
+
+def attention_items(cfg: StudyConfig, first_position: int) -> list[StudyItem]:
+    """The study's attention checks as items (role ``attention``, no assistance;
+    ``gold`` is the instructed answer), after the task's items."""
+    return [
+        StudyItem(
+            key=f"attention-{k}",
+            text=check.text,
+            gold=check.answer,
+            role="attention",
+            position=first_position + k,
+        )
+        for k, check in enumerate(cfg.attention.items)
     ]

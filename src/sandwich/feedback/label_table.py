@@ -18,6 +18,11 @@ is_training    no        a training-phase item (default False); training
                          labels are dropped by :func:`as_label_frame`
 truth          no        the expert (gold) answer of the item, when known
 seconds        no        time the rater spent on the item
+is_attention   no        an attention check (instructed answer in ``truth``);
+                         not a task item (default False)
+excluded       no        left out of the analysis (default False): see
+                         :func:`sandwich.feedback.checks.apply_exclusions`
+exclusion_reason  no     why (default "")
 =============  ========  =====================================================
 
 Booleans may be given as true/false, 1/0, yes/no (any case). A bad value fails
@@ -38,7 +43,7 @@ from sandwich.errors import ConfigError, InputFileError
 from sandwich.feedback.csv_safe import restore_frame
 
 REQUIRED = ("item_id", "rater_id", "answer")
-BOOL_COLUMNS = ("answer", "is_gold", "is_training")
+BOOL_COLUMNS = ("answer", "is_gold", "is_training", "is_attention", "excluded")
 COLUMNS = (
     "item_id",
     "rater_id",
@@ -49,6 +54,9 @@ COLUMNS = (
     "is_training",
     "truth",
     "seconds",
+    "is_attention",
+    "excluded",
+    "exclusion_reason",
 )
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
@@ -126,6 +134,9 @@ def as_label_frame(
             f"that their answer is right), got {frame['confidence'].iloc[r]!r}"
         )
     frame["seconds"] = _numbers(frame, "seconds", float("nan"), source)
+    frame["exclusion_reason"] = (
+        frame["exclusion_reason"].fillna("").astype(str) if "exclusion_reason" in frame else ""
+    )
     dup = frame.duplicated(["item_id", "rater_id"], keep="first")
     if dup.any():
         r = int(dup.to_numpy().nonzero()[0][0])

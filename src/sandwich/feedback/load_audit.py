@@ -1,7 +1,9 @@
 """Checking a study's database after a load (or crash) test: every label the
 server confirmed to a simulated rater is stored exactly once with the answer
 sent, no rater labelled an item twice, and no main item got more than
-``overlap`` raters in a condition.
+``overlap`` raters in a condition. Labels that do not count (an excluded
+rater's, a timed-out answer) gave their slot back, so they are left out of
+that last count (:mod:`sandwich.feedback.checks`).
 
 Used by the load and crash tests and by ``benchmarks/feedback_load.py``.
 """
@@ -13,7 +15,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from sandwich.feedback.db import Assignment, Label, Rater, make_engine, session_factory
+from sandwich.feedback.db import (
+    Assignment,
+    Label,
+    Rater,
+    RaterCheck,
+    make_engine,
+    session_factory,
+)
 from sandwich.feedback.simulate import SimulationReport
 from sandwich.feedback.studies import get_study, study_config
 
@@ -54,10 +63,17 @@ def audit(db_url: str, study_name: str, report: SimulationReport) -> LoadAudit:
                 .join(Assignment, Assignment.id == Label.assignment_id)
                 .where(Label.study_id == study.id)
             ).all()
+            out = select(RaterCheck.rater_id).where(RaterCheck.excluded_at.is_not(None))
+            late = select(Label.assignment_id).where(Label.timed_out)
             labels_per_slot = s.execute(
                 select(Assignment.item_id, Assignment.condition, func.count(Label.id))
                 .join(Label, Label.assignment_id == Assignment.id)
-                .where(Assignment.study_id == study.id, Assignment.role == "main")
+                .where(
+                    Assignment.study_id == study.id,
+                    Assignment.role == "main",
+                    Label.rater_id.not_in(out),
+                    ~Label.timed_out,
+                )
                 .group_by(Assignment.item_id, Assignment.condition)
             ).all()
             raters_per_slot = s.execute(
@@ -66,6 +82,8 @@ def audit(db_url: str, study_name: str, report: SimulationReport) -> LoadAudit:
                     Assignment.study_id == study.id,
                     Assignment.role == "main",
                     Assignment.rater_id.is_not(None),
+                    Assignment.rater_id.not_in(out),
+                    Assignment.id.not_in(late),
                 )
                 .group_by(Assignment.item_id, Assignment.condition)
             ).all()

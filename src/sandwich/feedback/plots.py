@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import pandas as pd
 
 from sandwich.feedback.status import StudyStatus
 
@@ -31,10 +32,24 @@ def _note(text: str) -> bytes:
     return buf.getvalue()
 
 
+def plotted_labels(st: StudyStatus) -> pd.DataFrame:
+    """The labels the plot shows: main items only (no gold, training or attention
+    check), and only labels that count (``st.labels`` is the raw frame, with the
+    excluded and timed-out labels marked ``excluded``), like every other number
+    on the dashboard."""
+    frame = st.labels
+    if not len(frame):
+        return frame
+    drop = frame["is_gold"].astype(bool) | frame["is_training"].astype(bool)
+    for col in ("is_attention", "excluded"):  # absent in a frame without the checks
+        if col in frame:
+            drop |= frame[col].astype(bool)
+    return frame[~drop]
+
+
 def _plot(st: StudyStatus) -> bytes:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
-    frame = st.labels
-    main = frame[~frame["is_gold"].astype(bool)] if len(frame) else frame
+    main = plotted_labels(st)
     conds = sorted(main["condition"].unique()) if len(main) else []
     acc = [float((g["answer"] == g["truth"]).mean()) for _, g in main.groupby("condition")]
     ax1.bar(conds, acc, color="#36c")

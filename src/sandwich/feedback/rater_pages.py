@@ -5,6 +5,11 @@ rater reaches only their own assignments, named by their random key. Forms
 carry an HMAC of the token (CSRF). A label is committed before the redirect
 that moves the rater on. Only training items get feedback: after a gold item
 the rater moves on exactly as after a main item.
+
+With the study's checks: the comprehension questions gate the items (a rater
+who fails them is screened out), an attention answer may exclude the rater
+(no completion code), and an answer after an enforced time limit is stored as
+timed out and its main slot released.
 """
 
 from __future__ import annotations
@@ -18,8 +23,19 @@ from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from sandwich.feedback.assign import next_assignment, progress
+from sandwich.feedback.checks import (
+    ATTENTION,
+    after_attention_answer,
+    comprehension_pending,
+    excluded,
+    grade_comprehension,
+    rater_check,
+    release_slot,
+    screened_out,
+)
 from sandwich.feedback.db import Assignment, Item, Label, Rater, Study, utcnow
 from sandwich.feedback.security import rater_csrf, same
 from sandwich.feedback.studies import (
@@ -30,6 +46,7 @@ from sandwich.feedback.studies import (
     rater_for_pid,
     study_config,
 )
+from sandwich.feedback.study import StudyConfig
 from sandwich.feedback.submit import AnswerError, Outcome, parse_answer, record
 from sandwich.feedback.web import Web, not_found
 
@@ -88,7 +105,7 @@ def rater_routes(web: Web) -> APIRouter:
         return RedirectResponse(f"/r/{token}", status_code=303)
 
     @router.get("/r/{token}", response_class=HTMLResponse)
-    def rater_page(token: str) -> HTMLResponse:
+    def rater_page(token: str, late: str = "") -> HTMLResponse:
         with web.tx() as s:
             rater = rater_of(s, token)
             study = s.get(Study, rater.study_id)
@@ -97,6 +114,9 @@ def rater_routes(web: Web) -> APIRouter:
             csrf = rater_csrf(web.secret, token)
             if rater.started_at is None:
                 return web.page("rater_start.html", cfg=cfg, token=token, csrf=csrf)
+            gate = _checks_gate(web, s, rater, cfg, token, csrf)
+            if gate is not None:  # comprehension questions first, or screened out
+                return gate
             a = None if rater.finished_at else next_assignment(s, rater, cfg)
             if a is None:
                 if rater.finished_at is None:
@@ -116,6 +136,8 @@ def rater_routes(web: Web) -> APIRouter:
                 training=a.role == "training",
                 done=done,
                 total=total,
+                seconds_left=seconds_left(a, cfg),
+                late_notice=bool(late) and cfg.enforce_time_limit,
             )
 
     @router.post("/r/{token}/start")
@@ -145,13 +167,18 @@ def rater_routes(web: Web) -> APIRouter:
             raise HTTPException(422, str(exc)) from None
         with web.tx() as s:  # committed when the block ends, before the redirect is sent
             rater = rater_of(s, token)
-            outcome = record(s, rater, assignment_id, *parsed)
+            study = s.get(Study, rater.study_id)
+            assert study is not None
+            cfg = study_config(study)
+            limit = float(cfg.time_limit_seconds) if cfg.enforce_time_limit else None
+            outcome = record(s, rater, assignment_id, *parsed, enforced_limit=limit)
             role = s.scalar(
                 select(Assignment.role).where(
                     Assignment.key == assignment_id, Assignment.rater_id == rater.id
                 )
             )
-        target = f"/r/{token}"
+            after_answer(s, rater, cfg, assignment_id, role, outcome)
+        target = f"/r/{token}?late=1" if outcome is Outcome.TIMED_OUT else f"/r/{token}"
         if outcome is not Outcome.GONE and role == "training":
             target = f"/r/{token}/feedback/{assignment_id}"
         response = RedirectResponse(target, status_code=303)
@@ -189,8 +216,89 @@ def rater_routes(web: Web) -> APIRouter:
             )
 
     def _outcome(s: Session, rater: Rater, study: Study) -> dict[str, Any]:
-        passed = gold_passed(s, rater.id, study_config(study).gold.pass_threshold)
-        code = completion_code(web.secret, study, rater.id) if passed else None
-        return {"passed": passed, "code": code}
+        cfg = study_config(study)
+        passed = gold_passed(s, rater.id, cfg.gold.pass_threshold)
+        out = excluded(s, rater)  # failed the attention checks: no code either
+        ok = passed and not out
+        return {
+            "passed": ok,
+            "code": completion_code(web.secret, study, rater.id) if ok else None,
+            "excluded": out,
+        }
+
+    @router.post("/r/{token}/comprehension")
+    async def rater_comprehension(token: str, request: Request) -> Response:
+        form = await request.form()
+        if not same(str(form.get("csrf", "")), rater_csrf(web.secret, token)):
+            raise HTTPException(403, "this form has expired; reload the page")
+        answers = {k: str(v) for k, v in form.items() if k.startswith("q")}
+        return await run_in_threadpool(grade, token, answers)  # the database off the loop
+
+    def grade(token: str, answers: dict[str, str]) -> Response:
+        with web.tx() as s:  # committed before the redirect is sent
+            rater = rater_of(s, token)
+            study = s.get(Study, rater.study_id)
+            assert study is not None
+            cfg = study_config(study)
+            if rater.started_at is None or not cfg.comprehension.questions:
+                return RedirectResponse(f"/r/{token}", status_code=303)
+            result, _left = grade_comprehension(s, rater, cfg, answers)
+        response = RedirectResponse(f"/r/{token}", status_code=303)
+        response.headers["X-Sandwich-Comprehension"] = result.value
+        return response
 
     return router
+
+
+# --- crowd-study checks (comprehension gate, time left, after an answer) ---------------
+
+
+def _checks_gate(
+    web: Web, s: Session, rater: Rater, cfg: StudyConfig, token: str, csrf: str
+) -> HTMLResponse | None:
+    """The comprehension page (not passed yet) or the screened-out page; None: go on."""
+    if screened_out(s, rater):
+        return web.page("rater_screened.html", cfg=cfg)
+    if comprehension_pending(s, rater, cfg):
+        row = rater_check(s, rater)
+        tries = row.comprehension_attempts if row is not None else 0
+        return web.page(
+            "rater_comprehension.html",
+            cfg=cfg,
+            token=token,
+            csrf=csrf,
+            tried=tries,
+            left=cfg.comprehension.attempts - tries,
+        )
+    return None
+
+
+def seconds_left(a: Assignment, cfg: StudyConfig) -> int:
+    """Seconds of the item's time limit left, by the server's clock (from assigned_at):
+    a reload does not restart the countdown."""
+    if a.assigned_at is None:
+        return cfg.time_limit_seconds
+    used = (utcnow() - a.assigned_at).total_seconds()
+    return max(0, round(cfg.time_limit_seconds - used))
+
+
+def after_answer(
+    s: Session,
+    rater: Rater,
+    cfg: StudyConfig,
+    key: str,
+    role: str | None,
+    outcome: Outcome,
+) -> None:
+    """A timed-out main answer gives its slot back; an attention answer applies the
+    exclusion rule (which may stop the rater). ``key``: the answered assignment's key."""
+    if outcome not in (Outcome.SAVED, Outcome.TIMED_OUT):
+        return
+    if outcome is Outcome.TIMED_OUT and role == "main":
+        a = s.scalar(
+            select(Assignment).where(Assignment.key == key, Assignment.rater_id == rater.id)
+        )
+        assert a is not None
+        release_slot(s, a.item_id, a.condition, a.study_id)
+    if role == ATTENTION:
+        after_attention_answer(s, rater, cfg)

@@ -7,8 +7,15 @@ reads the completion code, exactly as a person's browser would (same pages,
 same forms, CSRF tokens and cookies). Its skill is the probability that it
 answers an item right on its own; when the page shows a model's answer it
 follows that answer with probability ``trust``. For every label it records
-whether the server confirmed it saved (a 303 with ``X-Sandwich-Label`` saved
-or duplicate), and the request's latency.
+whether the server confirmed it saved (a 303 with ``X-Sandwich-Label`` saved,
+duplicate or timed-out), and the request's latency.
+
+Crowd-study checks: a simulated rater answers the comprehension questions
+from ``comprehension`` (question -> right option) and follows the
+instruction of an attention check (``attention``: text -> instructed
+answer). A *careless* rater (a share ``careless`` of raters, drawn per
+rater) answers everything at random, checks included, so it tends to be
+screened out or excluded. Confidence is always set (the form has no default).
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 _TEXT = re.compile(r'id="item-text">(.*?)</blockquote>', re.S)
 _MODEL = re.compile(r'class="model-answer">The model says: <strong>(true|false)</strong>')
 _CODE = re.compile(r'id="completion-code">([^<]*)<')
+_QUESTION = re.compile(r"<legend>(.*?)</legend>(.*?)</fieldset>", re.S)
+_OPTION = re.compile(r'name="(q\d+)" value="(\d+)"[^>]*> (.*?)</label>', re.S)
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,7 @@ class SimLabel:
     answer: bool
     confidence: float
     confirmed: bool  # the server replied "saved" (or "duplicate": saved before)
-    outcome: str  # saved | duplicate | gone | error:<what>
+    outcome: str  # saved | duplicate | timed-out | gone | error:<what>
     latency: float  # seconds, the submit request
 
 
@@ -98,6 +107,26 @@ def simulated_address(i: int) -> str:
     return f"198.{18 + (i >> 16) % 2}.{(i >> 8) % 256}.{i % 256}"
 
 
+_STORED = ("saved", "duplicate", "timed-out")  # outcomes that mean "the label is stored"
+
+
+def _comprehension_form(
+    page: str, key: Mapping[str, str], careless: bool, rng: np.random.Generator
+) -> dict[str, str]:
+    """The comprehension answers: the right option from ``key`` (random if careless
+    or the question is not in ``key``)."""
+    form: dict[str, str] = {}
+    for legend, body in _QUESTION.findall(page):
+        options = _OPTION.findall(body)
+        if not options:
+            continue
+        right = key.get(html.unescape(legend.strip()))
+        chosen = [v for _, v, text in options if html.unescape(text.strip()) == right]
+        pick = chosen[0] if chosen and not careless else options[rng.integers(len(options))][1]
+        form[options[0][0]] = pick
+    return form
+
+
 async def _rater(
     client: httpx.AsyncClient,
     study: str,
@@ -111,6 +140,9 @@ async def _rater(
     deadline: float | None,
     retry_seconds: float,
     think: float,
+    comprehension: Mapping[str, str],
+    attention: Mapping[str, bool],
+    careless_share: float,
 ) -> None:
     async def call(method: str, url: str, **kw: object) -> httpx.Response:
         """One request; transport errors (server down) retried for ``retry_seconds``."""
@@ -125,6 +157,7 @@ async def _rater(
                     raise SandwichError(f"{pid}: server unreachable: {exc!r}") from None
                 await asyncio.sleep(0.2)
 
+    careless = careless_share > 0 and bool(rng.random() < careless_share)  # same draws if 0
     r = await call(
         "GET", f"/s/{study}/start", params={"PID": pid}, headers={"X-Forwarded-For": address}
     )
@@ -145,8 +178,12 @@ async def _rater(
         r = await call("GET", page)
         if r.status_code != 200:
             raise SandwichError(f"{pid}: {page} answered {r.status_code}")
+        if 'id="comprehension-form"' in r.text:
+            form = _comprehension_form(r.text, comprehension, careless, rng)
+            await call("POST", f"{page}/comprehension", data={"csrf": csrf, **form})
+            continue
         code = _CODE.search(r.text)
-        if code or 'id="failed"' in r.text:
+        if code or 'id="failed"' in r.text or 'id="screened-out"' in r.text:
             report.completion_codes[pid] = code.group(1) if code else None
             report.raters_finished += 1
             return
@@ -155,7 +192,11 @@ async def _rater(
             raise SandwichError(f"{pid}: unexpected page: {r.text[:300]}")
         statement = html.unescape(text.group(1))
         model = _MODEL.search(r.text)
-        if model is not None and rng.random() < trust:
+        if careless:
+            answer = bool(rng.random() < 0.5)
+        elif statement in attention:
+            answer = attention[statement]
+        elif model is not None and rng.random() < trust:
             answer = model.group(1) == "true"
         elif statement in truth:
             answer = truth[statement] if rng.random() < skill else not truth[statement]
@@ -177,7 +218,7 @@ async def _rater(
             outcome = sub.headers.get("x-sandwich-label", f"error:http {sub.status_code}")
         except httpx.TransportError as exc:
             outcome = f"error:{type(exc).__name__}"
-        failures = 0 if outcome in ("saved", "duplicate", "gone") else failures + 1
+        failures = 0 if outcome in (*_STORED, "gone") else failures + 1
         report.labels.append(
             SimLabel(
                 rater=pid,
@@ -185,7 +226,7 @@ async def _rater(
                 text=statement,
                 answer=answer,
                 confidence=round(confidence, 2),
-                confirmed=outcome in ("saved", "duplicate"),
+                confirmed=outcome in _STORED,
                 outcome=outcome,
                 latency=time.monotonic() - t0,
             )
@@ -205,6 +246,9 @@ async def _simulate(
     retry_seconds: float,
     think: float,
     pid_prefix: str,
+    comprehension: Mapping[str, str],
+    attention: Mapping[str, bool],
+    careless: float,
 ) -> SimulationReport:
     report = SimulationReport()
     start = time.monotonic()
@@ -237,6 +281,9 @@ async def _simulate(
                         deadline,
                         retry_seconds,
                         think,
+                        comprehension,
+                        attention,
+                        careless,
                     )
                 except _Stop:
                     return
@@ -262,6 +309,9 @@ def simulate(
     retry_seconds: float = 20.0,
     think: float = 0.0,
     pid_prefix: str = "sim-",
+    comprehension: Mapping[str, str] | None = None,
+    attention: Mapping[str, bool] | None = None,
+    careless: float = 0.0,
 ) -> SimulationReport:
     """Run ``n_raters`` simulated raters (``concurrency`` at a time) against the
     app at ``base_url``; stop early after ``duration`` seconds if given.
@@ -271,9 +321,14 @@ def simulate(
     (seconds) before each answer. The study must allow PID entry, and its
     per-address cap counts the raters' ``X-Forwarded-For`` addresses only when
     the server trusts this machine as a proxy (``$SANDWICH_TRUSTED_PROXIES``).
+    ``comprehension`` and ``attention`` are the answer keys of the study's
+    checks (:func:`sandwich.feedback.checks.check_keys`); ``careless`` the
+    share of raters who answer everything at random.
     """
-    if not 0.0 <= skill <= 1.0 or not 0.0 <= trust <= 1.0:
-        raise SandwichError(f"skill and trust must be in [0, 1], got {skill}, {trust}")
+    if not 0.0 <= skill <= 1.0 or not 0.0 <= trust <= 1.0 or not 0.0 <= careless <= 1.0:
+        raise SandwichError(
+            f"skill, trust and careless must be in [0, 1], got {skill}, {trust}, {careless}"
+        )
     return asyncio.run(
         _simulate(
             base_url.rstrip("/"),
@@ -288,5 +343,8 @@ def simulate(
             retry_seconds,
             think,
             pid_prefix,
+            dict(comprehension or {}),
+            dict(attention or {}),
+            careless,
         )
     )

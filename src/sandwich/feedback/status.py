@@ -17,6 +17,17 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from sandwich.errors import ConfigError
+from sandwich.feedback.checks import (
+    ATTENTION,
+    ExclusionReport,
+    OverlapReport,
+    apply_exclusions,
+    check_counts,
+    exclusion_rule,
+    mark_exclusions,
+    overlap_report,
+    stopped_raters,
+)
 from sandwich.feedback.db import Assignment, Item, Label, Rater, Study
 from sandwich.feedback.studies import rater_label, raters_per_condition, study_config
 
@@ -36,6 +47,10 @@ EXPORT_COLUMNS = [
     "is_training",
     "truth",
     "created_at",
+    "is_attention",
+    "timed_out",
+    "excluded",
+    "exclusion_reason",
 ]
 
 
@@ -47,8 +62,13 @@ def labels_frame(s: Session, study: Study, include_training: bool = True) -> pd.
     namespaces, so no participant id can pass for an invited rater); ``truth`` is the
     item's gold label (researchers only: raters never see this file);
     ``over_time`` says the answer came after the study's time limit per item.
+    ``is_attention`` marks attention checks (``truth`` is the instructed
+    answer); ``timed_out`` an answer after an enforced time limit;
+    ``excluded`` / ``exclusion_reason`` the labels the analysis leaves out
+    (:func:`sandwich.feedback.checks.mark_exclusions`). Nothing is dropped here.
     """
-    limit = study_config(study).time_limit_seconds
+    cfg = study_config(study)
+    limit = cfg.time_limit_seconds
     rows = s.execute(
         select(
             Item.key,
@@ -63,6 +83,8 @@ def labels_frame(s: Session, study: Study, include_training: bool = True) -> pd.
             Label.is_training,
             Item.gold,
             Label.created_at,
+            Item.role,
+            Label.timed_out,
         )
         .join(Item, Item.id == Label.item_id)
         .join(Rater, Rater.id == Label.rater_id)
@@ -84,10 +106,16 @@ def labels_frame(s: Session, study: Study, include_training: bool = True) -> pd.
             "is_training": bool(training),
             "truth": bool(truth),
             "created_at": created.isoformat(timespec="seconds"),
+            "is_attention": role == ATTENTION,
+            "timed_out": bool(late),
         }
-        for key, rid, ext, cond, ans, conf, reason, sec, gold_item, training, truth, created in rows
-    ]
-    frame = pd.DataFrame(records, columns=EXPORT_COLUMNS)
+        for (
+            key, rid, ext, cond, ans, conf, reason, sec, gold_item, training, truth, created,
+            role, late,
+        ) in rows
+    ]  # fmt: skip
+    frame = pd.DataFrame(records, columns=EXPORT_COLUMNS[:-2])
+    frame = mark_exclusions(frame, cfg)[EXPORT_COLUMNS]
     if not include_training:
         frame = frame[~frame["is_training"].astype(bool)].reset_index(drop=True)
     return frame
@@ -108,7 +136,14 @@ class StudyStatus:
     sandwich: Any | None = None  # quality.HumanSandwichResult
     sandwich_conditions: tuple[str, str] | None = None
     notes: list[str] = field(default_factory=list)
-    labels: pd.DataFrame = field(default_factory=pd.DataFrame)
+    labels: pd.DataFrame = field(default_factory=pd.DataFrame)  # raw, with `excluded`
+    # crowd-study checks (sandwich.feedback.checks): what the analysis left out, overlap
+    exclusions: ExclusionReport | None = None
+    excluded_raters: pd.DataFrame = field(default_factory=pd.DataFrame)
+    overlap: OverlapReport | None = None
+    checks: dict[str, int] = field(default_factory=dict)  # screened_out, excluded
+    stopped: pd.DataFrame = field(default_factory=pd.DataFrame)  # checks.stopped_raters
+    exclusion_rule: str = ""
 
 
 def _progress(s: Session, study: Study) -> list[dict[str, Any]]:
@@ -127,10 +162,10 @@ def _progress(s: Session, study: Study) -> list[dict[str, Any]]:
     late = dict(
         s.execute(
             select(Label.condition, func.count())
+            .join(Assignment, Assignment.id == Label.assignment_id)
             .where(
                 Label.study_id == study.id,
-                ~Label.is_gold,
-                ~Label.is_training,
+                Assignment.role == "main",
                 Label.seconds > cfg.time_limit_seconds,
             )
             .group_by(Label.condition)
@@ -213,7 +248,8 @@ def study_status(s: Session, study: Study, n_boot: int = 1000) -> StudyStatus:
     from sandwich.feedback.quality import condition_summary, human_sandwich, rater_quality
 
     cfg = study_config(study)
-    frame = labels_frame(s, study, include_training=False)
+    raw = labels_frame(s, study, include_training=False)
+    frame, exclusions = apply_exclusions(raw)  # the labels that count
     texts = dict(s.execute(select(Item.key, Item.text).where(Item.study_id == study.id)).all())
     notes: list[str] = []
     empty = pd.DataFrame()
@@ -241,8 +277,9 @@ def study_status(s: Session, study: Study, n_boot: int = 1000) -> StudyStatus:
         if valid
         else empty,
         notes=notes,
-        labels=frame,
+        labels=raw,
     )
+    _add_checks(s, study, cfg, status, raw, frame, exclusions)
     unassisted = [c.name for c in cfg.conditions if c.kind == "none"]
     assisted = [c.name for c in cfg.conditions if c.kind != "none"]
     if unassisted and assisted and valid:
@@ -255,6 +292,35 @@ def study_status(s: Session, study: Study, n_boot: int = 1000) -> StudyStatus:
         except Exception as exc:
             notes.append(f"sandwich metric not available: {exc}")
     return status
+
+
+def _add_checks(
+    s: Session,
+    study: Study,
+    cfg: Any,
+    status: StudyStatus,
+    raw: pd.DataFrame,
+    counted: pd.DataFrame,
+    exclusions: ExclusionReport,
+) -> None:
+    """Exclusions (never silent: also in the notes), overlap reached, screened-out raters."""
+    status.exclusions = exclusions
+    status.exclusion_rule = exclusion_rule(cfg) if cfg.attention.items else ""
+    status.notes[:0] = exclusions.lines()
+    out = raw[raw["excluded"]] if len(raw) else raw
+    status.excluded_raters = (
+        out.groupby(["rater_id", "exclusion_reason"], sort=True)
+        .size()
+        .rename("labels")
+        .reset_index()
+        if len(out)
+        else pd.DataFrame(columns=["rater_id", "exclusion_reason", "labels"])
+    )
+    status.overlap = _safely(
+        status.notes, "overlap", lambda: overlap_report(s, study, cfg, counted), None
+    )
+    status.checks = check_counts(s, study)
+    status.stopped = stopped_raters(s, study)
 
 
 def fmt(x: Any, digits: int = 2) -> str:

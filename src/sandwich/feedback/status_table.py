@@ -102,5 +102,55 @@ def print_status(st: StudyStatus, console: Any) -> None:
             f"{fmt(x.expert_acc, 3)}{flag}",
             highlight=False,
         )
+    print_checks(st, console)
     for n in st.notes:
         console.print(f"[yellow]note:[/] {n}")
+
+
+def print_checks(st: StudyStatus, console: Any) -> None:
+    """Screened-out and excluded raters, and the overlap reached per condition."""
+    c = st.checks
+    if c:
+        rule = f" (rule: {st.exclusion_rule})" if st.exclusion_rule else ""
+        console.print(
+            f"screened out (comprehension) {c.get('screened_out', 0)}; "
+            f"excluded (attention){rule} {c.get('excluded', 0)}",
+            highlight=False,
+        )
+    if st.stopped is not None and len(st.stopped):
+        console.print(
+            _table(
+                "raters stopped by the checks",
+                ["rater", "condition", "status", "reason", "at"],
+                st.stopped[["rater_id", "condition", "status", "reason", "at"]].values.tolist(),
+            )
+        )
+    if st.excluded_raters is not None and len(st.excluded_raters):
+        console.print(
+            _table(
+                "labels left out of the analysis",
+                ["rater", "reason", "labels"],
+                st.excluded_raters[["rater_id", "exclusion_reason", "labels"]].values.tolist(),
+            )
+        )
+    ov = st.overlap
+    if ov is None:
+        return
+    counts = [str(k) for k in range(ov.overlap + 1)]
+    console.print(
+        _table(
+            f"overlap: main items by counted labels (target {ov.overlap} per condition)",
+            ["condition", *(f"{k} labels" for k in counts)],
+            [[r["condition"], *(r[k] for k in counts)] for r in ov.distribution.to_dict("records")],
+        )
+    )
+    if len(ov.short):
+        shown = ov.short.head(30)
+        console.print(
+            _table(
+                f"items short of {ov.overlap} labels ({len(ov.short)}"
+                + (", first 30)" if len(ov.short) > 30 else ")"),
+                ["condition", "item", "labels"],
+                shown[["condition", "item_id", "labels"]].values.tolist(),
+            )
+        )

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sandwich.errors import ConfigError
+from sandwich.feedback.checks import rater_check, stopped_per_condition
 from sandwich.feedback.db import Assignment, Item, Label, Rater, Study, utcnow
 from sandwich.feedback.items import study_items
 from sandwich.feedback.study import StudyConfig
@@ -107,11 +108,13 @@ def raters_per_condition(s: Session, study: Study) -> dict[str | None, int]:
 
 
 def _next_condition(s: Session, study: Study, cfg: StudyConfig) -> str | None:
-    """Between-rater design: the condition with the fewest raters so far."""
+    """Between-rater design: the condition with the fewest raters so far (not
+    counting raters screened out or excluded by the study's checks)."""
     if cfg.design == "within":
         return None
     counts = raters_per_condition(s, study)
-    return min((c.name for c in cfg.conditions), key=lambda c: counts.get(c, 0))
+    stopped = stopped_per_condition(s, study)  # screened out / excluded raters do not count
+    return min((c.name for c in cfg.conditions), key=lambda c: counts.get(c, 0) - stopped.get(c, 0))
 
 
 def token_hash(token: str) -> str:
@@ -231,6 +234,12 @@ class CodeCheck:
     rater: str | None  # rater_label, None: not a code of this study
     finished: bool = False
     passed: bool = False
+    stopped: str = ""  # screened out or excluded by the study's checks (why); "" if not
+
+    @property
+    def earned(self) -> bool:
+        """The code is one the rater was shown: theirs, finished, passed, not stopped."""
+        return self.rater is not None and self.finished and self.passed and not self.stopped
 
 
 def gold_passed(s: Session, rater_id: int, threshold: float) -> bool:
@@ -246,20 +255,32 @@ def gold_passed(s: Session, rater_id: int, threshold: float) -> bool:
 
 def verify_code(s: Session, secret: str, study: Study, code: str) -> CodeCheck:
     """Which rater of ``study`` the completion ``code`` belongs to, and whether that
-    rater finished and passed the gold checks (the code is shown only then)."""
+    rater finished, passed the gold checks and was not screened out or excluded by
+    the study's checks (the code is shown only then)."""
     threshold = study_config(study).gold.pass_threshold
     code = code.strip()
-    for rid, ext, finished in s.execute(
-        select(Rater.id, Rater.external_id, Rater.finished_at).where(Rater.study_id == study.id)
-    ).all():
-        if hmac.compare_digest(completion_code(secret, study, rid), code):
+    for rater in s.scalars(select(Rater).where(Rater.study_id == study.id)).all():
+        if hmac.compare_digest(completion_code(secret, study, rater.id), code):
             return CodeCheck(
                 code,
-                rater_label(rid, ext),
-                finished=finished is not None,
-                passed=gold_passed(s, rid, threshold),
+                rater_label(rater.id, rater.external_id),
+                finished=rater.finished_at is not None,
+                passed=gold_passed(s, rater.id, threshold),
+                stopped=_stopped_reason(s, rater),
             )
     return CodeCheck(code, None)
+
+
+def _stopped_reason(s: Session, rater: Rater) -> str:
+    """Why the study's checks stopped the rater ("" if they did not)."""
+    row = rater_check(s, rater)
+    if row is None:
+        return ""
+    if row.screened_out_at is not None:
+        return "screened out (comprehension)"
+    if row.excluded_at is not None:
+        return f"excluded: {row.excluded_reason}"
+    return ""
 
 
 def study_truth(s: Session, study: Study) -> dict[str, bool]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -107,6 +107,68 @@ class TrainingConfig(_Strict):
     n: int = Field(2, ge=0, le=50)
 
 
+# --- crowd-study checks: comprehension, attention, enforced time limit -------------
+
+
+class ComprehensionQuestion(_Strict):
+    """A question about the instructions, answered by choosing one of ``options``."""
+
+    question: str = Field(min_length=1)
+    options: list[str] = Field(min_length=2, description="the choices shown, in this order")
+    answer: str = Field(description="the right option (one of options, spelt the same)")
+
+    @model_validator(mode="after")
+    def _answer_is_an_option(self) -> ComprehensionQuestion:
+        if len(set(self.options)) != len(self.options):
+            raise ValueError(f"options must be distinct, got {self.options}")
+        if self.answer not in self.options:
+            raise ValueError(f"answer {self.answer!r} is not one of the options {self.options}")
+        return self
+
+
+class ComprehensionConfig(_Strict):
+    """Questions about the instructions, asked after them and before any item.
+
+    A rater who gets any question wrong in ``attempts`` tries is screened out:
+    no items, no completion code, a page asking them to return the task.
+    """
+
+    questions: list[ComprehensionQuestion] = Field(default_factory=list)
+    attempts: int = Field(2, ge=1, le=5, description="tries before the rater is screened out")
+
+
+class AttentionCheck(_Strict):
+    """An instructed-response item: ``text`` tells the rater what to answer."""
+
+    text: str = Field(min_length=1, description='e.g. "To show you are reading, answer False."')
+    answer: bool = Field(description="the instructed answer")
+
+
+class AttentionConfig(_Strict):
+    """Attention checks mixed among the main items at per-rater random positions.
+
+    Exclusion rule: a rater who fails more than ``max_failed`` of them is
+    excluded: they are stopped (no completion code), every label they gave is
+    left out of the analysis (and marked ``excluded`` in the export), and their
+    main-item slots are released to other raters.
+    """
+
+    items: list[AttentionCheck] = Field(default_factory=list)
+    max_failed: int = Field(0, ge=0, description="failures allowed; one more excludes the rater")
+
+
+class TimeLimitConfig(_Strict):
+    """The per-item time limit, measured by the server from when the item was assigned.
+
+    ``enforce: false`` only flags late answers (``over_time``); ``enforce:
+    true`` records a late answer as timed out: stored, but left out of the
+    analysis, and its slot released to another rater.
+    """
+
+    seconds: int = Field(90, ge=5, le=3600)
+    enforce: bool = False
+
+
 class StudyConfig(_Strict):
     """A human study: which items, which assistance, how many raters per item."""
 
@@ -127,6 +189,11 @@ class StudyConfig(_Strict):
     overlap: int = Field(3, ge=1, le=50, description="raters per item and condition")
     items_per_rater: int = Field(10, ge=1, description="main items one rater answers")
     time_limit_seconds: int = Field(90, ge=5, le=3600, description="per item")
+    time_limit: TimeLimitConfig | None = Field(
+        None, description="per item, {seconds, enforce}; sets time_limit_seconds"
+    )
+    comprehension: ComprehensionConfig = ComprehensionConfig()
+    attention: AttentionConfig = AttentionConfig()
     gold: GoldConfig = GoldConfig()
     training: TrainingConfig = TrainingConfig()
     completion_code: str | None = Field(
@@ -138,6 +205,25 @@ class StudyConfig(_Strict):
         True, description="open entry link /s/<study>/start?PID=<id> (Prolific/MTurk style)"
     )
     entry: EntryConfig = EntryConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_time_limit(cls, data: Any) -> Any:
+        """``time_limit.seconds`` is the limit; ``time_limit_seconds`` (older files) must agree."""
+        if not isinstance(data, dict) or not isinstance(data.get("time_limit"), dict):
+            return data
+        seconds = data["time_limit"].get("seconds", TimeLimitConfig().seconds)
+        old = data.get("time_limit_seconds")
+        if old is not None and old != seconds:
+            raise ValueError(
+                f"time_limit_seconds ({old}) and time_limit.seconds ({seconds}) disagree: "
+                "give only time_limit"
+            )
+        return {**data, "time_limit_seconds": seconds}
+
+    @property
+    def enforce_time_limit(self) -> bool:
+        return self.time_limit is not None and self.time_limit.enforce
 
     @model_validator(mode="after")
     def _distinct_conditions(self) -> StudyConfig:

@@ -19,6 +19,7 @@ class Outcome(enum.Enum):
     SAVED = "saved"  # this request stored the label
     DUPLICATE = "duplicate"  # stored earlier (double click, retry): nothing new stored
     GONE = "gone"  # not this rater's item (any more): nothing stored
+    TIMED_OUT = "timed-out"  # stored, but after an enforced time limit: not counted
 
 
 class AnswerError(ValueError):
@@ -29,6 +30,8 @@ def parse_answer(answer: str, confidence: str, reason: str) -> tuple[bool, float
     """Validate the form fields: answer true/false, confidence 50..100 (percent)."""
     if answer not in ("true", "false"):
         raise AnswerError(f"answer must be 'true' or 'false', got {answer[:20]!r}")
+    if not confidence.strip():
+        raise AnswerError("confidence is missing: choose how sure you are (50 to 100 percent)")
     try:
         pct = float(confidence)
     except ValueError:
@@ -42,13 +45,21 @@ def parse_answer(answer: str, confidence: str, reason: str) -> tuple[bool, float
 
 
 def record(
-    s: Session, rater: Rater, key: str, answer: bool, confidence: float, reason: str
+    s: Session,
+    rater: Rater,
+    key: str,
+    answer: bool,
+    confidence: float,
+    reason: str,
+    enforced_limit: float | None = None,
 ) -> Outcome:
     """Store the label of the assignment with ``key`` if it is this rater's and unanswered.
 
     A conditional UPDATE marks the assignment answered; only the one request
     that wins it inserts the label, so a double submit stores one label. The
-    caller commits before replying.
+    caller commits before replying. With ``enforced_limit`` (seconds), an
+    answer that arrives later than that after the item was assigned (server
+    clock) is stored with ``timed_out`` and the outcome is ``TIMED_OUT``.
     """
     now = utcnow()
     won: CursorResult[Any] = s.execute(  # type: ignore[assignment]
@@ -72,6 +83,8 @@ def record(
         select(Assignment).where(Assignment.key == key).execution_options(populate_existing=True)
     )
     assert a is not None and a.assigned_at is not None
+    seconds = max(0.0, (now - a.assigned_at).total_seconds())
+    late = enforced_limit is not None and seconds > enforced_limit
     s.add(
         Label(
             study_id=rater.study_id,
@@ -82,11 +95,12 @@ def record(
             answer=answer,
             confidence=confidence,
             reason=reason,
-            seconds=max(0.0, (now - a.assigned_at).total_seconds()),
+            seconds=seconds,
             is_gold=a.role == "gold",
             is_training=a.role == "training",
             created_at=now,
+            timed_out=late,
         )
     )
     s.flush()
-    return Outcome.SAVED
+    return Outcome.TIMED_OUT if late else Outcome.SAVED

@@ -8,6 +8,11 @@ aggregates the labels per item with a method of
 and returns that P(true). Training labels never count; gold check items count
 like any other item.
 
+Labels the study marked ``excluded`` (a rater who failed the attention
+checks, an answer after an enforced time limit) and attention-check answers
+are left out before aggregating; how many and why is logged and kept in
+``exclusions_`` (never silently).
+
 It learns nothing from A's gold (raters were not trained on it). Items no
 rater labelled have no P(true): ``predict_proba`` fails naming them, since a
 guess would silently bias PGR. :meth:`HumanSupervisor.data_fingerprint` is a
@@ -22,6 +27,7 @@ from the human-study layer.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
@@ -35,6 +41,8 @@ from sandwich.tasks.item import Item
 
 if TYPE_CHECKING:
     import pandas as pd
+
+log = logging.getLogger(__name__)
 
 
 @SUPERVISORS.register("human", summary="aggregated human labels from a study export or database")
@@ -81,6 +89,19 @@ class HumanSupervisor(Supervisor):
         return self.path if self.path is not None else f"study {self.study!r} in {self.db}"
 
     def labels(self) -> pd.DataFrame:
+        """The labels that count (training, excluded and attention-check labels left
+        out; the exclusions are logged and kept in ``exclusions_``), all conditions."""
+        from sandwich.feedback.checks import apply_exclusions
+
+        frame, report = apply_exclusions(self._read_labels())
+        self.exclusions_ = report
+        for line in report.lines():
+            log.warning("human: %s: %s", self.source, line)
+        if frame.empty:
+            raise ConfigError(f"human: no labels left after exclusions in {self.source}")
+        return frame
+
+    def _read_labels(self) -> pd.DataFrame:
         """The labels read (training labels left out), all conditions."""
         from sandwich.feedback.label_table import as_label_frame, read_labels
 

@@ -1,21 +1,18 @@
-// The only script of the app: the confidence read-out, the item timer, and a
-// submit button that cannot be clicked twice (the server stores a label once anyway).
+// The only script of the app: the item countdown (from the server's count of the
+// seconds left, so a reload does not restart it) and a submit button that cannot
+// be clicked twice (the server stores a label once anyway).
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
-  const slider = document.getElementById("confidence");
-  const out = document.getElementById("confidence-value");
-  if (slider && out) {
-    const show = () => { out.textContent = slider.value; };
-    slider.addEventListener("input", show);
-    show();
-  }
   const timer = document.getElementById("timer");
   if (timer) {
-    const limit = Number(timer.dataset.limit);
+    const left0 = Number(timer.dataset.left ?? timer.dataset.limit);
+    const enforced = timer.dataset.enforced === "1";
     const start = Date.now();
     const tick = () => {
-      const left = Math.round(limit - (Date.now() - start) / 1000);
-      timer.textContent = left > 0 ? `${left} s left` : "time is up: please answer now";
+      const left = Math.round(left0 - (Date.now() - start) / 1000);
+      timer.textContent = left > 0 ? `${left} s left`
+        : enforced ? "time is up: an answer now is recorded as late and does not count"
+        : "time is up: please answer now";
       timer.classList.toggle("late", left <= 0);
     };
     tick();

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_security"
-down_revision = "0002_raters"
+down_revision = "0003_checks"
 branch_labels = None
 depends_on = None
 
