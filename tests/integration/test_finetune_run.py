@@ -40,7 +40,9 @@ def test_finetune_cell_on_minilm(shared_store: ArtifactStore, tmp_path: Path) ->
     cells = {c.elicitor: c for c in out.results.cells}
     assert set(cells) == {"finetune", "ft-logconf"}
     for c in cells.values():
-        assert c.n_test == 72 and c.specs["ceiling"] == "finetune (lora, xent) on B gold labels"
+        assert c.n_test == 72 and c.specs["ceiling"] == (
+            "finetune (lora, xent, select=weak, val_fraction=0.2) on B gold labels"
+        )
         assert 0.0 <= c.student_acc <= 1.0 and 0.0 <= c.ceiling_acc <= 1.0
         assert c.student_acc_ci[0] <= c.student_acc <= c.student_acc_ci[1]
     # the fine-tuned student is not a constant: its predictions rank the test items
