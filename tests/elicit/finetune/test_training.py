@@ -160,3 +160,20 @@ def test_gradient_accumulation_does_not_change_the_loss(loss_name: str, llama_di
     for other in states[1:]:
         for name, value in states[0].items():
             torch.testing.assert_close(other[name], value, rtol=0, atol=2e-5, msg=name)
+
+
+def test_every_process_thresholds_over_the_same_whole_batch() -> None:
+    # accelerate deals minibatches to processes in turn (BatchSamplerShard: minibatch k goes
+    # to process k % N), so one optimizer step is a contiguous slice of the epoch's order
+    from types import SimpleNamespace
+
+    from sandwich.elicit.finetune.train import _step_rows
+
+    order = list(range(100, 140))
+    settings = TrainSettings(batch_size=8, minibatch_size=2)  # 2 processes x 2 accumulated
+    acc = SimpleNamespace(gradient_accumulation_steps=2, num_processes=2)
+    assert _step_rows(order, 0, settings, acc) == (order[0:8], 0)
+    assert _step_rows(order, 2, settings, acc) == (order[8:16], 4)  # the process's 3rd minibatch
+    one = SimpleNamespace(gradient_accumulation_steps=4, num_processes=1)
+    assert _step_rows(order, 4, settings, one) == (order[8:16], 4)
+    assert _step_rows(order, 16, settings, one) == (order[32:40], 16)
