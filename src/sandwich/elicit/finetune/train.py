@@ -17,6 +17,11 @@ scheduler, step, model-selection state) is written atomically to
 killed run restarted with the same ``checkpoint_dir`` resumes at that step and
 produces the same parameters as an uninterrupted one.
 
+Batch statistics: a loss that takes ``batch_logits`` and ``batch_labels``
+(logconf, for its quantile) is given the whole optimizer batch's logits from
+a no-grad pass at the start of each step, so accumulating minibatches does
+not change the loss (the reference computes it once on the stacked batch).
+
 Model selection: ``evals_per_epoch`` times per epoch the model scores the
 held-out set with ``selection`` (lower is better); the trainable parameters
 of the best evaluation are restored at the end.
