@@ -14,6 +14,7 @@ from typing import Any, Literal, Self
 
 import numpy as np
 
+from sandwich.elicit.finetune import FineTuneElicitor
 from sandwich.elicit.probe import LogisticProbe
 from sandwich.errors import ConfigError
 from sandwich.supervision.base import FeatureSource, Supervisor
@@ -67,9 +68,7 @@ class WeakModelSupervisor(Supervisor):
                 f"weak-model: bad elicitor_params for the {self.method}: {e}"
             ) from None
 
-    def _finetuner(self) -> Any:
-        from sandwich.elicit.finetune import FineTuneElicitor
-
+    def _finetuner(self) -> FineTuneElicitor:
         return FineTuneElicitor(**self.elicitor_params)
 
     def fit(self, items: Sequence[Item], features: FeatureSource, random_state: int) -> Self:
