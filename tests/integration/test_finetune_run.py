@@ -40,7 +40,9 @@ def test_finetune_cell_on_minilm(shared_store: ArtifactStore, tmp_path: Path) ->
     cells = {c.elicitor: c for c in out.results.cells}
     assert set(cells) == {"finetune", "ft-logconf"}
     for c in cells.values():
-        assert c.n_test == 72 and c.specs["ceiling"] == "finetune (lora, xent) on B gold labels"
+        assert c.n_test == 72 and c.specs["ceiling"] == (
+            "finetune (lora, xent, select=weak, val_fraction=0.2) on B gold labels"
+        )
         assert 0.0 <= c.student_acc <= 1.0 and 0.0 <= c.ceiling_acc <= 1.0
         assert c.student_acc_ci[0] <= c.student_acc <= c.student_acc_ci[1]
     # the fine-tuned student is not a constant: its predictions rank the test items
@@ -61,7 +63,8 @@ def test_accelerate_launch_trains_a_cell_in_two_cpu_processes(tmp_path: Path) ->
     (tmp_path / "c.yaml").write_text(
         f"name: acc\ntasks: [{{path: {tmp_path / 't.jsonl'}}}]\n"
         "weak: [{name: nonexpert, params: {knowledge: 0.5}}]\n"
-        f"strong: [{model}]\nelicitors: [{{name: finetune, params: {ft}}}]\n"
+        f"strong: [{model}]\nelicitors: [{{name: finetune, params: {ft}}},\n"
+        f"  {{name: finetune, label: ft-logconf, params: {ft[:-1]}, loss: logconf}}}}]\n"
         "seeds: [0]\nbootstrap: {n_boot: 200}\n"
     )
     env = {**os.environ, "SANDWICH_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
@@ -74,4 +77,7 @@ def test_accelerate_launch_trains_a_cell_in_two_cpu_processes(tmp_path: Path) ->
     results = load_results(next((tmp_path / "runs").iterdir()))
     cell = results.cells[0]
     assert cell.ceiling_acc > 0.9  # two processes together learned the separable task
+    # logconf's whole-batch threshold pass runs on both processes (8 items = 2 x 2 x 2)
+    logconf_cell = next(c for c in results.cells if c.elicitor == "ft-logconf")
+    assert 0.0 <= logconf_cell.student_acc <= 1.0
     assert not any((tmp_path / "home" / "checkpoints").glob("*"))

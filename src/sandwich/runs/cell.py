@@ -25,6 +25,7 @@ from sandwich.metrics import (
 )
 from sandwich.runs.config import RunConfig, TaskConfig
 from sandwich.runs.features import TaskFeatures
+from sandwich.runs.finetune import ceiling_params as text_ceiling_params
 from sandwich.runs.finetune import text_ceiling, text_student
 from sandwich.runs.plan import Cell
 from sandwich.runs.results import FLAG_ORACLE, FLAG_SMALL_GAP, FLAG_SMALL_TEST, CellResult
@@ -234,6 +235,8 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
         "elicitor": cell.elicitor.model_dump(mode="json"),
         "ceiling": ceiling_kind,
     }
+    if is_text_cell(cell):  # the fine-tuned ceiling's training settings, in full
+        specs["ceiling_params"] = text_ceiling_params(cell)
     if "links" in student:  # bootstrapping: each intermediate link's accuracy on T
         chain = list(cell.elicitor.params.get("chain", []))
         specs["chain"] = [

@@ -82,10 +82,24 @@ class TaskFeatures:
         self._models.pop(model_name, None)
 
     def source(self, task: Task) -> FeatureSource:
-        """A FeatureSource (``f(model, items) -> array``) restricted to ``task``."""
+        """A FeatureSource (``f(model, items) -> array``) restricted to ``task``.
 
-        def features(model: str, items: Sequence[Item]) -> np.ndarray:
-            rows, x = self.table(model, task)
-            return x[[rows[it.id] for it in items]]
+        It also serves the loaded models (``source.model(name)``), for a
+        supervisor that trains a model itself (``weak-model``, ``method: finetune``).
+        """
+        return TaskSource(self, task)
 
-        return features
+
+class TaskSource:
+    """Features of one task's items by model name; ``model(name)``: the loaded model."""
+
+    def __init__(self, features: TaskFeatures, task: Task) -> None:
+        self.features = features
+        self.task = task
+
+    def __call__(self, model: str, items: Sequence[Item]) -> np.ndarray:
+        rows, x = self.features.table(model, self.task)
+        return x[[rows[it.id] for it in items]]
+
+    def model(self, name: str) -> Model:
+        return self.features.model(name)

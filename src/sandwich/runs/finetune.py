@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sandwich.runs.cell import RunContext
     from sandwich.runs.plan import Cell
 
-FINETUNE_VERSION = 1
+FINETUNE_VERSION = 2  # 2: logconf's threshold over the whole batch; ceiling selects as its student
 
 
 def _build(name: str, params: dict[str, Any]) -> TextElicitor:
@@ -131,7 +131,20 @@ def text_student(
 
 
 def ceiling_label(params: dict[str, Any]) -> str:
-    return f"finetune ({params.get('mode', 'lora')}, xent) on B gold labels"
+    """What the fine-tuned ceiling is, with its data and selection settings.
+
+    E.g. ``finetune (lora, xent, select=last) on B gold labels`` or
+    ``finetune (lora, xent, select=weak, val_fraction=0.2) on B gold labels``
+    (``weak`` selection of a ceiling is against its own labels: gold).
+    """
+    select = params.get("select", "weak")
+    held = "" if select == "last" else f", val_fraction={params.get('val_fraction', 0.2):g}"
+    return f"finetune ({params.get('mode', 'lora')}, xent, select={select}{held}) on B gold labels"
+
+
+def ceiling_params(cell: Cell) -> dict[str, Any]:
+    """The params the cell's fine-tuned ceiling is trained with (``specs["ceiling_params"]``)."""
+    return _build(cell.elicitor.name, dict(cell.elicitor.params)).ceiling_params()
 
 
 def text_ceiling(
@@ -139,12 +152,14 @@ def text_ceiling(
 ) -> tuple[np.ndarray, str]:
     """The strong model fine-tuned the same way on B's gold labels with ``xent``, on T.
 
-    Keyed without the weak supervisor, the loss, the chain or the selection rule,
-    so every cell that trains the strong model the same way shares one ceiling.
+    The same data and selection settings as the student (``select``,
+    ``val_fraction``), gold labels where the student has weak ones. Keyed
+    without the weak supervisor, the loss or the chain, so every cell that
+    trains the strong model the same way shares one ceiling.
     """
     task = ctx.task(cell.task)
     splits = ctx.splits(cell.task, cell.seed)
-    params = _build(cell.elicitor.name, dict(cell.elicitor.params)).ceiling_params()
+    params = ceiling_params(cell)
     inputs = {
         **split_inputs,
         "models": [ctx.features.model(cell.strong).fingerprint],
@@ -152,15 +167,16 @@ def text_ceiling(
         "params": params,
     }
     gold = task.labels(splits.train_strong).astype(np.float64)
+    elicitor = _build(cell.elicitor.name, params)
     arrays = _fit_and_predict(
         ctx,
         ArtifactKey("ceiling", FINETUNE_VERSION, inputs),
-        _build(cell.elicitor.name, params),
+        elicitor,
         [cell.strong],
         task.texts(splits.train_strong),
         gold,
         task.texts(splits.test),
         cell.seed,
-        None,
+        gold if elicitor.needs_gold else None,  # select: oracle scores held-out gold accuracy
     )
     return arrays["test"], ceiling_label(params)

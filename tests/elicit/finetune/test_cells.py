@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sandwich.elicit.finetune.elicitor import _error_rate
+from sandwich.elicit.finetune.elicitor import FineTuneElicitor, _error_rate
 from sandwich.elicit.finetune.losses import LOSSES, xent
 from sandwich.errors import ConfigError
+from sandwich.models import load_model
 from sandwich.runs import parse_config, run
+from sandwich.runs.cell import RunContext
 from sandwich.store import ArtifactStore
 
 from .conftest import build_llama, separable_task
@@ -32,11 +34,11 @@ def task_file(path: Path, n: int = 400) -> Path:
     return path
 
 
-def config(tmp_path: Path, strong: str, elicitors: list[Any]) -> Any:
+def config(tmp_path: Path, strong: str, elicitors: list[Any], n: int = 400) -> Any:
     return parse_config(
         {
             "name": "ft",
-            "tasks": [{"path": str(task_file(tmp_path / "cities.jsonl"))}],
+            "tasks": [{"path": str(task_file(tmp_path / "cities.jsonl", n))}],
             "weak": [{"name": "nonexpert", "params": {"knowledge": 0.5}}],
             "strong": [strong],
             "elicitors": elicitors,
@@ -61,16 +63,22 @@ def test_finetune_cells_sit_next_to_probe_cells_with_their_own_ceiling(
     by = {c.elicitor: c for c in out.results.cells}
     assert set(by) == {"probe", "ft", "ft-logconf", "ft-oracle"}
     assert by["probe"].specs["ceiling"] == "probe on B gold labels"
-    for name in ("ft", "ft-logconf", "ft-oracle"):
-        assert by[name].specs["ceiling"] == "finetune (full, xent) on B gold labels"
+    for name in ("ft", "ft-logconf"):
+        assert by[name].specs["ceiling"] == (
+            "finetune (full, xent, select=weak, val_fraction=0.2) on B gold labels"
+        )
         # one fine-tuned ceiling, shared by every cell that trains the model the same way
         assert by[name].ceiling_acc == by["ft"].ceiling_acc
+    for name in ("ft", "ft-logconf", "ft-oracle"):
         assert by[name].student_acc_ci[0] <= by[name].student_acc <= by[name].student_acc_ci[1]
+    # the oracle student's ceiling selects as it does (by accuracy on held-out gold)
+    assert by["ft-oracle"].specs["ceiling_params"]["select"] == "oracle"
+    assert by["ft"].specs["ceiling_params"] == {**FT, **by["ft"].specs["ceiling_params"]}
     assert by["ft"].ceiling_acc > 0.9  # the tiny model learns the separable task from gold
     assert by["ft"].student_acc > by["ft"].weak_acc  # and beats its 75%-accurate supervisor
     assert "oracle" in by["ft-oracle"].flags and "oracle" not in by["ft"].flags
     n_ceilings = len(list((store.root / "artifacts" / "ceiling").glob("*/*/MANIFEST.json")))
-    assert n_ceilings == 2  # the probe's and one fine-tuned ceiling for three elicitors
+    assert n_ceilings == 3  # the probe's, one for ft and ft-logconf, one for ft-oracle
     assert not any((store.root / "checkpoints").glob("*"))  # removed once stored
     report = (out.run_dir / "report.md").read_text()
     assert "## Elicitors side by side" in report and "ft-logconf acc" in report
@@ -169,3 +177,38 @@ def test_oracle_selection_scores_ties_as_the_reported_accuracy_does() -> None:
     # P(true) = 1/2 is a "false" prediction, as in metrics.accuracy (the cells' accuracies)
     gold = np.array([1.0, 0.0, 1.0])
     assert _error_rate(gold, np.array([0.5, 0.2, 0.9])) == pytest.approx(1 / 3)
+
+
+SMALL = {**FT, "epochs": 1, "evals_per_epoch": 2}
+
+
+@pytest.mark.parametrize("val_fraction", [0.0, 0.2])
+@pytest.mark.parametrize("select", ["weak", "oracle", "last"])
+def test_every_selection_setting_that_validates_runs_and_its_ceiling_trains_alike(
+    select: str, val_fraction: float, llama_dir: Path, tmp_path: Path
+) -> None:
+    params = {**SMALL, "select": select, "val_fraction": val_fraction}
+    elicitors = [{"name": "finetune", "label": "ft", "params": params}]
+    if select != "last" and val_fraction == 0:  # nothing to select on: rejected, by field
+        with pytest.raises(ConfigError, match=r"elicitors\.0\.params: .*needs val_fraction > 0"):
+            config(tmp_path, str(llama_dir), elicitors, n=160)
+        return
+    cfg = config(tmp_path, str(llama_dir), elicitors, n=160)
+    store = ArtifactStore(tmp_path / "store")
+    out = run(cfg, runs_root=tmp_path / "runs", store=store, progress=False)
+    cell = out.results.cells[0]
+    held = "" if select == "last" else f", val_fraction={val_fraction:g}"
+    assert cell.specs["ceiling"] == f"finetune (full, xent, select={select}{held}) on B gold labels"
+    assert cell.specs["ceiling_params"]["select"] == select
+    # the ceiling is the student's recipe (same data and selection settings) on B's gold
+    # labels with xent: train that directly and compare its predictions on T
+    ctx = RunContext(cfg, store, progress=False)
+    splits = ctx.splits(cfg.tasks[0], 0)
+    task = ctx.task(cfg.tasks[0])
+    gold_b = task.labels(splits.train_strong).astype(np.float64)
+    direct = FineTuneElicitor(**params).fit_text(
+        [load_model(str(llama_dir))], task.texts(splits.train_strong), gold_b,
+        random_state=0, gold=gold_b,
+    )  # fmt: skip
+    expected = direct.predict_proba_text(task.texts(splits.test))
+    np.testing.assert_allclose(out.outcomes[0].p_ceiling, expected, atol=1e-5)

@@ -82,3 +82,26 @@ def test_a_new_loss_is_one_registered_function() -> None:
     assert float(LOSSES.entry("test-half-xent").factory(t(Z), t(WEAK), 0.0)) == pytest.approx(
         0.5 * float(xent(t(Z), t(WEAK)))
     )
+
+
+# items 1 and 3 of Z (log-odds -1, -3; weak labels 0, 1): a minibatch of the batch Z
+MB_LOGITS, MB_WEAK = [[0.0, -1.0], [0.0, -3.0]], [0.0, 1.0]
+
+
+def test_logconf_thresholds_over_the_whole_batch_when_given() -> None:
+    # the batch Z has half weak positives -> threshold 0 -> hardened (0, 0);
+    # targets 0.25 * (0, 1) + 0.75 * (0, 0) = (0, .25); CE 0.313262, 0.798587 -> mean 0.555925
+    got = logconf(t(MB_LOGITS), t(MB_WEAK), 1.0, batch_logits=t(Z), batch_labels=t(WEAK))
+    assert float(got) == pytest.approx(0.555925, abs=1e-5)
+    # alone, the minibatch's own median (-2) hardens to (1, 0): targets (.75, .25) -> 0.930925
+    assert float(logconf(t(MB_LOGITS), t(MB_WEAK), 1.0)) == pytest.approx(0.930925, abs=1e-5)
+
+
+def test_logconf_minibatches_with_their_batch_average_to_the_batch_loss() -> None:
+    # what gradient accumulation computes (the mean of the minibatch losses) is the loss
+    # the reference computes once on the stacked batch
+    halves = [
+        logconf(t(Z)[rows], t(WEAK)[rows], 1.0, batch_logits=t(Z), batch_labels=t(WEAK))
+        for rows in ([0, 2], [1, 3])
+    ]
+    assert float(sum(halves) / 2) == pytest.approx(float(logconf(t(Z), t(WEAK), 1.0)), abs=1e-6)

@@ -82,6 +82,7 @@ class Crash(Exception):
 def crashing(loss, after_calls: int):  # type: ignore[no-untyped-def]
     calls = {"n": 0}
 
+    @functools.wraps(loss)  # the same signature: the trainer passes the batch to logconf
     def fn(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] > after_calls:
@@ -137,3 +138,42 @@ def test_bf16_mixed_precision_and_gradient_checkpointing_train(llama_dir: Path) 
 def test_settings_reject_inconsistent_batch_sizes() -> None:
     with pytest.raises(ValueError, match="multiple of minibatch_size"):
         TrainSettings(batch_size=10, minibatch_size=4).check()
+
+
+@pytest.mark.parametrize("loss_name", ["logconf", "xent"])
+def test_gradient_accumulation_does_not_change_the_loss(loss_name: str, llama_dir: Path) -> None:
+    # one optimizer step over 8 items must not depend on how they are split into forward
+    # passes: logconf's hardening threshold is taken over the whole batch of 8, as in the
+    # reference, not over each minibatch of 4 (which it was before)
+    texts, y = separable_task(32, seed=6)
+    y = np.where(np.arange(32) % 3 == 0, 1.0 - y, y)  # noisy labels: minibatch shares vary
+    loss = (
+        functools.partial(logconf, aux_weight=0.75, warmup_frac=0.0) if loss_name == "logconf"
+        else xent
+    )  # fmt: skip
+    states = []
+    for minibatch in (8, 4, 2):
+        clf, tok = classifier(llama_dir, "full")
+        settings = TrainSettings(epochs=1, lr=1e-2, batch_size=8, minibatch_size=minibatch)
+        train(clf, encode(tok, texts, 16), y, loss, settings, seed=0)
+        states.append(trainable_state(clf))
+    for other in states[1:]:
+        for name, value in states[0].items():
+            torch.testing.assert_close(other[name], value, rtol=0, atol=2e-5, msg=name)
+
+
+def test_every_process_thresholds_over_the_same_whole_batch() -> None:
+    # accelerate deals minibatches to processes in turn (BatchSamplerShard: minibatch k goes
+    # to process k % N), so one optimizer step is a contiguous slice of the epoch's order
+    from types import SimpleNamespace
+
+    from sandwich.elicit.finetune.train import _step_rows
+
+    order = list(range(100, 140))
+    settings = TrainSettings(batch_size=8, minibatch_size=2)  # 2 processes x 2 accumulated
+    acc = SimpleNamespace(gradient_accumulation_steps=2, num_processes=2)
+    assert _step_rows(order, 0, settings, acc) == (order[0:8], 0)
+    assert _step_rows(order, 2, settings, acc) == (order[8:16], 4)  # the process's 3rd minibatch
+    one = SimpleNamespace(gradient_accumulation_steps=4, num_processes=1)
+    assert _step_rows(order, 4, settings, one) == (order[8:16], 4)
+    assert _step_rows(order, 16, settings, one) == (order[32:40], 16)

@@ -48,8 +48,8 @@ from sandwich.metrics import accuracy
 
 Select = Literal["weak", "oracle", "last"]
 # the parameters that do not change how the model is trained on gold labels
-# (the ceiling shares everything else)
-_NOT_IN_CEILING = ("loss", "loss_params", "chain", "select", "num_threads")
+# (the ceiling shares everything else, the data split and selection rule included)
+_NOT_IN_CEILING = ("loss", "loss_params", "chain", "num_threads")
 
 
 def reference_lr(n_params: int) -> float:
@@ -185,7 +185,19 @@ class FineTuneElicitor(TextElicitor):
         return None if self.loss == "xent" else {"loss": "xent", "loss_params": {}}
 
     def ceiling_params(self) -> dict[str, Any]:
+        """The params of the ceiling this student is compared with: trained the same way.
+
+        Same mode, lengths, schedule, and the same data and selection settings
+        (``select``, ``val_fraction``): a ``last`` student trains on all of B,
+        so does its ceiling; a ``weak`` student selects against its labels on a
+        held-out part of B, its ceiling against *its* labels (gold) on the same
+        part. Only the loss (``xent``), the chain and the thread count differ.
+        With ``select: last`` nothing is held out, so ``val_fraction`` and
+        ``evals_per_epoch`` are normalised away (one shared ceiling).
+        """
         params = {k: v for k, v in self.get_params().items() if k not in _NOT_IN_CEILING}
+        if params["select"] == "last":
+            params.update(val_fraction=0.0, evals_per_epoch=1)
         return {**params, "loss": "xent"}
 
     # -- training --------------------------------------------------------------

@@ -8,7 +8,9 @@ parameters; it returns the mean loss over the batch (a scalar tensor).
 - ``xent``: cross-entropy against the soft labels (naive fine-tuning).
 - ``logconf``: cross-entropy against ``(1 - a) * labels + a * hardened``, where
   ``hardened`` are the student's own predictions thresholded at the batch
-  quantile that gives them the batch's share of weak positives, and ``a``
+  quantile that gives them the batch's share of weak positives (the whole
+  optimizer batch, as in the reference, also under gradient accumulation:
+  the trainer passes the batch's logits), and ``a``
   rises linearly from 0 to ``aux_weight`` over the first ``warmup_frac`` of
   training (the same recipe as the ``probe-logconf`` elicitor; defaults from the
   paper: ``aux_weight=0.75`` for large gaps, warm-up over the first 20%).
@@ -58,7 +60,13 @@ def logconf(
     step_frac: float = 0.0,
     aux_weight: float = 0.75,
     warmup_frac: float = 0.2,
+    batch_logits: torch.Tensor | None = None,
+    batch_labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
+    """``batch_logits``/``batch_labels``: the whole optimizer batch this minibatch belongs to
+    (given by the trainer under gradient accumulation); the hardening threshold is taken
+    over them, as in the reference, which computes the loss once per batch. Without them
+    the call's own items are the batch."""
     _check(logits, labels)
     if not 0.0 <= aux_weight <= 1.0 or not 0.0 <= warmup_frac <= 1.0:
         raise ValueError(
@@ -71,8 +79,24 @@ def logconf(
     target_true = weak
     if a > 0:
         z = logits[:, 1] - logits[:, 0]  # the log-odds of "true"
-        target_true = (1.0 - a) * weak + a * hardened_targets(z, weak)
+        target_true = (1.0 - a) * weak + a * _hardened(z, weak, batch_logits, batch_labels)
     return F.cross_entropy(logits, two_class(target_true))
+
+
+def _hardened(
+    z: torch.Tensor,
+    weak: torch.Tensor,
+    batch_logits: torch.Tensor | None,
+    batch_labels: torch.Tensor | None,
+) -> torch.Tensor:
+    """The student's hard labels of these items, thresholded over their whole batch."""
+    if batch_logits is None or batch_labels is None:
+        return hardened_targets(z, weak)
+    _check(batch_logits, batch_labels)
+    zb = (batch_logits[:, 1] - batch_logits[:, 0]).detach().float()
+    share = batch_labels.float().clamp(0.0, 1.0).mean()
+    threshold = torch.quantile(zb, 1.0 - share)
+    return (z.detach() > threshold).to(z.dtype)
 
 
 def warmup_weight_frac(step_frac: float, aux_weight: float, warmup_frac: float) -> float:

@@ -17,6 +17,11 @@ scheduler, step, model-selection state) is written atomically to
 killed run restarted with the same ``checkpoint_dir`` resumes at that step and
 produces the same parameters as an uninterrupted one.
 
+Batch statistics: a loss that takes ``batch_logits`` and ``batch_labels``
+(logconf, for its quantile) is given the whole optimizer batch's logits from
+a no-grad pass at the start of each step, so accumulating minibatches does
+not change the loss (the reference computes it once on the stacked batch).
+
 Model selection: ``evals_per_epoch`` times per epoch the model scores the
 held-out set with ``selection`` (lower is better); the trainable parameters
 of the best evaluation are restored at the end.
@@ -24,6 +29,7 @@ of the best evaluation are restored at the end.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from collections.abc import Callable
@@ -137,6 +143,8 @@ def train(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
     )
     y = torch.as_tensor(np.clip(labels, 0.0, 1.0), dtype=torch.float32)
+    # a loss with batch statistics (logconf's quantile) gets the whole optimizer batch
+    wants_batch = takes_batch(loss_fn) and acc.gradient_accumulation_steps * acc.num_processes > 1
     res = TrainResult(steps=0)
     best: tuple[float, dict[str, torch.Tensor] | None] = (math.inf, None)
     ckpt = checkpoint_dir / CHECKPOINT_FILE if checkpoint_dir else None
@@ -166,12 +174,21 @@ def train(
             if done_mb > 0:
                 loader = acc.skip_first_batches(loader, done_mb)
             pmodel.train()
+            context: dict[str, torch.Tensor] = {}
             for mb, batch in enumerate(loader, start=max(done_mb, 0)):
+                if wants_batch and mb % acc.gradient_accumulation_steps == 0:
+                    # a new optimizer step: the whole batch's logits, before any minibatch
+                    rows, first = _step_rows(order, mb, settings, acc)
+                    n_mb = math.ceil(len(rows) / settings.minibatch_size)
+                    seeds = [_seed(seed, epoch, first + j) for j in range(n_mb)]
+                    context = _batch_context(
+                        pmodel, acc, data, y, rows, seeds, settings.minibatch_size
+                    )
                 torch.manual_seed(_seed(seed, epoch, mb))
                 with acc.accumulate(pmodel):
                     with acc.autocast():
                         logits = pmodel(batch["input_ids"], batch["attention_mask"])
-                    loss = loss_fn(logits.float(), batch["labels"], res.steps / total)
+                    loss = loss_fn(logits.float(), batch["labels"], res.steps / total, **context)
                     acc.backward(loss)
                     opt.step()
                     opt.zero_grad()
@@ -199,6 +216,64 @@ def train(
         _load_trainable(model, best[1])
     model.eval()
     return res
+
+
+def takes_batch(loss_fn: Callable[..., torch.Tensor]) -> bool:
+    """True if the loss reads the whole optimizer batch (``batch_logits``, ``batch_labels``)."""
+    try:
+        params = inspect.signature(loss_fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "batch_logits" in params and "batch_labels" in params
+
+
+def _step_rows(
+    order: list[int], mb: int, settings: TrainSettings, acc: Any
+) -> tuple[list[int], int]:
+    """The items of the optimizer step that starts at this process's minibatch ``mb``.
+
+    One optimizer step spans ``accumulation x processes`` consecutive minibatches
+    of the epoch's order (accelerate deals minibatches to the processes in turn),
+    so the step's items are one contiguous slice of ``order``: every process
+    sees the same whole batch. Returns the items and the epoch index of the
+    step's first minibatch.
+    """
+    per_step_mb = acc.gradient_accumulation_steps * acc.num_processes
+    first = (mb // acc.gradient_accumulation_steps) * per_step_mb
+    start = first * settings.minibatch_size
+    return order[start : start + per_step_mb * settings.minibatch_size], first
+
+
+@torch.no_grad()
+def _batch_context(
+    model: torch.nn.Module,
+    acc: Any,
+    data: Encoded,
+    y: torch.Tensor,
+    rows: list[int],
+    seeds: list[int],
+    minibatch_size: int,
+) -> dict[str, torch.Tensor]:
+    """The whole batch's logits (no gradient) and labels, as the reference's loss sees them.
+
+    The reference (openai/weak-to-strong) stacks the logits of every minibatch
+    of a step and calls the loss once, so a batch statistic such as logconf's
+    quantile is taken over the whole batch. Here each minibatch keeps its own
+    backward pass (gradient accumulation: memory of one minibatch) and this
+    extra forward pass supplies the batch. Each minibatch is seeded as in the
+    training pass (``seeds``), so with one process dropout draws the same masks
+    and these are the logits the loss is computed on.
+    """
+    device = next(model.parameters()).device
+    out = []
+    for j, start in enumerate(range(0, len(rows), minibatch_size)):
+        batch = {
+            k: v.to(device) for k, v in data.batch(rows[start : start + minibatch_size]).items()
+        }
+        torch.manual_seed(seeds[j])
+        with acc.autocast():
+            out.append(model(batch["input_ids"], batch["attention_mask"]).float())
+    return {"batch_logits": torch.cat(out), "batch_labels": y[rows].to(device)}
 
 
 def _eval_steps(steps_per_epoch: int, settings: TrainSettings) -> set[int]:
