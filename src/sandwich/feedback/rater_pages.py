@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sandwich.feedback.assign import next_assignment, progress
+from sandwich.feedback.assistance import shown_assistance
 from sandwich.feedback.db import Assignment, Item, Label, Rater, Study, utcnow
 from sandwich.feedback.security import rater_csrf, same
 from sandwich.feedback.studies import (
@@ -112,7 +113,9 @@ def rater_routes(web: Web) -> APIRouter:
                 csrf=csrf,
                 assignment=a,
                 text=item.text,
-                assistance=item.assistance.get(a.condition),
+                assistance=shown_assistance(
+                    item.assistance.get(a.condition), cfg.seed, item.key, a.slot, rater.id
+                ),
                 training=a.role == "training",
                 done=done,
                 total=total,
