@@ -136,24 +136,28 @@ def test_reading_index_balances_slots_and_raters() -> None:
 
 
 def test_schema_1_transcripts_load_and_show_as_stored(tmp_path: Path) -> None:
-    """Old files (no readings recorded) still load: every turn, in stored order."""
-    path = _debate_transcripts(tmp_path, mode="sequential")
+    """Old files (one debate, "Debater A" for choices[0] first, no readings
+    recorded) still load: every turn, in stored order, for every rater."""
+    path = _debate_transcripts(tmp_path)
     old = []
     for line in path.read_text().splitlines():
         rec = json.loads(line)
         rec["schema_version"] = 1
         for t in rec["turns"]:
             del t["first_speaker"]
+            t["speaker"] = "Debater A" if t["argues_for"] == 0 else "Debater B"
         for j in rec["judgements"]:
             del j["first_speaker"], j["turns"]
         old.append(json.dumps(rec))
     path.write_text("\n".join(old) + "\n")
-    ids = {json.loads(line)["item_id"] for line in old}
+    stored = {r["item_id"]: r for r in map(json.loads, old)}
     cond = ConditionConfig(name="debate", kind="transcript", path=str(path))
-    for key, a in load_assistance(cond, ids).items():
-        assert "readings" not in a and len(a["turns"]) == 8
-        assert shown_assistance(a, 0, key, 0, 1) == a
-        assert shown_reading(a, 0, key, 0, 1) is None
+    for key, a in load_assistance(cond, set(stored)).items():
+        assert "readings" not in a
+        assert [t["text"] for t in a["turns"]] == [t["text"] for t in stored[key]["turns"]]
+        for slot, rater in ((0, 1), (1, 2), (None, 3)):
+            assert shown_assistance(a, 0, key, slot, rater) == a
+            assert shown_reading(a, 0, key, slot, rater) is None
 
 
 def _study_on_debates(lab: Any, transcripts: Path) -> str:
@@ -165,6 +169,8 @@ def _study_on_debates(lab: Any, transcripts: Path) -> str:
     for i in range(40):
         text = f"Statement number {i} is true."
         rec = dict(records[i % len(records)], item_id=item_id(text, i % 2 == 0))
+        for t in rec["turns"]:  # the fake assistant quotes nothing: give each turn a quote
+            t["quotes"] = [{"text": "the atlas", "verified": t["argues_for"] == 0}]
         lines.append(json.dumps(rec))
     (root / "debate.jsonl").write_text("\n".join(lines) + "\n")
     return lab.study(
@@ -190,7 +196,9 @@ def test_two_raters_on_one_debate_item_see_different_first_speakers(lab, tmp_pat
                 html.unescape(s) for s in re.findall(r'class="speaker">(.*?):</span>', page)
             ]
             assert len(speakers) == 4  # one debate of two rounds, not both
-            assert "Verdict" not in page and "quote" in page
+            assert "Verdict" not in page  # the rater is the judge
+            assert "[quote verified: the atlas]" in page
+            assert "[quote NOT verified: the atlas]" in page
             seen.setdefault(text, {})[token] = speakers
             assert lab.answer(token, csrf, aid, truth_of(text)).status_code == 303
     with lab.Sessions() as s:
