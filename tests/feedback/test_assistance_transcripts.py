@@ -81,6 +81,28 @@ def _speakers(turns: list[dict[str, Any]]) -> list[str]:
     return [t["speaker"] for t in turns]
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("turns", [0, 9], r":2.*judgement turns \[0, 9\] outside the record's turns"),
+        ("first_speaker", 2, r":2.*judgement first_speaker 2 is not a choice index"),
+    ],
+)
+def test_a_bad_reading_names_file_and_line(
+    tmp_path: Path, field: str, value: object, error: str
+) -> None:
+    path = _debate_transcripts(tmp_path)
+    lines = path.read_text().splitlines()
+    bad = json.loads(lines[1])
+    bad["judgements"][0][field] = value
+    lines[1] = json.dumps(bad)
+    path.write_text("\n".join(lines) + "\n")
+    ids = {json.loads(line)["item_id"] for line in lines}
+    cond = ConditionConfig(name="debate", kind="transcript", path=str(path))
+    with pytest.raises(InputFileError, match=error):
+        load_assistance(cond, ids)
+
+
 def test_a_debate_keeps_one_reading_per_first_speaker(tmp_path: Path) -> None:
     """Simultaneous debate: both readings hold every turn, each round's pair led by one side."""
     path = _debate_transcripts(tmp_path)

@@ -106,6 +106,10 @@ def _readings(tr: TranscriptRecord, path: Path, line: int) -> list[dict[str, Any
     for j in tr.judgements:
         if j.first_speaker is None or j.turns is None:
             continue
+        if not 0 <= j.first_speaker < len(tr.choices):
+            raise InputFileError(
+                path, line, f"judgement first_speaker {j.first_speaker} is not a choice index"
+            )
         if any(not 0 <= i < len(tr.turns) for i in j.turns):
             raise InputFileError(
                 path, line, f"judgement turns {j.turns} outside the record's turns"
