@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from sandwich.feedback.assign import next_assignment, progress
+from sandwich.feedback.assistance import shown_assistance
 from sandwich.feedback.checks import (
     ATTENTION,
     after_attention_answer,
@@ -132,7 +133,9 @@ def rater_routes(web: Web) -> APIRouter:
                 csrf=csrf,
                 assignment=a,
                 text=item.text,
-                assistance=item.assistance.get(a.condition),
+                assistance=shown_assistance(
+                    item.assistance.get(a.condition), cfg.seed, item.key, a.slot, rater.id
+                ),
                 training=a.role == "training",
                 done=done,
                 total=total,

@@ -30,8 +30,10 @@ class ConditionConfig(_Strict):
     - ``transcript``: a consultancy or debate transcript from the protocols
       layer, from ``path`` (JSONL: ``item_id``, ``transcript``: a list of
       ``{speaker, text}`` turns, optional ``verdict``), or the transcripts
-      file a ``sandwich protocols run`` wrote, as it is (its turns and quote
-      checks are shown; the protocol judge's verdict is not).
+      file a ``sandwich protocols run`` wrote (its turns and quote checks are
+      shown, a debate in one reading per rater, see
+      :func:`~sandwich.feedback.assistance.reading_index`; the protocol
+      judge's verdict is not).
     - ``file``: any precomputed assistance text, from ``path`` (JSONL:
       ``item_id``, ``text``).
     """
