@@ -21,7 +21,7 @@ def task() -> Task:
     return load_task("arithmetic", n_items=4000, seed=0)
 
 
-def _fit(task: Task, **params: float) -> NonExpertSupervisor:
+def _fit(task: Task, **params: object) -> NonExpertSupervisor:
     sup = SUPERVISORS.build("nonexpert", **params)
     assert isinstance(sup, NonExpertSupervisor)
     return sup.fit(task.split(0).train_weak, no_features, random_state=0)
@@ -104,19 +104,13 @@ def cities() -> Task:
     return load_task("cities", n_items=2000, seed=0)
 
 
-def _fit_on(task: Task, **params: object) -> NonExpertSupervisor:
-    sup = SUPERVISORS.build("nonexpert", **params)
-    assert isinstance(sup, NonExpertSupervisor)
-    return sup.fit(task.split(0).train_weak, no_features, random_state=0)
-
-
 @pytest.mark.parametrize(
     ("heuristic", "expected"), [("true", 0.75), ("false", 0.75), ("flip", 0.5)]
 )
 def test_systematic_accuracy_matches_the_model(
     cities: Task, heuristic: str, expected: float
 ) -> None:
-    sup = _fit_on(
+    sup = _fit(
         cities, errors="systematic", attribute="country", knowledge=0.5, confidence=1.0,
         heuristic=heuristic,
     )  # fmt: skip
@@ -132,7 +126,7 @@ def test_systematic_accuracy_matches_the_model(
 
 
 def test_systematic_errors_follow_the_attribute(cities: Task) -> None:
-    sup = _fit_on(cities, errors="systematic", attribute="continent", knowledge=0.6,
+    sup = _fit(cities, errors="systematic", attribute="continent", knowledge=0.6,
                   confidence=1.0, heuristic="true")  # fmt: skip
     p = sup.predict_proba(cities.items, no_features)
     continent = np.array([it.metadata["continent"] for it in cities.items])
@@ -147,7 +141,7 @@ def test_systematic_errors_follow_the_attribute(cities: Task) -> None:
 
 def test_systematic_needs_a_real_attribute(cities: Task) -> None:
     with pytest.raises(ConfigError, match=r"no metadata .planet.*continent"):
-        _fit_on(cities, errors="systematic", attribute="planet")
+        _fit(cities, errors="systematic", attribute="planet")
     with pytest.raises(ConfigError, match="errors must be one of random, systematic"):
         SUPERVISORS.build("nonexpert", errors="sometimes")
     with pytest.raises(ConfigError, match="only used with errors='systematic'"):
