@@ -40,22 +40,23 @@ def restore(value: Any) -> Any:
     return value
 
 
-def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy with every text (object/string) cell neutralised; other columns as they are."""
+def _map_text(frame: pd.DataFrame, fn: Any) -> pd.DataFrame:
+    """A copy with ``fn`` applied to every text (object/string) cell; other columns as they are."""
     out = frame.copy()
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col].dtype):
-            out[col] = out[col].map(neutralise)
+            out[col] = out[col].map(fn)
     return out
+
+
+def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with every text cell neutralised; other columns as they are."""
+    return _map_text(frame, neutralise)
 
 
 def restore_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A CSV export read with ``dtype=str`` with :func:`neutralise` undone."""
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col].dtype):
-            out[col] = out[col].map(restore)
-    return out
+    return _map_text(frame, restore)
 
 
 def frame_to_csv(frame: pd.DataFrame, buf: IO[str] | None = None) -> str | None:
