@@ -92,7 +92,8 @@ def test_demo_config_is_valid() -> None:
     cfg = load_config(Path(__file__).parents[2] / "configs" / "demo.yaml")
     assert cfg.strong == ["gemma3-270m"]
     assert {w.model for w in cfg.weak} == {"minilm-l6", "smollm2-135m"}
-    assert len(cfg.seeds) == 3 and cfg.tasks[0].n_items is not None
+    # at least 5 seeds, so no group of the demo carries the few_seeds flag (docs/results.md)
+    assert len(cfg.seeds) >= 5 and cfg.tasks[0].n_items is not None
     assert cfg.tasks[0].n_items >= 1000
 
 
