@@ -40,3 +40,23 @@ def test_each_method_shows_its_paired_difference_to_its_control(results: RunResu
     assert cities[1][col] == "+0.021 [-0.004, +0.047] (1 seed, within-seed)"
     capitals = [r for r in table.rows if r[0] == "capitals"]
     assert all(r[col] == "" for r in capitals)  # no comparison stored for that task
+
+
+def test_a_shared_ceiling_is_one_row_whatever_each_cell_resampled(results: RunResults) -> None:
+    """Cells of one seed share the ceiling; their CIs of it differ (each cell's paired
+    bootstrap resamples its own student too), which must not split the row."""
+    from sandwich.report.compare import ceilings
+
+    cells = [c for c in results.cells if c.seed == results.cells[0].seed]
+    same = [c for c in cells if (c.task, c.strong) == (cells[0].task, cells[0].strong)]
+    assert len(same) >= 2
+    for k, c in enumerate(same):
+        c.ceiling_acc = same[0].ceiling_acc
+        c.ceiling_acc_ci = (0.80 + 0.001 * k, 0.90 - 0.001 * k)
+        c.specs["ceiling"] = "probe on B gold labels"
+    rows = [
+        r for r in ceilings(results).rows
+        if r[:3] == (same[0].task, same[0].strong, str(same[0].seed))
+    ]  # fmt: skip
+    assert len(rows) == 1
+    assert set(rows[0][5].split(", ")) == {c.elicitor for c in same}

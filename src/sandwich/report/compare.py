@@ -57,16 +57,21 @@ def side_by_side(results: RunResults) -> Table:
 
 
 def ceilings(results: RunResults) -> Table:
-    """Which ceiling each elicitor's cells used, with its accuracy on T (one row per seed)."""
-    rows: dict[tuple[str, ...], list[str]] = {}
+    """Which ceiling each elicitor's cells used, with its accuracy on T (one row per seed).
+
+    A ceiling is shared by every cell of its seed; each cell's CI for it comes
+    from that cell's paired bootstrap (resampled with its own student), so the
+    CIs differ in the last digit between cells: the row shows the first one.
+    """
+    rows: dict[tuple[str, ...], tuple[str, list[str]]] = {}
     for c in results.cells:
         kind = str(c.specs.get("ceiling", ""))
-        key = (c.task, c.strong, str(c.seed), kind, with_ci(c.ceiling_acc, c.ceiling_acc_ci))
-        rows.setdefault(key, [])
-        if c.elicitor not in rows[key]:
-            rows[key].append(c.elicitor)
+        key = (c.task, c.strong, str(c.seed), kind, repr(c.ceiling_acc))
+        _, elicitors = rows.setdefault(key, (with_ci(c.ceiling_acc, c.ceiling_acc_ci), []))
+        if c.elicitor not in elicitors:
+            elicitors.append(c.elicitor)
     header = ("task", "strong", "seed", "ceiling", "ceiling acc [CI]", "elicitors", "flags")
-    return Table(header, [(*k, ", ".join(v), "") for k, v in rows.items()])
+    return Table(header, [(*k[:4], ci, ", ".join(v), "") for k, (ci, v) in rows.items()])
 
 
 def chains(results: RunResults) -> Table:
