@@ -59,3 +59,23 @@ def test_dashboard_without_labels(lab, researcher) -> None:
     assert "No labels yet." in page
     assert researcher.get("/dashboard/no-such-study").status_code == 404
     assert researcher.get(f"/dashboard/{study}/plot.png").content[:4] == b"\x89PNG"
+
+
+def test_conditions_that_labelled_different_items_are_said_in_the_notes(lab, researcher) -> None:
+    """The sandwich metric compares conditions item by item: when they labelled
+    different items, status and dashboard say so (not only a Python warning)."""
+    from sandwich.feedback.status import study_status
+
+    study = lab.study()
+    first, second = lab.invite(study, 2)  # one rater per condition (between design)
+    lab.finish(first)
+    csrf = lab.start(second)
+    for _ in range(3):  # the other condition answers only a few items
+        cur = lab.current(second)
+        assert cur is not None
+        lab.answer(second, csrf, cur[0], truth_of(cur[1]))
+    with lab.Sessions() as s:
+        notes = study_status(s, get_study(s, study)).notes
+    said = [n for n in notes if "did not label the same items" in n]
+    assert said and said[0].startswith("sandwich metric: ")
+    assert "did not label the same items" in researcher.get(f"/dashboard/{study}").text

@@ -8,6 +8,7 @@ the dashboard and the terminal show the same numbers.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -285,8 +286,11 @@ def study_status(s: Session, study: Study, n_boot: int = 1000) -> StudyStatus:
     if unassisted and assisted and valid:
         pair = (assisted[0], unassisted[0])
         try:
-            status.sandwich = human_sandwich(frame, pair[0], pair[1], n_boot=n_boot)
+            with warnings.catch_warnings():  # said in the notes instead, where readers look
+                warnings.simplefilter("ignore", UserWarning)
+                status.sandwich = human_sandwich(frame, pair[0], pair[1], n_boot=n_boot)
             status.sandwich_conditions = pair
+            notes.extend(f"sandwich metric: {w}" for w in status.sandwich.warnings)
         except ConfigError as exc:
             notes.append(f"sandwich metric not yet available: {exc}")
         except Exception as exc:
