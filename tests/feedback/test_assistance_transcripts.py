@@ -21,7 +21,8 @@ from sandwich.feedback.assistance import (
     shown_reading,
 )
 from sandwich.feedback.db import Assignment, Item, Label, Rater, Study
-from sandwich.feedback.studies import study_config, token_hash
+from sandwich.feedback.status import labels_frame
+from sandwich.feedback.studies import rater_label, study_config, token_hash
 from sandwich.feedback.study import ConditionConfig
 from sandwich.protocols import read_transcripts
 from sandwich.protocols.config import parse_protocol_config
@@ -245,3 +246,11 @@ def test_two_raters_on_one_debate_item_see_different_first_speakers(lab, tmp_pat
             )
             shown = seen[item.text][token]
             assert shown[0].startswith(f'Debater for "{first}"')
+        # the export carries the same reading in its first_speaker column
+        frame = labels_frame(s, s.scalar(select(Study)))
+        exported = {(r.item_id, r.rater_id): r.first_speaker for r in frame.itertuples(index=False)}
+        for label, asg, item in rows:
+            rater = s.get(Rater, label.rater_id)
+            f = shown_reading(item.assistance[label.condition], seed, item.key, asg.slot, rater.id)
+            assert f is not None
+            assert exported[(item.key, rater_label(rater.id, rater.external_id))] == f

@@ -18,6 +18,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from sandwich.errors import ConfigError
+from sandwich.feedback.assistance import shown_reading
 from sandwich.feedback.checks import (
     ATTENTION,
     ExclusionReport,
@@ -50,6 +51,7 @@ EXPORT_COLUMNS = [
     "created_at",
     "is_attention",
     "timed_out",
+    "first_speaker",
     "excluded",
     "exclusion_reason",
 ]
@@ -65,6 +67,9 @@ def labels_frame(s: Session, study: Study, include_training: bool = True) -> pd.
     ``over_time`` says the answer came after the study's time limit per item.
     ``is_attention`` marks attention checks (``truth`` is the instructed
     answer); ``timed_out`` an answer after an enforced time limit;
+    ``first_speaker`` the index of the choice whose debater spoke first in the
+    debate reading this rater saw (empty when the assistance has no readings:
+    :func:`sandwich.feedback.assistance.shown_reading`);
     ``excluded`` / ``exclusion_reason`` the labels the analysis leaves out
     (:func:`sandwich.feedback.checks.mark_exclusions`). Nothing is dropped here.
     """
@@ -86,8 +91,11 @@ def labels_frame(s: Session, study: Study, include_training: bool = True) -> pd.
             Label.created_at,
             Item.role,
             Label.timed_out,
+            Item.assistance,
+            Assignment.slot,
         )
         .join(Item, Item.id == Label.item_id)
+        .join(Assignment, Assignment.id == Label.assignment_id)
         .join(Rater, Rater.id == Label.rater_id)
         .where(Label.study_id == study.id)
         .order_by(Label.id)
@@ -109,10 +117,11 @@ def labels_frame(s: Session, study: Study, include_training: bool = True) -> pd.
             "created_at": created.isoformat(timespec="seconds"),
             "is_attention": role == ATTENTION,
             "timed_out": bool(late),
+            "first_speaker": shown_reading(assistance.get(cond), cfg.seed, key, slot, rid),
         }
         for (
             key, rid, ext, cond, ans, conf, reason, sec, gold_item, training, truth, created,
-            role, late,
+            role, late, assistance, slot,
         ) in rows
     ]  # fmt: skip
     frame = pd.DataFrame(records, columns=EXPORT_COLUMNS[:-2])
