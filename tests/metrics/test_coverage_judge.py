@@ -29,7 +29,12 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from sandwich.metrics.judge import judge_accuracy, paired_split, split_accuracy
+from sandwich.metrics.judge import (
+    judge_accuracy,
+    paired_split,
+    split_accuracy,
+    wilson_interval,
+)
 
 N_REP = 2000
 N_BOOT = 1000
@@ -124,13 +129,55 @@ def test_judge_accuracy_is_calibrated(n: int) -> None:
     assert LOW <= c <= HIGH, f"judge_accuracy n={n}: {c:.3f} ± {se:.3f}"
 
 
+@pytest.mark.parametrize(("n", "mu"), [(50, 2.5), (100, 2.0), (100, 3.0)])
+def test_judge_accuracy_is_calibrated_for_a_strong_judge(n: int, mu: float) -> None:
+    """Expected scores 0.974 (mu 2.5), 0.94 (mu 2) and 0.99 (mu 3): the percentile
+    bootstrap this replaced covered 0.802, 0.900 and 0.731 here (it cannot reach past the observed
+    share near 1)."""
+    c, se = judge_accuracy_coverage(Judge(mu=(mu, 0.5)), n, seed=40 + n)
+    assert LOW <= c <= HIGH, f"judge_accuracy n={n} mu={mu}: {c:.3f} ± {se:.3f}"
+
+
 def test_paired_split_position_bias_is_calibrated() -> None:
     cov = paired_split_coverage(Judge(), 200, seed=20)
     for name, (c, se) in cov.items():
         assert LOW <= c <= HIGH, f"paired_split {name} n=200: {c:.3f} ± {se:.3f}"
 
 
+def test_paired_split_is_calibrated_for_a_strong_judge() -> None:
+    """Expected scores 0.974 shown first, 0.824 second, 100 items: the old percentile
+    bootstrap covered the first condition 0.865 of the time (0.924 at 200 items)."""
+    cov = paired_split_coverage(Judge(mu=(2.5, 1.2)), 100, seed=160)
+    for name, (c, se) in cov.items():
+        assert LOW <= c <= HIGH, f"paired_split {name} n=100 strong: {c:.3f} ± {se:.3f}"
+
+
 def test_split_accuracy_consultancy_is_calibrated() -> None:
     cov = split_accuracy_coverage(Judge(mu=(1.2, -0.2)), 200, seed=30)
     for name, (c, se) in cov.items():
         assert LOW <= c <= HIGH, f"split_accuracy {name} n=200: {c:.3f} ± {se:.3f}"
+
+
+def test_wilson_interval_values_and_errors() -> None:
+    right10, wrong10 = np.ones(10), np.zeros(10)
+    assert wilson_interval(right10).high == 1.0 and wilson_interval(wrong10).low == 0.0
+    assert wilson_interval(right10) == pytest.approx((0.7225, 1.0), abs=1e-4)
+    assert wilson_interval(wrong10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert wilson_interval(np.arange(100) % 2) == pytest.approx((0.4038, 0.5962), abs=1e-4)
+    # ties (score 1/2) vary less than right/wrong with the same mean: a narrower interval
+    ties = wilson_interval(np.array([1.0] * 40 + [0.5] * 20 + [0.0] * 40))
+    no_ties = wilson_interval(np.array([1.0] * 50 + [0.0] * 50))
+    assert ties.high - ties.low < no_ties.high - no_ties.low
+    assert judge_accuracy([0.5, 0.5]).ci == wilson_interval(np.array([0.5, 0.5]))
+    with pytest.raises(ValueError, match="non-empty"):
+        wilson_interval(np.array([]))
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        wilson_interval(np.array([1.5]))
+
+
+def test_split_accuracy_is_calibrated_when_the_judge_follows_a_right_consultant() -> None:
+    """Expected scores 0.974 (consultant right, ~100 items) and 0.438 (wrong): the
+    old percentile bootstrap covered the first 0.887 of the time."""
+    cov = split_accuracy_coverage(Judge(mu=(2.5, -0.2)), 200, seed=70)
+    for name, (c, se) in cov.items():
+        assert LOW <= c <= HIGH, f"split_accuracy {name} n=200 strong: {c:.3f} ± {se:.3f}"
