@@ -16,8 +16,11 @@ with ``s = sqrt(1 + sd^2)``; not ``P(P(right) > 0.5)`` (ties as wrong) nor the
 mean of ``P(right)``. The position bias's truth is the difference of the two
 conditions' expected scores.
 
-2000 replications per interval (Monte Carlo SE ~ 0.005), pipeline default of
-1000 bootstrap replicates, fixed seeds; 95% nominal must give [0.93, 0.97].
+2000 replications per interval (Monte Carlo SE ~ 0.005), fixed seeds; 95%
+nominal must give [0.93, 0.97]. The accuracies' intervals are Wilson score
+intervals (no resampling); ``paired_split``'s difference is a paired
+bootstrap with the pipeline default of 1000 replicates. Strong judges
+(expected score 0.94-0.99) are the case the percentile bootstrap got wrong.
 """
 
 from __future__ import annotations
