@@ -8,7 +8,7 @@ For each simulated scenario of ``tests/feedback/test_agreement_coverage.py``
 agreement, its Monte Carlo SE, and how often the interval lies wholly above or
 below it; for the reported interval (Wilson with the effective number of
 items, :func:`sandwich.feedback.agreement.mean_share_interval`) and the one it
-replaced (percentile bootstrap over items, 1000 replicates). About 40 CPU-seconds
+replaced (percentile bootstrap over items, 1000 replicates). About a CPU-minute
 at 10,000 studies.
 """
 
