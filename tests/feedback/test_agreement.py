@@ -9,13 +9,16 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from sandwich.cli import main
 from sandwich.feedback.agreement import (
     agreement_table,
     alpha_nominal,
+    condition_agreement,
     fleiss_kappa,
     krippendorff_alpha_counts,
+    mean_share_interval,
     per_label_kappa,
     specific_agreement,
 )
@@ -127,3 +130,31 @@ def test_agreement_in_dashboard_and_status(lab, researcher, capsys, monkeypatch)
     assert "agreement (main items" in out and "Fleiss kappa" in out
     first = table.iloc[0]
     assert f"{fmt(first['kappa'], 3)} [" in out
+
+
+def test_observed_agreement_ci_does_not_collapse_at_the_ceiling() -> None:
+    """30 items on which all 3 raters agree: every bootstrap replicate is 1, so a
+    percentile interval is [1, 1]; the Wilson interval with N items is
+    [N / (N + t^2), 1] (t quantile, N - 1 df)."""
+    counts = np.array([[3.0, 0.0]] * 20 + [[0.0, 3.0]] * 10)
+    (row, *_) = condition_agreement(counts, "c", ["true", "false"], n_boot=200, seed=0)
+    t = stats.t.ppf(0.975, 29)
+    assert row["agreement"] == 1.0
+    assert row["agreement_low"] == pytest.approx(30 / (30 + t**2))
+    assert row["agreement_high"] == 1.0
+
+
+def test_mean_share_interval_of_zero_one_values_is_wilsons() -> None:
+    """For 0/1 shares the effective number of items is N (up to N / (N - 1)),
+    so with many items the interval is scipy's Wilson interval of k of N."""
+    shares = np.r_[np.ones(3000), np.zeros(1000)]
+    ours = mean_share_interval(shares)
+    wilson = stats.binomtest(3000, 4000).proportion_ci(0.95, method="wilson")
+    assert ours.low == pytest.approx(wilson.low, abs=1e-4)
+    assert ours.high == pytest.approx(wilson.high, abs=1e-4)
+
+
+def test_mean_share_interval_rejects_shares_outside_0_1() -> None:
+    with pytest.raises(ValueError, match=r"shares must be .* in \[0, 1\]"):
+        mean_share_interval(np.array([0.5, 1.2]))
+    assert np.isnan(mean_share_interval(np.array([0.5])).low)  # one item: no interval

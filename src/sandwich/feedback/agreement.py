@@ -21,8 +21,24 @@ answer ``j`` (``m_i = sum_j n[i, j]`` raters on item ``i``). From it:
   chance that another rater of the item said j too (``o_jj / n_j``; for two
   raters, positive agreement ``2a / (2a + b + c)``).
 
-CIs: percentile bootstrap over items (items drawn with replacement, all
-labels of a drawn item kept), ``n_boot`` replicates, fixed seed.
+CIs (95%): kappa, alpha and specific agreement by percentile bootstrap over
+items (items drawn with replacement, all labels of a drawn item kept),
+``n_boot`` replicates, fixed seed. Observed agreement (row ``all``) is a mean
+of per-item shares ``P_i`` in [0, 1]; near its ceiling a bootstrap interval of
+it behaves like a Wald interval of a proportion near 1 (when few items are
+split it lies wholly above the truth too often) and covered 0.928 with 60
+items x 3 labels at agreement 0.90. Its CI (:func:`mean_share_interval`) is
+instead Wilson's score interval with the effective number of items (Kish's
+design effect of a mean of bounded values): ``n_eff = N P (1 - P) / s^2``
+(``s^2`` the sample variance of the ``P_i``; ``N`` if it is 0), ``P`` taken as
+a proportion of ``n_eff`` trials, and the t quantile with ``N - 1`` degrees of
+freedom for ``z``. It stays inside [0, 1], always contains ``P``, does not
+collapse to [1, 1] when every item agrees fully, and for 0/1 shares is
+Wilson's interval of a proportion. It needs no bootstrap but, like the others,
+is reported only when ``n_boot > 0``. Coverage at 95% nominal in the four
+scenarios of ``tests/feedback/test_agreement_coverage.py``, 10,000 studies
+each: 0.955, 0.952, 0.952 and 0.941 near the ceiling (bootstrap: 0.946, 0.949,
+0.950, 0.928); ``benchmarks/agreement_coverage.py``.
 """
 
 from __future__ import annotations
@@ -32,9 +48,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from sandwich.feedback.label_table import as_label_frame
-from sandwich.metrics import percentile_interval, resample_counts
+from sandwich.metrics import Interval, percentile_interval, resample_counts
 
 COLUMNS = [
     "condition",
@@ -132,6 +149,27 @@ def krippendorff_alpha_counts(counts: np.ndarray) -> float:
     return float(krippendorff.alpha(value_counts=counts, level_of_measurement="nominal"))
 
 
+def mean_share_interval(shares: np.ndarray, alpha: float = 0.05) -> Interval:
+    """Wilson score interval for the mean of per-item shares in [0, 1], with the
+    effective number of items ``n_eff = N P (1 - P) / s^2`` and a t quantile
+    (``N - 1`` df). Unlike a bootstrap or Wald interval it does not collapse
+    onto the ceiling when most items agree fully. (nan, nan) below two items."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    p = np.asarray(shares, dtype=np.float64)
+    if p.ndim != 1 or not np.all((p >= 0) & (p <= 1)):
+        raise ValueError("shares must be a 1-d array of values in [0, 1]")
+    n = p.size
+    if n < 2:
+        return Interval(float("nan"), float("nan"))
+    mean, var = float(p.mean()), float(p.var(ddof=1))
+    n_eff = n * mean * (1 - mean) / var if var > 0 else float(n)
+    z = float(stats.t.ppf(1 - alpha / 2, n - 1))
+    centre = (mean + z**2 / (2 * n_eff)) / (1 + z**2 / n_eff)
+    half = z / (1 + z**2 / n_eff) * np.sqrt(mean * (1 - mean) / n_eff + z**2 / (4 * n_eff**2))
+    return Interval(float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+
+
 def _row(
     condition: str, label: str, counts: np.ndarray, est: dict[str, float], reps: dict[str, Any]
 ) -> dict[str, Any]:
@@ -142,7 +180,8 @@ def _row(
         "n_labels": int(counts.sum()),
     }
     for key in ("agreement", "kappa", "alpha"):
-        ci = percentile_interval(reps[key]) if reps[key] is not None else None
+        r = reps[key]
+        ci = r if isinstance(r, Interval) else percentile_interval(r) if r is not None else None
         row[key] = est[key]
         row[f"{key}_low"] = ci.low if ci else float("nan")
         row[f"{key}_high"] = ci.high if ci else float("nan")
@@ -180,7 +219,7 @@ def condition_agreement(
                 "alpha": krippendorff_alpha_counts(counts),
             },
             {
-                "agreement": (W @ p_item) / W.sum(axis=1) if W is not None else None,
+                "agreement": mean_share_interval(p_item) if W is not None else None,
                 "kappa": fleiss_kappa(counts, W) if W is not None else None,
                 "alpha": alpha_nominal(counts, W) if W is not None else None,
             },
