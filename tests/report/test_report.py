@@ -121,6 +121,9 @@ def test_seed_flags_are_explained_and_do_not_dim_rows(results: RunResults) -> No
     assert "unbounded" in meanings[FLAG_UNBOUNDED_CI]
     assert not flagged("few_seeds") and not flagged("single_seed")
     assert flagged("few_seeds, small_gap") and flagged([FLAG_UNBOUNDED_CI])
+    # the side-by-side table prefixes each flag with its elicitor
+    assert not flagged("probe: few_seeds, probe-logconf: single_seed")
+    assert flagged("probe: few_seeds, probe-logconf: small_gap")
     # every group of the fixture predates ci_method: the report says so
     assert any("older sandwich" in w for w in report_warnings(results))
 

@@ -75,8 +75,13 @@ def report_warnings(results: RunResults) -> list[str]:
 
 def flagged(flags: list[str] | tuple[str, ...] | str) -> bool:
     """Whether a row should be shown as flagged: it carries a flag beyond the
-    informational ones (single_seed, few_seeds say how the interval was made)."""
-    names = [f.strip() for f in flags.split(",")] if isinstance(flags, str) else list(flags)
+    informational ones (single_seed, few_seeds say how the interval was made).
+
+    A flag may carry its elicitor as a prefix (``probe: single_seed``, the
+    side-by-side table); only the name after the last colon counts.
+    """
+    entries = flags.split(",") if isinstance(flags, str) else flags
+    names = [f.rsplit(":", 1)[-1].strip() for f in entries]
     return any(f and f not in INFO_FLAGS for f in names)
 
 
