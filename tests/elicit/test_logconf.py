@@ -42,6 +42,17 @@ def test_hardened_share_matches_soft_weak_share() -> None:
     assert float(hardened_targets(logits, weak).mean()) == pytest.approx(0.25)
 
 
+def test_hardened_threshold_from_the_given_batch() -> None:
+    # alone, the items (-1, -0.5) with half weak positives threshold at their own median
+    # (-0.75) -> (0, 1); in the batch [2, -1, 0.5, -3] (half weak positives) the threshold
+    # is the batch median (-0.25), above both -> (0, 0)
+    batch = torch.tensor([2.0, -1.0, 0.5, -3.0])
+    batch_weak = torch.tensor([1.0, 0.0, 0.0, 1.0])
+    items, weak = torch.tensor([-1.0, -0.5]), torch.tensor([0.0, 1.0])
+    assert hardened_targets(items, weak).tolist() == [0.0, 1.0]
+    assert hardened_targets(items, weak, batch, batch_weak).tolist() == [0.0, 0.0]
+
+
 def test_zero_aux_weight_is_soft_cross_entropy() -> None:
     g = torch.Generator().manual_seed(0)
     logits, weak = torch.randn(50, generator=g), torch.rand(50, generator=g)

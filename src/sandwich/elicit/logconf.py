@@ -59,14 +59,23 @@ from sandwich.elicit.probe import holdout_split
 from sandwich.elicit.registry import ELICITORS
 
 
-def hardened_targets(logits: torch.Tensor, weak_targets: torch.Tensor) -> torch.Tensor:
+def hardened_targets(
+    logits: torch.Tensor,
+    weak_targets: torch.Tensor,
+    batch_logits: torch.Tensor | None = None,
+    batch_targets: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The student's own hard labels, with the batch's share of weak positives.
 
     Item i is positive iff its logit is above the (1 - m) quantile of the
-    batch's logits, where m is the mean weak label of the batch.
+    batch's logits, where m is the mean weak label of the batch. The batch is
+    ``logits``/``weak_targets`` themselves unless ``batch_logits`` and
+    ``batch_targets`` (a larger batch these items belong to) are given.
     """
-    share = weak_targets.float().mean().clamp(0.0, 1.0)
-    threshold = torch.quantile(logits.detach().float(), 1.0 - share)
+    if batch_logits is None or batch_targets is None:
+        batch_logits, batch_targets = logits, weak_targets
+    share = batch_targets.float().mean().clamp(0.0, 1.0)
+    threshold = torch.quantile(batch_logits.detach().float(), 1.0 - share)
     return (logits.detach() > threshold).to(logits.dtype)
 
 

@@ -64,13 +64,17 @@ def debater_prompt(view: ChoiceView, side: int, so_far: Sequence[Turn], rnd: int
     ]
 
 
+def _side_first(argues_for: Sequence[int | None], side: int) -> list[int]:
+    """Turn indices with each round's pair reordered so ``side``'s turn comes first."""
+    out: list[int] = []
+    for lo in range(0, len(argues_for), 2):
+        out += sorted(range(lo, min(lo + 2, len(argues_for))), key=lambda i: argues_for[i] != side)
+    return out
+
+
 def _own_first(turns: Sequence[Turn], side: int) -> list[Turn]:
     """Earlier rounds as one debater sees them in simultaneous mode: its own turn first."""
-    out: list[Turn] = []
-    for lo in range(0, len(turns), 2):
-        pair = list(turns[lo : lo + 2])
-        out += sorted(pair, key=lambda t: t.argues_for != side)
-    return out
+    return [turns[i] for i in _side_first([t.argues_for for t in turns], side)]
 
 
 @PROTOCOLS.register("debate", summary="two debaters argue opposite answers for N rounds")
@@ -131,12 +135,5 @@ class DebateProtocol(Protocol):
                 Reading(tuple(i for i, t in enumerate(turns) if t.first_speaker == f), f)
                 for f in (0, 1)
             ]
-        out = []
-        for f in (0, 1):
-            idx: list[int] = []
-            for lo in range(0, len(turns), 2):
-                idx += sorted(
-                    range(lo, min(lo + 2, len(turns))), key=lambda i: turns[i].argues_for != f
-                )
-            out.append(Reading(tuple(idx), f))
-        return out
+        sides = [t.argues_for for t in turns]
+        return [Reading(tuple(_side_first(sides, f)), f) for f in (0, 1)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -52,35 +52,32 @@ def _p_right(r: TranscriptRecord, js: Sequence[JudgementRecord]) -> float | None
     return p0 if r.correct == 0 else 1.0 - p0
 
 
-def by_position(records: Sequence[TranscriptRecord]) -> tuple[list[float], list[float]]:
-    """P(right) with the right answer shown first / second, items judged in both orders."""
+def _split_by(
+    records: Sequence[TranscriptRecord], first_of: Callable[[JudgementRecord], int | None]
+) -> tuple[list[float], list[float]]:
+    """P(right) over judgements where ``first_of(j)`` (the choice put first; None: not
+    counted) is / is not the right answer, on ok items that have both."""
     first, second = [], []
     for r in records:
         if r.status != "ok":
             continue
-        pos = [
-            _p_right(r, [j for j in r.judgements if ORDERS[j.order][0] == r.correct]),
-            _p_right(r, [j for j in r.judgements if ORDERS[j.order][0] != r.correct]),
-        ]
-        if pos[0] is not None and pos[1] is not None:
-            first.append(pos[0])
-            second.append(pos[1])
-    return first, second
-
-
-def by_speaking_order(records: Sequence[TranscriptRecord]) -> tuple[list[float], list[float]]:
-    """P(right) when the right answer's advocate spoke first / second (debate readings)."""
-    first, second = [], []
-    for r in records:
-        if r.status != "ok":
-            continue
-        spoke = [j for j in r.judgements if j.first_speaker is not None]
-        pf = _p_right(r, [j for j in spoke if j.first_speaker == r.correct])
-        ps = _p_right(r, [j for j in spoke if j.first_speaker != r.correct])
+        js = [j for j in r.judgements if first_of(j) is not None]
+        pf = _p_right(r, [j for j in js if first_of(j) == r.correct])
+        ps = _p_right(r, [j for j in js if first_of(j) != r.correct])
         if pf is not None and ps is not None:
             first.append(pf)
             second.append(ps)
     return first, second
+
+
+def by_position(records: Sequence[TranscriptRecord]) -> tuple[list[float], list[float]]:
+    """P(right) with the right answer shown first / second, items judged in both orders."""
+    return _split_by(records, lambda j: ORDERS[j.order][0])
+
+
+def by_speaking_order(records: Sequence[TranscriptRecord]) -> tuple[list[float], list[float]]:
+    """P(right) when the right answer's advocate spoke first / second (debate readings)."""
+    return _split_by(records, lambda j: j.first_speaker)
 
 
 def _split_fields(prefix: str, kind: str, s: PairedSplit) -> dict[str, object]:

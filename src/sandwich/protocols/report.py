@@ -12,7 +12,15 @@ from pathlib import Path
 from rich.table import Table as RichTable
 
 from sandwich.protocols.naive import ASSISTANT_ALONE
-from sandwich.protocols.results import ProtocolResults, ProtocolRow, SeedAggregate
+from sandwich.protocols.results import (
+    FEW_SEEDS,
+    FLAG_FEW_SEEDS,
+    FLAG_ONE_ORDER,
+    ONE_ORDER_MAX,
+    ProtocolResults,
+    ProtocolRow,
+    SeedAggregate,
+)
 from sandwich.protocols.transcripts import JudgementRecord, TranscriptRecord, TurnRecord
 from sandwich.report.markdown_page import md_escape, md_table
 from sandwich.report.rows import Table, num
@@ -219,7 +227,7 @@ AGGREGATE_NOTE = (
     "Each seed is one replicate. Judge acc: mean of the per-seed accuracies, t interval "
     "on k - 1 degrees of freedom. Gap closed: mean(protocol - naive) / mean(expert - "
     "naive) over seeds, Fieller's interval (unbounded when the mean gap is not clearly "
-    "above 0). few_seeds: fewer than 5 seeds, so the interval is rough."
+    f"above 0). {FLAG_FEW_SEEDS}: fewer than {FEW_SEEDS} seeds, so the interval is rough."
 )
 
 
@@ -247,7 +255,8 @@ def accuracy_note(results: ProtocolResults) -> str:
         "(protocol - naive) / (expert - naive), expert = 1 (the answer key), on the same "
         "items; flagged small-gap when the CI of expert - naive includes 0. CIs: "
         "percentile bootstrap over items. one order: items judged in one answer order "
-        "only (the other unparsed); flagged one_order above 5% of items." + ref + within
+        f"only (the other unparsed); flagged {FLAG_ONE_ORDER} above {ONE_ORDER_MAX:.0%} of "
+        "items." + ref + within
     )
 
 

@@ -55,6 +55,7 @@ Expected accuracy on balanced items with blind-spot share ``s``:
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from typing import Literal, Self, get_args
 
@@ -149,10 +150,7 @@ class NonExpertSupervisor(Supervisor):
     def _blind_values(self, items: Sequence[Item]) -> tuple[frozenset[str], frozenset[str]]:
         """(blind values, all values of A): values in hash order until they hold a
         1 - K share of ``items``."""
-        counts: dict[str, int] = {}
-        for it in items:
-            v = self._value(it)
-            counts[v] = counts.get(v, 0) + 1
+        counts = Counter(self._value(it) for it in items)
         order = sorted(counts, key=lambda v: _uniform(self.seed_salt, self.random_state_, v))
         blind: set[str] = set()
         covered, need = 0, (1.0 - self.knowledge) * len(items)

@@ -10,7 +10,7 @@ student with a fine-tuned supervisor like for like.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, get_args
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from sandwich.supervision.registry import SUPERVISORS
 from sandwich.tasks.item import Item
 
 Method = Literal["probe", "finetune"]
-METHODS = ("probe", "finetune")
+METHODS: tuple[str, ...] = get_args(Method)
 
 
 @SUPERVISORS.register(

@@ -144,9 +144,8 @@ def read_items(path: str | Path) -> list[Item]:
     return _read(Path(path))[0]
 
 
-def _read(path: Path) -> tuple[list[Item], dict[str, str]]:
+def _read(p: Path) -> tuple[list[Item], dict[str, str]]:
     """The file's items, in file order, and each item's ``file:line``."""
-    p = path
     suffix = p.suffix.lower()
     if suffix not in (".jsonl", ".csv"):
         raise InputFileError(p, None, f"unsupported file type {suffix!r}; use .jsonl or .csv")

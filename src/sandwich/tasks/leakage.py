@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -194,10 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         task = load_task(
             None if is_file else spec, path=spec if is_file else None, n_items=args.n_items
         )
-        sizes: dict[str, int] = {}
-        for it in task.items:
-            if it.group is not None:
-                sizes[it.group] = sizes.get(it.group, 0) + 1
+        sizes = Counter(it.group for it in task.items if it.group is not None)
         by_seed = {seed: task.split(seed) for seed in seeds}
         plain = [shared_group_rate(task.split(seed, use_groups=False)) for seed in seeds]
         grouped = [shared_group_rate(s) for s in by_seed.values()]

@@ -93,10 +93,7 @@ def _hardened(
     if batch_logits is None or batch_labels is None:
         return hardened_targets(z, weak)
     _check(batch_logits, batch_labels)
-    zb = (batch_logits[:, 1] - batch_logits[:, 0]).detach().float()
-    share = batch_labels.float().clamp(0.0, 1.0).mean()
-    threshold = torch.quantile(zb, 1.0 - share)
-    return (z.detach() > threshold).to(z.dtype)
+    return hardened_targets(z, weak, batch_logits[:, 1] - batch_logits[:, 0], batch_labels)
 
 
 def warmup_weight_frac(step_frac: float, aux_weight: float, warmup_frac: float) -> float:
