@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,20 +35,6 @@ def _sessions(db: str | None) -> Any:
     from sandwich.feedback.migrate import migrate
 
     return session_factory(migrate(db))
-
-
-@contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
-    """``$name`` set to ``value`` inside the block (for a child process), restored after."""
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
 
 
 def serve_cmd(
@@ -367,10 +350,9 @@ def simulate_cmd(
     if url is None:
         # the simulated raters all come from this machine, each named by its own
         # X-Forwarded-For address: the server started here believes it from loopback
-        with (
-            _env(TRUSTED_PROXIES_ENV, "127.0.0.1"),
-            ServerProcess(db or default_db_url()) as server,
-        ):
+        with ServerProcess(
+            db or default_db_url(), env={TRUSTED_PROXIES_ENV: "127.0.0.1"}
+        ) as server:
             report = drive(server.url)
     else:
         report = drive(url)
