@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 study_app = typer.Typer(
     help="Human studies: create, invite raters, watch progress, export labels, simulate.",
@@ -180,13 +183,15 @@ def export_cmd(
     db: DbOption = None,
 ) -> None:
     """Write the study's labels (CSV or JSONL) and print a run-config snippet using them."""
-    from sandwich.feedback.export import export_labels, export_problem
+    from sandwich.feedback.export import export_problem, write_labels
+    from sandwich.feedback.status import labels_frame
     from sandwich.feedback.studies import get_study, study_config
 
     path = out or Path(f"{study}-labels.csv")
     with _sessions(db).begin() as s:
         found = get_study(s, study)
-        n = export_labels(s, found, path, include_training=training)
+        frame = labels_frame(s, found, include_training=training)
+        n = write_labels(frame, path)
         problem = export_problem(s, found)
         conditions = [c.name for c in study_config(found).conditions]
     _console().print(f"wrote {n} labels to {path}")
@@ -195,7 +200,7 @@ def export_cmd(
             f"[yellow]note:[/] these labels cannot be read back as label records: {problem}",
             highlight=False,
         )
-    for line in _export_exclusions(db, study, training):  # never silent
+    for line in _export_exclusions(frame):  # never silent
         _console().print(line, highlight=False)
     snippet = "\n".join(
         f"    - name: human\n      label: human-{c}\n"
@@ -207,14 +212,11 @@ def export_cmd(
     )
 
 
-def _export_exclusions(db: str | None, study: str, training: bool) -> list[str]:
-    """What the exported file marks ``excluded`` (crowd-study checks), in words."""
+def _export_exclusions(frame: pd.DataFrame) -> list[str]:
+    """What the exported file (``frame``, as written) marks ``excluded``
+    (crowd-study checks), in words."""
     from sandwich.feedback.checks import apply_exclusions
-    from sandwich.feedback.status import labels_frame
-    from sandwich.feedback.studies import get_study
 
-    with _sessions(db)() as s:
-        frame = labels_frame(s, get_study(s, study), include_training=training)
     lines = apply_exclusions(frame)[1].lines()
     if lines:
         lines[0] += " (kept in the file with excluded = true; the human supervisor drops them)"
