@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 study_app = typer.Typer(
     help="Human studies: create, invite raters, watch progress, export labels, simulate.",
@@ -38,20 +38,6 @@ def _sessions(db: str | None) -> Any:
     from sandwich.feedback.migrate import migrate
 
     return session_factory(migrate(db))
-
-
-@contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
-    """``$name`` set to ``value`` inside the block (for a child process), restored after."""
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
 
 
 def serve_cmd(
@@ -197,13 +183,15 @@ def export_cmd(
     db: DbOption = None,
 ) -> None:
     """Write the study's labels (CSV or JSONL) and print a run-config snippet using them."""
-    from sandwich.feedback.export import export_labels, export_problem
+    from sandwich.feedback.export import export_problem, write_labels
+    from sandwich.feedback.status import labels_frame
     from sandwich.feedback.studies import get_study, study_config
 
     path = out or Path(f"{study}-labels.csv")
     with _sessions(db).begin() as s:
         found = get_study(s, study)
-        n = export_labels(s, found, path, include_training=training)
+        frame = labels_frame(s, found, include_training=training)
+        n = write_labels(frame, path)
         problem = export_problem(s, found)
         conditions = [c.name for c in study_config(found).conditions]
     _console().print(f"wrote {n} labels to {path}")
@@ -212,7 +200,7 @@ def export_cmd(
             f"[yellow]note:[/] these labels cannot be read back as label records: {problem}",
             highlight=False,
         )
-    for line in _export_exclusions(db, study, training):  # never silent
+    for line in _export_exclusions(frame):  # never silent
         _console().print(line, highlight=False)
     snippet = "\n".join(
         f"    - name: human\n      label: human-{c}\n"
@@ -224,14 +212,11 @@ def export_cmd(
     )
 
 
-def _export_exclusions(db: str | None, study: str, training: bool) -> list[str]:
-    """What the exported file marks ``excluded`` (crowd-study checks), in words."""
+def _export_exclusions(frame: pd.DataFrame) -> list[str]:
+    """What the exported file (``frame``, as written) marks ``excluded``
+    (crowd-study checks), in words."""
     from sandwich.feedback.checks import apply_exclusions
-    from sandwich.feedback.status import labels_frame
-    from sandwich.feedback.studies import get_study
 
-    with _sessions(db)() as s:
-        frame = labels_frame(s, get_study(s, study), include_training=training)
     lines = apply_exclusions(frame)[1].lines()
     if lines:
         lines[0] += " (kept in the file with excluded = true; the human supervisor drops them)"
@@ -367,10 +352,9 @@ def simulate_cmd(
     if url is None:
         # the simulated raters all come from this machine, each named by its own
         # X-Forwarded-For address: the server started here believes it from loopback
-        with (
-            _env(TRUSTED_PROXIES_ENV, "127.0.0.1"),
-            ServerProcess(db or default_db_url()) as server,
-        ):
+        with ServerProcess(
+            db or default_db_url(), env={TRUSTED_PROXIES_ENV: "127.0.0.1"}
+        ) as server:
             report = drive(server.url)
     else:
         report = drive(url)

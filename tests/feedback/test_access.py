@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from alembic.config import Config
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select, text
 
 from sandwich.cli import main
 from sandwich.feedback.access import members
@@ -93,14 +94,21 @@ def test_unknown_owner_fails_and_stores_nothing(tmp_path: Path, monkeypatch, cap
     assert "sandwich study researcher nobody" in capsys.readouterr().err
 
 
-def test_migration_0004_on_a_database_at_0001(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
-    engine = make_engine(url)
+def _at_0001_with_a_researcher(engine: Engine) -> Config:
+    """Migrate ``engine`` to 0001 and store a researcher 'old' as that schema had
+    them; returns the alembic config (for migrating further)."""
     cfg = _alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0001")
         conn.execute(text("INSERT INTO researchers (username, password_hash) VALUES ('old', 'x')"))
+    return cfg
+
+
+def test_migration_0004_on_a_database_at_0001(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    engine = make_engine(url)
+    cfg = _at_0001_with_a_researcher(engine)
     migrate(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == (
@@ -125,11 +133,7 @@ def test_access_sessions_and_migration_on_postgresql(
 ) -> None:
     """Migration 0004 on PostgreSQL (0001 first, then up), study access and session versions."""
     engine = make_engine(postgres_url)
-    cfg = _alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
-        conn.execute(text("INSERT INTO researchers (username, password_hash) VALUES ('old', 'x')"))
+    _at_0001_with_a_researcher(engine)
     engine.dispose()
     lab = Lab(tmp_path, postgres_url)  # migrates to head
     try:

@@ -75,3 +75,29 @@ def test_researcher_password_from_env(tmp_path: Path, db: str, monkeypatch, caps
     assert r.status_code == 303
     monkeypatch.setenv("SANDWICH_RESEARCHER_PASSWORD", "short")
     assert main(["study", "researcher", "bob"]) == 2
+
+
+def test_export_reads_the_labels_it_writes_once(
+    tmp_path: Path, db: str, capsys, monkeypatch
+) -> None:
+    """The file and the exclusion note come from one read of the labels (one
+    session): a label arriving in between cannot make them disagree."""
+    from sandwich.feedback import export, status
+
+    path = write_study(tmp_path / "files")
+    assert main(["study", "create", str(path)]) == 0
+    assert main(["study", "invite", "demo-study", "--n", "1", "--base-url", "http://x:1"]) == 0
+    (token,) = re.findall(r"http://x:1/r/([A-Za-z0-9_-]+)", capsys.readouterr().out)
+    Lab(tmp_path, db).finish(token)
+    reads: list[bool] = []
+    real = status.labels_frame
+
+    def counted(s, study, include_training=True, **kw):  # type: ignore[no-untyped-def]
+        reads.append(include_training)
+        return real(s, study, include_training=include_training, **kw)
+
+    monkeypatch.setattr(status, "labels_frame", counted)
+    monkeypatch.setattr(export, "labels_frame", counted)
+    assert main(["study", "export", "demo-study", "-o", str(tmp_path / "l.csv")]) == 0
+    assert reads.count(False) == 1  # the exported labels (training left out): read once
+    assert len(read_labels(tmp_path / "l.csv")) == 6

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -56,7 +57,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 class ServerProcess:
     """``python -m sandwich.feedback.server`` on a free port; ``start()`` waits until
-    it answers ``/healthz``; ``stop()`` terminates it (``kill()`` sends SIGKILL)."""
+    it answers ``/healthz``; ``stop()`` terminates it (``kill()`` sends SIGKILL).
+    ``env``: variables set for the child only (this process's environment is
+    left alone)."""
 
     def __init__(
         self,
@@ -64,8 +67,10 @@ class ServerProcess:
         host: str = "127.0.0.1",
         port: int | None = None,
         log: Path | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.db_url = db_url
+        self.env = dict(env or {})
         self.host = host
         self.port = port or free_port(host)
         self.log = log
@@ -80,7 +85,7 @@ class ServerProcess:
         cmd += ["--host", self.host, "--port", str(self.port)]
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy()
+            cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -32,6 +32,7 @@ from sandwich.feedback.checks import (
 )
 from sandwich.feedback.db import Assignment, Item, Label, Rater, Study
 from sandwich.feedback.studies import rater_label, raters_per_condition, study_config
+from sandwich.feedback.study import StudyConfig
 
 T = TypeVar("T")
 
@@ -310,7 +311,7 @@ def study_status(s: Session, study: Study, n_boot: int = 1000) -> StudyStatus:
 def _add_checks(
     s: Session,
     study: Study,
-    cfg: Any,
+    cfg: StudyConfig,
     status: StudyStatus,
     raw: pd.DataFrame,
     counted: pd.DataFrame,
