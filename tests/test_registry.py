@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel, ConfigDict, Field
 
-from sandwich.errors import UnknownNameError
+from sandwich.errors import ConfigError, UnknownNameError
 from sandwich.registry import Registry, spec_of
 
 
@@ -29,7 +30,7 @@ def test_build_records_construction_arguments() -> None:
     assert obj.size == 3
     spec = spec_of(obj)
     assert spec is not None
-    assert spec.to_dict() == {"kind": "thing", "name": "apple", "params": {"size": 3}}
+    assert spec.to_dict() == {"kind": "thing", "name": "apple", "params": {"size": 3}, "version": 1}
 
 
 def test_summary_from_docstring_first_line_or_explicit() -> None:
@@ -52,3 +53,41 @@ def test_double_registration_fails() -> None:
     reg = make_registry()
     with pytest.raises(ValueError, match="registered twice"):
         reg.register("apple")(Thing)
+
+
+class Sized(Thing):
+    """A thing with declared, typed parameters."""
+
+    VERSION = 3
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        size: int = Field(2, ge=1)
+
+
+def test_params_model_validates_and_the_spec_holds_resolved_params() -> None:
+    reg: Registry[Thing] = Registry("thing")
+    reg.register("sized")(Sized)
+    spec = spec_of(reg.build("sized"))
+    assert spec is not None and spec.params == {"size": 2} and spec.version == 3
+    # writing the default out gives the same spec as leaving it out
+    assert spec_of(reg.build("sized", size=2)) == spec
+    with pytest.raises(ConfigError, match=r"size: Input should be greater than or equal to 1"):
+        reg.build("sized", size=0)
+    with pytest.raises(ConfigError, match=r"colour: unknown field"):
+        reg.build("sized", colour="red")
+    assert reg.resolve("sized", {}) == {"size": 2}
+
+
+def test_lazy_entries_import_their_module_only_on_first_use() -> None:
+    import sys
+
+    reg: Registry[object] = Registry("thing")
+    reg.lazy("frac", "fractions:Fraction", "a rational number")
+    sys.modules.pop("fractions", None)
+    assert reg.names() == ["frac"] and reg.entry("frac").summary == "a rational number"
+    assert "fractions" not in sys.modules
+    assert reg.build("frac", numerator=1, denominator=2) == 0.5
+    assert "fractions" in sys.modules
+    with pytest.raises(ValueError, match="module:Object"):
+        reg.lazy("bad", "fractions.Fraction", "x")

@@ -1,20 +1,32 @@
-"""A typed registry per extension point: string keys, decorator registration.
+"""A typed registry per extension point: string keys, lazy entries, typed parameters.
 
-Unknown names fail with the nearest registered names. A registered factory is
-wrapped so that the object it builds remembers its construction arguments
-(``spec_of(obj)``), so a result can name exactly what produced it.
+An entry is either the factory itself (``@REGISTRY.register(name)``) or a
+``"module:Object"`` string (``REGISTRY.lazy(name, target, summary)``) imported
+on first use, so listing or validating names imports nothing heavy.
+
+A factory may declare its parameters as a pydantic model: a ``Params`` class
+attribute, or ``params=`` at registration (for function factories).
+:meth:`Registry.build` then validates the given parameters against it (a bad
+value fails naming the field), calls the factory with the validated values,
+and records the *resolved* parameters (defaults included) in the object's
+:class:`Spec`, together with the factory's code version (``VERSION``, default
+1). Cache keys and results name a component by that spec, so changing a
+default changes the key and writing a default out explicitly does not.
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from sandwich.errors import UnknownNameError
+from pydantic import BaseModel, ValidationError
+
+from sandwich.errors import ConfigError, UnknownNameError
 
 T = TypeVar("T")
 
@@ -23,21 +35,49 @@ _SPEC_ATTR = "_sandwich_spec"
 
 @dataclass(frozen=True)
 class Spec:
-    """The registry name and keyword arguments an object was built from."""
+    """The registry name, resolved parameters and code version an object was built from."""
 
     kind: str
     name: str
     params: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "params": dict(self.params)}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "params": dict(self.params),
+            "version": self.version,
+        }
 
 
-@dataclass(frozen=True)
+@dataclass
 class Entry(Generic[T]):
+    """One registered name: its factory (imported on first use), summary and parameters."""
+
     name: str
-    factory: Callable[..., T]
+    target: Callable[..., T] | str
     summary: str
+    declared_params: type[BaseModel] | None = None
+
+    @property
+    def factory(self) -> Callable[..., T]:
+        if isinstance(self.target, str):
+            module, _, attr = self.target.partition(":")
+            self.target = cast(Callable[..., T], getattr(importlib.import_module(module), attr))
+        return self.target
+
+    @property
+    def params_model(self) -> type[BaseModel] | None:
+        """The factory's pydantic parameter model, if it declares one."""
+        if self.declared_params is not None:
+            return self.declared_params
+        model = getattr(self.factory, "Params", None)
+        return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+    @property
+    def version(self) -> int:
+        return int(getattr(self.factory, "VERSION", 1))
 
 
 class Registry(Generic[T]):
@@ -48,19 +88,35 @@ class Registry(Generic[T]):
         self._entries: dict[str, Entry[T]] = {}
 
     def register(
-        self, name: str, *, summary: str | None = None
+        self,
+        name: str,
+        *,
+        summary: str | None = None,
+        params: type[BaseModel] | None = None,
     ) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator: register ``factory`` (a class or function) under ``name``."""
 
         def decorate(factory: Callable[..., T]) -> Callable[..., T]:
-            if name in self._entries:
-                raise ValueError(f"{self.kind} {name!r} is registered twice")
-            doc = summary or (inspect.getdoc(factory) or "").strip().splitlines()
-            line = doc if isinstance(doc, str) else (doc[0] if doc else "")
-            self._entries[name] = Entry(name, factory, line)
+            doc = (inspect.getdoc(factory) or "").strip().splitlines()
+            self._add(Entry(name, factory, summary or (doc[0] if doc else ""), params))
             return factory
 
         return decorate
+
+    def lazy(
+        self, name: str, target: str, summary: str, *, params: type[BaseModel] | None = None
+    ) -> None:
+        """Register ``"module:Object"`` under ``name``; the module is imported on first use."""
+        if ":" not in target:
+            raise ValueError(
+                f"{self.kind} {name!r}: target must be 'module:Object', got {target!r}"
+            )
+        self._add(Entry(name, target, summary, params))
+
+    def _add(self, entry: Entry[T]) -> None:
+        if entry.name in self._entries:
+            raise ValueError(f"{self.kind} {entry.name!r} is registered twice")
+        self._entries[entry.name] = entry
 
     def names(self) -> list[str]:
         return sorted(self._entries)
@@ -84,12 +140,45 @@ class Registry(Generic[T]):
             f"unknown {self.kind} {name!r}.{hint} Available: {', '.join(self.names()) or '(none)'}"
         )
 
+    def validate(self, name: str, params: dict[str, Any]) -> BaseModel | None:
+        """``params`` checked against the entry's parameter model (None if it has none).
+
+        Raises ConfigError naming each bad field (``lr: Input should be ...``).
+        """
+        model = self.entry(name).params_model
+        if model is None:
+            return None
+        try:
+            return model.model_validate(params)
+        except ValidationError as exc:
+            from sandwich.config import format_validation_error
+
+            raise ConfigError(
+                format_validation_error(exc, f"{self.kind} {name!r}", "parameters")
+            ) from None
+
+    def resolve(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The parameters the object would be built with: defaults filled in.
+
+        Without a parameter model the given parameters are returned as they are.
+        """
+        validated = self.validate(name, params)
+        return dict(params) if validated is None else validated.model_dump(mode="json")
+
     def build(self, name: str, **params: Any) -> T:
         """Build the object registered under ``name`` and record its spec."""
-        obj = self.entry(name).factory(**params)
+        entry = self.entry(name)
+        validated = self.validate(name, params)
+        if validated is None:
+            obj = entry.factory(**params)
+            resolved = dict(params)
+        else:
+            fields = type(validated).model_fields
+            obj = entry.factory(**{k: getattr(validated, k) for k in fields})
+            resolved = validated.model_dump(mode="json")
         # objects without __dict__ (rare) simply carry no spec
         with contextlib.suppress(AttributeError, TypeError):
-            object.__setattr__(obj, _SPEC_ATTR, Spec(self.kind, name, dict(params)))
+            object.__setattr__(obj, _SPEC_ATTR, Spec(self.kind, name, resolved, entry.version))
         return obj
 
 

@@ -10,18 +10,15 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from sandwich.runs.config import TaskConfig, read_yaml, validate_document
+from sandwich.config import Strict, read_yaml, validate_document
+from sandwich.tasks.config import TaskConfig
 
 ConditionKind = Literal["none", "model-answer", "transcript", "file"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ConditionConfig(_Strict):
+class ConditionConfig(Strict):
     """One assistance condition: what a rater in it sees next to each item.
 
     - ``none``: the item alone (the unassisted baseline).
@@ -52,7 +49,7 @@ class ConditionConfig(_Strict):
         return self
 
 
-class GoldConfig(_Strict):
+class GoldConfig(Strict):
     """Gold (check) items: each rater answers ``n`` of them, drawn for that rater
     from a pool of ``pool`` items and put at positions of their own among the
     main items, so raters cannot pool what they learnt about the checks. No
@@ -79,7 +76,7 @@ class GoldConfig(_Strict):
 PROLIFIC_PID = r"^[0-9a-f]{24}$"
 
 
-class EntryConfig(_Strict):
+class EntryConfig(Strict):
     """Who may enter through the open link ``/s/<study>/start?PID=<id>``.
 
     A new participant id must match ``pid_pattern`` (default: a Prolific id,
@@ -103,7 +100,7 @@ class EntryConfig(_Strict):
         return self
 
 
-class TrainingConfig(_Strict):
+class TrainingConfig(Strict):
     """Training items shown first, each followed by the correct answer."""
 
     n: int = Field(2, ge=0, le=50)
@@ -112,7 +109,7 @@ class TrainingConfig(_Strict):
 # --- crowd-study checks: comprehension, attention, enforced time limit -------------
 
 
-class ComprehensionQuestion(_Strict):
+class ComprehensionQuestion(Strict):
     """A question about the instructions, answered by choosing one of ``options``."""
 
     question: str = Field(min_length=1)
@@ -128,7 +125,7 @@ class ComprehensionQuestion(_Strict):
         return self
 
 
-class ComprehensionConfig(_Strict):
+class ComprehensionConfig(Strict):
     """Questions about the instructions, asked after them and before any item.
 
     A rater who gets any question wrong in ``attempts`` tries is screened out:
@@ -139,14 +136,14 @@ class ComprehensionConfig(_Strict):
     attempts: int = Field(2, ge=1, le=5, description="tries before the rater is screened out")
 
 
-class AttentionCheck(_Strict):
+class AttentionCheck(Strict):
     """An instructed-response item: ``text`` tells the rater what to answer."""
 
     text: str = Field(min_length=1, description='e.g. "To show you are reading, answer False."')
     answer: bool = Field(description="the instructed answer")
 
 
-class AttentionConfig(_Strict):
+class AttentionConfig(Strict):
     """Attention checks mixed among the main items at per-rater random positions.
 
     Exclusion rule: a rater who fails more than ``max_failed`` of them is
@@ -159,7 +156,7 @@ class AttentionConfig(_Strict):
     max_failed: int = Field(0, ge=0, description="failures allowed; one more excludes the rater")
 
 
-class TimeLimitConfig(_Strict):
+class TimeLimitConfig(Strict):
     """The per-item time limit, measured by the server from when the item was assigned.
 
     ``enforce: false`` only flags late answers (``over_time``); ``enforce:
@@ -171,7 +168,7 @@ class TimeLimitConfig(_Strict):
     enforce: bool = False
 
 
-class StudyConfig(_Strict):
+class StudyConfig(Strict):
     """A human study: which items, which assistance, how many raters per item."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="study id (URL-safe)")

@@ -9,18 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from sandwich.config import Strict, read_yaml, validate_document
 from sandwich.protocols.base import GenParams
 from sandwich.protocols.generators import check_spec, normalise_spec
-from sandwich.runs.config import BootstrapConfig, TaskConfig, read_yaml, validate_document
+from sandwich.runs.config import BootstrapConfig
+from sandwich.tasks.config import TaskConfig
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ProtocolConfig(_Strict):
+class ProtocolConfig(Strict):
     name: str = Field(description="registered protocol (naive, consultancy, debate, critique)")
     params: dict[str, Any] = Field(default_factory=dict, description="the protocol's parameters")
     label: str | None = Field(None, description="display name (default: name)")
@@ -30,14 +28,14 @@ class ProtocolConfig(_Strict):
         return self.label or self.name
 
 
-class JudgeConfig(_Strict):
+class JudgeConfig(Strict):
     method: Literal["auto", "text"] = Field(
         "auto", description="auto: answer-token log-probs where the backend has them; text: parse"
     )
     max_new_tokens: int = Field(16, ge=1, le=512, description="reply length in text mode")
 
 
-class ProtocolRunConfig(_Strict):
+class ProtocolRunConfig(Strict):
     """A protocol evaluation: every protocol x seed on every item of the task."""
 
     name: str = Field("protocols", pattern=r"^[A-Za-z0-9_.-]+$")

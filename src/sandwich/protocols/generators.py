@@ -40,7 +40,7 @@ def check_spec(spec: dict[str, Any]) -> list[str]:
         return problems
     model = getattr(cfg, "model", None)
     if getattr(cfg, "backend", None) == "local" and isinstance(model, str):
-        from sandwich.runs.config import check_model_name
+        from sandwich.models.names import check_model_name
 
         if (msg := check_model_name(model)) is not None:
             return [f"model: {msg}"]
@@ -56,8 +56,8 @@ def build_generator(spec: dict[str, Any]) -> Generator:
     Built once per process and spec, so supervisors of several cells share one
     loaded model.
     """
+    from sandwich.config import format_validation_error
     from sandwich.models.generation import GeneratorConfig, default_cache_path, make_generator
-    from sandwich.runs.config import format_validation_error
 
     key = digest([spec, str(default_cache_path())])  # a new SANDWICH_HOME: a new cache
     if key not in _BUILT:

@@ -8,50 +8,18 @@ nearest registered names.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from sandwich.errors import ConfigError, UnknownNameError
+from sandwich.config import Strict, as_list, check_unique, read_yaml, validate_document
+from sandwich.errors import ConfigError
+from sandwich.models.names import check_model_name
 from sandwich.registry import Registry
-
-_M = TypeVar("_M", bound=BaseModel)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from sandwich.tasks.config import TaskConfig
 
 
-class TaskConfig(_Strict):
-    """A task: a registered name, a JSONL/CSV file (``path``) or a HF dataset (``hf``)."""
-
-    name: str | None = Field(None, description="registered task name (see `sandwich tasks`)")
-    path: str | None = Field(None, description="a .jsonl or .csv file of items")
-    hf: str | None = Field(None, description="a Hugging Face dataset name or local dataset path")
-    n_items: int | None = Field(
-        None,
-        ge=20,
-        description="items to generate (default: the task's own) or at most this many from a file",
-    )
-    seed: int = Field(0, description="generation seed of the item set (splits use the cell seed)")
-    params: dict[str, Any] = Field(default_factory=dict, description="task-specific parameters")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> TaskConfig:
-        given = [k for k in ("name", "path", "hf") if getattr(self, k)]
-        if len(given) != 1:
-            raise ValueError(f"give exactly one of name, path, hf (got {given or 'none'})")
-        return self
-
-    @property
-    def label(self) -> str:
-        if self.name:
-            return self.name
-        return Path(self.path).stem if self.path else str(self.hf)
-
-
-class SupervisorConfig(_Strict):
+class SupervisorConfig(Strict):
     """A weak supervisor: ``weak-model`` (with ``model``), ``nonexpert``, ``gold``, ..."""
 
     name: str = Field(description="registered supervisor name (see `sandwich supervisors`)")
@@ -66,7 +34,7 @@ class SupervisorConfig(_Strict):
         return self.model if self.name == "weak-model" and self.model else self.name
 
 
-class ElicitorConfig(_Strict):
+class ElicitorConfig(Strict):
     name: str = Field(description="registered elicitor name (see `sandwich elicitors`)")
     params: dict[str, Any] = Field(default_factory=dict)
     label: str | None = None
@@ -81,7 +49,7 @@ class ElicitorConfig(_Strict):
         return self.label or self.name
 
 
-class SplitConfig(_Strict):
+class SplitConfig(Strict):
     """Fractions of each task's items in A (train_weak), B (train_strong), T (test)."""
 
     train_weak: float = Field(0.3, gt=0, lt=1)
@@ -96,7 +64,7 @@ class SplitConfig(_Strict):
         return self
 
 
-class FeatureConfig(_Strict):
+class FeatureConfig(Strict):
     """Which hidden states every model contributes.
 
     ``layer``: a float in (0, 1] is a fraction of the model's depth (so one
@@ -120,12 +88,12 @@ class FeatureConfig(_Strict):
         return v
 
 
-class BootstrapConfig(_Strict):
+class BootstrapConfig(Strict):
     n_boot: int = Field(1000, ge=100, description="bootstrap replicates for every CI")
     min_test: int = Field(200, ge=1, description="fewer test items than this: a warning")
 
 
-class RunConfig(_Strict):
+class RunConfig(Strict):
     """One experiment: the grid tasks x weak x strong x elicitors x seeds."""
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$", description="used in the run id")
@@ -143,7 +111,7 @@ class RunConfig(_Strict):
     @field_validator("tasks", mode="before")
     @classmethod
     def _task_shorthand(cls, v: Any) -> Any:
-        return [{"name": t} if isinstance(t, str) else t for t in _as_list(v)]
+        return [{"name": t} if isinstance(t, str) else t for t in as_list(v)]
 
     @field_validator("weak", mode="before")
     @classmethod
@@ -151,7 +119,7 @@ class RunConfig(_Strict):
         from sandwich.supervision import SUPERVISORS
 
         out = []
-        for w in _as_list(v):
+        for w in as_list(v):
             if isinstance(w, str):
                 # a bare string is a supervisor name if registered, else a weak model
                 w = {"name": w} if w in SUPERVISORS else {"name": "weak-model", "model": w}
@@ -161,7 +129,7 @@ class RunConfig(_Strict):
     @field_validator("elicitors", mode="before")
     @classmethod
     def _elicitor_shorthand(cls, v: Any) -> Any:
-        return [{"name": e} if isinstance(e, str) else e for e in _as_list(v)]
+        return [{"name": e} if isinstance(e, str) else e for e in as_list(v)]
 
     @field_validator("elicitors", mode="after")
     @classmethod
@@ -173,21 +141,17 @@ class RunConfig(_Strict):
     @field_validator("strong", mode="before")
     @classmethod
     def _strong_list(cls, v: Any) -> Any:
-        return _as_list(v)
+        return as_list(v)
 
     @model_validator(mode="after")
     def _names_exist(self) -> RunConfig:
         from sandwich.elicit import ELICITORS
         from sandwich.runs.controls import control_problems
         from sandwich.supervision import SUPERVISORS
-        from sandwich.tasks import TASKS
 
         problems = []
         for i, t in enumerate(self.tasks):
-            if t.name and t.name not in TASKS:
-                problems.append(f"tasks.{i}.name: {TASKS.unknown_message(t.name)}")
-            if t.path and not Path(t.path).is_file():
-                problems.append(f"tasks.{i}.path: no such file {t.path!r}")
+            problems += t.problems(f"tasks.{i}")
         for i, w in enumerate(self.weak):
             if w.name not in SUPERVISORS:
                 problems.append(f"weak.{i}.name: {SUPERVISORS.unknown_message(w.name)}")
@@ -211,26 +175,15 @@ class RunConfig(_Strict):
                 for j, m in enumerate(chain if isinstance(chain, list) else []):
                     if isinstance(m, str) and (msg := check_model_name(m)) is not None:
                         problems.append(f"elicitors.{i}.params.chain.{j}: {msg}")
-        _check_unique("tasks", [t.label for t in self.tasks], problems)
-        _check_unique("weak", [w.display for w in self.weak], problems)
-        _check_unique("strong", list(self.strong), problems)
-        _check_unique("elicitors", [e.display for e in self.elicitors], problems)
+        check_unique("tasks", [t.label for t in self.tasks], problems)
+        check_unique("weak", [w.display for w in self.weak], problems)
+        check_unique("strong", list(self.strong), problems)
+        check_unique("elicitors", [e.display for e in self.elicitors], problems)
         problems += control_problems(self.elicitors)
-        _check_unique("seeds", [str(s) for s in self.seeds], problems)
+        check_unique("seeds", [str(s) for s in self.seeds], problems)
         if problems:
             raise ValueError("\n".join(problems))
         return self
-
-
-def check_model_name(name: str) -> str | None:
-    """None if ``name`` can name a model (registered, a local dir, a hub id), else why not."""
-    from sandwich.models import MODELS
-
-    if name in MODELS or Path(name).expanduser().is_dir():
-        return None
-    if name.startswith("hf:") or ("/" in name and not name.startswith((".", "/", "~"))):
-        return None  # a hub id: resolved (offline by default) when the model loads
-    return MODELS.unknown_message(name) + " (or give a local model directory or hf:<hub id>)"
 
 
 def _check_params(
@@ -250,73 +203,9 @@ def _check_params(
         problems.append(f"{where}: {exc}")
 
 
-def _as_list(v: Any) -> Any:
-    return [v] if isinstance(v, str | dict) else v
-
-
-def _check_unique(field: str, labels: list[str], problems: list[str]) -> None:
-    seen = set()
-    for i, label in enumerate(labels):
-        if label in seen:
-            problems.append(f"{field}.{i}: {label!r} appears twice (give each a distinct label)")
-        seen.add(label)
-
-
-def format_validation_error(exc: ValidationError, source: str, what: str = "config") -> str:
-    """One line per bad field, each starting with its path; ``what`` names the document."""
-    lines = [f"{source}: invalid {what}"]
-    for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "literal_error" and "expected" in err.get("ctx", {}):
-            msg = f"{msg} (allowed: {err['ctx']['expected']})"
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        for line in msg.splitlines():
-            # model-level checks already start their lines with the field path
-            lines.append(f"  {line}" if not err["loc"] else f"  {path}: {line}")
-    return "\n".join(lines)
-
-
-def validate_document(model: type[_M], data: Any, source: str, what: str = "config") -> _M:
-    """Validate a YAML document as ``model``; raise ConfigError naming every bad field.
-
-    Shared by run, protocol and study configs.
-    """
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: a {what} must be a mapping, got {type(data).__name__}")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source, what)) from None
-    except UnknownNameError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-
-
 def parse_config(data: Any, source: str = "<config>") -> RunConfig:
     """Validate a config dict; raise ConfigError naming every bad field."""
     return validate_document(RunConfig, data, source)
-
-
-def read_yaml(path: str | Path, what: str = "config") -> Any:
-    """The YAML document in ``path``.
-
-    An unreadable file or malformed YAML raises ConfigError naming the file
-    (and ``file:line:column`` for YAML errors). Shared by run, protocol and
-    study configs.
-    """
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {p}: {exc.strerror}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
 
 
 def load_config(path: str | Path) -> RunConfig:

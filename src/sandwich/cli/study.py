@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from sandwich.cli.console import console
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -25,12 +27,6 @@ DbOption = Annotated[
         help="database URL (default: SQLite in $SANDWICH_HOME; postgresql+psycopg://... works)",
     ),
 ]
-
-
-def _console() -> Any:
-    from sandwich.cli import console
-
-    return console
 
 
 def _sessions(db: str | None) -> Any:
@@ -71,7 +67,7 @@ def serve_cmd(
     from sandwich.feedback.server import serve
 
     scheme = "https (via a proxy)" if https_only else "http"
-    _console().print(
+    console.print(
         f"serving {scheme} on {host}:{port}  (database: "
         f"{make_engine(db).url.render_as_string()}; dashboard: /dashboard; "
         f"request bodies up to {max_body} bytes)"
@@ -112,14 +108,14 @@ def create_cmd(
             share(s, study, owner, role="owner")
         code = study.completion_code
     n_slots = cfg.n_items * cfg.overlap * len(cfg.conditions)
-    _console().print(
+    console.print(
         f"study [bold]{cfg.name}[/]: {cfg.n_items} items x {len(cfg.conditions)} conditions x "
         f"overlap {cfg.overlap} = {n_slots} labels wanted; {cfg.gold.n} gold, "
         f"{cfg.training.n} training items; completion codes {code}-<per rater> "
         "(check them with `sandwich study verify-code`)"
     )
     needed = -(-n_slots // cfg.items_per_rater)
-    _console().print(f"about {needed} raters needed ({cfg.items_per_rater} items each)")
+    console.print(f"about {needed} raters needed ({cfg.items_per_rater} items each)")
 
 
 @study_app.command("invite")
@@ -147,11 +143,9 @@ def invite_cmd(
         table.add_column(col)
     for row in links:
         table.add_row(*row)
-    _console().print(table)
+    console.print(table)
     if pid_ok:
-        _console().print(
-            f"open entry (Prolific/MTurk): {base}/s/{study}/start?PID={{PARTICIPANT_ID}}"
-        )
+        console.print(f"open entry (Prolific/MTurk): {base}/s/{study}/start?PID={{PARTICIPANT_ID}}")
 
 
 @study_app.command("status")
@@ -167,9 +161,9 @@ def status_cmd(
 
     with _sessions(db).begin() as s:
         st = study_status(s, get_study(s, study))
-    print_status(st, _console())
+    print_status(st, console)
     if len(st.labels):
-        print_agreement(agreement_table(st.labels), _console())
+        print_agreement(agreement_table(st.labels), console)
 
 
 @study_app.command("export")
@@ -194,20 +188,20 @@ def export_cmd(
         n = write_labels(frame, path)
         problem = export_problem(s, found)
         conditions = [c.name for c in study_config(found).conditions]
-    _console().print(f"wrote {n} labels to {path}")
+    console.print(f"wrote {n} labels to {path}")
     if problem:
-        _console().print(
+        console.print(
             f"[yellow]note:[/] these labels cannot be read back as label records: {problem}",
             highlight=False,
         )
     for line in _export_exclusions(frame):  # never silent
-        _console().print(line, highlight=False)
+        console.print(line, highlight=False)
     snippet = "\n".join(
         f"    - name: human\n      label: human-{c}\n"
         f"      params: {{path: {json.dumps(str(path))}, condition: {c}}}"
         for c in conditions
     )
-    _console().print(
+    console.print(
         f"use them as weak supervisors in a run config:\n  weak:\n{snippet}", highlight=False
     )
 
@@ -248,7 +242,7 @@ def verify_code_cmd(
             c.code, c.rater or "(no rater of this study)", str(c.finished), str(c.passed),
             c.stopped or "-", "yes" if c.earned else "NO",
         )  # fmt: skip
-    _console().print(table)
+    console.print(table)
     bad = [c.code for c in checks if not c.earned]
     if bad:
         raise SandwichError(
@@ -277,7 +271,7 @@ def researcher_cmd(
 
     with _sessions(db).begin() as s:
         set_researcher(s, username, password)
-    _console().print(f"researcher {username!r} can log in at /login")
+    console.print(f"researcher {username!r} can log in at /login")
 
 
 @study_app.command("share")
@@ -307,7 +301,7 @@ def share_cmd(
                 share(s, found, name, role="owner" if owner else "member")
         now = members(s, found)
     who = ", ".join(f"{u} ({r})" for u, r in now) or "every researcher (no owner set)"
-    _console().print(f"study {study} is visible to: {who}", highlight=False)
+    console.print(f"study {study} is visible to: {who}", highlight=False)
 
 
 @study_app.command("simulate")
@@ -358,8 +352,8 @@ def simulate_cmd(
             report = drive(server.url)
     else:
         report = drive(url)
-    _console().print(report.summary())
+    console.print(report.summary())
     for e in report.errors[:5]:
-        _console().print(f"[yellow]error:[/] {e}")
+        console.print(f"[yellow]error:[/] {e}")
     with Sessions.begin() as s:
-        print_status(study_status(s, get_study(s, study)), _console())
+        print_status(study_status(s, get_study(s, study)), console)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from sandwich.cli.console import console
 from sandwich.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ def _open(path: Path | None) -> ResponseCache:
 @cache_app.command("stats")
 def stats_cmd(path: PathOption = None) -> None:
     """Entries per backend, model and kind; file size; corrupt files moved aside."""
-    from sandwich.cli import console
 
     st = _open(path).stats()
     table = Table(title=f"response cache {st.path} ({st.size_bytes / 1e6:.2f} MB)")
@@ -54,7 +54,6 @@ def clear_cmd(
     model: Annotated[str | None, typer.Option(help="only this model's entries")] = None,
 ) -> None:
     """Delete every cached response (or one model's)."""
-    from sandwich.cli import console
 
     cache = _open(path)
     n = cache.clear(model=model)
@@ -70,7 +69,6 @@ def explain_cmd(
     path: PathOption = None,
 ) -> None:
     """Why a request hits or misses: the nearest stored entry and the fields that differ."""
-    from sandwich.cli import console
     from sandwich.models.generation.keys import KEY_VERSION, key_of_fields
 
     try:

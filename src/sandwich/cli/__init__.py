@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from sandwich.cli.console import console, err_console
 from sandwich.errors import SandwichError
 from sandwich.registry import Registry
 
@@ -21,22 +21,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-class _Console:
-    """Rich consoles made at print time; not a terminal (a pipe, a file): 160 columns wide."""
-
-    def __init__(self, stderr: bool = False) -> None:
-        self.stderr = stderr
-
-    def print(self, *objects: object, **kwargs: object) -> None:
-        stream = sys.stderr if self.stderr else sys.stdout
-        width = None if stream.isatty() else 160
-        Console(file=stream, width=width).print(*objects, **kwargs)  # type: ignore[arg-type]
-
-
-console = _Console()
-err_console = _Console(stderr=True)
 
 
 @app.command("run")
@@ -102,17 +86,17 @@ def _listing_command(command: str, module: str, attr: str, note: str) -> None:
 for _command, (_module, _attr, _note) in _LISTINGS.items():
     _listing_command(_command, _module, _attr, _note)
 
-from sandwich.cli_protocols import protocols_app  # noqa: E402
+from sandwich.cli.protocols import protocols_app  # noqa: E402
 
 app.add_typer(protocols_app, name="protocols")
 
-from sandwich.cli_cache import cache_app  # noqa: E402
+from sandwich.cli.cache import cache_app  # noqa: E402
 
 app.add_typer(cache_app, name="cache")
 
 
 def _add_study_commands() -> None:
-    from sandwich.cli_study import serve_cmd, study_app
+    from sandwich.cli.study import serve_cmd, study_app
 
     app.add_typer(study_app, name="study")
     app.command("serve")(serve_cmd)

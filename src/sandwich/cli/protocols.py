@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from sandwich.cli.console import console, err_console
+
 protocols_app = typer.Typer(
     help="Scalable-oversight protocols: naive judge, consultancy, debate, critique.",
     no_args_is_help=True,
@@ -26,7 +28,6 @@ def run_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
 ) -> None:
     """Run every protocol of a config; print the judge accuracy table; write the report."""
-    from sandwich.cli import console, err_console
     from sandwich.protocols.config import load_protocol_config
     from sandwich.protocols.report import rich_table
     from sandwich.protocols.run import run_protocols
@@ -44,7 +45,6 @@ def report_cmd(
     run_dir: Annotated[Path, typer.Argument(help="a protocol run directory")],
 ) -> None:
     """Re-render a protocol run's report from results.json and its transcripts."""
-    from sandwich.cli import console
     from sandwich.protocols.report import rich_table, write_protocol_report
     from sandwich.protocols.run import load_protocol_results
     from sandwich.protocols.transcripts import read_transcripts
@@ -61,7 +61,6 @@ def report_cmd(
 @protocols_app.command("list")
 def list_cmd() -> None:
     """List the registered protocols, one line each."""
-    from sandwich.cli import console
     from sandwich.protocols import PROTOCOLS
 
     table = Table(title="protocols")

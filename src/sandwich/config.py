@@ -1,0 +1,88 @@
+"""Config plumbing shared by every layer: YAML reading, validation, error messages.
+
+It sits below tasks, models, supervision, protocols, feedback and runs, and
+imports none of them, so any layer's config schema can use it without an
+import cycle. Every user document (run config, study config) is read with
+:func:`read_yaml` and validated with :func:`validate_document`, so a bad file
+always fails the same way: one line per bad field, each starting with its path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from sandwich.errors import ConfigError, UnknownNameError
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    """Base of every config model: unknown fields are errors and values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def format_validation_error(exc: ValidationError, source: str, what: str = "config") -> str:
+    """One line per bad field, each starting with its path; ``what`` names the document."""
+    lines = [f"{source}: invalid {what}"]
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "literal_error" and "expected" in err.get("ctx", {}):
+            msg = f"{msg} (allowed: {err['ctx']['expected']})"
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        for line in msg.splitlines():
+            # model-level checks already start their lines with the field path
+            lines.append(f"  {line}" if not err["loc"] else f"  {path}: {line}")
+    return "\n".join(lines)
+
+
+def validate_document(model: type[_M], data: Any, source: str, what: str = "config") -> _M:
+    """Validate a YAML document as ``model``; raise ConfigError naming every bad field."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a {what} must be a mapping, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source, what)) from None
+    except UnknownNameError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def read_yaml(path: str | Path, what: str = "config") -> Any:
+    """The YAML document in ``path``.
+
+    An unreadable file or malformed YAML raises ConfigError naming the file
+    (and ``file:line:column`` for YAML errors).
+    """
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {p}: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
+
+
+def as_list(v: Any) -> Any:
+    """A YAML shorthand: one string or mapping stands for a list of one."""
+    return [v] if isinstance(v, str | dict) else v
+
+
+def check_unique(field: str, labels: list[str], problems: list[str]) -> None:
+    """Append a problem for every label of ``field`` that appears a second time."""
+    seen = set()
+    for i, label in enumerate(labels):
+        if label in seen:
+            problems.append(f"{field}.{i}: {label!r} appears twice (give each a distinct label)")
+        seen.add(label)
