@@ -24,7 +24,7 @@ from sandwich.elicit.finetune import FineTuneElicitor
 from sandwich.elicit.probe import holdout_split, soft_log_loss
 from sandwich.metrics import accuracy
 from sandwich.runs import load_config
-from sandwich.runs.cell import RunContext
+from sandwich.runs.context import RunContext
 from sandwich.store import ArtifactStore
 
 CANDIDATES: dict[str, dict[str, Any]] = {

@@ -22,7 +22,8 @@ import numpy as np
 from sandwich.elicit import LogConfProbe
 from sandwich.metrics import accuracy
 from sandwich.runs import load_config
-from sandwich.runs.cell import RunContext, supervisor_labels
+from sandwich.runs.cell import supervisor_labels
+from sandwich.runs.context import RunContext
 from sandwich.runs.plan import plan_cells
 from sandwich.store import ArtifactStore
 

@@ -185,3 +185,31 @@ class Registry(Generic[T]):
 def spec_of(obj: object) -> Spec | None:
     """The :class:`Spec` an object was built from by a registry, if any."""
     return getattr(obj, _SPEC_ATTR, None)
+
+
+def param_problems(
+    where: str, registry: Registry[Any], name: str, params: dict[str, Any]
+) -> list[str]:
+    """Config-load check of ``params`` for ``registry[name]``: one line per problem, at ``where``.
+
+    With a declared parameter model this only validates (nothing is built);
+    a factory without one is built once (constructors only store and check)
+    and its TypeError / ValueError reported.
+    """
+    try:
+        if registry.entry(name).params_model is not None:
+            registry.validate(name, params)
+        else:
+            obj = registry.build(name, **params)
+            check = getattr(obj, "check_params", None)
+            if callable(check):
+                check()
+    except ConfigError as exc:
+        return [f"{where}: {line.strip()}" for line in str(exc).splitlines()[1:]] or [
+            f"{where}: {exc}"
+        ]
+    except TypeError as exc:
+        return [f"{where}: {exc} (see `sandwich {registry.kind}s` and its docs)"]
+    except ValueError as exc:
+        return [f"{where}: {exc}"]
+    return []

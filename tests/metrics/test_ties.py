@@ -130,7 +130,7 @@ def test_supervisor_label_accuracy_on_b_counts_ties_as_false(tmp_path: Path) -> 
     (o,) = out.outcomes
     assert np.all(o.p_weak == TIE)
     assert o.result.weak_acc == pytest.approx(float(np.mean(o.y_test == 0)))
-    from sandwich.runs.cell import RunContext
+    from sandwich.runs.context import RunContext
 
     ctx = RunContext(config, ArtifactStore(tmp_path / "s"), progress=False)
     splits = ctx.splits(config.tasks[0], 0)

@@ -168,7 +168,8 @@ def test_student_sees_only_the_supervisor_labels_of_b(tmp_path: Path) -> None:
     assert np.mean((y > 0.01) & (y < 0.99)) > 0.5
     assert cell.weak_label_acc_train_strong < 0.85
     # exactly the supervisor's P(true) on B, in B's order: nothing else reaches the student
-    from sandwich.runs.cell import RunContext, supervisor_labels
+    from sandwich.runs.cell import supervisor_labels
+    from sandwich.runs.context import RunContext
     from sandwich.runs.plan import plan_cells
 
     ctx = RunContext(cfg, ArtifactStore(tmp_path / "s"), progress=False)

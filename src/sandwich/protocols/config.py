@@ -74,7 +74,7 @@ class ProtocolRunConfig(Strict):
     @model_validator(mode="after")
     def _check(self) -> ProtocolRunConfig:
         from sandwich.protocols.registry import PROTOCOLS
-        from sandwich.runs.config import _check_params
+        from sandwich.registry import param_problems
         from sandwich.tasks import TASKS
 
         problems: list[str] = []
@@ -90,7 +90,7 @@ class ProtocolRunConfig(Strict):
             if p.name not in PROTOCOLS:
                 problems.append(f"protocols.{i}.name: {PROTOCOLS.unknown_message(p.name)}")
                 continue
-            _check_params(f"protocols.{i}.params", PROTOCOLS, p.name, p.params, problems)
+            problems += param_problems(f"protocols.{i}.params", PROTOCOLS, p.name, p.params)
             if PROTOCOLS.build(p.name).needs_expert and self.assistant is None:
                 problems.append(f"protocols.{i}: {p.name!r} needs an assistant model (assistant:)")
             if p.display == "assistant-alone":

@@ -8,7 +8,7 @@ a killed run, started again, picks up where it stopped.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,54 +23,16 @@ from sandwich.metrics import (
     ece,
     pgr_with_ci,
 )
-from sandwich.runs.config import RunConfig, TaskConfig
-from sandwich.runs.features import TaskFeatures
+from sandwich.runs.context import RunContext
 from sandwich.runs.finetune import ceiling_params as text_ceiling_params
 from sandwich.runs.finetune import text_ceiling, text_student
 from sandwich.runs.plan import Cell
 from sandwich.runs.results import FLAG_ORACLE, FLAG_SMALL_GAP, FLAG_SMALL_TEST, CellResult
-from sandwich.store import ArtifactKey, ArtifactStore
+from sandwich.store import ArtifactKey
 from sandwich.supervision import SUPERVISORS
-from sandwich.tasks import Splits, SplitSizes, Task, load_task
+from sandwich.tasks import Splits
 
 CELL_VERSION = 1
-
-
-@dataclass
-class RunContext:
-    """What cells of one run share: the config, the store, loaded tasks and features."""
-
-    config: RunConfig
-    store: ArtifactStore
-    progress: bool = True
-    features: TaskFeatures = field(init=False)
-    _tasks: dict[str, Task] = field(default_factory=dict)
-    _splits: dict[tuple[str, int], Splits] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.features = TaskFeatures(self.store, self.config.features, self.progress)
-
-    def task(self, cfg: TaskConfig) -> Task:
-        key = cfg.model_dump_json()
-        if key not in self._tasks:
-            self._tasks[key] = load_task(
-                name=cfg.name,
-                path=cfg.path,
-                hf=cfg.hf,
-                n_items=cfg.n_items,
-                seed=cfg.seed,
-                params=dict(cfg.params),
-            )
-        return self._tasks[key]
-
-    def splits(self, cfg: TaskConfig, seed: int) -> Splits:
-        """The seed's A/B/T split of a task, made once per run."""
-        key = (cfg.model_dump_json(), seed)
-        if key not in self._splits:
-            s = self.config.split
-            sizes = SplitSizes(s.train_weak, s.train_strong, s.test)
-            self._splits[key] = self.task(cfg).split(seed, sizes)
-        return self._splits[key]
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from sandwich.config import Strict, as_list, check_unique, read_yaml, validate_document
-from sandwich.errors import ConfigError
 from sandwich.models.names import check_model_name
-from sandwich.registry import Registry
+from sandwich.registry import param_problems
 from sandwich.tasks.config import TaskConfig
 
 
@@ -157,7 +156,8 @@ class RunConfig(Strict):
                 problems.append(f"weak.{i}.name: {SUPERVISORS.unknown_message(w.name)}")
             else:
                 kwargs = {**w.params, **({"model": w.model} if w.name == "weak-model" else {})}
-                _check_params(f"weak.{i}.params", SUPERVISORS, w.name, kwargs, problems)
+                if w.name != "weak-model" or w.model:
+                    problems += param_problems(f"weak.{i}.params", SUPERVISORS, w.name, kwargs)
             if w.name == "weak-model":
                 if not w.model:
                     problems.append(f"weak.{i}.model: required for the weak-model supervisor")
@@ -170,7 +170,7 @@ class RunConfig(Strict):
             if e.name not in ELICITORS:
                 problems.append(f"elicitors.{i}.name: {ELICITORS.unknown_message(e.name)}")
             else:
-                _check_params(f"elicitors.{i}.params", ELICITORS, e.name, e.params, problems)
+                problems += param_problems(f"elicitors.{i}.params", ELICITORS, e.name, e.params)
                 chain = e.params.get("chain")
                 for j, m in enumerate(chain if isinstance(chain, list) else []):
                     if isinstance(m, str) and (msg := check_model_name(m)) is not None:
@@ -184,23 +184,6 @@ class RunConfig(Strict):
         if problems:
             raise ValueError("\n".join(problems))
         return self
-
-
-def _check_params(
-    where: str, registry: Registry[Any], name: str, params: dict[str, Any], problems: list[str]
-) -> None:
-    """Build the object once (constructors only store and check) to catch bad params early."""
-    if name == "weak-model" and not params.get("model"):
-        return  # reported as weak.N.model
-    try:
-        obj = registry.build(name, **params)
-        check = getattr(obj, "check_params", None)
-        if callable(check):
-            check()
-    except TypeError as exc:
-        problems.append(f"{where}: {exc} (see `sandwich {registry.kind}s` and its docs)")
-    except (ConfigError, ValueError) as exc:
-        problems.append(f"{where}: {exc}")
 
 
 def parse_config(data: Any, source: str = "<config>") -> RunConfig:

@@ -21,7 +21,7 @@ from sandwich.elicit import ELICITORS, TextElicitor
 from sandwich.store import ArtifactKey
 
 if TYPE_CHECKING:
-    from sandwich.runs.cell import RunContext
+    from sandwich.runs.context import RunContext
     from sandwich.runs.plan import Cell
 
 FINETUNE_VERSION = 2  # 2: logconf's threshold over the whole batch; ceiling selects as its student

@@ -43,23 +43,3 @@ def plan_cells(config: RunConfig) -> list[Cell]:
         for seed in config.seeds
         for e in config.elicitors
     ]
-
-
-def feature_jobs(config: RunConfig) -> list[tuple[TaskConfig, str]]:
-    """The distinct (task, model) pairs whose features the cells need.
-
-    The strong models' features are needed only by feature elicitors (probes);
-    fine-tuning elicitors read the texts.
-    """
-    from sandwich.elicit import ELICITORS, elicitor_inputs
-
-    probes = any(
-        elicitor_inputs(ELICITORS.entry(e.name).factory) == "features" for e in config.elicitors
-    )
-    jobs: list[tuple[TaskConfig, str]] = []
-    for t in config.tasks:
-        models = [w.model for w in config.weak if w.name == "weak-model" and w.model]
-        for m in [*models, *(config.strong if probes else [])]:
-            if (t, m) not in jobs:
-                jobs.append((t, m))
-    return jobs

@@ -14,7 +14,7 @@ from sandwich.elicit.finetune.losses import LOSSES, xent
 from sandwich.errors import ConfigError
 from sandwich.models import load_model
 from sandwich.runs import parse_config, run
-from sandwich.runs.cell import RunContext
+from sandwich.runs.context import RunContext
 from sandwich.store import ArtifactStore
 
 from .conftest import build_llama, separable_task

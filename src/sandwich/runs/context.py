@@ -1,0 +1,48 @@
+"""What the cells of one run share: the config, the artifact store, loaded tasks,
+their splits and the features service. Every experiment kind reads it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sandwich.runs.config import RunConfig, TaskConfig
+from sandwich.runs.features import TaskFeatures
+from sandwich.store import ArtifactStore
+from sandwich.tasks import Splits, SplitSizes, Task, load_task
+
+
+@dataclass
+class RunContext:
+    """What cells of one run share: the config, the store, loaded tasks and features."""
+
+    config: RunConfig
+    store: ArtifactStore
+    progress: bool = True
+    features: TaskFeatures = field(init=False)
+    _tasks: dict[str, Task] = field(default_factory=dict)
+    _splits: dict[tuple[str, int], Splits] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.features = TaskFeatures(self.store, self.config.features, self.progress)
+
+    def task(self, cfg: TaskConfig) -> Task:
+        key = cfg.model_dump_json()
+        if key not in self._tasks:
+            self._tasks[key] = load_task(
+                name=cfg.name,
+                path=cfg.path,
+                hf=cfg.hf,
+                n_items=cfg.n_items,
+                seed=cfg.seed,
+                params=dict(cfg.params),
+            )
+        return self._tasks[key]
+
+    def splits(self, cfg: TaskConfig, seed: int) -> Splits:
+        """The seed's A/B/T split of a task, made once per run."""
+        key = (cfg.model_dump_json(), seed)
+        if key not in self._splits:
+            s = self.config.split
+            sizes = SplitSizes(s.train_weak, s.train_strong, s.test)
+            self._splits[key] = self.task(cfg).split(seed, sizes)
+        return self._splits[key]
