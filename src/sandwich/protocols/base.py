@@ -1,4 +1,4 @@
-"""Protocol: how assistants (debaters, a consultant, a critic) talk before the judge decides.
+"""Oversight protocols: how the assistant (as debaters, consultant, critic) talks to the judge.
 
 A protocol only writes the *turns* of a transcript, batched over items: one
 ``Generator.generate`` call per turn step for all items at once. The judge
@@ -32,7 +32,7 @@ ORDERS: tuple[tuple[int, int], ...] = ((0, 1), (1, 0))
 
 
 class GenParams(BaseModel):
-    """Generation settings of the assistants (debaters, consultant, answerer, critic)."""
+    """Generation settings of the assistant (as debaters, consultant, answerer, critic)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -112,10 +112,11 @@ class Speaker:
         return turns
 
 
-class Protocol(ABC):
-    """A registered protocol. ``needs_expert``: whether it uses the assistant model."""
+class OversightProtocol(ABC):
+    """A registered protocol (not ``typing.Protocol``). ``uses_assistant``: whether it
+    needs the assistant model (``naive`` does not)."""
 
-    needs_expert: bool = True
+    uses_assistant: bool = True
     judge_sees_passage: bool = False  # only the assistant-alone reference reads the passage
 
     @abstractmethod

@@ -28,7 +28,7 @@ from sandwich.errors import ConfigError
 from sandwich.models.generation.base import Message
 from sandwich.protocols.base import (
     QUOTE_RULE,
-    Protocol,
+    OversightProtocol,
     Reading,
     Speaker,
     Turn,
@@ -78,7 +78,7 @@ def _own_first(turns: Sequence[Turn], side: int) -> list[Turn]:
 
 
 @PROTOCOLS.register("debate", summary="two debaters argue opposite answers for N rounds")
-class DebateProtocol(Protocol):
+class DebateProtocol(OversightProtocol):
     """``rounds`` (int in [1, 10], default 1); ``mode``: simultaneous | sequential."""
 
     def __init__(

@@ -140,7 +140,7 @@ def run_protocols(
                 # the assistant-alone reference is the assistant model answering itself
                 judge_gen = models.get("assistant" if alone else "judge")
                 judge = Judge(judge_gen, judge_kw.method, judge_kw.max_new_tokens)
-                assistant = models.get("assistant") if protocol.needs_expert else None
+                assistant = models.get("assistant") if protocol.uses_assistant else None
                 records = run_protocol(
                     protocol,
                     items,
