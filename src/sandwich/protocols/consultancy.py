@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from sandwich.errors import required
 from sandwich.models.generation.base import Message
 from sandwich.protocols.base import (
     QUOTE_RULE,
@@ -72,7 +73,7 @@ class ConsultancyProtocol(OversightProtocol):
     def turns(
         self, views: Sequence[ChoiceView], speaker: Speaker | None, item_ids: Sequence[str]
     ) -> list[list[Turn]]:
-        assert speaker is not None
+        speaker = required(speaker, "consultancy: the assistant's speaker", ValueError)
         if not hasattr(self, "assignment_"):
             self.prepare(item_ids, speaker.seed)
         right = [self.assignment_[i] for i in item_ids]

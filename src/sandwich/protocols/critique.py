@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sandwich.errors import required
 from sandwich.models.generation.base import Message
 from sandwich.protocols.base import QUOTE_RULE, OversightProtocol, Speaker, Turn, passage_block
 from sandwich.protocols.registry import PROTOCOLS
@@ -60,7 +61,7 @@ class CritiqueProtocol(OversightProtocol):
     def turns(
         self, views: Sequence[ChoiceView], speaker: Speaker | None, item_ids: Sequence[str]
     ) -> list[list[Turn]]:
-        assert speaker is not None
+        speaker = required(speaker, "critique: the assistant's speaker", ValueError)
         answers = speaker.say(
             "Answerer", [answer_prompt(v) for v in views], views, [None] * len(views)
         )

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from sandwich.errors import ConfigError
+from sandwich.errors import ConfigError, required
 from sandwich.models.generation.base import Message
 from sandwich.protocols.base import (
     QUOTE_RULE,
@@ -95,7 +95,7 @@ class DebateProtocol(OversightProtocol):
     def turns(
         self, views: Sequence[ChoiceView], speaker: Speaker | None, item_ids: Sequence[str]
     ) -> list[list[Turn]]:
-        assert speaker is not None
+        speaker = required(speaker, "debate: the assistant's speaker", ValueError)
         if self.mode == "sequential":
             return self._sequential(views, speaker)
         out: list[list[Turn]] = [[] for _ in views]
