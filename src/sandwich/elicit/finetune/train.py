@@ -93,6 +93,10 @@ class TrainResult:
     tokens: int = 0  # real (unpadded) tokens seen in forward passes
 
 
+Best = tuple[float, dict[str, torch.Tensor] | None]
+"""The best held-out score so far and the trainable parameters that scored it."""
+
+
 def _seed(*parts: int) -> int:
     return int(np.random.default_rng(list(parts)).integers(0, 2**62))
 
@@ -130,68 +134,31 @@ def train(
     if len(labels) != len(data):
         raise ValueError(f"{len(labels)} labels for {len(data)} items")
     acc = _accelerator(settings)
-    n = len(data)
-    mb_per_epoch = math.ceil(n / settings.minibatch_size / acc.num_processes)
+    mb_per_epoch = math.ceil(len(data) / settings.minibatch_size / acc.num_processes)
     steps_per_epoch = math.ceil(mb_per_epoch / acc.gradient_accumulation_steps)
     total = steps_per_epoch * settings.epochs
     eval_at = _eval_steps(steps_per_epoch, settings) if validation is not None else set()
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the classifier has no trainable parameters")
-    opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
-    )
+    opt, sched = _optimizer(model, settings, total)
     y = torch.as_tensor(np.clip(labels, 0.0, 1.0), dtype=torch.float32)
     # a loss with batch statistics (logconf's quantile) gets the whole optimizer batch
     wants_batch = takes_batch(loss_fn) and acc.gradient_accumulation_steps * acc.num_processes > 1
-    res = TrainResult(steps=0)
-    best: tuple[float, dict[str, torch.Tensor] | None] = (math.inf, None)
     ckpt = checkpoint_dir / CHECKPOINT_FILE if checkpoint_dir else None
-    if ckpt is not None and ckpt.is_file():
-        state = torch.load(ckpt, weights_only=False)
-        _load_trainable(model, state["trainable"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        res = state["result"]
-        res.resumed_from = res.steps
-        best = state["best"]
+    res, best = _resume(ckpt, model, opt, sched)
     pmodel, opt = acc.prepare(model, opt)
-
-    def collate(rows: list[int]) -> dict[str, torch.Tensor]:
-        return {**data.batch(rows), "labels": y[rows]}
-
     bar = tqdm(total=total, initial=res.steps, desc=desc, disable=not progress, leave=False)
     with torch.random.fork_rng(devices=[]):
         for epoch in range(res.steps // steps_per_epoch, settings.epochs):
-            order = np.random.default_rng([seed, epoch, 31]).permutation(n).tolist()
-            loader = acc.prepare(
-                torch.utils.data.DataLoader(
-                    RowDataset(order), batch_size=settings.minibatch_size, collate_fn=collate
-                )
-            )
+            order = np.random.default_rng([seed, epoch, 31]).permutation(len(data)).tolist()
             done_mb = (res.steps - epoch * steps_per_epoch) * acc.gradient_accumulation_steps
-            if done_mb > 0:
-                loader = acc.skip_first_batches(loader, done_mb)
             pmodel.train()
             context: dict[str, torch.Tensor] = {}
+            loader = _loader(acc, data, y, order, settings, done_mb)
             for mb, batch in enumerate(loader, start=max(done_mb, 0)):
                 if wants_batch and mb % acc.gradient_accumulation_steps == 0:
                     # a new optimizer step: the whole batch's logits, before any minibatch
-                    rows, first = _step_rows(order, mb, settings, acc)
-                    n_mb = math.ceil(len(rows) / settings.minibatch_size)
-                    seeds = [_seed(seed, epoch, first + j) for j in range(n_mb)]
-                    context = _batch_context(
-                        pmodel, acc, data, y, rows, seeds, settings.minibatch_size
-                    )
+                    context = _batch_context(pmodel, acc, data, y, order, mb, settings, seed, epoch)
                 torch.manual_seed(_seed(seed, epoch, mb))
-                with acc.accumulate(pmodel):
-                    with acc.autocast():
-                        logits = pmodel(batch["input_ids"], batch["attention_mask"])
-                    loss = loss_fn(logits.float(), batch["labels"], res.steps / total, **context)
-                    acc.backward(loss)
-                    opt.step()
-                    opt.zero_grad()
+                loss = _accumulate(acc, pmodel, opt, loss_fn, batch, res.steps / total, context)
                 res.tokens += int(batch["attention_mask"].sum())
                 res.losses.append(float(loss.detach()))
                 if not acc.sync_gradients:
@@ -200,15 +167,9 @@ def train(
                 res.steps += 1
                 bar.update(1)
                 if res.steps in eval_at and validation is not None:
-                    score = validation.score(predict(acc.unwrap_model(pmodel), validation.data))
-                    res.val_scores.append((res.steps, score))
-                    if score < best[0]:
-                        best = (score, trainable_state(acc.unwrap_model(pmodel)))
-                        res.best_step = res.steps
-                    pmodel.train()
-                if ckpt is not None and (
-                    res.steps % settings.checkpoint_every == 0 or res.steps == total
-                ):
+                    best = _evaluate(acc, pmodel, validation, res, best)
+                due = res.steps % settings.checkpoint_every == 0 or res.steps == total
+                if ckpt is not None and due:
                     _save(acc, ckpt, pmodel, opt, sched, res, best)
     bar.close()
     model = acc.unwrap_model(pmodel)
@@ -216,6 +177,82 @@ def train(
         _load_trainable(model, best[1])
     model.eval()
     return res
+
+
+def _optimizer(model: torch.nn.Module, settings: TrainSettings, total: int) -> tuple[Any, Any]:
+    """AdamW on the trainable parameters; the learning rate decays to zero over ``total``
+    optimizer steps along a cosine (the reference's ``cosine_anneal``)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the classifier has no trainable parameters")
+    opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    return opt, torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+    )
+
+
+def _resume(
+    ckpt: Path | None, model: torch.nn.Module, opt: Any, sched: Any
+) -> tuple[TrainResult, Best]:
+    """Load the checkpoint, if there is one, into the model, optimizer and scheduler;
+    the result and best so far (a fresh start without one)."""
+    if ckpt is None or not ckpt.is_file():
+        return TrainResult(steps=0), (math.inf, None)
+    state = torch.load(ckpt, weights_only=False)
+    _load_trainable(model, state["trainable"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    res = state["result"]
+    res.resumed_from = res.steps
+    return res, state["best"]
+
+
+def _loader(
+    acc: Any, data: Encoded, y: torch.Tensor, order: list[int], settings: TrainSettings, skip: int
+) -> Any:
+    """The epoch's minibatches in ``order``, without the first ``skip`` (done before a resume)."""
+
+    def collate(rows: list[int]) -> dict[str, torch.Tensor]:
+        return {**data.batch(rows), "labels": y[rows]}
+
+    loader = acc.prepare(
+        torch.utils.data.DataLoader(
+            RowDataset(order), batch_size=settings.minibatch_size, collate_fn=collate
+        )
+    )
+    return acc.skip_first_batches(loader, skip) if skip > 0 else loader
+
+
+def _accumulate(
+    acc: Any,
+    model: Any,
+    opt: Any,
+    loss_fn: Callable[..., torch.Tensor],
+    batch: dict[str, torch.Tensor],
+    progress: float,
+    context: dict[str, torch.Tensor],
+) -> torch.Tensor:
+    """One minibatch's forward and backward pass; the optimizer steps (and the gradient is
+    cleared) only at the end of the accumulation, where accelerate syncs gradients."""
+    with acc.accumulate(model):
+        with acc.autocast():
+            logits = model(batch["input_ids"], batch["attention_mask"])
+        loss = loss_fn(logits.float(), batch["labels"], progress, **context)
+        acc.backward(loss)
+        opt.step()
+        opt.zero_grad()
+    return loss
+
+
+def _evaluate(acc: Any, model: Any, validation: Validation, res: TrainResult, best: Best) -> Best:
+    """Score the held-out set now (recorded in ``res``); the better of that and ``best``."""
+    score = validation.score(predict(acc.unwrap_model(model), validation.data))
+    res.val_scores.append((res.steps, score))
+    if score < best[0]:
+        best = (score, trainable_state(acc.unwrap_model(model)))
+        res.best_step = res.steps
+    model.train()
+    return best
 
 
 def takes_batch(loss_fn: Callable[..., torch.Tensor]) -> bool:
@@ -250,9 +287,11 @@ def _batch_context(
     acc: Any,
     data: Encoded,
     y: torch.Tensor,
-    rows: list[int],
-    seeds: list[int],
-    minibatch_size: int,
+    order: list[int],
+    mb: int,
+    settings: TrainSettings,
+    seed: int,
+    epoch: int,
 ) -> dict[str, torch.Tensor]:
     """The whole batch's logits (no gradient) and labels, as the reference's loss sees them.
 
@@ -260,17 +299,17 @@ def _batch_context(
     of a step and calls the loss once, so a batch statistic such as logconf's
     quantile is taken over the whole batch. Here each minibatch keeps its own
     backward pass (gradient accumulation: memory of one minibatch) and this
-    extra forward pass supplies the batch. Each minibatch is seeded as in the
-    training pass (``seeds``), so with one process dropout draws the same masks
-    and these are the logits the loss is computed on.
+    extra forward pass supplies the batch (of the step that starts at minibatch
+    ``mb``). Each minibatch is seeded as in the training pass, so with one process
+    dropout draws the same masks and these are the logits the loss is computed on.
     """
+    rows, first = _step_rows(order, mb, settings, acc)
     device = next(model.parameters()).device
     out = []
-    for j, start in enumerate(range(0, len(rows), minibatch_size)):
-        batch = {
-            k: v.to(device) for k, v in data.batch(rows[start : start + minibatch_size]).items()
-        }
-        torch.manual_seed(seeds[j])
+    for j, start in enumerate(range(0, len(rows), settings.minibatch_size)):
+        minibatch = rows[start : start + settings.minibatch_size]
+        batch = {k: v.to(device) for k, v in data.batch(minibatch).items()}
+        torch.manual_seed(_seed(seed, epoch, first + j))
         with acc.autocast():
             out.append(model(batch["input_ids"], batch["attention_mask"]).float())
     return {"batch_logits": torch.cat(out), "batch_labels": y[rows].to(device)}
@@ -299,7 +338,7 @@ def _save(
     opt: Any,
     sched: Any,
     res: TrainResult,
-    best: tuple[float, dict[str, torch.Tensor] | None],
+    best: Best,
 ) -> None:
     """Write the checkpoint atomically (temp file + rename), on the main process only."""
     acc.wait_for_everyone()
