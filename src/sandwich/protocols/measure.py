@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from sandwich.metrics import gap_closed, judge_accuracy, split_accuracy
-from sandwich.metrics.judge import PairedSplit, paired_split
+from sandwich.metrics.judge import paired_split
 from sandwich.metrics.replicates import mean_ci, ratio_ci
 from sandwich.protocols.base import ORDERS
 from sandwich.protocols.results import (
@@ -78,18 +78,6 @@ def by_position(records: Sequence[TranscriptRecord]) -> tuple[list[float], list[
 def by_speaking_order(records: Sequence[TranscriptRecord]) -> tuple[list[float], list[float]]:
     """P(right) when the right answer's advocate spoke first / second (debate readings)."""
     return _split_by(records, lambda j: j.first_speaker)
-
-
-def _split_fields(prefix: str, kind: str, s: PairedSplit) -> dict[str, object]:
-    return {
-        f"{prefix}_n": s.n,
-        f"acc_right_{kind}_first": s.first.accuracy,
-        f"acc_right_{kind}_first_ci": _interval(s.first.ci),
-        f"acc_right_{kind}_second": s.second.accuracy,
-        f"acc_right_{kind}_second_ci": _interval(s.second.ci),
-        f"{prefix}_bias": s.diff,
-        f"{prefix}_bias_ci": _interval(s.diff_ci),
-    }
 
 
 def measure(
@@ -169,9 +157,16 @@ def _bias_fields(records: Sequence[TranscriptRecord], n_boot: int, seed: int) ->
         ("speaking", "spoke", by_speaking_order(records)),
     ):
         if first:
-            out |= _split_fields(
-                prefix, kind, paired_split(first, second, n_boot=n_boot, seed=seed)
-            )
+            s = paired_split(first, second, n_boot=n_boot, seed=seed)
+            out |= {
+                f"{prefix}_n": s.n,
+                f"acc_right_{kind}_first": s.first.accuracy,
+                f"acc_right_{kind}_first_ci": _interval(s.first.ci),
+                f"acc_right_{kind}_second": s.second.accuracy,
+                f"acc_right_{kind}_second_ci": _interval(s.second.ci),
+                f"{prefix}_bias": s.diff,
+                f"{prefix}_bias_ci": _interval(s.diff_ci),
+            }
     return out
 
 
@@ -184,7 +179,7 @@ def _gap_fields(
     if not ids:
         return {}, False
     g = gap_closed([scored[i] for i in ids], [base[i] for i in ids], n_boot=n_boot, seed=seed)
-    fields: dict[str, object] = {
+    return {
         "gap_closed": g.closed,
         "gap_closed_ci": _interval(g.ci),
         "naive_accuracy_paired": g.naive,
@@ -192,8 +187,7 @@ def _gap_fields(
         "gap": g.gap,
         "gap_ci": _interval(g.gap_ci),
         "n_paired": len(ids),
-    }
-    return fields, g.small_gap
+    }, g.small_gap
 
 
 def _consultancy_fields(

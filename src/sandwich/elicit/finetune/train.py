@@ -93,7 +93,8 @@ class TrainResult:
     tokens: int = 0  # real (unpadded) tokens seen in forward passes
 
 
-Best = tuple[float, dict[str, torch.Tensor] | None]
+Tensors = dict[str, torch.Tensor]  # a batch (input_ids, attention_mask, labels), a state
+Best = tuple[float, Tensors | None]
 """The best held-out score so far and the trainable parameters that scored it."""
 
 
@@ -139,26 +140,26 @@ def train(
     total = steps_per_epoch * settings.epochs
     eval_at = _eval_steps(steps_per_epoch, settings) if validation is not None else set()
     opt, sched = _optimizer(model, settings, total)
-    y = torch.as_tensor(np.clip(labels, 0.0, 1.0), dtype=torch.float32)
-    # a loss with batch statistics (logconf's quantile) gets the whole optimizer batch
-    wants_batch = takes_batch(loss_fn) and acc.gradient_accumulation_steps * acc.num_processes > 1
     ckpt = checkpoint_dir / CHECKPOINT_FILE if checkpoint_dir else None
     res, best = _resume(ckpt, model, opt, sched)
-    pmodel, opt = acc.prepare(model, opt)
+    y = torch.as_tensor(np.clip(labels, 0.0, 1.0), dtype=torch.float32)
+    pmodel, popt = acc.prepare(model, opt)
+    run = _Run(acc, pmodel, popt, data, y, loss_fn, settings, seed)
+    # a loss with batch statistics (logconf's quantile) gets the whole optimizer batch
+    wants_batch = takes_batch(loss_fn) and acc.gradient_accumulation_steps * acc.num_processes > 1
     bar = tqdm(total=total, initial=res.steps, desc=desc, disable=not progress, leave=False)
     with torch.random.fork_rng(devices=[]):
         for epoch in range(res.steps // steps_per_epoch, settings.epochs):
             order = np.random.default_rng([seed, epoch, 31]).permutation(len(data)).tolist()
             done_mb = (res.steps - epoch * steps_per_epoch) * acc.gradient_accumulation_steps
-            pmodel.train()
-            context: dict[str, torch.Tensor] = {}
-            loader = _loader(acc, data, y, order, settings, done_mb)
-            for mb, batch in enumerate(loader, start=max(done_mb, 0)):
+            run.model.train()
+            context: Tensors = {}
+            for mb, batch in enumerate(run.loader(order, done_mb), start=max(done_mb, 0)):
                 if wants_batch and mb % acc.gradient_accumulation_steps == 0:
                     # a new optimizer step: the whole batch's logits, before any minibatch
-                    context = _batch_context(pmodel, acc, data, y, order, mb, settings, seed, epoch)
+                    context = run.batch_context(order, mb, epoch)
                 torch.manual_seed(_seed(seed, epoch, mb))
-                loss = _accumulate(acc, pmodel, opt, loss_fn, batch, res.steps / total, context)
+                loss = run.accumulate(batch, res.steps / total, context)
                 res.tokens += int(batch["attention_mask"].sum())
                 res.losses.append(float(loss.detach()))
                 if not acc.sync_gradients:
@@ -167,21 +168,30 @@ def train(
                 res.steps += 1
                 bar.update(1)
                 if res.steps in eval_at and validation is not None:
-                    best = _evaluate(acc, pmodel, validation, res, best)
+                    best = run.evaluate(validation, res, best)
                 due = res.steps % settings.checkpoint_every == 0 or res.steps == total
                 if ckpt is not None and due:
-                    _save(acc, ckpt, pmodel, opt, sched, res, best)
+                    _save(acc, ckpt, run.model, run.opt, sched, res, best)
     bar.close()
-    model = acc.unwrap_model(pmodel)
+    model = acc.unwrap_model(run.model)
     if best[1] is not None:
         _load_trainable(model, best[1])
     model.eval()
     return res
 
 
+def takes_batch(loss_fn: Callable[..., torch.Tensor]) -> bool:
+    """True if the loss reads the whole optimizer batch (``batch_logits``, ``batch_labels``)."""
+    try:
+        params = inspect.signature(loss_fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "batch_logits" in params and "batch_labels" in params
+
+
 def _optimizer(model: torch.nn.Module, settings: TrainSettings, total: int) -> tuple[Any, Any]:
-    """AdamW on the trainable parameters; the learning rate decays to zero over ``total``
-    optimizer steps along a cosine (the reference's ``cosine_anneal``)."""
+    """AdamW on the trainable parameters; the learning rate decays to zero along a cosine
+    over ``total`` optimizer steps (the reference's ``cosine_anneal``)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the classifier has no trainable parameters")
@@ -191,11 +201,9 @@ def _optimizer(model: torch.nn.Module, settings: TrainSettings, total: int) -> t
     )
 
 
-def _resume(
-    ckpt: Path | None, model: torch.nn.Module, opt: Any, sched: Any
-) -> tuple[TrainResult, Best]:
-    """Load the checkpoint, if there is one, into the model, optimizer and scheduler;
-    the result and best so far (a fresh start without one)."""
+def _resume(ckpt: Path | None, model: Any, opt: Any, sched: Any) -> tuple[TrainResult, Best]:
+    """The result and best so far, with the checkpoint loaded into the model, optimizer
+    and scheduler; a fresh start where there is no checkpoint."""
     if ckpt is None or not ckpt.is_file():
         return TrainResult(steps=0), (math.inf, None)
     state = torch.load(ckpt, weights_only=False)
@@ -207,61 +215,77 @@ def _resume(
     return res, state["best"]
 
 
-def _loader(
-    acc: Any, data: Encoded, y: torch.Tensor, order: list[int], settings: TrainSettings, skip: int
-) -> Any:
-    """The epoch's minibatches in ``order``, without the first ``skip`` (done before a resume)."""
+@dataclass
+class _Run:
+    """What every minibatch of one run uses (``model`` and ``opt`` prepared by accelerate)."""
 
-    def collate(rows: list[int]) -> dict[str, torch.Tensor]:
-        return {**data.batch(rows), "labels": y[rows]}
+    acc: Any
+    model: Any
+    opt: Any
+    data: Encoded
+    y: torch.Tensor
+    loss_fn: Callable[..., torch.Tensor]
+    settings: TrainSettings
+    seed: int
 
-    loader = acc.prepare(
-        torch.utils.data.DataLoader(
-            RowDataset(order), batch_size=settings.minibatch_size, collate_fn=collate
+    def loader(self, order: list[int], skip: int) -> Any:
+        """The epoch's minibatches in ``order``, less the first ``skip`` (done before a resume)."""
+
+        def collate(rows: list[int]) -> Tensors:
+            return {**self.data.batch(rows), "labels": self.y[rows]}
+
+        rows = RowDataset(order)
+        size = self.settings.minibatch_size
+        loader = self.acc.prepare(
+            torch.utils.data.DataLoader(rows, batch_size=size, collate_fn=collate)
         )
-    )
-    return acc.skip_first_batches(loader, skip) if skip > 0 else loader
+        return self.acc.skip_first_batches(loader, skip) if skip > 0 else loader
 
+    def accumulate(self, batch: Tensors, progress: float, context: Tensors) -> torch.Tensor:
+        """One minibatch's forward and backward pass; the optimizer steps (and the gradient
+        is cleared) at the end of the accumulation only, where accelerate syncs gradients."""
+        with self.acc.accumulate(self.model):
+            with self.acc.autocast():
+                logits = self.model(batch["input_ids"], batch["attention_mask"])
+            loss = self.loss_fn(logits.float(), batch["labels"], progress, **context)
+            self.acc.backward(loss)
+            self.opt.step()
+            self.opt.zero_grad()
+        return loss
 
-def _accumulate(
-    acc: Any,
-    model: Any,
-    opt: Any,
-    loss_fn: Callable[..., torch.Tensor],
-    batch: dict[str, torch.Tensor],
-    progress: float,
-    context: dict[str, torch.Tensor],
-) -> torch.Tensor:
-    """One minibatch's forward and backward pass; the optimizer steps (and the gradient is
-    cleared) only at the end of the accumulation, where accelerate syncs gradients."""
-    with acc.accumulate(model):
-        with acc.autocast():
-            logits = model(batch["input_ids"], batch["attention_mask"])
-        loss = loss_fn(logits.float(), batch["labels"], progress, **context)
-        acc.backward(loss)
-        opt.step()
-        opt.zero_grad()
-    return loss
+    @torch.no_grad()
+    def batch_context(self, order: list[int], mb: int, epoch: int) -> Tensors:
+        """The whole batch's logits (no gradient) and labels, as the reference's loss sees them.
 
+        The reference (openai/weak-to-strong) stacks the logits of every minibatch
+        of a step and calls the loss once, so a batch statistic such as logconf's
+        quantile is taken over the whole batch. Here each minibatch keeps its own
+        backward pass (gradient accumulation: memory of one minibatch) and this
+        extra forward pass supplies the batch (of the step that starts at minibatch
+        ``mb``). Each minibatch is seeded as in the training pass, so with one process
+        dropout draws the same masks and these are the logits the loss is computed on.
+        """
+        rows, first = _step_rows(order, mb, self.settings, self.acc)
+        device = next(self.model.parameters()).device
+        out, size = [], self.settings.minibatch_size
+        for j, start in enumerate(range(0, len(rows), size)):
+            batch = {
+                k: v.to(device) for k, v in self.data.batch(rows[start : start + size]).items()
+            }
+            torch.manual_seed(_seed(self.seed, epoch, first + j))
+            with self.acc.autocast():
+                out.append(self.model(batch["input_ids"], batch["attention_mask"]).float())
+        return {"batch_logits": torch.cat(out), "batch_labels": self.y[rows].to(device)}
 
-def _evaluate(acc: Any, model: Any, validation: Validation, res: TrainResult, best: Best) -> Best:
-    """Score the held-out set now (recorded in ``res``); the better of that and ``best``."""
-    score = validation.score(predict(acc.unwrap_model(model), validation.data))
-    res.val_scores.append((res.steps, score))
-    if score < best[0]:
-        best = (score, trainable_state(acc.unwrap_model(model)))
-        res.best_step = res.steps
-    model.train()
-    return best
-
-
-def takes_batch(loss_fn: Callable[..., torch.Tensor]) -> bool:
-    """True if the loss reads the whole optimizer batch (``batch_logits``, ``batch_labels``)."""
-    try:
-        params = inspect.signature(loss_fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return "batch_logits" in params and "batch_labels" in params
+    def evaluate(self, validation: Validation, res: TrainResult, best: Best) -> Best:
+        """Score the held-out set now (recorded in ``res``); the better of that and ``best``."""
+        score = validation.score(predict(self.acc.unwrap_model(self.model), validation.data))
+        res.val_scores.append((res.steps, score))
+        if score < best[0]:
+            best = (score, trainable_state(self.acc.unwrap_model(self.model)))
+            res.best_step = res.steps
+        self.model.train()
+        return best
 
 
 def _step_rows(
@@ -279,40 +303,6 @@ def _step_rows(
     first = (mb // acc.gradient_accumulation_steps) * per_step_mb
     start = first * settings.minibatch_size
     return order[start : start + per_step_mb * settings.minibatch_size], first
-
-
-@torch.no_grad()
-def _batch_context(
-    model: torch.nn.Module,
-    acc: Any,
-    data: Encoded,
-    y: torch.Tensor,
-    order: list[int],
-    mb: int,
-    settings: TrainSettings,
-    seed: int,
-    epoch: int,
-) -> dict[str, torch.Tensor]:
-    """The whole batch's logits (no gradient) and labels, as the reference's loss sees them.
-
-    The reference (openai/weak-to-strong) stacks the logits of every minibatch
-    of a step and calls the loss once, so a batch statistic such as logconf's
-    quantile is taken over the whole batch. Here each minibatch keeps its own
-    backward pass (gradient accumulation: memory of one minibatch) and this
-    extra forward pass supplies the batch (of the step that starts at minibatch
-    ``mb``). Each minibatch is seeded as in the training pass, so with one process
-    dropout draws the same masks and these are the logits the loss is computed on.
-    """
-    rows, first = _step_rows(order, mb, settings, acc)
-    device = next(model.parameters()).device
-    out = []
-    for j, start in enumerate(range(0, len(rows), settings.minibatch_size)):
-        minibatch = rows[start : start + settings.minibatch_size]
-        batch = {k: v.to(device) for k, v in data.batch(minibatch).items()}
-        torch.manual_seed(_seed(seed, epoch, first + j))
-        with acc.autocast():
-            out.append(model(batch["input_ids"], batch["attention_mask"]).float())
-    return {"batch_logits": torch.cat(out), "batch_labels": y[rows].to(device)}
 
 
 def _eval_steps(steps_per_epoch: int, settings: TrainSettings) -> set[int]:
