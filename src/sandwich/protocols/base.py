@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from sandwich.config import Strict
 from sandwich.errors import ConfigError
 from sandwich.models.generation.base import Generator, GenRequest, Message
 from sandwich.protocols.quotes import Quote, find_quotes
@@ -31,10 +32,8 @@ ORDERS: tuple[tuple[int, int], ...] = ((0, 1), (1, 0))
 """Answer orders: the choice indices shown as A and as B (order 0 shows ``choices[0]`` as A)."""
 
 
-class GenParams(BaseModel):
+class GenParams(Strict):
     """Generation settings of the assistant (as debaters, consultant, answerer, critic)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_new_tokens: int = Field(64, ge=1, le=4096, description="tokens per turn")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy")
