@@ -144,7 +144,7 @@ def train(
     res, best = _resume(ckpt, model, opt, sched)
     y = torch.as_tensor(np.clip(labels, 0.0, 1.0), dtype=torch.float32)
     pmodel, popt = acc.prepare(model, opt)
-    run = _Run(acc, pmodel, popt, data, y, loss_fn, settings, seed)
+    run = _Run(acc, pmodel, popt, sched, data, y, loss_fn, settings, seed, res, best)
     # a loss with batch statistics (logconf's quantile) gets the whole optimizer batch
     wants_batch = takes_batch(loss_fn) and acc.gradient_accumulation_steps * acc.num_processes > 1
     bar = tqdm(total=total, initial=res.steps, desc=desc, disable=not progress, leave=False)
@@ -168,14 +168,14 @@ def train(
                 res.steps += 1
                 bar.update(1)
                 if res.steps in eval_at and validation is not None:
-                    best = run.evaluate(validation, res, best)
+                    run.evaluate(validation)
                 due = res.steps % settings.checkpoint_every == 0 or res.steps == total
                 if ckpt is not None and due:
-                    _save(acc, ckpt, run.model, run.opt, sched, res, best)
+                    run.save(ckpt)
     bar.close()
     model = acc.unwrap_model(run.model)
-    if best[1] is not None:
-        _load_trainable(model, best[1])
+    if run.best[1] is not None:
+        _load_trainable(model, run.best[1])
     model.eval()
     return res
 
@@ -217,16 +217,20 @@ def _resume(ckpt: Path | None, model: Any, opt: Any, sched: Any) -> tuple[TrainR
 
 @dataclass
 class _Run:
-    """What every minibatch of one run uses (``model`` and ``opt`` prepared by accelerate)."""
+    """One run: what every minibatch uses (``model`` and ``opt`` as prepared by
+    accelerate) and the state a checkpoint saves (``res``, ``best``)."""
 
     acc: Any
     model: Any
     opt: Any
+    sched: Any
     data: Encoded
     y: torch.Tensor
     loss_fn: Callable[..., torch.Tensor]
     settings: TrainSettings
     seed: int
+    res: TrainResult
+    best: Best
 
     def loader(self, order: list[int], skip: int) -> Any:
         """The epoch's minibatches in ``order``, less the first ``skip`` (done before a resume)."""
@@ -277,15 +281,31 @@ class _Run:
                 out.append(self.model(batch["input_ids"], batch["attention_mask"]).float())
         return {"batch_logits": torch.cat(out), "batch_labels": self.y[rows].to(device)}
 
-    def evaluate(self, validation: Validation, res: TrainResult, best: Best) -> Best:
-        """Score the held-out set now (recorded in ``res``); the better of that and ``best``."""
+    def evaluate(self, validation: Validation) -> None:
+        """Score the held-out set now; keep the trainable parameters if they score best."""
         score = validation.score(predict(self.acc.unwrap_model(self.model), validation.data))
-        res.val_scores.append((res.steps, score))
-        if score < best[0]:
-            best = (score, trainable_state(self.acc.unwrap_model(self.model)))
-            res.best_step = res.steps
+        self.res.val_scores.append((self.res.steps, score))
+        if score < self.best[0]:
+            self.best = (score, trainable_state(self.acc.unwrap_model(self.model)))
+            self.res.best_step = self.res.steps
         self.model.train()
-        return best
+
+    def save(self, path: Path) -> None:
+        """Write the checkpoint atomically (temp file + rename), on the main process only."""
+        self.acc.wait_for_everyone()
+        if self.acc.is_main_process:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            state = {
+                "trainable": trainable_state(self.acc.unwrap_model(self.model)),
+                "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(),
+                "result": self.res,
+                "best": self.best,
+            }
+            tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        self.acc.wait_for_everyone()
 
 
 def _step_rows(
@@ -319,32 +339,6 @@ def _load_trainable(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> N
     with torch.no_grad():
         for name, value in state.items():
             named[name].copy_(value)
-
-
-def _save(
-    acc: Any,
-    path: Path,
-    model: torch.nn.Module,
-    opt: Any,
-    sched: Any,
-    res: TrainResult,
-    best: Best,
-) -> None:
-    """Write the checkpoint atomically (temp file + rename), on the main process only."""
-    acc.wait_for_everyone()
-    if acc.is_main_process:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
-            "trainable": trainable_state(acc.unwrap_model(model)),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
-            "result": res,
-            "best": best,
-        }
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    acc.wait_for_everyone()
 
 
 @torch.no_grad()
