@@ -104,10 +104,19 @@ def measure(
     }
     update |= _bias_fields(records, n_boot, seed)
     flags = list(row.flags)
-    if naive is not None:
-        gap, small_gap = _gap_fields(scored, p_correct(naive), n_boot, seed)
-        update |= gap
-        flags += [FLAG_SMALL_GAP] if small_gap else []
+    base = p_correct(naive) if naive is not None else {}
+    if ids := [i for i in scored if i in base]:
+        g = gap_closed([scored[i] for i in ids], [base[i] for i in ids], n_boot=n_boot, seed=seed)
+        update |= {
+            "gap_closed": g.closed,
+            "gap_closed_ci": _interval(g.ci),
+            "naive_accuracy_paired": g.naive,
+            "protocol_accuracy_paired": g.protocol,
+            "gap": g.gap,
+            "gap_ci": _interval(g.gap_ci),
+            "n_paired": len(ids),
+        }
+        flags += [FLAG_SMALL_GAP] if g.small_gap else []
     if row.name == "consultancy":
         update |= _consultancy_fields(records, scored, n_boot, seed)
     return row.model_copy(update={**update, "flags": flags})
@@ -168,26 +177,6 @@ def _bias_fields(records: Sequence[TranscriptRecord], n_boot: int, seed: int) ->
                 f"{prefix}_bias_ci": _interval(s.diff_ci),
             }
     return out
-
-
-def _gap_fields(
-    scored: dict[str, float], base: dict[str, float], n_boot: int, seed: int
-) -> tuple[dict[str, object], bool]:
-    """Gap closed over the naive judge's P(right) ``base`` on the items both scored, and
-    whether the gap is too small to divide by (no fields without a common item)."""
-    ids = [i for i in scored if i in base]
-    if not ids:
-        return {}, False
-    g = gap_closed([scored[i] for i in ids], [base[i] for i in ids], n_boot=n_boot, seed=seed)
-    return {
-        "gap_closed": g.closed,
-        "gap_closed_ci": _interval(g.ci),
-        "naive_accuracy_paired": g.naive,
-        "protocol_accuracy_paired": g.protocol,
-        "gap": g.gap,
-        "gap_ci": _interval(g.gap_ci),
-        "n_paired": len(ids),
-    }, g.small_gap
 
 
 def _consultancy_fields(
