@@ -308,6 +308,16 @@ def test_protocol_needing_an_assistant_refuses_without(dossier_items: list[Item]
         )
 
 
+@pytest.mark.parametrize("name", ["consultancy", "debate", "critique"])
+def test_turns_without_the_assistant_name_what_is_missing(
+    dossier_items: list[Item], name: str
+) -> None:
+    """A ValueError, not an assert (removed by python -O) or an AttributeError on None."""
+    views, ids = [choice_view(it) for it in dossier_items[:2]], [it.id for it in dossier_items[:2]]
+    with pytest.raises(ValueError, match=f"{name}: the assistant's speaker is missing"):
+        PROTOCOLS.build(name).turns(views, None, ids)
+
+
 def test_every_protocol_says_whether_it_uses_the_assistant() -> None:
     """``uses_assistant`` on the base class (not named after ``typing.Protocol``)."""
     uses = {name: PROTOCOLS.build(name).uses_assistant for name in PROTOCOLS.names()}
