@@ -6,7 +6,7 @@ returns :class:`TranscriptRecord` s; :class:`Judge` reads verdicts.
 """
 
 from sandwich.protocols import consultancy, critique, debate, naive  # noqa: F401  (register)
-from sandwich.protocols.base import GenParams, Protocol, Speaker, Turn
+from sandwich.protocols.base import GenParams, OversightProtocol, Speaker, Turn
 from sandwich.protocols.judge import Judge, JudgeInput, JudgeVerdict, parse_letter
 from sandwich.protocols.registry import PROTOCOLS
 from sandwich.protocols.runner import run_protocol
@@ -18,7 +18,7 @@ __all__ = [
     "Judge",
     "JudgeInput",
     "JudgeVerdict",
-    "Protocol",
+    "OversightProtocol",
     "Speaker",
     "TranscriptRecord",
     "Turn",

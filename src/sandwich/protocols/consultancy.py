@@ -13,8 +13,16 @@ from typing import Any
 
 import numpy as np
 
+from sandwich.errors import required
 from sandwich.models.generation.base import Message
-from sandwich.protocols.base import QUOTE_RULE, Protocol, Speaker, Turn, check_rounds, passage_block
+from sandwich.protocols.base import (
+    QUOTE_RULE,
+    OversightProtocol,
+    Speaker,
+    Turn,
+    check_rounds,
+    passage_block,
+)
 from sandwich.protocols.registry import PROTOCOLS
 from sandwich.tasks.choices import ChoiceView
 
@@ -50,7 +58,7 @@ def consultant_prompt(view: ChoiceView, side: int, earlier: Sequence[Turn]) -> l
 
 
 @PROTOCOLS.register("consultancy", summary="one consultant argues an assigned answer")
-class ConsultancyProtocol(Protocol):
+class ConsultancyProtocol(OversightProtocol):
     """``rounds`` (int >= 1, default 1): consultant turns before the judge decides."""
 
     def __init__(self, rounds: int = 1) -> None:
@@ -65,7 +73,7 @@ class ConsultancyProtocol(Protocol):
     def turns(
         self, views: Sequence[ChoiceView], speaker: Speaker | None, item_ids: Sequence[str]
     ) -> list[list[Turn]]:
-        assert speaker is not None
+        speaker = required(speaker, "consultancy: the assistant's speaker", ValueError)
         if not hasattr(self, "assignment_"):
             self.prepare(item_ids, speaker.seed)
         right = [self.assignment_[i] for i in item_ids]

@@ -24,11 +24,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from sandwich.errors import ConfigError
+from sandwich.errors import ConfigError, required
 from sandwich.models.generation.base import Message
 from sandwich.protocols.base import (
     QUOTE_RULE,
-    Protocol,
+    OversightProtocol,
     Reading,
     Speaker,
     Turn,
@@ -78,7 +78,7 @@ def _own_first(turns: Sequence[Turn], side: int) -> list[Turn]:
 
 
 @PROTOCOLS.register("debate", summary="two debaters argue opposite answers for N rounds")
-class DebateProtocol(Protocol):
+class DebateProtocol(OversightProtocol):
     """``rounds`` (int in [1, 10], default 1); ``mode``: simultaneous | sequential."""
 
     def __init__(
@@ -95,7 +95,7 @@ class DebateProtocol(Protocol):
     def turns(
         self, views: Sequence[ChoiceView], speaker: Speaker | None, item_ids: Sequence[str]
     ) -> list[list[Turn]]:
-        assert speaker is not None
+        speaker = required(speaker, "debate: the assistant's speaker", ValueError)
         if self.mode == "sequential":
             return self._sequential(views, speaker)
         out: list[list[Turn]] = [[] for _ in views]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandwich.protocols.base import Protocol
+from sandwich.protocols.base import OversightProtocol
 from sandwich.registry import Registry
 
-PROTOCOLS: Registry[Protocol] = Registry("protocol")
+PROTOCOLS: Registry[OversightProtocol] = Registry("protocol")

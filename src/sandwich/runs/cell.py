@@ -152,7 +152,8 @@ def student_predictions(
     def compute() -> dict[str, np.ndarray]:
         x_b, x_t, _ = _strong_xy(ctx, cell)
         student = ELICITORS.build(cell.elicitor.name, **cell.elicitor.params)
-        assert not isinstance(student, TextElicitor)
+        if isinstance(student, TextElicitor):
+            raise TypeError(f"elicitor {cell.elicitor.name!r} reads texts, not features")
         student.fit(x_b, weak_b, random_state=cell.seed)
         return {"test": student.predict_proba(x_t)}
 

@@ -29,7 +29,8 @@ FINETUNE_VERSION = 2  # 2: logconf's threshold over the whole batch; ceiling sel
 
 def _build(name: str, params: dict[str, Any]) -> TextElicitor:
     elicitor = ELICITORS.build(name, **params)
-    assert isinstance(elicitor, TextElicitor)
+    if not isinstance(elicitor, TextElicitor):
+        raise TypeError(f"elicitor {name!r} reads features, not texts")
     return elicitor
 
 

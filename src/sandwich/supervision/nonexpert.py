@@ -61,7 +61,7 @@ from typing import Literal, Self, get_args
 
 import numpy as np
 
-from sandwich.errors import ConfigError
+from sandwich.errors import ConfigError, required
 from sandwich.supervision.base import FeatureSource, Supervisor
 from sandwich.supervision.registry import SUPERVISORS
 from sandwich.tasks.item import Item
@@ -138,14 +138,14 @@ class NonExpertSupervisor(Supervisor):
         return self
 
     def _value(self, item: Item) -> str:
-        assert self.attribute is not None
-        if self.attribute not in item.metadata:
+        attribute = required(self.attribute, "nonexpert: attribute")
+        if attribute not in item.metadata:
             keys = ", ".join(sorted(item.metadata)) or "none"
             raise ConfigError(
-                f"nonexpert: item {item.id} has no metadata {self.attribute!r} "
+                f"nonexpert: item {item.id} has no metadata {attribute!r} "
                 f"(its keys: {keys}); choose attribute among them"
             )
-        return str(item.metadata[self.attribute])
+        return str(item.metadata[attribute])
 
     def _blind_values(self, items: Sequence[Item]) -> tuple[frozenset[str], frozenset[str]]:
         """(blind values, all values of A): values in hash order until they hold a

@@ -1,7 +1,7 @@
 """``protocol``: a protocol's judge verdicts as supervisor labels.
 
 ``weak: [{name: protocol, params: {protocol: debate, judge: smollm2-135m,
-debaters: gemma3-270m, rounds: 1}}]`` makes the judge's P(statement true)
+assistant: gemma3-270m, rounds: 1}}]`` makes the judge's P(statement true)
 (= P(choices[0]), order-averaged; see :mod:`sandwich.tasks.choices`) on B the
 student's training labels and on T the "weak" term of PGR.
 
@@ -37,8 +37,8 @@ from sandwich.tasks.item import Item
 @SUPERVISORS.register("protocol", summary="a protocol's judge (naive, debate, ...) as labeller")
 class ProtocolSupervisor(Supervisor):
     """``protocol``: a registered protocol; ``judge``: the judge's model (a name or a
-    generator mapping); ``assistant`` (alias ``debaters``): the assistant model;
-    ``judge_method``: auto | text; ``max_new_tokens``, ``temperature``: assistant
+    generator mapping); ``assistant``: the assistant model (``debaters``, its old name,
+    is still read); ``judge_method``: auto | text; ``max_new_tokens``, ``temperature``: assistant
     generation; ``batch_size``: items per backend call; any other parameter
     (``rounds``, ``mode``) goes to the protocol."""
 
@@ -57,7 +57,7 @@ class ProtocolSupervisor(Supervisor):
         if protocol not in PROTOCOLS:
             raise ConfigError(f"protocol: {PROTOCOLS.unknown_message(protocol)}")
         if assistant is not None and debaters is not None:
-            raise ConfigError("protocol: give assistant or debaters (the same thing), not both")
+            raise ConfigError("protocol: give assistant or its old name debaters, not both")
         if judge is None:
             raise ConfigError("protocol: judge is required (a model name or generator mapping)")
         self.protocol = protocol
@@ -75,10 +75,10 @@ class ProtocolSupervisor(Supervisor):
             )
         self._protocol = PROTOCOLS.build(protocol, **protocol_params)
         self.judge = normalise_spec(judge)
-        helper = assistant if assistant is not None else debaters
-        self.assistant = None if helper is None else normalise_spec(helper)
-        if self._protocol.needs_expert and self.assistant is None:
-            raise ConfigError(f"protocol {protocol!r} needs assistant (or debaters): a model")
+        assistant = assistant if assistant is not None else debaters
+        self.assistant = None if assistant is None else normalise_spec(assistant)
+        if self._protocol.uses_assistant and self.assistant is None:
+            raise ConfigError(f"protocol {protocol!r} needs assistant: a model")
         problems = [f"judge.{p}" for p in check_spec(self.judge)]
         if self.assistant is not None:
             problems += [f"assistant.{p}" for p in check_spec(self.assistant)]
@@ -105,12 +105,12 @@ class ProtocolSupervisor(Supervisor):
         if not hasattr(self, "random_state_"):
             raise RuntimeError("ProtocolSupervisor.predict_proba called before fit")
         judge = Judge(build_generator(self.judge), self.judge_method)
-        helper = build_generator(self.assistant) if self.assistant is not None else None
+        assistant = build_generator(self.assistant) if self.assistant is not None else None
         records = run_protocol(
             self._protocol,
             items,
             judge,
-            helper,
+            assistant,
             self.generation,
             self.random_state_,
             self.batch_size,

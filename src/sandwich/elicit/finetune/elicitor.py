@@ -31,8 +31,8 @@ from typing import Any, Literal, Self
 import numpy as np
 
 from sandwich.elicit.base import TextElicitor
-from sandwich.elicit.finetune.classifier import build_classifier, count_params
-from sandwich.elicit.finetune.data import encode
+from sandwich.elicit.finetune.classifier import HeadClassifier, build_classifier, count_params
+from sandwich.elicit.finetune.data import Encoded, encode
 from sandwich.elicit.finetune.losses import LOSSES
 from sandwich.elicit.finetune.train import (
     TrainResult,
@@ -43,7 +43,7 @@ from sandwich.elicit.finetune.train import (
 )
 from sandwich.elicit.probe import holdout_split, soft_log_loss
 from sandwich.elicit.registry import ELICITORS
-from sandwich.errors import ConfigError
+from sandwich.errors import ConfigError, required
 from sandwich.metrics import accuracy
 
 Select = Literal["weak", "oracle", "last"]
@@ -260,6 +260,30 @@ class FineTuneElicitor(TextElicitor):
         gold: np.ndarray | None,
         progress: bool = False,
     ) -> None:
+        clf, self.tokenizer_ = self._classifier(model, seed)
+        lr = self.lr if self.lr != "auto" else self._auto_lr(count_params(clf)[1])
+        data = encode(self.tokenizer_, texts, self.max_length)
+        fit_idx, validation = self._holdout(data, labels, gold, seed)
+        loss_fn = functools.partial(LOSSES.entry(self.loss).factory, **self.loss_params)
+        result = train(
+            clf,
+            _subset(data, fit_idx),
+            labels[fit_idx],
+            loss_fn,
+            self._settings(float(lr)),
+            seed=seed,
+            checkpoint_dir=workdir,
+            validation=validation,
+            progress=progress,
+            desc=f"fine-tune {getattr(model, 'name', '')} ({self.loss})",
+        )
+        self.model_ = clf
+        self.lr_ = float(lr)
+        self.train_results_.append(result)
+
+    def _classifier(self, model: Any, seed: int) -> tuple[HeadClassifier, Any]:
+        """A fresh classifier on ``model``'s weights, and its tokenizer; ``seed`` fixes the
+        initialisation (head, LoRA adapters) without touching the caller's RNG."""
         backbone_of = getattr(model, "training_backbone", None)
         if not callable(backbone_of):
             raise ConfigError(
@@ -285,42 +309,25 @@ class FineTuneElicitor(TextElicitor):
                 lora_target_modules=self.lora_targets,
                 gradient_checkpointing=self.gradient_checkpointing,
             )
-        self.tokenizer_ = parts.tokenizer
-        lr = self.lr if self.lr != "auto" else self._auto_lr(count_params(clf)[1])
-        settings = self._settings(float(lr))
-        data = encode(parts.tokenizer, texts, self.max_length)
-        fit_idx, val_idx = (
-            holdout_split(len(texts), self.val_fraction, seed)
-            if self.select != "last"
-            else (np.arange(len(texts)), np.arange(0))
-        )
-        validation = None
-        if len(val_idx):
-            target = gold if self.select == "oracle" else labels
-            assert target is not None
-            t_val = np.asarray(target, dtype=np.float64)[val_idx]
-            score = (
-                functools.partial(_error_rate, t_val)
-                if self.select == "oracle"
-                else functools.partial(soft_log_loss, t_val)
-            )
-            validation = Validation(_subset(data, val_idx), score)
-        loss_fn = functools.partial(LOSSES.entry(self.loss).factory, **self.loss_params)
-        result = train(
-            clf,
-            _subset(data, fit_idx),
-            labels[fit_idx],
-            loss_fn,
-            settings,
-            seed=seed,
-            checkpoint_dir=workdir,
-            validation=validation,
-            progress=progress,
-            desc=f"fine-tune {getattr(model, 'name', '')} ({self.loss})",
-        )
-        self.model_ = clf
-        self.lr_ = float(lr)
-        self.train_results_.append(result)
+        return clf, parts.tokenizer
+
+    def _holdout(
+        self, data: Encoded, labels: np.ndarray, gold: np.ndarray | None, seed: int
+    ) -> tuple[np.ndarray, Validation | None]:
+        """The items to train on, and the held-out part of B that selects the weights:
+        none with ``select: last``; else ``val_fraction`` of B, scored against the
+        labels (soft log loss) or, with ``oracle``, against gold (error rate)."""
+        if self.select == "last":
+            return np.arange(len(labels)), None
+        fit_idx, val_idx = holdout_split(len(labels), self.val_fraction, seed)
+        if not len(val_idx):
+            return fit_idx, None
+        if self.select == "oracle":
+            truth = required(gold, "select='oracle': the gold labels", ValueError)
+            score = functools.partial(_error_rate, np.asarray(truth, dtype=np.float64)[val_idx])
+        else:
+            score = functools.partial(soft_log_loss, np.asarray(labels, dtype=np.float64)[val_idx])
+        return fit_idx, Validation(_subset(data, val_idx), score)
 
     def _auto_lr(self, n_params: int) -> float:
         """The reference lr for full/top fine-tuning; 10x it for LoRA (adapters start at
