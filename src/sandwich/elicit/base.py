@@ -15,6 +15,12 @@ Two kinds, told apart by the class attribute ``inputs``:
   from the items' texts: ``fit_text(models, texts, y, ...)`` and
   ``predict_proba_text(texts)``.
 
+What a run asks of every elicitor is declared here, on :class:`ElicitorBase`,
+so the run never asks which kind it holds: ``fit_cell(data, y)`` and
+``predict_cell(data)`` (the cell's data as :class:`CellInputs`), ``ceiling()``
+(the elicitor it is compared with, trained on gold), ``chain_models()``,
+``needs_gold``, ``link_predictions_`` and ``describe()``.
+
 Controls: an elicitor that adds one ingredient to a training procedure (an
 auxiliary loss, say) declares its *control*, the same procedure without that
 ingredient, by overriding :meth:`control_overrides`. A comparison of the two
@@ -30,17 +36,50 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 
 import numpy as np
+
+from sandwich.elicit.registry import ELICITORS
+from sandwich.registry import spec_of
 
 if TYPE_CHECKING:
     from sandwich.models import Model
 
 Inputs = Literal["features", "text"]
+Split = Literal["train_strong", "test"]
 
 
-class _Params:
+class CellInputs(Protocol):
+    """A cell's data as an elicitor reads it: B (``train_strong``) to fit, T (``test``) to score.
+
+    The run builds one per cell (``sandwich.runs.w2s.data.CellData``); an
+    elicitor takes what its ``inputs`` say it needs.
+    """
+
+    @property
+    def strong(self) -> str: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def progress(self) -> bool: ...
+    def features(self, split: Split) -> np.ndarray:
+        """The strong model's cached features of the split's items."""
+
+    def texts(self, split: Split) -> list[str]: ...
+    def gold(self, split: Split) -> np.ndarray:
+        """Gold labels; an elicitor reads them only when it declares ``needs_gold``."""
+
+    def model(self, name: str) -> Model: ...
+
+
+class ElicitorBase(ABC):
+    """What every elicitor declares, whatever its inputs (see the module docstring)."""
+
+    inputs: ClassVar[Inputs]
+    # P(true) on T of each link of a bootstrapping chain, set by fitting (none by default)
+    link_predictions_: Sequence[np.ndarray] = ()
+
     def get_params(self) -> dict[str, Any]:
         """The hyperparameters ``__init__`` stored (not fitted state, which ends in ``_``)."""
         return {
@@ -58,15 +97,31 @@ class _Params:
         """
         return None
 
+    @property
+    def needs_gold(self) -> bool:
+        """True if model selection reads gold labels of B (an oracle diagnostic)."""
+        return False
 
-class Elicitor(_Params, ABC):
-    inputs: ClassVar[Inputs] = "features"
+    def chain_models(self) -> list[str]:
+        """Names of intermediate models trained before the strong one (bootstrapping)."""
+        return []
+
+    def describe(self) -> str:
+        """A short name for reports (the registered name by default)."""
+        spec = spec_of(self)
+        return spec.name if spec is not None else type(self).__name__
 
     @abstractmethod
-    def fit(self, X: np.ndarray, y: np.ndarray, random_state: int = 0) -> Self: ...
+    def ceiling(self) -> ElicitorBase:
+        """The elicitor this one is compared with: trained the same way on B's gold labels."""
 
     @abstractmethod
-    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
+    def fit_cell(self, data: CellInputs, y: np.ndarray, workdir: Path | None = None) -> Self:
+        """Fit on B of ``data`` with labels ``y``; ``workdir`` may hold resumable checkpoints."""
+
+    @abstractmethod
+    def predict_cell(self, data: CellInputs) -> np.ndarray:
+        """P(true) of T's items."""
 
     @abstractmethod
     def check_params(self) -> None:
@@ -76,8 +131,37 @@ class Elicitor(_Params, ABC):
         the config loads, not after features have been computed).
         """
 
+    def rebuilt(self, **params: Any) -> ElicitorBase:
+        """The same registered elicitor built with ``params`` (its spec recorded)."""
+        spec = spec_of(self)
+        if spec is None:
+            return type(self)(**params)
+        return ELICITORS.build(spec.name, **params)
 
-class TextElicitor(_Params, ABC):
+
+class Elicitor(ElicitorBase):
+    """An elicitor that learns from the strong model's cached features."""
+
+    inputs: ClassVar[Inputs] = "features"
+
+    @abstractmethod
+    def fit(self, X: np.ndarray, y: np.ndarray, random_state: int = 0) -> Self: ...
+
+    @abstractmethod
+    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
+
+    def ceiling(self) -> ElicitorBase:
+        """The logistic probe (default parameters): every feature elicitor's ceiling."""
+        return ELICITORS.build("probe")
+
+    def fit_cell(self, data: CellInputs, y: np.ndarray, workdir: Path | None = None) -> Self:
+        return self.fit(data.features("train_strong"), y, random_state=data.seed)
+
+    def predict_cell(self, data: CellInputs) -> np.ndarray:
+        return self.predict_proba(data.features("test"))
+
+
+class TextElicitor(ElicitorBase):
     """An elicitor that trains the model itself on the items' texts (fine-tuning).
 
     ``fit_text(models, texts, y, random_state, workdir, gold)``: ``models`` are
@@ -109,23 +193,32 @@ class TextElicitor(_Params, ABC):
     def predict_proba_text(self, texts: Sequence[str]) -> np.ndarray: ...
 
     @abstractmethod
-    def check_params(self) -> None: ...
-
-    @property
-    def needs_gold(self) -> bool:
-        """True if model selection reads gold labels of B (an oracle diagnostic)."""
-        return False
-
-    def chain_models(self) -> list[str]:
-        """Names of intermediate models trained before the strong one (bootstrapping)."""
-        return []
-
-    @abstractmethod
     def ceiling_params(self) -> dict[str, Any]:
         """Params of the same elicitor as trained for the ceiling (on B's gold labels)."""
+
+    def ceiling(self) -> ElicitorBase:
+        """The same elicitor built with :meth:`ceiling_params`."""
+        return self.rebuilt(**self.ceiling_params())
+
+    def fit_cell(self, data: CellInputs, y: np.ndarray, workdir: Path | None = None) -> Self:
+        chain = self.chain_models()
+        return self.fit_text(
+            [data.model(m) for m in [*chain, data.strong]],
+            data.texts("train_strong"),
+            y,
+            random_state=data.seed,
+            workdir=workdir,
+            gold=data.gold("train_strong") if self.needs_gold else None,
+            report_texts=data.texts("test") if chain else None,
+            progress=data.progress,
+        )
+
+    def predict_cell(self, data: CellInputs) -> np.ndarray:
+        return self.predict_proba_text(data.texts("test"))
 
 
 def elicitor_inputs(factory: Any) -> Inputs:
     """``"features"`` or ``"text"`` for a registered elicitor factory (a class)."""
-    value: Inputs = getattr(factory, "inputs", "features")
-    return value
+    if isinstance(factory, type) and issubclass(factory, ElicitorBase):
+        return factory.inputs
+    raise TypeError(f"{factory!r} is not an elicitor class (a subclass of ElicitorBase)")

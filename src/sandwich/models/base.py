@@ -5,9 +5,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+from sandwich.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sandwich.models.hf import Backbone
 
 Pooling = Literal["last", "mean"]
 DType = Literal["float32", "bfloat16"]
@@ -64,6 +69,13 @@ class Model(ABC):
     @abstractmethod
     def features(self, texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:
         """Hidden states, shape (len(texts), len(spec.layers), hidden_size), float32."""
+
+    def training_backbone(self) -> Backbone:
+        """A fresh trainable copy of the weights, for fine-tuning; a model without any raises."""
+        raise ConfigError(
+            f"fine-tuning needs a transformers model with weights; {self.name!r} has none "
+            "(use a probe elicitor with it)"
+        )
 
     def resolve_layers(self, layers: Sequence[int]) -> tuple[int, ...]:
         """Map possibly negative layer indices to 0..num_layers; raise on out-of-range."""

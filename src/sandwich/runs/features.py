@@ -8,7 +8,7 @@ import numpy as np
 
 from sandwich.models import FeatureSpec, Model, load_model
 from sandwich.models.hf import HFModel
-from sandwich.runs.config import FeatureConfig, RunConfig, TaskConfig
+from sandwich.runs.config import FeatureConfig
 from sandwich.store import ArtifactKey, ArtifactStore
 from sandwich.supervision import FeatureSource
 from sandwich.tasks import Item, Task
@@ -85,7 +85,7 @@ class TaskFeatures:
         """A FeatureSource (``f(model, items) -> array``) restricted to ``task``.
 
         It also serves the loaded models (``source.model(name)``), for a
-        supervisor that trains a model itself (``weak-model``, ``method: finetune``).
+        supervisor that trains a model itself (its ``trained_models()``).
         """
         return TaskSource(self, task)
 
@@ -103,23 +103,3 @@ class TaskSource:
 
     def model(self, name: str) -> Model:
         return self.features.model(name)
-
-
-def feature_jobs(config: RunConfig) -> list[tuple[TaskConfig, str]]:
-    """The distinct (task, model) pairs whose features the cells need.
-
-    The strong models' features are needed only by feature elicitors (probes);
-    fine-tuning elicitors read the texts.
-    """
-    from sandwich.elicit import ELICITORS, elicitor_inputs
-
-    probes = any(
-        elicitor_inputs(ELICITORS.entry(e.name).factory) == "features" for e in config.elicitors
-    )
-    jobs: list[tuple[TaskConfig, str]] = []
-    for t in config.tasks:
-        models = [w.model for w in config.weak if w.name == "weak-model" and w.model]
-        for m in [*models, *(config.strong if probes else [])]:
-            if (t, m) not in jobs:
-                jobs.append((t, m))
-    return jobs

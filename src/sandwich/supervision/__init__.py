@@ -1,14 +1,14 @@
 """Supervisors: anything that produces (soft) labels for items.
 
 Registered in :data:`SUPERVISORS`: ``gold``, ``weak-model``, ``nonexpert``, ``human``,
-``protocol``.
+``protocol`` (the protocol supervisor lives with the protocols, in
+:mod:`sandwich.protocols.supervisor`, and is imported on first use).
 """
 
-from sandwich.supervision.base import FeatureSource, Supervisor
+from sandwich.supervision.base import FeatureSource, ModelSource, Supervisor
 from sandwich.supervision.gold import GoldSupervisor
 from sandwich.supervision.human import HumanSupervisor
 from sandwich.supervision.nonexpert import NonExpertSupervisor
-from sandwich.supervision.protocol import ProtocolSupervisor
 from sandwich.supervision.registry import SUPERVISORS
 from sandwich.supervision.weak_model import WeakModelSupervisor
 
@@ -17,8 +17,14 @@ __all__ = [
     "FeatureSource",
     "GoldSupervisor",
     "HumanSupervisor",
+    "ModelSource",
     "NonExpertSupervisor",
-    "ProtocolSupervisor",
     "Supervisor",
     "WeakModelSupervisor",
 ]
+
+SUPERVISORS.lazy(
+    "protocol",
+    "sandwich.protocols.supervisor:ProtocolSupervisor",
+    "a protocol's judge (naive, debate, ...) as labeller",
+)

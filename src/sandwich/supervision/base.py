@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
 import numpy as np
 
 from sandwich.tasks.item import Item
+
+if TYPE_CHECKING:
+    from sandwich.models import Model
 
 
 class FeatureSource(Protocol):
     """Cached features of a named model on items: array (len(items), dim), float32."""
 
     def __call__(self, model: str, items: Sequence[Item]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ModelSource(FeatureSource, Protocol):
+    """A feature source that also serves the loaded models (a run's: loaded once, stored)."""
+
+    def model(self, name: str) -> Model: ...
 
 
 class Supervisor(ABC):
@@ -24,6 +34,11 @@ class Supervisor(ABC):
     then called on B (to make the student's training labels) and on T (to
     measure the supervisor's own accuracy, the "weak" term of PGR).
     ``random_state`` fixes any randomness.
+
+    What a run needs to know of a supervisor it asks through the capability
+    methods below (never by its name): whose features to compute before the
+    cells run, and what its labels depend on besides its parameters (the
+    cache key of its labels holds all of it).
     """
 
     @abstractmethod
@@ -31,3 +46,18 @@ class Supervisor(ABC):
 
     @abstractmethod
     def predict_proba(self, items: Sequence[Item], features: FeatureSource) -> np.ndarray: ...
+
+    def feature_models(self) -> list[str]:
+        """Models whose cached features ``fit`` / ``predict_proba`` read (none by default)."""
+        return []
+
+    def trained_models(self) -> list[str]:
+        """Models whose weights it trains itself (none by default): its labels depend on them."""
+        return []
+
+    def data_fingerprint(self) -> str | None:
+        """A hash of labels it reads from outside (e.g. a human study), or None if none.
+
+        New outside labels then change the cache key of its labels.
+        """
+        return None

@@ -17,7 +17,7 @@ import numpy as np
 from sandwich.elicit.finetune import FineTuneElicitor
 from sandwich.elicit.probe import LogisticProbe
 from sandwich.errors import ConfigError
-from sandwich.supervision.base import FeatureSource, Supervisor
+from sandwich.supervision.base import FeatureSource, ModelSource, Supervisor
 from sandwich.supervision.registry import SUPERVISORS
 from sandwich.tasks.item import Item
 
@@ -68,6 +68,13 @@ class WeakModelSupervisor(Supervisor):
                 f"weak-model: bad elicitor_params for the {self.method}: {e}"
             ) from None
 
+    def feature_models(self) -> list[str]:
+        """The weak model's features, for the probe (a fine-tuned one reads texts)."""
+        return [self.model] if self.method == "probe" else []
+
+    def trained_models(self) -> list[str]:
+        return [self.model] if self.method == "finetune" else []
+
     def _finetuner(self) -> FineTuneElicitor:
         return FineTuneElicitor(**self.elicitor_params)
 
@@ -97,9 +104,8 @@ class WeakModelSupervisor(Supervisor):
 
 def _model_of(features: FeatureSource, name: str) -> Any:
     """The loaded model ``name``: the run's own (via the feature source) or a fresh load."""
-    loader = getattr(features, "model", None)
-    if callable(loader):
-        return loader(name)
+    if isinstance(features, ModelSource):
+        return features.model(name)
     from sandwich.models import load_model
 
     return load_model(name)

@@ -27,13 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sandwich.elicit import ELICITORS
 from sandwich.errors import ConfigError, UnknownNameError
 from sandwich.metrics.paired import paired_difference
-from sandwich.runs.config import ElicitorConfig, RunConfig
 from sandwich.runs.results import ComparisonResult
 
-if TYPE_CHECKING:
-    from sandwich.runs.cell import CellOutcome
+if TYPE_CHECKING:  # the config imports this module to resolve controls: types only
+    from sandwich.runs.config import ElicitorConfig, RunConfig
+    from sandwich.runs.w2s.cell import CellOutcome
 
 CONTROL_SUFFIX = "-control"
 # what building an entry with an unknown name or bad params raises
@@ -43,8 +44,6 @@ _BAD_ENTRY = (TypeError, ValueError, ConfigError, UnknownNameError)
 def _params_after_defaults(e: ElicitorConfig) -> dict[str, Any] | None:
     """The elicitor's full hyperparameters (defaults filled in); None if it cannot be built
     (an unknown name or bad params, which the config's own checks report)."""
-    from sandwich.elicit import ELICITORS
-
     try:
         return ELICITORS.build(e.name, **e.params).get_params()
     except _BAD_ENTRY:  # reported with its field path by RunConfig
@@ -53,17 +52,16 @@ def _params_after_defaults(e: ElicitorConfig) -> dict[str, Any] | None:
 
 def declared_control(e: ElicitorConfig) -> ElicitorConfig | None:
     """The control entry ``e``'s elicitor declares, labelled ``<label>-control``; None if none."""
-    from sandwich.elicit import ELICITORS
-
     try:
         overrides = ELICITORS.build(e.name, **e.params).control_overrides()
     except _BAD_ENTRY:  # reported with its field path by RunConfig
         return None
     if overrides is None:
         return None
-    return ElicitorConfig(
-        name=e.name, params={**e.params, **overrides}, label=e.display + CONTROL_SUFFIX
-    )
+    return e.model_copy(
+        update={"params": {**e.params, **overrides}, "label": e.display + CONTROL_SUFFIX,
+                "control": None}
+    )  # fmt: skip
 
 
 def same_training(a: ElicitorConfig, b: ElicitorConfig) -> bool:
@@ -130,8 +128,6 @@ def compare_to_controls(
 ) -> list[ComparisonResult]:
     """Every (task, weak, strong) x (elicitor with a control): the paired difference in
     student accuracy, method minus control, over the seeds where both ran."""
-    from sandwich.elicit import ELICITORS, elicitor_inputs
-
     cells = {
         (o.result.task, o.result.weak, o.result.strong, o.result.elicitor, o.result.seed): o
         for o in outcomes
@@ -141,7 +137,7 @@ def compare_to_controls(
     for e in config.elicitors:
         if e.control is None:
             continue
-        kind = elicitor_inputs(ELICITORS.entry(e.name).factory)
+        kind = ELICITORS.build(e.name, **e.params).inputs
         for task, weak, strong in keys:
             pairs = [
                 (s, cells[(task, weak, strong, e.display, s)], cells[ck])

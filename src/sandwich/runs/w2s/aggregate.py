@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 from sandwich.metrics import pgr_with_ci_over_seeds
 from sandwich.metrics.replicates import t_quantile
-from sandwich.runs.cell import CellOutcome, pgr_fields
 from sandwich.runs.results import (
     FEW_SEEDS,
     FLAG_FEW_SEEDS,
@@ -16,6 +15,7 @@ from sandwich.runs.results import (
     FLAG_UNBOUNDED_CI,
     GroupResult,
 )
+from sandwich.runs.w2s.cell import CellOutcome, pgr_fields
 
 
 def group_key(o: CellOutcome) -> tuple[str, str, str, str]:

@@ -1,0 +1,148 @@
+"""The stages of a w2s cell: supervisor labels, ceiling, student.
+
+Each stage is cached in the artifact store under a key made of what it
+depends on: the split (task fingerprint, seed, split fractions), the inputs
+read (the features keys of feature models, the fingerprints of models
+trained), the labels, and the component's *spec* (registered name, resolved
+parameters with defaults filled in, code version; ``sandwich.registry``).
+So adding an elicitor to a sweep recomputes only that elicitor, changing a
+component's default recomputes what it made, writing a default out
+explicitly recomputes nothing, and a killed run picks up where it stopped.
+
+The stages ask components only what they declare (``Supervisor.feature_models``,
+``ElicitorBase.ceiling``, ...): a new supervisor or elicitor needs no change here.
+Checkpoints of a training in progress live in ``$SANDWICH_HOME/checkpoints/<key>``
+(the stage's content key), so a killed fine-tuning resumes where it stopped;
+they are removed once the stage's predictions are stored.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from sandwich.elicit import ElicitorBase
+from sandwich.registry import spec_of
+from sandwich.runs.context import RunContext
+from sandwich.runs.w2s.data import CellData
+from sandwich.store import ArtifactKey
+from sandwich.supervision import Supervisor
+
+# 3: keyed by the components' resolved specs (was 1 for labels and probes, 2 for fine-tuning)
+STAGE_VERSION = 3
+
+Arrays = dict[str, np.ndarray]
+
+
+def spec_key(component: object) -> dict[str, Any]:
+    """The component's spec as it enters cache keys (it must come from a registry)."""
+    spec = spec_of(component)
+    if spec is None:
+        raise TypeError(f"{type(component).__name__} was not built by a registry: it has no spec")
+    return spec.to_dict()
+
+
+def supervisor_labels(ctx: RunContext, data: CellData, sup: Supervisor) -> Arrays:
+    """The supervisor's P(true) on B (``"train_strong"``) and on T (``"test"``), fit on A's gold."""
+    inputs = {
+        **data.split_key(),
+        "supervisor": spec_key(sup),
+        "features": [data.features_key(m) for m in sup.feature_models()],
+        "models": [data.fingerprint(m) for m in sup.trained_models()],
+        "data": sup.data_fingerprint(),
+    }
+
+    def compute() -> Arrays:
+        sup.fit(data.items("train_weak"), data.source, random_state=data.seed)
+        return {
+            "train_strong": sup.predict_proba(data.items("train_strong"), data.source),
+            "test": sup.predict_proba(data.items("test"), data.source),
+        }
+
+    return ctx.store.arrays(ArtifactKey("labels", STAGE_VERSION, inputs), compute)
+
+
+def ceiling_predictions(ctx: RunContext, data: CellData, ceiling: ElicitorBase) -> np.ndarray:
+    """The elicitor's ceiling (``elicitor.ceiling()``) trained on B's gold labels, on T.
+
+    Keyed without the weak supervisor, so every cell that trains the strong
+    model the same way shares one ceiling.
+    """
+    return trained(ctx, data, "ceiling", ceiling, data.gold("train_strong"), {})["test"]
+
+
+def student_predictions(
+    ctx: RunContext, data: CellData, elicitor: ElicitorBase, weak_b: np.ndarray
+) -> Arrays:
+    """The elicitor trained on B's weak labels only, scored on T (``"test"``).
+
+    A bootstrapping chain also returns each intermediate link's P(true) on T
+    (``"links"``, shape (n_links, n_test)).
+    """
+    labels = ArtifactKey("labels-ref", STAGE_VERSION, {"b": weak_b}).hex
+    return trained(ctx, data, "predictions", elicitor, weak_b, {"labels": labels})
+
+
+def _input_keys(data: CellData, elicitor: ElicitorBase) -> list[str]:
+    """What the elicitor reads of each model it trains on: features, or the weights."""
+    models = [*elicitor.chain_models(), data.strong]
+    if elicitor.inputs == "features":
+        return [data.features_key(m) for m in models]
+    return [data.fingerprint(m) for m in models]
+
+
+def trained(
+    ctx: RunContext,
+    data: CellData,
+    stage: str,
+    elicitor: ElicitorBase,
+    y_b: np.ndarray,
+    extra: dict[str, Any],
+) -> Arrays:
+    """``elicitor`` fit on B with labels ``y_b`` and scored on T, cached under ``stage``."""
+    inputs = {**data.split_key(), "inputs": _input_keys(data, elicitor),
+              "elicitor": spec_key(elicitor), **extra}  # fmt: skip
+    key = ArtifactKey(stage, STAGE_VERSION, inputs)
+    workdir = ctx.store.root / "checkpoints" / key.hex
+
+    def compute() -> Arrays:
+        elicitor.fit_cell(data, y_b, workdir=workdir)
+        out = {"test": elicitor.predict_cell(data)}
+        if elicitor.link_predictions_:
+            out["links"] = np.stack(elicitor.link_predictions_)
+        return out
+
+    if elicitor.inputs == "text" and _num_processes() > 1:  # training the weights: a collective
+        return _distributed(ctx, key, compute)
+    arrays = ctx.store.arrays(key, compute)
+    shutil.rmtree(workdir, ignore_errors=True)  # the predictions are stored
+    return arrays
+
+
+def _num_processes() -> int:
+    """Processes started by ``accelerate launch`` / torchrun (1 otherwise)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _distributed(ctx: RunContext, key: ArtifactKey, compute: Callable[[], Arrays]) -> Arrays:
+    """Under ``accelerate launch``: every process trains (a collective), the main one stores.
+
+    The store's per-key file lock cannot be held around a collective (the other
+    processes would wait on the lock, not in the collective), so the lookup and
+    the training happen outside it.
+    """
+    from accelerate import PartialState
+
+    state = PartialState()
+    found = ctx.store.lookup(key)
+    if found is None:
+        arrays = compute()
+        if state.is_main_process:
+            ctx.store.arrays(key, lambda: arrays)
+            shutil.rmtree(ctx.store.root / "checkpoints" / key.hex, ignore_errors=True)
+        state.wait_for_everyone()
+    return ctx.store.arrays(key, compute)
