@@ -23,6 +23,7 @@ from sandwich.elicit import LogConfProbe
 from sandwich.metrics import accuracy
 from sandwich.runs import load_config
 from sandwich.runs.context import RunContext
+from sandwich.runs.features import TaskSource
 from sandwich.runs.plan import plan_cells
 from sandwich.runs.w2s.data import CellData, build_supervisor
 from sandwich.runs.w2s.stages import supervisor_labels
@@ -40,7 +41,7 @@ def main() -> None:
     cells = [c for c in plan_cells(config) if c.task == task_cfg and c.strong == strong]
     cells = list({(c.weak.display, c.seed): c for c in cells}.values())
     task = ctx.task(task_cfg)
-    source = ctx.features.source(task)
+    source = TaskSource(ctx.features, task)
     scores: dict[tuple[float, float, int], list[float]] = {}
     val: dict[tuple[float, float, int], list[float]] = {}
     for cell in cells:

@@ -15,11 +15,9 @@ Two kinds, told apart by the class attribute ``inputs``:
   from the items' texts: ``fit_text(models, texts, y, ...)`` and
   ``predict_proba_text(texts)``.
 
-What a run asks of every elicitor is declared here, on :class:`ElicitorBase`,
-so the run never asks which kind it holds: ``fit_cell(data, y)`` and
-``predict_cell(data)`` (the cell's data as :class:`CellInputs`), ``ceiling()``
-(the elicitor it is compared with, trained on gold), ``chain_models()``,
-``needs_gold``, ``link_predictions_`` and ``describe()``.
+A run asks every elicitor only what :class:`ElicitorBase` declares, never its kind:
+``fit_cell`` / ``predict_cell`` (on :class:`CellInputs`), ``ceiling()``, ``chain_models()``,
+``needs_gold``, ``link_predictions_``, ``describe()``.
 
 Controls: an elicitor that adds one ingredient to a training procedure (an
 auxiliary loss, say) declares its *control*, the same procedure without that
@@ -53,23 +51,18 @@ Split = Literal["train_strong", "test"]
 class CellInputs(Protocol):
     """A cell's data as an elicitor reads it: B (``train_strong``) to fit, T (``test``) to score.
 
-    The run builds one per cell (``sandwich.runs.w2s.data.CellData``); an
-    elicitor takes what its ``inputs`` say it needs.
+    The run builds one per cell (``sandwich.runs.w2s.data.CellData``);
+    ``features`` are the strong model's; ``gold`` is read only by an elicitor
+    that declares ``needs_gold``.
     """
 
-    @property
-    def strong(self) -> str: ...
-    @property
-    def seed(self) -> int: ...
-    @property
-    def progress(self) -> bool: ...
-    def features(self, split: Split) -> np.ndarray:
-        """The strong model's cached features of the split's items."""
+    strong: str
+    seed: int
+    progress: bool
 
+    def features(self, split: Split) -> np.ndarray: ...
     def texts(self, split: Split) -> list[str]: ...
-    def gold(self, split: Split) -> np.ndarray:
-        """Gold labels; an elicitor reads them only when it declares ``needs_gold``."""
-
+    def gold(self, split: Split) -> np.ndarray: ...
     def model(self, name: str) -> Model: ...
 
 
@@ -125,18 +118,7 @@ class ElicitorBase(ABC):
 
     @abstractmethod
     def check_params(self) -> None:
-        """Raise ValueError naming a hyperparameter outside its allowed range.
-
-        Called by ``fit`` and by config validation (so a bad value fails when
-        the config loads, not after features have been computed).
-        """
-
-    def rebuilt(self, **params: Any) -> ElicitorBase:
-        """The same registered elicitor built with ``params`` (its spec recorded)."""
-        spec = spec_of(self)
-        if spec is None:
-            return type(self)(**params)
-        return ELICITORS.build(spec.name, **params)
+        """Raise ValueError naming a hyperparameter outside its allowed range (at config load)."""
 
 
 class Elicitor(ElicitorBase):
@@ -197,8 +179,9 @@ class TextElicitor(ElicitorBase):
         """Params of the same elicitor as trained for the ceiling (on B's gold labels)."""
 
     def ceiling(self) -> ElicitorBase:
-        """The same elicitor built with :meth:`ceiling_params`."""
-        return self.rebuilt(**self.ceiling_params())
+        """The same registered elicitor built with :meth:`ceiling_params`."""
+        spec, params = spec_of(self), self.ceiling_params()
+        return type(self)(**params) if spec is None else ELICITORS.build(spec.name, **params)
 
     def fit_cell(self, data: CellInputs, y: np.ndarray, workdir: Path | None = None) -> Self:
         chain = self.chain_models()

@@ -72,10 +72,8 @@ class Model(ABC):
 
     def training_backbone(self) -> Backbone:
         """A fresh trainable copy of the weights, for fine-tuning; a model without any raises."""
-        raise ConfigError(
-            f"fine-tuning needs a transformers model with weights; {self.name!r} has none "
-            "(use a probe elicitor with it)"
-        )
+        msg = "fine-tuning needs a transformers model with weights; {!r} has none (use a probe)"
+        raise ConfigError(msg.format(self.name))
 
     def resolve_layers(self, layers: Sequence[int]) -> tuple[int, ...]:
         """Map possibly negative layer indices to 0..num_layers; raise on out-of-range."""

@@ -10,7 +10,6 @@ from sandwich.models import FeatureSpec, Model, load_model
 from sandwich.models.hf import HFModel
 from sandwich.runs.config import FeatureConfig
 from sandwich.store import ArtifactKey, ArtifactStore
-from sandwich.supervision import FeatureSource
 from sandwich.tasks import Item, Task
 
 FEATURES_VERSION = 1
@@ -81,17 +80,10 @@ class TaskFeatures:
         """Drop a loaded model (its features stay cached)."""
         self._models.pop(model_name, None)
 
-    def source(self, task: Task) -> FeatureSource:
-        """A FeatureSource (``f(model, items) -> array``) restricted to ``task``.
-
-        It also serves the loaded models (``source.model(name)``), for a
-        supervisor that trains a model itself (its ``trained_models()``).
-        """
-        return TaskSource(self, task)
-
 
 class TaskSource:
-    """Features of one task's items by model name; ``model(name)``: the loaded model."""
+    """Features of one task's items by model name; ``model(name)``: the loaded model
+    (for a supervisor that trains a model itself, its ``trained_models()``)."""
 
     def __init__(self, features: TaskFeatures, task: Task) -> None:
         self.features = features

@@ -1,8 +1,7 @@
 """Supervisors: anything that produces (soft) labels for items.
 
 Registered in :data:`SUPERVISORS`: ``gold``, ``weak-model``, ``nonexpert``, ``human``,
-``protocol`` (the protocol supervisor lives with the protocols, in
-:mod:`sandwich.protocols.supervisor`, and is imported on first use).
+``protocol`` (in :mod:`sandwich.protocols.supervisor`, imported on first use).
 """
 
 from sandwich.supervision.base import FeatureSource, ModelSource, Supervisor
@@ -22,9 +21,5 @@ __all__ = [
     "Supervisor",
     "WeakModelSupervisor",
 ]
-
-SUPERVISORS.lazy(
-    "protocol",
-    "sandwich.protocols.supervisor:ProtocolSupervisor",
-    "a protocol's judge (naive, debate, ...) as labeller",
-)
+SUPERVISORS.lazy("protocol", "sandwich.protocols.supervisor:ProtocolSupervisor",
+                 "a protocol's judge (naive, debate, ...) as labeller")  # fmt: skip

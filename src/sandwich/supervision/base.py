@@ -33,12 +33,9 @@ class Supervisor(ABC):
     ``fit`` sees the gold labels of A (train_weak) only; ``predict_proba`` is
     then called on B (to make the student's training labels) and on T (to
     measure the supervisor's own accuracy, the "weak" term of PGR).
-    ``random_state`` fixes any randomness.
-
-    What a run needs to know of a supervisor it asks through the capability
-    methods below (never by its name): whose features to compute before the
-    cells run, and what its labels depend on besides its parameters (the
-    cache key of its labels holds all of it).
+    ``random_state`` fixes any randomness. A run asks a supervisor what it
+    needs through the methods below, never by its name; its labels' cache key
+    holds all of it.
     """
 
     @abstractmethod
@@ -56,8 +53,5 @@ class Supervisor(ABC):
         return []
 
     def data_fingerprint(self) -> str | None:
-        """A hash of labels it reads from outside (e.g. a human study), or None if none.
-
-        New outside labels then change the cache key of its labels.
-        """
+        """A hash of the labels it reads from outside (a human study), None if it reads none."""
         return None

@@ -17,6 +17,7 @@ import numpy as np
 from sandwich.elicit.finetune import FineTuneElicitor
 from sandwich.elicit.probe import LogisticProbe
 from sandwich.errors import ConfigError
+from sandwich.models import load_model
 from sandwich.supervision.base import FeatureSource, ModelSource, Supervisor
 from sandwich.supervision.registry import SUPERVISORS
 from sandwich.tasks.item import Item
@@ -84,8 +85,10 @@ class WeakModelSupervisor(Supervisor):
             X = features(self.model, items)
             self.probe_ = LogisticProbe(**self.elicitor_params).fit(X, y, random_state)
             return self
+        # the run's loaded model (its feature source serves them), else a fresh load
+        model = features.model(self.model) if isinstance(features, ModelSource) else None
         self.finetuned_ = self._finetuner().fit_text(
-            [_model_of(features, self.model)],
+            [model or load_model(self.model)],
             [it.text for it in items],
             y,
             random_state=random_state,
@@ -100,12 +103,3 @@ class WeakModelSupervisor(Supervisor):
         if not hasattr(self, "probe_"):
             raise RuntimeError("WeakModelSupervisor.predict_proba called before fit")
         return np.asarray(self.probe_.predict_proba(features(self.model, items)), dtype=np.float64)
-
-
-def _model_of(features: FeatureSource, name: str) -> Any:
-    """The loaded model ``name``: the run's own (via the feature source) or a fresh load."""
-    if isinstance(features, ModelSource):
-        return features.model(name)
-    from sandwich.models import load_model
-
-    return load_model(name)

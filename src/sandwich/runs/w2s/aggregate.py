@@ -18,11 +18,6 @@ from sandwich.runs.results import (
 from sandwich.runs.w2s.cell import CellOutcome, pgr_fields
 
 
-def group_key(o: CellOutcome) -> tuple[str, str, str, str]:
-    r = o.result
-    return (r.task, r.weak, r.strong, r.elicitor)
-
-
 def seed_flags(n_seeds: int, bounded: bool) -> list[str]:
     """The flags that say how a group's interval was made (and if PGR's is unbounded)."""
     flags = []
@@ -43,7 +38,8 @@ def aggregate(outcomes: Sequence[CellOutcome], n_boot: int) -> list[GroupResult]
     """
     groups: dict[tuple[str, str, str, str], list[CellOutcome]] = {}
     for o in outcomes:
-        groups.setdefault(group_key(o), []).append(o)
+        r = o.result
+        groups.setdefault((r.task, r.weak, r.strong, r.elicitor), []).append(o)
     out = []
     for (task, weak, strong, elicitor), members in groups.items():
         m = pgr_with_ci_over_seeds(

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from sandwich.elicit import ElicitorBase
+from sandwich.elicit import ELICITORS, ElicitorBase
 from sandwich.metrics import (
     PGRResult,
     accuracy,
@@ -22,8 +22,8 @@ from sandwich.registry import spec_of
 from sandwich.runs.context import RunContext
 from sandwich.runs.plan import Cell
 from sandwich.runs.results import FLAG_ORACLE, FLAG_SMALL_GAP, FLAG_SMALL_TEST, CellResult
-from sandwich.runs.w2s.data import CellData, build_elicitor, build_supervisor
-from sandwich.runs.w2s.stages import ceiling_predictions, student_predictions, supervisor_labels
+from sandwich.runs.w2s.data import CellData, build_supervisor
+from sandwich.runs.w2s.stages import supervisor_labels, trained
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,12 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
     start = time.perf_counter()
     data = CellData.build(ctx, cell)
     sup = build_supervisor(cell.weak)
-    elicitor = build_elicitor(cell)
+    elicitor = ELICITORS.build(cell.elicitor.name, **cell.elicitor.params)
     ceiling = elicitor.ceiling()
     labels = supervisor_labels(ctx, data, sup)
-    p_ceiling = ceiling_predictions(ctx, data, ceiling)
-    student = student_predictions(ctx, data, elicitor, labels["train_strong"])
+    # the ceiling is keyed without the supervisor: cells that train alike share it
+    p_ceiling = trained(ctx, data, "ceiling", ceiling, data.gold("train_strong"))["test"]
+    student = trained(ctx, data, "predictions", elicitor, labels["train_strong"])
     p_student, p_weak = student["test"], labels["test"]
     y_t = data.gold("test")
     boot = ctx.config.bootstrap

@@ -23,11 +23,11 @@ difference in accuracy (:func:`sandwich.metrics.paired.paired_difference`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sandwich.elicit import ELICITORS
+from sandwich.elicit import ELICITORS, ElicitorBase
 from sandwich.errors import ConfigError, UnknownNameError
 from sandwich.metrics.paired import paired_difference
 from sandwich.runs.results import ComparisonResult
@@ -41,21 +41,19 @@ CONTROL_SUFFIX = "-control"
 _BAD_ENTRY = (TypeError, ValueError, ConfigError, UnknownNameError)
 
 
-def _params_after_defaults(e: ElicitorConfig) -> dict[str, Any] | None:
-    """The elicitor's full hyperparameters (defaults filled in); None if it cannot be built
-    (an unknown name or bad params, which the config's own checks report)."""
+def _built(e: ElicitorConfig) -> ElicitorBase | None:
+    """The entry's elicitor; None if it cannot be built (an unknown name or bad params,
+    which the config's own checks report with their field path)."""
     try:
-        return ELICITORS.build(e.name, **e.params).get_params()
-    except _BAD_ENTRY:  # reported with its field path by RunConfig
+        return ELICITORS.build(e.name, **e.params)
+    except _BAD_ENTRY:
         return None
 
 
 def declared_control(e: ElicitorConfig) -> ElicitorConfig | None:
     """The control entry ``e``'s elicitor declares, labelled ``<label>-control``; None if none."""
-    try:
-        overrides = ELICITORS.build(e.name, **e.params).control_overrides()
-    except _BAD_ENTRY:  # reported with its field path by RunConfig
-        return None
+    built = _built(e)
+    overrides = None if built is None else built.control_overrides()
     if overrides is None:
         return None
     return e.model_copy(
@@ -66,10 +64,10 @@ def declared_control(e: ElicitorConfig) -> ElicitorConfig | None:
 
 def same_training(a: ElicitorConfig, b: ElicitorConfig) -> bool:
     """True if the two entries build the same elicitor with the same hyperparameters."""
-    if a.name != b.name:
+    pa, pb = _built(a), _built(b)
+    if a.name != b.name or pa is None or pb is None:
         return False
-    pa = _params_after_defaults(a)
-    return pa is not None and pa == _params_after_defaults(b)
+    return pa.get_params() == pb.get_params()
 
 
 def with_controls(elicitors: Sequence[ElicitorConfig]) -> list[ElicitorConfig]:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sandwich.elicit import ELICITORS, ElicitorBase
+from sandwich.elicit import ELICITORS
 from sandwich.models import Model
 from sandwich.runs.config import RunConfig, SupervisorConfig, TaskConfig
 from sandwich.runs.context import RunContext
@@ -30,11 +30,7 @@ def build_supervisor(cfg: SupervisorConfig) -> Supervisor:
     return SUPERVISORS.build(cfg.name, **cfg.params, **model)
 
 
-def build_elicitor(cell: Cell) -> ElicitorBase:
-    return ELICITORS.build(cell.elicitor.name, **cell.elicitor.params)
-
-
-@dataclass(frozen=True)
+@dataclass
 class CellData:
     """One cell's task, its seed's split, gold labels, texts and the strong model's features.
 
@@ -47,22 +43,14 @@ class CellData:
     cell: Cell
     task: Task
     splits: Splits
+    strong: str
+    seed: int
+    progress: bool
 
     @classmethod
     def build(cls, ctx: RunContext, cell: Cell) -> CellData:
-        return cls(ctx, cell, ctx.task(cell.task), ctx.splits(cell.task, cell.seed))
-
-    @property
-    def strong(self) -> str:
-        return self.cell.strong
-
-    @property
-    def seed(self) -> int:
-        return self.cell.seed
-
-    @property
-    def progress(self) -> bool:
-        return self.ctx.progress
+        task, splits = ctx.task(cell.task), ctx.splits(cell.task, cell.seed)
+        return cls(ctx, cell, task, splits, cell.strong, cell.seed, ctx.progress)
 
     @property
     def source(self) -> TaskSource:

@@ -1,19 +1,15 @@
-"""The stages of a w2s cell: supervisor labels, ceiling, student.
+"""The stages of a w2s cell: supervisor labels; ceiling and student (an elicitor trained).
 
-Each stage is cached in the artifact store under a key made of what it
-depends on: the split (task fingerprint, seed, split fractions), the inputs
-read (the features keys of feature models, the fingerprints of models
-trained), the labels, and the component's *spec* (registered name, resolved
-parameters with defaults filled in, code version; ``sandwich.registry``).
-So adding an elicitor to a sweep recomputes only that elicitor, changing a
-component's default recomputes what it made, writing a default out
-explicitly recomputes nothing, and a killed run picks up where it stopped.
-
+Each stage is cached in the artifact store under a key of what it depends on:
+the split (task fingerprint, seed, fractions), the inputs read (features keys
+of the models read, fingerprints of the models trained), the labels, and the
+component's *spec* (name, resolved parameters with defaults, code version;
+``sandwich.registry``). So adding an elicitor recomputes only that elicitor,
+changing a default recomputes what it made, writing one out recomputes nothing.
 The stages ask components only what they declare (``Supervisor.feature_models``,
-``ElicitorBase.ceiling``, ...): a new supervisor or elicitor needs no change here.
-Checkpoints of a training in progress live in ``$SANDWICH_HOME/checkpoints/<key>``
-(the stage's content key), so a killed fine-tuning resumes where it stopped;
-they are removed once the stage's predictions are stored.
+``ElicitorBase.ceiling``, ...): a new supervisor or elicitor changes nothing here.
+Checkpoints of a training live in ``$SANDWICH_HOME/checkpoints/<key>`` (the stage's
+key), so a killed fine-tuning resumes; they are removed once the stage is stored.
 """
 
 from __future__ import annotations
@@ -39,9 +35,8 @@ Arrays = dict[str, np.ndarray]
 
 
 def spec_key(component: object) -> dict[str, Any]:
-    """The component's spec as it enters cache keys (it must come from a registry)."""
-    spec = spec_of(component)
-    if spec is None:
+    """The component's spec (name, resolved params, code version): how cache keys name it."""
+    if (spec := spec_of(component)) is None:
         raise TypeError(f"{type(component).__name__} was not built by a registry: it has no spec")
     return spec.to_dict()
 
@@ -57,34 +52,11 @@ def supervisor_labels(ctx: RunContext, data: CellData, sup: Supervisor) -> Array
     }
 
     def compute() -> Arrays:
-        sup.fit(data.items("train_weak"), data.source, random_state=data.seed)
-        return {
-            "train_strong": sup.predict_proba(data.items("train_strong"), data.source),
-            "test": sup.predict_proba(data.items("test"), data.source),
-        }
+        source = data.source
+        sup.fit(data.items("train_weak"), source, random_state=data.seed)
+        return {s: sup.predict_proba(data.items(s), source) for s in ("train_strong", "test")}
 
     return ctx.store.arrays(ArtifactKey("labels", STAGE_VERSION, inputs), compute)
-
-
-def ceiling_predictions(ctx: RunContext, data: CellData, ceiling: ElicitorBase) -> np.ndarray:
-    """The elicitor's ceiling (``elicitor.ceiling()``) trained on B's gold labels, on T.
-
-    Keyed without the weak supervisor, so every cell that trains the strong
-    model the same way shares one ceiling.
-    """
-    return trained(ctx, data, "ceiling", ceiling, data.gold("train_strong"), {})["test"]
-
-
-def student_predictions(
-    ctx: RunContext, data: CellData, elicitor: ElicitorBase, weak_b: np.ndarray
-) -> Arrays:
-    """The elicitor trained on B's weak labels only, scored on T (``"test"``).
-
-    A bootstrapping chain also returns each intermediate link's P(true) on T
-    (``"links"``, shape (n_links, n_test)).
-    """
-    labels = ArtifactKey("labels-ref", STAGE_VERSION, {"b": weak_b}).hex
-    return trained(ctx, data, "predictions", elicitor, weak_b, {"labels": labels})
 
 
 def _input_keys(data: CellData, elicitor: ElicitorBase) -> list[str]:
@@ -101,11 +73,14 @@ def trained(
     stage: str,
     elicitor: ElicitorBase,
     y_b: np.ndarray,
-    extra: dict[str, Any],
 ) -> Arrays:
-    """``elicitor`` fit on B with labels ``y_b`` and scored on T, cached under ``stage``."""
-    inputs = {**data.split_key(), "inputs": _input_keys(data, elicitor),
-              "elicitor": spec_key(elicitor), **extra}  # fmt: skip
+    """``elicitor`` fit on B with labels ``y_b``, scored on T (``"test"``), cached as ``stage``.
+
+    A bootstrapping chain also gives each link's P(true) on T (``"links"``, (n_links, n_test)).
+    """
+    labels = ArtifactKey("labels-ref", STAGE_VERSION, {"b": y_b}).hex
+    inputs = {**data.split_key(), "inputs": _input_keys(data, elicitor), "labels": labels,
+              "elicitor": spec_key(elicitor)}  # fmt: skip
     key = ArtifactKey(stage, STAGE_VERSION, inputs)
     workdir = ctx.store.root / "checkpoints" / key.hex
 
@@ -116,16 +91,12 @@ def trained(
             out["links"] = np.stack(elicitor.link_predictions_)
         return out
 
-    if elicitor.inputs == "text" and _num_processes() > 1:  # training the weights: a collective
+    # under ``accelerate launch`` / torchrun, training the weights is a collective
+    if elicitor.inputs == "text" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return _distributed(ctx, key, compute)
     arrays = ctx.store.arrays(key, compute)
     shutil.rmtree(workdir, ignore_errors=True)  # the predictions are stored
     return arrays
-
-
-def _num_processes() -> int:
-    """Processes started by ``accelerate launch`` / torchrun (1 otherwise)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _distributed(ctx: RunContext, key: ArtifactKey, compute: Callable[[], Arrays]) -> Arrays:
