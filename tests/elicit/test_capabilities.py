@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sandwich.elicit import ELICITORS, FineTuneElicitor, LogisticProbe, TextElicitor
-from sandwich.elicit.base import Split, elicitor_inputs
+from sandwich.elicit.base import Split
 from sandwich.errors import ConfigError
 from sandwich.models import Model, load_model
 from sandwich.registry import spec_of
@@ -60,7 +60,7 @@ def test_a_feature_elicitor_fits_on_the_strong_features_and_its_ceiling_is_the_p
     assert spec_of(ceiling) is not None and ceiling.describe() == "probe"
     assert logconf.chain_models() == [] and not logconf.needs_gold
     assert list(logconf.link_predictions_) == []
-    assert elicitor_inputs(type(logconf)) == "features" == logconf.inputs
+    assert logconf.inputs == "features" == type(logconf).inputs
 
 
 def test_the_finetune_ceiling_is_the_same_training_with_xent_on_gold() -> None:
@@ -133,9 +133,3 @@ def test_a_text_elicitor_gets_its_chain_then_the_strong_model_and_gold_only_if_i
 def test_a_model_without_weights_says_so_when_asked_for_a_trainable_copy() -> None:
     with pytest.raises(ConfigError, match="'fake-strong' has none"):
         load_model("fake-strong").training_backbone()
-
-
-def test_only_elicitor_classes_have_inputs() -> None:
-    assert elicitor_inputs(FineTuneElicitor) == "text"
-    with pytest.raises(TypeError, match="not an elicitor class"):
-        elicitor_inputs(dict)

@@ -5,7 +5,7 @@ Importing this package registers every built-in elicitor in ``ELICITORS``.
 """
 
 from sandwich.elicit import finetune, logconf, probe
-from sandwich.elicit.base import CellInputs, Elicitor, ElicitorBase, TextElicitor, elicitor_inputs
+from sandwich.elicit.base import CellInputs, Elicitor, ElicitorBase, TextElicitor
 from sandwich.elicit.finetune import FineTuneElicitor
 from sandwich.elicit.logconf import LogConfProbe, logconf_loss
 from sandwich.elicit.probe import LogisticProbe
@@ -20,7 +20,6 @@ __all__ = [
     "LogConfProbe",
     "LogisticProbe",
     "TextElicitor",
-    "elicitor_inputs",
     "finetune",
     "logconf",
     "logconf_loss",

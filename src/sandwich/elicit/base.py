@@ -198,10 +198,3 @@ class TextElicitor(ElicitorBase):
 
     def predict_cell(self, data: CellInputs) -> np.ndarray:
         return self.predict_proba_text(data.texts("test"))
-
-
-def elicitor_inputs(factory: Any) -> Inputs:
-    """``"features"`` or ``"text"`` for a registered elicitor factory (a class)."""
-    if isinstance(factory, type) and issubclass(factory, ElicitorBase):
-        return factory.inputs
-    raise TypeError(f"{factory!r} is not an elicitor class (a subclass of ElicitorBase)")

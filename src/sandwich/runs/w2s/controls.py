@@ -126,22 +126,19 @@ def compare_to_controls(
 ) -> list[ComparisonResult]:
     """Every (task, weak, strong) x (elicitor with a control): the paired difference in
     student accuracy, method minus control, over the seeds where both ran."""
-    cells = {
-        (o.result.task, o.result.weak, o.result.strong, o.result.elicitor, o.result.seed): o
-        for o in outcomes
-    }
-    keys = list(dict.fromkeys((o.result.task, o.result.weak, o.result.strong) for o in outcomes))
+    results = [(o.result, o) for o in outcomes]
+    cells = {(r.task, r.weak, r.strong, r.elicitor, r.seed): o for r, o in results}
     out = []
     for e in config.elicitors:
         if e.control is None:
             continue
         kind = ELICITORS.build(e.name, **e.params).inputs
-        for task, weak, strong in keys:
+        for task, weak, strong in dict.fromkeys(k[:3] for k in cells):
             pairs = [
-                (s, cells[(task, weak, strong, e.display, s)], cells[ck])
+                (s, cells[mk], cells[ck])
                 for s in config.seeds
-                if (ck := (task, weak, strong, e.control, s)) in cells
-                and (task, weak, strong, e.display, s) in cells
+                if (mk := (task, weak, strong, e.display, s)) in cells
+                and (ck := (task, weak, strong, e.control, s)) in cells
             ]
             if not pairs:
                 continue

@@ -1,9 +1,5 @@
-"""What the stages of one w2s cell read: built once per cell, handed to each stage.
-
-It also says which features a config's cells need, from what the supervisors
-and elicitors declare (``feature_models()``, ``inputs``), so the run computes
-them up front, one model in memory at a time.
-"""
+"""What the stages of one w2s cell read (built once per cell, handed to each stage), and
+which features a config's cells need, from what supervisors and elicitors declare."""
 
 from __future__ import annotations
 
@@ -32,12 +28,10 @@ def build_supervisor(cfg: SupervisorConfig) -> Supervisor:
 
 @dataclass
 class CellData:
-    """One cell's task, its seed's split, gold labels, texts and the strong model's features.
+    """One cell's task, split, gold labels, texts and features (the elicitors' ``CellInputs``).
 
-    Features and models are served by the run's features service (read once
-    per run, on first use), so a cell whose stages are all cached reads none.
-    It is the :class:`~sandwich.elicit.base.CellInputs` the elicitors fit on.
-    """
+    Features and models come from the run's features service on first use: a
+    cell whose stages are all cached reads none."""
 
     ctx: RunContext
     cell: Cell

@@ -6,11 +6,9 @@ of the models read, fingerprints of the models trained), the labels, and the
 component's *spec* (name, resolved parameters with defaults, code version;
 ``sandwich.registry``). So adding an elicitor recomputes only that elicitor,
 changing a default recomputes what it made, writing one out recomputes nothing.
-The stages ask components only what they declare (``Supervisor.feature_models``,
-``ElicitorBase.ceiling``, ...): a new supervisor or elicitor changes nothing here.
-Checkpoints of a training live in ``$SANDWICH_HOME/checkpoints/<key>`` (the stage's
-key), so a killed fine-tuning resumes; they are removed once the stage is stored.
-"""
+Components are asked only what they declare (``Supervisor.feature_models``,
+``ElicitorBase.ceiling``, ...). Checkpoints of a training live in
+``$SANDWICH_HOME/checkpoints/<stage key>`` until the stage is stored."""
 
 from __future__ import annotations
 
