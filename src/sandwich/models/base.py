@@ -5,14 +5,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from sandwich.errors import ConfigError
-
-if TYPE_CHECKING:
-    from sandwich.models.hf import Backbone
 
 Pooling = Literal["last", "mean"]
 DType = Literal["float32", "bfloat16"]
@@ -42,6 +39,15 @@ class FeatureSpec:
             "dtype": self.dtype,
             "max_length": self.max_length,
         }  # batch_size does not change the features, so it is not part of cache keys
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """What fine-tuning needs from a model: the torch module, its tokenizer, its kind."""
+
+    module: Any
+    tokenizer: Any
+    kind: Literal["encoder", "decoder"]
 
 
 class Model(ABC):

@@ -85,7 +85,6 @@ class WeakModelSupervisor(Supervisor):
             X = features(self.model, items)
             self.probe_ = LogisticProbe(**self.elicitor_params).fit(X, y, random_state)
             return self
-        # the run's loaded model (its feature source serves them), else a fresh load
         model = features.model(self.model) if isinstance(features, ModelSource) else None
         self.finetuned_ = self._finetuner().fit_text(
             [model or load_model(self.model)],

@@ -24,6 +24,7 @@ from sandwich.runs.plan import Cell
 from sandwich.runs.results import FLAG_ORACLE, FLAG_SMALL_GAP, FLAG_SMALL_TEST, CellResult
 from sandwich.runs.w2s.data import CellData, build_supervisor
 from sandwich.runs.w2s.stages import supervisor_labels, trained
+from sandwich.supervision import Supervisor
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
 
 def cell_specs(
     data: CellData,
-    sup: object,
+    sup: Supervisor,
     elicitor: ElicitorBase,
     ceiling: ElicitorBase,
     links: np.ndarray | None,
