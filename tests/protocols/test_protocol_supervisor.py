@@ -11,9 +11,10 @@ import pytest
 from sandwich.errors import ConfigError, SandwichError
 from sandwich.models.generation import FakeGenerator
 from sandwich.protocols import generators as gens
+from sandwich.protocols.supervisor import ProtocolSupervisor
 from sandwich.runs import parse_config, run
 from sandwich.store import ArtifactStore
-from sandwich.supervision import SUPERVISORS, ProtocolSupervisor
+from sandwich.supervision import SUPERVISORS
 from sandwich.tasks import load_task
 
 FAKE_J = {"backend": "fake", "model": "judge"}
@@ -63,7 +64,7 @@ def test_failed_items_raise_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> 
     items = load_task(name="dossier", n_items=20).items
     bad = items[2].metadata["question"]
     monkeypatch.setattr(gens, "build_generator", lambda spec: FakeGenerator(fail_on=[bad]))
-    monkeypatch.setattr("sandwich.supervision.protocol.build_generator", gens.build_generator)
+    monkeypatch.setattr("sandwich.protocols.supervisor.build_generator", gens.build_generator)
     sup = ProtocolSupervisor(protocol="debate", judge=FAKE_J, assistant=FAKE_A).fit(items, None, 0)  # type: ignore[arg-type]
     with pytest.raises(SandwichError, match=rf"1 of 20 items failed \({items[2].id}: Debater for"):
         sup.predict_proba(items, None)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ Importing this package registers every built-in elicitor in ``ELICITORS``.
 """
 
 from sandwich.elicit import finetune, logconf, probe
-from sandwich.elicit.base import Elicitor, TextElicitor, elicitor_inputs
+from sandwich.elicit.base import CellInputs, Elicitor, ElicitorBase, TextElicitor
 from sandwich.elicit.finetune import FineTuneElicitor
 from sandwich.elicit.logconf import LogConfProbe, logconf_loss
 from sandwich.elicit.probe import LogisticProbe
@@ -13,12 +13,13 @@ from sandwich.elicit.registry import ELICITORS
 
 __all__ = [
     "ELICITORS",
+    "CellInputs",
     "Elicitor",
+    "ElicitorBase",
     "FineTuneElicitor",
     "LogConfProbe",
     "LogisticProbe",
     "TextElicitor",
-    "elicitor_inputs",
     "finetune",
     "logconf",
     "logconf_loss",

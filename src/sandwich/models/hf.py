@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sandwich.errors import ConfigError, OfflineError, required
-from sandwich.models.base import DType, FeatureSpec, Model, Pooling
+from sandwich.models.base import Backbone, DType, FeatureSpec, Model, Pooling
 from sandwich.store import ArtifactStore
 from sandwich.store.hashing import digest, file_digest
 
@@ -106,15 +105,6 @@ def directory_fingerprint(directory: Path) -> str:
             else f"size={st.st_size},mtime={st.st_mtime_ns}"
         )
     return digest(parts)
-
-
-@dataclass(frozen=True)
-class Backbone:
-    """What fine-tuning needs from a model: the torch module, its tokenizer, its kind."""
-
-    module: Any
-    tokenizer: Any
-    kind: Kind
 
 
 class HFModel(Model):

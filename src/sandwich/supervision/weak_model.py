@@ -17,7 +17,8 @@ import numpy as np
 from sandwich.elicit.finetune import FineTuneElicitor
 from sandwich.elicit.probe import LogisticProbe
 from sandwich.errors import ConfigError
-from sandwich.supervision.base import FeatureSource, Supervisor
+from sandwich.models import load_model
+from sandwich.supervision.base import FeatureSource, ModelSource, Supervisor
 from sandwich.supervision.registry import SUPERVISORS
 from sandwich.tasks.item import Item
 
@@ -68,6 +69,13 @@ class WeakModelSupervisor(Supervisor):
                 f"weak-model: bad elicitor_params for the {self.method}: {e}"
             ) from None
 
+    def feature_models(self) -> list[str]:
+        """The weak model's features, for the probe (a fine-tuned one reads texts)."""
+        return [self.model] if self.method == "probe" else []
+
+    def trained_models(self) -> list[str]:
+        return [self.model] if self.method == "finetune" else []
+
     def _finetuner(self) -> FineTuneElicitor:
         return FineTuneElicitor(**self.elicitor_params)
 
@@ -77,8 +85,9 @@ class WeakModelSupervisor(Supervisor):
             X = features(self.model, items)
             self.probe_ = LogisticProbe(**self.elicitor_params).fit(X, y, random_state)
             return self
+        model = features.model(self.model) if isinstance(features, ModelSource) else None
         self.finetuned_ = self._finetuner().fit_text(
-            [_model_of(features, self.model)],
+            [model or load_model(self.model)],
             [it.text for it in items],
             y,
             random_state=random_state,
@@ -93,13 +102,3 @@ class WeakModelSupervisor(Supervisor):
         if not hasattr(self, "probe_"):
             raise RuntimeError("WeakModelSupervisor.predict_proba called before fit")
         return np.asarray(self.probe_.predict_proba(features(self.model, items)), dtype=np.float64)
-
-
-def _model_of(features: FeatureSource, name: str) -> Any:
-    """The loaded model ``name``: the run's own (via the feature source) or a fresh load."""
-    loader = getattr(features, "model", None)
-    if callable(loader):
-        return loader(name)
-    from sandwich.models import load_model
-
-    return load_model(name)

@@ -43,7 +43,7 @@ from sandwich.elicit.finetune.train import (
 )
 from sandwich.elicit.probe import holdout_split, soft_log_loss
 from sandwich.elicit.registry import ELICITORS
-from sandwich.errors import ConfigError, required
+from sandwich.errors import required
 from sandwich.metrics import accuracy
 
 Select = Literal["weak", "oracle", "last"]
@@ -200,6 +200,11 @@ class FineTuneElicitor(TextElicitor):
             params.update(val_fraction=0.0, evals_per_epoch=1)
         return {**params, "loss": "xent"}
 
+    def describe(self) -> str:
+        """E.g. ``finetune (lora, xent, select=weak, val_fraction=0.2)``: mode, loss, selection."""
+        held = "" if self.select == "last" else f", val_fraction={self.val_fraction:g}"
+        return f"finetune ({self.mode}, {self.loss}, select={self.select}{held})"
+
     # -- training --------------------------------------------------------------
     def fit_text(
         self,
@@ -275,7 +280,7 @@ class FineTuneElicitor(TextElicitor):
             checkpoint_dir=workdir,
             validation=validation,
             progress=progress,
-            desc=f"fine-tune {getattr(model, 'name', '')} ({self.loss})",
+            desc=f"fine-tune {model.name} ({self.loss})",
         )
         self.model_ = clf
         self.lr_ = float(lr)
@@ -284,17 +289,11 @@ class FineTuneElicitor(TextElicitor):
     def _classifier(self, model: Any, seed: int) -> tuple[HeadClassifier, Any]:
         """A fresh classifier on ``model``'s weights, and its tokenizer; ``seed`` fixes the
         initialisation (head, LoRA adapters) without touching the caller's RNG."""
-        backbone_of = getattr(model, "training_backbone", None)
-        if not callable(backbone_of):
-            raise ConfigError(
-                f"elicitor finetune needs a transformers model with weights; "
-                f"{getattr(model, 'name', model)!r} has none (use a probe elicitor with it)"
-            )
         import torch
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # LoRA's initialisation
-            parts = backbone_of()
+            parts = model.training_backbone()  # a model without weights raises ConfigError
             pooling = self.pooling
             if pooling == "auto":
                 pooling = "mean" if parts.kind == "encoder" else "last"

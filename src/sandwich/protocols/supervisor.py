@@ -1,4 +1,5 @@
-"""``protocol``: a protocol's judge verdicts as supervisor labels.
+"""``protocol``: a protocol's judge verdicts as supervisor labels (registered lazily in
+:data:`sandwich.supervision.SUPERVISORS`, so listing supervisors imports no protocol code).
 
 ``weak: [{name: protocol, params: {protocol: debate, judge: smollm2-135m,
 assistant: gemma3-270m, rounds: 1}}]`` makes the judge's P(statement true)
@@ -30,11 +31,9 @@ from sandwich.protocols.judge import Judge
 from sandwich.protocols.registry import PROTOCOLS
 from sandwich.protocols.runner import run_protocol
 from sandwich.supervision.base import FeatureSource, Supervisor
-from sandwich.supervision.registry import SUPERVISORS
 from sandwich.tasks.item import Item
 
 
-@SUPERVISORS.register("protocol", summary="a protocol's judge (naive, debate, ...) as labeller")
 class ProtocolSupervisor(Supervisor):
     """``protocol``: a registered protocol; ``judge``: the judge's model (a name or a
     generator mapping); ``assistant``: the assistant model (``debaters``, its old name,
