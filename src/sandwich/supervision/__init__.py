@@ -4,9 +4,11 @@ Registered in :data:`SUPERVISORS`: ``gold``, ``weak-model``, ``nonexpert``, ``hu
 ``protocol``.
 """
 
+# registers ``human`` (sandwich.feedback.supervisor.HumanSupervisor); last, as that
+# module imports supervision.base (so importing it first works too)
+from sandwich.feedback import supervisor as _human  # noqa: F401
 from sandwich.supervision.base import FeatureSource, Supervisor
 from sandwich.supervision.gold import GoldSupervisor
-from sandwich.supervision.human import HumanSupervisor
 from sandwich.supervision.nonexpert import NonExpertSupervisor
 from sandwich.supervision.protocol import ProtocolSupervisor
 from sandwich.supervision.registry import SUPERVISORS
@@ -16,7 +18,6 @@ __all__ = [
     "SUPERVISORS",
     "FeatureSource",
     "GoldSupervisor",
-    "HumanSupervisor",
     "NonExpertSupervisor",
     "ProtocolSupervisor",
     "Supervisor",
