@@ -164,9 +164,7 @@ def shown_assistance(
     r = readings[reading_index(seed, item_key, len(readings), slot, rater_id)]
     shown = {k: v for k, v in assistance.items() if k != "readings"}
     shown["turns"] = [assistance["turns"][i] for i in r["turns"]]
-    shown["first_speaker"] = r["first_speaker"]
-    shown["first_choice"] = r["first_choice"]
-    return shown
+    return shown | {k: r[k] for k in ("first_speaker", "first_choice")}
 
 
 def shown_reading(

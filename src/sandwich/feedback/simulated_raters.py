@@ -155,8 +155,7 @@ class _Rater:
         report: SimulationReport,
     ) -> None:
         self.client, self.crowd, self.pid, self.rng, self.report = client, crowd, pid, rng, report
-        share = crowd.careless
-        self.careless = share > 0 and bool(rng.random() < share)  # same draws if 0
+        self.careless = crowd.careless > 0 and bool(rng.random() < crowd.careless)  # same if 0
 
     async def call(self, method: str, url: str, **kw: object) -> httpx.Response:
         """One request; transport errors (server down) retried for ``retry_seconds``."""
@@ -172,13 +171,8 @@ class _Rater:
                 await asyncio.sleep(0.2)
 
     async def visit(self, address: str) -> None:
-        pid = self.pid
-        r = await self.call(
-            "GET",
-            f"/s/{self.crowd.study}/start",
-            params={"PID": pid},
-            headers={"X-Forwarded-For": address},
-        )
+        pid, crowd, entry = self.pid, self.crowd, f"/s/{self.crowd.study}/start"
+        r = await self.call("GET", entry, params={"PID": pid}, headers={"X-Forwarded-For": address})
         if r.status_code != 303:
             raise SandwichError(f"{pid}: entry link answered {r.status_code}: {r.text[:200]}")
         page = r.headers["location"]
@@ -197,9 +191,7 @@ class _Rater:
             if r.status_code != 200:
                 raise SandwichError(f"{pid}: {page} answered {r.status_code}")
             if 'id="comprehension-form"' in r.text:
-                form = _comprehension_form(
-                    r.text, self.crowd.comprehension, self.careless, self.rng
-                )
+                form = _comprehension_form(r.text, crowd.comprehension, self.careless, self.rng)
                 await self.call("POST", f"{page}/comprehension", data={"csrf": csrf, **form})
                 continue
             code = _CODE.search(r.text)

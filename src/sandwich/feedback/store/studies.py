@@ -78,13 +78,7 @@ def create_study(s: Session, cfg: StudyConfig) -> Study:
     s.add_all(rows)
     s.flush()
     slots = [
-        {
-            "study_id": study.id,
-            "item_id": row.id,
-            "condition": cond.name,
-            "role": "main",
-            "slot": k,
-        }
+        dict(study_id=study.id, item_id=row.id, condition=cond.name, role="main", slot=k)
         for k in range(cfg.overlap)
         for row in rows
         if row.role == "main"

@@ -180,7 +180,7 @@ def _next_page(web: Web, s: Session, rater: Rater, token: str, late: bool) -> HT
     if a is None:
         if rater.finished_at is None:
             rater.finished_at = utcnow()
-        return web.page("rater_done.html", cfg=cfg, **_outcome(web, s, rater, study))
+        return web.page("rater_done.html", cfg=cfg, **_outcome(web, s, rater, study, cfg))
     item = s.get(Item, a.item_id)
     assert item is not None
     done, total = progress(s, rater, cfg)
@@ -202,8 +202,7 @@ def _next_page(web: Web, s: Session, rater: Rater, token: str, late: bool) -> HT
     )
 
 
-def _outcome(web: Web, s: Session, rater: Rater, study: Study) -> dict[str, Any]:
-    cfg = study_config(study)
+def _outcome(web: Web, s: Session, rater: Rater, study: Study, cfg: StudyConfig) -> dict[str, Any]:
     passed = gold_passed(s, rater.id, cfg.gold.pass_threshold)
     out = excluded(s, rater)  # failed the attention checks: no code either
     ok = passed and not out
