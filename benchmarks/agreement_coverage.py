@@ -7,7 +7,7 @@ For each simulated scenario of ``tests/feedback/test_agreement_coverage.py``
 (default 10,000) whose 95% interval contains the population observed
 agreement, its Monte Carlo SE, and how often the interval lies wholly above or
 below it; for the reported interval (Wilson with the effective number of
-items, :func:`sandwich.feedback.agreement.mean_share_interval`) and the one it
+items, :func:`sandwich.feedback.analysis.agreement.mean_share_interval`) and the one it
 replaced (percentile bootstrap over items, 1000 replicates). About a CPU-minute
 at 10,000 studies.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sandwich.feedback.agreement import mean_share_interval
+from sandwich.feedback.analysis.agreement import mean_share_interval
 from sandwich.metrics import Interval, percentile_interval, resample_counts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "feedback"))

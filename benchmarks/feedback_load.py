@@ -29,12 +29,12 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
-from sandwich.feedback.db import make_engine
-from sandwich.feedback.load_audit import audit
-from sandwich.feedback.pg_server import TempPostgres
-from sandwich.feedback.server import ServerProcess
-from sandwich.feedback.simulate import simulate
-from sandwich.feedback.synthetic import create_synthetic_study
+from sandwich.feedback.simulated_raters import simulate
+from sandwich.feedback.store.db import make_engine
+from sandwich.feedback.web.server import ServerProcess
+from sandwich.testing.load_audit import audit
+from sandwich.testing.pg_server import TempPostgres
+from sandwich.testing.synthetic_study import create_synthetic_study
 
 
 def commit_peak(url: str, threads: int, seconds: float) -> float:

@@ -2,7 +2,7 @@
 
 Usage: PYTHONPATH=src .venv/bin/python benchmarks/feedback_probe.py
 
-Starts ``python -m sandwich.feedback.server`` on a fresh SQLite file (default
+Starts ``python -m sandwich.feedback.web.server`` on a fresh SQLite file (default
 settings) and prints what an attacker sees: 20 concurrent wrong passwords for
 one user, 40 usernames from one address (password spraying), an assignment
 id of 2**63, and a 40 MB form with a bad CSRF token.
@@ -21,12 +21,12 @@ from pathlib import Path
 import httpx
 import yaml
 
-from sandwich.feedback.db import session_factory
-from sandwich.feedback.migrate import migrate
-from sandwich.feedback.security import set_researcher
-from sandwich.feedback.server import ServerProcess
-from sandwich.feedback.studies import create_study, invite
-from sandwich.feedback.study import load_study
+from sandwich.feedback.store.db import session_factory
+from sandwich.feedback.store.migrate import migrate
+from sandwich.feedback.store.studies import create_study, invite
+from sandwich.feedback.study_config import load_study
+from sandwich.feedback.web.security import set_researcher
+from sandwich.feedback.web.server import ServerProcess
 
 
 def make_study(root: Path) -> Path:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sandwich.feedback.items import study_items
-from sandwich.feedback.study import load_study
+from sandwich.feedback.study_config import load_study
+from sandwich.feedback.study_items import study_items
 from sandwich.metrics import accuracy
 from sandwich.runs.config import FeatureConfig
 from sandwich.runs.features import TaskFeatures

@@ -13,7 +13,7 @@ import pytest
 from sandwich.store import ArtifactStore
 
 if TYPE_CHECKING:
-    from sandwich.feedback.pg_server import TempPostgres
+    from sandwich.testing.pg_server import TempPostgres
 
 # datasets reads its cache location at import: keep it out of ~/.cache in tests
 os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="sandwich-hf-datasets-"))
@@ -41,7 +41,7 @@ def shared_store(tmp_path_factory: pytest.TempPathFactory) -> ArtifactStore:
 def postgres_server() -> Iterator[TempPostgres]:
     """A real PostgreSQL server (Debian's package) on 127.0.0.1 for the whole session,
     in a temporary data directory (stopped and deleted at the end)."""
-    from sandwich.feedback.pg_server import TempPostgres
+    from sandwich.testing.pg_server import TempPostgres
 
     with TempPostgres() as pg:
         yield pg

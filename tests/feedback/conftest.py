@@ -18,12 +18,12 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from sandwich.feedback.app import create_app
-from sandwich.feedback.db import Label, session_factory
-from sandwich.feedback.migrate import migrate
-from sandwich.feedback.security import set_researcher
-from sandwich.feedback.studies import create_study, invite
-from sandwich.feedback.study import load_study
+from sandwich.feedback.store.db import Label, session_factory
+from sandwich.feedback.store.migrate import migrate
+from sandwich.feedback.store.studies import create_study, invite
+from sandwich.feedback.study_config import load_study
+from sandwich.feedback.web.app import create_app
+from sandwich.feedback.web.security import set_researcher
 from sandwich.tasks.item import item_id
 
 PASSWORD = "correct horse battery"

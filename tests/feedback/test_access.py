@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 
 from sandwich.cli import main
-from sandwich.feedback.access import members
-from sandwich.feedback.db import Researcher, make_engine
-from sandwich.feedback.migrate import _alembic_config, migrate
-from sandwich.feedback.security import set_researcher
-from sandwich.feedback.studies import get_study
+from sandwich.feedback.store.access import members
+from sandwich.feedback.store.db import Researcher, make_engine
+from sandwich.feedback.store.migrate import _alembic_config, migrate
+from sandwich.feedback.store.studies import get_study
+from sandwich.feedback.web.security import set_researcher
 
 from .conftest import PASSWORD, Lab, write_study  # type: ignore[import-not-found]
 
@@ -115,7 +115,7 @@ def test_migration_0004_on_a_database_at_0001(tmp_path: Path) -> None:
             "0004_security"
         )
         assert conn.execute(text("SELECT count(*) FROM study_members")).scalar() == 0
-    from sandwich.feedback.db import session_factory
+    from sandwich.feedback.store.db import session_factory
 
     with session_factory(engine)() as s:
         assert s.scalar(select(Researcher.session_version)) == 0

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from sandwich.cli import main
-from sandwich.feedback.agreement import (
+from sandwich.feedback.analysis.agreement import (
     agreement_table,
     alpha_nominal,
     condition_agreement,
@@ -22,8 +22,8 @@ from sandwich.feedback.agreement import (
     per_label_kappa,
     specific_agreement,
 )
-from sandwich.feedback.status import fmt, labels_frame
-from sandwich.feedback.studies import get_study
+from sandwich.feedback.analysis.study_status import fmt, labels_frame
+from sandwich.feedback.store.studies import get_study
 
 from .conftest import truth_of  # type: ignore[import-not-found]
 

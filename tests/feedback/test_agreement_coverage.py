@@ -20,7 +20,7 @@ moments of ``p`` (raters on an item drawn independently of ``p``):
 against the project's own estimates on one study of 200,000 items.
 
 2000 replications per scenario, each calling
-:func:`sandwich.feedback.agreement.condition_agreement` (what
+:func:`sandwich.feedback.analysis.agreement.condition_agreement` (what
 ``agreement_table`` computes per condition) with 1000 bootstrap replicates, the
 ``sandwich study status`` default. Monte Carlo SE of a coverage of 0.95 is
 sqrt(0.95 * 0.05 / 2000) = 0.0049, so a calibrated interval leaves [0.93, 0.97]
@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sandwich.feedback.agreement import agreement_table, condition_agreement, count_table
+from sandwich.feedback.analysis.agreement import agreement_table, condition_agreement, count_table
 
 N_REP = 2000
 N_BOOT = 1000

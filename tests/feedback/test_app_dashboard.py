@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from sandwich.feedback.quality import condition_summary, krippendorff_alpha, rater_quality
-from sandwich.feedback.status import fmt, labels_frame
-from sandwich.feedback.studies import get_study
+from sandwich.feedback.analysis.quality import condition_summary, krippendorff_alpha, rater_quality
+from sandwich.feedback.analysis.study_status import fmt, labels_frame
+from sandwich.feedback.store.studies import get_study
 
 from .conftest import truth_of  # type: ignore[import-not-found]
 
@@ -64,7 +64,7 @@ def test_dashboard_without_labels(lab, researcher) -> None:
 def test_conditions_that_labelled_different_items_are_said_in_the_notes(lab, researcher) -> None:
     """The sandwich metric compares conditions item by item: when they labelled
     different items, status and dashboard say so (not only a Python warning)."""
-    from sandwich.feedback.status import study_status
+    from sandwich.feedback.analysis.study_status import study_status
 
     study = lab.study()
     first, second = lab.invite(study, 2)  # one rater per condition (between design)

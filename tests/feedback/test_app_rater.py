@@ -8,8 +8,8 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from sandwich.feedback.db import Assignment, Label, Rater
-from sandwich.feedback.studies import token_hash
+from sandwich.feedback.store.db import Assignment, Label, Rater
+from sandwich.feedback.store.studies import token_hash
 
 from .conftest import truth_of  # type: ignore[import-not-found]
 
@@ -162,7 +162,7 @@ def test_labels_survive_a_new_app_on_the_same_database(lab) -> None:
     """Every label is committed before the reply: a fresh app (a restarted server) sees it."""
     from fastapi.testclient import TestClient
 
-    from sandwich.feedback.app import create_app
+    from sandwich.feedback.web.app import create_app
 
     token = lab.invite(lab.study())[0]
     csrf = lab.start(token)
@@ -205,8 +205,8 @@ def test_transcript_and_file_assistance_are_shown_escaped(lab) -> None:
     notes.write_text(
         "".join(json.dumps({"item_id": i, "text": "See p. 3 <i>"}) + "\n" for i in ids)
     )
-    from sandwich.feedback.studies import create_study
-    from sandwich.feedback.study import parse_study
+    from sandwich.feedback.store.studies import create_study
+    from sandwich.feedback.study_config import parse_study
 
     cfg = parse_study(
         {
@@ -236,8 +236,8 @@ def test_transcript_and_file_assistance_are_shown_escaped(lab) -> None:
 def test_answers_after_the_time_limit_are_kept_and_flagged(lab) -> None:
     import datetime as dt
 
-    from sandwich.feedback.status import labels_frame, study_status
-    from sandwich.feedback.studies import get_study
+    from sandwich.feedback.analysis.study_status import labels_frame, study_status
+    from sandwich.feedback.store.studies import get_study
 
     study = lab.study(time_limit_seconds=30, training={"n": 0}, gold={"n": 0})
     token = lab.invite(study)[0]

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select, update
 
-from sandwich.feedback.assign import gold_plan, gold_positions, next_assignment
-from sandwich.feedback.db import Assignment, Label, Rater, Study
-from sandwich.feedback.studies import study_config, token_hash
-from sandwich.feedback.submit import Outcome, record
+from sandwich.feedback.store.answers import Outcome, record
+from sandwich.feedback.store.assign import gold_plan, gold_positions, next_assignment
+from sandwich.feedback.store.db import Assignment, Label, Rater, Study
+from sandwich.feedback.store.studies import study_config, token_hash
 
 
 def _run_rater(lab, token: str, lease: dt.timedelta | None = None) -> list[Assignment]:

@@ -14,16 +14,16 @@ import pytest
 from sqlalchemy import select
 
 from sandwich.errors import InputFileError
+from sandwich.feedback.analysis.study_status import labels_frame
 from sandwich.feedback.assistance import (
     load_assistance,
     reading_index,
     shown_assistance,
     shown_reading,
 )
-from sandwich.feedback.db import Assignment, Item, Label, Rater, Study
-from sandwich.feedback.status import labels_frame
-from sandwich.feedback.studies import rater_label, study_config, token_hash
-from sandwich.feedback.study import ConditionConfig
+from sandwich.feedback.store.db import Assignment, Item, Label, Rater, Study
+from sandwich.feedback.store.studies import rater_label, study_config, token_hash
+from sandwich.feedback.study_config import ConditionConfig
 from sandwich.protocols import read_transcripts
 from sandwich.protocols.config import parse_protocol_config
 from sandwich.protocols.run import load_protocol_results, run_protocols

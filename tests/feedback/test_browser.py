@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from sandwich.feedback.db import Item
-from sandwich.feedback.server import ServerProcess
+from sandwich.feedback.store.db import Item
+from sandwich.feedback.web.server import ServerProcess
 
 from .conftest import XSS, Lab, truth_of  # type: ignore[import-not-found]
 

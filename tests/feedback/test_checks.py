@@ -17,13 +17,13 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 from sandwich.errors import ConfigError
-from sandwich.feedback.checks import attention_positions
-from sandwich.feedback.db import Assignment, Label, Rater, RaterCheck
-from sandwich.feedback.export import export_labels
-from sandwich.feedback.status import study_status
-from sandwich.feedback.status_table import print_status
-from sandwich.feedback.studies import get_study, study_config, token_hash
-from sandwich.feedback.study import parse_study
+from sandwich.feedback.analysis.console_tables import print_status
+from sandwich.feedback.analysis.export import export_labels
+from sandwich.feedback.analysis.study_status import study_status
+from sandwich.feedback.store.checks import attention_positions
+from sandwich.feedback.store.db import Assignment, Label, Rater, RaterCheck
+from sandwich.feedback.store.studies import get_study, study_config, token_hash
+from sandwich.feedback.study_config import parse_study
 
 from .conftest import truth_of  # type: ignore[import-not-found]
 
@@ -198,10 +198,10 @@ def test_attention_checks_exclude_a_rater_everywhere_and_release_their_slots(
     assert csv.loc[csv["rater_id"] == f"inv:{rid}", "excluded"].all()
     assert csv["is_attention"].sum() == 2 * 16
     # the human supervisor drops them too, and says so
-    from sandwich.supervision.human import HumanSupervisor
+    from sandwich.feedback.supervisor import HumanSupervisor
 
     sup = HumanSupervisor(path=str(tmp_path / "labels.csv"), condition="assisted")
-    with caplog.at_level(logging.WARNING, logger="sandwich.supervision.human"):
+    with caplog.at_level(logging.WARNING, logger="sandwich.feedback.supervisor"):
         kept = sup.labels()
     assert sup.exclusions_.raters == 1 and f"inv:{rid}" not in set(kept["rater_id"])
     assert not kept["is_attention"].any()
@@ -326,8 +326,8 @@ def _upgrade_keeps_labels(url: str) -> None:
     from alembic import command
     from sqlalchemy import inspect, text
 
-    from sandwich.feedback.db import make_engine
-    from sandwich.feedback.migrate import _alembic_config
+    from sandwich.feedback.store.db import make_engine
+    from sandwich.feedback.store.migrate import _alembic_config
 
     engine = make_engine(url)
     cfg = _alembic_config()
@@ -396,7 +396,7 @@ def _upgrade_keeps_labels(url: str) -> None:
 def test_migrations_form_one_line(tmp_path: Path) -> None:
     from alembic.script import ScriptDirectory
 
-    from sandwich.feedback.migrate import _alembic_config
+    from sandwich.feedback.store.migrate import _alembic_config
 
     script = ScriptDirectory.from_config(_alembic_config())
     rev = script.get_revision("0003_checks")
@@ -432,11 +432,11 @@ def test_enforced_time_limit_on_postgresql(tmp_path: Path, postgres_url: str) ->
 def test_simulated_raters_pass_the_checks_and_careless_ones_do_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sandwich.feedback.checks import check_keys
-    from sandwich.feedback.load_audit import audit
-    from sandwich.feedback.server import ServerProcess
-    from sandwich.feedback.simulate import simulate
-    from sandwich.feedback.studies import study_truth
+    from sandwich.feedback.simulated_raters import simulate
+    from sandwich.feedback.store.checks import check_keys
+    from sandwich.feedback.store.studies import study_truth
+    from sandwich.feedback.web.server import ServerProcess
+    from sandwich.testing.load_audit import audit
 
     from .conftest import Lab  # type: ignore[import-not-found]
 
@@ -476,9 +476,9 @@ def test_simulated_raters_pass_the_checks_and_careless_ones_do_not(
 
 def test_a_study_stored_before_the_checks_existed_is_still_the_same_study(lab) -> None:
     """`study create` again on a study whose stored config lacks the new fields is a no-op."""
-    from sandwich.feedback.db import Study
-    from sandwich.feedback.studies import create_study
-    from sandwich.feedback.study import load_study
+    from sandwich.feedback.store.db import Study
+    from sandwich.feedback.store.studies import create_study
+    from sandwich.feedback.study_config import load_study
 
     study = lab.study()
     with lab.Sessions.begin() as s:  # as an older version stored it
@@ -513,8 +513,8 @@ def test_pid_entry_comprehension_attention_gold_pool_and_a_code_per_rater(lab) -
     attention checks at the rater's own positions and gold items drawn from the
     rater's own share of the pool at the rater's own positions, each named by an
     opaque key; a late answer is timed out; each rater gets their own code."""
-    from sandwich.feedback.assign import gold_plan
-    from sandwich.feedback.studies import completion_code, verify_code
+    from sandwich.feedback.store.assign import gold_plan
+    from sandwich.feedback.store.studies import completion_code, verify_code
 
     study = lab.study(
         comprehension=COMPREHENSION,
@@ -578,7 +578,7 @@ def test_pid_entry_comprehension_attention_gold_pool_and_a_code_per_rater(lab) -
 
 
 def lab_secret(lab: Any) -> str:
-    from sandwich.feedback.migrate import ensure_secret
+    from sandwich.feedback.store.migrate import ensure_secret
 
     return ensure_secret(lab.engine)
 
@@ -589,7 +589,7 @@ def test_verify_code_refuses_the_codes_of_screened_out_and_excluded_raters(
     """No code is shown to a rater the checks stopped, and the code they would have
     had is refused by `sandwich study verify-code`, which says why."""
     from sandwich.cli import main
-    from sandwich.feedback.studies import completion_code
+    from sandwich.feedback.store.studies import completion_code
 
     study = lab.study(comprehension=COMPREHENSION, attention=ATTENTION)
     good, screened, careless = lab.invite(study, 3)
@@ -626,7 +626,7 @@ def test_verify_code_refuses_the_codes_of_screened_out_and_excluded_raters(
 
 def test_a_failing_overlap_report_becomes_a_note(lab, researcher, monkeypatch) -> None:
     """Like every other analysis, the overlap report degrades to a note."""
-    import sandwich.feedback.status as status
+    import sandwich.feedback.analysis.study_status as status
 
     study = lab.study()
     lab.finish(lab.invite(study)[0])
@@ -645,7 +645,7 @@ def test_a_failing_overlap_report_becomes_a_note(lab, researcher, monkeypatch) -
 def test_the_dashboard_plot_shows_only_main_labels_that_count(lab) -> None:
     """An excluded rater's labels and the attention-check answers stay out of the
     plot, as out of every other number on the dashboard."""
-    from sandwich.feedback.plots import plotted_labels, study_plot
+    from sandwich.feedback.analysis.plots import plotted_labels, study_plot
 
     study = lab.study(attention=ATTENTION)
     careless, good = lab.invite(study, 2)

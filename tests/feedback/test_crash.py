@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from sandwich.feedback.load_audit import audit
-from sandwich.feedback.server import ServerProcess
-from sandwich.feedback.simulate import SimulationReport, simulate
-from sandwich.feedback.synthetic import create_synthetic_study
+from sandwich.feedback.simulated_raters import SimulationReport, simulate
+from sandwich.feedback.web.server import ServerProcess
+from sandwich.testing.load_audit import audit
+from sandwich.testing.synthetic_study import create_synthetic_study
 
 pytestmark = pytest.mark.integration
 

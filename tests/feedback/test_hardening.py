@@ -14,12 +14,12 @@ import pandas as pd
 from fastapi.testclient import TestClient
 
 from sandwich.cli import main
-from sandwich.feedback.app import create_app
-from sandwich.feedback.db import session_factory
-from sandwich.feedback.export import export_labels
-from sandwich.feedback.label_table import read_labels
-from sandwich.feedback.security import LoginThrottle, set_researcher
-from sandwich.feedback.studies import get_study
+from sandwich.feedback.analysis.export import export_labels
+from sandwich.feedback.analysis.label_frame import read_labels
+from sandwich.feedback.store.db import session_factory
+from sandwich.feedback.store.studies import get_study
+from sandwich.feedback.web.app import create_app
+from sandwich.feedback.web.security import LoginThrottle, set_researcher
 
 from .conftest import PASSWORD, Lab, truth_of  # type: ignore[import-not-found]
 
@@ -85,7 +85,7 @@ def test_csv_cells_that_look_like_formulas_are_neutralised(lab, researcher, tmp_
 
 
 def test_neutralise_and_restore_are_inverse() -> None:
-    from sandwich.feedback.csv_safe import neutralise, neutralise_frame, restore
+    from sandwich.feedback.analysis.csv_safe import neutralise, neutralise_frame, restore
 
     cells = ["=1", "+1", "-1", "@x", "\tx", "\rx", "'=x", "''-x", "'plain", "a=b", "", "1.5"]
     guarded = [neutralise(c) for c in cells]
@@ -287,7 +287,7 @@ def test_https_only_marks_the_session_cookie_secure(lab, monkeypatch) -> None:
 def test_real_server_caps_streamed_bodies_and_serves_https_only(tmp_path, monkeypatch) -> None:
     import httpx
 
-    from sandwich.feedback.server import ServerProcess
+    from sandwich.feedback.web.server import ServerProcess
 
     monkeypatch.setenv("SANDWICH_HTTPS_ONLY", "1")
     monkeypatch.setenv("SANDWICH_MAX_BODY", "4096")

@@ -11,13 +11,14 @@ import pandas as pd
 import pytest
 
 from sandwich.errors import ConfigError
-from sandwich.feedback.aggregate import aggregate
-from sandwich.feedback.db import session_factory
-from sandwich.feedback.export import export_labels
-from sandwich.feedback.studies import get_study
+from sandwich.feedback.analysis.export import export_labels
+from sandwich.feedback.analysis.label_aggregation import aggregate
+from sandwich.feedback.store.db import session_factory
+from sandwich.feedback.store.studies import get_study
+from sandwich.feedback.supervisor import HumanSupervisor
 from sandwich.runs import parse_config, run
 from sandwich.store import ArtifactStore
-from sandwich.supervision import SUPERVISORS, HumanSupervisor
+from sandwich.supervision import SUPERVISORS
 from sandwich.tasks import Item, load_task
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sandwich.errors import ConfigError, UnknownNameError
-from sandwich.feedback.aggregate import AGGREGATORS, aggregate
+from sandwich.feedback.analysis.label_aggregation import AGGREGATORS, aggregate
 
 # x: 2 of 3 say true; y: 1 of 3; z: a 1-1 tie
 TOY = [

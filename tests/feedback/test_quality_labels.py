@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sandwich.errors import ConfigError
-from sandwich.feedback.label_table import as_label_frame, read_labels, truth_map
+from sandwich.feedback.analysis.label_frame import as_label_frame, read_labels, truth_map
 
 
 def rec(**kw: object) -> dict[str, object]:

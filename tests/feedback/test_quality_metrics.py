@@ -7,7 +7,7 @@ import math
 import pytest
 
 from sandwich.errors import ConfigError
-from sandwich.feedback.quality import (
+from sandwich.feedback.analysis.quality import (
     condition_summary,
     human_sandwich,
     krippendorff_alpha,

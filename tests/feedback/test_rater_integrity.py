@@ -17,17 +17,17 @@ from sqlalchemy import select, text
 
 from sandwich.cli import main
 from sandwich.errors import ConfigError
-from sandwich.feedback.db import Assignment, Item, Rater
-from sandwich.feedback.label_table import read_labels
-from sandwich.feedback.migrate import ensure_secret
-from sandwich.feedback.simulate import simulated_address, simulated_pid
-from sandwich.feedback.studies import (
+from sandwich.feedback.analysis.label_frame import read_labels
+from sandwich.feedback.simulated_raters import simulated_address, simulated_pid
+from sandwich.feedback.store.db import Assignment, Item, Rater
+from sandwich.feedback.store.migrate import ensure_secret
+from sandwich.feedback.store.studies import (
     completion_code,
     get_study,
     token_hash,
     verify_code,
 )
-from sandwich.feedback.study import PROLIFIC_PID
+from sandwich.feedback.study_config import PROLIFIC_PID
 
 from .conftest import Lab, truth_of  # type: ignore[import-not-found]
 
@@ -95,8 +95,8 @@ def test_analysis_failures_become_notes_not_500s(
 ) -> None:
     """Whatever makes the analysis fail (here: the label check), the dashboard,
     its plot, labels.csv, `study status` and `study export` answer with a note."""
-    import sandwich.feedback.label_table as label_table
-    import sandwich.feedback.plots as plots
+    import sandwich.feedback.analysis.label_frame as label_table
+    import sandwich.feedback.analysis.plots as plots
 
     study = lab.study()
     lab.finish(lab.invite(study)[0])
@@ -326,7 +326,7 @@ def _old_database_migrates(tmp_path: Path, url: str) -> None:
     token back where 0001 kept it."""
     from alembic import command
 
-    from sandwich.feedback.migrate import _alembic_config
+    from sandwich.feedback.store.migrate import _alembic_config
 
     lab = Lab(tmp_path, url)
     try:

@@ -8,8 +8,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from sandwich.feedback.db import Assignment, Researcher
-from sandwich.feedback.security import set_researcher
+from sandwich.feedback.store.db import Assignment, Researcher
+from sandwich.feedback.web.security import set_researcher
 
 from .conftest import PASSWORD, XSS  # type: ignore[import-not-found]
 
@@ -188,7 +188,7 @@ def test_failed_logins_are_throttled(lab) -> None:
 
 
 def test_login_throttle_delays_grow_and_are_forgotten() -> None:
-    from sandwich.feedback.security import LoginThrottle
+    from sandwich.feedback.web.security import LoginThrottle
 
     now = [0.0]
     t = LoginThrottle(

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from sandwich.errors import SandwichError
-from sandwich.feedback import server as server_mod
-from sandwich.feedback.server import ServerProcess
+from sandwich.feedback.web import server as server_mod
+from sandwich.feedback.web.server import ServerProcess
 
 
 class _DeadChild:

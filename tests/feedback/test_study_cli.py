@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sandwich.cli import main
-from sandwich.feedback.label_table import read_labels
+from sandwich.feedback.analysis.label_frame import read_labels
 
 from .conftest import Lab, write_study  # type: ignore[import-not-found]
 
@@ -82,7 +82,8 @@ def test_export_reads_the_labels_it_writes_once(
 ) -> None:
     """The file and the exclusion note come from one read of the labels (one
     session): a label arriving in between cannot make them disagree."""
-    from sandwich.feedback import export, status
+    from sandwich.feedback.analysis import export
+    from sandwich.feedback.analysis import study_status as status
 
     path = write_study(tmp_path / "files")
     assert main(["study", "create", str(path)]) == 0

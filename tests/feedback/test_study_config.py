@@ -10,11 +10,11 @@ import yaml
 from sqlalchemy import func, select
 
 from sandwich.errors import ConfigError, InputFileError
-from sandwich.feedback.db import Item, Study, make_engine, session_factory
-from sandwich.feedback.items import gold_pool_size, study_items
-from sandwich.feedback.migrate import migrate
-from sandwich.feedback.studies import create_study
-from sandwich.feedback.study import StudyConfig, load_study, parse_study
+from sandwich.feedback.store.db import Item, Study, make_engine, session_factory
+from sandwich.feedback.store.migrate import migrate
+from sandwich.feedback.store.studies import create_study
+from sandwich.feedback.study_config import StudyConfig, load_study, parse_study
+from sandwich.feedback.study_items import gold_pool_size, study_items
 
 
 def _edit(path: Path, **changes: object) -> Path:
@@ -160,7 +160,7 @@ def test_study_stored_before_new_fields_is_the_same_study(tmp_path: Path, make_s
 
 
 def test_synthetic_study_is_created_with_its_answer_key(tmp_path: Path) -> None:
-    from sandwich.feedback.synthetic import create_synthetic_study
+    from sandwich.testing.synthetic_study import create_synthetic_study
 
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     truth = create_synthetic_study(url, tmp_path / "files", n_items=10)
@@ -193,7 +193,7 @@ def test_migrations_match_the_models(tmp_path: Path) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from sandwich.feedback.db import Base
+    from sandwich.feedback.store.db import Base
 
     engine = migrate(f"sqlite:///{tmp_path / 'db.sqlite'}")
     migrate(engine)  # a second run is a no-op

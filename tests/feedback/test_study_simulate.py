@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from sandwich.feedback.db import Assignment, Item, Label, Rater
-from sandwich.feedback.server import ServerProcess
-from sandwich.feedback.simulate import simulate
-from sandwich.feedback.status import study_status
-from sandwich.feedback.studies import get_study, study_truth
+from sandwich.feedback.analysis.study_status import study_status
+from sandwich.feedback.simulated_raters import simulate
+from sandwich.feedback.store.db import Assignment, Item, Label, Rater
+from sandwich.feedback.store.studies import get_study, study_truth
+from sandwich.feedback.web.server import ServerProcess
 
 from .conftest import Lab  # type: ignore[import-not-found]
 
@@ -75,7 +75,7 @@ def test_sandwich_serve_and_study_simulate_commands(tmp_path: Path, monkeypatch,
     import httpx
 
     from sandwich.cli import main
-    from sandwich.feedback.server import free_port
+    from sandwich.feedback.web.server import free_port
 
     lab = Lab(tmp_path)
     study = lab.study(n_items=8, overlap=1, items_per_rater=4)

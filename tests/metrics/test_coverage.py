@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pytest
 
-from sandwich.feedback.quality import human_sandwich
+from sandwich.feedback.analysis.quality import human_sandwich
 from sandwich.metrics.coverage import (
     HumanScenario,
     JudgeScenario,

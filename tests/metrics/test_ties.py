@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sandwich.feedback.aggregate import aggregate
+from sandwich.feedback.analysis.label_aggregation import aggregate
 from sandwich.metrics import (
     accuracy,
     agreement,

@@ -30,8 +30,8 @@ DbOption = Annotated[
 
 
 def _sessions(db: str | None) -> Any:
-    from sandwich.feedback.db import session_factory
-    from sandwich.feedback.migrate import migrate
+    from sandwich.feedback.store.db import session_factory
+    from sandwich.feedback.store.migrate import migrate
 
     return session_factory(migrate(db))
 
@@ -63,8 +63,8 @@ def serve_cmd(
     ] = None,
 ) -> None:
     """Serve the study web app (rater pages and the researcher dashboard)."""
-    from sandwich.feedback.db import make_engine
-    from sandwich.feedback.server import serve
+    from sandwich.feedback.store.db import make_engine
+    from sandwich.feedback.web.server import serve
 
     scheme = "https (via a proxy)" if https_only else "http"
     console.print(
@@ -95,9 +95,9 @@ def create_cmd(
     db: DbOption = None,
 ) -> None:
     """Validate a study YAML and store the study (its items, assistance and slots)."""
-    from sandwich.feedback.access import get_researcher, share
-    from sandwich.feedback.studies import create_study
-    from sandwich.feedback.study import load_study
+    from sandwich.feedback.store.access import get_researcher, share
+    from sandwich.feedback.store.studies import create_study
+    from sandwich.feedback.study_config import load_study
 
     cfg = load_study(file)  # fails on a bad field before anything is written
     with _sessions(db).begin() as s:
@@ -128,7 +128,7 @@ def invite_cmd(
     db: DbOption = None,
 ) -> None:
     """Print one personal link per new rater (and the open ?PID= entry link)."""
-    from sandwich.feedback.studies import get_study, invite, rater_label, study_config
+    from sandwich.feedback.store.studies import get_study, invite, rater_label, study_config
 
     base = base_url.rstrip("/")
     with _sessions(db).begin() as s:
@@ -154,10 +154,10 @@ def status_cmd(
     db: DbOption = None,
 ) -> None:
     """Progress, rater quality, agreement and the human sandwich metric."""
-    from sandwich.feedback.agreement import agreement_table, print_agreement
-    from sandwich.feedback.status import study_status
-    from sandwich.feedback.status_table import print_status
-    from sandwich.feedback.studies import get_study
+    from sandwich.feedback.analysis.agreement import agreement_table
+    from sandwich.feedback.analysis.console_tables import print_agreement, print_status
+    from sandwich.feedback.analysis.study_status import study_status
+    from sandwich.feedback.store.studies import get_study
 
     with _sessions(db).begin() as s:
         st = study_status(s, get_study(s, study))
@@ -177,9 +177,9 @@ def export_cmd(
     db: DbOption = None,
 ) -> None:
     """Write the study's labels (CSV or JSONL) and print a run-config snippet using them."""
-    from sandwich.feedback.export import export_problem, write_labels
-    from sandwich.feedback.status import labels_frame
-    from sandwich.feedback.studies import get_study, study_config
+    from sandwich.feedback.analysis.export import export_problem, write_labels
+    from sandwich.feedback.analysis.study_status import labels_frame
+    from sandwich.feedback.store.studies import get_study, study_config
 
     path = out or Path(f"{study}-labels.csv")
     with _sessions(db).begin() as s:
@@ -209,7 +209,7 @@ def export_cmd(
 def _export_exclusions(frame: pd.DataFrame) -> list[str]:
     """What the exported file (``frame``, as written) marks ``excluded``
     (crowd-study checks), in words."""
-    from sandwich.feedback.checks import apply_exclusions
+    from sandwich.feedback.analysis.exclusions import apply_exclusions
 
     lines = apply_exclusions(frame)[1].lines()
     if lines:
@@ -226,8 +226,8 @@ def verify_code_cmd(
     """Check completion codes: whose each is, and whether they finished and passed
     (codes of raters screened out or excluded by the study's checks are refused)."""
     from sandwich.errors import SandwichError
-    from sandwich.feedback.migrate import ensure_secret
-    from sandwich.feedback.studies import get_study, verify_code
+    from sandwich.feedback.store.migrate import ensure_secret
+    from sandwich.feedback.store.studies import get_study, verify_code
 
     Sessions = _sessions(db)
     secret = ensure_secret(Sessions.kw["bind"])
@@ -267,7 +267,7 @@ def researcher_cmd(
     db: DbOption = None,
 ) -> None:
     """Create a dashboard login (or change its password)."""
-    from sandwich.feedback.security import set_researcher
+    from sandwich.feedback.web.security import set_researcher
 
     with _sessions(db).begin() as s:
         set_researcher(s, username, password)
@@ -289,8 +289,8 @@ def share_cmd(
     A study nobody was given (no owner, no member) is visible to every
     researcher; the first share closes it to everyone else.
     """
-    from sandwich.feedback.access import members, share, unshare
-    from sandwich.feedback.studies import get_study
+    from sandwich.feedback.store.access import members, share, unshare
+    from sandwich.feedback.store.studies import get_study
 
     with _sessions(db).begin() as s:
         found = get_study(s, study)
@@ -323,14 +323,14 @@ def simulate_cmd(
     db: DbOption = None,
 ) -> None:
     """Drive the real app over HTTP with simulated raters, then print the status."""
-    from sandwich.feedback.checks import check_keys
-    from sandwich.feedback.db import default_db_url
-    from sandwich.feedback.rater_pages import TRUSTED_PROXIES_ENV
-    from sandwich.feedback.server import ServerProcess
-    from sandwich.feedback.simulate import SimulationReport, simulate
-    from sandwich.feedback.status import study_status
-    from sandwich.feedback.status_table import print_status
-    from sandwich.feedback.studies import get_study, study_config, study_truth
+    from sandwich.feedback.analysis.console_tables import print_status
+    from sandwich.feedback.analysis.study_status import study_status
+    from sandwich.feedback.simulated_raters import SimulationReport, simulate
+    from sandwich.feedback.store.checks import check_keys
+    from sandwich.feedback.store.db import default_db_url
+    from sandwich.feedback.store.studies import get_study, study_config, study_truth
+    from sandwich.feedback.web.rater_pages import TRUSTED_PROXIES_ENV
+    from sandwich.feedback.web.server import ServerProcess
 
     Sessions = _sessions(db)
     with Sessions.begin() as s:

@@ -1,7 +1,7 @@
 """Assistance files: what a rater in an assisted condition sees next to an item.
 
 Every file is JSONL keyed by ``item_id``; each kind has its own fields (see
-:class:`~sandwich.feedback.study.ConditionConfig`). A record is normalised to
+:class:`~sandwich.feedback.study_config.ConditionConfig`). A record is normalised to
 a small dict stored with the item; the page renders it (escaped).
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandwich.errors import InputFileError
-from sandwich.feedback.study import ConditionConfig
+from sandwich.feedback.study_config import ConditionConfig
 
 if TYPE_CHECKING:
     from sandwich.protocols.transcripts import TranscriptRecord
@@ -164,9 +164,7 @@ def shown_assistance(
     r = readings[reading_index(seed, item_key, len(readings), slot, rater_id)]
     shown = {k: v for k, v in assistance.items() if k != "readings"}
     shown["turns"] = [assistance["turns"][i] for i in r["turns"]]
-    shown["first_speaker"] = r["first_speaker"]
-    shown["first_choice"] = r["first_choice"]
-    return shown
+    return shown | {k: r[k] for k in ("first_speaker", "first_choice")}
 
 
 def shown_reading(

@@ -311,9 +311,10 @@ def simulate_human_labels(rng: np.random.Generator, s: HumanScenario) -> Crossed
 
 
 def as_label_records(data: CrossedLabels) -> list[dict[str, Any]]:
-    """The same study as label records (for :func:`sandwich.feedback.quality.human_sandwich`):
-    condition 0 is ``assisted``, 1 ``unassisted``; every truth is True. Ids are
-    zero-padded so that sorting them keeps the matrices' order."""
+    """The same study as label records (for
+    :func:`sandwich.feedback.analysis.quality.human_sandwich`): condition 0 is
+    ``assisted``, 1 ``unassisted``; every truth is True. Ids are zero-padded so
+    that sorting them keeps the matrices' order."""
     names = ("assisted", "unassisted", "expert")
     out = []
     for c, (right, total) in enumerate(zip(data.right, data.total, strict=True)):
@@ -331,7 +332,8 @@ HumanInterval = Callable[[CrossedLabels, int, int], Interval]
 
 
 def crossed_closed(data: CrossedLabels, n_boot: int, seed: int) -> Interval:
-    """The gap-closed interval :func:`~sandwich.feedback.quality.human_sandwich` reports."""
+    """The gap-closed interval
+    :func:`~sandwich.feedback.analysis.quality.human_sandwich` reports."""
     return crossed_ratio_interval(data, n_boot=n_boot, seed=seed).ci["closed"]
 
 

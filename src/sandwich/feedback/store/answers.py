@@ -1,0 +1,108 @@
+"""Recording a rater's answer: exactly once, committed before the page moves on."""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session
+
+from sandwich.errors import required
+from sandwich.feedback.store.db import Assignment, Label, Rater, utcnow
+
+MAX_REASON = 300
+
+
+class Outcome(enum.Enum):
+    SAVED = "saved"  # this request stored the label
+    DUPLICATE = "duplicate"  # stored earlier (double click, retry): nothing new stored
+    GONE = "gone"  # not this rater's item (any more): nothing stored
+    TIMED_OUT = "timed-out"  # stored, but after an enforced time limit: not counted
+
+
+class AnswerError(ValueError):
+    """The submitted form is malformed; the message names the field."""
+
+
+def parse_answer(answer: str, confidence: str, reason: str) -> tuple[bool, float, str]:
+    """Validate the form fields: answer true/false, confidence 50..100 (percent)."""
+    if answer not in ("true", "false"):
+        raise AnswerError(f"answer must be 'true' or 'false', got {answer[:20]!r}")
+    if not confidence.strip():
+        raise AnswerError("confidence is missing: choose how sure you are (50 to 100 percent)")
+    try:
+        pct = float(confidence)
+    except ValueError:
+        raise AnswerError(f"confidence must be a number, got {confidence[:20]!r}") from None
+    if not math.isfinite(pct) or not 50 <= pct <= 100:
+        raise AnswerError(f"confidence must be between 50 and 100 (percent), got {pct}")
+    reason = " ".join(reason.split())
+    if len(reason) > MAX_REASON:
+        raise AnswerError(f"reason must be at most {MAX_REASON} characters, got {len(reason)}")
+    return answer == "true", pct / 100.0, reason
+
+
+def record(
+    s: Session,
+    rater: Rater,
+    key: str,
+    answer: bool,
+    confidence: float,
+    reason: str,
+    enforced_limit: float | None = None,
+) -> Outcome:
+    """Store the label of the assignment with ``key`` if it is this rater's and unanswered.
+
+    A conditional UPDATE marks the assignment answered; only the one request
+    that wins it inserts the label, so a double submit stores one label. The
+    caller commits before replying. With ``enforced_limit`` (seconds), an
+    answer that arrives later than that after the item was assigned (server
+    clock) is stored with ``timed_out`` and the outcome is ``TIMED_OUT``.
+    """
+    now = utcnow()
+    won: CursorResult[Any] = s.execute(  # type: ignore[assignment]
+        update(Assignment)
+        .where(
+            Assignment.key == key,
+            Assignment.rater_id == rater.id,
+            Assignment.answered_at.is_(None),
+        )
+        .values(answered_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if won.rowcount != 1:
+        stored = s.scalar(
+            select(Label.id)
+            .join(Assignment, Assignment.id == Label.assignment_id)
+            .where(Assignment.key == key, Label.rater_id == rater.id)
+        )
+        return Outcome.DUPLICATE if stored is not None else Outcome.GONE
+    a = s.scalar(
+        select(Assignment).where(Assignment.key == key).execution_options(populate_existing=True)
+    )
+    a = required(a, f"assignment {key}")
+    assigned = required(a.assigned_at, f"assignment {key}: assigned_at")
+    seconds = max(0.0, (now - assigned).total_seconds())
+    late = enforced_limit is not None and seconds > enforced_limit
+    s.add(
+        Label(
+            study_id=rater.study_id,
+            rater_id=rater.id,
+            item_id=a.item_id,
+            assignment_id=a.id,
+            condition=a.condition,
+            answer=answer,
+            confidence=confidence,
+            reason=reason,
+            seconds=seconds,
+            is_gold=a.role == "gold",
+            is_training=a.role == "training",
+            created_at=now,
+            timed_out=late,
+        )
+    )
+    s.flush()
+    return Outcome.TIMED_OUT if late else Outcome.SAVED

@@ -1,0 +1,230 @@
+"""Assignment: which item a rater sees next.
+
+Order for one rater: the training items, then ``items_per_rater`` main items
+with ``gold.n`` gold items interleaved. Which gold items (drawn from the
+study's gold pool) and at which positions is random per rater (seeded by the
+study seed and the rater), so raters comparing notes learn neither. A study's
+attention checks (role ``attention``) go in at positions drawn per rater, too
+(:func:`sandwich.feedback.store.checks.attention_positions`). Every
+assignment given to a rater gets a random ``key``: forms name it by that, never
+by its row id (main slots are made first, so ids would tell them apart). A main item is
+taken by claiming one of its free slots (``overlap`` per condition, made at
+study creation) with a conditional UPDATE, so under any number of concurrent
+raters an item is never assigned more than ``overlap`` times per condition.
+Slots are claimed lowest slot number first (least-labelled items first); a
+rater never gets the same item twice (a unique constraint, too). Conditions
+are balanced across raters (between design) or within each rater (within).
+A slot claimed but left unanswered for ``lease`` is offered again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections import Counter
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sandwich.feedback.store.checks import ATTENTION, attention_due
+from sandwich.feedback.store.db import Assignment, Item, Rater, utcnow
+from sandwich.feedback.study_config import StudyConfig
+
+LEASE = dt.timedelta(minutes=30)
+
+
+def new_key() -> str:
+    """An assignment's key: 16 random bytes, URL-safe."""
+    return secrets.token_urlsafe(16)
+
+
+def _rater_rng(cfg: StudyConfig, rater: Rater) -> np.random.Generator:
+    return np.random.default_rng([cfg.seed, rater.id, 5772156])
+
+
+def gold_positions(n_main: int, n_gold: int, rng: np.random.Generator) -> set[int]:
+    """Indices (in the rater's main+gold sequence) where gold items go: ``n_gold``
+    distinct positions drawn by ``rng`` (one rater's generator)."""
+    total = n_main + n_gold
+    return {int(i) for i in rng.choice(total, size=min(n_gold, total), replace=False)}
+
+
+def gold_plan(s: Session, rater: Rater, cfg: StudyConfig) -> tuple[set[int], list[int]]:
+    """The rater's gold positions and gold item ids (in order), drawn from the pool;
+    the same on every call for one rater."""
+    pool = list(
+        s.scalars(
+            select(Item.id)
+            .where(Item.study_id == rater.study_id, Item.role == "gold")
+            .order_by(Item.position)
+        ).all()
+    )
+    rng = _rater_rng(cfg, rater)
+    positions = gold_positions(cfg.items_per_rater, cfg.gold.n, rng)
+    picked = rng.choice(len(pool), size=min(cfg.gold.n, len(pool)), replace=False)
+    return positions, [pool[int(i)] for i in picked]
+
+
+def pending(s: Session, rater: Rater) -> Assignment | None:
+    return s.scalar(
+        select(Assignment)
+        .where(Assignment.rater_id == rater.id, Assignment.answered_at.is_(None))
+        .order_by(Assignment.position)
+        .limit(1)
+    )
+
+
+def _mine(s: Session, rater: Rater) -> list[Assignment]:
+    return list(s.scalars(select(Assignment).where(Assignment.rater_id == rater.id)).all())
+
+
+def _unseen(s: Session, rater: Rater, role: str) -> int | None:
+    """The next training item or attention check the rater has not seen (every rater
+    sees all of them, in the study's order)."""
+    seen = select(Assignment.item_id).where(Assignment.rater_id == rater.id)
+    return s.scalar(
+        select(Item.id)
+        .where(Item.study_id == rater.study_id, Item.role == role, Item.id.not_in(seen))
+        .order_by(Item.position)
+        .limit(1)
+    )
+
+
+def _fixed(
+    s: Session, rater: Rater, role: str, item_id: int | None, condition: str, position: int
+) -> Assignment | None:
+    """Give the rater a training, gold or attention item (``item_id``; None: nothing to give)."""
+    if item_id is None:
+        return None
+    a = Assignment(
+        study_id=rater.study_id,
+        item_id=item_id,
+        condition=condition,
+        role=role,
+        rater_id=rater.id,
+        position=position,
+        key=new_key(),
+        assigned_at=utcnow(),
+    )
+    s.add(a)
+    s.flush()
+    return a
+
+
+def _claim_main(
+    s: Session, rater: Rater, conditions: list[str], position: int, lease: dt.timedelta
+) -> Assignment | None:
+    """Claim one free main slot in ``conditions`` (first = preferred); None if none is left."""
+    now = utcnow()
+    free = or_(
+        Assignment.rater_id.is_(None),
+        and_(Assignment.answered_at.is_(None), Assignment.assigned_at < now - lease),
+    )
+    seen = select(Assignment.item_id).where(Assignment.rater_id == rater.id)
+    preference = case({c: i for i, c in enumerate(conditions)}, value=Assignment.condition)
+    query = (
+        select(Assignment.id)
+        .where(
+            Assignment.study_id == rater.study_id,
+            Assignment.role == "main",
+            Assignment.condition.in_(conditions),
+            free,
+            Assignment.item_id.not_in(seen),
+        )
+        .order_by(Assignment.slot, preference, Assignment.item_id)
+        .limit(1)
+    )
+    postgres = s.get_bind().dialect.name == "postgresql"
+    if postgres:
+        query = query.with_for_update(skip_locked=True)
+    for _ in range(20):  # lost a race for a row: take the next free one
+        slot_id = s.scalar(query)
+        if slot_id is None:
+            return None
+        try:
+            with s.begin_nested():
+                done: CursorResult[Any] = s.execute(  # type: ignore[assignment]
+                    update(Assignment)
+                    .where(Assignment.id == slot_id, free)
+                    .values(rater_id=rater.id, position=position, assigned_at=now, key=new_key())
+                    .execution_options(synchronize_session=False)
+                )
+        except IntegrityError:  # this rater got the item by another request meanwhile
+            continue
+        if done.rowcount == 1:
+            return s.get(Assignment, slot_id, populate_existing=True)
+    return None
+
+
+def next_assignment(
+    s: Session, rater: Rater, cfg: StudyConfig, lease: dt.timedelta = LEASE
+) -> Assignment | None:
+    """The rater's current item: the pending one, or a newly assigned one; None = done."""
+    current = pending(s, rater)
+    if current is not None:
+        return current
+    mine = _mine(s, rater)
+    position = len(mine)
+    conds = [c.name for c in cfg.conditions]
+    by_role = Counter(a.role for a in mine)
+
+    def rotate(k: int) -> str:
+        return rater.condition or conds[k % len(conds)]
+
+    if by_role["training"] < cfg.training.n:
+        a = _fixed(
+            s,
+            rater,
+            "training",
+            _unseen(s, rater, "training"),
+            rotate(by_role["training"]),
+            position,
+        )
+        if a is not None:
+            return a
+    idx = by_role["main"] + by_role["gold"]
+    if attention_due(cfg, rater.id, by_role):  # attention checks at per-rater positions
+        a = _fixed(s, rater, ATTENTION, _unseen(s, rater, ATTENTION), rotate(idx), position)
+        if a is not None:
+            return a
+    if idx >= cfg.items_per_rater + cfg.gold.n:
+        return None
+    gold_at, gold_items = gold_plan(s, rater, cfg)
+    seen = {a.item_id for a in mine}
+    next_gold = next((i for i in gold_items if i not in seen), None)
+
+    def give_gold() -> Assignment | None:
+        return _fixed(s, rater, "gold", next_gold, rotate(idx), position)
+
+    if idx in gold_at or by_role["main"] >= cfg.items_per_rater:
+        a = give_gold()
+        if a is not None:
+            return a
+    if by_role["main"] < cfg.items_per_rater:
+        if rater.condition:
+            order = [rater.condition]
+        else:  # within design: the condition this rater has seen least first
+            shown = Counter(a.condition for a in mine if a.role == "main")
+            order = sorted(conds, key=lambda c: (shown[c], conds.index(c)))
+        a = _claim_main(s, rater, order, position, lease)
+        if a is not None:
+            return a
+    # no main slot left for this rater: finish the gold items and attention checks, then stop
+    return give_gold() or _fixed(
+        s, rater, ATTENTION, _unseen(s, rater, ATTENTION), rotate(idx), position
+    )
+
+
+def progress(s: Session, rater: Rater, cfg: StudyConfig) -> tuple[int, int]:
+    """(answered, planned) items for the progress bar."""
+    answered = s.scalar(
+        select(func.count())
+        .select_from(Assignment)
+        .where(Assignment.rater_id == rater.id, Assignment.answered_at.is_not(None))
+    )
+    planned = cfg.training.n + cfg.items_per_rater + cfg.gold.n + len(cfg.attention.items)
+    return int(answered or 0), planned
