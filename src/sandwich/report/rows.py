@@ -107,9 +107,9 @@ def cell_row(c: CellResult) -> tuple[str, ...]:
 
 def group_table(results: RunResults) -> Table:
     """One row per (task, weak, strong, elicitor), aggregated over seeds."""
-    return Table(GROUP_HEADER, [group_row(g) for g in results.groups])
+    return Table(GROUP_HEADER, [group_row(g) for g in results.w2s_groups()])
 
 
 def cell_table(results: RunResults) -> Table:
     """One row per cell (one seed)."""
-    return Table(CELL_HEADER, [cell_row(c) for c in results.cells])
+    return Table(CELL_HEADER, [cell_row(c) for c in results.w2s_cells()])

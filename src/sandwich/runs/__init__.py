@@ -1,7 +1,7 @@
-"""Runs: config schema, planner, executors, results, and the run itself.
+"""Runs: the one engine for every experiment kind: config, planner, executor, results.
 
-The config, plan and results schemas import eagerly (they are light). ``run``
-and the other names of :mod:`sandwich.runs.runner` import on first use
+The config, plan, kinds and results schemas import eagerly (they are light).
+``run`` and the other names of :mod:`sandwich.runs.runner` import on first use
 (PEP 562), so code that only needs the schemas (config validation, the study
 web app) does not pull in torch and the model stack.
 """
@@ -12,28 +12,51 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from sandwich.runs.config import RunConfig, load_config, parse_config
-from sandwich.runs.plan import Cell, plan_cells
-from sandwich.runs.results import SCHEMA_VERSION, CellResult, GroupResult, RunResults
+from sandwich.runs.kinds import KINDS, ExperimentKind, Summary, kind_of
+from sandwich.runs.plan import Cell, ProtocolCell, W2SCell, plan_cells
+from sandwich.runs.results import (
+    SCHEMA_VERSION,
+    CellResult,
+    GroupResult,
+    RunResults,
+    parse_results,
+)
 
 if TYPE_CHECKING:
-    from sandwich.runs.runner import RunOutput, load_results, run, run_id_for
+    from sandwich.runs.runner import (
+        RunOutput,
+        load_results,
+        result_tables,
+        run,
+        run_id_for,
+        write_report,
+    )
 
-_LAZY = {"RunOutput", "load_results", "run", "run_id_for"}
+_LAZY = {"RunOutput", "load_results", "result_tables", "run", "run_id_for", "write_report"}
 
 __all__ = [
+    "KINDS",
     "SCHEMA_VERSION",
     "Cell",
     "CellResult",
+    "ExperimentKind",
     "GroupResult",
+    "ProtocolCell",
     "RunConfig",
     "RunOutput",
     "RunResults",
+    "Summary",
+    "W2SCell",
+    "kind_of",
     "load_config",
     "load_results",
     "parse_config",
+    "parse_results",
     "plan_cells",
+    "result_tables",
     "run",
     "run_id_for",
+    "write_report",
 ]
 
 

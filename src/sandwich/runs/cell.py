@@ -8,7 +8,7 @@ a killed run, started again, picks up where it stopped.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from sandwich.metrics import (
 from sandwich.runs.context import RunContext
 from sandwich.runs.finetune import ceiling_params as text_ceiling_params
 from sandwich.runs.finetune import text_ceiling, text_student
-from sandwich.runs.plan import Cell
+from sandwich.runs.plan import W2SCell as Cell
 from sandwich.runs.results import FLAG_ORACLE, FLAG_SMALL_GAP, FLAG_SMALL_TEST, CellResult
 from sandwich.store import ArtifactKey
 from sandwich.supervision import SUPERVISORS
@@ -50,7 +50,7 @@ def _split_inputs(ctx: RunContext, cell: Cell) -> dict[str, Any]:
     return {
         "task": ctx.task(cell.task).fingerprint,
         "seed": cell.seed,
-        "split": ctx.config.split.model_dump(),
+        "split": asdict(ctx.config.split),
     }
 
 
@@ -58,9 +58,7 @@ def supervisor_labels(ctx: RunContext, cell: Cell) -> dict[str, np.ndarray]:
     """The weak supervisor's P(true) on B and on T (fit on A's gold)."""
     task = ctx.task(cell.task)
     splits = ctx.splits(cell.task, cell.seed)
-    params = dict(cell.weak.params)
-    if cell.weak.name == "weak-model":
-        params["model"] = cell.weak.model
+    params = cell.weak.build_params
     inputs: dict[str, Any] = {
         **_split_inputs(ctx, cell),
         "supervisor": cell.weak.name,

@@ -22,7 +22,7 @@ from sandwich.store import ArtifactKey
 
 if TYPE_CHECKING:
     from sandwich.runs.context import RunContext
-    from sandwich.runs.plan import Cell
+    from sandwich.runs.plan import W2SCell as Cell
 
 FINETUNE_VERSION = 2  # 2: logconf's threshold over the whole batch; ceiling selects as its student
 

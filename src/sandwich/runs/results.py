@@ -1,7 +1,12 @@
-"""The results.json schema (pydantic): one entry per cell, plus aggregates.
+"""The results.json schema (pydantic): one envelope for every experiment kind.
 
-``schema_version`` changes whenever a field changes meaning or is removed.
-Accuracies are fractions in [0, 1]; every ``*_ci`` is a (low, high) 95%
+:class:`RunResults` holds one entry per cell and per group; both are
+discriminated unions on ``kind`` (``w2s``: :class:`CellResult`,
+:class:`GroupResult`; ``protocol``: :class:`ProtocolRow`,
+:class:`SeedAggregate`). ``schema_version`` changes whenever a field changes
+meaning or is removed; :func:`parse_results` reads every earlier file (version
+1 of the w2s results, and the protocol results the former protocol runner
+wrote). For w2s cells: accuracies are fractions in [0, 1]; every ``*_ci`` is a (low, high) 95%
 interval: for a cell a paired bootstrap over its test items; for a group the
 method its ``ci_method`` names (over seeds, or within the one seed). See
 ``sandwich.metrics.pgr_ci`` and docs/results.md.
@@ -10,11 +15,16 @@ method its ``ci_method`` names (over seeds, or within the one seed). See
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-SCHEMA_VERSION = 1
+from sandwich.protocols.results import Failure, ProtocolRow, SeedAggregate
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SCHEMA_VERSION = 2  # 2: one envelope for every kind (cells and groups carry ``kind``)
 
 # flags a cell (or a group) can carry
 FLAG_SMALL_GAP = "small_gap"  # ceiling - weak is within noise: PGR is not meaningful
@@ -44,6 +54,7 @@ Interval = tuple[MaybeFloat, MaybeFloat]
 class CellResult(BaseModel):
     """The measurements of one (task, weak, strong, elicitor, seed) cell."""
 
+    kind: Literal["w2s"] = "w2s"
     task: str = Field(description="task name")
     weak: str = Field(description="weak supervisor name (a model name or a supervisor)")
     strong: str = Field(description="strong model name")
@@ -85,6 +96,7 @@ class CellResult(BaseModel):
 class GroupResult(BaseModel):
     """One (task, weak, strong, elicitor) combination aggregated over its seeds."""
 
+    kind: Literal["w2s"] = "w2s"
     task: str
     weak: str
     strong: str
@@ -134,15 +146,111 @@ class ComparisonResult(BaseModel):
     seed_diffs: list[float] = Field(default_factory=list)
 
 
+AnyCellResult = Annotated[CellResult | ProtocolRow, Field(discriminator="kind")]
+AnyGroupResult = Annotated[GroupResult | SeedAggregate, Field(discriminator="kind")]
+
+
 class RunResults(BaseModel):
+    """A run's results.json: every cell and group of every kind, and the run's warnings."""
+
     schema_version: int = SCHEMA_VERSION
     sandwich_version: str
     run_id: str
     created: str = Field(description="ISO 8601 time the results were written")
     config: dict[str, Any]
-    cells: list[CellResult]
-    groups: list[GroupResult]
+    cells: list[AnyCellResult]
+    groups: list[AnyGroupResult]
     comparisons: list[ComparisonResult] = Field(
-        default_factory=list, description="each elicitor minus its control, paired (optional)"
+        default_factory=list, description="each elicitor minus its control, paired (w2s)"
+    )
+    failures: list[Failure] = Field(
+        default_factory=list, description="items that failed after retries (protocol)"
+    )
+    models: dict[str, Any] = Field(
+        default_factory=dict, description="role -> the generator's description (protocol)"
     )
     warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def kinds(self) -> list[str]:
+        """The kinds of the cells, in order of first appearance."""
+        return list(dict.fromkeys(c.kind for c in self.cells))
+
+    def w2s_cells(self) -> list[CellResult]:
+        return [c for c in self.cells if isinstance(c, CellResult)]
+
+    def w2s_groups(self) -> list[GroupResult]:
+        return [g for g in self.groups if isinstance(g, GroupResult)]
+
+    def protocol_rows(self) -> list[ProtocolRow]:
+        return [c for c in self.cells if isinstance(c, ProtocolRow)]
+
+    def protocol_aggregates(self) -> list[SeedAggregate]:
+        return [g for g in self.groups if isinstance(g, SeedAggregate)]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per cell (every kind; a column a kind lacks is missing), with ``run_id``."""
+        import pandas as pd
+
+        rows = [{"run_id": self.run_id, **c.model_dump(mode="json")} for c in self.cells]
+        return pd.DataFrame(rows)
+
+
+def _upgrade_protocol_file(data: dict[str, Any]) -> dict[str, Any]:
+    """The results.json of the former protocol runner (``rows``, ``aggregates``; its own
+    schema 1 or 2, one task) as a version-2 envelope."""
+    config = dict(data.get("config", {}))
+    if "task" in config:
+        config["tasks"] = [config.pop("task")]
+    task = _task_label(config)
+    rename = {"small-gap": "small_gap"}  # the flag's former spelling
+
+    def cell(row: dict[str, Any]) -> dict[str, Any]:
+        flags = [rename.get(f, f) for f in row.get("flags", [])]
+        return {**row, "kind": "protocol", "task": task, "flags": flags}
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        **{k: data[k] for k in ("sandwich_version", "run_id", "created") if k in data},
+        "config": config,
+        "cells": [cell(r) for r in data.get("rows", [])],
+        "groups": [cell(a) for a in data.get("aggregates", [])],
+        "failures": [{**f, "task": task} for f in data.get("failures", [])],
+        "models": data.get("models", {}),
+        "warnings": data.get("warnings", []),
+    }
+
+
+def _task_label(config: dict[str, Any]) -> str:
+    from sandwich.tasks.config import TaskConfig
+
+    tasks = config.get("tasks") or [{}]
+    try:
+        return TaskConfig.model_validate(tasks[0]).label
+    except ValueError:
+        return str(tasks[0].get("name", ""))
+
+
+def upgrade(data: Any) -> Any:
+    """Any results.json this or an earlier sandwich wrote, as version-2 data."""
+    if not isinstance(data, dict) or (
+        data.get("schema_version") == SCHEMA_VERSION and "cells" in data
+    ):
+        return data
+    if "rows" in data and "cells" not in data:
+        return _upgrade_protocol_file(data)
+    if data.get("schema_version") == 1:  # w2s results: every cell and group is w2s
+        return {
+            **data,
+            "schema_version": SCHEMA_VERSION,
+            "cells": [{**c, "kind": "w2s"} for c in data.get("cells", [])],
+            "groups": [{**g, "kind": "w2s"} for g in data.get("groups", [])],
+        }
+    return data
+
+
+def parse_results(text: str) -> RunResults:
+    """A results.json's text as :class:`RunResults` (earlier versions upgraded)."""
+    import json
+
+    return RunResults.model_validate(upgrade(json.loads(text)))

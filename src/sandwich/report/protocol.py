@@ -1,30 +1,40 @@
-"""Report of a protocol run: judge accuracy table (CIs, calibration, gap closed),
-position bias, seed aggregates, consultancy split, and a few rendered
-transcripts; markdown, HTML and terminal."""
+"""The protocol kind's sections of the report: judge accuracy (CIs, calibration, gap
+closed), position bias, seed aggregates, consultancy split, and a few rendered
+transcripts; and its terminal table."""
 
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 from rich.table import Table as RichTable
 
+from sandwich.errors import InputFileError
 from sandwich.protocols.naive import ASSISTANT_ALONE
 from sandwich.protocols.results import (
     FEW_SEEDS,
     FLAG_FEW_SEEDS,
     FLAG_ONE_ORDER,
+    FLAG_SMALL_GAP,
     ONE_ORDER_MAX,
-    ProtocolResults,
     ProtocolRow,
     SeedAggregate,
 )
-from sandwich.protocols.transcripts import JudgementRecord, TranscriptRecord, TurnRecord
+from sandwich.protocols.transcripts import (
+    JudgementRecord,
+    TranscriptRecord,
+    TurnRecord,
+    read_transcripts,
+)
+from sandwich.report.html_page import html_table
 from sandwich.report.markdown_page import md_escape, md_table
+from sandwich.report.page import KindReport, Section
 from sandwich.report.rows import Table, num
-from sandwich.store import atomic_write_text
+from sandwich.runs.results import RunResults
+
+log = logging.getLogger(__name__)
 
 HEADER = (
     "protocol",
@@ -49,11 +59,14 @@ def _ci(ci: tuple[float, float] | None) -> str:
 
 
 def accuracy_table(rows: Sequence[ProtocolRow]) -> Table:
+    """One row per protocol and seed (and task, when the run has several)."""
+    several = len({r.task for r in rows}) > 1
     out: list[tuple[str, ...]] = []
     for r in rows:
         quotes = f"{r.quotes_verified}/{r.quotes}" if r.quotes else "-"
         out.append(
             (
+                *((r.task,) if several else ()),
                 r.protocol,
                 str(r.seed),
                 str(r.n_scored),
@@ -70,7 +83,7 @@ def accuracy_table(rows: Sequence[ProtocolRow]) -> Table:
                 ", ".join(r.flags),
             )
         )
-    return Table(HEADER, out)
+    return Table((("task",) if several else ()) + HEADER, out)
 
 
 def _acc_ci(value: float | None, ci: tuple[float, float] | None) -> str:
@@ -182,12 +195,17 @@ def consultancy_table(rows: Sequence[ProtocolRow]) -> Table | None:
     return Table(head, body)
 
 
-def _shown(
-    records: dict[tuple[str, int], list[TranscriptRecord]], k: int
-) -> list[TranscriptRecord]:
+def shown_transcripts(rows: Sequence[ProtocolRow], run_dir: Path, k: int) -> list[TranscriptRecord]:
+    """The first ``k`` transcripts with turns of every row, read from the run directory
+    (a missing or unreadable file is skipped with a log line)."""
     out = []
-    for (_, _seed), recs in records.items():
-        out += [r for r in recs if r.turns][:k]
+    for r in rows:
+        try:
+            recs = read_transcripts(run_dir / r.transcripts)
+        except InputFileError as exc:
+            log.warning("report: transcripts not shown (%s)", exc)
+            continue
+        out += [t for t in recs if t.turns][:k]
     return out
 
 
@@ -231,9 +249,9 @@ AGGREGATE_NOTE = (
 )
 
 
-def accuracy_note(results: ProtocolResults) -> str:
+def accuracy_note(rows: Sequence[ProtocolRow]) -> str:
     """What the accuracy table's numbers are, including the assistant-alone reference."""
-    alone = [r for r in results.rows if r.protocol == ASSISTANT_ALONE and r.accuracy is not None]
+    alone = [r for r in rows if r.protocol == ASSISTANT_ALONE and r.accuracy is not None]
     ref = ""
     if alone:
         accs = ", ".join(f"{num(r.accuracy)} (seed {r.seed})" for r in alone)
@@ -242,7 +260,7 @@ def accuracy_note(results: ProtocolResults) -> str:
             f"(row {ASSISTANT_ALONE}) scores {accs}: the expert = 1 is the answer key, not "
             "the assistant."
         )
-    seeds = {r.seed for r in results.rows}
+    seeds = {r.seed for r in rows}
     within = (
         " One seed: every CI here is within-seed (items resampled); seed-to-seed "
         "variation is not in it."
@@ -253,44 +271,14 @@ def accuracy_note(results: ProtocolResults) -> str:
         "Judge accuracy: P(right answer) averaged over both answer orders (and, in "
         "debate, both speaking orders), > 0.5 counts 1, = 0.5 counts 0.5. Gap closed = "
         "(protocol - naive) / (expert - naive), expert = 1 (the answer key), on the same "
-        "items; flagged small-gap when the CI of expert - naive includes 0. CIs: "
+        f"items; flagged {FLAG_SMALL_GAP} when the CI of expert - naive includes 0. CIs: "
         "percentile bootstrap over items. one order: items judged in one answer order "
         f"only (the other unparsed); flagged {FLAG_ONE_ORDER} above {ONE_ORDER_MAX:.0%} of "
         "items." + ref + within
     )
 
 
-def render_markdown(results: ProtocolResults, shown: Sequence[TranscriptRecord]) -> str:
-    parts = [f"# sandwich protocol report: {md_escape(results.run_id)}", ""]
-    for role, d in results.models.items():
-        what = f"{d.get('model', d)} ({d.get('backend', '')})"
-        parts.append(f"- **{role}**: {md_escape(what)}")
-    parts += ["", "## Warnings", ""]
-    parts += [f"- ⚠ {md_escape(w)}" for w in results.warnings] or ["None."]
-    parts += ["", "## Judge accuracy", "", md_table(accuracy_table(results.rows)), ""]
-    parts += [md_escape(accuracy_note(results)), ""]
-    if (pt := position_table(results.rows)) is not None:
-        parts += ["## Position bias", "", md_table(pt), "", md_escape(POSITION_NOTE), ""]
-    if (at := aggregate_table(results.aggregates)) is not None:
-        parts += ["## Over seeds", "", md_table(at), "", md_escape(AGGREGATE_NOTE), ""]
-    if (ct := consultancy_table(results.rows)) is not None:
-        parts += ["## Consultancy by the consultant's side", "", md_table(ct), ""]
-    parts += ["## Transcripts", ""] + [transcript_markdown(r) for r in shown]
-    return "\n".join(parts)
-
-
-def _html_table(t: Table) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in t.header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in t.rows
-    )
-    return (
-        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table></div>"
-    )
-
-
-def _html_transcript(r: TranscriptRecord) -> str:
+def transcript_html(r: TranscriptRecord) -> str:
     e = html.escape
     turns = "".join(
         f"<p><b>{e(t.speaker)}</b>{e(_turn_tag(t))}: {e(t.text or t.error or '')}</p>"
@@ -309,42 +297,36 @@ def _html_transcript(r: TranscriptRecord) -> str:
     )
 
 
-def render_html(results: ProtocolResults, shown: Sequence[TranscriptRecord]) -> str:
-    css = resources.files("sandwich.report").joinpath("style.css").read_text(encoding="utf-8")
-    warn = "".join(f"<li>⚠ {html.escape(w)}</li>" for w in results.warnings) or "<li>None.</li>"
-    ct = consultancy_table(results.rows)
-    split = f"<h2>Consultancy by the consultant's side</h2>{_html_table(ct)}" if ct else ""
-    pt = position_table(results.rows)
-    pos = (
-        f"<h2>Position bias</h2>{_html_table(pt)}<p>{html.escape(POSITION_NOTE)}</p>" if pt else ""
-    )
-    at = aggregate_table(results.aggregates)
-    agg = f"<h2>Over seeds</h2>{_html_table(at)}<p>{html.escape(AGGREGATE_NOTE)}</p>" if at else ""
-    note = f"<p>{html.escape(accuracy_note(results))}</p>"
-    return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>protocols: '
-        f"{html.escape(results.run_id)}</title><style>{css}</style></head><body>"
-        f"<h1>sandwich protocol report: {html.escape(results.run_id)}</h1>"
-        f"<h2>Warnings</h2><ul>{warn}</ul>"
-        f"<h2>Judge accuracy</h2>{_html_table(accuracy_table(results.rows))}{note}"
-        f"{pos}{agg}{split}<h2>Transcripts</h2>"
-        f"{''.join(_html_transcript(r) for r in shown)}</body></html>\n"
-    )
+def _section(title: str, table: Table, note: str = "") -> Section:
+    md = md_table(table) + (f"\n\n{md_escape(note)}" if note else "")
+    page = html_table(table) + (f"<p>{html.escape(note)}</p>" if note else "")
+    return Section(title, md, page)
 
 
-def write_protocol_report(
-    results: ProtocolResults, run_dir: Path, records: dict[tuple[str, int], list[TranscriptRecord]]
-) -> tuple[Path, Path]:
+def protocol_report(results: RunResults, run_dir: Path) -> KindReport:
+    """The sections: judge accuracy, position bias, over seeds, consultancy, transcripts."""
+    rows = results.protocol_rows()
+    sections = [_section("Judge accuracy", accuracy_table(rows), accuracy_note(rows))]
+    if (pt := position_table(rows)) is not None:
+        sections.append(_section("Position bias", pt, POSITION_NOTE))
+    if (at := aggregate_table(results.protocol_aggregates())) is not None:
+        sections.append(_section("Over seeds", at, AGGREGATE_NOTE))
+    if (ct := consultancy_table(rows)) is not None:
+        sections.append(_section("Consultancy by the consultant's side", ct))
     k = int(results.config.get("transcripts_in_report", 2))
-    shown = _shown(records, k)
-    md, page = Path(run_dir) / "report.md", Path(run_dir) / "report.html"
-    atomic_write_text(md, render_markdown(results, shown))
-    atomic_write_text(page, render_html(results, shown))
-    return md, page
+    shown = shown_transcripts(rows, run_dir, k)
+    sections.append(
+        Section(
+            "Transcripts",
+            "\n".join(transcript_markdown(r) for r in shown),
+            "".join(transcript_html(r) for r in shown),
+        )
+    )
+    return KindReport(sections)
 
 
-def rich_table(results: ProtocolResults) -> RichTable:
-    t = accuracy_table(results.rows)
+def rich_table(results: RunResults) -> RichTable:
+    t = accuracy_table(results.protocol_rows())
     out = RichTable(title=f"judge accuracy ({results.run_id})")
     for h in t.header:
         out.add_column(h.strip())
