@@ -63,7 +63,13 @@ def test_run_writes_results_transcripts_and_report(tmp_path: Path) -> None:
     assert "Consultancy by the consultant's side" in md
     assert "## Position bias" in md and "right spoke first" in md
     assert all(r.position_n == 20 for r in res.protocol_rows())
-    assert [r.speaking_n is not None for r in res.protocol_rows()] == [False, False, True, False, False]
+    assert [r.speaking_n is not None for r in res.protocol_rows()] == [
+        False,
+        False,
+        True,
+        False,
+        False,
+    ]
     assert "<table>" in (out.run_dir / "report.html").read_text()
 
 
@@ -75,7 +81,9 @@ def test_second_run_loads_no_model(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr("sandwich.runs.protocol.build_generator", refuse)
     again = run(_config(), runs_root=tmp_path, progress=False)
-    assert [r.accuracy for r in again.results.protocol_rows()] == [r.accuracy for r in first.results.protocol_rows()]
+    assert [r.accuracy for r in again.results.protocol_rows()] == [
+        r.accuracy for r in first.results.protocol_rows()
+    ]
 
 
 def _cached(model: str) -> tuple[FakeGenerator, CachedGenerator]:
@@ -244,9 +252,7 @@ def test_report_escapes_model_text(tmp_path: Path) -> None:
 
 
 def test_max_items_judges_the_first_items_only(tmp_path: Path) -> None:
-    out = run(
-        _config(protocols=["naive"], max_items=5), runs_root=tmp_path, progress=False
-    )
+    out = run(_config(protocols=["naive"], max_items=5), runs_root=tmp_path, progress=False)
     row, alone = out.results.protocol_rows()
     assert alone.protocol == "assistant-alone" and alone.n_items == 5
     ids = [r.item_id for r in read_transcripts(out.run_dir / row.transcripts)]
@@ -309,7 +315,11 @@ def test_seeds_are_aggregated_as_replicates(tmp_path: Path) -> None:
         progress=False,
     )
     res = out.results
-    assert [a.protocol for a in res.protocol_aggregates()] == ["naive", "consultancy", "assistant-alone"]
+    assert [a.protocol for a in res.protocol_aggregates()] == [
+        "naive",
+        "consultancy",
+        "assistant-alone",
+    ]
     cons = res.protocol_aggregates()[1]
     rows = [r for r in res.protocol_rows() if r.protocol == "consultancy"]
     assert [r.seed for r in rows] == cons.seeds == [0, 1, 2] and cons.k == 3
