@@ -150,5 +150,5 @@ def test_a_model_given_to_any_supervisor_is_its_model_param() -> None:
     assert cfg.weak[0].build_params == {"model": "fake-weak"} and cfg.weak[0].display == "fake-weak"
     labelled = parse_config({**GOOD, "weak": [{"name": "nonexpert", "label": "crowd"}]})
     assert labelled.weak[0].build_params == {} and labelled.weak[0].display == "crowd"
-    with pytest.raises(ConfigError, match="weak.0.params: .*model"):  # not a nonexpert param
+    with pytest.raises(ConfigError, match=r"weak\.0\.params: .*model"):  # not a nonexpert param
         parse_config({**GOOD, "weak": [{"name": "nonexpert", "model": "fake-weak"}]})
