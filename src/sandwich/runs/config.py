@@ -29,21 +29,12 @@ from sandwich.tasks.config import TaskConfig
 
 # the supervisor a bare model name in ``weak`` stands for (the one place it is named)
 DEFAULT_MODEL_SUPERVISOR = "weak-model"
-# the fields that make each experiment kind active (the first ones) or configure it
+# each experiment kind's fields; a kind runs when the config gives any of them
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "w2s": ("weak", "strong", "elicitors"),
-    "protocol": (
-        "protocols",
-        "judge",
-        "assistant",
-        "judging",
-        "generation",
-        "max_items",
-        "batch_size",
-        "transcripts_in_report",
-    ),
-}
-ACTIVATING = {"w2s": ("weak", "strong"), "protocol": ("protocols",)}
+    "protocol": ("protocols", "judge", "assistant", "judging", "generation", "max_items",
+                 "batch_size", "transcripts_in_report"),
+}  # fmt: skip
 
 
 class SupervisorConfig(Strict):
@@ -134,11 +125,7 @@ class RunConfig(Strict):
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$", description="used in the run id")
     tasks: list[TaskConfig] = Field(min_length=1)
-    seeds: list[int] = Field(
-        default_factory=lambda: [0, 1, 2],
-        min_length=1,
-        description="default [0, 1, 2]; [0] for a config with only protocols",
-    )
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)  # protocols: [0]
     split: SplitSizes = SplitSizes()
     features: FeatureConfig = FeatureConfig()
     bootstrap: BootstrapConfig = BootstrapConfig()
@@ -148,17 +135,13 @@ class RunConfig(Strict):
     elicitors: list[ElicitorConfig] = Field(default_factory=list, description="default: probe")
     # protocol: a judge, alone or assisted by an assistant model
     protocols: list[ProtocolConfig] = Field(default_factory=list)
-    judge: dict[str, Any] | None = Field(
-        None, description="the judge's generator (a model name or a mapping)"
-    )
+    judge: dict[str, Any] | None = Field(None, description="the judge's generator (see docs)")
     assistant: dict[str, Any] | None = Field(
         None, description="debaters / consultant / answerer and critic (needed unless only naive)"
     )
     judging: JudgeConfig = JudgeConfig()
     generation: GenParams = GenParams()
-    max_items: int | None = Field(
-        None, ge=1, description="judge only each task's first max_items items (quick checks)"
-    )
+    max_items: int | None = Field(None, ge=1, description="judge each task's first items only")
     batch_size: int = Field(16, ge=1, description="items per backend call")
     transcripts_in_report: int = Field(2, ge=0, description="rendered per protocol")
 
@@ -172,9 +155,9 @@ class RunConfig(Strict):
             if "tasks" in data:
                 raise ValueError("give task (one) or tasks (a list), not both")
             data["tasks"] = as_list(data.pop("task"))
-        if any(k in data for k in ACTIVATING["w2s"]):
+        if any(k in data for k in KIND_FIELDS["w2s"]):
             data.setdefault("elicitors", ["probe"])
-        elif "protocols" in data:
+        elif any(k in data for k in KIND_FIELDS["protocol"]):
             data.setdefault("seeds", [0])  # generation is costly: one seed unless asked
         return data
 
@@ -244,10 +227,7 @@ class RunConfig(Strict):
         check_unique("tasks", [t.label for t in self.tasks], problems)
         check_unique("seeds", [str(s) for s in self.seeds], problems)
         if not self.kinds:
-            problems.append(
-                "nothing to run: give weak and strong (a w2s experiment) and/or protocols "
-                "(a protocol evaluation)"
-            )
+            problems.append("nothing to run: give weak and strong (w2s) and/or protocols")
         if "w2s" in self.kinds:
             problems += _w2s_problems(self)
         if "protocol" in self.kinds:
@@ -259,7 +239,7 @@ class RunConfig(Strict):
     @property
     def kinds(self) -> list[str]:
         """The experiment kinds this config runs, in :data:`KIND_FIELDS` order."""
-        return [k for k, fields in ACTIVATING.items() if any(getattr(self, f) for f in fields)]
+        return [k for k, fields in KIND_FIELDS.items() if self.model_fields_set & set(fields)]
 
     def document(self) -> dict[str, Any]:
         """The config as JSON data, without the fields of kinds it does not run: what
@@ -274,7 +254,7 @@ def _w2s_problems(config: RunConfig) -> list[str]:
     from sandwich.supervision import SUPERVISORS
 
     problems: list[str] = []
-    for field in ACTIVATING["w2s"]:
+    for field in ("weak", "strong"):
         if not getattr(config, field):
             problems.append(f"{field}: required for a w2s experiment (weak and strong)")
     for i, w in enumerate(config.weak):
@@ -306,7 +286,7 @@ def _w2s_problems(config: RunConfig) -> list[str]:
 def _protocol_problems(config: RunConfig) -> list[str]:
     from sandwich.protocols.registry import PROTOCOLS
 
-    problems: list[str] = []
+    problems = [] if config.protocols else ["protocols: required with judge, assistant, ..."]
     if config.judge is None:
         problems.append("judge: required with protocols (a model name or a generator mapping)")
     else:

@@ -1,14 +1,13 @@
 """Experiment kinds: what the engine needs of each (w2s, protocol, and the next ones).
 
-A kind is one object registered in :data:`KINDS` (a lazy ``"module:Object"``
-entry, so listing kinds imports nothing heavy). The engine
-(:func:`sandwich.runs.runner.run`) asks every kind the config runs for its
-cells (``plan``), lets it load what they share (``prepare``), maps
-``run_cell`` over the cells with one executor, turns the outcomes into result
-records (``summarise``), and builds the one report from the parts each kind
-contributes (``report``, ``tables``). Adding a kind: its config fields in
-:mod:`sandwich.runs.config`, its cell in :mod:`sandwich.runs.plan`, its
-result records in :mod:`sandwich.runs.results`, one registration here.
+A kind is one object registered in :data:`KINDS` (lazy ``"module:Object"``
+entries: listing kinds imports nothing heavy). :func:`sandwich.runs.run` asks
+every kind the config runs for its cells, lets it ``prepare`` what they share,
+maps ``run_cell`` over all cells with one executor, turns each kind's outcomes
+into result records (``summarise``) and builds one report from each kind's
+part. A new kind adds its config fields (:mod:`sandwich.runs.config`), its cell
+(:mod:`sandwich.runs.plan`), its result records (:mod:`sandwich.runs.results`)
+and one entry here.
 """
 
 from __future__ import annotations
@@ -27,13 +26,8 @@ if TYPE_CHECKING:
     from sandwich.report.page import KindReport
     from sandwich.runs.config import RunConfig
     from sandwich.runs.context import RunContext
-    from sandwich.runs.results import (
-        AnyCellResult,
-        AnyGroupResult,
-        ComparisonResult,
-        Failure,
-        RunResults,
-    )
+    from sandwich.runs.results import AnyCellResult, AnyGroupResult, ComparisonResult, Failure
+    from sandwich.runs.results import RunResults
 
 
 @dataclass
@@ -49,46 +43,21 @@ class Summary:
 
 
 class ExperimentKind(Protocol):
-    """The engine's view of one experiment kind."""
+    """The engine's view of one kind; cells are pydantic data with ``kind`` = ``name``."""
 
     name: str
 
-    def plan(self, config: RunConfig) -> Sequence[Any]:
-        """The kind's cells (plain pydantic data with ``kind`` = ``name``), in run order."""
-        ...
-
-    def prepare(self, ctx: RunContext, cells: Sequence[Any]) -> None:
-        """Compute what the cells share before any runs (e.g. features, a model at a time)."""
-        ...
-
-    def run_cell(self, ctx: RunContext, cell: Any) -> Any:
-        """One cell's outcome: a record ``summarise`` reads (cached through ``ctx.store``)."""
-        ...
-
-    def summarise(self, ctx: RunContext, outcomes: Sequence[Any]) -> Summary:
-        """The outcomes of all the kind's cells as result records, groups and warnings."""
-        ...
-
-    def report(self, results: RunResults, run_dir: Path) -> KindReport:
-        """The kind's sections of the report (and warnings it adds), from results alone."""
-        ...
-
-    def tables(self, results: RunResults) -> list[RichTable]:
-        """What ``sandwich run`` prints for the kind."""
-        ...
+    def plan(self, config: RunConfig) -> Sequence[Any]: ...
+    def prepare(self, ctx: RunContext, cells: Sequence[Any]) -> None: ...
+    def run_cell(self, ctx: RunContext, cell: Any) -> Any: ...
+    def summarise(self, ctx: RunContext, outcomes: Sequence[Any]) -> Summary: ...
+    def report(self, results: RunResults, run_dir: Path) -> KindReport: ...
+    def tables(self, results: RunResults) -> list[RichTable]: ...
 
 
 KINDS: Registry[ExperimentKind] = Registry("experiment kind")
-KINDS.lazy(
-    "w2s",
-    "sandwich.runs.w2s.kind:W2SKind",
-    "weak supervisor -> strong student: PGR against the student's ceiling",
-)
-KINDS.lazy(
-    "protocol",
-    "sandwich.runs.protocol:ProtocolKind",
-    "a judge alone or assisted (consultancy, debate, critique): accuracy, gap closed",
-)
+KINDS.lazy("w2s", "sandwich.runs.w2s.kind:W2SKind", "weak -> strong student: PGR vs the ceiling")
+KINDS.lazy("protocol", "sandwich.runs.protocol:ProtocolKind", "a judge alone or assisted")
 
 
 @functools.cache

@@ -21,7 +21,7 @@ from typing import Any
 
 from rich.table import Table as RichTable
 
-from sandwich.errors import ConfigError, InputFileError
+from sandwich.errors import InputFileError
 from sandwich.models.generation.base import Generator
 from sandwich.protocols.base import Protocol
 from sandwich.protocols.generators import build_generator
@@ -82,8 +82,7 @@ class ProtocolKind:
         ]
 
     def prepare(self, ctx: RunContext, cells: Sequence[ProtocolCell]) -> None:
-        """Nothing is shared ahead: generators are built on first use (a resumed run
-        may need none)."""
+        """Nothing: generators are built on first use (a resumed run needs none)."""
 
     def run_cell(self, ctx: RunContext, cell: ProtocolCell) -> ProtocolOutcome:
         items = _items(ctx, cell.task)
@@ -155,23 +154,16 @@ def _roles(protocol: Protocol) -> tuple[str, str | None]:
     return ("assistant" if alone else "judge"), ("assistant" if protocol.needs_expert else None)
 
 
-def _generator(ctx: RunContext, role: str) -> Generator:
-    """The caller's generator for ``role`` if given, else the one the config names."""
-    if role in ctx.generators:
-        return ctx.generators[role]
-    spec = ctx.config.judge if role == "judge" else ctx.config.assistant
-    if spec is None:
-        raise ConfigError(f"{role}: the config names no {role} model")
-    return build_generator(spec)
-
-
-def _describe(ctx: RunContext, role: str | None) -> Any:
-    """What identifies a role's generator in a cache key, without building it."""
-    if role is None:
-        return None
+def _spec(ctx: RunContext, role: str) -> Any:
+    """What identifies a role's generator (in cache keys): the caller's generator's
+    description, else the config's spec (so nothing is built to name it)."""
     if role in ctx.generators:
         return ctx.generators[role].describe()
     return ctx.config.judge if role == "judge" else ctx.config.assistant
+
+
+def _generator(ctx: RunContext, role: str) -> Generator:
+    return ctx.generators.get(role) or build_generator(_spec(ctx, role))
 
 
 def transcripts_key(ctx: RunContext, cell: ProtocolCell, items: Sequence[Item]) -> ArtifactKey:
@@ -183,8 +175,8 @@ def transcripts_key(ctx: RunContext, cell: ProtocolCell, items: Sequence[Item]) 
         "task": ctx.task(cell.task).fingerprint,
         "items": [it.id for it in items],
         "protocol": spec.to_dict() if spec else {"name": cell.protocol.name},
-        "judge": _describe(ctx, judge_role),
-        "assistant": _describe(ctx, assistant_role),
+        "judge": _spec(ctx, judge_role),
+        "assistant": _spec(ctx, assistant_role) if assistant_role else None,
         "judging": ctx.config.judging.model_dump(mode="json"),
         "generation": ctx.config.generation.model_dump(mode="json") if assistant_role else None,
         "seed": cell.seed,
@@ -235,37 +227,28 @@ def _models_seen(outcomes: Sequence[ProtocolOutcome]) -> dict[str, Any]:
 
 
 def _warnings(rows: Sequence[ProtocolRow], config: RunConfig) -> list[str]:
-    several = len(config.tasks) > 1
     out = []
     for r in rows:
-        what = f"{r.task} | {r.protocol}" if several else r.protocol
+        what = f"{r.task} | {r.protocol}" if len(config.tasks) > 1 else r.protocol
         if r.n_failed:
-            out.append(
-                f"{what} seed {r.seed}: {r.n_failed} item(s) failed (see failures); "
-                "run again to retry them"
-            )
+            out.append(f"{what} seed {r.seed}: {r.n_failed} item(s) failed (see failures); "
+                       "run again to retry them")  # fmt: skip
         if r.n_unparsed:
-            out.append(
-                f"{what} seed {r.seed}: {r.n_unparsed} verdict(s) unparsed in both "
-                "orders, counted as P = 0.5"
-            )
+            out.append(f"{what} seed {r.seed}: {r.n_unparsed} verdict(s) unparsed in both "
+                       "orders, counted as P = 0.5")  # fmt: skip
         if r.n_one_order:
-            share = r.n_one_order / r.n_items
+            flagged = f" (flagged {FLAG_ONE_ORDER})" if FLAG_ONE_ORDER in r.flags else ""
             out.append(
-                f"{what} seed {r.seed}: {r.n_one_order} item(s) ({share:.0%}) judged in "
-                "one answer order only (the other unparsed): their position bias is not "
-                "cancelled" + (f" (flagged {FLAG_ONE_ORDER})" if FLAG_ONE_ORDER in r.flags else "")
+                f"{what} seed {r.seed}: {r.n_one_order} item(s) ({r.n_one_order / r.n_items:.0%})"
+                " judged in one answer order only (the other unparsed): their position bias is "
+                f"not cancelled{flagged}"
             )
         if FLAG_SMALL_GAP in r.flags:
-            out.append(
-                f"{what} seed {r.seed}: the 95% CI of expert - naive judge includes 0; "
-                "gap closed is not meaningful"
-            )
-    for task in dict.fromkeys(r.task for r in rows):
-        n = next(r.n_items for r in rows if r.task == task)
-        if n < config.bootstrap.min_test:
-            where = f"{task}: " if several else ""
-            out.append(f"{where}only {n} items (< {config.bootstrap.min_test}): wide CIs")
+            out.append(f"{what} seed {r.seed}: the 95% CI of expert - naive judge includes 0; "
+                       "gap closed is not meaningful")  # fmt: skip
+    n = min((r.n_items for r in rows), default=0)
+    if n < config.bootstrap.min_test:
+        out.append(f"only {n} items (< {config.bootstrap.min_test}): wide CIs")
     if not any(p.name == "naive" for p in config.protocols):
         out.append("no naive protocol in the config: gap closed cannot be measured")
     if len(config.seeds) == 1:
