@@ -14,12 +14,14 @@ method its ``ci_method`` names (over seeds, or within the one seed). See
 
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
 from sandwich.protocols.results import Failure, ProtocolRow, SeedAggregate
+from sandwich.tasks.config import TaskConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -163,12 +165,8 @@ class RunResults(BaseModel):
     comparisons: list[ComparisonResult] = Field(
         default_factory=list, description="each elicitor minus its control, paired (w2s)"
     )
-    failures: list[Failure] = Field(
-        default_factory=list, description="items that failed after retries (protocol)"
-    )
-    models: dict[str, Any] = Field(
-        default_factory=dict, description="role -> the generator's description (protocol)"
-    )
+    failures: list[Failure] = Field(default_factory=list, description="failed items (protocol)")
+    models: dict[str, Any] = Field(default_factory=dict, description="generators by role")
     warnings: list[str] = Field(default_factory=list)
 
     @property
@@ -196,61 +194,35 @@ class RunResults(BaseModel):
         return pd.DataFrame(rows)
 
 
-def _upgrade_protocol_file(data: dict[str, Any]) -> dict[str, Any]:
-    """The results.json of the former protocol runner (``rows``, ``aggregates``; its own
-    schema 1 or 2, one task) as a version-2 envelope."""
-    config = dict(data.get("config", {}))
-    if "task" in config:
-        config["tasks"] = [config.pop("task")]
-    task = _task_label(config)
-    rename = {"small-gap": "small_gap"}  # the flag's former spelling
+def upgrade(data: Any) -> Any:
+    """Any results.json this or an earlier sandwich wrote, as version-2 data: w2s
+    version 1 (every cell and group w2s); the former protocol runner's (``rows``,
+    ``aggregates``, one ``task``; the flag ``small-gap`` now ``small_gap``)."""
+    current = isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION
+    if not isinstance(data, dict) or (current and "rows" not in data):
+        return data
+    if "rows" not in data:
+        cells, groups = data.get("cells", []), data.get("groups", [])
+        return {**data, "schema_version": SCHEMA_VERSION, "cells": [{**c, "kind": "w2s"} for c
+                in cells], "groups": [{**g, "kind": "w2s"} for g in groups]}  # fmt: skip
+    config = {k: v for k, v in data["config"].items() if k != "task"}
+    config["tasks"] = [data["config"]["task"]]
+    task = TaskConfig.model_validate(config["tasks"][0]).label
 
-    def cell(row: dict[str, Any]) -> dict[str, Any]:
-        flags = [rename.get(f, f) for f in row.get("flags", [])]
+    def protocol(row: dict[str, Any]) -> dict[str, Any]:
+        flags = ["small_gap" if f == "small-gap" else f for f in row.get("flags", [])]
         return {**row, "kind": "protocol", "task": task, "flags": flags}
 
     return {
+        **{k: v for k, v in data.items() if k not in ("rows", "aggregates", "failures")},
         "schema_version": SCHEMA_VERSION,
-        **{k: data[k] for k in ("sandwich_version", "run_id", "created") if k in data},
         "config": config,
-        "cells": [cell(r) for r in data.get("rows", [])],
-        "groups": [cell(a) for a in data.get("aggregates", [])],
+        "cells": [protocol(r) for r in data["rows"]],
+        "groups": [protocol(a) for a in data.get("aggregates", [])],
         "failures": [{**f, "task": task} for f in data.get("failures", [])],
-        "models": data.get("models", {}),
-        "warnings": data.get("warnings", []),
     }
-
-
-def _task_label(config: dict[str, Any]) -> str:
-    from sandwich.tasks.config import TaskConfig
-
-    tasks = config.get("tasks") or [{}]
-    try:
-        return TaskConfig.model_validate(tasks[0]).label
-    except ValueError:
-        return str(tasks[0].get("name", ""))
-
-
-def upgrade(data: Any) -> Any:
-    """Any results.json this or an earlier sandwich wrote, as version-2 data."""
-    if not isinstance(data, dict) or (
-        data.get("schema_version") == SCHEMA_VERSION and "cells" in data
-    ):
-        return data
-    if "rows" in data and "cells" not in data:
-        return _upgrade_protocol_file(data)
-    if data.get("schema_version") == 1:  # w2s results: every cell and group is w2s
-        return {
-            **data,
-            "schema_version": SCHEMA_VERSION,
-            "cells": [{**c, "kind": "w2s"} for c in data.get("cells", [])],
-            "groups": [{**g, "kind": "w2s"} for g in data.get("groups", [])],
-        }
-    return data
 
 
 def parse_results(text: str) -> RunResults:
     """A results.json's text as :class:`RunResults` (earlier versions upgraded)."""
-    import json
-
     return RunResults.model_validate(upgrade(json.loads(text)))
