@@ -45,40 +45,34 @@ class ReportFiles(NamedTuple):
     plots: tuple[Path, ...]
 
 
-def _models(results: RunResults) -> list[tuple[str, str]]:
-    return [
+def _header(
+    results: RunResults, parts: Sequence[KindReport]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """(metadata rows incl. the generators by role, every warning of the run and its kinds)."""
+    models = [
         (role, f"{d.get('model', d)} ({d.get('backend', '')})" if isinstance(d, dict) else str(d))
         for role, d in results.models.items()
     ]
+    return meta(results) + models, list(results.warnings) + [w for p in parts for w in p.warnings]
 
 
 def render_markdown(results: RunResults, parts: Sequence[KindReport]) -> str:
-    parts_md = [f"# sandwich report: {md_escape(results.run_id)}", ""]
-    parts_md += [f"- **{k}**: {md_escape(v)}" for k, v in meta(results) + _models(results)]
-    warnings = list(results.warnings) + [w for p in parts for w in p.warnings]
-    parts_md += ["", "## Warnings", ""]
-    parts_md += [f"- ⚠ {md_escape(w)}" for w in warnings] or ["None."]
-    parts_md.append("")
+    rows, warnings = _header(results, parts)
+    out = [f"# sandwich report: {md_escape(results.run_id)}", ""]
+    out += [f"- **{k}**: {md_escape(v)}" for k, v in rows] + ["", "## Warnings", ""]
+    out += [f"- ⚠ {md_escape(w)}" for w in warnings] or ["None."]
     for s in (s for p in parts for s in p.sections):
-        parts_md += [f"## {md_escape(s.title)}", "", s.markdown.rstrip(), ""]
-    parts_md += ["## Config", "", "```yaml", config_yaml(results.config).rstrip(), "```", ""]
-    return "\n".join(parts_md)
+        out += ["", f"## {md_escape(s.title)}", "", s.markdown.rstrip()]
+    out += ["", "## Config", "", "```yaml", config_yaml(results.config).rstrip(), "```", ""]
+    return "\n".join(out)
 
 
 def render_html(results: RunResults, parts: Sequence[KindReport]) -> str:
     css = resources.files("sandwich.report").joinpath("style.css").read_text(encoding="utf-8")
-    warnings = list(results.warnings) + [w for p in parts for w in p.warnings]
-    warn_html = (
-        '<div class="warnings"><ul>'
-        + "".join(f"<li>⚠ {esc(w)}</li>" for w in warnings)
-        + "</ul></div>"
-        if warnings
-        else "<p>None.</p>"
-    )
-    meta_rows = "".join(
-        f"<tr><td><b>{esc(k)}</b></td><td>{esc(v)}</td></tr>"
-        for k, v in meta(results) + _models(results)
-    )
+    rows, warnings = _header(results, parts)
+    items = "".join(f"<li>⚠ {esc(w)}</li>" for w in warnings)
+    warn_html = f'<div class="warnings"><ul>{items}</ul></div>' if warnings else "<p>None.</p>"
+    meta_rows = "".join(f"<tr><td><b>{esc(k)}</b></td><td>{esc(v)}</td></tr>" for k, v in rows)
     sections = "".join(f"<h2>{esc(s.title)}</h2>\n{s.html}\n" for p in parts for s in p.sections)
     return f"""<!DOCTYPE html>
 <html lang="en">

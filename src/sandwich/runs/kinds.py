@@ -26,8 +26,13 @@ if TYPE_CHECKING:
     from sandwich.report.page import KindReport
     from sandwich.runs.config import RunConfig
     from sandwich.runs.context import RunContext
-    from sandwich.runs.results import AnyCellResult, AnyGroupResult, ComparisonResult, Failure
-    from sandwich.runs.results import RunResults
+    from sandwich.runs.results import (
+        AnyCellResult,
+        AnyGroupResult,
+        ComparisonResult,
+        Failure,
+        RunResults,
+    )
 
 
 @dataclass
