@@ -31,98 +31,84 @@ from sandwich.protocols.transcripts import (
 from sandwich.report.html_page import html_table
 from sandwich.report.markdown_page import md_escape, md_table
 from sandwich.report.page import KindReport, Section
-from sandwich.report.rows import Table, num
+from sandwich.report.rows import Column, Table, num, table
 from sandwich.runs.results import RunResults
 
 log = logging.getLogger(__name__)
-
-HEADER = (
-    "protocol",
-    "seed",
-    "n",
-    "judge acc",
-    "95% CI",
-    "ECE",
-    "Brier",
-    "gap closed",
-    "95% CI ",
-    "unparsed",
-    "one order",
-    "failed",
-    "quotes ok",
-    "flags",
-)
 
 
 def _ci(ci: tuple[float, float] | None) -> str:
     return "n/a" if ci is None else f"[{num(ci[0])}, {num(ci[1])}]"
 
 
-def accuracy_table(rows: Sequence[ProtocolRow]) -> Table:
-    """One row per protocol and seed (and task, when the run has several)."""
-    several = len({r.task for r in rows}) > 1
-    out: list[tuple[str, ...]] = []
-    for r in rows:
-        quotes = f"{r.quotes_verified}/{r.quotes}" if r.quotes else "-"
-        out.append(
-            (
-                *((r.task,) if several else ()),
-                r.protocol,
-                str(r.seed),
-                str(r.n_scored),
-                num(r.accuracy),
-                _ci(r.accuracy_ci),
-                num(r.ece),
-                num(r.brier),
-                num(r.gap_closed),
-                _ci(r.gap_closed_ci),
-                str(r.n_unparsed),
-                str(r.n_one_order),
-                str(r.n_failed),
-                quotes,
-                ", ".join(r.flags),
-            )
-        )
-    return Table((("task",) if several else ()) + HEADER, out)
-
-
 def _acc_ci(value: float | None, ci: tuple[float, float] | None) -> str:
     return "-" if value is None else f"{num(value)} {_ci(ci)}"
 
 
+def _count(n: int | None) -> str:
+    return "-" if n is None else str(n)
+
+
+WHICH: list[Column] = [("protocol", lambda r: r.protocol), ("seed", lambda r: str(r.seed))]
+ACCURACY_COLUMNS: list[Column] = [
+    *WHICH,
+    ("n", lambda r: str(r.n_scored)),
+    ("judge acc", lambda r: num(r.accuracy)),
+    ("95% CI", lambda r: _ci(r.accuracy_ci)),
+    ("ECE", lambda r: num(r.ece)),
+    ("Brier", lambda r: num(r.brier)),
+    ("gap closed", lambda r: num(r.gap_closed)),
+    ("95% CI ", lambda r: _ci(r.gap_closed_ci)),
+    ("unparsed", lambda r: str(r.n_unparsed)),
+    ("one order", lambda r: str(r.n_one_order)),
+    ("failed", lambda r: str(r.n_failed)),
+    ("quotes ok", lambda r: f"{r.quotes_verified}/{r.quotes}" if r.quotes else "-"),
+    ("flags", lambda r: ", ".join(r.flags)),
+]
+POSITION_COLUMNS: list[Column] = [
+    *WHICH,
+    ("n (both orders)", lambda r: _count(r.position_n)),
+    ("acc, right shown first [95% CI]",
+     lambda r: _acc_ci(r.acc_right_shown_first, r.acc_right_shown_first_ci)),
+    ("acc, right shown second",
+     lambda r: _acc_ci(r.acc_right_shown_second, r.acc_right_shown_second_ci)),
+    ("first - second", lambda r: _acc_ci(r.position_bias, r.position_bias_ci)),
+    ("n (both speakers)", lambda r: _count(r.speaking_n)),
+    ("acc, right spoke first",
+     lambda r: _acc_ci(r.acc_right_spoke_first, r.acc_right_spoke_first_ci)),
+    ("acc, right spoke second",
+     lambda r: _acc_ci(r.acc_right_spoke_second, r.acc_right_spoke_second_ci)),
+    ("first - second ", lambda r: _acc_ci(r.speaking_bias, r.speaking_bias_ci)),
+]  # fmt: skip
+AGGREGATE_COLUMNS: list[Column] = [
+    ("protocol", lambda a: a.protocol),
+    ("seeds", lambda a: str(a.k)),
+    ("judge acc", lambda a: num(a.accuracy)),
+    ("95% CI (t)", lambda a: _ci(a.accuracy_ci)),
+    ("gap closed", lambda a: num(a.gap_closed)),
+    ("95% CI (Fieller)", lambda a: "n/a" if a.gap_closed is None
+     else _ci(a.gap_closed_ci) if a.gap_closed_bounded else "unbounded"),
+    ("flags", lambda a: ", ".join(a.flags)),
+]  # fmt: skip
+CONSULTANCY_COLUMNS: list[Column] = [
+    *WHICH,
+    ("acc (consultant right)", lambda r: num(r.consultant_right_accuracy)),
+    ("95% CI", lambda r: _ci(r.consultant_right_ci)),
+    ("acc (consultant wrong)", lambda r: num(r.consultant_wrong_accuracy)),
+    ("95% CI ", lambda r: _ci(r.consultant_wrong_ci)),
+]
+
+
+def accuracy_table(rows: Sequence[ProtocolRow]) -> Table:
+    """One row per protocol and seed (and task, when the run has several)."""
+    several = len({r.task for r in rows}) > 1
+    return table([("task", lambda r: r.task)] * several + ACCURACY_COLUMNS, rows)
+
+
 def position_table(rows: Sequence[ProtocolRow]) -> Table | None:
     """Judge accuracy by where the right answer was shown and by who spoke first."""
-    body: list[tuple[str, ...]] = [
-        (
-            r.protocol,
-            str(r.seed),
-            "-" if r.position_n is None else str(r.position_n),
-            _acc_ci(r.acc_right_shown_first, r.acc_right_shown_first_ci),
-            _acc_ci(r.acc_right_shown_second, r.acc_right_shown_second_ci),
-            _acc_ci(r.position_bias, r.position_bias_ci),
-            "-" if r.speaking_n is None else str(r.speaking_n),
-            _acc_ci(r.acc_right_spoke_first, r.acc_right_spoke_first_ci),
-            _acc_ci(r.acc_right_spoke_second, r.acc_right_spoke_second_ci),
-            _acc_ci(r.speaking_bias, r.speaking_bias_ci),
-        )
-        for r in rows
-        if r.position_n is not None or r.speaking_n is not None
-    ]
-    if not body:
-        return None
-    head = (
-        "protocol",
-        "seed",
-        "n (both orders)",
-        "acc, right shown first [95% CI]",
-        "acc, right shown second",
-        "first - second",
-        "n (both speakers)",
-        "acc, right spoke first",
-        "acc, right spoke second",
-        "first - second ",
-    )
-    return Table(head, body)
+    shown = [r for r in rows if r.position_n is not None or r.speaking_n is not None]
+    return table(POSITION_COLUMNS, shown) if shown else None
 
 
 POSITION_NOTE = (
@@ -138,61 +124,12 @@ POSITION_NOTE = (
 
 
 def aggregate_table(aggs: Sequence[SeedAggregate]) -> Table | None:
-    if not aggs:
-        return None
-    body: list[tuple[str, ...]] = []
-    for a in aggs:
-        if a.gap_closed is None:
-            gap_ci = "n/a"
-        else:
-            gap_ci = _ci(a.gap_closed_ci) if a.gap_closed_bounded else "unbounded"
-        body.append(
-            (
-                a.protocol,
-                str(a.k),
-                num(a.accuracy),
-                _ci(a.accuracy_ci),
-                num(a.gap_closed),
-                gap_ci,
-                ", ".join(a.flags),
-            )
-        )
-    head = (
-        "protocol",
-        "seeds",
-        "judge acc",
-        "95% CI (t)",
-        "gap closed",
-        "95% CI (Fieller)",
-        "flags",
-    )
-    return Table(head, body)
+    return table(AGGREGATE_COLUMNS, aggs) if aggs else None
 
 
 def consultancy_table(rows: Sequence[ProtocolRow]) -> Table | None:
-    body: list[tuple[str, ...]] = [
-        (
-            r.protocol,
-            str(r.seed),
-            num(r.consultant_right_accuracy),
-            _ci(r.consultant_right_ci),
-            num(r.consultant_wrong_accuracy),
-            _ci(r.consultant_wrong_ci),
-        )
-        for r in rows
-        if r.name == "consultancy"
-    ]
-    if not body:
-        return None
-    head = (
-        "protocol",
-        "seed",
-        "acc (consultant right)",
-        "95% CI",
-        "acc (consultant wrong)",
-        "95% CI ",
-    )
-    return Table(head, body)
+    shown = [r for r in rows if r.name == "consultancy"]
+    return table(CONSULTANCY_COLUMNS, shown) if shown else None
 
 
 def shown_transcripts(rows: Sequence[ProtocolRow], run_dir: Path, k: int) -> list[TranscriptRecord]:
