@@ -127,6 +127,9 @@ def test_a_config_may_hold_both_kinds_and_records_only_the_fields_of_its_kinds()
     )
     assert protocol_only.kinds == ["protocol"] and protocol_only.seeds == [0]
     assert protocol_only.tasks[0].name == "dossier" and "weak" not in protocol_only.document()
+    for cfg in (both, w2s_only, protocol_only):  # a full dump (defaults written) reloads as is
+        again = parse_config(cfg.model_dump(mode="json"))
+        assert again == cfg and again.kinds == cfg.kinds
     no_seeds = {k: v for k, v in GOOD.items() if k != "seeds"}
     assert parse_config(no_seeds).seeds == [0, 1, 2]
 

@@ -29,7 +29,7 @@ from sandwich.tasks.config import TaskConfig
 
 # the supervisor a bare model name in ``weak`` stands for (the one place it is named)
 DEFAULT_MODEL_SUPERVISOR = "weak-model"
-# each experiment kind's fields; a kind runs when the config gives any of them
+# each experiment kind's fields; a kind runs when any of them differs from its default
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "w2s": ("weak", "strong", "elicitors"),
     "protocol": ("protocols", "judge", "assistant", "judging", "generation", "max_items",
@@ -155,9 +155,9 @@ class RunConfig(Strict):
             if "tasks" in data:
                 raise ValueError("give task (one) or tasks (a list), not both")
             data["tasks"] = as_list(data.pop("task"))
-        if any(k in data for k in KIND_FIELDS["w2s"]):
+        if data.get("weak") or data.get("strong"):
             data.setdefault("elicitors", ["probe"])
-        elif any(k in data for k in KIND_FIELDS["protocol"]):
+        elif data.get("protocols"):
             data.setdefault("seeds", [0])  # generation is costly: one seed unless asked
         return data
 
@@ -239,7 +239,10 @@ class RunConfig(Strict):
     @property
     def kinds(self) -> list[str]:
         """The experiment kinds this config runs, in :data:`KIND_FIELDS` order."""
-        return [k for k, fields in KIND_FIELDS.items() if self.model_fields_set & set(fields)]
+        fields = type(self).model_fields
+        given = [f for f, info in fields.items() if getattr(self, f) != info.get_default(
+            call_default_factory=True)]  # fmt: skip
+        return [k for k, fs in KIND_FIELDS.items() if set(fs) & set(given)]
 
     def document(self) -> dict[str, Any]:
         """The config as JSON data, without the fields of kinds it does not run: what
