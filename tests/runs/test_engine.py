@@ -157,3 +157,18 @@ def test_the_former_small_gap_spelling_is_read_as_small_gap(tmp_path: Path) -> N
     old["rows"][1]["flags"] = ["small-gap"]
     (tmp_path / "results.json").write_text(json.dumps(old))
     assert load_results(tmp_path).protocol_rows()[1].flags == ["small_gap"]
+
+
+def test_protocol_labels_are_not_read_as_terminal_markup(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from sandwich.report.protocol import rich_table
+
+    shutil.copytree(FIXTURES / "protocol", tmp_path / "p")
+    res = load_results(tmp_path / "p")
+    res.cells[1].protocol = "[bold]evil[/bold]"  # type: ignore[union-attr]
+    buf = io.StringIO()
+    Console(file=buf, width=300, color_system=None).print(rich_table(res))
+    assert "[bold]evil[/bold]" in buf.getvalue()

@@ -32,6 +32,7 @@ from sandwich.report.html_page import html_table
 from sandwich.report.markdown_page import md_escape, md_table
 from sandwich.report.page import KindReport, Section
 from sandwich.report.rows import Column, Table, num, table
+from sandwich.report.terminal import rich
 from sandwich.runs.results import RunResults
 
 log = logging.getLogger(__name__)
@@ -263,10 +264,4 @@ def protocol_report(results: RunResults, run_dir: Path) -> KindReport:
 
 
 def rich_table(results: RunResults) -> RichTable:
-    t = accuracy_table(results.protocol_rows())
-    out = RichTable(title=f"judge accuracy ({results.run_id})")
-    for h in t.header:
-        out.add_column(h.strip())
-    for row in t.rows:
-        out.add_row(*row)
-    return out
+    return rich(accuracy_table(results.protocol_rows()), f"judge accuracy ({results.run_id})")
