@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from sandwich.config import Strict
 from sandwich.runs.config import (
     ElicitorConfig,
     ProtocolConfig,
@@ -21,10 +22,8 @@ from sandwich.runs.config import (
 from sandwich.runs.kinds import kind_of
 
 
-class W2SCell(BaseModel):
+class W2SCell(Strict):
     """One (task, weak supervisor, strong model, elicitor, seed) combination."""
-
-    model_config = ConfigDict(frozen=True)
 
     kind: Literal["w2s"] = "w2s"
     task: TaskConfig
@@ -41,10 +40,8 @@ class W2SCell(BaseModel):
         )
 
 
-class ProtocolCell(BaseModel):
+class ProtocolCell(Strict):
     """One protocol on one task's items with one seed (judge and assistant: the config's)."""
-
-    model_config = ConfigDict(frozen=True)
 
     kind: Literal["protocol"] = "protocol"
     task: TaskConfig
