@@ -25,15 +25,14 @@ from sandwich.feedback.store.db import Assignment, Item, Label, Rater, Study
 from sandwich.feedback.store.studies import rater_label, study_config, token_hash
 from sandwich.feedback.study_config import ConditionConfig
 from sandwich.protocols import read_transcripts
-from sandwich.protocols.config import parse_protocol_config
-from sandwich.protocols.run import load_protocol_results, run_protocols
+from sandwich.runs import load_results, parse_config, run
 from sandwich.tasks.item import item_id
 
 from .conftest import truth_of  # type: ignore[import-not-found]
 
 
 def _debate_transcripts(tmp_path: Path, mode: str = "simultaneous") -> Path:
-    cfg = parse_protocol_config(
+    cfg = parse_config(
         {
             "name": "t",
             "task": {"name": "cities", "n_items": 20, "seed": 3},
@@ -43,8 +42,8 @@ def _debate_transcripts(tmp_path: Path, mode: str = "simultaneous") -> Path:
             "bootstrap": {"n_boot": 100},
         }
     )
-    out = run_protocols(cfg, runs_root=tmp_path, progress=False)
-    row = load_protocol_results(out.run_dir).rows[0]
+    out = run(cfg, runs_root=tmp_path, progress=False)
+    row = load_results(out.run_dir).protocol_rows()[0]
     return out.run_dir / row.transcripts
 
 

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from sandwich.protocols import read_transcripts
-from sandwich.protocols.config import load_protocol_config, parse_protocol_config
-from sandwich.protocols.run import run_protocols
+from sandwich.runs import load_config, parse_config, run
 from sandwich.store import ArtifactStore
 
 pytestmark = pytest.mark.integration
@@ -21,18 +20,18 @@ def test_small_debate_demo_on_embedded_models(
 ) -> None:
     # converted models and the response cache live in the session's shared store
     monkeypatch.setenv("SANDWICH_HOME", str(shared_store.root))
-    demo = load_protocol_config(CONFIG).model_dump(mode="json")
+    demo = load_config(CONFIG).document()
     small = {
         **demo,
-        "task": {"name": "dossier", "n_items": 20, "seed": 0},
+        "tasks": [{"name": "dossier", "n_items": 20, "seed": 0}],
         "max_items": 6,
         "generation": {"max_new_tokens": 24},
         "protocols": ["naive", {"name": "debate", "params": {"rounds": 1}}],
         "bootstrap": {"n_boot": 200},
     }
-    cfg = parse_protocol_config(small)
-    out = run_protocols(cfg, runs_root=tmp_path, progress=False)
-    naive, debate, alone = out.results.rows
+    cfg = parse_config(small)
+    out = run(cfg, runs_root=tmp_path, progress=False)
+    naive, debate, alone = out.results.protocol_rows()
     assert out.results.failures == []
     assert (naive.n_items, debate.n_items, alone.n_items) == (6, 6, 6)
     # the local backend scores the answer tokens: every verdict is a probability
@@ -55,9 +54,9 @@ def test_small_debate_demo_on_embedded_models(
     def refuse(spec: object) -> None:
         raise AssertionError("a complete run must not load a model")
 
-    monkeypatch.setattr("sandwich.protocols.run.build_generator", refuse)
-    again = run_protocols(cfg, runs_root=tmp_path, progress=False)
-    assert [r.accuracy for r in again.results.rows] == [
+    monkeypatch.setattr("sandwich.runs.protocol.build_generator", refuse)
+    again = run(cfg, runs_root=tmp_path, progress=False)
+    assert [r.accuracy for r in again.results.protocol_rows()] == [
         naive.accuracy,
         debate.accuracy,
         alone.accuracy,

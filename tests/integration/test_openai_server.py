@@ -85,11 +85,10 @@ def test_score_choices_reads_top_logprobs(server_url: str) -> None:
 
 def test_a_protocol_end_to_end_over_http(server_url: str, tmp_path: Path) -> None:
     from sandwich.protocols import read_transcripts
-    from sandwich.protocols.config import parse_protocol_config
-    from sandwich.protocols.run import run_protocols
+    from sandwich.runs import parse_config, run
 
     spec = {"backend": "openai", "base_url": server_url, "model": MODEL, "concurrency": 2}
-    cfg = parse_protocol_config(
+    cfg = parse_config(
         {
             "name": "http",
             "task": {"name": "dossier", "n_items": 20, "seed": 0},
@@ -101,8 +100,8 @@ def test_a_protocol_end_to_end_over_http(server_url: str, tmp_path: Path) -> Non
             "bootstrap": {"n_boot": 100},
         }
     )
-    out = run_protocols(cfg, runs_root=tmp_path, progress=False)
-    rows = {r.protocol: r for r in out.results.rows}
+    out = run(cfg, runs_root=tmp_path, progress=False)
+    rows = {r.protocol: r for r in out.results.protocol_rows()}
     assert set(rows) == {"debate", "assistant-alone"}
     debate = read_transcripts(out.run_dir / rows["debate"].transcripts)
     assert len(debate) == 6

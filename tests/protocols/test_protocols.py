@@ -354,7 +354,7 @@ def test_a_perfect_naive_judge_leaves_no_gap_and_the_row_still_loads(
         PROTOCOLS.build("consultancy"), dossier_items, judge, FakeGenerator(), PARAMS, 0
     )
     row = measure("consultancy", cons, naive, 0, "t.jsonl", n_boot=100)
-    assert row.gap == 0.0 and row.gap_ci == (0.0, 0.0) and "small-gap" in row.flags
+    assert row.gap == 0.0 and row.gap_ci == (0.0, 0.0) and "small_gap" in row.flags
     assert row.gap_closed_ci is None
     assert ProtocolRow.model_validate_json(row.model_dump_json()) == row.model_copy(
         update={"gap_closed": None}  # NaN is stored as null

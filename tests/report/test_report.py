@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 from matplotlib.image import imread
 
-from sandwich.report import format_table, table_text, write_report
+from sandwich.report import format_table, table_text
 from sandwich.report.plots import slug
 from sandwich.report.rows import group_table
+from sandwich.runs import write_report
 from sandwich.runs.results import RunResults
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -109,7 +110,7 @@ def test_slug() -> None:
 
 
 def test_seed_flags_are_explained_and_do_not_dim_rows(results: RunResults) -> None:
-    from sandwich.report.content import flagged, report_warnings, used_flags
+    from sandwich.report.content import flagged, used_flags, w2s_warnings
     from sandwich.runs.results import FLAG_FEW_SEEDS, FLAG_SINGLE_SEED, FLAG_UNBOUNDED_CI
 
     g = results.groups[1]
@@ -125,7 +126,7 @@ def test_seed_flags_are_explained_and_do_not_dim_rows(results: RunResults) -> No
     assert not flagged("probe: few_seeds, probe-logconf: single_seed")
     assert flagged("probe: few_seeds, probe-logconf: small_gap")
     # every group of the fixture predates ci_method: the report says so
-    assert any("older sandwich" in w for w in report_warnings(results))
+    assert any("older sandwich" in w for w in w2s_warnings(results))
 
 
 def test_unbounded_pgr_interval_renders(results: RunResults, tmp_path: Path) -> None:

@@ -100,4 +100,4 @@ def test_version_1_groups_without_ci_method_still_load() -> None:
         sandwich_version="0.1.0", run_id="old", created="2026-01-01T00:00:00+00:00",
         config={}, cells=[], groups=[back],
     )  # fmt: skip
-    assert RunResults.model_validate_json(doc.model_dump_json()).schema_version == 1
+    assert RunResults.model_validate_json(doc.model_dump_json()).schema_version == 2

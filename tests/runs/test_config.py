@@ -34,11 +34,11 @@ def test_shorthands_expand() -> None:
         ({"weak": [{"name": "nonexprt"}]}, ["weak.0.name:", "'nonexpert'"]),
         ({"features": {"pooling": "max"}}, ["features.pooling:", "'auto', 'last' or 'mean'"]),
         ({"features": {"layer": 1.5}}, ["features.layer:", "(0, 1]"]),
-        ({"split": {"train_weak": 0.5, "train_strong": 0.4, "test": 0.3}}, ["split:", "must be 1"]),
+        ({"split": {"train_weak": 0.5, "train_strong": 0.4, "test": 0.3}}, ["split:", "sum to 1"]),
         ({"seeds": "zero"}, ["seeds"]),
         ({"colour": "red"}, ["colour: unknown field"]),
         ({"tasks": [{"name": "cities", "path": "x.jsonl"}]}, ["tasks.0:", "exactly one of"]),
-        ({"weak": [{"name": "weak-model"}]}, ["weak.0.model: required"]),
+        ({"weak": [{"name": "weak-model"}]}, ["weak.0.params:", "model"]),
         ({"elicitors": ["probe", "probe"]}, ["elicitors.1: 'probe' appears twice"]),
         (
             {"weak": [{"name": "nonexpert", "params": {"knowledge": 2}}]},
@@ -101,12 +101,57 @@ def test_demo_config_is_valid() -> None:
     "path", sorted((Path(__file__).parents[2] / "configs").glob("*.yaml")), ids=lambda p: p.name
 )
 def test_every_shipped_config_is_valid(path: Path) -> None:
+    """w2s and protocol configs alike load as one RunConfig, unchanged."""
     import yaml
 
-    if "protocols" in yaml.safe_load(path.read_text()):  # a protocol config (docs/protocols.md)
-        from sandwich.protocols.config import load_protocol_config
-
-        assert load_protocol_config(path).protocols
-        return
     cfg = load_config(path)
-    assert cfg.tasks and cfg.weak and cfg.strong
+    doc = yaml.safe_load(path.read_text())
+    assert cfg.tasks
+    if "protocols" in doc:  # a protocol config (docs/protocols.md)
+        assert cfg.kinds == ["protocol"] and cfg.protocols and cfg.judge
+        assert cfg.seeds == doc.get("seeds", [0])
+    else:
+        assert cfg.kinds == ["w2s"] and cfg.weak and cfg.strong
+
+
+def test_a_config_may_hold_both_kinds_and_records_only_the_fields_of_its_kinds() -> None:
+    both = parse_config(
+        {**GOOD, "protocols": ["naive"], "judge": {"backend": "fake", "model": "j"}}
+    )
+    assert both.kinds == ["w2s", "protocol"] and both.seeds == [0]
+    w2s_only = parse_config(GOOD)
+    assert "protocols" not in w2s_only.document() and "judge" not in w2s_only.document()
+    assert {"weak", "strong", "elicitors", "judge", "protocols"} <= set(both.document())
+    protocol_only = parse_config(
+        {"task": "dossier", "protocols": "naive", "judge": {"backend": "fake", "model": "j"}}
+    )
+    assert protocol_only.kinds == ["protocol"] and protocol_only.seeds == [0]
+    assert protocol_only.tasks[0].name == "dossier" and "weak" not in protocol_only.document()
+    for cfg in (both, w2s_only, protocol_only):  # a full dump (defaults written) reloads as is
+        again = parse_config(cfg.model_dump(mode="json"))
+        assert again == cfg and again.kinds == cfg.kinds
+    no_seeds = {k: v for k, v in GOOD.items() if k != "seeds"}
+    assert parse_config(no_seeds).seeds == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"tasks": ["arithmetic"]}, "nothing to run"),
+        ({"tasks": ["arithmetic"], "weak": ["fake-weak"]}, "strong: required for a w2s"),
+        ({"tasks": ["arithmetic"], "protocols": ["naive"]}, "judge: required with protocols"),
+        ({"task": "dossier", "tasks": ["dossier"], "weak": ["fake-weak"]}, "not both"),
+    ],
+)
+def test_a_config_must_run_something_whole(data: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(data)
+
+
+def test_a_model_given_to_any_supervisor_is_its_model_param() -> None:
+    cfg = parse_config({**GOOD, "weak": [{"name": "weak-model", "model": "fake-weak"}]})
+    assert cfg.weak[0].build_params == {"model": "fake-weak"} and cfg.weak[0].display == "fake-weak"
+    labelled = parse_config({**GOOD, "weak": [{"name": "nonexpert", "label": "crowd"}]})
+    assert labelled.weak[0].build_params == {} and labelled.weak[0].display == "crowd"
+    with pytest.raises(ConfigError, match=r"weak\.0\.params: .*model"):  # not a nonexpert param
+        parse_config({**GOOD, "weak": [{"name": "nonexpert", "model": "fake-weak"}]})

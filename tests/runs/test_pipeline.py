@@ -64,7 +64,7 @@ def test_run_writes_results_and_report_with_a_real_ladder(tmp_path: Path) -> Non
     for name in ("config.yaml", "results.json", "report.md", "report.html"):
         assert (d / name).is_file(), name
     data = json.loads((d / "results.json").read_text())
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2 and {c["kind"] for c in data["cells"]} == {"w2s"}
     # weak x strong x elicitors x seeds; probe-logconf's control is added as a third elicitor
     assert len(data["cells"]) == 2 * 1 * 3 * 2
     required = {

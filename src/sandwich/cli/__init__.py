@@ -25,7 +25,7 @@ app = typer.Typer(
 
 @app.command("run")
 def run_cmd(
-    config: Annotated[Path, typer.Argument(help="a YAML run config")],
+    config: Annotated[Path, typer.Argument(help="a YAML run config (any experiment kind)")],
     runs_root: Annotated[Path, typer.Option("--runs", help="where run directories go")] = Path(
         "runs"
     ),
@@ -34,13 +34,13 @@ def run_cmd(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
 ) -> None:
-    """Run the experiment a config describes; print the PGR table; write the report."""
-    from sandwich.report import format_table
-    from sandwich.runs import load_config, run
+    """Run the experiment a config describes; print its tables; write the report."""
+    from sandwich.runs import load_config, result_tables, run
 
     cfg = load_config(config)  # validates fully before anything is written
     out = run(cfg, runs_root=runs_root, run_id=run_id, progress=not quiet)
-    console.print(format_table(out.results))
+    for table in result_tables(out.results):
+        console.print(table)
     for w in out.results.warnings:
         err_console.print(f"[yellow]warning:[/] {w}")
     console.print(f"run directory: {out.run_dir}  (report.md, report.html, results.json)")
@@ -50,13 +50,13 @@ def run_cmd(
 def report_cmd(
     run_dir: Annotated[Path, typer.Argument(help="a run directory holding results.json")],
 ) -> None:
-    """Re-render a run's report from its results.json."""
-    from sandwich.report import format_table, write_report
-    from sandwich.runs import load_results
+    """Re-render a run's report from its results.json (any kind, any earlier version)."""
+    from sandwich.runs import load_results, result_tables, write_report
 
     results = load_results(run_dir)
     files = write_report(results, run_dir)
-    console.print(format_table(results))
+    for table in result_tables(results):
+        console.print(table)
     console.print(f"wrote {files.markdown} and {files.html}")
 
 
@@ -89,6 +89,9 @@ for _command, (_module, _attr, _note) in _LISTINGS.items():
 from sandwich.cli.protocols import protocols_app  # noqa: E402
 
 app.add_typer(protocols_app, name="protocols")
+# a protocol config is a run config: the protocol commands are the same commands
+protocols_app.command("run", help="The same as `sandwich run`.")(run_cmd)
+protocols_app.command("report", help="The same as `sandwich report`.")(report_cmd)
 
 from sandwich.cli.cache import cache_app  # noqa: E402
 

@@ -1,14 +1,14 @@
-"""``results.json`` of a protocol run (pydantic; the schema of the file)."""
+"""A protocol's measurements (pydantic): one row per protocol and seed, one aggregate
+per protocol over seeds; the protocol cells and groups of a run's results.json
+(:class:`sandwich.runs.results.RunResults`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-PROTOCOL_RESULTS_SCHEMA = 2  # 2: position-bias fields, n_one_order, gap CI, seed aggregates
-
-FLAG_SMALL_GAP = "small-gap"  # the CI of expert - naive judge includes 0: gap closed is noise
+FLAG_SMALL_GAP = "small_gap"  # the CI of expert - naive judge includes 0: gap closed is noise
 FLAG_UNPARSED = "unparsed"  # some verdicts unreadable in both orders: counted as P = 0.5
 FLAG_FAILED = "failed"  # some items failed after retries: left out, listed in failures
 FLAG_ONE_ORDER = "one_order"  # > ONE_ORDER_MAX of items judged in one answer order only
@@ -22,6 +22,8 @@ class ProtocolRow(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    kind: Literal["protocol"] = "protocol"
+    task: str = ""  # the task's label
     protocol: str
     name: str
     params: dict[str, Any]
@@ -84,6 +86,8 @@ class SeedAggregate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    kind: Literal["protocol"] = "protocol"
+    task: str = ""
     protocol: str
     name: str
     seeds: list[int]
@@ -97,24 +101,12 @@ class SeedAggregate(BaseModel):
 
 
 class Failure(BaseModel):
+    """An item that failed after the backend's retries (running again retries it)."""
+
     model_config = ConfigDict(extra="forbid")
 
+    task: str = ""
     protocol: str
     seed: int
     item_id: str
     reason: str
-
-
-class ProtocolResults(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    schema_version: int = PROTOCOL_RESULTS_SCHEMA
-    sandwich_version: str
-    run_id: str
-    created: str
-    config: dict[str, Any]
-    models: dict[str, Any]
-    rows: list[ProtocolRow]
-    aggregates: list[SeedAggregate] = []  # per protocol over seeds, when >= 2 seeds
-    failures: list[Failure]
-    warnings: list[str]

@@ -1,6 +1,8 @@
-"""Reports of a run: the PGR table for the terminal, report.md, report.html, plots."""
+"""Report pages: the page of a run (header, each kind's sections, config), the terminal
+tables, plots. Each experiment kind renders its own sections (``report.w2s``,
+``report.protocol``); :func:`sandwich.runs.write_report` puts a run's on one page."""
 
+from sandwich.report.page import KindReport, ReportFiles, Section, write_page
 from sandwich.report.terminal import format_table, table_text
-from sandwich.report.write import ReportFiles, write_report
 
-__all__ = ["ReportFiles", "format_table", "table_text", "write_report"]
+__all__ = ["KindReport", "ReportFiles", "Section", "format_table", "table_text", "write_page"]

@@ -31,17 +31,17 @@ def side_by_side(results: RunResults) -> Table:
     differences (or, with one seed, a bootstrap over that seed's test items,
     marked "within-seed"); see sandwich.metrics.paired.
     """
-    elicitors = list(dict.fromkeys(g.elicitor for g in results.groups))
+    elicitors = list(dict.fromkeys(g.elicitor for g in results.w2s_groups()))
     control_of = {c.method: c.control for c in results.comparisons}
     header: tuple[str, ...] = ("task", "weak", "strong")
     for e in elicitors:
         header += (f"{e} acc [CI]", f"{e} PGR [CI]")
         if e in control_of:
             header += (f"{e} − {control_of[e]} acc, paired [CI]",)
-    keys = list(dict.fromkeys((g.task, g.weak, g.strong) for g in results.groups))
+    keys = list(dict.fromkeys((g.task, g.weak, g.strong) for g in results.w2s_groups()))
     rows = []
     for key in keys:
-        by = {g.elicitor: g for g in results.groups if (g.task, g.weak, g.strong) == key}
+        by = {g.elicitor: g for g in results.w2s_groups() if (g.task, g.weak, g.strong) == key}
         paired = {c.method: c for c in results.comparisons if (c.task, c.weak, c.strong) == key}
         row: tuple[str, ...] = key
         flags = []
@@ -64,7 +64,7 @@ def ceilings(results: RunResults) -> Table:
     CIs differ in the last digit between cells: the row shows the first one.
     """
     rows: dict[tuple[str, ...], tuple[str, list[str]]] = {}
-    for c in results.cells:
+    for c in results.w2s_cells():
         kind = str(c.specs.get("ceiling", ""))
         key = (c.task, c.strong, str(c.seed), kind, repr(c.ceiling_acc))
         _, elicitors = rows.setdefault(key, (with_ci(c.ceiling_acc, c.ceiling_acc_ci), []))
@@ -78,7 +78,7 @@ def chains(results: RunResults) -> Table:
     """Bootstrapping cells: the accuracy on T of every link, weak supervisor to strong model."""
     header = ("task", "weak", "strong", "elicitor", "seed", "chain (accuracy on T)", "flags")
     rows: list[tuple[str, ...]] = []
-    for c in results.cells:
+    for c in results.w2s_cells():
         links = c.specs.get("chain")
         if not links:
             continue

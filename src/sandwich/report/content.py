@@ -1,5 +1,5 @@
-"""What every rendering of the report shows besides the tables: metadata,
-the config as YAML, and the warnings."""
+"""What the report shows besides the tables: metadata, the config as YAML, and
+the w2s kind's flags and warnings."""
 
 from __future__ import annotations
 
@@ -48,22 +48,23 @@ def meta(results: RunResults) -> list[tuple[str, str]]:
     ]
 
 
-def report_warnings(results: RunResults) -> list[str]:
-    """The run's warnings, plus one line per oracle cell (never hidden)."""
-    out = list(results.warnings)
-    for c in results.cells:
+def w2s_warnings(results: RunResults) -> list[str]:
+    """Warnings the w2s report adds to the run's: one line per oracle cell (never
+    hidden), groups with a small gap, intervals of an older sandwich."""
+    out = []
+    for c in results.w2s_cells():
         if FLAG_ORACLE in c.flags:
             out.append(
                 f"{c.task} | {c.weak} -> {c.strong} | {c.elicitor} | seed {c.seed}: "
                 "ORACLE diagnostic (gold labels used); not a weak-to-strong result"
             )
-    small = sum(1 for g in results.groups if FLAG_SMALL_GAP in g.flags)
+    small = sum(1 for g in results.w2s_groups() if FLAG_SMALL_GAP in g.flags)
     if small:
         out.append(
-            f"{small} of {len(results.groups)} groups have a small gap: their PGR is shown "
+            f"{small} of {len(results.w2s_groups())} groups have a small gap: their PGR is shown "
             "but should not be read"
         )
-    legacy = sum(1 for g in results.groups if g.ci_method == LEGACY_GROUP_CI)
+    legacy = sum(1 for g in results.w2s_groups() if g.ci_method == LEGACY_GROUP_CI)
     if legacy:
         out.append(
             f"{legacy} groups have intervals from an older sandwich (two-level bootstrap over "
@@ -87,7 +88,7 @@ def flagged(flags: list[str] | tuple[str, ...] | str) -> bool:
 
 def used_flags(results: RunResults) -> list[tuple[str, str]]:
     """(flag, meaning) for every flag that appears in the results."""
-    seen = {f for g in results.groups for f in g.flags} | {
-        f for c in results.cells for f in c.flags
+    seen = {f for g in results.w2s_groups() for f in g.flags} | {
+        f for c in results.w2s_cells() for f in c.flags
     }
     return [(f, FLAG_MEANINGS.get(f, "")) for f in sorted(seen)]

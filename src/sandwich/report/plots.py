@@ -71,7 +71,7 @@ def accuracy_figure(results: RunResults, task: str) -> Figure:
 
     Bars are seed means (from the groups); dots are the individual seeds (cells).
     """
-    groups = [g for g in results.groups if g.task == task]
+    groups = [g for g in results.w2s_groups() if g.task == task]
     pairs, elicitors = _pairs(groups), _elicitors(groups)
     series = ["weak", *elicitors, "ceiling"]
     colors = [WEAK_COLOR, *_colors(len(elicitors)), CEILING_COLOR]
@@ -93,7 +93,7 @@ def accuracy_figure(results: RunResults, task: str) -> Figure:
             heights.append(float(np.mean([getattr(g, attr) for g in members])))
             cells = [
                 c
-                for c in results.cells
+                for c in results.w2s_cells()
                 if (c.task, c.weak, c.strong) == (task, weak, strong)
                 and (name in ("weak", "ceiling") or c.elicitor == name)
             ]
@@ -136,7 +136,7 @@ def pgr_figure(results: RunResults, task: str) -> Figure:
     Groups flagged ``small_gap`` are drawn as hollow grey markers and labelled;
     values outside the axis are drawn at its edge with their value written.
     """
-    groups = [g for g in results.groups if g.task == task]
+    groups = [g for g in results.w2s_groups() if g.task == task]
     pairs, elicitors = _pairs(groups), _elicitors(groups)
     fig = Figure(figsize=(max(6.0, 2.0 + 1.3 * len(pairs)), 4.4), dpi=110)
     ax = fig.add_subplot()
@@ -195,7 +195,7 @@ def write_plots(results: RunResults, plots_dir: Path) -> list[Plot]:
     """Write the accuracy and PGR figures of every task as PNGs into ``plots_dir``."""
     plots_dir.mkdir(parents=True, exist_ok=True)
     out = []
-    for task in dict.fromkeys(g.task for g in results.groups):
+    for task in dict.fromkeys(g.task for g in results.w2s_groups()):
         for kind, make, title in (
             ("accuracy", accuracy_figure, "accuracy"),
             ("pgr", pgr_figure, "PGR"),

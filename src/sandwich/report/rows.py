@@ -4,41 +4,10 @@ group (or cell), shared by the terminal, markdown and HTML renderings."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
 
-from sandwich.runs.results import CellResult, GroupResult, RunResults
-
-GROUP_HEADER = (
-    "task",
-    "weak",
-    "strong",
-    "elicitor",
-    "seeds",
-    "weak acc",
-    "student acc",
-    "ceiling acc",
-    "PGR [95% CI]",
-    "flags",
-)
-CELL_HEADER = (
-    "task",
-    "weak",
-    "strong",
-    "elicitor",
-    "seed",
-    "n test",
-    "weak acc [CI]",
-    "student acc [CI]",
-    "ceiling acc [CI]",
-    "gap [CI]",
-    "PGR [CI]",
-    "student AUROC",
-    "agreement",
-    "agree on weak errors",
-    "student ECE",
-    "flags",
-)
+from sandwich.runs.results import RunResults
 
 
 class Table(NamedTuple):
@@ -69,47 +38,52 @@ def flags_text(flags: Sequence[str]) -> str:
     return ", ".join(flags)
 
 
-def group_row(g: GroupResult) -> tuple[str, ...]:
-    return (
-        g.task,
-        g.weak,
-        g.strong,
-        g.elicitor,
-        str(len(g.seeds)),
-        num(g.weak_acc),
-        num(g.student_acc),
-        num(g.ceiling_acc),
-        with_ci(g.pgr, g.pgr_ci, 2),
-        flags_text(g.flags),
-    )
+Column = tuple[str, Callable[[Any], str]]  # header, and the cell's text for one record
 
 
-def cell_row(c: CellResult) -> tuple[str, ...]:
-    return (
-        c.task,
-        c.weak,
-        c.strong,
-        c.elicitor,
-        str(c.seed),
-        str(c.n_test),
-        with_ci(c.weak_acc, c.weak_acc_ci),
-        with_ci(c.student_acc, c.student_acc_ci),
-        with_ci(c.ceiling_acc, c.ceiling_acc_ci),
-        with_ci(c.gap, c.gap_ci),
-        with_ci(c.pgr, c.pgr_ci, 2),
-        num(c.student_auroc),
-        num(c.agreement),
-        num(c.agreement_on_weak_errors),
-        num(c.student_ece),
-        flags_text(c.flags),
-    )
+def table(columns: Sequence[Column], records: Iterable[Any]) -> Table:
+    """One row per record; each column's header and value are defined together."""
+    return Table(tuple(h for h, _ in columns), [tuple(f(r) for _, f in columns) for r in records])
+
+
+def _field(name: str) -> Column:
+    return name, lambda r: str(getattr(r, name))
+
+
+def _names(*fields: str) -> list[Column]:
+    return [_field(f) for f in fields]
+
+
+GROUP_COLUMNS: list[Column] = [
+    *_names("task", "weak", "strong", "elicitor"),
+    ("seeds", lambda g: str(len(g.seeds))),
+    ("weak acc", lambda g: num(g.weak_acc)),
+    ("student acc", lambda g: num(g.student_acc)),
+    ("ceiling acc", lambda g: num(g.ceiling_acc)),
+    ("PGR [95% CI]", lambda g: with_ci(g.pgr, g.pgr_ci, 2)),
+    ("flags", lambda g: flags_text(g.flags)),
+]
+CELL_COLUMNS: list[Column] = [
+    *_names("task", "weak", "strong", "elicitor", "seed"),
+    ("n test", lambda c: str(c.n_test)),
+    ("weak acc [CI]", lambda c: with_ci(c.weak_acc, c.weak_acc_ci)),
+    ("student acc [CI]", lambda c: with_ci(c.student_acc, c.student_acc_ci)),
+    ("ceiling acc [CI]", lambda c: with_ci(c.ceiling_acc, c.ceiling_acc_ci)),
+    ("gap [CI]", lambda c: with_ci(c.gap, c.gap_ci)),
+    ("PGR [CI]", lambda c: with_ci(c.pgr, c.pgr_ci, 2)),
+    ("student AUROC", lambda c: num(c.student_auroc)),
+    ("agreement", lambda c: num(c.agreement)),
+    ("agree on weak errors", lambda c: num(c.agreement_on_weak_errors)),
+    ("student ECE", lambda c: num(c.student_ece)),
+    ("flags", lambda c: flags_text(c.flags)),
+]
 
 
 def group_table(results: RunResults) -> Table:
     """One row per (task, weak, strong, elicitor), aggregated over seeds."""
-    return Table(GROUP_HEADER, [group_row(g) for g in results.groups])
+    return table(GROUP_COLUMNS, results.w2s_groups())
 
 
 def cell_table(results: RunResults) -> Table:
     """One row per cell (one seed)."""
-    return Table(CELL_HEADER, [cell_row(c) for c in results.cells])
+    return table(CELL_COLUMNS, results.w2s_cells())

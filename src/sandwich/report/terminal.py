@@ -9,18 +9,22 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from sandwich.report.content import flagged
-from sandwich.report.rows import group_table
+from sandwich.report.rows import Table, group_table
 from sandwich.runs.results import RunResults
 
 TITLE = "PGR per group (mean over seeds; 95% CI over seeds, or within one seed: see flags)"
 
 
 def format_table(results: RunResults) -> RichTable:
-    """A rich table with one row per group; flagged rows are dimmed (not for the
-    informational single_seed / few_seeds), flags in yellow."""
-    table = group_table(results)
-    out = RichTable(title=TITLE)
-    for name in table.header:
+    """The w2s groups, one row per group."""
+    return rich(group_table(results), TITLE)
+
+
+def rich(table: Table, title: str) -> RichTable:
+    """A report table for the terminal; rows with a problem flag (not the informational
+    single_seed / few_seeds) are dimmed, flags in yellow."""
+    out = RichTable(title=title)
+    for name in (h.strip() for h in table.header):
         numeric = name.endswith("acc") or name.startswith(("PGR", "seeds"))
         out.add_column(name, justify="right" if numeric else "left")
     for row in table.rows:

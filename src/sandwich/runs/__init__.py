@@ -1,9 +1,8 @@
-"""Runs: config schema, planner, executors, results, and the run itself.
+"""Runs: the one engine for every experiment kind: config, planner, kinds, results.
 
-The config, plan and results schemas import eagerly (they are light). ``run``
-and the other names of :mod:`sandwich.runs.runner` import on first use
-(PEP 562), so code that only needs the schemas (config validation, the study
-web app) does not pull in torch and the model stack.
+The schemas import eagerly (they are light); ``run`` and the other names of
+:mod:`sandwich.runs.runner` on first use (PEP 562), so code that only needs the
+schemas (config validation, the study web app) does not pull in the model stack.
 """
 
 from __future__ import annotations
@@ -12,29 +11,26 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from sandwich.runs.config import RunConfig, load_config, parse_config
+from sandwich.runs.kinds import KINDS
 from sandwich.runs.plan import Cell, plan_cells
 from sandwich.runs.results import SCHEMA_VERSION, CellResult, GroupResult, RunResults
 
 if TYPE_CHECKING:
-    from sandwich.runs.runner import RunOutput, load_results, run, run_id_for
+    from sandwich.runs.runner import (
+        RunOutput,
+        load_results,
+        result_tables,
+        run,
+        run_id_for,
+        write_report,
+    )
 
-_LAZY = {"RunOutput", "load_results", "run", "run_id_for"}
-
+_LAZY = {"RunOutput", "load_results", "result_tables", "run", "run_id_for", "write_report"}
 __all__ = [
-    "SCHEMA_VERSION",
-    "Cell",
-    "CellResult",
-    "GroupResult",
-    "RunConfig",
-    "RunOutput",
-    "RunResults",
-    "load_config",
-    "load_results",
-    "parse_config",
-    "plan_cells",
-    "run",
-    "run_id_for",
-]
+    "KINDS", "SCHEMA_VERSION", "Cell", "CellResult", "GroupResult", "RunConfig", "RunOutput",
+    "RunResults", "load_config", "load_results", "parse_config", "plan_cells", "result_tables",
+    "run", "run_id_for", "write_report",
+]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

@@ -1,8 +1,13 @@
-"""The run config: the single schema of YAML configs (pydantic).
+"""The run config: one flat schema for every experiment kind (pydantic).
 
-A bad field fails at load time with its path (``elicitors.1.name``) and the
-allowed values; unknown task, model, supervisor or elicitor names fail with the
-nearest registered names.
+Shared fields: ``name``, ``tasks`` (``task:`` is shorthand for a list of
+one), ``seeds``, ``split``, ``features``, ``bootstrap``. A kind is active when
+its fields are present (:data:`KIND_FIELDS`): ``weak`` + ``strong`` (+
+``elicitors``) make a w2s experiment, ``protocols`` (+ ``judge``,
+``assistant``, ...) a protocol evaluation; a config may hold both. A bad field
+fails at load time with its path (``elicitors.1.name``) and the allowed
+values; unknown task, model, supervisor, elicitor or protocol names fail with
+the nearest registered names.
 """
 
 from __future__ import annotations
@@ -13,24 +18,42 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from sandwich.config import Strict, as_list, check_unique, read_yaml, validate_document
+from sandwich.errors import ConfigError
 from sandwich.models.names import check_model_name
+from sandwich.protocols.base import GenParams
+from sandwich.protocols.generators import check_spec, normalise_spec
+from sandwich.protocols.naive import ASSISTANT_ALONE
 from sandwich.registry import param_problems
+from sandwich.tasks import SplitSizes
 from sandwich.tasks.config import TaskConfig
+
+# the supervisor a bare model name in ``weak`` stands for (the one place it is named)
+DEFAULT_MODEL_SUPERVISOR = "weak-model"
+# each experiment kind's fields; a kind runs when any of them differs from its default
+KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "w2s": ("weak", "strong", "elicitors"),
+    "protocol": ("protocols", "judge", "assistant", "judging", "generation", "max_items",
+                 "batch_size", "transcripts_in_report"),
+}  # fmt: skip
 
 
 class SupervisorConfig(Strict):
-    """A weak supervisor: ``weak-model`` (with ``model``), ``nonexpert``, ``gold``, ..."""
+    """A supervisor on the sandwich's weak side: a model (``weak-model``), ``nonexpert``,
+    ``gold``, ``human``, ``protocol``, ..."""
 
     name: str = Field(description="registered supervisor name (see `sandwich supervisors`)")
-    model: str | None = Field(None, description="the weak model, for name=weak-model")
+    model: str | None = Field(None, description="a model name, passed as the `model` param")
     params: dict[str, Any] = Field(default_factory=dict)
     label: str | None = Field(None, description="display name in results (default: derived)")
 
     @property
     def display(self) -> str:
-        if self.label:
-            return self.label
-        return self.model if self.name == "weak-model" and self.model else self.name
+        return self.label or self.model or self.name
+
+    @property
+    def build_params(self) -> dict[str, Any]:
+        """The supervisor's parameters: ``params`` plus ``model`` when given."""
+        return {**self.params, **({"model": self.model} if self.model else {})}
 
 
 class ElicitorConfig(Strict):
@@ -46,21 +69,6 @@ class ElicitorConfig(Strict):
     @property
     def display(self) -> str:
         return self.label or self.name
-
-
-class SplitConfig(Strict):
-    """Fractions of each task's items in A (train_weak), B (train_strong), T (test)."""
-
-    train_weak: float = Field(0.3, gt=0, lt=1)
-    train_strong: float = Field(0.4, gt=0, lt=1)
-    test: float = Field(0.3, gt=0, lt=1)
-
-    @model_validator(mode="after")
-    def _sum_to_one(self) -> SplitConfig:
-        total = self.train_weak + self.train_strong + self.test
-        if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"train_weak + train_strong + test must be 1, got {total:g}")
-        return self
 
 
 class FeatureConfig(Strict):
@@ -92,25 +100,79 @@ class BootstrapConfig(Strict):
     min_test: int = Field(200, ge=1, description="fewer test items than this: a warning")
 
 
+class ProtocolConfig(Strict):
+    """One protocol of a protocol evaluation."""
+
+    name: str = Field(description="registered protocol (naive, consultancy, debate, critique)")
+    params: dict[str, Any] = Field(default_factory=dict, description="the protocol's parameters")
+    label: str | None = Field(None, description="display name (default: name)")
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+class JudgeConfig(Strict):
+    method: Literal["auto", "text"] = Field(
+        "auto", description="auto: answer-token log-probs where the backend has them; text: parse"
+    )
+    max_new_tokens: int = Field(16, ge=1, le=512, description="reply length in text mode")
+
+
 class RunConfig(Strict):
-    """One experiment: the grid tasks x weak x strong x elicitors x seeds."""
+    """One experiment: the w2s grid tasks x weak x strong x elicitors x seeds, and/or
+    every protocol x seed on every task's items."""
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$", description="used in the run id")
     tasks: list[TaskConfig] = Field(min_length=1)
-    weak: list[SupervisorConfig] = Field(min_length=1)
-    strong: list[str] = Field(min_length=1, description="strong model names")
-    elicitors: list[ElicitorConfig] = Field(
-        default_factory=lambda: [ElicitorConfig(name="probe")], min_length=1
-    )
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
-    split: SplitConfig = SplitConfig()
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)  # protocols: [0]
+    split: SplitSizes = SplitSizes()
     features: FeatureConfig = FeatureConfig()
     bootstrap: BootstrapConfig = BootstrapConfig()
+    # w2s: weak (any supervisor: the sandwich's weak side) -> strong, by each elicitor
+    weak: list[SupervisorConfig] = Field(default_factory=list)
+    strong: list[str] = Field(default_factory=list, description="strong model names")
+    elicitors: list[ElicitorConfig] = Field(default_factory=list, description="default: probe")
+    # protocol: a judge, alone or assisted by an assistant model
+    protocols: list[ProtocolConfig] = Field(default_factory=list)
+    judge: dict[str, Any] | None = Field(None, description="the judge's generator (see docs)")
+    assistant: dict[str, Any] | None = Field(
+        None, description="debaters / consultant / answerer and critic (needed unless only naive)"
+    )
+    judging: JudgeConfig = JudgeConfig()
+    generation: GenParams = GenParams()
+    max_items: int | None = Field(None, ge=1, description="judge each task's first items only")
+    batch_size: int = Field(16, ge=1, description="items per backend call")
+    transcripts_in_report: int = Field(2, ge=0, description="rendered per protocol")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "task" in data:
+            if "tasks" in data:
+                raise ValueError("give task (one) or tasks (a list), not both")
+            data["tasks"] = as_list(data.pop("task"))
+        if data.get("weak") or data.get("strong"):
+            data.setdefault("elicitors", ["probe"])
+        elif data.get("protocols"):
+            data.setdefault("seeds", [0])  # generation is costly: one seed unless asked
+        return data
 
     @field_validator("tasks", mode="before")
     @classmethod
     def _task_shorthand(cls, v: Any) -> Any:
         return [{"name": t} if isinstance(t, str) else t for t in as_list(v)]
+
+    @field_validator("split", mode="wrap")
+    @classmethod
+    def _split(cls, v: Any, handler: Any) -> Any:
+        try:
+            return handler(v)
+        except ConfigError as exc:  # SplitSizes checks its sum itself
+            raise ValueError(str(exc)) from None
 
     @field_validator("weak", mode="before")
     @classmethod
@@ -120,8 +182,12 @@ class RunConfig(Strict):
         out = []
         for w in as_list(v):
             if isinstance(w, str):
-                # a bare string is a supervisor name if registered, else a weak model
-                w = {"name": w} if w in SUPERVISORS else {"name": "weak-model", "model": w}
+                # a bare string is a supervisor name if registered, else a model
+                w = (
+                    {"name": w}
+                    if w in SUPERVISORS
+                    else {"name": DEFAULT_MODEL_SUPERVISOR, "model": w}
+                )
             out.append(w)
         return out
 
@@ -142,48 +208,108 @@ class RunConfig(Strict):
     def _strong_list(cls, v: Any) -> Any:
         return as_list(v)
 
-    @model_validator(mode="after")
-    def _names_exist(self) -> RunConfig:
-        from sandwich.elicit import ELICITORS
-        from sandwich.runs.w2s.controls import control_problems
-        from sandwich.supervision import SUPERVISORS
+    @field_validator("judge", "assistant", mode="before")
+    @classmethod
+    def _spec(cls, v: Any) -> Any:
+        return None if v is None else normalise_spec(v)
 
-        problems = []
+    @field_validator("protocols", mode="before")
+    @classmethod
+    def _protocol_shorthand(cls, v: Any) -> Any:
+        v = [v] if isinstance(v, str | dict) else v
+        return [{"name": p} if isinstance(p, str) else p for p in v]
+
+    @model_validator(mode="after")
+    def _check(self) -> RunConfig:
+        problems: list[str] = []
         for i, t in enumerate(self.tasks):
             problems += t.problems(f"tasks.{i}")
-        for i, w in enumerate(self.weak):
-            if w.name not in SUPERVISORS:
-                problems.append(f"weak.{i}.name: {SUPERVISORS.unknown_message(w.name)}")
-            else:
-                kwargs = {**w.params, **({"model": w.model} if w.name == "weak-model" else {})}
-                if w.name != "weak-model" or w.model:
-                    problems += param_problems(f"weak.{i}.params", SUPERVISORS, w.name, kwargs)
-            if w.name == "weak-model":
-                if not w.model:
-                    problems.append(f"weak.{i}.model: required for the weak-model supervisor")
-                elif (msg := check_model_name(w.model)) is not None:
-                    problems.append(f"weak.{i}.model: {msg}")
-        for i, s in enumerate(self.strong):
-            if (msg := check_model_name(s)) is not None:
-                problems.append(f"strong.{i}: {msg}")
-        for i, e in enumerate(self.elicitors):
-            if e.name not in ELICITORS:
-                problems.append(f"elicitors.{i}.name: {ELICITORS.unknown_message(e.name)}")
-            else:
-                problems += param_problems(f"elicitors.{i}.params", ELICITORS, e.name, e.params)
-                chain = e.params.get("chain")
-                for j, m in enumerate(chain if isinstance(chain, list) else []):
-                    if isinstance(m, str) and (msg := check_model_name(m)) is not None:
-                        problems.append(f"elicitors.{i}.params.chain.{j}: {msg}")
         check_unique("tasks", [t.label for t in self.tasks], problems)
-        check_unique("weak", [w.display for w in self.weak], problems)
-        check_unique("strong", list(self.strong), problems)
-        check_unique("elicitors", [e.display for e in self.elicitors], problems)
-        problems += control_problems(self.elicitors)
         check_unique("seeds", [str(s) for s in self.seeds], problems)
+        if not self.kinds:
+            problems.append("nothing to run: give weak and strong (w2s) and/or protocols")
+        if "w2s" in self.kinds:
+            problems += _w2s_problems(self)
+        if "protocol" in self.kinds:
+            problems += _protocol_problems(self)
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    @property
+    def kinds(self) -> list[str]:
+        """The experiment kinds this config runs, in :data:`KIND_FIELDS` order."""
+        fields = type(self).model_fields
+        given = [f for f, info in fields.items() if getattr(self, f) != info.get_default(
+            call_default_factory=True)]  # fmt: skip
+        return [k for k, fs in KIND_FIELDS.items() if set(fs) & set(given)]
+
+    def document(self) -> dict[str, Any]:
+        """The config as JSON data, without the fields of kinds it does not run: what
+        ``config.yaml`` and results.json hold and what the run id hashes."""
+        idle = {f for k, fields in KIND_FIELDS.items() if k not in self.kinds for f in fields}
+        return self.model_dump(mode="json", exclude=idle)
+
+
+def _w2s_problems(config: RunConfig) -> list[str]:
+    from sandwich.elicit import ELICITORS
+    from sandwich.runs.w2s.controls import control_problems
+    from sandwich.supervision import SUPERVISORS
+
+    problems: list[str] = []
+    for field in ("weak", "strong"):
+        if not getattr(config, field):
+            problems.append(f"{field}: required for a w2s experiment (weak and strong)")
+    for i, w in enumerate(config.weak):
+        if w.name not in SUPERVISORS:
+            problems.append(f"weak.{i}.name: {SUPERVISORS.unknown_message(w.name)}")
+            continue
+        if w.model is not None and (msg := check_model_name(w.model)) is not None:
+            problems.append(f"weak.{i}.model: {msg}")
+        else:
+            problems += param_problems(f"weak.{i}.params", SUPERVISORS, w.name, w.build_params)
+    for i, s in enumerate(config.strong):
+        if (msg := check_model_name(s)) is not None:
+            problems.append(f"strong.{i}: {msg}")
+    for i, e in enumerate(config.elicitors):
+        if e.name not in ELICITORS:
+            problems.append(f"elicitors.{i}.name: {ELICITORS.unknown_message(e.name)}")
+            continue
+        problems += param_problems(f"elicitors.{i}.params", ELICITORS, e.name, e.params)
+        chain = e.params.get("chain")
+        for j, m in enumerate(chain if isinstance(chain, list) else []):
+            if isinstance(m, str) and (msg := check_model_name(m)) is not None:
+                problems.append(f"elicitors.{i}.params.chain.{j}: {msg}")
+    check_unique("weak", [w.display for w in config.weak], problems)
+    check_unique("strong", list(config.strong), problems)
+    check_unique("elicitors", [e.display for e in config.elicitors], problems)
+    return problems + control_problems(config.elicitors)
+
+
+def _protocol_problems(config: RunConfig) -> list[str]:
+    from sandwich.protocols.registry import PROTOCOLS
+
+    problems = [] if config.protocols else ["protocols: required with judge, assistant, ..."]
+    if config.judge is None:
+        problems.append("judge: required with protocols (a model name or a generator mapping)")
+    else:
+        problems += [f"judge.{p}" for p in check_spec(config.judge)]
+    if config.assistant is not None:
+        problems += [f"assistant.{p}" for p in check_spec(config.assistant)]
+    for i, p in enumerate(config.protocols):
+        if p.name not in PROTOCOLS:
+            problems.append(f"protocols.{i}.name: {PROTOCOLS.unknown_message(p.name)}")
+            continue
+        problems += param_problems(f"protocols.{i}.params", PROTOCOLS, p.name, p.params)
+        if PROTOCOLS.build(p.name).uses_assistant and config.assistant is None:
+            problems.append(f"protocols.{i}: {p.name!r} needs an assistant model (assistant:)")
+        if p.display == ASSISTANT_ALONE:
+            problems.append(
+                f"protocols.{i}: {ASSISTANT_ALONE!r} is the reserved name of the "
+                "assistant's own accuracy (give another label)"
+            )
+    check_unique("protocols", [p.display for p in config.protocols], problems)
+    return problems
 
 
 def parse_config(data: Any, source: str = "<config>") -> RunConfig:

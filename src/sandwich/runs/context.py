@@ -4,20 +4,29 @@ their splits and the features service. Every experiment kind reads it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from sandwich.models.generation.base import Generator
 from sandwich.runs.config import RunConfig, TaskConfig
 from sandwich.runs.features import TaskFeatures
 from sandwich.store import ArtifactStore
-from sandwich.tasks import Splits, SplitSizes, Task, load_task
+from sandwich.tasks import Splits, Task, load_task
 
 
 @dataclass
 class RunContext:
-    """What cells of one run share: the config, the store, loaded tasks and features."""
+    """What cells of one run share: the config, the store, loaded tasks and features.
+
+    ``run_dir`` is where the run writes files for readers (protocol transcripts);
+    ``generators`` are judge / assistant generators given by the caller instead
+    of the ones the config names (tests, notebooks).
+    """
 
     config: RunConfig
     store: ArtifactStore
     progress: bool = True
+    run_dir: Path | None = None
+    generators: dict[str, Generator] = field(default_factory=dict)
     features: TaskFeatures = field(init=False)
     _tasks: dict[str, Task] = field(default_factory=dict)
     _splits: dict[tuple[str, int], Splits] = field(default_factory=dict)
@@ -42,7 +51,5 @@ class RunContext:
         """The seed's A/B/T split of a task, made once per run."""
         key = (cfg.model_dump_json(), seed)
         if key not in self._splits:
-            s = self.config.split
-            sizes = SplitSizes(s.train_weak, s.train_strong, s.test)
-            self._splits[key] = self.task(cfg).split(seed, sizes)
+            self._splits[key] = self.task(cfg).split(seed, self.config.split)
         return self._splits[key]

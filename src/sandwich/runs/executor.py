@@ -1,9 +1,9 @@
 """Executors run cells. The local one runs them in this process, in order.
 
 An executor only needs ``map(fn, cells)``; cells are plain pydantic data and
-``run_cell`` is a pure function of (context, cell), so a Ray executor can be
-added later by shipping the config and cell to workers that build their own
-context over a shared artifact store.
+each kind's ``run_cell`` is a pure function of (context, cell), so a Ray
+executor can be added later by shipping the config and cell to workers that
+build their own context over a shared artifact store.
 """
 
 from __future__ import annotations

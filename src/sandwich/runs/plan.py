@@ -1,21 +1,31 @@
-"""The planner: expand a config's grid into cells, the unit of work and caching."""
+"""The planner: a config's cells of every active kind, the unit of work and caching.
+
+A cell is plain, frozen pydantic data with a ``kind`` discriminator, so any
+executor (local now, Ray later) can ship it to a worker; the kind registered
+under that name in :data:`sandwich.runs.kinds.KINDS` runs it.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated, Literal
 
-from sandwich.runs.config import ElicitorConfig, RunConfig, SupervisorConfig, TaskConfig
+from pydantic import Field
+
+from sandwich.config import Strict
+from sandwich.runs.config import (
+    ElicitorConfig,
+    ProtocolConfig,
+    RunConfig,
+    SupervisorConfig,
+    TaskConfig,
+)
+from sandwich.runs.kinds import kind_of
 
 
-class Cell(BaseModel):
-    """One (task, weak supervisor, strong model, elicitor, seed) combination.
+class W2SCell(Strict):
+    """One (task, weak supervisor, strong model, elicitor, seed) combination."""
 
-    A cell holds only plain data, so any executor (local now, Ray later) can
-    ship it to a worker and run it with :func:`sandwich.runs.cell.run_cell`.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
+    kind: Literal["w2s"] = "w2s"
     task: TaskConfig
     weak: SupervisorConfig
     strong: str
@@ -30,16 +40,22 @@ class Cell(BaseModel):
         )
 
 
-def plan_cells(config: RunConfig) -> list[Cell]:
-    """All cells of the grid, ordered task, strong, weak, seed, elicitor.
+class ProtocolCell(Strict):
+    """One protocol on one task's items with one seed (judge and assistant: the config's)."""
 
-    That order keeps cells that share features, labels and ceilings together.
-    """
-    return [
-        Cell(task=t, weak=w, strong=s, elicitor=e, seed=seed)
-        for t in config.tasks
-        for s in config.strong
-        for w in config.weak
-        for seed in config.seeds
-        for e in config.elicitors
-    ]
+    kind: Literal["protocol"] = "protocol"
+    task: TaskConfig
+    protocol: ProtocolConfig
+    seed: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.task.label} | {self.protocol.display} | seed {self.seed}"
+
+
+Cell = Annotated[W2SCell | ProtocolCell, Field(discriminator="kind")]
+
+
+def plan_cells(config: RunConfig) -> list[Cell]:
+    """Every cell of every kind the config runs, kind by kind in the kinds' own order."""
+    return [cell for name in config.kinds for cell in kind_of(name).plan(config)]

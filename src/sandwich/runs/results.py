@@ -1,7 +1,12 @@
-"""The results.json schema (pydantic): one entry per cell, plus aggregates.
+"""The results.json schema (pydantic): one envelope for every experiment kind.
 
-``schema_version`` changes whenever a field changes meaning or is removed.
-Accuracies are fractions in [0, 1]; every ``*_ci`` is a (low, high) 95%
+:class:`RunResults` holds one entry per cell and per group; both are
+discriminated unions on ``kind`` (``w2s``: :class:`CellResult`,
+:class:`GroupResult`; ``protocol``: :class:`ProtocolRow`,
+:class:`SeedAggregate`). ``schema_version`` changes whenever a field changes
+meaning or is removed; :func:`parse_results` reads every earlier file (version
+1 of the w2s results, and the protocol results the former protocol runner
+wrote). For w2s cells: accuracies are fractions in [0, 1]; every ``*_ci`` is a (low, high) 95%
 interval: for a cell a paired bootstrap over its test items; for a group the
 method its ``ci_method`` names (over seeds, or within the one seed). See
 ``sandwich.metrics.pgr_ci`` and docs/results.md.
@@ -9,12 +14,19 @@ method its ``ci_method`` names (over seeds, or within the one seed). See
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-SCHEMA_VERSION = 1
+from sandwich.protocols.results import Failure, ProtocolRow, SeedAggregate
+from sandwich.tasks.config import TaskConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SCHEMA_VERSION = 2  # 2: one envelope for every kind (cells and groups carry ``kind``)
 
 # flags a cell (or a group) can carry
 FLAG_SMALL_GAP = "small_gap"  # ceiling - weak is within noise: PGR is not meaningful
@@ -44,6 +56,7 @@ Interval = tuple[MaybeFloat, MaybeFloat]
 class CellResult(BaseModel):
     """The measurements of one (task, weak, strong, elicitor, seed) cell."""
 
+    kind: Literal["w2s"] = "w2s"
     task: str = Field(description="task name")
     weak: str = Field(description="weak supervisor name (a model name or a supervisor)")
     strong: str = Field(description="strong model name")
@@ -85,6 +98,7 @@ class CellResult(BaseModel):
 class GroupResult(BaseModel):
     """One (task, weak, strong, elicitor) combination aggregated over its seeds."""
 
+    kind: Literal["w2s"] = "w2s"
     task: str
     weak: str
     strong: str
@@ -113,7 +127,7 @@ class GroupResult(BaseModel):
 
 
 class ComparisonResult(BaseModel):
-    """An elicitor against its control on the same test items and seeds (runs.controls)."""
+    """An elicitor against its control on the same test items and seeds (runs.w2s.controls)."""
 
     task: str
     weak: str
@@ -134,15 +148,81 @@ class ComparisonResult(BaseModel):
     seed_diffs: list[float] = Field(default_factory=list)
 
 
+AnyCellResult = Annotated[CellResult | ProtocolRow, Field(discriminator="kind")]
+AnyGroupResult = Annotated[GroupResult | SeedAggregate, Field(discriminator="kind")]
+
+
 class RunResults(BaseModel):
+    """A run's results.json: every cell and group of every kind, and the run's warnings."""
+
     schema_version: int = SCHEMA_VERSION
     sandwich_version: str
     run_id: str
     created: str = Field(description="ISO 8601 time the results were written")
     config: dict[str, Any]
-    cells: list[CellResult]
-    groups: list[GroupResult]
+    cells: list[AnyCellResult]
+    groups: list[AnyGroupResult]
     comparisons: list[ComparisonResult] = Field(
-        default_factory=list, description="each elicitor minus its control, paired (optional)"
+        default_factory=list, description="each elicitor minus its control, paired (w2s)"
     )
+    failures: list[Failure] = Field(default_factory=list, description="failed items (protocol)")
+    models: dict[str, Any] = Field(default_factory=dict, description="generators by role")
     warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def kinds(self) -> list[str]:
+        """The kinds of the cells, in order of first appearance."""
+        return list(dict.fromkeys(c.kind for c in self.cells))
+
+    def w2s_cells(self) -> list[CellResult]:
+        return [c for c in self.cells if isinstance(c, CellResult)]
+
+    def w2s_groups(self) -> list[GroupResult]:
+        return [g for g in self.groups if isinstance(g, GroupResult)]
+
+    def protocol_rows(self) -> list[ProtocolRow]:
+        return [c for c in self.cells if isinstance(c, ProtocolRow)]
+
+    def protocol_aggregates(self) -> list[SeedAggregate]:
+        return [g for g in self.groups if isinstance(g, SeedAggregate)]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per cell (every kind; a column a kind lacks is missing), with ``run_id``."""
+        import pandas as pd
+
+        rows = [{"run_id": self.run_id, **c.model_dump(mode="json")} for c in self.cells]
+        return pd.DataFrame(rows)
+
+
+def upgrade(data: Any) -> Any:
+    """Any results.json this or an earlier sandwich wrote, as version-2 data: w2s
+    version 1 (every cell and group w2s); the former protocol runner's (``rows``,
+    ``aggregates``, one ``task``; the flag ``small-gap`` now ``small_gap``)."""
+    current = isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION
+    if not isinstance(data, dict) or (current and "rows" not in data):
+        return data
+    if "rows" not in data:
+        cells, groups = data.get("cells", []), data.get("groups", [])
+        return {**data, "schema_version": SCHEMA_VERSION, "cells": [{**c, "kind": "w2s"} for c
+                in cells], "groups": [{**g, "kind": "w2s"} for g in groups]}  # fmt: skip
+    config = {k: v for k, v in data["config"].items() if k != "task"}
+    config["tasks"] = [data["config"]["task"]]
+    task = TaskConfig.model_validate(config["tasks"][0]).label
+
+    def protocol(row: dict[str, Any]) -> dict[str, Any]:
+        flags = ["small_gap" if f == "small-gap" else f for f in row.get("flags", [])]
+        return {**row, "kind": "protocol", "task": task, "flags": flags}
+
+    return {
+        **{k: v for k, v in data.items() if k not in ("rows", "aggregates", "failures")},
+        "schema_version": SCHEMA_VERSION,
+        "config": config,
+        "cells": [protocol(r) for r in data["rows"]],
+        "groups": [protocol(a) for a in data.get("aggregates", [])],
+        "failures": [{**f, "task": task} for f in data.get("failures", [])],
+    }
+
+
+def parse_results(text: str) -> RunResults:
+    """A results.json's text as :class:`RunResults` (earlier versions upgraded)."""
+    return RunResults.model_validate(upgrade(json.loads(text)))

@@ -1,33 +1,36 @@
-"""Run an experiment: features, cells, aggregation, results.json and report."""
+"""Run an experiment of any kind: plan, prepare, execute, summarise, results.json, report.
+
+The run directory ``<runs>/<name>-<config hash>/`` holds ``config.yaml``,
+``results.json``, ``report.md``, ``report.html`` and what the kinds write for
+readers (``plots/``, ``transcripts/``). Resuming goes through the artifact
+store alone: every cell's artifacts are content-addressed, so a second run of
+the same config recomputes nothing and a killed run resumes.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
+from rich.table import Table as RichTable
 
 from sandwich import __version__
 from sandwich.errors import ConfigError
+from sandwich.models.generation.base import Generator
+from sandwich.report.page import ReportFiles, write_page
 from sandwich.runs.config import RunConfig
 from sandwich.runs.context import RunContext
 from sandwich.runs.executor import Executor, LocalExecutor
+from sandwich.runs.kinds import Summary, kind_of
 from sandwich.runs.plan import plan_cells
-from sandwich.runs.results import RunResults
-from sandwich.runs.w2s import (
-    CellOutcome,
-    aggregate,
-    compare_to_controls,
-    feature_jobs,
-    run_cell,
-    run_warnings,
-)
+from sandwich.runs.results import RunResults, parse_results
 from sandwich.store import ArtifactStore, atomic_write_text
 from sandwich.store.hashing import digest
-from sandwich.tasks import SplitSizes
-from sandwich.tasks.leakage import split_warnings
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +40,14 @@ CONFIG_FILE = "config.yaml"
 
 def run_id_for(config: RunConfig) -> str:
     """``<name>-<hash of the config>``: the same config reuses (and resumes) its run dir."""
-    return f"{config.name}-{digest(config.model_dump(mode='json'))[:8]}"
+    return f"{config.name}-{digest(config.document())[:8]}"
 
 
 @dataclass(frozen=True)
 class RunOutput:
     results: RunResults
     run_dir: Path
-    outcomes: list[CellOutcome]
+    outcomes: list[Any]  # each cell's outcome (the kind's record), in cell order
 
 
 def run(
@@ -55,14 +58,14 @@ def run(
     store: ArtifactStore | None = None,
     executor: Executor | None = None,
     progress: bool = True,
+    generators: Mapping[str, Generator] | None = None,
 ) -> RunOutput:
     """Run every cell of ``config`` and write ``<runs_root>/<run_id>/``.
 
-    Every stage is cached in ``store`` (default ``$SANDWICH_HOME``), so a second
-    run of the same config recomputes nothing and a killed run resumes.
+    Every stage is cached in ``store`` (default ``$SANDWICH_HOME``).
+    ``generators`` replaces the judge / assistant the config names (by role).
     """
-    store = store or ArtifactStore()
-    ctx = RunContext(config, store, progress)
+    ctx = RunContext(config, store or ArtifactStore(), progress, generators=dict(generators or {}))
     for i, task_cfg in enumerate(config.tasks):  # bad task parameters fail before any write
         try:
             ctx.task(task_cfg)
@@ -70,48 +73,62 @@ def run(
             raise ConfigError(f"tasks.{i}: {exc}") from None
     run_dir = Path(runs_root) / (run_id or run_id_for(config))
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(
-        run_dir / CONFIG_FILE, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-    )
-
-    for task_cfg, model in feature_jobs(config):  # one model in memory at a time
-        ctx.features.table(model, ctx.task(task_cfg))
-        ctx.features.release(model)
+    ctx.run_dir = run_dir
+    atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config.document(), sort_keys=False))
 
     cells = plan_cells(config)
-    outcomes = list((executor or LocalExecutor(progress)).map(lambda c: run_cell(ctx, c), cells))
-    groups = aggregate(outcomes, n_boot=config.bootstrap.n_boot)
-    warnings = run_warnings(groups, config.bootstrap.min_test)
-    warnings += [
-        f"corrupt cache entry {k[:12]} was detected and recomputed" for k in store.corrupt_found
+    for name in config.kinds:
+        kind_of(name).prepare(ctx, [c for c in cells if c.kind == name])
+    ex = executor or LocalExecutor(progress)
+    outcomes = list(ex.map(lambda c: kind_of(c.kind).run_cell(ctx, c), cells))
+    summaries = [
+        kind_of(name).summarise(
+            ctx, [o for c, o in zip(cells, outcomes, strict=True) if c.kind == name]
+        )
+        for name in config.kinds
     ]
-    sizes = SplitSizes(**config.split.model_dump())
-    for task_cfg in config.tasks:  # leaks between A, B and T (tasks.leakage)
-        by_seed = {seed: ctx.splits(task_cfg, seed) for seed in config.seeds}
-        warnings += split_warnings(ctx.task(task_cfg), by_seed, sizes)
-    results = RunResults(
-        sandwich_version=__version__,
-        run_id=run_dir.name,
-        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        config=config.model_dump(mode="json"),
-        cells=[o.result for o in outcomes],
-        groups=groups,
-        comparisons=compare_to_controls(config, outcomes, config.bootstrap.n_boot),
-        warnings=warnings,
+    results = _envelope(config, run_dir.name, summaries)
+    results.warnings.extend(
+        f"corrupt cache entry {k[:12]} was detected and recomputed" for k in ctx.store.corrupt_found
     )
     atomic_write_text(run_dir / RESULTS_FILE, results.model_dump_json(indent=2))
-    from sandwich.report import write_report  # report reads runs.results: import it late
-
     write_report(results, run_dir)
     return RunOutput(results, run_dir, outcomes)
 
 
+def _envelope(config: RunConfig, run_id: str, summaries: list[Summary]) -> RunResults:
+    return RunResults(
+        sandwich_version=__version__,
+        run_id=run_id,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        config=config.document(),
+        cells=[c for s in summaries for c in s.cells],
+        groups=[g for s in summaries for g in s.groups],
+        comparisons=[c for s in summaries for c in s.comparisons],
+        failures=[f for s in summaries for f in s.failures],
+        models={k: v for s in summaries for k, v in s.models.items()},
+        warnings=[w for s in summaries for w in s.warnings],
+    )
+
+
 def load_results(run_dir: Path | str) -> RunResults:
-    """Read ``results.json`` of a run directory (validated against the schema)."""
+    """Read ``results.json`` of a run directory (any kind; earlier versions upgraded)."""
     path = Path(run_dir) / RESULTS_FILE
     if not path.is_file():
         raise ConfigError(f"{path}: no results.json here; is {run_dir} a run directory?")
     try:
-        return RunResults.model_validate_json(path.read_text())
+        return parse_results(path.read_text())
     except ValueError as exc:
         raise ConfigError(f"{path}: not a valid results file: {exc}") from None
+
+
+def write_report(results: RunResults, run_dir: Path | str) -> ReportFiles:
+    """``report.md`` and ``report.html``: the run's header, then each kind's sections."""
+    run_dir = Path(run_dir)
+    parts = [kind_of(name).report(results, run_dir) for name in results.kinds]
+    return write_page(results, parts, run_dir)
+
+
+def result_tables(results: RunResults) -> list[RichTable]:
+    """The tables ``sandwich run`` prints: each kind's."""
+    return [t for name in results.kinds for t in kind_of(name).tables(results)]

@@ -3,7 +3,7 @@ which features a config's cells need, from what supervisors and elicitors declar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -13,7 +13,7 @@ from sandwich.models import Model
 from sandwich.runs.config import RunConfig, SupervisorConfig, TaskConfig
 from sandwich.runs.context import RunContext
 from sandwich.runs.features import TaskSource
-from sandwich.runs.plan import Cell
+from sandwich.runs.plan import W2SCell as Cell
 from sandwich.supervision import SUPERVISORS, Supervisor
 from sandwich.tasks import Item, Splits, Task
 
@@ -22,8 +22,7 @@ Split = Literal["train_weak", "train_strong", "test"]
 
 def build_supervisor(cfg: SupervisorConfig) -> Supervisor:
     """The configured supervisor; a config's ``model`` (the weak model) is one of its params."""
-    model = {"model": cfg.model} if cfg.model else {}
-    return SUPERVISORS.build(cfg.name, **cfg.params, **model)
+    return SUPERVISORS.build(cfg.name, **cfg.build_params)
 
 
 @dataclass
@@ -74,7 +73,7 @@ class CellData:
         return {
             "task": self.task.fingerprint,
             "seed": self.seed,
-            "split": self.ctx.config.split.model_dump(),
+            "split": asdict(self.ctx.config.split),
         }
 
     def features_key(self, model: str) -> str:

@@ -1,0 +1,52 @@
+"""The w2s kind's sections of the report: PGR per group, plots, elicitors side by side,
+ceilings, bootstrapping chains, per cell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sandwich.report.compare import ceilings, chains, side_by_side
+from sandwich.report.content import used_flags, w2s_warnings
+from sandwich.report.html_page import esc, figure, html_table
+from sandwich.report.markdown_page import md_escape, md_table
+from sandwich.report.page import KindReport, Section
+from sandwich.report.plots import write_plots
+from sandwich.report.rows import Table, cell_table, group_table
+from sandwich.runs.results import RunResults
+
+PLOTS_DIR = "plots"
+
+
+def _table(title: str, table: Table) -> Section:
+    return Section(title, md_table(table), html_table(table))
+
+
+def w2s_report(results: RunResults, run_dir: Path) -> KindReport:
+    """Write the plots into ``run_dir/plots`` and render the sections."""
+    plots = write_plots(results, run_dir / PLOTS_DIR)
+    flags = used_flags(results)
+    groups = group_table(results)
+    sections = [
+        Section(
+            "PGR per group (mean over seeds)",
+            "\n".join([md_table(groups), ""] + [f"- `{f}`: {md_escape(m)}" for f, m in flags]),
+            html_table(groups)
+            + "\n<ul>"
+            + "".join(f"<li><code>{esc(f)}</code>: {esc(m)}</li>" for f, m in flags)
+            + "</ul>",
+        ),
+        Section(
+            "Plots",
+            "\n\n".join(
+                f"![{md_escape(p.title)}]({p.path.relative_to(run_dir).as_posix()})" for p in plots
+            ),
+            "".join(figure(p) for p in plots),
+        ),
+    ]
+    if len({g.elicitor for g in results.w2s_groups()}) > 1:
+        sections.append(_table("Elicitors side by side", side_by_side(results)))
+    sections.append(_table("Ceilings", ceilings(results)))
+    if (chain := chains(results)).rows:
+        sections.append(_table("Bootstrapping chains", chain))
+    sections.append(_table("Per cell (one seed each)", cell_table(results)))
+    return KindReport(sections, w2s_warnings(results), [p.path for p in plots])

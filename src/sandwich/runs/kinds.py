@@ -1,0 +1,71 @@
+"""Experiment kinds: what the engine needs of each (w2s, protocol, and the next ones).
+
+A kind is one object registered in :data:`KINDS` (lazy ``"module:Object"``
+entries: listing kinds imports nothing heavy). :func:`sandwich.runs.run` asks
+every kind the config runs for its cells, lets it ``prepare`` what they share,
+maps ``run_cell`` over all cells with one executor, turns each kind's outcomes
+into result records (``summarise``) and builds one report from each kind's
+part. A new kind adds its config fields (:mod:`sandwich.runs.config`), its cell
+(:mod:`sandwich.runs.plan`), its result records (:mod:`sandwich.runs.results`)
+and one entry here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sandwich.registry import Registry
+
+if TYPE_CHECKING:
+    from rich.table import Table as RichTable
+
+    from sandwich.report.page import KindReport
+    from sandwich.runs.config import RunConfig
+    from sandwich.runs.context import RunContext
+    from sandwich.runs.results import (
+        AnyCellResult,
+        AnyGroupResult,
+        ComparisonResult,
+        Failure,
+        RunResults,
+    )
+
+
+@dataclass
+class Summary:
+    """A kind's share of the results envelope."""
+
+    cells: list[AnyCellResult]
+    groups: list[AnyGroupResult] = field(default_factory=list)
+    comparisons: list[ComparisonResult] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    models: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class ExperimentKind(Protocol):
+    """The engine's view of one kind; cells are pydantic data with ``kind`` = ``name``."""
+
+    name: str
+
+    def plan(self, config: RunConfig) -> Sequence[Any]: ...
+    def prepare(self, ctx: RunContext, cells: Sequence[Any]) -> None: ...
+    def run_cell(self, ctx: RunContext, cell: Any) -> Any: ...
+    def summarise(self, ctx: RunContext, outcomes: Sequence[Any]) -> Summary: ...
+    def report(self, results: RunResults, run_dir: Path) -> KindReport: ...
+    def tables(self, results: RunResults) -> list[RichTable]: ...
+
+
+KINDS: Registry[ExperimentKind] = Registry("experiment kind")
+KINDS.lazy("w2s", "sandwich.runs.w2s.kind:W2SKind", "weak -> strong student: PGR vs the ceiling")
+KINDS.lazy("protocol", "sandwich.runs.protocol:ProtocolKind", "a judge alone or assisted")
+
+
+@functools.cache
+def kind_of(name: str) -> ExperimentKind:
+    """The (stateless) kind object registered under ``name``."""
+    return KINDS.build(name)

@@ -1,0 +1,259 @@
+"""The protocol kind: every protocol x seed on each task's items, judged in both orders.
+
+A cell's transcripts are an artifact keyed by what determines them (the
+task's fingerprint and item ids, the protocol's resolved spec, the judge's and
+assistant's generators, judging and generation settings, the seed), stored
+only when complete with no failed item; a run finds them there without
+loading a model. Otherwise the protocol runs again and the response cache
+returns every answer already generated, so only missing or failed items cost
+anything. A copy goes to ``<run_dir>/transcripts/<protocol>-seed<k>.jsonl``
+(``transcripts/<task>/...`` with several tasks) for readers (the report, the
+feedback app).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table as RichTable
+
+from sandwich.errors import InputFileError
+from sandwich.models.generation.base import Generator
+from sandwich.protocols.base import OversightProtocol
+from sandwich.protocols.generators import build_generator
+from sandwich.protocols.judge import Judge
+from sandwich.protocols.measure import aggregate_seeds, measure
+from sandwich.protocols.naive import ASSISTANT_ALONE, AssistantAlone
+from sandwich.protocols.registry import PROTOCOLS
+from sandwich.protocols.results import FLAG_ONE_ORDER, FLAG_SMALL_GAP, Failure, ProtocolRow
+from sandwich.protocols.runner import run_protocol
+from sandwich.protocols.transcripts import (
+    TRANSCRIPT_SCHEMA,
+    TranscriptRecord,
+    read_transcripts,
+    write_transcripts,
+)
+from sandwich.registry import spec_of
+from sandwich.report.page import KindReport
+from sandwich.report.protocol import protocol_report, rich_table
+from sandwich.runs.config import ProtocolConfig, RunConfig, TaskConfig
+from sandwich.runs.context import RunContext
+from sandwich.runs.kinds import Summary
+from sandwich.runs.plan import ProtocolCell
+from sandwich.runs.results import RunResults
+from sandwich.store import ArtifactKey
+from sandwich.tasks import Item
+
+log = logging.getLogger(__name__)
+
+TRANSCRIPTS_DIR = "transcripts"
+_FILE = "transcripts.jsonl"  # inside the artifact
+
+
+@dataclass(frozen=True)
+class ProtocolOutcome:
+    """A protocol cell's transcripts and where the run directory holds their copy."""
+
+    cell: ProtocolCell
+    records: list[TranscriptRecord]
+    transcripts: str  # relative to the run directory
+
+
+class ProtocolKind:
+    """A judge alone (naive) or assisted (consultancy, debate, critique), per item."""
+
+    name = "protocol"
+
+    def plan(self, config: RunConfig) -> list[ProtocolCell]:
+        """Per task and seed: naive first (the others are paired with it), the other
+        protocols, then the assistant answering alone (when there is an assistant)."""
+        protocols = sorted(config.protocols, key=lambda p: p.name != "naive")
+        if config.assistant is not None:
+            protocols.append(ProtocolConfig(name=ASSISTANT_ALONE))
+        return [
+            ProtocolCell(task=t, protocol=p, seed=seed)
+            for t in config.tasks
+            for seed in config.seeds
+            for p in protocols
+        ]
+
+    def prepare(self, ctx: RunContext, cells: Sequence[ProtocolCell]) -> None:
+        """Nothing: generators are built on first use (a resumed run needs none)."""
+
+    def run_cell(self, ctx: RunContext, cell: ProtocolCell) -> ProtocolOutcome:
+        items = _items(ctx, cell.task)
+        key = transcripts_key(ctx, cell, items)
+        records = _stored(ctx, key)
+        if records is None:
+            records = _generate(ctx, cell, items)
+            if all(r.status != "failed" for r in records):
+                ctx.store.get_or_build(key, lambda d: write_transcripts(d / _FILE, records))
+        rel = transcripts_path(ctx.config, cell)
+        if ctx.run_dir is not None:
+            write_transcripts(ctx.run_dir / rel, records)
+        return ProtocolOutcome(cell, records, rel)
+
+    def summarise(self, ctx: RunContext, outcomes: Sequence[ProtocolOutcome]) -> Summary:
+        n_boot = ctx.config.bootstrap.n_boot
+        rows: list[ProtocolRow] = []
+        failures: list[Failure] = []
+        naive: dict[tuple[str, int], list[TranscriptRecord]] = {}
+        for o in outcomes:  # planned naive first within each (task, seed)
+            task, name, seed = o.cell.task.label, o.cell.protocol.name, o.cell.seed
+            if name == "naive":
+                naive.setdefault((task, seed), o.records)
+            base = None if name in ("naive", ASSISTANT_ALONE) else naive.get((task, seed))
+            row = measure(o.cell.protocol.display, o.records, base, seed, o.transcripts, n_boot)
+            rows.append(row.model_copy(update={"task": task}))
+            failures += [
+                Failure(task=task, protocol=row.protocol, seed=seed, item_id=r.item_id,
+                        reason=r.reason or "")
+                for r in o.records
+                if r.status == "failed"
+            ]  # fmt: skip
+        keys = dict.fromkeys((r.task, r.protocol) for r in rows)
+        groups = [
+            a.model_copy(update={"task": task})
+            for task, protocol in keys
+            if (a := aggregate_seeds([r for r in rows if (r.task, r.protocol) == (task, protocol)]))
+        ]
+        return Summary(
+            cells=list(rows),
+            groups=list(groups),
+            failures=failures,
+            models=_models_seen(outcomes),
+            warnings=_warnings(rows, ctx.config),
+        )
+
+    def report(self, results: RunResults, run_dir: Path) -> KindReport:
+        return protocol_report(results, run_dir)
+
+    def tables(self, results: RunResults) -> list[RichTable]:
+        return [rich_table(results)]
+
+
+def _items(ctx: RunContext, task: TaskConfig) -> list[Item]:
+    items = ctx.task(task).items
+    return list(items[: ctx.config.max_items] if ctx.config.max_items else items)
+
+
+def _protocol(cell: ProtocolCell) -> OversightProtocol:
+    if cell.protocol.name == ASSISTANT_ALONE:
+        return AssistantAlone()
+    return PROTOCOLS.build(cell.protocol.name, **cell.protocol.params)
+
+
+def _roles(protocol: OversightProtocol) -> tuple[str, str | None]:
+    """(the judging model's role, the assistant's role or None); the assistant-alone
+    reference is the assistant model answering itself."""
+    alone = isinstance(protocol, AssistantAlone)
+    return ("assistant" if alone else "judge"), ("assistant" if protocol.uses_assistant else None)
+
+
+def _spec(ctx: RunContext, role: str) -> Any:
+    """What identifies a role's generator (in cache keys): the caller's generator's
+    description, else the config's spec (so nothing is built to name it)."""
+    if role in ctx.generators:
+        return ctx.generators[role].describe()
+    return ctx.config.judge if role == "judge" else ctx.config.assistant
+
+
+def _generator(ctx: RunContext, role: str) -> Generator:
+    return ctx.generators.get(role) or build_generator(_spec(ctx, role))
+
+
+def transcripts_key(ctx: RunContext, cell: ProtocolCell, items: Sequence[Item]) -> ArtifactKey:
+    """The artifact key of a cell's transcripts: everything that determines them."""
+    protocol = _protocol(cell)
+    spec = spec_of(protocol)
+    judge_role, assistant_role = _roles(protocol)
+    inputs = {
+        "task": ctx.task(cell.task).fingerprint,
+        "items": [it.id for it in items],
+        "protocol": spec.to_dict() if spec else {"name": cell.protocol.name},
+        "judge": _spec(ctx, judge_role),
+        "assistant": _spec(ctx, assistant_role) if assistant_role else None,
+        "judging": ctx.config.judging.model_dump(mode="json"),
+        "generation": ctx.config.generation.model_dump(mode="json") if assistant_role else None,
+        "seed": cell.seed,
+    }
+    return ArtifactKey("transcripts", TRANSCRIPT_SCHEMA, inputs)
+
+
+def _stored(ctx: RunContext, key: ArtifactKey) -> list[TranscriptRecord] | None:
+    found = ctx.store.lookup(key)
+    if found is None:
+        return None
+    try:
+        return read_transcripts(found / _FILE)
+    except InputFileError as exc:
+        log.warning("ignoring unreadable stored transcripts (%s); running again", exc)
+        return None
+
+
+def _generate(ctx: RunContext, cell: ProtocolCell, items: Sequence[Item]) -> list[TranscriptRecord]:
+    protocol = _protocol(cell)
+    judge_role, assistant_role = _roles(protocol)
+    cfg = ctx.config
+    judge = Judge(_generator(ctx, judge_role), cfg.judging.method, cfg.judging.max_new_tokens)
+    assistant = _generator(ctx, assistant_role) if assistant_role else None
+    return run_protocol(
+        protocol, items, judge, assistant, cfg.generation, cell.seed, cfg.batch_size, ctx.progress
+    )
+
+
+def transcripts_path(config: RunConfig, cell: ProtocolCell) -> str:
+    """The copy's path relative to the run directory."""
+    name = f"{cell.protocol.display}-seed{cell.seed}.jsonl"
+    if len(config.tasks) > 1:
+        return f"{TRANSCRIPTS_DIR}/{cell.task.label}/{name}"
+    return f"{TRANSCRIPTS_DIR}/{name}"
+
+
+def _models_seen(outcomes: Sequence[ProtocolOutcome]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for o in outcomes:
+        if not o.records:
+            continue
+        if o.cell.protocol.name == ASSISTANT_ALONE:  # "judged" by the assistant model itself
+            out.setdefault("assistant", o.records[0].models["judge"])
+        else:
+            out.update(o.records[0].models)
+    return out
+
+
+def _warnings(rows: Sequence[ProtocolRow], config: RunConfig) -> list[str]:
+    out = []
+    for r in rows:
+        what = f"{r.task} | {r.protocol}" if len(config.tasks) > 1 else r.protocol
+        if r.n_failed:
+            out.append(f"{what} seed {r.seed}: {r.n_failed} item(s) failed (see failures); "
+                       "run again to retry them")  # fmt: skip
+        if r.n_unparsed:
+            out.append(f"{what} seed {r.seed}: {r.n_unparsed} verdict(s) unparsed in both "
+                       "orders, counted as P = 0.5")  # fmt: skip
+        if r.n_one_order:
+            flagged = f" (flagged {FLAG_ONE_ORDER})" if FLAG_ONE_ORDER in r.flags else ""
+            out.append(
+                f"{what} seed {r.seed}: {r.n_one_order} item(s) ({r.n_one_order / r.n_items:.0%})"
+                " judged in one answer order only (the other unparsed): their position bias is "
+                f"not cancelled{flagged}"
+            )
+        if FLAG_SMALL_GAP in r.flags:
+            out.append(f"{what} seed {r.seed}: the 95% CI of expert - naive judge includes 0; "
+                       "gap closed is not meaningful")  # fmt: skip
+    n = min((r.n_items for r in rows), default=0)
+    if n < config.bootstrap.min_test:
+        out.append(f"only {n} items (< {config.bootstrap.min_test}): wide CIs")
+    if not any(p.name == "naive" for p in config.protocols):
+        out.append("no naive protocol in the config: gap closed cannot be measured")
+    if len(config.seeds) == 1:
+        out.append(
+            "one seed: every CI is within-seed (resampling items only); seed-to-seed "
+            "variation (consultancy assignment, sampling) is not in it"
+        )
+    return out

@@ -1,0 +1,72 @@
+"""The w2s kind as the engine sees it: a thin adapter over :mod:`sandwich.runs.w2s`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.table import Table as RichTable
+
+from sandwich.report.page import KindReport
+from sandwich.report.terminal import format_table
+from sandwich.report.w2s import w2s_report
+from sandwich.runs.config import RunConfig
+from sandwich.runs.context import RunContext
+from sandwich.runs.kinds import Summary
+from sandwich.runs.plan import W2SCell
+from sandwich.runs.results import RunResults
+from sandwich.runs.w2s import (
+    CellOutcome,
+    aggregate,
+    compare_to_controls,
+    feature_jobs,
+    run_cell,
+    run_warnings,
+)
+from sandwich.tasks.leakage import split_warnings
+
+
+class W2SKind:
+    """Weak supervisor -> strong student by each elicitor, PGR against the ceiling."""
+
+    name = "w2s"
+
+    def plan(self, config: RunConfig) -> list[W2SCell]:
+        """The grid, ordered task, strong, weak, seed, elicitor: cells that share
+        features, labels and ceilings stay together."""
+        return [
+            W2SCell(task=t, weak=w, strong=s, elicitor=e, seed=seed)
+            for t in config.tasks
+            for s in config.strong
+            for w in config.weak
+            for seed in config.seeds
+            for e in config.elicitors
+        ]
+
+    def prepare(self, ctx: RunContext, cells: Sequence[W2SCell]) -> None:
+        for task_cfg, model in feature_jobs(ctx.config):  # one model in memory at a time
+            ctx.features.table(model, ctx.task(task_cfg))
+            ctx.features.release(model)
+
+    def run_cell(self, ctx: RunContext, cell: W2SCell) -> CellOutcome:
+        return run_cell(ctx, cell)
+
+    def summarise(self, ctx: RunContext, outcomes: Sequence[CellOutcome]) -> Summary:
+        config = ctx.config
+        groups = aggregate(list(outcomes), n_boot=config.bootstrap.n_boot)
+        warnings = run_warnings(groups, config.bootstrap.min_test)
+        for task_cfg in config.tasks:  # leaks between A, B and T (tasks.leakage)
+            by_seed = {seed: ctx.splits(task_cfg, seed) for seed in config.seeds}
+            warnings += split_warnings(ctx.task(task_cfg), by_seed, config.split)
+        return Summary(
+            cells=[o.result for o in outcomes],
+            groups=list(groups),
+            comparisons=compare_to_controls(config, list(outcomes), config.bootstrap.n_boot),
+            warnings=warnings,
+        )
+
+    def report(self, results: RunResults, run_dir: Path) -> KindReport:
+        return w2s_report(results, run_dir)
+
+    def tables(self, results: RunResults) -> list[RichTable]:
+        return [format_table(results)]
