@@ -19,6 +19,7 @@ LAYERS = [
     {"errors", "config", "registry", "store", "__init__"},
     {"tasks", "models", "metrics"},
     {"supervision", "elicit", "protocols", "feedback", "testing"},
+    {"results"},
     {"report"},
     {"runs"},
     {"cli", "__main__"},

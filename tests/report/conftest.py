@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandwich.runs.results import (
+from sandwich.results import (
     FLAG_SMALL_GAP,
     FLAG_SMALL_TEST,
     CellResult,

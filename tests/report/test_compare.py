@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from sandwich.report.compare import side_by_side
-from sandwich.runs.results import ComparisonResult, RunResults
+from sandwich.results import ComparisonResult, RunResults
 
 
 def _comparison(weak: str, strong: str, n_seeds: int) -> ComparisonResult:

@@ -9,8 +9,8 @@ from matplotlib.image import imread
 from sandwich.report import format_table, table_text
 from sandwich.report.plots import slug
 from sandwich.report.rows import group_table
+from sandwich.results import RunResults
 from sandwich.runs import write_report
-from sandwich.runs.results import RunResults
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -111,7 +111,7 @@ def test_slug() -> None:
 
 def test_seed_flags_are_explained_and_do_not_dim_rows(results: RunResults) -> None:
     from sandwich.report.content import flagged, used_flags, w2s_warnings
-    from sandwich.runs.results import FLAG_FEW_SEEDS, FLAG_SINGLE_SEED, FLAG_UNBOUNDED_CI
+    from sandwich.results import FLAG_FEW_SEEDS, FLAG_SINGLE_SEED, FLAG_UNBOUNDED_CI
 
     g = results.groups[1]
     g.flags = [FLAG_FEW_SEEDS]

@@ -10,7 +10,7 @@ import pytest
 
 from sandwich.metrics.pgr_ci import METHOD_BOOTSTRAP, METHOD_SEEDS, pgr_with_ci
 from sandwich.metrics.replicates import mean_ci, ratio_ci
-from sandwich.runs.results import (
+from sandwich.results import (
     FLAG_FEW_SEEDS,
     FLAG_SINGLE_SEED,
     FLAG_SMALL_GAP,

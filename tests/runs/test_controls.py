@@ -10,8 +10,8 @@ import pytest
 
 from sandwich.elicit import ELICITORS
 from sandwich.errors import ConfigError
+from sandwich.results import CellResult
 from sandwich.runs import load_config, parse_config
-from sandwich.runs.results import CellResult
 from sandwich.runs.w2s import CellOutcome, compare_to_controls
 
 

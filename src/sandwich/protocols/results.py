@@ -1,6 +1,6 @@
 """A protocol's measurements (pydantic): one row per protocol and seed, one aggregate
 per protocol over seeds; the protocol cells and groups of a run's results.json
-(:class:`sandwich.runs.results.RunResults`)."""
+(:class:`sandwich.results.RunResults`)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sandwich.report.rows import Table, defined, flags_text, num, with_ci
-from sandwich.runs.results import ComparisonResult, RunResults
+from sandwich.results import ComparisonResult, RunResults
 
 
 def signed(x: float | None, digits: int = 3) -> str:

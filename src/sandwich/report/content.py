@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from sandwich.runs.results import (
+from sandwich.results import (
     FLAG_FEW_SEEDS,
     FLAG_ORACLE,
     FLAG_SINGLE_SEED,

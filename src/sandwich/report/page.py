@@ -18,7 +18,7 @@ from typing import NamedTuple
 from sandwich.report.content import config_yaml, meta
 from sandwich.report.html_page import esc
 from sandwich.report.markdown_page import md_escape
-from sandwich.runs.results import RunResults
+from sandwich.results import RunResults
 from sandwich.store import atomic_write_text
 
 

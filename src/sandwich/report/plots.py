@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from sandwich.report.rows import defined
-from sandwich.runs.results import FLAG_SMALL_GAP, GroupResult, RunResults
+from sandwich.results import FLAG_SMALL_GAP, GroupResult, RunResults
 
 WEAK_COLOR = "#9e9e9e"
 CEILING_COLOR = "#263238"

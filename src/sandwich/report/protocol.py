@@ -33,7 +33,7 @@ from sandwich.report.markdown_page import md_escape, md_table
 from sandwich.report.page import KindReport, Section
 from sandwich.report.rows import Column, Table, num, table
 from sandwich.report.terminal import rich
-from sandwich.runs.results import RunResults
+from sandwich.results import RunResults
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sandwich.runs.results import RunResults
+from sandwich.results import RunResults
 
 
 class Table(NamedTuple):

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from sandwich.report.content import flagged
 from sandwich.report.rows import Table, group_table
-from sandwich.runs.results import RunResults
+from sandwich.results import RunResults
 
 TITLE = "PGR per group (mean over seeds; 95% CI over seeds, or within one seed: see flags)"
 

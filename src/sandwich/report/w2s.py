@@ -12,7 +12,7 @@ from sandwich.report.markdown_page import md_escape, md_table
 from sandwich.report.page import KindReport, Section
 from sandwich.report.plots import write_plots
 from sandwich.report.rows import Table, cell_table, group_table
-from sandwich.runs.results import RunResults
+from sandwich.results import RunResults
 
 PLOTS_DIR = "plots"
 

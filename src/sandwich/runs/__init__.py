@@ -10,10 +10,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from sandwich.results import SCHEMA_VERSION, CellResult, GroupResult, RunResults
 from sandwich.runs.config import RunConfig, load_config, parse_config
 from sandwich.runs.kinds import KINDS
 from sandwich.runs.plan import Cell, plan_cells
-from sandwich.runs.results import SCHEMA_VERSION, CellResult, GroupResult, RunResults
 
 if TYPE_CHECKING:
     from sandwich.runs.runner import (

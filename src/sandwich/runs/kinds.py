@@ -6,7 +6,7 @@ every kind the config runs for its cells, lets it ``prepare`` what they share,
 maps ``run_cell`` over all cells with one executor, turns each kind's outcomes
 into result records (``summarise``) and builds one report from each kind's
 part. A new kind adds its config fields (:mod:`sandwich.runs.config`), its cell
-(:mod:`sandwich.runs.plan`), its result records (:mod:`sandwich.runs.results`)
+(:mod:`sandwich.runs.plan`), its result records (:mod:`sandwich.results`)
 and one entry here.
 """
 
@@ -24,15 +24,15 @@ if TYPE_CHECKING:
     from rich.table import Table as RichTable
 
     from sandwich.report.page import KindReport
-    from sandwich.runs.config import RunConfig
-    from sandwich.runs.context import RunContext
-    from sandwich.runs.results import (
+    from sandwich.results import (
         AnyCellResult,
         AnyGroupResult,
         ComparisonResult,
         Failure,
         RunResults,
     )
+    from sandwich.runs.config import RunConfig
+    from sandwich.runs.context import RunContext
 
 
 @dataclass

@@ -40,11 +40,11 @@ from sandwich.protocols.transcripts import (
 from sandwich.registry import spec_of
 from sandwich.report.page import KindReport
 from sandwich.report.protocol import protocol_report, rich_table
+from sandwich.results import RunResults
 from sandwich.runs.config import ProtocolConfig, RunConfig, TaskConfig
 from sandwich.runs.context import RunContext
 from sandwich.runs.kinds import Summary
 from sandwich.runs.plan import ProtocolCell
-from sandwich.runs.results import RunResults
 from sandwich.store import ArtifactKey
 from sandwich.tasks import Item
 

@@ -23,12 +23,12 @@ from sandwich import __version__
 from sandwich.errors import ConfigError
 from sandwich.models.generation.base import Generator
 from sandwich.report.page import ReportFiles, write_page
+from sandwich.results import RunResults, parse_results
 from sandwich.runs.config import RunConfig
 from sandwich.runs.context import RunContext
 from sandwich.runs.executor import Executor, LocalExecutor
 from sandwich.runs.kinds import Summary, kind_of
 from sandwich.runs.plan import plan_cells
-from sandwich.runs.results import RunResults, parse_results
 from sandwich.store import ArtifactStore, atomic_write_text
 from sandwich.store.hashing import digest
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sandwich.metrics import pgr_with_ci_over_seeds
 from sandwich.metrics.replicates import t_quantile
-from sandwich.runs.results import (
+from sandwich.results import (
     FEW_SEEDS,
     FLAG_FEW_SEEDS,
     FLAG_SINGLE_SEED,

@@ -19,9 +19,9 @@ from sandwich.metrics import (
     pgr_with_ci,
 )
 from sandwich.registry import spec_of
+from sandwich.results import FLAG_ORACLE, FLAG_SMALL_GAP, FLAG_SMALL_TEST, CellResult
 from sandwich.runs.context import RunContext
 from sandwich.runs.plan import W2SCell as Cell
-from sandwich.runs.results import FLAG_ORACLE, FLAG_SMALL_GAP, FLAG_SMALL_TEST, CellResult
 from sandwich.runs.w2s.data import CellData, build_supervisor
 from sandwich.runs.w2s.stages import supervisor_labels, trained
 from sandwich.supervision import Supervisor

@@ -30,7 +30,7 @@ import numpy as np
 from sandwich.elicit import ELICITORS, ElicitorBase
 from sandwich.errors import ConfigError, UnknownNameError
 from sandwich.metrics.paired import paired_difference
-from sandwich.runs.results import ComparisonResult
+from sandwich.results import ComparisonResult
 
 if TYPE_CHECKING:  # the config imports this module to resolve controls: types only
     from sandwich.runs.config import ElicitorConfig, RunConfig

@@ -10,11 +10,11 @@ from rich.table import Table as RichTable
 from sandwich.report.page import KindReport
 from sandwich.report.terminal import format_table
 from sandwich.report.w2s import w2s_report
+from sandwich.results import RunResults
 from sandwich.runs.config import RunConfig
 from sandwich.runs.context import RunContext
 from sandwich.runs.kinds import Summary
 from sandwich.runs.plan import W2SCell
-from sandwich.runs.results import RunResults
 from sandwich.runs.w2s import (
     CellOutcome,
     aggregate,
