@@ -22,7 +22,7 @@ import importlib
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -198,6 +198,33 @@ class NoParams(BaseModel):
     """The Params of a factory without parameters."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Configurable:
+    """A component whose parameters are its ``Params`` model, declared once.
+
+    ``__init__(**params)`` validates them into ``self.hparams`` (a bad value
+    fails naming the field, also when the class is built directly); a
+    subclass declares ``class Params(Strict)`` and ``hparams: Params`` and
+    writes no constructor of its own.
+    """
+
+    Params: ClassVar[type[BaseModel]] = NoParams
+    hparams: BaseModel
+
+    def __init__(self, **params: Any) -> None:
+        try:
+            self.hparams = self.Params.model_validate(params)
+        except ValidationError as exc:
+            from sandwich.config import format_validation_error
+
+            raise ConfigError(
+                format_validation_error(exc, type(self).__name__, "parameters")
+            ) from None
+
+    def get_params(self) -> dict[str, Any]:
+        """The parameters this object was built with, defaults included (JSON-ready)."""
+        return self.hparams.model_dump(mode="json")
 
 
 def takes(params: type[BaseModel]) -> Callable[[F], F]:

@@ -1,8 +1,9 @@
 """Elicitors: turn the strong model's features plus supervisor labels into predictions.
 
-Estimator contract (as in scikit-learn): ``__init__`` only stores
-hyperparameters; ``fit(X, y, random_state) -> self`` learns from features ``X``
-(n, d) and soft labels ``y`` in [0, 1]; learned state ends in ``_``;
+Estimator contract (as in scikit-learn): the hyperparameters are the class's
+pydantic ``Params`` (validated into ``hparams`` by ``__init__``, which does
+nothing else; see :class:`sandwich.registry.Configurable`);
+``fit(X, y, random_state) -> self`` learns from features ``X`` (n, d) and soft labels ``y`` in [0, 1]; learned state ends in ``_``;
 ``predict_proba(X)`` returns P(true), shape (n,).
 
 Model selection / early stopping uses a held-out part of the ``y`` it is
@@ -34,19 +35,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 
+from sandwich.registry import Configurable
+
 if TYPE_CHECKING:
     from sandwich.models import Model
 
 Inputs = Literal["features", "text"]
 
 
-class _Params:
-    def get_params(self) -> dict[str, Any]:
-        """The hyperparameters ``__init__`` stored (not fitted state, which ends in ``_``)."""
-        return {
-            k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")
-        }
-
+class _Params(Configurable):
     def control_overrides(self) -> dict[str, Any] | None:
         """The parameters that turn this elicitor into its control, or None if it has none.
 
@@ -67,14 +64,6 @@ class Elicitor(_Params, ABC):
 
     @abstractmethod
     def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
-
-    @abstractmethod
-    def check_params(self) -> None:
-        """Raise ValueError naming a hyperparameter outside its allowed range.
-
-        Called by ``fit`` and by config validation (so a bad value fails when
-        the config loads, not after features have been computed).
-        """
 
 
 class TextElicitor(_Params, ABC):
@@ -107,9 +96,6 @@ class TextElicitor(_Params, ABC):
 
     @abstractmethod
     def predict_proba_text(self, texts: Sequence[str]) -> np.ndarray: ...
-
-    @abstractmethod
-    def check_params(self) -> None: ...
 
     @property
     def needs_gold(self) -> bool:

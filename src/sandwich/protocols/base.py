@@ -22,9 +22,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sandwich.errors import ConfigError
+from sandwich.config import Strict
 from sandwich.models.generation.base import Generator, GenRequest, Message
 from sandwich.protocols.quotes import Quote, find_quotes
+from sandwich.registry import Configurable
 from sandwich.tasks.choices import ChoiceView
 
 ORDERS: tuple[tuple[int, int], ...] = ((0, 1), (1, 0))
@@ -112,8 +113,11 @@ class Speaker:
         return turns
 
 
-class Protocol(ABC):
-    """A registered protocol. ``needs_expert``: whether it uses the assistant model."""
+class Protocol(Configurable, ABC):
+    """A registered protocol. ``needs_expert``: whether it uses the assistant model.
+
+    Its parameters are the class's ``Params`` (validated into ``hparams``).
+    """
 
     needs_expert: bool = True
     judge_sees_passage: bool = False  # only the assistant-alone reference reads the passage
@@ -124,7 +128,7 @@ class Protocol(ABC):
     ) -> list[list[Turn]]:
         """The assistants' turns for each item (empty lists for the naive judge)."""
 
-    def prepare(self, item_ids: Sequence[str], seed: int) -> None:  # noqa: B027
+    def prepare(self, item_ids: Sequence[str], seed: int) -> None:
         """Called once with every item before the batches (e.g. to assign sides)."""
 
     def readings(self, view: ChoiceView, turns: Sequence[Turn]) -> list[Reading]:
@@ -136,20 +140,17 @@ class Protocol(ABC):
         return {}
 
     def params(self) -> dict[str, Any]:
-        """The documented parameters (recorded in transcripts and results)."""
-        return {}
+        """The parameters, defaults included (recorded in transcripts and results)."""
+        return self.get_params()
 
 
 MAX_ROUNDS = 10
 
 
-def check_rounds(protocol: str, rounds: object) -> int:
-    """``rounds`` if it is an integer in [1, MAX_ROUNDS]; else a ConfigError naming it."""
-    if not isinstance(rounds, int) or isinstance(rounds, bool) or not 1 <= rounds <= MAX_ROUNDS:
-        raise ConfigError(
-            f"{protocol}: rounds must be an integer in [1, {MAX_ROUNDS}], got {rounds!r}"
-        )
-    return rounds
+class RoundsParams(Strict):
+    rounds: int = Field(
+        1, ge=1, le=MAX_ROUNDS, description="assistant turns (each) before the judge"
+    )
 
 
 def passage_block(view: ChoiceView) -> str:

@@ -13,7 +13,6 @@ from typing import Any
 
 from sandwich.models.generation.base import Message
 from sandwich.protocols.base import QUOTE_RULE, Protocol, Speaker, Turn, passage_block
-from sandwich.protocols.registry import PROTOCOLS
 from sandwich.tasks.choices import ChoiceView
 
 
@@ -53,7 +52,6 @@ def critic_prompt(view: ChoiceView, answer: Turn) -> list[Message]:
     ]
 
 
-@PROTOCOLS.register("critique", summary="a model answer plus a critic's critique")
 class CritiqueProtocol(Protocol):
     """No parameters: one answer turn, one critique turn."""
 

@@ -1,16 +1,30 @@
 """Supervisors: anything that produces (soft) labels for items.
 
-Registered in :data:`SUPERVISORS`: ``gold``, ``weak-model``, ``nonexpert``, ``human``,
-``protocol``.
+Listed lazily in :data:`SUPERVISORS`: ``gold``, ``weak-model``, ``nonexpert``,
+``human``, ``protocol``; the classes import on first use.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from sandwich.supervision.base import FeatureSource, Supervisor
-from sandwich.supervision.gold import GoldSupervisor
-from sandwich.supervision.human import HumanSupervisor
-from sandwich.supervision.nonexpert import NonExpertSupervisor
-from sandwich.supervision.protocol import ProtocolSupervisor
 from sandwich.supervision.registry import SUPERVISORS
-from sandwich.supervision.weak_model import WeakModelSupervisor
+
+if TYPE_CHECKING:
+    from sandwich.supervision.gold import GoldSupervisor
+    from sandwich.supervision.human import HumanSupervisor
+    from sandwich.supervision.nonexpert import NonExpertSupervisor
+    from sandwich.supervision.protocol import ProtocolSupervisor
+    from sandwich.supervision.weak_model import WeakModelSupervisor
+
+_LAZY = {
+    "GoldSupervisor": "gold",
+    "HumanSupervisor": "human",
+    "NonExpertSupervisor": "nonexpert",
+    "ProtocolSupervisor": "protocol",
+    "WeakModelSupervisor": "weak-model",
+}
 
 __all__ = [
     "SUPERVISORS",
@@ -22,3 +36,10 @@ __all__ = [
     "Supervisor",
     "WeakModelSupervisor",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The supervisor classes, each imported on first use (as the registry's entries)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'sandwich.supervision' has no attribute {name!r}")
+    return SUPERVISORS.entry(_LAZY[name]).factory

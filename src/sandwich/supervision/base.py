@@ -8,6 +8,7 @@ from typing import Protocol, Self
 
 import numpy as np
 
+from sandwich.registry import Configurable
 from sandwich.tasks.item import Item
 
 
@@ -17,13 +18,14 @@ class FeatureSource(Protocol):
     def __call__(self, model: str, items: Sequence[Item]) -> np.ndarray: ...
 
 
-class Supervisor(ABC):
+class Supervisor(Configurable, ABC):
     """Produces P(statement is true) for items.
 
     ``fit`` sees the gold labels of A (train_weak) only; ``predict_proba`` is
     then called on B (to make the student's training labels) and on T (to
     measure the supervisor's own accuracy, the "weak" term of PGR).
-    ``random_state`` fixes any randomness.
+    ``random_state`` fixes any randomness. Parameters: the class's ``Params``
+    (validated into ``hparams``, see :class:`sandwich.registry.Configurable`).
     """
 
     @abstractmethod

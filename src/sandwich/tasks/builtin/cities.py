@@ -111,9 +111,7 @@ class LargerCityParams(task_params(1200)):  # type: ignore[misc]
 
 
 @takes(LargerCityParams)
-def larger_city_task(
-    n_items: int, seed: int, pool: int, min_ratio: float, group_size: int
-) -> Task:
+def larger_city_task(n_items: int, seed: int, pool: int, min_ratio: float, group_size: int) -> Task:
     """Population comparisons between two of the ``pool`` most populous unambiguous cities.
 
     The pool is cut at random into disjoint groups of ``group_size`` cities,

@@ -9,7 +9,6 @@ import numpy as np
 from pydantic import Field
 
 from sandwich.config import Strict
-
 from sandwich.errors import ConfigError
 from sandwich.tasks.item import Item
 from sandwich.tasks.task import Task
