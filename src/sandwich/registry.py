@@ -153,9 +153,10 @@ class Registry(Generic[T]):
         except ValidationError as exc:
             from sandwich.config import format_validation_error
 
-            raise ConfigError(
-                format_validation_error(exc, f"{self.kind} {name!r}", "parameters")
-            ) from None
+            msg = format_validation_error(exc, f"{self.kind} {name!r}", "parameters")
+            if any(e["type"] == "extra_forbidden" for e in exc.errors()):
+                msg += f"\n  its parameters: {', '.join(model.model_fields) or '(none)'}"
+            raise ConfigError(msg) from None
 
     def resolve(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """The parameters the object would be built with: defaults filled in.

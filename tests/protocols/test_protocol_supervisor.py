@@ -73,12 +73,12 @@ def test_failed_items_raise_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> 
     ("params", "message"),
     [
         ({"protocol": "debat", "judge": "smollm2-135m"}, "Did you mean 'debate'"),
-        ({"protocol": "debate", "judge": "smollm2-135m"}, "needs assistant"),
+        ({"protocol": "debate", "judge": "smollm2-135m"}, "needs an assistant model"),
         (
             {"protocol": "debate", "judge": "smollm2-135m", "debaters": "gemma3-270m", "rounds": 0},
-            "rounds must be",
+            "rounds: Input should be greater than or equal to 1",
         ),
-        ({"protocol": "naive"}, "judge is required"),
+        ({"protocol": "naive"}, "judge: Field required"),
         ({"protocol": "naive", "judge": "nope-model"}, "judge.model: unknown model"),
         ({"protocol": "naive", "judge": "smollm2-135m", "bogus": 1}, "bogus"),
     ],
