@@ -3,7 +3,8 @@
 Estimator contract (as in scikit-learn): the hyperparameters are the class's
 pydantic ``Params`` (validated into ``hparams`` by ``__init__``, which does
 nothing else; see :class:`sandwich.registry.Configurable`);
-``fit(X, y, random_state) -> self`` learns from features ``X`` (n, d) and soft labels ``y`` in [0, 1]; learned state ends in ``_``;
+``fit(X, y, random_state) -> self`` learns from features ``X`` (n, d) and soft
+labels ``y`` in [0, 1]; learned state ends in ``_``;
 ``predict_proba(X)`` returns P(true), shape (n,).
 
 Model selection / early stopping uses a held-out part of the ``y`` it is

@@ -1,7 +1,7 @@
 """Generator specs in protocol configs, resolved through the generation backends' factory.
 
 A spec is a model name (shorthand for the ``local`` backend) or a mapping of
-``GeneratorConfig`` fields (``backend``, ``model``, ``base_url``,
+fields of the backend's config (``backend``, ``model``, ``base_url``,
 ``api_key_env``, ...; see docs/generation.md). Validation and construction
 are delegated to :mod:`sandwich.models.generation`.
 """
@@ -28,25 +28,27 @@ def normalise_spec(spec: Any) -> dict[str, Any]:
 
 def check_spec(spec: dict[str, Any]) -> list[str]:
     """Problems with a spec, each prefixed by its field name (empty if fine)."""
-    from sandwich.models.generation import GeneratorConfig
+    from sandwich.models.generation.config import generator_config
 
     try:
-        cfg = GeneratorConfig.model_validate(spec)
+        cfg = generator_config(spec)
     except ValidationError as exc:
         problems = []
         for e in exc.errors():
-            where = ".".join(str(p) for p in e["loc"]) or "(spec)"
-            problems.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
+            loc = e["loc"][1:] if e["loc"] and e["loc"][0] in _BACKENDS else e["loc"]
+            where = ".".join(str(p) for p in loc) or "backend"
+            msg = "unknown field" if e["type"] == "extra_forbidden" else e["msg"]
+            problems.append(f"{where}: {msg.removeprefix('Value error, ')}")
         return problems
-    model = getattr(cfg, "model", None)
-    if getattr(cfg, "backend", None) == "local" and isinstance(model, str):
+    if cfg.backend == "local":
         from sandwich.models.names import check_model_name
 
-        if (msg := check_model_name(model)) is not None:
+        if (msg := check_model_name(cfg.model)) is not None:
             return [f"model: {msg}"]
     return []
 
 
+_BACKENDS = ("local", "openai", "fake")  # the config union's tags
 _BUILT: dict[str, Generator] = {}
 
 
@@ -57,12 +59,12 @@ def build_generator(spec: dict[str, Any]) -> Generator:
     loaded model.
     """
     from sandwich.config import format_validation_error
-    from sandwich.models.generation import GeneratorConfig, default_cache_path, make_generator
+    from sandwich.models.generation import default_cache_path, generator_config, make_generator
 
     key = digest([spec, str(default_cache_path())])  # a new SANDWICH_HOME: a new cache
     if key not in _BUILT:
         try:
-            cfg = GeneratorConfig.model_validate(spec)
+            cfg = generator_config(spec)
         except ValidationError as exc:
             raise ConfigError(format_validation_error(exc, f"generator {spec!r}")) from None
         _BUILT[key] = make_generator(cfg)

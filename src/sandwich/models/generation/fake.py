@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sandwich.models.generation.base import ChoiceRequest, Generator, GenRequest, GenResult
-from sandwich.models.generation.registry import GENERATORS
+from sandwich.models.generation.config import FakeParams
 from sandwich.store.hashing import digest
 
 
@@ -30,8 +30,9 @@ def _conversation(messages: Sequence[Any]) -> str:
     return "\n".join(m.content for m in messages)
 
 
-@GENERATORS.register("fake", summary="scripted deterministic replies for tests")
 class FakeGenerator(Generator):
+    Params = FakeParams
+
     def __init__(
         self,
         model: str = "fake",

@@ -25,8 +25,8 @@ from tqdm.auto import tqdm
 
 from sandwich.errors import ConfigError
 from sandwich.models.generation.base import ChoiceRequest, Generator, GenRequest, GenResult
+from sandwich.models.generation.config import LocalParams
 from sandwich.models.generation.prompt import encode, render, resolve_format
-from sandwich.models.generation.registry import GENERATORS
 
 
 def _processors() -> tuple[type, type]:
@@ -85,8 +85,9 @@ class _RowStop:
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
-@GENERATORS.register("local", summary="a registry model through transformers generate")
 class LocalGenerator(Generator):
+    Params = LocalParams
+
     def __init__(
         self,
         model: str,

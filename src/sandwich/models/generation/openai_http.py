@@ -27,9 +27,9 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
+from pydantic import ValidationError
 from tenacity import (
     RetryError,
     Retrying,
@@ -38,9 +38,10 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from sandwich.config import format_validation_error
 from sandwich.errors import ConfigError
 from sandwich.models.generation.base import ChoiceRequest, Generator, GenRequest, GenResult
-from sandwich.models.generation.registry import GENERATORS
+from sandwich.models.generation.config import OpenAIParams
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,9 @@ class _Fatal(Exception):
     """A failure retrying cannot fix (4xx other than 408/429)."""
 
 
-@GENERATORS.register("openai", summary="any OpenAI-compatible server over HTTP (httpx)")
 class OpenAIGenerator(Generator):
+    Params = OpenAIParams
+
     def __init__(
         self,
         model: str,
@@ -68,11 +70,12 @@ class OpenAIGenerator(Generator):
         top_logprobs: int = 20,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in {"http", "https"} or not parts.netloc:
-            raise ConfigError(f"base_url {base_url!r} is not an http(s) URL")
-        if parts.username or parts.password:
-            raise ConfigError("base_url must not hold credentials; put the key in api_key_env")
+        try:  # the URL and key-name checks, also when built directly
+            OpenAIParams(model=model, base_url=base_url, api_key_env=api_key_env)
+        except ValidationError as exc:
+            raise ConfigError(
+                format_validation_error(exc, "backend 'openai'", "parameters")
+            ) from None
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.api_key_env = api_key_env
