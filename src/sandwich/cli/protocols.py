@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+from sandwich.cli.catalog import ParamsOption, show
 from sandwich.cli.console import console, err_console
 
 protocols_app = typer.Typer(
@@ -59,13 +59,6 @@ def report_cmd(
 
 
 @protocols_app.command("list")
-def list_cmd() -> None:
-    """List the registered protocols, one line each."""
-    from sandwich.protocols import PROTOCOLS
-
-    table = Table(title="protocols")
-    table.add_column("name", style="bold")
-    table.add_column("description")
-    for entry in PROTOCOLS:
-        table.add_row(entry.name, entry.summary)
-    console.print(table)
+def list_cmd(params: ParamsOption = None) -> None:
+    """List the registered protocols, one line each (--params NAME: its table)."""
+    show("protocol", "protocols", params)
