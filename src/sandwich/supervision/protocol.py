@@ -41,7 +41,13 @@ class ProtocolSupervisor(Supervisor):
         model_config = ConfigDict(
             extra="allow",  # the protocol's own Params (rounds, mode), checked against it
             json_schema_extra={
-                "examples": [{"protocol": "debate", "judge": "fake", "assistant": "fake"}]
+                "examples": [
+                    {
+                        "protocol": "debate",
+                        "judge": {"backend": "fake"},
+                        "assistant": {"backend": "fake"},
+                    }
+                ]
             },
         )
 
