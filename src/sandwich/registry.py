@@ -227,6 +227,11 @@ class Configurable:
         """The parameters this object was built with, defaults included (JSON-ready)."""
         return self.hparams.model_dump(mode="json")
 
+    def resolved_params(self) -> dict[str, Any]:
+        """:meth:`get_params` with every ``auto`` replaced by the value chosen, where it is
+        known (a component with ``auto`` values overrides this); for results specs."""
+        return self.get_params()
+
 
 def takes(params: type[BaseModel]) -> Callable[[F], F]:
     """Declare the Params model of a function factory (a class declares a nested ``Params``)."""

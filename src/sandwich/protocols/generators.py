@@ -43,8 +43,8 @@ def check_spec(spec: dict[str, Any]) -> list[str]:
     if cfg.backend == "local":
         from sandwich.models.names import check_model_name
 
-        if (msg := check_model_name(cfg.model)) is not None:
-            return [f"model: {msg}"]
+        if (problem := check_model_name(cfg.model)) is not None:
+            return [f"model: {problem}"]
     return []
 
 
