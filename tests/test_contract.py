@@ -173,3 +173,44 @@ def test_the_fake_backend_follows_its_script() -> None:
         [GenRequest((Message("user", "hello there"),)), GenRequest((Message("user", "x"),))]
     )
     assert [r.text for r in out] == ["hi", "no"]
+
+
+# -- the example of docs/architecture.md: a new elicitor with its Params ---------------
+
+
+def test_adding_an_elicitor_is_one_class_with_params() -> None:
+    from pydantic import Field
+
+    from sandwich.config import Strict
+    from sandwich.elicit import Elicitor
+    from sandwich.registry import Registry
+
+    class MeanDiff(Elicitor):
+        """Projects features on the difference of the class means (Marks & Tegmark 2023)."""
+
+        class Params(Strict):
+            scale: float = Field(1.0, gt=0, description="logit = scale * projection")
+
+        hparams: Params
+
+        def fit(self, X: np.ndarray, y: np.ndarray, random_state: int = 0) -> MeanDiff:
+            w = np.clip(y, 0, 1)[:, None]
+            self.direction_ = (w * X).sum(0) / w.sum() - ((1 - w) * X).sum(0) / (1 - w).sum()
+            self.center_ = X.mean(0)
+            return self
+
+        def predict_proba(self, X: np.ndarray) -> np.ndarray:
+            z = self.hparams.scale * (X - self.center_) @ self.direction_
+            return np.asarray(1 / (1 + np.exp(-z)))
+
+    reg: Registry[Elicitor] = Registry("elicitor")  # in the project: sandwich.elicit.registry
+    reg.register("mean-diff")(
+        MeanDiff
+    )  # there: ELICITORS.lazy("mean-diff", "module:MeanDiff", ...)
+    X = np.random.default_rng(0).normal(size=(200, 5)) + np.repeat([[0.0], [2.0]], 100, axis=0)
+    y = np.repeat([0.0, 1.0], 100)
+    p = reg.build("mean-diff").fit(X, y).predict_proba(X)
+    assert np.mean((p > 0.5) == y) > 0.9
+    assert spec_of(reg.build("mean-diff")).params == {"scale": 1.0}  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match="scale: Input should be greater than 0, got -1"):
+        reg.build("mean-diff", scale=-1)
