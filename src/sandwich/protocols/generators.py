@@ -38,6 +38,8 @@ def check_spec(spec: dict[str, Any]) -> list[str]:
             loc = e["loc"][1:] if e["loc"] and e["loc"][0] in _BACKENDS else e["loc"]
             where = ".".join(str(p) for p in loc) or "backend"
             msg = "unknown field" if e["type"] == "extra_forbidden" else e["msg"]
+            if e["type"] == "union_tag_invalid":  # an unknown backend
+                msg = f"Input should be 'local', 'openai' or 'fake', got {e['ctx']['tag']!r}"
             problems.append(f"{where}: {msg.removeprefix('Value error, ')}")
         return problems
     if cfg.backend == "local":
@@ -58,14 +60,12 @@ def build_generator(spec: dict[str, Any]) -> Generator:
     Built once per process and spec, so supervisors of several cells share one
     loaded model.
     """
-    from sandwich.config import format_validation_error
     from sandwich.models.generation import default_cache_path, generator_config, make_generator
 
     key = digest([spec, str(default_cache_path())])  # a new SANDWICH_HOME: a new cache
     if key not in _BUILT:
-        try:
-            cfg = generator_config(spec)
-        except ValidationError as exc:
-            raise ConfigError(format_validation_error(exc, f"generator {spec!r}")) from None
-        _BUILT[key] = make_generator(cfg)
+        if problems := check_spec(spec):
+            lines = "".join(f"\n  {p}" for p in problems)
+            raise ConfigError(f"generator {spec!r}: invalid config{lines}")
+        _BUILT[key] = make_generator(generator_config(spec))
     return _BUILT[key]
