@@ -214,3 +214,23 @@ def test_adding_an_elicitor_is_one_class_with_params() -> None:
     assert spec_of(reg.build("mean-diff")).params == {"scale": 1.0}  # type: ignore[union-attr]
     with pytest.raises(ConfigError, match="scale: Input should be greater than 0, got -1"):
         reg.build("mean-diff", scale=-1)
+
+
+def test_listing_every_registry_imports_no_component() -> None:
+    """Registries hold "module:Object" strings: listing names and summaries imports no
+    component module (no torch, no feedback/, no protocol adapter)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from sandwich.docs_tables import REGISTRIES, registry\n"
+        "for kind in REGISTRIES:\n"
+        "    assert all(e.summary for e in registry(kind))\n"
+        "heavy = ('torch', 'transformers', 'httpx', 'sklearn', 'sandwich.feedback',\n"
+        "         'sandwich.elicit.probe', 'sandwich.elicit.finetune.elicitor',\n"
+        "         'sandwich.supervision.protocol', 'sandwich.tasks.builtin')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
