@@ -94,16 +94,12 @@ class ProtocolSupervisor(Supervisor):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        hp = self.hparams
-        self.protocol = hp.protocol
-        self.protocol_params = dict(hp.__pydantic_extra__ or {})
-        self._protocol = PROTOCOLS.build(hp.protocol, **self.protocol_params)
-        self.judge = normalise_spec(hp.judge)
-        helper = hp.assistant if hp.assistant is not None else hp.debaters
-        self.assistant = None if helper is None else normalise_spec(helper)
-        self.judge_method = hp.judge_method
-        self.generation = GenParams(max_new_tokens=hp.max_new_tokens, temperature=hp.temperature)
-        self.batch_size = hp.batch_size
+        self._protocol = PROTOCOLS.build(self.hparams.protocol, **self.protocol_params)
+
+    @property
+    def protocol_params(self) -> dict[str, Any]:
+        """The protocol's own parameters (resolved; the fields beyond this class's)."""
+        return dict(self.hparams.__pydantic_extra__ or {})
 
     def fit(self, items: Sequence[Item], features: FeatureSource, random_state: int) -> Self:
         self.random_state_ = int(random_state)
@@ -112,16 +108,13 @@ class ProtocolSupervisor(Supervisor):
     def predict_proba(self, items: Sequence[Item], features: FeatureSource) -> np.ndarray:
         if not hasattr(self, "random_state_"):
             raise RuntimeError("ProtocolSupervisor.predict_proba called before fit")
-        judge = Judge(build_generator(self.judge), self.judge_method)
-        helper = build_generator(self.assistant) if self.assistant is not None else None
+        hp = self.hparams
+        judge = Judge(build_generator(normalise_spec(hp.judge)), hp.judge_method)
+        assistant = hp.assistant if hp.assistant is not None else hp.debaters
+        helper = None if assistant is None else build_generator(normalise_spec(assistant))
+        gen = GenParams(max_new_tokens=hp.max_new_tokens, temperature=hp.temperature)
         records = run_protocol(
-            self._protocol,
-            items,
-            judge,
-            helper,
-            self.generation,
-            self.random_state_,
-            self.batch_size,
+            self._protocol, items, judge, helper, gen, self.random_state_, hp.batch_size
         )
         self.transcripts_ = records
         failed = [r for r in records if r.status == "failed"]
