@@ -13,6 +13,7 @@ from sandwich.elicit.finetune.elicitor import FineTuneElicitor, _error_rate
 from sandwich.elicit.finetune.losses import LOSSES, xent
 from sandwich.errors import ConfigError
 from sandwich.models import load_model
+from sandwich.registry import NoParams
 from sandwich.runs import parse_config, run
 from sandwich.runs.context import RunContext
 from sandwich.store import ArtifactStore
@@ -140,7 +141,9 @@ class Killed(Exception):
     pass
 
 
-@LOSSES.register("test-killable-xent", summary="xent that raises after CRASH['after'] calls")
+@LOSSES.register(
+    "test-killable-xent", summary="xent that raises after CRASH['after'] calls", params=NoParams
+)
 def killable_xent(logits: Any, labels: Any, step_frac: float) -> Any:
     CRASH["calls"] += 1
     if 0 <= CRASH["after"] < CRASH["calls"]:
