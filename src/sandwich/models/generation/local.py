@@ -89,14 +89,11 @@ class LocalGenerator(Generator):
     Params = LocalParams
 
     def __init__(
-        self,
-        model: str,
-        batch_size: int = 8,
-        dtype: Literal["float32", "bfloat16"] = "float32",
-        prompt_format: Literal["auto", "chat", "plain"] = "auto",
-        store: Any = None,
-        progress: bool = False,
+        self, model: str, *, store: Any = None, progress: bool = False, **params: Any
     ) -> None:
+        """``params``: the rest of :class:`LocalParams` (defaults there); ``store`` and
+        ``progress`` are runtime arguments."""
+        p = LocalParams(model=model, **params)
         from sandwich.models import load_model
         from sandwich.models.hf import HFModel
 
@@ -109,9 +106,7 @@ class LocalGenerator(Generator):
         backbone.progress = progress
         self.name = model
         self.backbone = backbone
-        self.batch_size = batch_size
-        self.dtype = dtype
-        self.prompt_format = prompt_format
+        self.batch_size, self.dtype, self.prompt_format = p.batch_size, p.dtype, p.prompt_format
         self.progress = progress
         self._lm: Any = None
         self._tok: Any = None

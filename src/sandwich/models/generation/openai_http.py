@@ -61,28 +61,24 @@ class OpenAIGenerator(Generator):
         self,
         model: str,
         base_url: str,
-        api_key_env: str | None = None,
-        concurrency: int = 4,
-        timeout: float = 60.0,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        backoff_max: float = 8.0,
-        top_logprobs: int = 20,
+        *,
         sleep: Callable[[float], None] = time.sleep,
+        **params: Any,
     ) -> None:
+        """``params``: the rest of :class:`OpenAIParams` (defaults there); ``sleep``: for tests."""
         try:  # the URL and key-name checks, also when built directly
-            OpenAIParams(model=model, base_url=base_url, api_key_env=api_key_env)
+            p = OpenAIParams(model=model, base_url=base_url, **params)
         except ValidationError as exc:
             raise ConfigError(
                 format_validation_error(exc, "backend 'openai'", "parameters")
             ) from None
-        self.model = model
-        self.base_url = base_url.rstrip("/")
-        self.api_key_env = api_key_env
-        self.concurrency = concurrency
-        self.max_retries = max_retries
-        self.top_logprobs = top_logprobs
-        self._backoff = (backoff, backoff_max)
+        self.model = p.model
+        self.base_url = p.base_url.rstrip("/")
+        self.api_key_env = api_key_env = p.api_key_env
+        self.concurrency = concurrency = p.concurrency
+        self.max_retries = p.max_retries
+        self.top_logprobs = p.top_logprobs
+        self._backoff = (p.backoff, p.backoff_max)
         self._sleep = sleep
         headers = {}
         self._secret: str | None = None
@@ -98,7 +94,7 @@ class OpenAIGenerator(Generator):
             headers["Authorization"] = f"Bearer {self._secret}"
         self._client = httpx.Client(
             base_url=self.base_url,
-            timeout=timeout,
+            timeout=p.timeout,
             headers=headers,
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
         )
