@@ -22,9 +22,11 @@ import numpy as np
 from sandwich.elicit import LogConfProbe
 from sandwich.metrics import accuracy
 from sandwich.runs import load_config
-from sandwich.runs.cell import supervisor_labels
 from sandwich.runs.context import RunContext
+from sandwich.runs.features import TaskSource
 from sandwich.runs.plan import plan_cells
+from sandwich.runs.w2s.data import CellData, build_supervisor
+from sandwich.runs.w2s.stages import supervisor_labels
 from sandwich.store import ArtifactStore
 
 LRS = (3e-4, 1e-3, 3e-3, 1e-2)
@@ -39,12 +41,13 @@ def main() -> None:
     cells = [c for c in plan_cells(config) if c.task == task_cfg and c.strong == strong]
     cells = list({(c.weak.display, c.seed): c for c in cells}.values())
     task = ctx.task(task_cfg)
-    source = ctx.features.source(task)
+    source = TaskSource(ctx.features, task)
     scores: dict[tuple[float, float, int], list[float]] = {}
     val: dict[tuple[float, float, int], list[float]] = {}
     for cell in cells:
         splits = ctx.splits(task_cfg, cell.seed)
-        weak_b = supervisor_labels(ctx, cell)["train_strong"]
+        data = CellData.build(ctx, cell)
+        weak_b = supervisor_labels(ctx, data, build_supervisor(cell.weak))["train_strong"]
         x_b = source(strong, splits.train_strong)
         x_a, y_a = source(strong, splits.train_weak), task.labels(splits.train_weak)
         for aux, lr, epochs in itertools.product(AUX, LRS, EPOCHS):

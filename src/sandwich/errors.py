@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class SandwichError(Exception):
     """Base class of every error sandwich raises on purpose.
@@ -38,3 +42,11 @@ class InputFileError(ConfigError):
 
 class OfflineError(SandwichError):
     """Something needed the network and sandwich runs offline by default."""
+
+
+def required(value: T | None, what: str, error: type[Exception] = RuntimeError) -> T:
+    """``value``, narrowed to not None; else ``error`` naming ``what``. Unlike
+    ``assert value is not None`` it still checks under ``python -O``."""
+    if value is None:
+        raise error(f"{what} is missing (None)")
+    return value

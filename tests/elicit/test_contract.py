@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sandwich.elicit import ELICITORS, Elicitor, elicitor_inputs
+from sandwich.elicit import ELICITORS, Elicitor
 
 Clustered = Callable[..., Any]
 
 # the feature elicitors (fine-tuning elicitors train on texts: tests/elicit/finetune)
-NAMES = [n for n in ELICITORS.names() if elicitor_inputs(ELICITORS.entry(n).factory) == "features"]
+NAMES = [n for n in ELICITORS.names() if ELICITORS.build(n).inputs == "features"]
 
 
 def test_builtins_registered() -> None:

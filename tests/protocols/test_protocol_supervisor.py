@@ -11,19 +11,20 @@ import pytest
 from sandwich.errors import ConfigError, SandwichError
 from sandwich.models.generation import FakeGenerator
 from sandwich.protocols import generators as gens
+from sandwich.protocols.supervisor import ProtocolSupervisor
 from sandwich.runs import parse_config, run
 from sandwich.store import ArtifactStore
-from sandwich.supervision import SUPERVISORS, ProtocolSupervisor
+from sandwich.supervision import SUPERVISORS
 from sandwich.tasks import load_task
 
 FAKE_J = {"backend": "fake", "model": "judge"}
-FAKE_D = {"backend": "fake", "model": "debater"}
+FAKE_A = {"backend": "fake", "model": "assistant"}
 
 
 def _weak(**params: Any) -> dict[str, Any]:
     return {
         "name": "protocol",
-        "params": {"protocol": "debate", "judge": FAKE_J, "debaters": FAKE_D, **params},
+        "params": {"protocol": "debate", "judge": FAKE_J, "assistant": FAKE_A, **params},
     }
 
 
@@ -42,7 +43,7 @@ def test_labels_of_b_and_t_are_the_judges_verdicts(tmp_path: Path) -> None:
     out = run(cfg, runs_root=tmp_path / "runs", store=ArtifactStore(tmp_path / "s"), progress=False)
     (outcome,) = out.outcomes
     splits = load_task(name="dossier", n_items=40).split(0)
-    sup = SUPERVISORS.build("protocol", protocol="debate", judge=FAKE_J, debaters=FAKE_D, rounds=1)
+    sup = SUPERVISORS.build("protocol", protocol="debate", judge=FAKE_J, assistant=FAKE_A, rounds=1)
     sup.fit(splits.train_weak, lambda m, i: np.zeros((len(i), 1)), random_state=0)
     expected = sup.predict_proba(splits.test, lambda m, i: np.zeros((len(i), 1)))
     np.testing.assert_allclose(outcome.p_weak, expected)
@@ -63,10 +64,20 @@ def test_failed_items_raise_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> 
     items = load_task(name="dossier", n_items=20).items
     bad = items[2].metadata["question"]
     monkeypatch.setattr(gens, "build_generator", lambda spec: FakeGenerator(fail_on=[bad]))
-    monkeypatch.setattr("sandwich.supervision.protocol.build_generator", gens.build_generator)
-    sup = ProtocolSupervisor(protocol="debate", judge=FAKE_J, debaters=FAKE_D).fit(items, None, 0)  # type: ignore[arg-type]
+    monkeypatch.setattr("sandwich.protocols.supervisor.build_generator", gens.build_generator)
+    sup = ProtocolSupervisor(protocol="debate", judge=FAKE_J, assistant=FAKE_A).fit(items, None, 0)  # type: ignore[arg-type]
     with pytest.raises(SandwichError, match=rf"1 of 20 items failed \({items[2].id}: Debater for"):
         sup.predict_proba(items, None)  # type: ignore[arg-type]
+
+
+def test_the_old_key_debaters_still_names_the_assistant() -> None:
+    old = ProtocolSupervisor(protocol="debate", judge=FAKE_J, debaters=FAKE_A)
+    assert (
+        old.assistant
+        == ProtocolSupervisor(protocol="debate", judge=FAKE_J, assistant=FAKE_A).assistant
+    )
+    with pytest.raises(ConfigError, match="give assistant or its old name debaters, not both"):
+        ProtocolSupervisor(protocol="debate", judge=FAKE_J, assistant=FAKE_A, debaters=FAKE_A)
 
 
 @pytest.mark.parametrize(
@@ -75,7 +86,12 @@ def test_failed_items_raise_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> 
         ({"protocol": "debat", "judge": "smollm2-135m"}, "Did you mean 'debate'"),
         ({"protocol": "debate", "judge": "smollm2-135m"}, "needs an assistant model"),
         (
-            {"protocol": "debate", "judge": "smollm2-135m", "debaters": "gemma3-270m", "rounds": 0},
+            {
+                "protocol": "debate",
+                "judge": "smollm2-135m",
+                "assistant": "gemma3-270m",
+                "rounds": 0,
+            },
             "rounds: Input should be greater than or equal to 1",
         ),
         ({"protocol": "naive"}, "judge: Field required"),

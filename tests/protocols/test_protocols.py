@@ -8,7 +8,7 @@ import pytest
 
 from sandwich.errors import ConfigError
 from sandwich.models.generation import FakeGenerator, GenRequest
-from sandwich.protocols import PROTOCOLS, GenParams, Judge, run_protocol
+from sandwich.protocols import PROTOCOLS, GenParams, Judge, OversightProtocol, run_protocol
 from sandwich.protocols.consultancy import assigned_correct
 from sandwich.protocols.measure import measure
 from sandwich.protocols.results import FLAG_ONE_ORDER, ProtocolRow
@@ -47,10 +47,10 @@ def test_a_judge_following_verified_quotes_is_right(dossier_items: list[Item]) -
     """Debaters who quote the passage: a judge trusting <verified> quotes is always right."""
     # (the largest-city distractor, the second-largest city, is in the passage too)
     items = [it for it in dossier_items if it.metadata["kind"] != "largest-city"][:8]
-    helper = _QuotingDebaters()
+    assistant = _QuotingDebaters()
     judge_gen = _VerifiedJudge()
     records = run_protocol(
-        PROTOCOLS.build("debate"), items, Judge(judge_gen), helper, PARAMS, seed=0
+        PROTOCOLS.build("debate"), items, Judge(judge_gen), assistant, PARAMS, seed=0
     )
     assert all(r.p_correct == 1.0 for r in records)
     assert all(any(q.verified for t in r.turns for q in t.quotes) for r in records)
@@ -81,12 +81,12 @@ class _VerifiedJudge(FakeGenerator):
         return out
 
 
-def _debate(item: Item, mode: str, helper: FakeGenerator, rounds: int = 2):  # type: ignore[no-untyped-def]
+def _debate(item: Item, mode: str, assistant: FakeGenerator, rounds: int = 2):  # type: ignore[no-untyped-def]
     return run_protocol(
         PROTOCOLS.build("debate", rounds=rounds, mode=mode),
         [item],
         Judge(FakeGenerator()),
-        helper,
+        assistant,
         PARAMS,
         seed=0,
     )[0]
@@ -95,15 +95,15 @@ def _debate(item: Item, mode: str, helper: FakeGenerator, rounds: int = 2):  # t
 def test_simultaneous_debate_shares_turns_between_speaking_orders(
     dossier_items: list[Item],
 ) -> None:
-    helper = FakeGenerator()
+    assistant = FakeGenerator()
     item = dossier_items[0]
     v = choice_view(item)
-    rec = _debate(item, "simultaneous", helper)
+    rec = _debate(item, "simultaneous", assistant)
     names = [f'Debater for "{v.choices[0]}"', f'Debater for "{v.choices[1]}"']
     assert [t.speaker for t in rec.turns] == names * 2  # named by answer, not by letter
     assert [t.argues_for for t in rec.turns] == [0, 1, 0, 1]
     assert all(t.first_speaker is None for t in rec.turns)
-    calls = _gen_calls(helper)
+    calls = _gen_calls(assistant)
     assert len(calls) == 4  # one turn per debater and round: not written twice
     a1, b1 = rec.turns[0].text, rec.turns[1].text
     assert a1 not in calls[1].messages[-1].content  # round 1: neither sees the other
@@ -122,12 +122,12 @@ def test_simultaneous_debate_shares_turns_between_speaking_orders(
 
 
 def test_sequential_debate_is_written_once_per_first_speaker(dossier_items: list[Item]) -> None:
-    helper = FakeGenerator()
+    assistant = FakeGenerator()
     item = dossier_items[0]
-    rec = _debate(item, "sequential", helper)
+    rec = _debate(item, "sequential", assistant)
     assert [t.first_speaker for t in rec.turns] == [0] * 4 + [1] * 4
     assert [t.argues_for for t in rec.turns] == [0, 1, 0, 1, 1, 0, 1, 0]
-    calls = [c.messages[-1].content for c in _gen_calls(helper)]
+    calls = [c.messages[-1].content for c in _gen_calls(assistant)]
     assert len(calls) == 8
     # in the debate where choice 1's side speaks first, choice 0's side answers it
     first, second = rec.turns[4], rec.turns[5]
@@ -244,21 +244,23 @@ def test_consultancy_assignment_is_exactly_half_and_split(dossier_items: list[It
 def test_critique_records_the_answerers_choice(dossier_items: list[Item]) -> None:
     item = dossier_items[0]
     v = choice_view(item)
-    helper = FakeGenerator(rules={"Explain in at most": f"Because. Answer: {v.choices[v.correct]}"})
+    assistant = FakeGenerator(
+        rules={"Explain in at most": f"Because. Answer: {v.choices[v.correct]}"}
+    )
     rec = run_protocol(
-        PROTOCOLS.build("critique"), [item], Judge(FakeGenerator()), helper, PARAMS, seed=0
+        PROTOCOLS.build("critique"), [item], Judge(FakeGenerator()), assistant, PARAMS, seed=0
     )[0]
     assert [t.speaker for t in rec.turns] == ["Answerer", "Critic"]
     assert rec.extra == {"answerer_choice": v.correct, "answerer_correct": True, "orders_used": 2}
-    critic_prompt = _gen_calls(helper)[1].messages[-1].content
+    critic_prompt = _gen_calls(assistant)[1].messages[-1].content
     assert rec.turns[0].text in critic_prompt
 
 
 def test_failed_turn_marks_only_that_item(dossier_items: list[Item]) -> None:
     bad = choice_view(dossier_items[1]).question
-    helper = FakeGenerator(fail_on=[bad])
+    assistant = FakeGenerator(fail_on=[bad])
     records = run_protocol(
-        PROTOCOLS.build("debate"), dossier_items[:4], Judge(FakeGenerator()), helper, PARAMS, 0
+        PROTOCOLS.build("debate"), dossier_items[:4], Judge(FakeGenerator()), assistant, PARAMS, 0
     )
     assert [r.status for r in records] == ["ok", "failed", "ok", "ok"]
     assert records[1].reason is not None and "scripted failure" in records[1].reason
@@ -272,17 +274,17 @@ def test_unparsed_verdicts_are_flagged_not_guessed(dossier_items: list[Item]) ->
 
 
 def test_sampling_sends_the_seed_greedy_does_not(dossier_items: list[Item]) -> None:
-    helper = FakeGenerator()
+    assistant = FakeGenerator()
     hot = GenParams(max_new_tokens=8, temperature=0.7)
     run_protocol(
         PROTOCOLS.build("consultancy"),
         dossier_items[:2],
         Judge(FakeGenerator()),
-        helper,
+        assistant,
         hot,
         seed=11,
     )
-    assert {c.seed for c in _gen_calls(helper)} == {11}
+    assert {c.seed for c in _gen_calls(assistant)} == {11}
     assert PARAMS.request([], 11).seed is None
 
 
@@ -304,6 +306,23 @@ def test_protocol_needing_an_assistant_refuses_without(dossier_items: list[Item]
         run_protocol(
             PROTOCOLS.build("debate"), dossier_items, Judge(FakeGenerator()), None, PARAMS, 0
         )
+
+
+@pytest.mark.parametrize("name", ["consultancy", "debate", "critique"])
+def test_turns_without_the_assistant_name_what_is_missing(
+    dossier_items: list[Item], name: str
+) -> None:
+    """A ValueError, not an assert (removed by python -O) or an AttributeError on None."""
+    views, ids = [choice_view(it) for it in dossier_items[:2]], [it.id for it in dossier_items[:2]]
+    with pytest.raises(ValueError, match=f"{name}: the assistant's speaker is missing"):
+        PROTOCOLS.build(name).turns(views, None, ids)
+
+
+def test_every_protocol_says_whether_it_uses_the_assistant() -> None:
+    """``uses_assistant`` on the base class (not named after ``typing.Protocol``)."""
+    uses = {name: PROTOCOLS.build(name).uses_assistant for name in PROTOCOLS.names()}
+    assert uses == {"naive": False, "consultancy": True, "debate": True, "critique": True}
+    assert all(isinstance(PROTOCOLS.build(n), OversightProtocol) for n in PROTOCOLS.names())
 
 
 class _OracleJudge(FakeGenerator):

@@ -10,8 +10,6 @@ import pytest
 
 from sandwich.metrics.pgr_ci import METHOD_BOOTSTRAP, METHOD_SEEDS, pgr_with_ci
 from sandwich.metrics.replicates import mean_ci, ratio_ci
-from sandwich.runs.aggregate import aggregate, run_warnings
-from sandwich.runs.cell import CellOutcome, pgr_fields
 from sandwich.runs.results import (
     FLAG_FEW_SEEDS,
     FLAG_SINGLE_SEED,
@@ -22,6 +20,8 @@ from sandwich.runs.results import (
     GroupResult,
     RunResults,
 )
+from sandwich.runs.w2s import CellOutcome, aggregate, run_warnings
+from sandwich.runs.w2s.cell import pgr_fields
 
 
 def outcome(seed: int, accs: tuple[float, float, float], n: int = 400) -> CellOutcome:

@@ -11,9 +11,8 @@ import pytest
 from sandwich.elicit import ELICITORS
 from sandwich.errors import ConfigError
 from sandwich.runs import load_config, parse_config
-from sandwich.runs.cell import CellOutcome
-from sandwich.runs.controls import compare_to_controls
 from sandwich.runs.results import CellResult
+from sandwich.runs.w2s import CellOutcome, compare_to_controls
 
 
 def _config(elicitors: list[Any], seeds: list[int] | None = None):  # type: ignore[no-untyped-def]

@@ -168,12 +168,15 @@ def test_student_sees_only_the_supervisor_labels_of_b(tmp_path: Path) -> None:
     assert np.mean((y > 0.01) & (y < 0.99)) > 0.5
     assert cell.weak_label_acc_train_strong < 0.85
     # exactly the supervisor's P(true) on B, in B's order: nothing else reaches the student
-    from sandwich.runs.cell import supervisor_labels
     from sandwich.runs.context import RunContext
     from sandwich.runs.plan import plan_cells
+    from sandwich.runs.w2s.data import CellData, build_supervisor
+    from sandwich.runs.w2s.stages import supervisor_labels
 
     ctx = RunContext(cfg, ArtifactStore(tmp_path / "s"), progress=False)
-    np.testing.assert_array_equal(y, supervisor_labels(ctx, plan_cells(cfg)[0])["train_strong"])
+    first = plan_cells(cfg)[0]
+    labels = supervisor_labels(ctx, CellData.build(ctx, first), build_supervisor(first.weak))
+    np.testing.assert_array_equal(y, labels["train_strong"])
     gold_b = ctx.task(cfg.tasks[0]).labels(ctx.splits(cfg.tasks[0], 0).train_strong)
     assert not np.array_equal(y >= 0.5, gold_b)
 

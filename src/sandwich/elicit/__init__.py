@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from sandwich.elicit.base import Elicitor, TextElicitor, elicitor_inputs
+from sandwich.elicit.base import CellInputs, Elicitor, ElicitorBase, TextElicitor
 from sandwich.elicit.registry import ELICITORS
 
 if TYPE_CHECKING:
@@ -27,12 +27,13 @@ _LAZY = {
 
 __all__ = [
     "ELICITORS",
+    "CellInputs",
     "Elicitor",
+    "ElicitorBase",
     "FineTuneElicitor",
     "LogConfProbe",
     "LogisticProbe",
     "TextElicitor",
-    "elicitor_inputs",
     "logconf_loss",
 ]
 

@@ -17,6 +17,10 @@ Two kinds, told apart by the class attribute ``inputs``:
   from the items' texts: ``fit_text(models, texts, y, ...)`` and
   ``predict_proba_text(texts)``.
 
+A run asks every elicitor only what :class:`ElicitorBase` declares, never its kind:
+``fit_cell`` / ``predict_cell`` (on :class:`CellInputs`), ``ceiling()``, ``chain_models()``,
+``needs_gold``, ``link_predictions_``, ``describe()``.
+
 Controls: an elicitor that adds one ingredient to a training procedure (an
 auxiliary loss, say) declares its *control*, the same procedure without that
 ingredient, by overriding :meth:`control_overrides`. A comparison of the two
@@ -32,19 +36,45 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 
 import numpy as np
 
-from sandwich.registry import Configurable
+from sandwich.elicit.registry import ELICITORS
+from sandwich.registry import Configurable, spec_of
 
 if TYPE_CHECKING:
     from sandwich.models import Model
 
 Inputs = Literal["features", "text"]
+Split = Literal["train_strong", "test"]
 
 
-class _Params(Configurable):
+class CellInputs(Protocol):
+    """A cell's data as an elicitor reads it: B (``train_strong``) to fit, T (``test``) to score.
+
+    The run builds one per cell (``sandwich.runs.w2s.data.CellData``);
+    ``features`` are the strong model's; ``gold`` is read only by an elicitor
+    that declares ``needs_gold``.
+    """
+
+    strong: str
+    seed: int
+    progress: bool
+
+    def features(self, split: Split) -> np.ndarray: ...
+    def texts(self, split: Split) -> list[str]: ...
+    def gold(self, split: Split) -> np.ndarray: ...
+    def model(self, name: str) -> Model: ...
+
+
+class ElicitorBase(Configurable, ABC):
+    """What every elicitor declares, whatever its inputs (see the module docstring)."""
+
+    inputs: ClassVar[Inputs]
+    # P(true) on T of each link of a bootstrapping chain, set by fitting (none by default)
+    link_predictions_: Sequence[np.ndarray] = ()
+
     def control_overrides(self) -> dict[str, Any] | None:
         """The parameters that turn this elicitor into its control, or None if it has none.
 
@@ -56,8 +86,36 @@ class _Params(Configurable):
         """
         return None
 
+    @property
+    def needs_gold(self) -> bool:
+        """True if model selection reads gold labels of B (an oracle diagnostic)."""
+        return False
 
-class Elicitor(_Params, ABC):
+    def chain_models(self) -> list[str]:
+        """Names of intermediate models trained before the strong one (bootstrapping)."""
+        return []
+
+    def describe(self) -> str:
+        """A short name for reports (the registered name by default)."""
+        spec = spec_of(self)
+        return spec.name if spec is not None else type(self).__name__
+
+    @abstractmethod
+    def ceiling(self) -> ElicitorBase:
+        """The elicitor this one is compared with: trained the same way on B's gold labels."""
+
+    @abstractmethod
+    def fit_cell(self, data: CellInputs, y: np.ndarray, workdir: Path | None = None) -> Self:
+        """Fit on B of ``data`` with labels ``y``; ``workdir`` may hold resumable checkpoints."""
+
+    @abstractmethod
+    def predict_cell(self, data: CellInputs) -> np.ndarray:
+        """P(true) of T's items."""
+
+
+class Elicitor(ElicitorBase):
+    """An elicitor that learns from the strong model's cached features."""
+
     inputs: ClassVar[Inputs] = "features"
 
     @abstractmethod
@@ -66,8 +124,18 @@ class Elicitor(_Params, ABC):
     @abstractmethod
     def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
 
+    def ceiling(self) -> ElicitorBase:
+        """The logistic probe (default parameters): every feature elicitor's ceiling."""
+        return ELICITORS.build("probe")
 
-class TextElicitor(_Params, ABC):
+    def fit_cell(self, data: CellInputs, y: np.ndarray, workdir: Path | None = None) -> Self:
+        return self.fit(data.features("train_strong"), y, random_state=data.seed)
+
+    def predict_cell(self, data: CellInputs) -> np.ndarray:
+        return self.predict_proba(data.features("test"))
+
+
+class TextElicitor(ElicitorBase):
     """An elicitor that trains the model itself on the items' texts (fine-tuning).
 
     ``fit_text(models, texts, y, random_state, workdir, gold)``: ``models`` are
@@ -98,21 +166,27 @@ class TextElicitor(_Params, ABC):
     @abstractmethod
     def predict_proba_text(self, texts: Sequence[str]) -> np.ndarray: ...
 
-    @property
-    def needs_gold(self) -> bool:
-        """True if model selection reads gold labels of B (an oracle diagnostic)."""
-        return False
-
-    def chain_models(self) -> list[str]:
-        """Names of intermediate models trained before the strong one (bootstrapping)."""
-        return []
-
     @abstractmethod
     def ceiling_params(self) -> dict[str, Any]:
         """Params of the same elicitor as trained for the ceiling (on B's gold labels)."""
 
+    def ceiling(self) -> ElicitorBase:
+        """The same registered elicitor built with :meth:`ceiling_params`."""
+        spec, params = spec_of(self), self.ceiling_params()
+        return type(self)(**params) if spec is None else ELICITORS.build(spec.name, **params)
 
-def elicitor_inputs(factory: Any) -> Inputs:
-    """``"features"`` or ``"text"`` for a registered elicitor factory (a class)."""
-    value: Inputs = getattr(factory, "inputs", "features")
-    return value
+    def fit_cell(self, data: CellInputs, y: np.ndarray, workdir: Path | None = None) -> Self:
+        chain = self.chain_models()
+        return self.fit_text(
+            [data.model(m) for m in [*chain, data.strong]],
+            data.texts("train_strong"),
+            y,
+            random_state=data.seed,
+            workdir=workdir,
+            gold=data.gold("train_strong") if self.needs_gold else None,
+            report_texts=data.texts("test") if chain else None,
+            progress=data.progress,
+        )
+
+    def predict_cell(self, data: CellInputs) -> np.ndarray:
+        return self.predict_proba_text(data.texts("test"))

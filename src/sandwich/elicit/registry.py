@@ -5,8 +5,12 @@ Each entry's class declares its ``Params`` (``sandwich elicitors --params NAME``
 
 from __future__ import annotations
 
-from sandwich.elicit.base import Elicitor, TextElicitor
+from typing import TYPE_CHECKING
+
 from sandwich.registry import Registry
+
+if TYPE_CHECKING:
+    from sandwich.elicit.base import Elicitor, TextElicitor
 
 ELICITORS: Registry[Elicitor | TextElicitor] = Registry("elicitor")
 

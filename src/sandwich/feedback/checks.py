@@ -32,6 +32,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from sandwich.errors import required
 from sandwich.feedback.db import Assignment, Item, Label, Rater, RaterCheck, Study, utcnow
 from sandwich.feedback.study import StudyConfig
 
@@ -89,8 +90,7 @@ def grade_comprehension(
     Returns the outcome and the tries left. A try after the rater passed or
     was screened out changes nothing.
     """
-    row = rater_check(s, rater, create=True)
-    assert row is not None
+    row = required(rater_check(s, rater, create=True), f"rater {rater.id}'s check row")
     if row.comprehension_passed_at is not None:
         return Comprehension.PASSED, 0
     left = cfg.comprehension.attempts - row.comprehension_attempts
@@ -167,8 +167,7 @@ def after_attention_answer(s: Session, rater: Rater, cfg: StudyConfig) -> bool:
     failed, answered = attention_record(s, rater)
     if failed <= cfg.attention.max_failed:
         return False
-    row = rater_check(s, rater, create=True)
-    assert row is not None
+    row = required(rater_check(s, rater, create=True), f"rater {rater.id}'s check row")
     if row.excluded_at is None:
         row.excluded_at = utcnow()
         row.excluded_reason = f"{exclusion_rule(cfg)} ({failed} of {answered} answered wrong)"

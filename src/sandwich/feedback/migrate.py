@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from sandwich.errors import required
 from sandwich.feedback.db import Setting, make_engine, session_factory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -48,5 +49,4 @@ def ensure_secret(engine: Engine) -> str:
         pass
     with Session() as s:
         value = s.scalar(select(Setting.value).where(Setting.key == "secret"))
-    assert value is not None
-    return value
+    return required(value, "the secret setting")

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from sandwich.errors import SandwichError
+from sandwich.errors import SandwichError, required
 
 HINT = "install it with `bash scripts/system-deps.sh` (Debian's postgresql package)"
 
@@ -69,8 +69,7 @@ class TempPostgres:
 
     @property
     def data(self) -> Path:
-        assert self.root is not None
-        return self.root / "data"
+        return required(self.root, "the server's root (start it first)") / "data"
 
     def _run(self, *cmd: str) -> None:
         proc = subprocess.run([*self._prefix, *cmd], capture_output=True, text=True, check=False)

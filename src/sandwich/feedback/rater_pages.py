@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from sandwich.errors import required
 from sandwich.feedback.assign import next_assignment, progress
 from sandwich.feedback.assistance import shown_assistance
 from sandwich.feedback.checks import (
@@ -109,8 +110,7 @@ def rater_routes(web: Web) -> APIRouter:
     def rater_page(token: str, late: str = "") -> HTMLResponse:
         with web.tx() as s:
             rater = rater_of(s, token)
-            study = s.get(Study, rater.study_id)
-            assert study is not None
+            study = required(s.get(Study, rater.study_id), "the rater's study")
             cfg = study_config(study)
             csrf = rater_csrf(web.secret, token)
             if rater.started_at is None:
@@ -123,8 +123,7 @@ def rater_routes(web: Web) -> APIRouter:
                 if rater.finished_at is None:
                     rater.finished_at = utcnow()
                 return web.page("rater_done.html", cfg=cfg, **_outcome(s, rater, study))
-            item = s.get(Item, a.item_id)
-            assert item is not None
+            item = required(s.get(Item, a.item_id), f"item {a.item_id} of assignment {a.key}")
             done, total = progress(s, rater, cfg)
             return web.page(
                 "rater_item.html",
@@ -170,8 +169,7 @@ def rater_routes(web: Web) -> APIRouter:
             raise HTTPException(422, str(exc)) from None
         with web.tx() as s:  # committed when the block ends, before the redirect is sent
             rater = rater_of(s, token)
-            study = s.get(Study, rater.study_id)
-            assert study is not None
+            study = required(s.get(Study, rater.study_id), "the rater's study")
             cfg = study_config(study)
             limit = float(cfg.time_limit_seconds) if cfg.enforce_time_limit else None
             outcome = record(s, rater, assignment_id, *parsed, enforced_limit=limit)
@@ -205,8 +203,7 @@ def rater_routes(web: Web) -> APIRouter:
             if row is None:  # main and gold items never get feedback; nor unanswered ones
                 raise not_found()
             a, label, item = row
-            study = s.get(Study, rater.study_id)
-            assert study is not None
+            study = required(s.get(Study, rater.study_id), "the rater's study")
             return web.page(
                 "rater_feedback.html",
                 cfg=study_config(study),
@@ -240,8 +237,7 @@ def rater_routes(web: Web) -> APIRouter:
     def grade(token: str, answers: dict[str, str]) -> Response:
         with web.tx() as s:  # committed before the redirect is sent
             rater = rater_of(s, token)
-            study = s.get(Study, rater.study_id)
-            assert study is not None
+            study = required(s.get(Study, rater.study_id), "the rater's study")
             cfg = study_config(study)
             if rater.started_at is None or not cfg.comprehension.questions:
                 return RedirectResponse(f"/r/{token}", status_code=303)
@@ -298,10 +294,8 @@ def after_answer(
     if outcome not in (Outcome.SAVED, Outcome.TIMED_OUT):
         return
     if outcome is Outcome.TIMED_OUT and role == "main":
-        a = s.scalar(
-            select(Assignment).where(Assignment.key == key, Assignment.rater_id == rater.id)
-        )
-        assert a is not None
+        mine = select(Assignment).where(Assignment.key == key, Assignment.rater_id == rater.id)
+        a = required(s.scalar(mine), f"assignment {key}")
         release_slot(s, a.item_id, a.condition, a.study_id)
     if role == ATTENTION:
         after_attention_answer(s, rater, cfg)

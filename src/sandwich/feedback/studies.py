@@ -15,7 +15,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sandwich.errors import ConfigError
+from sandwich.errors import ConfigError, required
 from sandwich.feedback.checks import rater_check, stopped_per_condition
 from sandwich.feedback.db import Assignment, Item, Label, Rater, Study, utcnow
 from sandwich.feedback.items import study_items
@@ -208,7 +208,7 @@ def rater_for_pid(s: Session, study: Study, pid: str, entry_address: str) -> tup
             return new_rater(s, study, external_id=pid, entry_address=entry_address)
     except IntegrityError:  # the same PID arrived twice at once
         found = s.scalar(select(Rater).where(Rater.study_id == study.id, Rater.external_id == pid))
-        assert found is not None
+        found = required(found, f"rater {pid!r}")
         return found, new_token(found)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
+from sandwich.errors import required
 from sandwich.feedback.db import Assignment, Label, Rater, utcnow
 
 MAX_REASON = 300
@@ -82,8 +83,9 @@ def record(
     a = s.scalar(
         select(Assignment).where(Assignment.key == key).execution_options(populate_existing=True)
     )
-    assert a is not None and a.assigned_at is not None
-    seconds = max(0.0, (now - a.assigned_at).total_seconds())
+    a = required(a, f"assignment {key}")
+    assigned = required(a.assigned_at, f"assignment {key}: assigned_at")
+    seconds = max(0.0, (now - assigned).total_seconds())
     late = enforced_limit is not None and seconds > enforced_limit
     s.add(
         Label(

@@ -127,7 +127,7 @@ PGRMethod = Callable[[list[Predictions]], PGRResult]
 
 
 def pipeline_group_interval(n_boot: int = 1000) -> PGRMethod:
-    """The interval every group of a run reports (``runs.aggregate``)."""
+    """The interval every group of a run reports (``runs.w2s.aggregate``)."""
 
     def method(groups: list[Predictions]) -> PGRResult:
         return pgr_with_ci_over_seeds(groups, n_boot=n_boot, seed=0)

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from sandwich.errors import ConfigError
+
 Pooling = Literal["last", "mean"]
 DType = Literal["float32", "bfloat16"]
 
@@ -39,6 +41,15 @@ class FeatureSpec:
         }  # batch_size does not change the features, so it is not part of cache keys
 
 
+@dataclass(frozen=True)
+class Backbone:
+    """What fine-tuning needs from a model: the torch module, its tokenizer, its kind."""
+
+    module: Any
+    tokenizer: Any
+    kind: Literal["encoder", "decoder"]
+
+
 class Model(ABC):
     """A backend that can embed texts. Subclasses: embedded/HF, fake.
 
@@ -64,6 +75,11 @@ class Model(ABC):
     @abstractmethod
     def features(self, texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:
         """Hidden states, shape (len(texts), len(spec.layers), hidden_size), float32."""
+
+    def training_backbone(self) -> Backbone:
+        """A fresh trainable copy of the weights, for fine-tuning; a model without any raises."""
+        msg = "fine-tuning needs a transformers model with weights; {!r} has none (use a probe)"
+        raise ConfigError(msg.format(self.name))
 
     def resolve_layers(self, layers: Sequence[int]) -> tuple[int, ...]:
         """Map possibly negative layer indices to 0..num_layers; raise on out-of-range."""

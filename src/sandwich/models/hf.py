@@ -17,15 +17,14 @@ import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from sandwich.errors import ConfigError, OfflineError
-from sandwich.models.base import DType, FeatureSpec, Model, Pooling
+from sandwich.errors import ConfigError, OfflineError, required
+from sandwich.models.base import Backbone, DType, FeatureSpec, Model, Pooling
 from sandwich.store import ArtifactStore
 from sandwich.store.hashing import digest, file_digest
 
@@ -108,15 +107,6 @@ def directory_fingerprint(directory: Path) -> str:
     return digest(parts)
 
 
-@dataclass(frozen=True)
-class Backbone:
-    """What fine-tuning needs from a model: the torch module, its tokenizer, its kind."""
-
-    module: Any
-    tokenizer: Any
-    kind: Kind
-
-
 class HFModel(Model):
     """A transformers backbone loaded lazily from a directory.
 
@@ -155,12 +145,11 @@ class HFModel(Model):
     @property
     def directory(self) -> Path:
         """The HF directory (converting into the store on first use if needed)."""
-        if self._dir is None:
-            assert callable(self._source)
+        if self._dir is None and callable(self._source):  # else: a Path, set in __init__
             quiet = contextlib.nullcontext() if self.progress else quiet_weight_loading()
             with quiet:  # a GGUF conversion shows transformers' bar unless progress is off
                 self._dir = self._source(self.store or ArtifactStore())
-        return self._dir
+        return required(self._dir, f"model {self.name!r}: directory")
 
     @cached_property
     def _config(self) -> Any:

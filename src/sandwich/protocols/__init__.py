@@ -5,7 +5,7 @@ Listed lazily in :data:`PROTOCOLS`: ``naive``, ``consultancy``, ``debate``,
 returns :class:`TranscriptRecord` s; :class:`Judge` reads verdicts.
 """
 
-from sandwich.protocols.base import GenParams, Protocol, Speaker, Turn
+from sandwich.protocols.base import GenParams, OversightProtocol, Speaker, Turn
 from sandwich.protocols.judge import Judge, JudgeInput, JudgeVerdict, parse_letter
 from sandwich.protocols.registry import PROTOCOLS
 from sandwich.protocols.runner import run_protocol
@@ -17,7 +17,7 @@ __all__ = [
     "Judge",
     "JudgeInput",
     "JudgeVerdict",
-    "Protocol",
+    "OversightProtocol",
     "Speaker",
     "TranscriptRecord",
     "Turn",

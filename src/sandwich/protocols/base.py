@@ -1,4 +1,4 @@
-"""Protocol: how assistants (debaters, a consultant, a critic) talk before the judge decides.
+"""Oversight protocols: how the assistant (as debaters, consultant, critic) talks to the judge.
 
 A protocol only writes the *turns* of a transcript, batched over items: one
 ``Generator.generate`` call per turn step for all items at once. The judge
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from sandwich.config import Strict
 from sandwich.models.generation.base import Generator, GenRequest, Message
@@ -32,10 +32,8 @@ ORDERS: tuple[tuple[int, int], ...] = ((0, 1), (1, 0))
 """Answer orders: the choice indices shown as A and as B (order 0 shows ``choices[0]`` as A)."""
 
 
-class GenParams(BaseModel):
-    """Generation settings of the assistants (debaters, consultant, answerer, critic)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class GenParams(Strict):
+    """Generation settings of the assistant (as debaters, consultant, answerer, critic)."""
 
     max_new_tokens: int = Field(64, ge=1, le=4096, description="tokens per turn")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy")
@@ -113,13 +111,12 @@ class Speaker:
         return turns
 
 
-class Protocol(Configurable, ABC):
-    """A registered protocol. ``needs_expert``: whether it uses the assistant model.
+class OversightProtocol(Configurable, ABC):
+    """A registered protocol (not ``typing.Protocol``). ``uses_assistant``: whether it
+    needs the assistant model (``naive`` does not). Its parameters are the class's
+    ``Params`` (validated into ``hparams``)."""
 
-    Its parameters are the class's ``Params`` (validated into ``hparams``).
-    """
-
-    needs_expert: bool = True
+    uses_assistant: bool = True
     judge_sees_passage: bool = False  # only the assistant-alone reference reads the passage
 
     @abstractmethod

@@ -42,7 +42,7 @@ class ProtocolRunConfig(Strict):
     task: TaskConfig
     judge: dict[str, Any] = Field(description="the judge's generator (a model name or a mapping)")
     assistant: dict[str, Any] | None = Field(
-        None, description="debaters / consultant / answerer and critic (needed unless only naive)"
+        None, description="the assistant (debaters, consultant, critic); needed unless only naive"
     )
     judging: JudgeConfig = JudgeConfig()
     generation: GenParams = GenParams()
@@ -91,7 +91,7 @@ class ProtocolRunConfig(Strict):
                 problems.append(f"protocols.{i}.name: {PROTOCOLS.unknown_message(p.name)}")
                 continue
             problems += param_problems(f"protocols.{i}.params", PROTOCOLS, p.name, p.params)
-            if PROTOCOLS.build(p.name).needs_expert and self.assistant is None:
+            if PROTOCOLS.build(p.name).uses_assistant and self.assistant is None:
                 problems.append(f"protocols.{i}: {p.name!r} needs an assistant model (assistant:)")
             if p.display == "assistant-alone":
                 problems.append(

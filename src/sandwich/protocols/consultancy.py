@@ -13,8 +13,16 @@ from typing import Any
 
 import numpy as np
 
+from sandwich.errors import required
 from sandwich.models.generation.base import Message
-from sandwich.protocols.base import QUOTE_RULE, Protocol, RoundsParams, Speaker, Turn, passage_block
+from sandwich.protocols.base import (
+    QUOTE_RULE,
+    OversightProtocol,
+    RoundsParams,
+    Speaker,
+    Turn,
+    passage_block,
+)
 from sandwich.tasks.choices import ChoiceView
 
 
@@ -48,7 +56,7 @@ def consultant_prompt(view: ChoiceView, side: int, earlier: Sequence[Turn]) -> l
     ]
 
 
-class ConsultancyProtocol(Protocol):
+class ConsultancyProtocol(OversightProtocol):
     """One consultant argues an assigned answer for ``rounds`` turns."""
 
     Params = RoundsParams
@@ -60,7 +68,7 @@ class ConsultancyProtocol(Protocol):
     def turns(
         self, views: Sequence[ChoiceView], speaker: Speaker | None, item_ids: Sequence[str]
     ) -> list[list[Turn]]:
-        assert speaker is not None
+        speaker = required(speaker, "consultancy: the assistant's speaker", ValueError)
         if not hasattr(self, "assignment_"):
             self.prepare(item_ids, speaker.seed)
         right = [self.assignment_[i] for i in item_ids]

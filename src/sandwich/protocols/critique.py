@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sandwich.errors import required
 from sandwich.models.generation.base import Message
-from sandwich.protocols.base import QUOTE_RULE, Protocol, Speaker, Turn, passage_block
+from sandwich.protocols.base import QUOTE_RULE, OversightProtocol, Speaker, Turn, passage_block
 from sandwich.tasks.choices import ChoiceView
 
 
@@ -52,13 +53,13 @@ def critic_prompt(view: ChoiceView, answer: Turn) -> list[Message]:
     ]
 
 
-class CritiqueProtocol(Protocol):
+class CritiqueProtocol(OversightProtocol):
     """No parameters: one answer turn, one critique turn."""
 
     def turns(
         self, views: Sequence[ChoiceView], speaker: Speaker | None, item_ids: Sequence[str]
     ) -> list[list[Turn]]:
-        assert speaker is not None
+        speaker = required(speaker, "critique: the assistant's speaker", ValueError)
         answers = speaker.say(
             "Answerer", [answer_prompt(v) for v in views], views, [None] * len(views)
         )

@@ -26,10 +26,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from sandwich.errors import required
 from sandwich.models.generation.base import Message
 from sandwich.protocols.base import (
     QUOTE_RULE,
-    Protocol,
+    OversightProtocol,
     Reading,
     RoundsParams,
     Speaker,
@@ -77,7 +78,7 @@ def _own_first(turns: Sequence[Turn], side: int) -> list[Turn]:
     return [turns[i] for i in _side_first([t.argues_for for t in turns], side)]
 
 
-class DebateProtocol(Protocol):
+class DebateProtocol(OversightProtocol):
     """Two debaters argue opposite answers for ``rounds`` rounds (Irving et al. 2018)."""
 
     class Params(RoundsParams):
@@ -92,7 +93,7 @@ class DebateProtocol(Protocol):
     def turns(
         self, views: Sequence[ChoiceView], speaker: Speaker | None, item_ids: Sequence[str]
     ) -> list[list[Turn]]:
-        assert speaker is not None
+        speaker = required(speaker, "debate: the assistant's speaker", ValueError)
         if self.hparams.mode == "sequential":
             return self._sequential(views, speaker)
         out: list[list[Turn]] = [[] for _ in views]

@@ -130,7 +130,7 @@ class Judge:
                 GenRequest(choice[i].messages, max_new_tokens=self.max_new_tokens) for i in todo
             ]
             results = self.generator.generate(reqs)
-            unparsed = []
+            unparsed: dict[int, str] = {}  # index -> the reply that could not be read
             for i, res in zip(todo, results, strict=True):
                 key = res.meta.get("cache_key")
                 if res.error:
@@ -138,19 +138,17 @@ class Judge:
                     continue
                 letter = parse_letter(res.text, inputs[i].answers)
                 if letter is None:
-                    unparsed.append(i)
+                    unparsed[i] = res.text
                     out[i] = JudgeVerdict(None, "unparsed", res.text, None, key)
                 else:
                     out[i] = JudgeVerdict(1.0 - letter, "text", res.text, None, key)
             fallback = self._scores([choice[i] for i in unparsed])
-            for i, s in zip(unparsed, fallback, strict=True):
+            for (i, text), s in zip(unparsed.items(), fallback, strict=True):
                 if s is not None:
-                    prev = out[i]
-                    assert prev is not None
                     out[i] = JudgeVerdict(
                         _softmax_a(s),
                         "text-fallback-logprobs",
-                        prev.text,
+                        text,
                         None,
                         self._key(choice[i]),
                     )

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from sandwich.metrics import gap_closed, judge_accuracy, split_accuracy
-from sandwich.metrics.judge import PairedSplit, paired_split
+from sandwich.metrics.judge import paired_split
 from sandwich.metrics.replicates import mean_ci, ratio_ci
 from sandwich.protocols.base import ORDERS
 from sandwich.protocols.results import (
@@ -80,18 +80,6 @@ def by_speaking_order(records: Sequence[TranscriptRecord]) -> tuple[list[float],
     return _split_by(records, lambda j: j.first_speaker)
 
 
-def _split_fields(prefix: str, kind: str, s: PairedSplit) -> dict[str, object]:
-    return {
-        f"{prefix}_n": s.n,
-        f"acc_right_{kind}_first": s.first.accuracy,
-        f"acc_right_{kind}_first_ci": _interval(s.first.ci),
-        f"acc_right_{kind}_second": s.second.accuracy,
-        f"acc_right_{kind}_second_ci": _interval(s.second.ci),
-        f"{prefix}_bias": s.diff,
-        f"{prefix}_bias_ci": _interval(s.diff_ci),
-    }
-
-
 def measure(
     name: str,
     records: Sequence[TranscriptRecord],
@@ -100,8 +88,45 @@ def measure(
     transcripts: str,
     n_boot: int,
 ) -> ProtocolRow:
-    first = records[0]
+    """The results row of protocol ``name`` on one seed's ``records``: counts, accuracy
+    and calibration, position and speaking-order bias, gap closed over the ``naive``
+    judge's records, and consultancy's split by the consultant's side."""
     scored = p_correct(records)
+    row = _counted(name, records, len(scored), seed, transcripts)
+    if not scored:
+        return row
+    acc = judge_accuracy(np.array(list(scored.values())), n_boot=n_boot, seed=seed)
+    update: dict[str, object] = {
+        "accuracy": acc.accuracy,
+        "accuracy_ci": _interval(acc.ci),
+        "ece": acc.ece,
+        "brier": acc.brier,
+    }
+    update |= _bias_fields(records, n_boot, seed)
+    flags = list(row.flags)
+    base = p_correct(naive) if naive is not None else {}
+    if ids := [i for i in scored if i in base]:
+        g = gap_closed([scored[i] for i in ids], [base[i] for i in ids], n_boot=n_boot, seed=seed)
+        update |= {
+            "gap_closed": g.closed,
+            "gap_closed_ci": _interval(g.ci),
+            "naive_accuracy_paired": g.naive,
+            "protocol_accuracy_paired": g.protocol,
+            "gap": g.gap,
+            "gap_ci": _interval(g.gap_ci),
+            "n_paired": len(ids),
+        }
+        flags += [FLAG_SMALL_GAP] if g.small_gap else []
+    if row.name == "consultancy":
+        update |= _consultancy_fields(records, scored, n_boot, seed)
+    return row.model_copy(update={**update, "flags": flags})
+
+
+def _counted(
+    name: str, records: Sequence[TranscriptRecord], n_scored: int, seed: int, transcripts: str
+) -> ProtocolRow:
+    """The row with what is counted (items by status, quotes, judge methods) and its flags."""
+    first = records[0]
     n_unparsed = sum(r.status == "unparsed" for r in records)
     n_failed = sum(r.status == "failed" for r in records)
     n_one_order = sum(r.status == "ok" and r.extra.get("orders_used") == 1 for r in records)
@@ -110,13 +135,13 @@ def measure(
         flags.append(FLAG_ONE_ORDER)
     quotes = [q for r in records for t in r.turns for q in t.quotes]
     methods = Counter(j.method for r in records for j in r.judgements)
-    row = ProtocolRow(
+    return ProtocolRow(
         protocol=name,
         name=first.protocol,
         params=first.protocol_params,
         seed=seed,
         n_items=len(records),
-        n_scored=len(scored),
+        n_scored=n_scored,
         n_unparsed=n_unparsed,
         n_failed=n_failed,
         n_one_order=n_one_order,
@@ -130,63 +155,49 @@ def measure(
         transcripts=transcripts,
         flags=flags,
     )
-    if not scored:
-        return row
-    p = np.array(list(scored.values()))
-    acc = judge_accuracy(p, n_boot=n_boot, seed=seed)
-    update: dict[str, object] = {
-        "accuracy": acc.accuracy,
-        "accuracy_ci": _interval(acc.ci),
-        "ece": acc.ece,
-        "brier": acc.brier,
-    }
-    pos_first, pos_second = by_position(records)
-    if pos_first:
-        update |= _split_fields(
-            "position", "shown", paired_split(pos_first, pos_second, n_boot=n_boot, seed=seed)
-        )
-    spk_first, spk_second = by_speaking_order(records)
-    if spk_first:
-        update |= _split_fields(
-            "speaking", "spoke", paired_split(spk_first, spk_second, n_boot=n_boot, seed=seed)
-        )
-    if naive is not None:
-        base = p_correct(naive)
-        ids = [i for i in scored if i in base]
-        if ids:
-            g = gap_closed(
-                [scored[i] for i in ids], [base[i] for i in ids], n_boot=n_boot, seed=seed
-            )
-            update |= {
-                "gap_closed": g.closed,
-                "gap_closed_ci": _interval(g.ci),
-                "naive_accuracy_paired": g.naive,
-                "protocol_accuracy_paired": g.protocol,
-                "gap": g.gap,
-                "gap_ci": _interval(g.gap_ci),
-                "n_paired": len(ids),
+
+
+def _bias_fields(records: Sequence[TranscriptRecord], n_boot: int, seed: int) -> dict[str, object]:
+    """Accuracy with the right answer shown first / second, and (debate) with its
+    advocate speaking first / second, where any item has both."""
+    out: dict[str, object] = {}
+    for prefix, kind, (first, second) in (
+        ("position", "shown", by_position(records)),
+        ("speaking", "spoke", by_speaking_order(records)),
+    ):
+        if first:
+            s = paired_split(first, second, n_boot=n_boot, seed=seed)
+            out |= {
+                f"{prefix}_n": s.n,
+                f"acc_right_{kind}_first": s.first.accuracy,
+                f"acc_right_{kind}_first_ci": _interval(s.first.ci),
+                f"acc_right_{kind}_second": s.second.accuracy,
+                f"acc_right_{kind}_second_ci": _interval(s.second.ci),
+                f"{prefix}_bias": s.diff,
+                f"{prefix}_bias_ci": _interval(s.diff_ci),
             }
-            if g.small_gap:
-                flags.append(FLAG_SMALL_GAP)
-    if first.protocol == "consultancy":
-        ok = [r for r in records if r.status != "failed"]
-        split = split_accuracy(
-            [scored[r.item_id] for r in ok],
-            [bool(r.extra.get("consultant_correct")) for r in ok],
-            n_boot=n_boot,
-            seed=seed,
-        )
-        if split.right:
-            update |= {
-                "consultant_right_accuracy": split.right.accuracy,
-                "consultant_right_ci": _interval(split.right.ci),
+    return out
+
+
+def _consultancy_fields(
+    records: Sequence[TranscriptRecord], scored: dict[str, float], n_boot: int, seed: int
+) -> dict[str, object]:
+    """Accuracy when the consultant argued for the right / the wrong answer."""
+    ok = [r for r in records if r.status != "failed"]
+    split = split_accuracy(
+        [scored[r.item_id] for r in ok],
+        [bool(r.extra.get("consultant_correct")) for r in ok],
+        n_boot=n_boot,
+        seed=seed,
+    )
+    out: dict[str, object] = {}
+    for side, part in (("right", split.right), ("wrong", split.wrong)):
+        if part:
+            out |= {
+                f"consultant_{side}_accuracy": part.accuracy,
+                f"consultant_{side}_ci": _interval(part.ci),
             }
-        if split.wrong:
-            update |= {
-                "consultant_wrong_accuracy": split.wrong.accuracy,
-                "consultant_wrong_ci": _interval(split.wrong.ci),
-            }
-    return row.model_copy(update={**update, "flags": flags})
+    return out
 
 
 def aggregate_seeds(rows: Sequence[ProtocolRow], alpha: float = 0.05) -> SeedAggregate | None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sandwich.protocols.base import Protocol, Speaker, Turn
+from sandwich.protocols.base import OversightProtocol, Speaker, Turn
 from sandwich.tasks.choices import ChoiceView
 
 
-class NaiveProtocol(Protocol):
+class NaiveProtocol(OversightProtocol):
     """No parameters. The judge sees the question and the two answers only."""
 
-    needs_expert = False
+    uses_assistant = False
 
     def turns(
         self, views: Sequence[ChoiceView], speaker: Speaker | None, item_ids: Sequence[str]

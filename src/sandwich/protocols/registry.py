@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sandwich.protocols.base import Protocol
+from sandwich.protocols.base import OversightProtocol
 from sandwich.registry import Registry
 
-PROTOCOLS: Registry[Protocol] = Registry("protocol")
+PROTOCOLS: Registry[OversightProtocol] = Registry("protocol")
 
 _P = "sandwich.protocols"
 PROTOCOLS.lazy("consultancy", f"{_P}.consultancy:ConsultancyProtocol",

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from sandwich import __version__
-from sandwich.errors import ConfigError, InputFileError
+from sandwich.errors import ConfigError, InputFileError, required
 from sandwich.models.generation.base import Generator
 from sandwich.protocols.config import ProtocolRunConfig
 from sandwich.protocols.generators import build_generator
@@ -60,8 +60,9 @@ class _Models:
 
     def get(self, role: str) -> Generator:
         if role not in self.built:
-            spec = self.config.judge if role == "judge" else self.config.assistant
-            assert spec is not None
+            spec = required(
+                self.config.judge if role == "judge" else self.config.assistant, f"{role} config"
+            )
             other = "assistant" if role == "judge" else "judge"
             other_spec = self.config.assistant if role == "judge" else self.config.judge
             if other in self.built and spec == other_spec:
@@ -140,7 +141,7 @@ def run_protocols(
                 # the assistant-alone reference is the assistant model answering itself
                 judge_gen = models.get("assistant" if alone else "judge")
                 judge = Judge(judge_gen, judge_kw.method, judge_kw.max_new_tokens)
-                assistant = models.get("assistant") if protocol.needs_expert else None
+                assistant = models.get("assistant") if protocol.uses_assistant else None
                 records = run_protocol(
                     protocol,
                     items,

@@ -30,7 +30,7 @@ from sandwich.models.generation.base import Generator
 from sandwich.protocols.base import (
     ORDERS,
     GenParams,
-    Protocol,
+    OversightProtocol,
     Reading,
     Speaker,
     Turn,
@@ -87,13 +87,13 @@ def _judgement(order: int, reading: Reading, v: JudgeVerdict) -> JudgementRecord
     )
 
 
-def protocol_name(protocol: Protocol) -> str:
+def protocol_name(protocol: OversightProtocol) -> str:
     spec = spec_of(protocol)
     return spec.name if spec else getattr(protocol, "name", type(protocol).__name__)
 
 
 def run_protocol(
-    protocol: Protocol,
+    protocol: OversightProtocol,
     items: Sequence[Item],
     judge: Judge,
     assistant: Generator | None,
@@ -103,13 +103,13 @@ def run_protocol(
     progress: bool = False,
 ) -> list[TranscriptRecord]:
     """One :class:`TranscriptRecord` per item, in order (batches of ``batch_size`` items)."""
-    if protocol.needs_expert and assistant is None:
+    if protocol.uses_assistant and assistant is None:
         raise ValueError(f"protocol {protocol_name(protocol)!r} needs an assistant model")
     models: dict[str, Any] = {"judge": judge.generator.describe()}
-    if protocol.needs_expert and assistant is not None:
+    if protocol.uses_assistant and assistant is not None:
         models["assistant"] = assistant.describe()
     generation = {
-        "assistant": params.model_dump() if protocol.needs_expert else None,
+        "assistant": params.model_dump() if protocol.uses_assistant else None,
         "judge": {"method": judge.method, "max_new_tokens": judge.max_new_tokens},
     }
     protocol.prepare([it.id for it in items], seed)
@@ -148,7 +148,7 @@ def order_means(judgements: Sequence[JudgementRecord]) -> list[float]:
 
 
 def _record(
-    protocol: Protocol,
+    protocol: OversightProtocol,
     item: Item,
     view: ChoiceView,
     turns: list[Turn],

@@ -40,7 +40,7 @@ class ElicitorConfig(Strict):
     control: str | None = Field(
         None,
         description="label of the entry this one is compared with, paired (default: the "
-        "elicitor's declared control, added if missing; see sandwich.runs.controls)",
+        "elicitor's declared control, added if missing; see sandwich.runs.w2s.controls)",
     )
 
     @property
@@ -133,7 +133,7 @@ class RunConfig(Strict):
     @field_validator("elicitors", mode="after")
     @classmethod
     def _add_controls(cls, v: list[ElicitorConfig]) -> list[ElicitorConfig]:
-        from sandwich.runs.controls import with_controls
+        from sandwich.runs.w2s.controls import with_controls
 
         return with_controls(v)
 
@@ -145,7 +145,7 @@ class RunConfig(Strict):
     @model_validator(mode="after")
     def _names_exist(self) -> RunConfig:
         from sandwich.elicit import ELICITORS
-        from sandwich.runs.controls import control_problems
+        from sandwich.runs.w2s.controls import control_problems
         from sandwich.supervision import SUPERVISORS
 
         problems = []

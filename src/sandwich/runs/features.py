@@ -8,9 +8,8 @@ import numpy as np
 
 from sandwich.models import FeatureSpec, Model, load_model
 from sandwich.models.hf import HFModel
-from sandwich.runs.config import FeatureConfig, RunConfig, TaskConfig
+from sandwich.runs.config import FeatureConfig
 from sandwich.store import ArtifactKey, ArtifactStore
-from sandwich.supervision import FeatureSource
 from sandwich.tasks import Item, Task
 
 FEATURES_VERSION = 1
@@ -81,17 +80,10 @@ class TaskFeatures:
         """Drop a loaded model (its features stay cached)."""
         self._models.pop(model_name, None)
 
-    def source(self, task: Task) -> FeatureSource:
-        """A FeatureSource (``f(model, items) -> array``) restricted to ``task``.
-
-        It also serves the loaded models (``source.model(name)``), for a
-        supervisor that trains a model itself (``weak-model``, ``method: finetune``).
-        """
-        return TaskSource(self, task)
-
 
 class TaskSource:
-    """Features of one task's items by model name; ``model(name)``: the loaded model."""
+    """Features of one task's items by model name; ``model(name)``: the loaded model
+    (for a supervisor that trains a model itself, its ``trained_models()``)."""
 
     def __init__(self, features: TaskFeatures, task: Task) -> None:
         self.features = features
@@ -103,23 +95,3 @@ class TaskSource:
 
     def model(self, name: str) -> Model:
         return self.features.model(name)
-
-
-def feature_jobs(config: RunConfig) -> list[tuple[TaskConfig, str]]:
-    """The distinct (task, model) pairs whose features the cells need.
-
-    The strong models' features are needed only by feature elicitors (probes);
-    fine-tuning elicitors read the texts.
-    """
-    from sandwich.elicit import ELICITORS, elicitor_inputs
-
-    probes = any(
-        elicitor_inputs(ELICITORS.entry(e.name).factory) == "features" for e in config.elicitors
-    )
-    jobs: list[tuple[TaskConfig, str]] = []
-    for t in config.tasks:
-        models = [w.model for w in config.weak if w.name == "weak-model" and w.model]
-        for m in [*models, *(config.strong if probes else [])]:
-            if (t, m) not in jobs:
-                jobs.append((t, m))
-    return jobs

@@ -11,15 +11,19 @@ import yaml
 
 from sandwich import __version__
 from sandwich.errors import ConfigError
-from sandwich.runs.aggregate import aggregate, run_warnings
-from sandwich.runs.cell import CellOutcome, run_cell
 from sandwich.runs.config import RunConfig
 from sandwich.runs.context import RunContext
-from sandwich.runs.controls import compare_to_controls
 from sandwich.runs.executor import Executor, LocalExecutor
-from sandwich.runs.features import feature_jobs
 from sandwich.runs.plan import plan_cells
 from sandwich.runs.results import RunResults
+from sandwich.runs.w2s import (
+    CellOutcome,
+    aggregate,
+    compare_to_controls,
+    feature_jobs,
+    run_cell,
+    run_warnings,
+)
 from sandwich.store import ArtifactStore, atomic_write_text
 from sandwich.store.hashing import digest
 from sandwich.tasks import SplitSizes

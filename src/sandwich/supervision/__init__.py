@@ -1,28 +1,27 @@
 """Supervisors: anything that produces (soft) labels for items.
 
 Listed lazily in :data:`SUPERVISORS`: ``gold``, ``weak-model``, ``nonexpert``,
-``human``, ``protocol``; the classes import on first use.
+``human``, ``protocol`` (in :mod:`sandwich.protocols.supervisor`); the classes
+import on first use.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sandwich.supervision.base import FeatureSource, Supervisor
+from sandwich.supervision.base import FeatureSource, ModelSource, Supervisor
 from sandwich.supervision.registry import SUPERVISORS
 
 if TYPE_CHECKING:
     from sandwich.supervision.gold import GoldSupervisor
     from sandwich.supervision.human import HumanSupervisor
     from sandwich.supervision.nonexpert import NonExpertSupervisor
-    from sandwich.supervision.protocol import ProtocolSupervisor
     from sandwich.supervision.weak_model import WeakModelSupervisor
 
 _LAZY = {
     "GoldSupervisor": "gold",
     "HumanSupervisor": "human",
     "NonExpertSupervisor": "nonexpert",
-    "ProtocolSupervisor": "protocol",
     "WeakModelSupervisor": "weak-model",
 }
 
@@ -31,8 +30,8 @@ __all__ = [
     "FeatureSource",
     "GoldSupervisor",
     "HumanSupervisor",
+    "ModelSource",
     "NonExpertSupervisor",
-    "ProtocolSupervisor",
     "Supervisor",
     "WeakModelSupervisor",
 ]

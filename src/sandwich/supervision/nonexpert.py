@@ -63,7 +63,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from sandwich.config import Strict
-from sandwich.errors import ConfigError
+from sandwich.errors import ConfigError, required
 from sandwich.supervision.base import FeatureSource, Supervisor
 from sandwich.tasks.item import Item
 
@@ -133,14 +133,14 @@ class NonExpertSupervisor(Supervisor):
         return self
 
     def _value(self, item: Item) -> str:
-        assert self.hparams.attribute is not None
-        if self.hparams.attribute not in item.metadata:
+        attribute = required(self.hparams.attribute, "nonexpert: attribute")
+        if attribute not in item.metadata:
             keys = ", ".join(sorted(item.metadata)) or "none"
             raise ConfigError(
-                f"nonexpert: item {item.id} has no metadata {self.hparams.attribute!r} "
+                f"nonexpert: item {item.id} has no metadata {attribute!r} "
                 f"(its keys: {keys}); choose attribute among them"
             )
-        return str(item.metadata[self.hparams.attribute])
+        return str(item.metadata[attribute])
 
     def _blind_values(self, items: Sequence[Item]) -> tuple[frozenset[str], frozenset[str]]:
         """(blind values, all values of A): values in hash order until they hold a

@@ -21,8 +21,7 @@ SUPERVISORS.lazy("human", f"{_S}.human:HumanSupervisor",
                  "aggregated human labels from a study export or database")  # fmt: skip
 SUPERVISORS.lazy("nonexpert", f"{_S}.nonexpert:NonExpertSupervisor",
                  "simulated non-expert: random or systematic errors")  # fmt: skip
-# moving to sandwich.protocols.supervisor:ProtocolSupervisor
-SUPERVISORS.lazy("protocol", f"{_S}.protocol:ProtocolSupervisor",
+SUPERVISORS.lazy("protocol", "sandwich.protocols.supervisor:ProtocolSupervisor",
                  "a protocol's judge (naive, debate, ...) as labeller")  # fmt: skip
 SUPERVISORS.lazy("weak-model", f"{_S}.weak_model:WeakModelSupervisor",
                  "a weak model fit on A's gold: probe on its features, or fine-tuned")  # fmt: skip

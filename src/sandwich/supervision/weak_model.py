@@ -19,7 +19,8 @@ from sandwich.config import Strict
 from sandwich.elicit.finetune import FineTuneElicitor
 from sandwich.elicit.probe import LogisticProbe
 from sandwich.errors import ConfigError
-from sandwich.supervision.base import FeatureSource, Supervisor
+from sandwich.models import load_model
+from sandwich.supervision.base import FeatureSource, ModelSource, Supervisor
 from sandwich.tasks.item import Item
 
 Method = Literal["probe", "finetune"]
@@ -63,6 +64,13 @@ class WeakModelSupervisor(Supervisor):
 
     hparams: Params
 
+    def feature_models(self) -> list[str]:
+        """The weak model's features, for the probe (a fine-tuned one reads texts)."""
+        return [self.hparams.model] if self.hparams.method == "probe" else []
+
+    def trained_models(self) -> list[str]:
+        return [self.hparams.model] if self.hparams.method == "finetune" else []
+
     def _finetuner(self) -> FineTuneElicitor:
         return FineTuneElicitor(**self.hparams.elicitor_params)
 
@@ -72,8 +80,9 @@ class WeakModelSupervisor(Supervisor):
             X = features(self.hparams.model, items)
             self.probe_ = LogisticProbe(**self.hparams.elicitor_params).fit(X, y, random_state)
             return self
+        model = features.model(self.hparams.model) if isinstance(features, ModelSource) else None
         self.finetuned_ = self._finetuner().fit_text(
-            [_model_of(features, self.hparams.model)],
+            [model or load_model(self.hparams.model)],
             [it.text for it in items],
             y,
             random_state=random_state,
@@ -90,13 +99,3 @@ class WeakModelSupervisor(Supervisor):
         return np.asarray(
             self.probe_.predict_proba(features(self.hparams.model, items)), dtype=np.float64
         )
-
-
-def _model_of(features: FeatureSource, name: str) -> Any:
-    """The loaded model ``name``: the run's own (via the feature source) or a fresh load."""
-    loader = getattr(features, "model", None)
-    if callable(loader):
-        return loader(name)
-    from sandwich.models import load_model
-
-    return load_model(name)

@@ -1,7 +1,7 @@
 """Two-answer questions over Items: the view protocols (debate, consultancy, ...) need.
 
 An Item is a statement with a gold label. A protocol asks a judge a question
-with two candidate answers, and optionally shows a passage to the debaters
+with two candidate answers, and optionally shows a passage to the assistant
 only. Items carry these in ``metadata`` (the convention of every task, built in
 or from a file):
 
@@ -9,8 +9,8 @@ or from a file):
 - ``choices`` (two str): ``choices[0]`` is the answer the statement asserts,
   ``choices[1]`` the alternative; so the statement is true exactly when
   ``choices[0]`` is the right answer, and P(statement true) = P(choices[0]).
-- ``passage`` (str, optional): text the debaters / consultant / critic see and
-  the judge does not (information asymmetry).
+- ``passage`` (str, optional): text the assistant (debaters, consultant, critic)
+  sees and the judge does not (information asymmetry).
 
 An Item without ``choices`` (any plain true/false task) is asked as
 "Is the following statement true or false?" with choices ("True", "False").

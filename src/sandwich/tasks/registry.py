@@ -23,6 +23,6 @@ TASKS.lazy("continents", f"{_B}.countries:continents_task", '"{country} is in {c
 TASKS.lazy("currencies", f"{_B}.countries:currencies_task",
            '"The currency of {country} is the {currency}."')  # fmt: skip
 TASKS.lazy("dossier", f"{_B}.dossier:dossier_task",
-           "passage of country facts (debaters see it) + a question")  # fmt: skip
+           "passage of country facts (the assistant sees it) + a question")  # fmt: skip
 TASKS.lazy("larger-city", f"{_B}.cities:larger_city_task",
            '"{city A} has more inhabitants than {city B}."')  # fmt: skip

@@ -33,8 +33,8 @@ from pydantic import ConfigDict, Field, model_validator
 
 from sandwich.config import Strict
 from sandwich.elicit.base import TextElicitor
-from sandwich.elicit.finetune.classifier import build_classifier, count_params
-from sandwich.elicit.finetune.data import encode
+from sandwich.elicit.finetune.classifier import HeadClassifier, build_classifier, count_params
+from sandwich.elicit.finetune.data import Encoded, encode
 from sandwich.elicit.finetune.registry import LOSSES
 from sandwich.elicit.finetune.train import (
     TrainResult,
@@ -44,7 +44,7 @@ from sandwich.elicit.finetune.train import (
     train,
 )
 from sandwich.elicit.probe import holdout_split, soft_log_loss
-from sandwich.errors import ConfigError
+from sandwich.errors import ConfigError, required
 from sandwich.metrics import accuracy
 
 Select = Literal["weak", "oracle", "last"]
@@ -221,6 +221,12 @@ class FineTuneElicitor(TextElicitor):
             params.update(val_fraction=0.0, evals_per_epoch=1)
         return {**params, "loss": "xent"}
 
+    def describe(self) -> str:
+        """E.g. ``finetune (lora, xent, select=weak, val_fraction=0.2)``: mode, loss, selection."""
+        hp = self.hparams
+        held = "" if hp.select == "last" else f", val_fraction={hp.val_fraction:g}"
+        return f"finetune ({hp.mode}, {hp.loss}, select={hp.select}{held})"
+
     # -- training --------------------------------------------------------------
     def fit_text(
         self,
@@ -280,17 +286,37 @@ class FineTuneElicitor(TextElicitor):
         gold: np.ndarray | None,
         progress: bool = False,
     ) -> None:
-        backbone_of = getattr(model, "training_backbone", None)
-        if not callable(backbone_of):
-            raise ConfigError(
-                f"elicitor finetune needs a transformers model with weights; "
-                f"{getattr(model, 'name', model)!r} has none (use a probe elicitor with it)"
-            )
+        clf, self.tokenizer_ = self._classifier(model, seed)
+        lr = self.hparams.lr if self.hparams.lr != "auto" else self._auto_lr(count_params(clf)[1])
+        data = encode(self.tokenizer_, texts, self.hparams.max_length)
+        fit_idx, validation = self._holdout(data, labels, gold, seed)
+        loss_fn = functools.partial(
+            LOSSES.entry(self.hparams.loss).factory, **self.hparams.loss_params
+        )
+        result = train(
+            clf,
+            _subset(data, fit_idx),
+            labels[fit_idx],
+            loss_fn,
+            self._settings(float(lr)),
+            seed=seed,
+            checkpoint_dir=workdir,
+            validation=validation,
+            progress=progress,
+            desc=f"fine-tune {model.name} ({self.hparams.loss})",
+        )
+        self.model_ = clf
+        self.lr_ = float(lr)
+        self.train_results_.append(result)
+
+    def _classifier(self, model: Any, seed: int) -> tuple[HeadClassifier, Any]:
+        """A fresh classifier on ``model``'s weights, and its tokenizer; ``seed`` fixes the
+        initialisation (head, LoRA adapters) without touching the caller's RNG."""
         import torch
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # LoRA's initialisation
-            parts = backbone_of()
+            parts = model.training_backbone()  # a model without weights raises ConfigError
             pooling = self.hparams.pooling
             if pooling == "auto":
                 pooling = "mean" if parts.kind == "encoder" else "last"
@@ -306,44 +332,25 @@ class FineTuneElicitor(TextElicitor):
                 lora_target_modules=self.hparams.lora_targets,
                 gradient_checkpointing=self.hparams.gradient_checkpointing,
             )
-        self.tokenizer_ = parts.tokenizer
-        lr = self.hparams.lr if self.hparams.lr != "auto" else self._auto_lr(count_params(clf)[1])
-        settings = self._settings(float(lr))
-        data = encode(parts.tokenizer, texts, self.hparams.max_length)
-        fit_idx, val_idx = (
-            holdout_split(len(texts), self.hparams.val_fraction, seed)
-            if self.hparams.select != "last"
-            else (np.arange(len(texts)), np.arange(0))
-        )
-        validation = None
-        if len(val_idx):
-            target = gold if self.hparams.select == "oracle" else labels
-            assert target is not None
-            t_val = np.asarray(target, dtype=np.float64)[val_idx]
-            score = (
-                functools.partial(_error_rate, t_val)
-                if self.hparams.select == "oracle"
-                else functools.partial(soft_log_loss, t_val)
-            )
-            validation = Validation(_subset(data, val_idx), score)
-        loss_fn = functools.partial(
-            LOSSES.entry(self.hparams.loss).factory, **self.hparams.loss_params
-        )
-        result = train(
-            clf,
-            _subset(data, fit_idx),
-            labels[fit_idx],
-            loss_fn,
-            settings,
-            seed=seed,
-            checkpoint_dir=workdir,
-            validation=validation,
-            progress=progress,
-            desc=f"fine-tune {getattr(model, 'name', '')} ({self.hparams.loss})",
-        )
-        self.model_ = clf
-        self.lr_ = float(lr)
-        self.train_results_.append(result)
+        return clf, parts.tokenizer
+
+    def _holdout(
+        self, data: Encoded, labels: np.ndarray, gold: np.ndarray | None, seed: int
+    ) -> tuple[np.ndarray, Validation | None]:
+        """The items to train on, and the held-out part of B that selects the weights:
+        none with ``select: last``; else ``val_fraction`` of B, scored against the
+        labels (soft log loss) or, with ``oracle``, against gold (error rate)."""
+        if self.hparams.select == "last":
+            return np.arange(len(labels)), None
+        fit_idx, val_idx = holdout_split(len(labels), self.hparams.val_fraction, seed)
+        if not len(val_idx):
+            return fit_idx, None
+        if self.hparams.select == "oracle":
+            truth = required(gold, "select='oracle': the gold labels", ValueError)
+            score = functools.partial(_error_rate, np.asarray(truth, dtype=np.float64)[val_idx])
+        else:
+            score = functools.partial(soft_log_loss, np.asarray(labels, dtype=np.float64)[val_idx])
+        return fit_idx, Validation(_subset(data, val_idx), score)
 
     def _auto_lr(self, n_params: int) -> float:
         """The reference lr for full/top fine-tuning; 10x it for LoRA (adapters start at

@@ -93,6 +93,11 @@ class TrainResult:
     tokens: int = 0  # real (unpadded) tokens seen in forward passes
 
 
+Tensors = dict[str, torch.Tensor]  # a batch (input_ids, attention_mask, labels), a state
+Best = tuple[float, Tensors | None]
+"""The best held-out score so far and the trainable parameters that scored it."""
+
+
 def _seed(*parts: int) -> int:
     return int(np.random.default_rng(list(parts)).integers(0, 2**62))
 
@@ -130,68 +135,31 @@ def train(
     if len(labels) != len(data):
         raise ValueError(f"{len(labels)} labels for {len(data)} items")
     acc = _accelerator(settings)
-    n = len(data)
-    mb_per_epoch = math.ceil(n / settings.minibatch_size / acc.num_processes)
+    mb_per_epoch = math.ceil(len(data) / settings.minibatch_size / acc.num_processes)
     steps_per_epoch = math.ceil(mb_per_epoch / acc.gradient_accumulation_steps)
     total = steps_per_epoch * settings.epochs
     eval_at = _eval_steps(steps_per_epoch, settings) if validation is not None else set()
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the classifier has no trainable parameters")
-    opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
-    )
+    opt, sched = _optimizer(model, settings, total)
+    ckpt = checkpoint_dir / CHECKPOINT_FILE if checkpoint_dir else None
+    res, best = _resume(ckpt, model, opt, sched)
     y = torch.as_tensor(np.clip(labels, 0.0, 1.0), dtype=torch.float32)
+    pmodel, popt = acc.prepare(model, opt)
+    run = _Run(acc, pmodel, popt, sched, data, y, loss_fn, settings, seed, res, best)
     # a loss with batch statistics (logconf's quantile) gets the whole optimizer batch
     wants_batch = takes_batch(loss_fn) and acc.gradient_accumulation_steps * acc.num_processes > 1
-    res = TrainResult(steps=0)
-    best: tuple[float, dict[str, torch.Tensor] | None] = (math.inf, None)
-    ckpt = checkpoint_dir / CHECKPOINT_FILE if checkpoint_dir else None
-    if ckpt is not None and ckpt.is_file():
-        state = torch.load(ckpt, weights_only=False)
-        _load_trainable(model, state["trainable"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        res = state["result"]
-        res.resumed_from = res.steps
-        best = state["best"]
-    pmodel, opt = acc.prepare(model, opt)
-
-    def collate(rows: list[int]) -> dict[str, torch.Tensor]:
-        return {**data.batch(rows), "labels": y[rows]}
-
     bar = tqdm(total=total, initial=res.steps, desc=desc, disable=not progress, leave=False)
     with torch.random.fork_rng(devices=[]):
         for epoch in range(res.steps // steps_per_epoch, settings.epochs):
-            order = np.random.default_rng([seed, epoch, 31]).permutation(n).tolist()
-            loader = acc.prepare(
-                torch.utils.data.DataLoader(
-                    RowDataset(order), batch_size=settings.minibatch_size, collate_fn=collate
-                )
-            )
+            order = np.random.default_rng([seed, epoch, 31]).permutation(len(data)).tolist()
             done_mb = (res.steps - epoch * steps_per_epoch) * acc.gradient_accumulation_steps
-            if done_mb > 0:
-                loader = acc.skip_first_batches(loader, done_mb)
-            pmodel.train()
-            context: dict[str, torch.Tensor] = {}
-            for mb, batch in enumerate(loader, start=max(done_mb, 0)):
+            run.model.train()
+            context: Tensors = {}
+            for mb, batch in enumerate(run.loader(order, done_mb), start=max(done_mb, 0)):
                 if wants_batch and mb % acc.gradient_accumulation_steps == 0:
                     # a new optimizer step: the whole batch's logits, before any minibatch
-                    rows, first = _step_rows(order, mb, settings, acc)
-                    n_mb = math.ceil(len(rows) / settings.minibatch_size)
-                    seeds = [_seed(seed, epoch, first + j) for j in range(n_mb)]
-                    context = _batch_context(
-                        pmodel, acc, data, y, rows, seeds, settings.minibatch_size
-                    )
+                    context = run.batch_context(order, mb, epoch)
                 torch.manual_seed(_seed(seed, epoch, mb))
-                with acc.accumulate(pmodel):
-                    with acc.autocast():
-                        logits = pmodel(batch["input_ids"], batch["attention_mask"])
-                    loss = loss_fn(logits.float(), batch["labels"], res.steps / total, **context)
-                    acc.backward(loss)
-                    opt.step()
-                    opt.zero_grad()
+                loss = run.accumulate(batch, res.steps / total, context)
                 res.tokens += int(batch["attention_mask"].sum())
                 res.losses.append(float(loss.detach()))
                 if not acc.sync_gradients:
@@ -200,20 +168,14 @@ def train(
                 res.steps += 1
                 bar.update(1)
                 if res.steps in eval_at and validation is not None:
-                    score = validation.score(predict(acc.unwrap_model(pmodel), validation.data))
-                    res.val_scores.append((res.steps, score))
-                    if score < best[0]:
-                        best = (score, trainable_state(acc.unwrap_model(pmodel)))
-                        res.best_step = res.steps
-                    pmodel.train()
-                if ckpt is not None and (
-                    res.steps % settings.checkpoint_every == 0 or res.steps == total
-                ):
-                    _save(acc, ckpt, pmodel, opt, sched, res, best)
+                    run.evaluate(validation)
+                due = res.steps % settings.checkpoint_every == 0 or res.steps == total
+                if ckpt is not None and due:
+                    run.save(ckpt)
     bar.close()
-    model = acc.unwrap_model(pmodel)
-    if best[1] is not None:
-        _load_trainable(model, best[1])
+    model = acc.unwrap_model(run.model)
+    if run.best[1] is not None:
+        _load_trainable(model, run.best[1])
     model.eval()
     return res
 
@@ -225,6 +187,125 @@ def takes_batch(loss_fn: Callable[..., torch.Tensor]) -> bool:
     except (TypeError, ValueError):
         return False
     return "batch_logits" in params and "batch_labels" in params
+
+
+def _optimizer(model: torch.nn.Module, settings: TrainSettings, total: int) -> tuple[Any, Any]:
+    """AdamW on the trainable parameters; the learning rate decays to zero along a cosine
+    over ``total`` optimizer steps (the reference's ``cosine_anneal``)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the classifier has no trainable parameters")
+    opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    return opt, torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+    )
+
+
+def _resume(ckpt: Path | None, model: Any, opt: Any, sched: Any) -> tuple[TrainResult, Best]:
+    """The result and best so far, with the checkpoint loaded into the model, optimizer
+    and scheduler; a fresh start where there is no checkpoint."""
+    if ckpt is None or not ckpt.is_file():
+        return TrainResult(steps=0), (math.inf, None)
+    state = torch.load(ckpt, weights_only=False)
+    _load_trainable(model, state["trainable"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    res = state["result"]
+    res.resumed_from = res.steps
+    return res, state["best"]
+
+
+@dataclass
+class _Run:
+    """One run: what every minibatch uses (``model`` and ``opt`` as prepared by
+    accelerate) and the state a checkpoint saves (``res``, ``best``)."""
+
+    acc: Any
+    model: Any
+    opt: Any
+    sched: Any
+    data: Encoded
+    y: torch.Tensor
+    loss_fn: Callable[..., torch.Tensor]
+    settings: TrainSettings
+    seed: int
+    res: TrainResult
+    best: Best
+
+    def loader(self, order: list[int], skip: int) -> Any:
+        """The epoch's minibatches in ``order``, less the first ``skip`` (done before a resume)."""
+
+        def collate(rows: list[int]) -> Tensors:
+            return {**self.data.batch(rows), "labels": self.y[rows]}
+
+        rows = RowDataset(order)
+        size = self.settings.minibatch_size
+        loader = self.acc.prepare(
+            torch.utils.data.DataLoader(rows, batch_size=size, collate_fn=collate)
+        )
+        return self.acc.skip_first_batches(loader, skip) if skip > 0 else loader
+
+    def accumulate(self, batch: Tensors, progress: float, context: Tensors) -> torch.Tensor:
+        """One minibatch's forward and backward pass; the optimizer steps (and the gradient
+        is cleared) at the end of the accumulation only, where accelerate syncs gradients."""
+        with self.acc.accumulate(self.model):
+            with self.acc.autocast():
+                logits = self.model(batch["input_ids"], batch["attention_mask"])
+            loss = self.loss_fn(logits.float(), batch["labels"], progress, **context)
+            self.acc.backward(loss)
+            self.opt.step()
+            self.opt.zero_grad()
+        return loss
+
+    @torch.no_grad()
+    def batch_context(self, order: list[int], mb: int, epoch: int) -> Tensors:
+        """The whole batch's logits (no gradient) and labels, as the reference's loss sees them.
+
+        The reference (openai/weak-to-strong) stacks the logits of every minibatch
+        of a step and calls the loss once, so a batch statistic such as logconf's
+        quantile is taken over the whole batch. Here each minibatch keeps its own
+        backward pass (gradient accumulation: memory of one minibatch) and this
+        extra forward pass supplies the batch (of the step that starts at minibatch
+        ``mb``). Each minibatch is seeded as in the training pass, so with one process
+        dropout draws the same masks and these are the logits the loss is computed on.
+        """
+        rows, first = _step_rows(order, mb, self.settings, self.acc)
+        device = next(self.model.parameters()).device
+        out, size = [], self.settings.minibatch_size
+        for j, start in enumerate(range(0, len(rows), size)):
+            batch = {
+                k: v.to(device) for k, v in self.data.batch(rows[start : start + size]).items()
+            }
+            torch.manual_seed(_seed(self.seed, epoch, first + j))
+            with self.acc.autocast():
+                out.append(self.model(batch["input_ids"], batch["attention_mask"]).float())
+        return {"batch_logits": torch.cat(out), "batch_labels": self.y[rows].to(device)}
+
+    def evaluate(self, validation: Validation) -> None:
+        """Score the held-out set now; keep the trainable parameters if they score best."""
+        score = validation.score(predict(self.acc.unwrap_model(self.model), validation.data))
+        self.res.val_scores.append((self.res.steps, score))
+        if score < self.best[0]:
+            self.best = (score, trainable_state(self.acc.unwrap_model(self.model)))
+            self.res.best_step = self.res.steps
+        self.model.train()
+
+    def save(self, path: Path) -> None:
+        """Write the checkpoint atomically (temp file + rename), on the main process only."""
+        self.acc.wait_for_everyone()
+        if self.acc.is_main_process:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            state = {
+                "trainable": trainable_state(self.acc.unwrap_model(self.model)),
+                "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(),
+                "result": self.res,
+                "best": self.best,
+            }
+            tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        self.acc.wait_for_everyone()
 
 
 def _step_rows(
@@ -244,38 +325,6 @@ def _step_rows(
     return order[start : start + per_step_mb * settings.minibatch_size], first
 
 
-@torch.no_grad()
-def _batch_context(
-    model: torch.nn.Module,
-    acc: Any,
-    data: Encoded,
-    y: torch.Tensor,
-    rows: list[int],
-    seeds: list[int],
-    minibatch_size: int,
-) -> dict[str, torch.Tensor]:
-    """The whole batch's logits (no gradient) and labels, as the reference's loss sees them.
-
-    The reference (openai/weak-to-strong) stacks the logits of every minibatch
-    of a step and calls the loss once, so a batch statistic such as logconf's
-    quantile is taken over the whole batch. Here each minibatch keeps its own
-    backward pass (gradient accumulation: memory of one minibatch) and this
-    extra forward pass supplies the batch. Each minibatch is seeded as in the
-    training pass (``seeds``), so with one process dropout draws the same masks
-    and these are the logits the loss is computed on.
-    """
-    device = next(model.parameters()).device
-    out = []
-    for j, start in enumerate(range(0, len(rows), minibatch_size)):
-        batch = {
-            k: v.to(device) for k, v in data.batch(rows[start : start + minibatch_size]).items()
-        }
-        torch.manual_seed(seeds[j])
-        with acc.autocast():
-            out.append(model(batch["input_ids"], batch["attention_mask"]).float())
-    return {"batch_logits": torch.cat(out), "batch_labels": y[rows].to(device)}
-
-
 def _eval_steps(steps_per_epoch: int, settings: TrainSettings) -> set[int]:
     k = max(1, settings.evals_per_epoch)
     return {
@@ -290,32 +339,6 @@ def _load_trainable(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> N
     with torch.no_grad():
         for name, value in state.items():
             named[name].copy_(value)
-
-
-def _save(
-    acc: Any,
-    path: Path,
-    model: torch.nn.Module,
-    opt: Any,
-    sched: Any,
-    res: TrainResult,
-    best: tuple[float, dict[str, torch.Tensor] | None],
-) -> None:
-    """Write the checkpoint atomically (temp file + rename), on the main process only."""
-    acc.wait_for_everyone()
-    if acc.is_main_process:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
-            "trainable": trainable_state(acc.unwrap_model(model)),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
-            "result": res,
-            "best": best,
-        }
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    acc.wait_for_everyone()
 
 
 @torch.no_grad()

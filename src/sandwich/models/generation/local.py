@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
-from sandwich.errors import ConfigError
+from sandwich.errors import ConfigError, required
 from sandwich.models.generation.base import ChoiceRequest, Generator, GenRequest, GenResult
 from sandwich.models.generation.config import LocalParams
 from sandwich.models.generation.prompt import encode, render, resolve_format
@@ -145,8 +145,7 @@ class LocalGenerator(Generator):
                 )
             self._lm, self._tok = lm.eval(), tok
             self._fmt = resolve_format(self.prompt_format, self.name, tok)
-        assert self._fmt is not None
-        return self._lm, self._tok, self._fmt
+        return self._lm, self._tok, required(self._fmt, f"{self.name}: prompt format")
 
     def prompt_ids(self, messages: Sequence[Any]) -> list[int]:
         _, tok, fmt = self._load()
@@ -248,7 +247,7 @@ class LocalGenerator(Generator):
                 if not cids:
                     raise ValueError(f"choice {c!r} of request {i} encodes to no tokens")
                 rows.append((i, c, prompt + cids, len(prompt)))
-        out: list[dict[str, float] | None] = [{} for _ in requests]
+        out: list[dict[str, float]] = [{} for _ in requests]
         order = sorted(range(len(rows)), key=lambda j: -len(rows[j][2]))
         pad = tok.pad_token_id
         for s in range(0, len(order), self.batch_size):
@@ -262,7 +261,5 @@ class LocalGenerator(Generator):
             for b, (i, c, seq, plen) in enumerate(chunk):
                 pos = torch.arange(plen, len(seq))
                 total = logp[b, pos - 1, torch.tensor(seq[plen:])].sum()
-                scores = out[i]
-                assert scores is not None
-                scores[c] = float(total)
-        return out
+                out[i][c] = float(total)
+        return list[dict[str, float] | None](out)

@@ -127,20 +127,12 @@ def larger_city_task(n_items: int, seed: int, pool: int, min_ratio: float, group
     rng = rng_for("larger-city", seed)
     cities = unambiguous_cities()[:pool]
     pops = np.array([c.population for c in cities], dtype=np.float64)
-    n_groups = len(cities) // group_size
-    members = rng.permutation(len(cities))[: n_groups * group_size].reshape(n_groups, group_size)
-    members.sort(axis=1)  # ascending index = descending population
-    u, v = np.triu_indices(group_size, k=1)
-    i, j = members[:, u].ravel(), members[:, v].ravel()  # i < j: cities[i] is the larger
-    group_of = np.repeat(np.arange(n_groups), len(u))
-    ratio = pops[i] / pops[j]
-    ok = ratio >= min_ratio
-    i, j, ratio, group_of = i[ok], j[ok], ratio[ok], group_of[ok]
+    members, i, j, ratio, group_of = _pairs_in_groups(pops, rng, group_size, min_ratio)
     check_n(
         "larger-city",
         n_items,
         len(i),
-        f"pairs within {n_groups} groups of {group_size} of the {pool} largest cities; "
+        f"pairs within {len(members)} groups of {group_size} of the {pool} largest cities; "
         "raise pool or group_size",
     )
     order = rng.permutation(len(i))[:n_items]
@@ -148,29 +140,44 @@ def larger_city_task(n_items: int, seed: int, pool: int, min_ratio: float, group
     true: list[Item] = []
     false: list[Item] = []
     for k, idx in enumerate(order):
-        big, small = cities[i[idx]], cities[j[idx]]
         truth = k < n_true
-        a, b = (big, small) if truth else (small, big)
-        (true if truth else false).append(
-            Item.make(
-                f"{a.name} has more inhabitants than {b.name}.",
-                truth,
-                1.0 - min(1.0, math.log10(float(ratio[idx]))),
-                group=", ".join(sorted(cities[m].name for m in members[group_of[idx]])),
-                city_a=a.name,
-                city_b=b.name,
-                population_a=a.population,
-                population_b=b.population,
-                ratio=float(ratio[idx]),
-            )
-        )
+        group = ", ".join(sorted(cities[m].name for m in members[group_of[idx]]))
+        item = _comparison(cities[i[idx]], cities[j[idx]], truth, float(ratio[idx]), group)
+        (true if truth else false).append(item)
     items = balanced("larger-city", rng, true, false, n_items)
     return registered_task(
-        "larger-city",
-        items,
-        n_items,
-        seed,
-        pool=pool,
-        min_ratio=min_ratio,
-        group_size=group_size,
+        "larger-city", items, n_items, seed, pool=pool, min_ratio=min_ratio, group_size=group_size
+    )
+
+
+def _pairs_in_groups(
+    pops: np.ndarray, rng: np.random.Generator, group_size: int, min_ratio: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cities (by index, ``pops`` in descending order) cut at random into groups of
+    ``group_size`` (one row each), and the pairs within a group with population
+    ratio at least ``min_ratio``: larger city, smaller city, ratio, group row."""
+    n_groups = len(pops) // group_size
+    members = rng.permutation(len(pops))[: n_groups * group_size].reshape(n_groups, group_size)
+    members.sort(axis=1)  # ascending index = descending population
+    u, v = np.triu_indices(group_size, k=1)
+    i, j = members[:, u].ravel(), members[:, v].ravel()  # i < j: cities[i] is the larger
+    group_of = np.repeat(np.arange(n_groups), len(u))
+    ratio = pops[i] / pops[j]
+    ok = ratio >= min_ratio
+    return members, i[ok], j[ok], ratio[ok], group_of[ok]
+
+
+def _comparison(big: City, small: City, truth: bool, ratio: float, group: str) -> Item:
+    """The larger city first for a true statement, the smaller first for a false one."""
+    a, b = (big, small) if truth else (small, big)
+    return Item.make(
+        f"{a.name} has more inhabitants than {b.name}.",
+        truth,
+        1.0 - min(1.0, math.log10(ratio)),
+        group=group,
+        city_a=a.name,
+        city_b=b.name,
+        population_a=a.population,
+        population_b=b.population,
+        ratio=ratio,
     )

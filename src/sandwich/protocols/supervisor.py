@@ -1,7 +1,8 @@
-"""``protocol``: a protocol's judge verdicts as supervisor labels.
+"""``protocol``: a protocol's judge verdicts as supervisor labels (registered lazily in
+:data:`sandwich.supervision.SUPERVISORS`, so listing supervisors imports no protocol code).
 
 ``weak: [{name: protocol, params: {protocol: debate, judge: smollm2-135m,
-debaters: gemma3-270m, rounds: 1}}]`` makes the judge's P(statement true)
+assistant: gemma3-270m, rounds: 1}}]`` makes the judge's P(statement true)
 (= P(choices[0]), order-averaged; see :mod:`sandwich.tasks.choices`) on B the
 student's training labels and on T the "weak" term of PGR.
 
@@ -56,9 +57,11 @@ class ProtocolSupervisor(Supervisor):
             description="the judge's model: a name (local backend) or a generator mapping"
         )
         assistant: str | dict[str, Any] | None = Field(
-            None, description="the assistant's model (debaters, consultant, critic)"
+            None, description="the assistant model (the consultant, the critic, both debaters)"
         )
-        debaters: str | dict[str, Any] | None = Field(None, description="alias of assistant")
+        debaters: str | dict[str, Any] | None = Field(
+            None, description="the old name of assistant (still read)"
+        )
         judge_method: Literal["auto", "text"] = Field(
             "auto", description="auto (answer log-probs where the backend has them) or text"
         )
@@ -73,7 +76,7 @@ class ProtocolSupervisor(Supervisor):
             if self.protocol not in PROTOCOLS:
                 raise ValueError(f"protocol: {PROTOCOLS.unknown_message(self.protocol)}")
             if self.assistant is not None and self.debaters is not None:
-                raise ValueError("assistant: give assistant or debaters (the same thing), not both")
+                raise ValueError("assistant: give assistant or its old name debaters, not both")
             extra = self.__pydantic_extra__ or {}
             try:
                 extra.update(PROTOCOLS.resolve(self.protocol, dict(extra)))
@@ -81,7 +84,7 @@ class ProtocolSupervisor(Supervisor):
                 detail = "; ".join(line.strip() for line in str(exc).splitlines()[1:])
                 raise ValueError(f"protocol {self.protocol!r}: {detail}") from None
             helper = self.assistant if self.assistant is not None else self.debaters
-            if PROTOCOLS.build(self.protocol, **extra).needs_expert and helper is None:
+            if PROTOCOLS.build(self.protocol, **extra).uses_assistant and helper is None:
                 raise ValueError(f"assistant: protocol {self.protocol!r} needs an assistant model")
             problems = [f"judge.{p}" for p in check_spec(normalise_spec(self.judge))]
             if helper is not None:
@@ -97,6 +100,13 @@ class ProtocolSupervisor(Supervisor):
         self._protocol = PROTOCOLS.build(self.hparams.protocol, **self.protocol_params)
 
     @property
+    def assistant(self) -> dict[str, Any] | None:
+        """The assistant's generator spec (``debaters``, its old name, is still read)."""
+        hp = self.hparams
+        helper = hp.assistant if hp.assistant is not None else hp.debaters
+        return None if helper is None else normalise_spec(helper)
+
+    @property
     def protocol_params(self) -> dict[str, Any]:
         """The protocol's own parameters (resolved; the fields beyond this class's)."""
         return dict(self.hparams.__pydantic_extra__ or {})
@@ -110,8 +120,7 @@ class ProtocolSupervisor(Supervisor):
             raise RuntimeError("ProtocolSupervisor.predict_proba called before fit")
         hp = self.hparams
         judge = Judge(build_generator(normalise_spec(hp.judge)), hp.judge_method)
-        assistant = hp.assistant if hp.assistant is not None else hp.debaters
-        helper = None if assistant is None else build_generator(normalise_spec(assistant))
+        helper = None if self.assistant is None else build_generator(self.assistant)
         gen = GenParams(max_new_tokens=hp.max_new_tokens, temperature=hp.temperature)
         records = run_protocol(
             self._protocol, items, judge, helper, gen, self.random_state_, hp.batch_size

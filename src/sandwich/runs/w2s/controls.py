@@ -23,55 +23,51 @@ difference in accuracy (:func:`sandwich.metrics.paired.paired_difference`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sandwich.elicit import ELICITORS, ElicitorBase
 from sandwich.errors import ConfigError, UnknownNameError
 from sandwich.metrics.paired import paired_difference
-from sandwich.runs.config import ElicitorConfig, RunConfig
 from sandwich.runs.results import ComparisonResult
 
-if TYPE_CHECKING:
-    from sandwich.runs.cell import CellOutcome
+if TYPE_CHECKING:  # the config imports this module to resolve controls: types only
+    from sandwich.runs.config import ElicitorConfig, RunConfig
+    from sandwich.runs.w2s.cell import CellOutcome
 
 CONTROL_SUFFIX = "-control"
 # what building an entry with an unknown name or bad params raises
 _BAD_ENTRY = (TypeError, ValueError, ConfigError, UnknownNameError)
 
 
-def _params_after_defaults(e: ElicitorConfig) -> dict[str, Any] | None:
-    """The elicitor's full hyperparameters (defaults filled in); None if it cannot be built
-    (an unknown name or bad params, which the config's own checks report)."""
-    from sandwich.elicit import ELICITORS
-
+def _built(e: ElicitorConfig) -> ElicitorBase | None:
+    """The entry's elicitor; None if it cannot be built (an unknown name or bad params,
+    which the config's own checks report with their field path)."""
     try:
-        return ELICITORS.build(e.name, **e.params).get_params()
-    except _BAD_ENTRY:  # reported with its field path by RunConfig
+        return ELICITORS.build(e.name, **e.params)
+    except _BAD_ENTRY:
         return None
 
 
 def declared_control(e: ElicitorConfig) -> ElicitorConfig | None:
     """The control entry ``e``'s elicitor declares, labelled ``<label>-control``; None if none."""
-    from sandwich.elicit import ELICITORS
-
-    try:
-        overrides = ELICITORS.build(e.name, **e.params).control_overrides()
-    except _BAD_ENTRY:  # reported with its field path by RunConfig
-        return None
+    built = _built(e)
+    overrides = None if built is None else built.control_overrides()
     if overrides is None:
         return None
-    return ElicitorConfig(
-        name=e.name, params={**e.params, **overrides}, label=e.display + CONTROL_SUFFIX
-    )
+    return e.model_copy(
+        update={"params": {**e.params, **overrides}, "label": e.display + CONTROL_SUFFIX,
+                "control": None}
+    )  # fmt: skip
 
 
 def same_training(a: ElicitorConfig, b: ElicitorConfig) -> bool:
     """True if the two entries build the same elicitor with the same hyperparameters."""
-    if a.name != b.name:
+    pa, pb = _built(a), _built(b)
+    if a.name != b.name or pa is None or pb is None:
         return False
-    pa = _params_after_defaults(a)
-    return pa is not None and pa == _params_after_defaults(b)
+    return pa.get_params() == pb.get_params()
 
 
 def with_controls(elicitors: Sequence[ElicitorConfig]) -> list[ElicitorConfig]:
@@ -130,24 +126,19 @@ def compare_to_controls(
 ) -> list[ComparisonResult]:
     """Every (task, weak, strong) x (elicitor with a control): the paired difference in
     student accuracy, method minus control, over the seeds where both ran."""
-    from sandwich.elicit import ELICITORS, elicitor_inputs
-
-    cells = {
-        (o.result.task, o.result.weak, o.result.strong, o.result.elicitor, o.result.seed): o
-        for o in outcomes
-    }
-    keys = list(dict.fromkeys((o.result.task, o.result.weak, o.result.strong) for o in outcomes))
+    results = [(o.result, o) for o in outcomes]
+    cells = {(r.task, r.weak, r.strong, r.elicitor, r.seed): o for r, o in results}
     out = []
     for e in config.elicitors:
         if e.control is None:
             continue
-        kind = elicitor_inputs(ELICITORS.entry(e.name).factory)
-        for task, weak, strong in keys:
+        kind = ELICITORS.build(e.name, **e.params).inputs
+        for task, weak, strong in dict.fromkeys(k[:3] for k in cells):
             pairs = [
-                (s, cells[(task, weak, strong, e.display, s)], cells[ck])
+                (s, cells[mk], cells[ck])
                 for s in config.seeds
-                if (ck := (task, weak, strong, e.control, s)) in cells
-                and (task, weak, strong, e.display, s) in cells
+                if (mk := (task, weak, strong, e.display, s)) in cells
+                and (ck := (task, weak, strong, e.control, s)) in cells
             ]
             if not pairs:
                 continue

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 from sandwich.metrics import pgr_with_ci_over_seeds
 from sandwich.metrics.replicates import t_quantile
-from sandwich.runs.cell import CellOutcome, pgr_fields
 from sandwich.runs.results import (
     FEW_SEEDS,
     FLAG_FEW_SEEDS,
@@ -16,11 +15,7 @@ from sandwich.runs.results import (
     FLAG_UNBOUNDED_CI,
     GroupResult,
 )
-
-
-def group_key(o: CellOutcome) -> tuple[str, str, str, str]:
-    r = o.result
-    return (r.task, r.weak, r.strong, r.elicitor)
+from sandwich.runs.w2s.cell import CellOutcome, pgr_fields
 
 
 def seed_flags(n_seeds: int, bounded: bool) -> list[str]:
@@ -43,7 +38,8 @@ def aggregate(outcomes: Sequence[CellOutcome], n_boot: int) -> list[GroupResult]
     """
     groups: dict[tuple[str, str, str, str], list[CellOutcome]] = {}
     for o in outcomes:
-        groups.setdefault(group_key(o), []).append(o)
+        r = o.result
+        groups.setdefault((r.task, r.weak, r.strong, r.elicitor), []).append(o)
     out = []
     for (task, weak, strong, elicitor), members in groups.items():
         m = pgr_with_ci_over_seeds(

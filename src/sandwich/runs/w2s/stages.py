@@ -1,0 +1,117 @@
+"""The stages of a w2s cell: supervisor labels; ceiling and student (an elicitor trained).
+
+Each stage is cached in the artifact store under a key of what it depends on:
+the split (task fingerprint, seed, fractions), the inputs read (features keys
+of the models read, fingerprints of the models trained), the labels, and the
+component's *spec* (name, resolved parameters with defaults, code version;
+``sandwich.registry``). So adding an elicitor recomputes only that elicitor,
+changing a default recomputes what it made, writing one out recomputes nothing.
+Components are asked only what they declare (``Supervisor.feature_models``,
+``ElicitorBase.ceiling``, ...). Checkpoints of a training live in
+``$SANDWICH_HOME/checkpoints/<stage key>`` until the stage is stored."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from sandwich.elicit import ElicitorBase
+from sandwich.registry import spec_of
+from sandwich.runs.context import RunContext
+from sandwich.runs.w2s.data import CellData
+from sandwich.store import ArtifactKey
+from sandwich.supervision import Supervisor
+
+# 3: keyed by the components' resolved specs (was 1 for labels and probes, 2 for fine-tuning)
+STAGE_VERSION = 3
+
+Arrays = dict[str, np.ndarray]
+
+
+def spec_key(component: object) -> dict[str, Any]:
+    """The component's spec (name, resolved params, code version): how cache keys name it."""
+    if (spec := spec_of(component)) is None:
+        raise TypeError(f"{type(component).__name__} was not built by a registry: it has no spec")
+    return spec.to_dict()
+
+
+def supervisor_labels(ctx: RunContext, data: CellData, sup: Supervisor) -> Arrays:
+    """The supervisor's P(true) on B (``"train_strong"``) and on T (``"test"``), fit on A's gold."""
+    inputs = {
+        **data.split_key(),
+        "supervisor": spec_key(sup),
+        "features": [data.features_key(m) for m in sup.feature_models()],
+        "models": [data.fingerprint(m) for m in sup.trained_models()],
+        "data": sup.data_fingerprint(),
+    }
+
+    def compute() -> Arrays:
+        source = data.source
+        sup.fit(data.items("train_weak"), source, random_state=data.seed)
+        return {s: sup.predict_proba(data.items(s), source) for s in ("train_strong", "test")}
+
+    return ctx.store.arrays(ArtifactKey("labels", STAGE_VERSION, inputs), compute)
+
+
+def _input_keys(data: CellData, elicitor: ElicitorBase) -> list[str]:
+    """What the elicitor reads of each model it trains on: features, or the weights."""
+    models = [*elicitor.chain_models(), data.strong]
+    if elicitor.inputs == "features":
+        return [data.features_key(m) for m in models]
+    return [data.fingerprint(m) for m in models]
+
+
+def trained(
+    ctx: RunContext,
+    data: CellData,
+    stage: str,
+    elicitor: ElicitorBase,
+    y_b: np.ndarray,
+) -> Arrays:
+    """``elicitor`` fit on B with labels ``y_b``, scored on T (``"test"``), cached as ``stage``.
+
+    A bootstrapping chain also gives each link's P(true) on T (``"links"``, (n_links, n_test)).
+    """
+    labels = ArtifactKey("labels-ref", STAGE_VERSION, {"b": y_b}).hex
+    inputs = {**data.split_key(), "inputs": _input_keys(data, elicitor), "labels": labels,
+              "elicitor": spec_key(elicitor)}  # fmt: skip
+    key = ArtifactKey(stage, STAGE_VERSION, inputs)
+    workdir = ctx.store.root / "checkpoints" / key.hex
+
+    def compute() -> Arrays:
+        elicitor.fit_cell(data, y_b, workdir=workdir)
+        out = {"test": elicitor.predict_cell(data)}
+        if elicitor.link_predictions_:
+            out["links"] = np.stack(elicitor.link_predictions_)
+        return out
+
+    # under ``accelerate launch`` / torchrun, training the weights is a collective
+    if elicitor.inputs == "text" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return _distributed(ctx, key, compute)
+    arrays = ctx.store.arrays(key, compute)
+    shutil.rmtree(workdir, ignore_errors=True)  # the predictions are stored
+    return arrays
+
+
+def _distributed(ctx: RunContext, key: ArtifactKey, compute: Callable[[], Arrays]) -> Arrays:
+    """Under ``accelerate launch``: every process trains (a collective), the main one stores.
+
+    The store's per-key file lock cannot be held around a collective (the other
+    processes would wait on the lock, not in the collective), so the lookup and
+    the training happen outside it.
+    """
+    from accelerate import PartialState
+
+    state = PartialState()
+    found = ctx.store.lookup(key)
+    if found is None:
+        arrays = compute()
+        if state.is_main_process:
+            ctx.store.arrays(key, lambda: arrays)
+            shutil.rmtree(ctx.store.root / "checkpoints" / key.hex, ignore_errors=True)
+        state.wait_for_everyone()
+    return ctx.store.arrays(key, compute)
