@@ -21,7 +21,7 @@ LAYERS = [
     {"supervision", "elicit", "protocols", "feedback", "testing"},
     {"report"},
     {"runs"},
-    {"cli", "__main__"},
+    {"cli", "__main__", "docs_tables"},  # docs_tables: the parameter tables of cli and docs
 ]
 
 
