@@ -88,3 +88,15 @@ def test_bad_task_parameter_exits_2_and_writes_nothing(
     assert main(["run", str(cfg), "--runs", str(tmp_path / "runs")]) == 2
     assert "capitals" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_params_prints_the_parameter_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["elicitors", "--params", "finetune"]) == 0
+    out = capsys.readouterr().out
+    assert "loss_params" in out and "'lora' | 'full' | 'top'" in out and "'auto'" in out
+    assert main(["protocols", "list", "--params", "debate"]) == 0
+    assert "'simultaneous' | 'sequential'" in capsys.readouterr().out
+    for command, name in (("losses", "logconf"), ("backends", "openai")):
+        assert main([command]) == 0 and name in capsys.readouterr().out
+    assert main(["tasks", "--params", "citys"]) != 0
+    assert "Did you mean 'cities'" in capsys.readouterr().err

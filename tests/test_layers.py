@@ -22,7 +22,7 @@ LAYERS = [
     {"results"},
     {"report"},
     {"runs"},
-    {"cli", "__main__"},
+    {"cli", "__main__", "docs_tables"},  # docs_tables: the parameter tables of cli and docs
 ]
 
 

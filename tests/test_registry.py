@@ -91,3 +91,30 @@ def test_lazy_entries_import_their_module_only_on_first_use() -> None:
     assert "fractions" in sys.modules
     with pytest.raises(ValueError, match="module:Object"):
         reg.lazy("bad", "fractions.Fraction", "x")
+
+
+def test_runtime_arguments_reach_the_factory_but_not_the_spec() -> None:
+    class WithStore(Sized):
+        def __init__(self, size: int, store: object = None) -> None:
+            super().__init__(size)
+            self.store = store
+
+    reg: Registry[Thing] = Registry("thing")
+    reg.register("s")(WithStore)
+    obj = reg.build_with("s", {"size": 4}, store="the store")
+    assert isinstance(obj, WithStore) and obj.store == "the store" and obj.size == 4
+    assert spec_of(obj) == spec_of(reg.build("s", size=4))  # the store is no parameter
+
+
+def test_param_problems_validate_only_and_name_the_field() -> None:
+    from sandwich.registry import param_problems
+
+    reg = make_registry()
+    reg.register("sized")(Sized)
+    assert param_problems("x.params", reg, "sized", {"size": 2}) == []
+    assert param_problems("x.params", reg, "sized", {"size": 0}) == [
+        "x.params: size: Input should be greater than or equal to 1, got 0"
+    ]
+    assert param_problems("x.params", reg, "apple", {}) == [
+        "x.params: thing 'apple' declares no Params model"
+    ]

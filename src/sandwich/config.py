@@ -26,6 +26,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# bound and type errors: the message says what is allowed, the value says what was given
+_SHOW_INPUT = {
+    "greater_than", "greater_than_equal", "less_than", "less_than_equal", "int_parsing",
+    "int_from_float", "float_parsing", "bool_parsing", "string_too_short", "multiple_of",
+}  # fmt: skip
+
+
 def format_validation_error(exc: ValidationError, source: str, what: str = "config") -> str:
     """One line per bad field, each starting with its path; ``what`` names the document."""
     lines = [f"{source}: invalid {what}"]
@@ -34,6 +41,8 @@ def format_validation_error(exc: ValidationError, source: str, what: str = "conf
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "literal_error" and "expected" in err.get("ctx", {}):
             msg = f"{msg} (allowed: {err['ctx']['expected']})"
+        elif err["type"] in _SHOW_INPUT and isinstance(err.get("input"), int | float | str):
+            msg = f"{msg}, got {err['input']!r}"
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
         for line in msg.splitlines():

@@ -22,9 +22,9 @@ import importlib
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sandwich.errors import ConfigError, UnknownNameError
 
@@ -153,9 +153,10 @@ class Registry(Generic[T]):
         except ValidationError as exc:
             from sandwich.config import format_validation_error
 
-            raise ConfigError(
-                format_validation_error(exc, f"{self.kind} {name!r}", "parameters")
-            ) from None
+            msg = format_validation_error(exc, f"{self.kind} {name!r}", "parameters")
+            if any(e["type"] == "extra_forbidden" for e in exc.errors()):
+                msg += f"\n  its parameters: {', '.join(model.model_fields) or '(none)'}"
+            raise ConfigError(msg) from None
 
     def resolve(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """The parameters the object would be built with: defaults filled in.
@@ -167,19 +168,79 @@ class Registry(Generic[T]):
 
     def build(self, name: str, **params: Any) -> T:
         """Build the object registered under ``name`` and record its spec."""
+        return self.build_with(name, params)
+
+    def build_with(self, name: str, params: dict[str, Any], **runtime: Any) -> T:
+        """Build ``name`` from ``params`` (validated, recorded in the spec) plus ``runtime``.
+
+        ``runtime``: arguments that do not change what the object computes
+        (an artifact store, a progress flag, a sleep function for tests); they
+        are passed to the factory but are not parameters and not in the spec.
+        """
         entry = self.entry(name)
         validated = self.validate(name, params)
-        if validated is None:
-            obj = entry.factory(**params)
-            resolved = dict(params)
+        if validated is None:  # a factory without Params: its arguments as given
+            obj, resolved = entry.factory(**params, **runtime), dict(params)
         else:
             fields = type(validated).model_fields
-            obj = entry.factory(**{k: getattr(validated, k) for k in fields})
+            values = {k: getattr(validated, k) for k in fields} | (validated.model_extra or {})
+            obj = entry.factory(**values, **runtime)
             resolved = validated.model_dump(mode="json")
         # objects without __dict__ (rare) simply carry no spec
         with contextlib.suppress(AttributeError, TypeError):
             object.__setattr__(obj, _SPEC_ATTR, Spec(self.kind, name, resolved, entry.version))
         return obj
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class NoParams(BaseModel):
+    """The Params of a factory without parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Configurable:
+    """A component whose parameters are its ``Params`` model, declared once.
+
+    ``__init__(**params)`` validates them into ``self.hparams`` (a bad value
+    fails naming the field, also when the class is built directly); a
+    subclass declares ``class Params(Strict)`` and ``hparams: Params`` and
+    writes no constructor of its own.
+    """
+
+    Params: ClassVar[type[BaseModel]] = NoParams
+    hparams: BaseModel
+
+    def __init__(self, **params: Any) -> None:
+        try:
+            self.hparams = self.Params.model_validate(params)
+        except ValidationError as exc:
+            from sandwich.config import format_validation_error
+
+            raise ConfigError(
+                format_validation_error(exc, type(self).__name__, "parameters")
+            ) from None
+
+    def get_params(self) -> dict[str, Any]:
+        """The parameters this object was built with, defaults included (JSON-ready)."""
+        return self.hparams.model_dump(mode="json")
+
+    def resolved_params(self) -> dict[str, Any]:
+        """:meth:`get_params` with every ``auto`` replaced by the value chosen, where it is
+        known (a component with ``auto`` values overrides this); for results specs."""
+        return self.get_params()
+
+
+def takes(params: type[BaseModel]) -> Callable[[F], F]:
+    """Declare the Params model of a function factory (a class declares a nested ``Params``)."""
+
+    def decorate(fn: F) -> F:
+        fn.Params = params  # type: ignore[attr-defined]
+        return fn
+
+    return decorate
 
 
 def spec_of(obj: object) -> Spec | None:
@@ -192,24 +253,22 @@ def param_problems(
 ) -> list[str]:
     """Config-load check of ``params`` for ``registry[name]``: one line per problem, at ``where``.
 
-    With a declared parameter model this only validates (nothing is built);
-    a factory without one is built once (constructors only store and check)
-    and its TypeError / ValueError reported.
+    Only validates against the entry's Params model (nothing is built); every
+    built-in factory declares one (tests/test_contract.py).
     """
     try:
-        if registry.entry(name).params_model is not None:
-            registry.validate(name, params)
-        else:
-            obj = registry.build(name, **params)
-            check = getattr(obj, "check_params", None)
-            if callable(check):
-                check()
+        if registry.validate(name, params) is None:
+            return [f"{where}: {registry.kind} {name!r} declares no Params model"]
     except ConfigError as exc:
         return [f"{where}: {line.strip()}" for line in str(exc).splitlines()[1:]] or [
             f"{where}: {exc}"
         ]
-    except TypeError as exc:
-        return [f"{where}: {exc} (see `sandwich {registry.kind}s` and its docs)"]
-    except ValueError as exc:
-        return [f"{where}: {exc}"]
     return []
+
+
+def example_params(model: type[BaseModel]) -> dict[str, Any]:
+    """A documented example of ``model``'s parameters: its first ``json_schema_extra``
+    example, or ``{}`` (every field has a default)."""
+    extra = model.model_config.get("json_schema_extra")
+    examples = extra.get("examples") if isinstance(extra, dict) else None
+    return dict(examples[0]) if isinstance(examples, list) and examples else {}  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from typing import Any, Self
 import numpy as np
 import pytest
 
+from sandwich.config import Strict
 from sandwich.elicit import ELICITORS, FineTuneElicitor, LogisticProbe, TextElicitor
 from sandwich.elicit.base import Split
 from sandwich.errors import ConfigError
@@ -71,8 +72,9 @@ def test_the_finetune_ceiling_is_the_same_training_with_xent_on_gold() -> None:
     assert isinstance(ceiling, FineTuneElicitor)
     spec = spec_of(ceiling)
     assert spec is not None and spec.name == "finetune"
-    assert (ceiling.loss, ceiling.chain, ceiling.num_threads) == ("xent", [], None)
-    assert (ceiling.select, ceiling.epochs, ceiling.needs_gold) == ("oracle", 3, True)
+    hp = ceiling.hparams
+    assert (hp.loss, hp.chain, hp.num_threads) == ("xent", [], None)
+    assert (hp.select, hp.epochs, ceiling.needs_gold) == ("oracle", 3, True)
     assert ceiling.describe() == "finetune (lora, xent, select=oracle, val_fraction=0.2)"
     assert student.chain_models() == ["fake-mid"] and student.inputs == "text"
     last = ELICITORS.build("finetune", select="last").ceiling()
@@ -82,21 +84,21 @@ def test_the_finetune_ceiling_is_the_same_training_with_xent_on_gold() -> None:
 class Recording(TextElicitor):
     """A text elicitor that records what a cell hands it."""
 
-    def __init__(self, chain: Sequence[str] = (), oracle: bool = False) -> None:
-        self.chain, self.oracle = list(chain), oracle
+    class Params(Strict):
+        chain: tuple[str, ...] = ()
+        oracle: bool = False
 
-    def check_params(self) -> None:
-        pass
+    hparams: Params
 
     def chain_models(self) -> list[str]:
-        return list(self.chain)
+        return list(self.hparams.chain)
 
     @property
     def needs_gold(self) -> bool:
-        return self.oracle
+        return self.hparams.oracle
 
     def ceiling_params(self) -> dict[str, Any]:
-        return {"oracle": self.oracle}
+        return {"oracle": self.hparams.oracle}
 
     def fit_text(
         self, models: Sequence[Model], texts: Sequence[str], y: np.ndarray, **kw: Any

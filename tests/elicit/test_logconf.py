@@ -10,6 +10,7 @@ import torch
 
 from sandwich.elicit import ELICITORS, LogConfProbe, LogisticProbe, logconf_loss
 from sandwich.elicit.logconf import hardened_targets, logconf_grad_logits, warmup_weight
+from sandwich.errors import ConfigError
 
 Clustered = Callable[..., Any]
 
@@ -79,7 +80,7 @@ def test_warmup() -> None:
 
 def test_bad_params_raise(make_clustered: Clustered) -> None:
     X, y, _, _ = make_clustered(0, n=50, d=5, n_test=1)
-    with pytest.raises(ValueError, match="aux_weight"):
+    with pytest.raises(ConfigError, match="aux_weight: Input should be less than or equal to 1"):
         LogConfProbe(aux_weight=1.5).fit(X, y)
     with pytest.raises(ValueError, match="aux_weight"):
         logconf_loss(torch.zeros(3), torch.zeros(3), -0.1)

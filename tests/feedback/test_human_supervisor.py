@@ -124,7 +124,7 @@ def test_several_conditions_need_a_choice_and_bad_params_fail(labels_csv: Path) 
 
 
 def test_run_config_checks_the_labels_file_at_load_time(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"weak\.0\.params: human: labels file .* does not exist"):
+    with pytest.raises(ConfigError, match=r"weak\.0\.params: path: labels file .* does not exist"):
         parse_config(
             {
                 "tasks": [{"name": "arithmetic", "n_items": 300}],

@@ -15,10 +15,10 @@ import pytest
 from sandwich.models.embedded import smollm2_gguf
 from sandwich.models.generation import (
     ChoiceRequest,
-    GeneratorConfig,
     GenRequest,
     Message,
     ResponseCache,
+    generator_config,
     make_generator,
 )
 from sandwich.models.generation.llama_server import llama_server
@@ -40,7 +40,7 @@ def _q(text: str, **kw: object) -> GenRequest:
 
 
 def test_generate_logprobs_and_cache(server_url: str, tmp_path: Path) -> None:
-    cfg = GeneratorConfig(
+    cfg = generator_config(
         backend="openai", model=MODEL, base_url=server_url, cache_path=tmp_path / "c.sqlite"
     )
     gen = make_generator(cfg)

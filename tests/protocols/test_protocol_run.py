@@ -185,7 +185,7 @@ def test_failed_items_are_reported_and_retried_alone(tmp_path: Path) -> None:
         ),
         (
             {"protocols": [{"name": "debate", "params": {"rounds": 0}}]},
-            "protocols.0.params: debate: rounds",
+            "protocols.0.params: rounds: Input should be greater than or equal to 1",
         ),
         ({"assistant": None}, "protocols.1: 'consultancy' needs an assistant"),
         ({"judge": {"backend": "openai", "model": "m"}}, "judge.*base_url"),

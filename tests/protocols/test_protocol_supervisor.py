@@ -84,7 +84,7 @@ def test_the_old_key_debaters_still_names_the_assistant() -> None:
     ("params", "message"),
     [
         ({"protocol": "debat", "judge": "smollm2-135m"}, "Did you mean 'debate'"),
-        ({"protocol": "debate", "judge": "smollm2-135m"}, "needs assistant"),
+        ({"protocol": "debate", "judge": "smollm2-135m"}, "needs an assistant model"),
         (
             {
                 "protocol": "debate",
@@ -92,9 +92,9 @@ def test_the_old_key_debaters_still_names_the_assistant() -> None:
                 "assistant": "gemma3-270m",
                 "rounds": 0,
             },
-            "rounds must be",
+            "rounds: Input should be greater than or equal to 1",
         ),
-        ({"protocol": "naive"}, "judge is required"),
+        ({"protocol": "naive"}, "judge: Field required"),
         ({"protocol": "naive", "judge": "nope-model"}, "judge.model: unknown model"),
         ({"protocol": "naive", "judge": "smollm2-135m", "bogus": 1}, "bogus"),
     ],

@@ -291,9 +291,9 @@ def test_sampling_sends_the_seed_greedy_does_not(dossier_items: list[Item]) -> N
 @pytest.mark.parametrize(
     ("name", "params", "message"),
     [
-        ("debate", {"rounds": 0}, "rounds must be"),
-        ("debate", {"mode": "parallel"}, "simultaneous or sequential"),
-        ("consultancy", {"rounds": True}, "rounds must be"),
+        ("debate", {"rounds": 0}, "rounds: Input should be greater than or equal to 1"),
+        ("debate", {"mode": "parallel"}, "mode: Input should be 'simultaneous' or 'sequential'"),
+        ("consultancy", {"rounds": 1.5}, "rounds: Input should be a valid integer"),
     ],
 )
 def test_bad_parameters(name: str, params: dict[str, object], message: str) -> None:

@@ -42,7 +42,7 @@ def test_shorthands_expand() -> None:
         ({"elicitors": ["probe", "probe"]}, ["elicitors.1: 'probe' appears twice"]),
         (
             {"weak": [{"name": "nonexpert", "params": {"knowledge": 2}}]},
-            ["weak.0.params: nonexpert: knowledge must be a number in [0.0, 1.0], got 2"],
+            ["weak.0.params: knowledge: Input should be less than or equal to 1, got 2"],
         ),
         (
             {"elicitors": [{"name": "probe-logconf", "params": {"aux_wieght": 0.5}}]},
@@ -50,7 +50,7 @@ def test_shorthands_expand() -> None:
         ),
         (
             {"elicitors": [{"name": "probe-logconf", "params": {"aux_weight": 2}}]},
-            ["elicitors.0.params: aux_weight must be in [0, 1], got 2"],
+            ["elicitors.0.params: aux_weight: Input should be less than or equal to 1, got 2"],
         ),
     ],
 )

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sandwich.supervision import SUPERVISORS, GoldSupervisor
+from sandwich.supervision import SUPERVISORS
+from sandwich.supervision.gold import GoldSupervisor
 from sandwich.tasks import load_task
 
 

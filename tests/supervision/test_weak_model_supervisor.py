@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from sandwich.errors import ConfigError
-from sandwich.supervision import SUPERVISORS, WeakModelSupervisor
+from sandwich.supervision import SUPERVISORS
+from sandwich.supervision.weak_model import WeakModelSupervisor
 from sandwich.tasks import Item, load_task
 
 
@@ -53,33 +54,33 @@ def test_deterministic() -> None:
     task = load_task("arithmetic", n_items=400)
     s = task.split(0)
     source = DictFeatures({"m": _features(task.items, signal=0.5)})
-    a = WeakModelSupervisor("m").fit(s.train_weak, source, 3).predict_proba(s.test, source)
-    b = WeakModelSupervisor("m").fit(s.train_weak, source, 3).predict_proba(s.test, source)
+    a = WeakModelSupervisor(model="m").fit(s.train_weak, source, 3).predict_proba(s.test, source)
+    b = WeakModelSupervisor(model="m").fit(s.train_weak, source, 3).predict_proba(s.test, source)
     np.testing.assert_array_equal(a, b)
 
 
 def test_bad_params() -> None:
     with pytest.raises(ConfigError, match="elicitor_params"):
-        WeakModelSupervisor("m", elicitor_params={"nope": 1})
+        WeakModelSupervisor(model="m", elicitor_params={"nope": 1})
     with pytest.raises(ConfigError, match="model"):
-        WeakModelSupervisor("")
+        WeakModelSupervisor(model="")
 
 
 def test_finetune_method_params_are_checked_when_built() -> None:
-    with pytest.raises(ConfigError, match="method must be one of"):
-        WeakModelSupervisor("m", method="lora")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="bad elicitor_params for the finetune: loss"):
-        WeakModelSupervisor("m", method="finetune", elicitor_params={"loss": "xentt"})
-    with pytest.raises(ConfigError, match="chain is not supported"):
-        WeakModelSupervisor("m", method="finetune", elicitor_params={"chain": ["x"]})
+    with pytest.raises(ConfigError, match="method: Input should be 'probe' or 'finetune'"):
+        WeakModelSupervisor(model="m", method="lora")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="elicitor_params for the finetune: loss"):
+        WeakModelSupervisor(model="m", method="finetune", elicitor_params={"loss": "xentt"})
+    with pytest.raises(ConfigError, match="chain: not supported"):
+        WeakModelSupervisor(model="m", method="finetune", elicitor_params={"chain": ["x"]})
     with pytest.raises(ConfigError, match="needs val_fraction > 0"):
-        WeakModelSupervisor("m", method="finetune", elicitor_params={"val_fraction": 0.0})
-    sup = WeakModelSupervisor("m", method="finetune", elicitor_params={"mode": "full"})
-    assert sup.method == "finetune"
+        WeakModelSupervisor(model="m", method="finetune", elicitor_params={"val_fraction": 0.0})
+    sup = WeakModelSupervisor(model="m", method="finetune", elicitor_params={"mode": "full"})
+    assert sup.hparams.method == "finetune"
 
 
 def test_finetune_method_on_a_model_without_weights_says_so() -> None:
     task = load_task("arithmetic", n_items=60)
-    sup = WeakModelSupervisor("fake-weak", method="finetune")
+    sup = WeakModelSupervisor(model="fake-weak", method="finetune")
     with pytest.raises(ConfigError, match="has none"):
         sup.fit(task.split(0).train_weak, DictFeatures({}), random_state=0)

@@ -95,3 +95,16 @@ def test_exactly_one_source() -> None:
         load_task("cities", path="x.jsonl")
     with pytest.raises(ConfigError, match="exactly one"):
         load_task()
+
+
+def test_task_params_are_checked_before_loading() -> None:
+    from sandwich.tasks.config import TaskConfig
+
+    bad = TaskConfig(name="arithmetic", params={"max_digits": 12})
+    assert bad.problems("tasks.0") == [
+        "tasks.0.params: max_digits: Input should be less than or equal to 9, got 12"
+    ]
+    assert TaskConfig(name="larger-city", params={"group_size": 1}).problems("t") == [
+        "t.params: group_size: Input should be greater than or equal to 2, got 1"
+    ]
+    assert TaskConfig(name="arithmetic", params={"max_digits": 2}).problems("tasks.0") == []

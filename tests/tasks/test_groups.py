@@ -121,7 +121,7 @@ def test_larger_city_puts_every_city_in_exactly_one_group() -> None:
 
 
 def test_larger_city_group_size_is_validated() -> None:
-    with pytest.raises(ConfigError, match="group_size must be at least 2"):
+    with pytest.raises(ConfigError, match="group_size: Input should be greater than or equal to 2"):
         load_task("larger-city", params={"group_size": 1})
     with pytest.raises(ConfigError, match="maximum is 1793"):
         load_task("larger-city", n_items=5000)

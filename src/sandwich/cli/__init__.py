@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from sandwich.cli.console import console, err_console
 from sandwich.errors import SandwichError
-from sandwich.registry import Registry
 
 app = typer.Typer(
     help="sandwich: weak-to-strong and sandwiching experiments with PGR and CIs.",
@@ -60,31 +57,9 @@ def report_cmd(
     console.print(f"wrote {files.markdown} and {files.html}")
 
 
-# command -> (module, registry attribute, what else the name can be)
-_LISTINGS = {
-    "models": ("sandwich.models", "MODELS", "also: a local model directory, or hf:<hub id>"),
-    "tasks": ("sandwich.tasks", "TASKS", "also: path: a .jsonl/.csv file, hf: a dataset"),
-    "supervisors": ("sandwich.supervision", "SUPERVISORS", ""),
-    "elicitors": ("sandwich.elicit", "ELICITORS", ""),
-}
+from sandwich.cli.catalog import add_listings  # noqa: E402
 
-
-def _listing_command(command: str, module: str, attr: str, note: str) -> None:
-    def listing() -> None:
-        registry: Registry[object] = getattr(importlib.import_module(module), attr)
-        table = Table(title=f"{command} ({note})" if note else command)
-        table.add_column("name", style="bold")
-        table.add_column("description")
-        for entry in registry:
-            table.add_row(entry.name, entry.summary)
-        console.print(table)
-
-    listing.__doc__ = f"List the registered {command}, one line each."
-    app.command(command)(listing)
-
-
-for _command, (_module, _attr, _note) in _LISTINGS.items():
-    _listing_command(_command, _module, _attr, _note)
+add_listings(app)
 
 from sandwich.cli.protocols import protocols_app  # noqa: E402
 

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
-from sandwich.cli.console import console
+from sandwich.cli.catalog import ParamsOption, show
 
 protocols_app = typer.Typer(
     help="Scalable-oversight protocols: naive judge, consultancy, debate, critique.",
@@ -15,13 +14,6 @@ protocols_app = typer.Typer(
 
 
 @protocols_app.command("list")
-def list_cmd() -> None:
-    """List the registered protocols, one line each."""
-    from sandwich.protocols import PROTOCOLS
-
-    table = Table(title="protocols")
-    table.add_column("name", style="bold")
-    table.add_column("description")
-    for entry in PROTOCOLS:
-        table.add_row(entry.name, entry.summary)
-    console.print(table)
+def list_cmd(params: ParamsOption = None) -> None:
+    """List the registered protocols, one line each (--params NAME: its table)."""
+    show("protocol", "protocols", params)

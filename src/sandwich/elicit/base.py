@@ -1,8 +1,10 @@
 """Elicitors: turn the strong model's features plus supervisor labels into predictions.
 
-Estimator contract (as in scikit-learn): ``__init__`` only stores
-hyperparameters; ``fit(X, y, random_state) -> self`` learns from features ``X``
-(n, d) and soft labels ``y`` in [0, 1]; learned state ends in ``_``;
+Estimator contract (as in scikit-learn): the hyperparameters are the class's
+pydantic ``Params`` (validated into ``hparams`` by ``__init__``, which does
+nothing else; see :class:`sandwich.registry.Configurable`);
+``fit(X, y, random_state) -> self`` learns from features ``X`` (n, d) and soft
+labels ``y`` in [0, 1]; learned state ends in ``_``;
 ``predict_proba(X)`` returns P(true), shape (n,).
 
 Model selection / early stopping uses a held-out part of the ``y`` it is
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 import numpy as np
 
 from sandwich.elicit.registry import ELICITORS
-from sandwich.registry import spec_of
+from sandwich.registry import Configurable, spec_of
 
 if TYPE_CHECKING:
     from sandwich.models import Model
@@ -66,18 +68,12 @@ class CellInputs(Protocol):
     def model(self, name: str) -> Model: ...
 
 
-class ElicitorBase(ABC):
+class ElicitorBase(Configurable, ABC):
     """What every elicitor declares, whatever its inputs (see the module docstring)."""
 
     inputs: ClassVar[Inputs]
     # P(true) on T of each link of a bootstrapping chain, set by fitting (none by default)
     link_predictions_: Sequence[np.ndarray] = ()
-
-    def get_params(self) -> dict[str, Any]:
-        """The hyperparameters ``__init__`` stored (not fitted state, which ends in ``_``)."""
-        return {
-            k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")
-        }
 
     def control_overrides(self) -> dict[str, Any] | None:
         """The parameters that turn this elicitor into its control, or None if it has none.
@@ -115,10 +111,6 @@ class ElicitorBase(ABC):
     @abstractmethod
     def predict_cell(self, data: CellInputs) -> np.ndarray:
         """P(true) of T's items."""
-
-    @abstractmethod
-    def check_params(self) -> None:
-        """Raise ValueError naming a hyperparameter outside its allowed range (at config load)."""
 
 
 class Elicitor(ElicitorBase):

@@ -52,11 +52,12 @@ from typing import Any, Self
 
 import numpy as np
 import torch
+from pydantic import Field
 
+from sandwich.config import Strict
 from sandwich.elicit._adam import AdamW
 from sandwich.elicit.base import Elicitor
 from sandwich.elicit.probe import holdout_split
-from sandwich.elicit.registry import ELICITORS
 
 
 def hardened_targets(
@@ -129,9 +130,6 @@ def warmup_weight(step: int, total_steps: int, aux_weight: float, warmup_frac: f
     return aux_weight * min(1.0, step / warmup_steps)
 
 
-@ELICITORS.register(
-    "probe-logconf", summary="linear probe with the auxiliary confidence loss (Burns et al. 2023)"
-)
 class LogConfProbe(Elicitor):
     """Linear probe (standardised features -> 1 logit) trained with the logconf loss.
 
@@ -143,23 +141,25 @@ class LogConfProbe(Elicitor):
     untouched).
     """
 
-    def __init__(
-        self,
-        aux_weight: float = 0.75,
-        warmup_frac: float = 0.2,
-        epochs: int = 20,
-        lr: float = 1e-3,
-        batch_size: int = 32,
-        weight_decay: float = 1e-2,
-        val_fraction: float = 0.2,
-    ) -> None:
-        self.aux_weight = aux_weight
-        self.warmup_frac = warmup_frac
-        self.epochs = epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.weight_decay = weight_decay
-        self.val_fraction = val_fraction
+    class Params(Strict):
+        aux_weight: float = Field(
+            0.75, ge=0.0, le=1.0,
+            description="final weight of the hardened targets (Burns et al. 2023: 0.75 for "
+            "large gaps); 0 is plain soft-label cross-entropy (the control)",
+        )  # fmt: skip
+        warmup_frac: float = Field(
+            0.2, ge=0.0, le=1.0,
+            description="share of training over which the weight rises from 0 (Burns et al.: 20%)",
+        )  # fmt: skip
+        epochs: int = Field(20, ge=1, description="epochs (grid-searched here, module docstring)")
+        lr: float = Field(1e-3, gt=0.0, description="AdamW learning rate")
+        batch_size: int = Field(32, ge=2, description="items per step (Burns et al.: 32)")
+        weight_decay: float = Field(1e-2, ge=0.0, description="decoupled, on the weights only")
+        val_fraction: float = Field(
+            0.2, ge=0.0, lt=1.0, description="share of the labels held out to pick the epoch"
+        )
+
+    hparams: Params
 
     def control_overrides(self) -> dict[str, Any] | None:
         """The control is the same training with ``aux_weight=0`` (plain soft-label CE).
@@ -167,20 +167,9 @@ class LogConfProbe(Elicitor):
         Same optimiser, epochs, batch size, weight decay and epoch selection,
         so the paired difference to it measures the auxiliary loss alone.
         """
-        return None if self.aux_weight == 0 else {"aux_weight": 0.0}
-
-    def check_params(self) -> None:
-        if not 0.0 <= self.aux_weight <= 1.0:
-            raise ValueError(f"aux_weight must be in [0, 1], got {self.aux_weight}")
-        if not 0.0 <= self.warmup_frac <= 1.0:
-            raise ValueError(f"warmup_frac must be in [0, 1], got {self.warmup_frac}")
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError("epochs must be >= 1 and batch_size >= 2")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        return None if self.hparams.aux_weight == 0 else {"aux_weight": 0.0}
 
     def fit(self, X: np.ndarray, y: np.ndarray, random_state: int = 0) -> Self:
-        self.check_params()
         X = np.asarray(X, dtype=np.float64)
         y = np.clip(np.asarray(y, dtype=np.float64), 0.0, 1.0)
         if X.ndim != 2 or len(X) != len(y) or len(X) == 0:
@@ -190,7 +179,7 @@ class LogConfProbe(Elicitor):
         self.scale_ = np.where(std > 0, std, 1.0)
         Xs = ((X - self.mean_) / self.scale_).astype(np.float32)
         ys = y.astype(np.float32)
-        fit_idx, val_idx = holdout_split(len(X), self.val_fraction, random_state)
+        fit_idx, val_idx = holdout_split(len(X), self.hparams.val_fraction, random_state)
         rng = np.random.default_rng([random_state, 7919])
         self.coef_, self.intercept_, self.val_losses_ = self._train(
             Xs[fit_idx], ys[fit_idx], Xs[val_idx], ys[val_idx], rng
@@ -214,20 +203,30 @@ class LogConfProbe(Elicitor):
         Xv, yv = torch.from_numpy(X_val), torch.from_numpy(y_val)
         w = torch.zeros(X.shape[1])
         b = torch.zeros(1)
-        opt = AdamW([w, b], lr=self.lr, weight_decay=self.weight_decay, decay_mask=[True, False])
+        opt = AdamW(
+            [w, b],
+            lr=self.hparams.lr,
+            weight_decay=self.hparams.weight_decay,
+            decay_mask=[True, False],
+        )
         n = len(X)
-        total = max(1, -(-n // self.batch_size)) * self.epochs
+        total = max(1, -(-n // self.hparams.batch_size)) * self.hparams.epochs
         step = 0
         best = (float("inf"), w.clone(), b.clone())
         val_losses: list[float] = []
-        for _ in range(self.epochs):
+        for _ in range(self.hparams.epochs):
             order = rng.permutation(n)
             Xe, ye = torch.from_numpy(X[order]), torch.from_numpy(y[order])
-            for start in range(0, n, self.batch_size):
-                Xb, yb = Xe[start : start + self.batch_size], ye[start : start + self.batch_size]
+            for start in range(0, n, self.hparams.batch_size):
+                Xb, yb = (
+                    Xe[start : start + self.hparams.batch_size],
+                    ye[start : start + self.hparams.batch_size],
+                )
                 if len(Xb) < 2:  # a quantile of one logit is meaningless
                     continue
-                alpha = warmup_weight(step, total, self.aux_weight, self.warmup_frac)
+                alpha = warmup_weight(
+                    step, total, self.hparams.aux_weight, self.hparams.warmup_frac
+                )
                 g = logconf_grad_logits(Xb @ w + b, yb, alpha)
                 opt.step([Xb.T @ g, g.sum().reshape(1)])
                 step += 1

@@ -11,15 +11,15 @@ the choice within it is made per fit on held-out labels (``C_`` records it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Self
+from typing import Annotated, Self
 
 import numpy as np
+from pydantic import Field
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from sandwich.config import Strict
 from sandwich.elicit.base import Elicitor
-from sandwich.elicit.registry import ELICITORS
 
 
 def soft_log_loss(y: np.ndarray, p: np.ndarray, eps: float = 1e-7) -> float:
@@ -50,46 +50,38 @@ def fit_soft_logistic(
     return clf
 
 
-@ELICITORS.register("probe", summary="logistic probe on soft labels (naive weak-to-strong)")
 class LogisticProbe(Elicitor):
-    """Logistic regression on standardised features, trained on soft labels.
+    """Logistic regression on standardised features, trained on soft labels."""
 
-    ``Cs``: inverse L2 strengths to choose from on the held-out labels;
-    ``val_fraction``: share of the given labels held out for that choice.
-    """
+    class Params(Strict):
+        Cs: tuple[Annotated[float, Field(gt=0)], ...] = Field(
+            (0.001, 0.01, 0.1, 1.0),
+            min_length=1,
+            description="inverse L2 strengths, the one with the lowest held-out loss is kept",
+        )
+        val_fraction: float = Field(
+            0.2, ge=0.0, lt=1.0, description="share of the given labels held out to choose C"
+        )
+        max_iter: int = Field(500, ge=1, description="lbfgs iterations")
 
-    def __init__(
-        self,
-        Cs: Sequence[float] = (0.001, 0.01, 0.1, 1.0),
-        val_fraction: float = 0.2,
-        max_iter: int = 500,
-    ) -> None:
-        self.Cs = tuple(Cs)
-        self.val_fraction = val_fraction
-        self.max_iter = max_iter
-
-    def check_params(self) -> None:
-        if not self.Cs or any(c <= 0 for c in self.Cs):
-            raise ValueError(f"Cs must be a non-empty list of positive numbers, got {self.Cs}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+    hparams: Params
 
     def fit(self, X: np.ndarray, y: np.ndarray, random_state: int = 0) -> Self:
-        self.check_params()
+        hp = self.hparams
         y = np.clip(np.asarray(y, dtype=np.float64), 0.0, 1.0)
         self.scaler_ = StandardScaler().fit(X)
         Xs = self.scaler_.transform(X)
-        fit_idx, val_idx = holdout_split(len(X), self.val_fraction, random_state)
+        fit_idx, val_idx = holdout_split(len(X), hp.val_fraction, random_state)
         self.val_losses_: dict[float, float] = {}
-        if len(self.Cs) > 1 and len(val_idx):
-            for C in self.Cs:
-                clf = fit_soft_logistic(Xs[fit_idx], y[fit_idx], C, self.max_iter, random_state)
+        if len(hp.Cs) > 1 and len(val_idx):
+            for C in hp.Cs:
+                clf = fit_soft_logistic(Xs[fit_idx], y[fit_idx], C, hp.max_iter, random_state)
                 p = clf.predict_proba(Xs[val_idx])[:, 1]
                 self.val_losses_[C] = soft_log_loss(y[val_idx], p)
             self.C_ = min(self.val_losses_, key=lambda c: self.val_losses_[c])
         else:
-            self.C_ = self.Cs[-1]
-        self.model_ = fit_soft_logistic(Xs, y, self.C_, self.max_iter, random_state)
+            self.C_ = hp.Cs[-1]
+        self.model_ = fit_soft_logistic(Xs, y, self.C_, hp.max_iter, random_state)
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

@@ -1,4 +1,7 @@
-"""The elicitor registry (probe, probe-logconf, finetune, ...)."""
+"""The elicitor registry (probe, probe-logconf, finetune), listed lazily by module.
+
+Each entry's class declares its ``Params`` (``sandwich elicitors --params NAME``).
+"""
 
 from __future__ import annotations
 
@@ -10,3 +13,10 @@ if TYPE_CHECKING:
     from sandwich.elicit.base import Elicitor, TextElicitor
 
 ELICITORS: Registry[Elicitor | TextElicitor] = Registry("elicitor")
+
+ELICITORS.lazy("finetune", "sandwich.elicit.finetune.elicitor:FineTuneElicitor",
+               "fine-tune the strong model with a zero-init head (Burns et al. 2023)")  # fmt: skip
+ELICITORS.lazy("probe", "sandwich.elicit.probe:LogisticProbe",
+               "logistic probe on soft labels (naive weak-to-strong)")  # fmt: skip
+ELICITORS.lazy("probe-logconf", "sandwich.elicit.logconf:LogConfProbe",
+               "linear probe with the auxiliary confidence loss (Burns et al. 2023)")  # fmt: skip

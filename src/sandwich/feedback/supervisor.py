@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 import numpy as np
+from pydantic import ConfigDict, Field, model_validator
 
+from sandwich.config import Strict
 from sandwich.errors import ConfigError
 from sandwich.supervision.base import FeatureSource, Supervisor
 from sandwich.tasks.item import Item
@@ -47,44 +49,49 @@ log = logging.getLogger(__name__)
 class HumanSupervisor(Supervisor):
     """P(true) per item aggregated from human raters' labels (module docstring)."""
 
-    def __init__(
-        self,
-        path: str | None = None,
-        db: str | None = None,
-        study: str | None = None,
-        condition: str | None = None,
-        method: str = "dawid-skene",
-    ) -> None:
-        if (path is None) == (db is None):
-            raise ConfigError(
-                "human: give exactly one of path (an exported labels file) or db (a database URL)"
-            )
-        if db is not None and not study:
-            raise ConfigError("human: db needs study (the study's name)")
-        if path is not None and study is not None:
-            raise ConfigError("human: study goes with db; an exported file holds one study")
-        from sandwich.feedback.analysis.label_aggregation import AGGREGATORS
+    class Params(Strict):
+        model_config = ConfigDict(json_schema_extra={"examples": [{"path": "labels.csv"}]})
 
-        if method not in AGGREGATORS:
-            raise ConfigError(f"human: method: {AGGREGATORS.unknown_message(method)}")
-        self.path = path
-        self.db = db
-        self.study = study
-        self.condition = condition
-        self.method = method
-        self._fingerprinted: pd.DataFrame | None = None
+        path: str | None = Field(None, description="a labels file from `sandwich study export`")
+        db: str | None = Field(None, description="or the study database's URL (with study)")
+        study: str | None = Field(None, description="the study's name (with db)")
+        condition: str | None = Field(
+            None, description="the assistance condition kept (needed if the study has several)"
+        )
+        method: str = Field(
+            "dawid-skene",
+            description="aggregation (sandwich.feedback.analysis.label_aggregation.AGGREGATORS)",
+        )
 
-    def check_params(self) -> None:
-        """At config load: the labels file exists."""
-        if self.path is not None and not Path(self.path).is_file():
-            raise ConfigError(
-                f"human: labels file {self.path} does not exist "
-                "(write one with `sandwich study export <study> --out <file>`)"
-            )
+        @model_validator(mode="after")
+        def _check(self) -> Self:
+            from sandwich.feedback.analysis.label_aggregation import AGGREGATORS
+
+            if (self.path is None) == (self.db is None):
+                raise ValueError("path: give exactly one of path (an exported labels file) or db")
+            if self.db is not None and not self.study:
+                raise ValueError("study: db needs study (the study's name)")
+            if self.path is not None and self.study is not None:
+                raise ValueError("study: goes with db; an exported file holds one study")
+            if self.method not in AGGREGATORS:
+                raise ValueError(f"method: {AGGREGATORS.unknown_message(self.method)}")
+            if self.path is not None and not Path(self.path).is_file():
+                raise ValueError(
+                    f"path: labels file {self.path} does not exist "
+                    "(write one with `sandwich study export <study> --out <file>`)"
+                )
+            return self
+
+    hparams: Params
+    _fingerprinted: pd.DataFrame | None = None
 
     @property
     def source(self) -> str:
-        return self.path if self.path is not None else f"study {self.study!r} in {self.db}"
+        return (
+            self.hparams.path
+            if self.hparams.path is not None
+            else f"study {self.hparams.study!r} in {self.hparams.db}"
+        )
 
     def labels(self) -> pd.DataFrame:
         """The labels that count (training, excluded and attention-check labels left
@@ -103,16 +110,18 @@ class HumanSupervisor(Supervisor):
         """The labels read (training labels left out), all conditions."""
         from sandwich.feedback.analysis.label_frame import as_label_frame, read_labels
 
-        if self.path is not None:
-            return read_labels(self.path)
+        if self.hparams.path is not None:
+            return read_labels(self.hparams.path)
         from sandwich.feedback.analysis.study_status import labels_frame
         from sandwich.feedback.store.db import make_engine, session_factory
         from sandwich.feedback.store.studies import get_study
 
-        engine = make_engine(self.db)
+        engine = make_engine(self.hparams.db)
         try:
             with session_factory(engine)() as s:
-                frame = labels_frame(s, get_study(s, str(self.study)), include_training=False)
+                frame = labels_frame(
+                    s, get_study(s, str(self.hparams.study)), include_training=False
+                )
         finally:
             engine.dispose()
         if frame.empty:
@@ -135,12 +144,14 @@ class HumanSupervisor(Supervisor):
         if frame is None:
             frame = self.labels()
         conditions = sorted(frame["condition"].unique())
-        if self.condition is None and len(conditions) > 1:
+        if self.hparams.condition is None and len(conditions) > 1:
             raise ConfigError(
                 f"human: {self.source} has labels in several conditions ({', '.join(conditions)}): "
                 "choose one with params.condition"
             )
-        agg = aggregate(frame, self.method, condition=self.condition, source=self.source)
+        agg = aggregate(
+            frame, self.hparams.method, condition=self.hparams.condition, source=self.source
+        )
         self.p_true_ = agg.p_true
         self.reliability_ = agg.reliability
         return self
@@ -151,7 +162,7 @@ class HumanSupervisor(Supervisor):
         ids = [it.id for it in items]
         missing = [i for i in ids if i not in self.p_true_.index]
         if missing:
-            where = f" in condition {self.condition!r}" if self.condition else ""
+            where = f" in condition {self.hparams.condition!r}" if self.hparams.condition else ""
             raise ConfigError(
                 f"human: {len(missing)} of {len(ids)} items have no label{where} in {self.source}, "
                 f"e.g. {', '.join(missing[:3])}. Every item the supervisor labels (splits B and T) "

@@ -11,8 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sandwich.models import embedded as _embedded  # noqa: F401  (registers embedded models)
-from sandwich.models import fake as _fake  # noqa: F401  (registers fake-weak/-mid/-strong)
 from sandwich.models.base import FeatureSpec, Model
 from sandwich.models.hf import HFModel, from_hub, from_path, is_hub_id
 from sandwich.models.registry import MODELS
@@ -30,8 +28,11 @@ def load_model(name_or_path: str, store: ArtifactStore | None = None, **kwargs: 
     unknown name that is neither a path nor hub-like, OfflineError for a hub id
     that is not cached.
     """
-    if name_or_path in MODELS:
-        model = MODELS.build(name_or_path, **kwargs)
+    if name_or_path in MODELS:  # kwargs that are not Params go to the factory as they are
+        fields = MODELS.entry(name_or_path).params_model.model_fields  # type: ignore[union-attr]
+        params = {k: v for k, v in kwargs.items() if k in fields}
+        runtime = {k: v for k, v in kwargs.items() if k not in fields}
+        model = MODELS.build_with(name_or_path, params, **runtime)
     elif Path(name_or_path).expanduser().is_dir():
         model = from_path(name_or_path, **kwargs)
     elif is_hub_id(name_or_path):

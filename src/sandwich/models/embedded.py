@@ -23,7 +23,7 @@ from typing import Any
 from sandwich.errors import SandwichError
 from sandwich.models import convert
 from sandwich.models.hf import HFModel
-from sandwich.models.registry import MODELS
+from sandwich.registry import NoParams, takes
 from sandwich.store import ArtifactStore
 from sandwich.store.hashing import digest, file_digest
 
@@ -112,18 +112,18 @@ class _SmolLM2(HFModel):
         return _converted_fingerprint(_smollm2_source())
 
 
-@MODELS.register("minilm-l6", summary="all-MiniLM-L6-v2 encoder, 6 layers, 384-d (22M)")
+@takes(NoParams)
 def minilm_l6(**kwargs: Any) -> HFModel:
     return HFModel("minilm-l6", minilm_dir(), info=("encoder", 6, 384), **kwargs)
 
 
-@MODELS.register("smollm2-135m", summary="SmolLM2-135M-Instruct decoder, 30 layers, 576-d (GGUF)")
+@takes(NoParams)
 def smollm2_135m(**kwargs: Any) -> HFModel:
     smollm2_gguf()  # fail now, not at first use, if the package is missing
     return _SmolLM2("smollm2-135m", smollm2_dir, info=("decoder", 30, 576), **kwargs)
 
 
-@MODELS.register("gemma3-270m", summary="Gemma 3 270M base decoder, 18 layers, 640-d (GGUF)")
+@takes(NoParams)
 def gemma3_270m(**kwargs: Any) -> HFModel:
     fp = _converted_fingerprint(_gemma_source())
     return HFModel("gemma3-270m", gemma_dir, fingerprint=fp, info=("decoder", 18, 640), **kwargs)

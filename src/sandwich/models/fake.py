@@ -24,9 +24,11 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
+from sandwich.config import Strict
 from sandwich.models.base import FeatureSpec, Model, Pooling
-from sandwich.models.registry import MODELS
+from sandwich.registry import takes
 
 STATEMENT = re.compile(r"(-?\d+) \+ (-?\d+) = (-?\d+)")
 LAST_LAYER_STRENGTH = 3.0
@@ -65,30 +67,28 @@ def _gaussian(text_seeds: np.ndarray, layer: int, dim: int) -> np.ndarray:
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
 
 
+class FakeParams(Strict):
+    """The fake backend's parameters (its skill is fixed by the registered name)."""
+
+    dim: int = Field(32, ge=1, description="hidden size")
+    num_layers: int = Field(4, ge=1, description="layers (features exist for 0..num_layers)")
+    seed: int = Field(0, description="seed of the belief directions and noise")
+    kind: Literal["encoder", "decoder"] = Field("decoder", description="reported kind")
+
+
 class FakeModel(Model):
     """Deterministic fake backend (see module docstring). No torch, no weights."""
 
-    def __init__(
-        self,
-        name: str = "fake",
-        skill: float = 0.85,
-        dim: int = 32,
-        num_layers: int = 4,
-        seed: int = 0,
-        kind: Literal["encoder", "decoder"] = "decoder",
-    ) -> None:
+    def __init__(self, name: str = "fake", skill: float = 0.85, **params: Any) -> None:
+        """``params``: :class:`FakeParams` (``dim``, ``num_layers``, ``seed``, ``kind``)."""
         if not 0.0 <= skill <= 1.0:
             raise ValueError(f"skill must be in [0, 1], got {skill}")
-        if dim < 1 or num_layers < 1:
-            raise ValueError(f"dim and num_layers must be >= 1, got {dim}, {num_layers}")
-        self.name = name
-        self.skill = float(skill)
-        self.dim = int(dim)
-        self._num_layers = int(num_layers)
-        self.seed = int(seed)
-        self.kind = kind
-        rng = np.random.default_rng(_hash64("directions", name, seed) % 2**63)
-        d = rng.standard_normal((num_layers + 1, dim))
+        p = FakeParams(**params)
+        self.name, self.skill, self.dim, self.seed = name, float(skill), p.dim, p.seed
+        self.kind = p.kind
+        self._num_layers = p.num_layers
+        rng = np.random.default_rng(_hash64("directions", name, p.seed) % 2**63)
+        d = rng.standard_normal((p.num_layers + 1, p.dim))
         self._directions = d / np.linalg.norm(d, axis=1, keepdims=True)
 
     @property
@@ -138,11 +138,16 @@ class FakeModel(Model):
         return f"FakeModel({self.name!r}, skill={self.skill})"
 
 
-def _register(name: str, skill: float) -> None:
-    @MODELS.register(name, summary=f"FAKE deterministic backend for tests (skill {skill})")
-    def build(**kwargs: Any) -> FakeModel:
-        return FakeModel(name=name, skill=skill, **kwargs)
+@takes(FakeParams)
+def fake_weak(**params: Any) -> FakeModel:
+    return FakeModel(name="fake-weak", skill=0.7, **params)
 
 
-for _name, _skill in (("fake-weak", 0.7), ("fake-mid", 0.85), ("fake-strong", 0.97)):
-    _register(_name, _skill)
+@takes(FakeParams)
+def fake_mid(**params: Any) -> FakeModel:
+    return FakeModel(name="fake-mid", skill=0.85, **params)
+
+
+@takes(FakeParams)
+def fake_strong(**params: Any) -> FakeModel:
+    return FakeModel(name="fake-strong", skill=0.97, **params)

@@ -1,11 +1,10 @@
 """Scalable-oversight protocols: a judge assisted by stronger models.
 
-Registered in :data:`PROTOCOLS`: ``naive``, ``consultancy``, ``debate``,
+Listed lazily in :data:`PROTOCOLS`: ``naive``, ``consultancy``, ``debate``,
 ``critique``. :func:`run_protocol` runs one on items (both answer orders) and
 returns :class:`TranscriptRecord` s; :class:`Judge` reads verdicts.
 """
 
-from sandwich.protocols import consultancy, critique, debate, naive  # noqa: F401  (register)
 from sandwich.protocols.base import GenParams, OversightProtocol, Speaker, Turn
 from sandwich.protocols.judge import Judge, JudgeInput, JudgeVerdict, parse_letter
 from sandwich.protocols.registry import PROTOCOLS

@@ -23,9 +23,9 @@ from typing import Any
 from pydantic import Field
 
 from sandwich.config import Strict
-from sandwich.errors import ConfigError
 from sandwich.models.generation.base import Generator, GenRequest, Message
 from sandwich.protocols.quotes import Quote, find_quotes
+from sandwich.registry import Configurable
 from sandwich.tasks.choices import ChoiceView
 
 ORDERS: tuple[tuple[int, int], ...] = ((0, 1), (1, 0))
@@ -111,9 +111,10 @@ class Speaker:
         return turns
 
 
-class OversightProtocol(ABC):
+class OversightProtocol(Configurable, ABC):
     """A registered protocol (not ``typing.Protocol``). ``uses_assistant``: whether it
-    needs the assistant model (``naive`` does not)."""
+    needs the assistant model (``naive`` does not). Its parameters are the class's
+    ``Params`` (validated into ``hparams``)."""
 
     uses_assistant: bool = True
     judge_sees_passage: bool = False  # only the assistant-alone reference reads the passage
@@ -124,7 +125,7 @@ class OversightProtocol(ABC):
     ) -> list[list[Turn]]:
         """The assistants' turns for each item (empty lists for the naive judge)."""
 
-    def prepare(self, item_ids: Sequence[str], seed: int) -> None:  # noqa: B027
+    def prepare(self, item_ids: Sequence[str], seed: int) -> None:
         """Called once with every item before the batches (e.g. to assign sides)."""
 
     def readings(self, view: ChoiceView, turns: Sequence[Turn]) -> list[Reading]:
@@ -136,20 +137,17 @@ class OversightProtocol(ABC):
         return {}
 
     def params(self) -> dict[str, Any]:
-        """The documented parameters (recorded in transcripts and results)."""
-        return {}
+        """The parameters, defaults included (recorded in transcripts and results)."""
+        return self.get_params()
 
 
 MAX_ROUNDS = 10
 
 
-def check_rounds(protocol: str, rounds: object) -> int:
-    """``rounds`` if it is an integer in [1, MAX_ROUNDS]; else a ConfigError naming it."""
-    if not isinstance(rounds, int) or isinstance(rounds, bool) or not 1 <= rounds <= MAX_ROUNDS:
-        raise ConfigError(
-            f"{protocol}: rounds must be an integer in [1, {MAX_ROUNDS}], got {rounds!r}"
-        )
-    return rounds
+class RoundsParams(Strict):
+    rounds: int = Field(
+        1, ge=1, le=MAX_ROUNDS, description="assistant turns (each) before the judge"
+    )
 
 
 def passage_block(view: ChoiceView) -> str:

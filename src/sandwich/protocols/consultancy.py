@@ -18,12 +18,11 @@ from sandwich.models.generation.base import Message
 from sandwich.protocols.base import (
     QUOTE_RULE,
     OversightProtocol,
+    RoundsParams,
     Speaker,
     Turn,
-    check_rounds,
     passage_block,
 )
-from sandwich.protocols.registry import PROTOCOLS
 from sandwich.tasks.choices import ChoiceView
 
 
@@ -57,15 +56,11 @@ def consultant_prompt(view: ChoiceView, side: int, earlier: Sequence[Turn]) -> l
     ]
 
 
-@PROTOCOLS.register("consultancy", summary="one consultant argues an assigned answer")
 class ConsultancyProtocol(OversightProtocol):
-    """``rounds`` (int >= 1, default 1): consultant turns before the judge decides."""
+    """One consultant argues an assigned answer for ``rounds`` turns."""
 
-    def __init__(self, rounds: int = 1) -> None:
-        self.rounds = check_rounds("consultancy", rounds)
-
-    def params(self) -> dict[str, Any]:
-        return {"rounds": self.rounds}
+    Params = RoundsParams
+    hparams: RoundsParams
 
     def prepare(self, item_ids: Sequence[str], seed: int) -> None:
         self.assignment_ = dict(zip(item_ids, assigned_correct(item_ids, seed), strict=True))
@@ -79,7 +74,7 @@ class ConsultancyProtocol(OversightProtocol):
         right = [self.assignment_[i] for i in item_ids]
         sides = [v.correct if r else 1 - v.correct for v, r in zip(views, right, strict=True)]
         out: list[list[Turn]] = [[] for _ in views]
-        for _ in range(self.rounds):
+        for _ in range(self.hparams.rounds):
             prompts = [
                 consultant_prompt(v, s, t) for v, s, t in zip(views, sides, out, strict=True)
             ]

@@ -14,7 +14,6 @@ from typing import Any
 from sandwich.errors import required
 from sandwich.models.generation.base import Message
 from sandwich.protocols.base import QUOTE_RULE, OversightProtocol, Speaker, Turn, passage_block
-from sandwich.protocols.registry import PROTOCOLS
 from sandwich.tasks.choices import ChoiceView
 
 
@@ -54,7 +53,6 @@ def critic_prompt(view: ChoiceView, answer: Turn) -> list[Message]:
     ]
 
 
-@PROTOCOLS.register("critique", summary="a model answer plus a critic's critique")
 class CritiqueProtocol(OversightProtocol):
     """No parameters: one answer turn, one critique turn."""
 

@@ -22,21 +22,22 @@ position nor the speaking order is tied to ``choices[0]``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
-from sandwich.errors import ConfigError, required
+from pydantic import Field
+
+from sandwich.errors import required
 from sandwich.models.generation.base import Message
 from sandwich.protocols.base import (
     QUOTE_RULE,
     OversightProtocol,
     Reading,
+    RoundsParams,
     Speaker,
     Turn,
-    check_rounds,
     passage_block,
     transcript_text,
 )
-from sandwich.protocols.registry import PROTOCOLS
 from sandwich.tasks.choices import ChoiceView
 
 
@@ -77,29 +78,26 @@ def _own_first(turns: Sequence[Turn], side: int) -> list[Turn]:
     return [turns[i] for i in _side_first([t.argues_for for t in turns], side)]
 
 
-@PROTOCOLS.register("debate", summary="two debaters argue opposite answers for N rounds")
 class DebateProtocol(OversightProtocol):
-    """``rounds`` (int in [1, 10], default 1); ``mode``: simultaneous | sequential."""
+    """Two debaters argue opposite answers for ``rounds`` rounds (Irving et al. 2018)."""
 
-    def __init__(
-        self, rounds: int = 1, mode: Literal["simultaneous", "sequential"] = "simultaneous"
-    ) -> None:
-        self.rounds = check_rounds("debate", rounds)
-        if mode not in ("simultaneous", "sequential"):
-            raise ConfigError(f"debate: mode must be simultaneous or sequential, got {mode!r}")
-        self.mode = mode
+    class Params(RoundsParams):
+        mode: Literal["simultaneous", "sequential"] = Field(
+            "simultaneous",
+            description="simultaneous (both see only earlier rounds) or sequential (the second "
+            "sees the first's turn; one debate per first speaker)",
+        )
 
-    def params(self) -> dict[str, Any]:
-        return {"rounds": self.rounds, "mode": self.mode}
+    hparams: Params
 
     def turns(
         self, views: Sequence[ChoiceView], speaker: Speaker | None, item_ids: Sequence[str]
     ) -> list[list[Turn]]:
         speaker = required(speaker, "debate: the assistant's speaker", ValueError)
-        if self.mode == "sequential":
+        if self.hparams.mode == "sequential":
             return self._sequential(views, speaker)
         out: list[list[Turn]] = [[] for _ in views]
-        for rnd in range(self.rounds):
+        for rnd in range(self.hparams.rounds):
             before = [list(t) for t in out]
             for side in (0, 1):
                 prompts = [
@@ -116,7 +114,7 @@ class DebateProtocol(OversightProtocol):
         """One debate per first speaker f (each item's turns: f = 0's debate, then f = 1's)."""
         out: list[list[Turn]] = [[] for _ in views]
         for f in (0, 1):
-            for rnd in range(self.rounds):
+            for rnd in range(self.hparams.rounds):
                 for side in (f, 1 - f):  # the round's first, then second speaker
                     prompts = [
                         debater_prompt(v, side, [t for t in ts if t.first_speaker == f], rnd)
@@ -130,7 +128,7 @@ class DebateProtocol(OversightProtocol):
 
     def readings(self, view: ChoiceView, turns: Sequence[Turn]) -> list[Reading]:
         """Each side speaks first in one reading (every round), so speaking order is balanced."""
-        if self.mode == "sequential":
+        if self.hparams.mode == "sequential":
             return [
                 Reading(tuple(i for i, t in enumerate(turns) if t.first_speaker == f), f)
                 for f in (0, 1)

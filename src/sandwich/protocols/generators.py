@@ -1,7 +1,7 @@
 """Generator specs in protocol configs, resolved through the generation backends' factory.
 
 A spec is a model name (shorthand for the ``local`` backend) or a mapping of
-``GeneratorConfig`` fields (``backend``, ``model``, ``base_url``,
+fields of the backend's config (``backend``, ``model``, ``base_url``,
 ``api_key_env``, ...; see docs/generation.md). Validation and construction
 are delegated to :mod:`sandwich.models.generation`.
 """
@@ -28,25 +28,29 @@ def normalise_spec(spec: Any) -> dict[str, Any]:
 
 def check_spec(spec: dict[str, Any]) -> list[str]:
     """Problems with a spec, each prefixed by its field name (empty if fine)."""
-    from sandwich.models.generation import GeneratorConfig
+    from sandwich.models.generation.config import generator_config
 
     try:
-        cfg = GeneratorConfig.model_validate(spec)
+        cfg = generator_config(spec)
     except ValidationError as exc:
         problems = []
         for e in exc.errors():
-            where = ".".join(str(p) for p in e["loc"]) or "(spec)"
-            problems.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
+            loc = e["loc"][1:] if e["loc"] and e["loc"][0] in _BACKENDS else e["loc"]
+            where = ".".join(str(p) for p in loc) or "backend"
+            msg = "unknown field" if e["type"] == "extra_forbidden" else e["msg"]
+            if e["type"] == "union_tag_invalid":  # an unknown backend
+                msg = f"Input should be 'local', 'openai' or 'fake', got {e['ctx']['tag']!r}"
+            problems.append(f"{where}: {msg.removeprefix('Value error, ')}")
         return problems
-    model = getattr(cfg, "model", None)
-    if getattr(cfg, "backend", None) == "local" and isinstance(model, str):
+    if cfg.backend == "local":
         from sandwich.models.names import check_model_name
 
-        if (msg := check_model_name(model)) is not None:
-            return [f"model: {msg}"]
+        if (problem := check_model_name(cfg.model)) is not None:
+            return [f"model: {problem}"]
     return []
 
 
+_BACKENDS = ("local", "openai", "fake")  # the config union's tags
 _BUILT: dict[str, Generator] = {}
 
 
@@ -56,14 +60,12 @@ def build_generator(spec: dict[str, Any]) -> Generator:
     Built once per process and spec, so supervisors of several cells share one
     loaded model.
     """
-    from sandwich.config import format_validation_error
-    from sandwich.models.generation import GeneratorConfig, default_cache_path, make_generator
+    from sandwich.models.generation import default_cache_path, generator_config, make_generator
 
     key = digest([spec, str(default_cache_path())])  # a new SANDWICH_HOME: a new cache
     if key not in _BUILT:
-        try:
-            cfg = GeneratorConfig.model_validate(spec)
-        except ValidationError as exc:
-            raise ConfigError(format_validation_error(exc, f"generator {spec!r}")) from None
-        _BUILT[key] = make_generator(cfg)
+        if problems := check_spec(spec):
+            lines = "".join(f"\n  {p}" for p in problems)
+            raise ConfigError(f"generator {spec!r}: invalid config{lines}")
+        _BUILT[key] = make_generator(generator_config(spec))
     return _BUILT[key]

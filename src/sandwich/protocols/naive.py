@@ -6,11 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sandwich.protocols.base import OversightProtocol, Speaker, Turn
-from sandwich.protocols.registry import PROTOCOLS
 from sandwich.tasks.choices import ChoiceView
 
 
-@PROTOCOLS.register("naive", summary="the judge alone (the baseline of sandwich gap closed)")
 class NaiveProtocol(OversightProtocol):
     """No parameters. The judge sees the question and the two answers only."""
 

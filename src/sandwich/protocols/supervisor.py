@@ -18,12 +18,13 @@ student's training labels and on T the "weak" term of PGR.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from typing import Any, Literal, Self
 
 import numpy as np
+from pydantic import ConfigDict, Field, model_validator
 
+from sandwich.config import Strict
 from sandwich.errors import ConfigError, SandwichError
 from sandwich.protocols.base import GenParams
 from sandwich.protocols.generators import build_generator, check_spec, normalise_spec
@@ -35,66 +36,80 @@ from sandwich.tasks.item import Item
 
 
 class ProtocolSupervisor(Supervisor):
-    """``protocol``: a registered protocol; ``judge``: the judge's model (a name or a
-    generator mapping); ``assistant``: the assistant model (``debaters``, its old name,
-    is still read); ``judge_method``: auto | text; ``max_new_tokens``, ``temperature``: assistant
-    generation; ``batch_size``: items per backend call; any other parameter
-    (``rounds``, ``mode``) goes to the protocol."""
+    """A protocol's judge as labeller; every other parameter goes to the protocol."""
 
-    def __init__(
-        self,
-        protocol: str = "debate",
-        judge: str | dict[str, Any] | None = None,
-        assistant: str | dict[str, Any] | None = None,
-        debaters: str | dict[str, Any] | None = None,
-        judge_method: Literal["auto", "text"] = "auto",
-        max_new_tokens: int = 64,
-        temperature: float = 0.0,
-        batch_size: int = 16,
-        **protocol_params: Any,
-    ) -> None:
-        if protocol not in PROTOCOLS:
-            raise ConfigError(f"protocol: {PROTOCOLS.unknown_message(protocol)}")
-        if assistant is not None and debaters is not None:
-            raise ConfigError("protocol: give assistant or its old name debaters, not both")
-        if judge is None:
-            raise ConfigError("protocol: judge is required (a model name or generator mapping)")
-        self.protocol = protocol
-        self.protocol_params = dict(protocol_params)
-        allowed = [
-            n
-            for n in inspect.signature(PROTOCOLS.entry(protocol).factory).parameters
-            if n != "self"
-        ]
-        unknown = sorted(set(protocol_params) - set(allowed))
-        if unknown:
-            raise ConfigError(
-                f"unknown parameter(s) {', '.join(unknown)} for protocol {protocol!r} "
-                f"(its parameters: {', '.join(allowed) or 'none'})"
-            )
-        self._protocol = PROTOCOLS.build(protocol, **protocol_params)
-        self.judge = normalise_spec(judge)
-        assistant = assistant if assistant is not None else debaters
-        self.assistant = None if assistant is None else normalise_spec(assistant)
-        if self._protocol.uses_assistant and self.assistant is None:
-            raise ConfigError(f"protocol {protocol!r} needs assistant: a model")
-        problems = [f"judge.{p}" for p in check_spec(self.judge)]
-        if self.assistant is not None:
-            problems += [f"assistant.{p}" for p in check_spec(self.assistant)]
-        if problems:
-            raise ConfigError("protocol: " + "; ".join(problems))
-        if judge_method not in ("auto", "text"):
-            raise ConfigError(f"protocol: judge_method must be auto or text, got {judge_method!r}")
-        self.judge_method = judge_method
-        try:
-            self.generation = GenParams(max_new_tokens=max_new_tokens, temperature=temperature)
-        except ValueError as exc:
-            raise ConfigError(f"protocol: {exc}") from None
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(
-                f"protocol: batch_size must be a positive integer, got {batch_size!r}"
-            )
-        self.batch_size = batch_size
+    class Params(Strict):
+        model_config = ConfigDict(
+            extra="allow",  # the protocol's own Params (rounds, mode), checked against it
+            json_schema_extra={
+                "examples": [
+                    {
+                        "protocol": "debate",
+                        "judge": {"backend": "fake"},
+                        "assistant": {"backend": "fake"},
+                    }
+                ]
+            },
+        )
+
+        protocol: str = Field("debate", description="a registered protocol (`sandwich protocols`)")
+        judge: str | dict[str, Any] = Field(
+            description="the judge's model: a name (local backend) or a generator mapping"
+        )
+        assistant: str | dict[str, Any] | None = Field(
+            None, description="the assistant model (the consultant, the critic, both debaters)"
+        )
+        debaters: str | dict[str, Any] | None = Field(
+            None, description="the old name of assistant (still read)"
+        )
+        judge_method: Literal["auto", "text"] = Field(
+            "auto", description="auto (answer log-probs where the backend has them) or text"
+        )
+        max_new_tokens: int = Field(64, ge=1, le=4096, description="assistant tokens per turn")
+        temperature: float = Field(
+            0.0, ge=0.0, le=2.0, description="assistant sampling; 0 = greedy"
+        )
+        batch_size: int = Field(16, ge=1, description="items per backend call")
+
+        @model_validator(mode="after")
+        def _check(self) -> Self:
+            if self.protocol not in PROTOCOLS:
+                raise ValueError(f"protocol: {PROTOCOLS.unknown_message(self.protocol)}")
+            if self.assistant is not None and self.debaters is not None:
+                raise ValueError("assistant: give assistant or its old name debaters, not both")
+            extra = self.__pydantic_extra__ or {}
+            try:
+                extra.update(PROTOCOLS.resolve(self.protocol, dict(extra)))
+            except ConfigError as exc:
+                detail = "; ".join(line.strip() for line in str(exc).splitlines()[1:])
+                raise ValueError(f"protocol {self.protocol!r}: {detail}") from None
+            helper = self.assistant if self.assistant is not None else self.debaters
+            if PROTOCOLS.build(self.protocol, **extra).uses_assistant and helper is None:
+                raise ValueError(f"assistant: protocol {self.protocol!r} needs an assistant model")
+            problems = [f"judge.{p}" for p in check_spec(normalise_spec(self.judge))]
+            if helper is not None:
+                problems += [f"assistant.{p}" for p in check_spec(normalise_spec(helper))]
+            if problems:
+                raise ValueError("\n".join(problems))
+            return self
+
+    hparams: Params
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._protocol = PROTOCOLS.build(self.hparams.protocol, **self.protocol_params)
+
+    @property
+    def assistant(self) -> dict[str, Any] | None:
+        """The assistant's generator spec (``debaters``, its old name, is still read)."""
+        hp = self.hparams
+        helper = hp.assistant if hp.assistant is not None else hp.debaters
+        return None if helper is None else normalise_spec(helper)
+
+    @property
+    def protocol_params(self) -> dict[str, Any]:
+        """The protocol's own parameters (resolved; the fields beyond this class's)."""
+        return dict(self.hparams.__pydantic_extra__ or {})
 
     def fit(self, items: Sequence[Item], features: FeatureSource, random_state: int) -> Self:
         self.random_state_ = int(random_state)
@@ -103,16 +118,12 @@ class ProtocolSupervisor(Supervisor):
     def predict_proba(self, items: Sequence[Item], features: FeatureSource) -> np.ndarray:
         if not hasattr(self, "random_state_"):
             raise RuntimeError("ProtocolSupervisor.predict_proba called before fit")
-        judge = Judge(build_generator(self.judge), self.judge_method)
-        assistant = build_generator(self.assistant) if self.assistant is not None else None
+        hp = self.hparams
+        judge = Judge(build_generator(normalise_spec(hp.judge)), hp.judge_method)
+        helper = None if self.assistant is None else build_generator(self.assistant)
+        gen = GenParams(max_new_tokens=hp.max_new_tokens, temperature=hp.temperature)
         records = run_protocol(
-            self._protocol,
-            items,
-            judge,
-            assistant,
-            self.generation,
-            self.random_state_,
-            self.batch_size,
+            self._protocol, items, judge, helper, gen, self.random_state_, hp.batch_size
         )
         self.transcripts_ = records
         failed = [r for r in records if r.status == "failed"]

@@ -1,26 +1,12 @@
 """Supervisors: anything that produces (soft) labels for items.
 
-Registered in :data:`SUPERVISORS`: ``gold``, ``weak-model``, ``nonexpert``, and,
-imported on first use, ``human`` (:mod:`sandwich.feedback.supervisor`) and
-``protocol`` (:mod:`sandwich.protocols.supervisor`).
+Listed lazily in :data:`SUPERVISORS` (see :mod:`sandwich.supervision.registry`):
+``gold``, ``weak-model``, ``nonexpert`` here, ``human`` in
+:mod:`sandwich.feedback.supervisor` and ``protocol`` in
+:mod:`sandwich.protocols.supervisor`; each class is imported on first use.
 """
 
 from sandwich.supervision.base import FeatureSource, ModelSource, Supervisor
-from sandwich.supervision.gold import GoldSupervisor
-from sandwich.supervision.nonexpert import NonExpertSupervisor
 from sandwich.supervision.registry import SUPERVISORS
-from sandwich.supervision.weak_model import WeakModelSupervisor
 
-__all__ = [
-    "SUPERVISORS",
-    "FeatureSource",
-    "GoldSupervisor",
-    "ModelSource",
-    "NonExpertSupervisor",
-    "Supervisor",
-    "WeakModelSupervisor",
-]
-SUPERVISORS.lazy("protocol", "sandwich.protocols.supervisor:ProtocolSupervisor",
-                 "a protocol's judge (naive, debate, ...) as labeller")  # fmt: skip
-SUPERVISORS.lazy("human", "sandwich.feedback.supervisor:HumanSupervisor",
-                 "aggregated human labels from a study export or database")  # fmt: skip
+__all__ = ["SUPERVISORS", "FeatureSource", "ModelSource", "Supervisor"]

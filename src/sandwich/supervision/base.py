@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
 import numpy as np
 
+from sandwich.registry import Configurable
 from sandwich.tasks.item import Item
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ class ModelSource(FeatureSource, Protocol):
     def model(self, name: str) -> Model: ...
 
 
-class Supervisor(ABC):
+class Supervisor(Configurable, ABC):
     """Produces P(statement is true) for items.
 
     ``fit`` sees the gold labels of A (train_weak) only; ``predict_proba`` is
@@ -35,7 +36,8 @@ class Supervisor(ABC):
     measure the supervisor's own accuracy, the "weak" term of PGR).
     ``random_state`` fixes any randomness. A run asks a supervisor what it
     needs through the methods below, never by its name; its labels' cache key
-    holds all of it.
+    holds all of it. Parameters: the class's
+    ``Params`` (validated into ``hparams``, see :class:`sandwich.registry.Configurable`).
     """
 
     @abstractmethod

@@ -8,11 +8,9 @@ from typing import Self
 import numpy as np
 
 from sandwich.supervision.base import FeatureSource, Supervisor
-from sandwich.supervision.registry import SUPERVISORS
 from sandwich.tasks.item import Item
 
 
-@SUPERVISORS.register("gold", summary="the gold labels (1.0 / 0.0); ceiling and oracle diagnostic")
 class GoldSupervisor(Supervisor):
     """Returns P(true) = 1.0 for true items and 0.0 for false ones."""
 

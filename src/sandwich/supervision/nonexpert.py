@@ -57,20 +57,15 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
-from typing import Literal, Self, get_args
+from typing import Literal, Self
 
 import numpy as np
+from pydantic import Field, model_validator
 
+from sandwich.config import Strict
 from sandwich.errors import ConfigError, required
 from sandwich.supervision.base import FeatureSource, Supervisor
-from sandwich.supervision.registry import SUPERVISORS
 from sandwich.tasks.item import Item
-
-
-def _check(name: str, value: float, lo: float, hi: float) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ConfigError(f"nonexpert: {name} must be a number in [{lo}, {hi}], got {value!r}")
-    return float(value)
 
 
 def item_uniforms(salt: str, random_state: int, item_id: str) -> tuple[float, float, float]:
@@ -84,17 +79,10 @@ Errors = Literal["random", "systematic"]
 Heuristic = Literal["true", "false", "flip"]
 
 
-def _choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ConfigError(f"nonexpert: {name} must be one of {', '.join(allowed)}, got {value!r}")
-    return str(value)
-
-
 def _uniform(salt: str, random_state: int, key: str) -> float:
     return item_uniforms(salt, random_state, key)[0]
 
 
-@SUPERVISORS.register("nonexpert", summary="simulated non-expert: random or systematic errors")
 class NonExpertSupervisor(Supervisor):
     """Knows a ``knowledge`` share of items, right on those with probability
     ``confidence``. ``errors="random"``: the rest are the hardest items,
@@ -102,43 +90,50 @@ class NonExpertSupervisor(Supervisor):
     blind spots chosen by ``attribute``, answered by ``heuristic``.
     See the module docstring for the exact models."""
 
-    def __init__(
-        self,
-        knowledge: float = 0.5,
-        bias: float = 0.0,
-        confidence: float = 0.9,
-        guess_confidence: float = 0.6,
-        seed_salt: str = "nonexpert",
-        errors: Errors = "random",
-        attribute: str | None = None,
-        heuristic: Heuristic = "true",
-    ) -> None:
-        self.knowledge = _check("knowledge", knowledge, 0.0, 1.0)
-        self.bias = _check("bias", bias, -1.0, 1.0)
-        self.confidence = _check("confidence", confidence, 0.5, 1.0)
-        self.guess_confidence = _check("guess_confidence", guess_confidence, 0.5, 1.0)
-        if not isinstance(seed_salt, str):
-            raise ConfigError(f"nonexpert: seed_salt must be a string, got {seed_salt!r}")
-        self.seed_salt = seed_salt
-        self.errors = _choice("errors", errors, get_args(Errors))
-        self.heuristic = _choice("heuristic", heuristic, get_args(Heuristic))
-        if attribute is not None and not (isinstance(attribute, str) and attribute):
-            raise ConfigError(f"nonexpert: attribute must be a metadata key, got {attribute!r}")
-        if attribute is not None and self.errors != "systematic":
-            raise ConfigError("nonexpert: attribute is only used with errors='systematic'")
-        self.attribute = attribute
+    class Params(Strict):
+        knowledge: float = Field(0.5, ge=0.0, le=1.0, description="share of items it knows")
+        bias: float = Field(
+            0.0,
+            ge=-1.0,
+            le=1.0,
+            description="random errors: yes-bias of a guess (P(yes) = 0.5 + bias/2)",
+        )
+        confidence: float = Field(
+            0.9, ge=0.5, le=1.0, description="P(right) on a known item, and the P it states"
+        )
+        guess_confidence: float = Field(
+            0.6, ge=0.5, le=1.0, description="the P it states on a guess"
+        )
+        seed_salt: str = Field("nonexpert", description="salt of its per-item draws")
+        errors: Errors = Field(
+            "random", description="random (the hardest items guessed) or systematic (blind spots)"
+        )
+        attribute: str | None = Field(
+            None,
+            min_length=1,
+            description="systematic: the metadata key whose values are blind spots",
+        )
+        heuristic: Heuristic = Field("true", description="systematic: answer in a blind spot")
+
+        @model_validator(mode="after")
+        def _check(self) -> Self:
+            if self.attribute is not None and self.errors != "systematic":
+                raise ValueError("attribute: only used with errors='systematic'")
+            return self
+
+    hparams: Params
 
     def fit(self, items: Sequence[Item], features: FeatureSource, random_state: int) -> Self:
         if not items:
             raise ConfigError("nonexpert: fit needs at least one item (the A split is empty)")
         self.reference_ = np.sort(np.array([it.difficulty for it in items], dtype=np.float64))
         self.random_state_ = int(random_state)
-        if self.attribute is not None:
+        if self.hparams.attribute is not None:
             self.blind_values_ = self._blind_values(items)
         return self
 
     def _value(self, item: Item) -> str:
-        attribute = required(self.attribute, "nonexpert: attribute")
+        attribute = required(self.hparams.attribute, "nonexpert: attribute")
         if attribute not in item.metadata:
             keys = ", ".join(sorted(item.metadata)) or "none"
             raise ConfigError(
@@ -151,9 +146,11 @@ class NonExpertSupervisor(Supervisor):
         """(blind values, all values of A): values in hash order until they hold a
         1 - K share of ``items``."""
         counts = Counter(self._value(it) for it in items)
-        order = sorted(counts, key=lambda v: _uniform(self.seed_salt, self.random_state_, v))
+        order = sorted(
+            counts, key=lambda v: _uniform(self.hparams.seed_salt, self.random_state_, v)
+        )
         blind: set[str] = set()
-        covered, need = 0, (1.0 - self.knowledge) * len(items)
+        covered, need = 0, (1.0 - self.hparams.knowledge) * len(items)
         for v in order:
             if covered >= need - 1e-9:
                 break
@@ -165,11 +162,14 @@ class NonExpertSupervisor(Supervisor):
         blind, seen = self.blind_values_
         if value in seen:
             return value in blind
-        return _uniform(self.seed_salt, self.random_state_, value) < 1.0 - self.knowledge
+        return (
+            _uniform(self.hparams.seed_salt, self.random_state_, value)
+            < 1.0 - self.hparams.knowledge
+        )
 
     def blind(self, items: Sequence[Item]) -> np.ndarray:
         """Whether each item is in a blind spot (systematic model, step 1)."""
-        if self.attribute is None:
+        if self.hparams.attribute is None:
             return ~self.knows(items)
         if not hasattr(self, "blind_values_"):
             raise RuntimeError("NonExpertSupervisor used before fit")
@@ -179,7 +179,7 @@ class NonExpertSupervisor(Supervisor):
         if not hasattr(self, "reference_"):
             raise RuntimeError("NonExpertSupervisor used before fit")
         return np.array(
-            [item_uniforms(self.seed_salt, self.random_state_, it.id) for it in items],
+            [item_uniforms(self.hparams.seed_salt, self.random_state_, it.id) for it in items],
             dtype=np.float64,
         ).reshape(len(items), 3)
 
@@ -190,19 +190,19 @@ class NonExpertSupervisor(Supervisor):
         n = len(self.reference_)
         lo = np.searchsorted(self.reference_, d, side="left") / n
         hi = np.searchsorted(self.reference_, d, side="right") / n
-        known: np.ndarray = lo + u[:, 0] * (hi - lo) < self.knowledge
+        known: np.ndarray = lo + u[:, 0] * (hi - lo) < self.hparams.knowledge
         return known
 
     def predict_proba(self, items: Sequence[Item], features: FeatureSource) -> np.ndarray:
         u = self._draws(items)
         gold = np.array([it.label for it in items], dtype=bool)
-        known = self.knows(items) if self.errors == "random" else ~self.blind(items)
-        if self.errors == "random":
-            other = u[:, 2] < 0.5 + self.bias / 2
+        known = self.knows(items) if self.hparams.errors == "random" else ~self.blind(items)
+        if self.hparams.errors == "random":
+            other = u[:, 2] < 0.5 + self.hparams.bias / 2
         else:
             other = {"true": np.ones_like(gold), "false": np.zeros_like(gold), "flip": ~gold}[
-                self.heuristic
+                self.hparams.heuristic
             ]
-        answer = np.where(known, np.where(u[:, 1] < self.confidence, gold, ~gold), other)
-        stated = np.where(known, self.confidence, self.guess_confidence)
+        answer = np.where(known, np.where(u[:, 1] < self.hparams.confidence, gold, ~gold), other)
+        stated = np.where(known, self.hparams.confidence, self.hparams.guess_confidence)
         return np.where(answer, stated, 1.0 - stated).astype(np.float64)

@@ -8,7 +8,6 @@ Items sharing a ``group`` stay in one split; :mod:`sandwich.tasks.leakage`
 reports what still leaks between splits.
 """
 
-from sandwich.tasks import builtin as _builtin  # noqa: F401  (registers the tasks)
 from sandwich.tasks.files import load_task_file
 from sandwich.tasks.hf import load_hf_task
 from sandwich.tasks.item import Item

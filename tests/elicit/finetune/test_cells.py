@@ -13,6 +13,7 @@ from sandwich.elicit.finetune.elicitor import FineTuneElicitor, _error_rate
 from sandwich.elicit.finetune.losses import LOSSES, xent
 from sandwich.errors import ConfigError
 from sandwich.models import load_model
+from sandwich.registry import NoParams
 from sandwich.runs import parse_config, run
 from sandwich.runs.context import RunContext
 from sandwich.store import ArtifactStore
@@ -117,8 +118,8 @@ def test_bad_finetune_params_fail_when_the_config_loads(tmp_path: Path) -> None:
     bad = [
         ({"loss": "xentt"}, "Did you mean 'xent'"),
         ({"loss": "logconf", "loss_params": {"aux": 1}}, "loss_params for 'logconf'"),
-        ({"mode": "qlora"}, "mode must be one of"),
-        ({"max_length": 2}, "max_length must be >= 4, got 2"),
+        ({"mode": "qlora"}, "mode: Input should be 'lora', 'full' or 'top'"),
+        ({"max_length": 2}, "max_length: Input should be greater than or equal to 4"),
         ({"batch_size": 10, "minibatch_size": 4}, "multiple of minibatch_size"),
         ({"chain": ["no-such-model"]}, "elicitors.0.params.chain.0"),
     ]
@@ -140,7 +141,9 @@ class Killed(Exception):
     pass
 
 
-@LOSSES.register("test-killable-xent", summary="xent that raises after CRASH['after'] calls")
+@LOSSES.register(
+    "test-killable-xent", summary="xent that raises after CRASH['after'] calls", params=NoParams
+)
 def killable_xent(logits: Any, labels: Any, step_frac: float) -> Any:
     CRASH["calls"] += 1
     if 0 <= CRASH["after"] < CRASH["calls"]:
@@ -158,7 +161,7 @@ def test_a_killed_finetune_cell_resumes_from_its_checkpoint(
     )
 
     store = ArtifactStore(tmp_path / "s2")
-    CRASH.update(after=70, calls=0)  # the ceiling (xent) trains; the student dies mid-way
+    CRASH.update(after=35, calls=0)  # the ceiling (xent) trains; the student dies mid-way
     try:
         with pytest.raises(Killed):
             run(cfg, runs_root=tmp_path / "r2", store=store, progress=False)

@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from sandwich.elicit.finetune.losses import LOSSES, logconf, product, xent
+from sandwich.errors import ConfigError
+from sandwich.registry import NoParams
 
 LN3 = math.log(3.0)
 
@@ -67,18 +69,18 @@ def test_losses_are_registered_and_reject_bad_shapes() -> None:
     assert {"xent", "logconf", "product"} <= set(LOSSES.names())
     with pytest.raises(ValueError, match=r"logits \(batch, 2\)"):
         xent(t([0.0, 1.0]), t([1.0, 0.0]))
-    with pytest.raises(ValueError, match="aux_weight"):
-        logconf(t(Z), t(WEAK), 0.5, aux_weight=2.0)
+    with pytest.raises(ConfigError, match="aux_weight: Input should be less than or equal to 1"):
+        LOSSES.validate("logconf", {"aux_weight": 2.0})
 
 
 def test_a_new_loss_is_one_registered_function() -> None:
-    @LOSSES.register("test-half-xent")
+    @LOSSES.register("test-half-xent", params=NoParams)
     def half(logits: torch.Tensor, labels: torch.Tensor, step_frac: float) -> torch.Tensor:
         return 0.5 * xent(logits, labels)
 
     from sandwich.elicit import FineTuneElicitor
 
-    FineTuneElicitor(loss="test-half-xent").check_params()  # usable by name at once
+    assert FineTuneElicitor(loss="test-half-xent").hparams.loss_params == {}  # usable by name
     assert float(LOSSES.entry("test-half-xent").factory(t(Z), t(WEAK), 0.0)) == pytest.approx(
         0.5 * float(xent(t(Z), t(WEAK)))
     )

@@ -13,7 +13,8 @@ from sandwich.elicit.finetune import FineTuneElicitor
 from sandwich.models import load_model
 from sandwich.runs import parse_config, run
 from sandwich.store import ArtifactStore
-from sandwich.supervision import SUPERVISORS, WeakModelSupervisor
+from sandwich.supervision import SUPERVISORS
+from sandwich.supervision.weak_model import WeakModelSupervisor
 from sandwich.tasks import Item
 
 from .conftest import build_llama, separable_task
@@ -81,3 +82,17 @@ def test_its_labels_are_cached_in_the_store_like_other_supervisors(
     again = run(cfg, runs_root=tmp_path / "runs", store=store, progress=False)
     assert again.results.cells[0].weak_acc == first.results.cells[0].weak_acc
     np.testing.assert_array_equal(again.outcomes[0].p_weak, first.outcomes[0].p_weak)
+
+
+def test_resolved_params_show_the_values_auto_chose(llama_dir: Path) -> None:
+    ft = FineTuneElicitor(**{**FT, "lr": "auto", "epochs": 1, "pooling": "auto"})
+    before = ft.resolved_params()
+    assert before["lr"] == "auto" and before["mixed_precision"] == "no"  # CPU: fp32
+    texts, labels = separable_task(16, seed=0)
+    ft.fit_text([load_model(str(llama_dir))], texts, labels, random_state=0)
+    after = ft.resolved_params()
+    # full fine-tuning of a model below 400M parameters: the reference lr, 5e-5
+    assert after["lr"] == pytest.approx(5e-5) and after["pooling"] == "last"  # a decoder
+    assert {k: v for k, v in after.items() if k not in ("lr", "pooling", "mixed_precision")} == {
+        k: v for k, v in ft.get_params().items() if k not in ("lr", "pooling", "mixed_precision")
+    }

@@ -14,9 +14,9 @@ from sandwich.models.generation import (
     CachedGenerator,
     ChoiceRequest,
     FakeGenerator,
-    GeneratorConfig,
     GenRequest,
     Message,
+    generator_config,
     make_generator,
 )
 from sandwich.registry import spec_of
@@ -68,30 +68,33 @@ def test_fake_judge_prefers_the_most_argued_choice() -> None:
 
 def test_config_validation_names_the_problem() -> None:
     with pytest.raises(ValidationError, match="base_url"):
-        GeneratorConfig(backend="openai", model="m")
-    with pytest.raises(ValidationError, match="only used by backend 'openai'"):
-        GeneratorConfig(backend="local", model="m", base_url="http://x/v1")
+        generator_config(backend="openai", model="m")
+    with pytest.raises(ValidationError, match=r"local.base_url\n  Extra inputs"):
+        generator_config(backend="local", model="m", base_url="http://x/v1")
     with pytest.raises(ValidationError, match="NAME of an environment variable"):
-        GeneratorConfig(
+        generator_config(
             backend="openai", model="m", base_url="http://x/v1", api_key_env="sk-abc123"
         )
     with pytest.raises(ValidationError, match="backend"):
-        GeneratorConfig(backend="vllm", model="m")  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="concurrency"):
-        GeneratorConfig(backend="fake", model="m", concurrency=0)
+        generator_config(backend="vllm", model="m")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"openai.concurrency\n  Input should be greater"):
+        generator_config(backend="openai", model="m", base_url="http://x/v1", concurrency=0)
+    with pytest.raises(ValidationError, match=r"fake.concurrency\n  Extra inputs"):
+        generator_config(backend="fake", model="m", concurrency=4)
     with pytest.raises(ValidationError, match="extra"):
-        GeneratorConfig(backend="fake", model="m", api_key="sk-abc")  # type: ignore[call-arg]
+        generator_config(backend="fake", model="m", api_key="sk-abc")  # type: ignore[call-arg]
 
 
 def test_make_generator_wraps_in_cache_and_records_spec(tmp_path: Path) -> None:
-    cfg = GeneratorConfig(backend="fake", model="f", cache_path=tmp_path / "c.sqlite")
-    gen = make_generator(cfg, rules={"hi": "hello"})
+    cfg = generator_config(backend="fake", model="f", cache_path=tmp_path / "c.sqlite")
+    gen = make_generator(cfg.model_copy(update={"rules": {"hi": "hello"}}))
     assert isinstance(gen, CachedGenerator) and isinstance(gen.inner, FakeGenerator)
     spec = spec_of(gen.inner)
     assert spec is not None and spec.name == "fake" and spec.params["model"] == "f"
+    assert spec.params["rules"] == {"hi": "hello"}  # a fake script is a parameter, recorded
     assert gen.generate([_req("hi")])[0].text == "hello"
     assert gen.generate([_req("hi")])[0].cached
-    bare = make_generator(GeneratorConfig(backend="fake", model="f", cache=False))
+    bare = make_generator(generator_config(backend="fake", model="f", cache=False))
     assert isinstance(bare, FakeGenerator)
 
 
@@ -104,7 +107,7 @@ def test_local_backend_rejects_a_model_that_cannot_generate() -> None:
     from sandwich.errors import ConfigError
 
     with pytest.raises(ConfigError, match="cannot generate"):
-        make_generator(GeneratorConfig(backend="local", model="fake-weak", cache=False))
+        make_generator(generator_config(backend="local", model="fake-weak", cache=False))
 
 
 def test_bad_requests_name_the_field() -> None:

@@ -11,9 +11,9 @@ from sandwich.errors import ConfigError
 from sandwich.models.generation import (
     CachedGenerator,
     ChoiceRequest,
-    GeneratorConfig,
     GenRequest,
     Message,
+    generator_config,
     make_generator,
 )
 from sandwich.models.generation.local import LocalGenerator
@@ -141,7 +141,7 @@ def test_prompt_formats(tiny_llama_dir: Path, tmp_path: Path) -> None:
 
 
 def test_through_make_generator_with_cache(tiny_llama_dir: Path, tmp_path: Path) -> None:
-    cfg = GeneratorConfig(
+    cfg = generator_config(
         backend="local", model=str(tiny_llama_dir), batch_size=2, cache_path=tmp_path / "c.sqlite"
     )
     gen = make_generator(cfg)

@@ -11,10 +11,10 @@ import pytest
 from sandwich.errors import ConfigError
 from sandwich.models.generation import (
     ChoiceRequest,
-    GeneratorConfig,
     GenRequest,
     Message,
     ResponseCache,
+    generator_config,
     make_generator,
 )
 from sandwich.models.generation.openai_http import OpenAIGenerator
@@ -102,7 +102,7 @@ def test_failed_items_are_not_cached_and_retried_on_resume(tmp_path: Path) -> No
     cache = ResponseCache(tmp_path / "c.sqlite")
     script = Script(steps=["500"] * 3)
     with scripted_server(script) as url:
-        cfg = GeneratorConfig(backend="openai", model="m", base_url=url, max_retries=2, backoff=0)
+        cfg = generator_config(backend="openai", model="m", base_url=url, max_retries=2, backoff=0)
         gen = make_generator(cfg, cache=cache)
         assert gen.generate([_req("x")])[0].error is not None
         assert len(cache) == 0
@@ -167,7 +167,7 @@ def test_api_key_is_sent_but_never_exposed(
     cache_path = tmp_path / "c.sqlite"
     script = Script(steps=["500", "500"])
     with scripted_server(script) as url:
-        cfg = GeneratorConfig(
+        cfg = generator_config(
             backend="openai",
             model="m",
             base_url=url,

@@ -26,14 +26,16 @@ import contextlib
 import functools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 import numpy as np
+from pydantic import ConfigDict, Field, model_validator
 
+from sandwich.config import Strict
 from sandwich.elicit.base import TextElicitor
 from sandwich.elicit.finetune.classifier import HeadClassifier, build_classifier, count_params
 from sandwich.elicit.finetune.data import Encoded, encode
-from sandwich.elicit.finetune.losses import LOSSES
+from sandwich.elicit.finetune.registry import LOSSES
 from sandwich.elicit.finetune.train import (
     TrainResult,
     TrainSettings,
@@ -42,8 +44,7 @@ from sandwich.elicit.finetune.train import (
     train,
 )
 from sandwich.elicit.probe import holdout_split, soft_log_loss
-from sandwich.elicit.registry import ELICITORS
-from sandwich.errors import required
+from sandwich.errors import ConfigError, required
 from sandwich.metrics import accuracy
 
 Select = Literal["weak", "oracle", "last"]
@@ -68,121 +69,141 @@ def default_mixed_precision() -> Literal["no", "bf16", "fp16"]:
     return "no"
 
 
-@ELICITORS.register(
-    "finetune", summary="fine-tune the strong model with a zero-init head (Burns et al. 2023)"
-)
 class FineTuneElicitor(TextElicitor):
-    """Fine-tuning elicitor; parameters are documented in docs/finetune.md."""
+    """Fine-tuning elicitor (module docstring; every parameter: ``Params``, docs/finetune.md)."""
 
-    def __init__(
-        self,
-        loss: str = "xent",
-        loss_params: dict[str, float] | None = None,
-        mode: Literal["lora", "full", "top"] = "lora",
-        top_k: int = 2,
-        lora_r: int = 8,
-        lora_alpha: int = 16,
-        lora_targets: Sequence[str] | None = None,
-        epochs: int = 2,
-        lr: float | Literal["auto"] = "auto",
-        batch_size: int = 32,
-        minibatch_size: int = 8,
-        weight_decay: float = 0.0,
-        max_length: int = 64,
-        pooling: Literal["auto", "last", "mean"] = "last",
-        mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto",
-        gradient_checkpointing: bool = False,
-        select: Select = "weak",
-        val_fraction: float = 0.2,
-        evals_per_epoch: int = 2,
-        checkpoint_every: int = 10,
-        chain: Sequence[str] = (),
-        num_threads: int | None = None,
-    ) -> None:
-        self.loss = loss
-        self.loss_params = dict(loss_params or {})
-        self.mode = mode
-        self.top_k = top_k
-        self.lora_r = lora_r
-        self.lora_alpha = lora_alpha
-        self.lora_targets = list(lora_targets) if lora_targets else None
-        self.epochs = epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.minibatch_size = minibatch_size
-        self.weight_decay = weight_decay
-        self.max_length = max_length
-        self.pooling = pooling
-        self.mixed_precision = mixed_precision
-        self.gradient_checkpointing = gradient_checkpointing
-        self.select = select
-        self.val_fraction = val_fraction
-        self.evals_per_epoch = evals_per_epoch
-        self.checkpoint_every = checkpoint_every
-        self.chain = list(chain)
-        self.num_threads = num_threads
+    class Params(Strict):
+        """TRL-style: one typed field per setting, its default and where it comes from."""
 
-    # -- parameters ----------------------------------------------------------
-    def check_params(self) -> None:
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss: {LOSSES.unknown_message(self.loss)}")
-        try:  # a bad loss parameter fails now, not after a model has loaded
-            import torch
+        model_config = ConfigDict(json_schema_extra={"examples": [{"mode": "top", "epochs": 1}]})
 
-            LOSSES.entry(self.loss).factory(
-                torch.zeros(2, 2), torch.tensor([0.0, 1.0]), 0.5, **self.loss_params
-            )
-        except TypeError as exc:
-            raise ValueError(f"loss_params for {self.loss!r}: {exc}") from None
-        choices = {
-            "mode": ("lora", "full", "top"),
-            "pooling": ("auto", "last", "mean"),
-            "mixed_precision": ("auto", "no", "bf16", "fp16"),
-            "select": ("weak", "oracle", "last"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if self.lr != "auto" and not (isinstance(self.lr, int | float) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number or 'auto', got {self.lr!r}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.select != "last" and self.val_fraction == 0:
-            raise ValueError(f"select={self.select!r} needs val_fraction > 0")
-        if self.num_threads is not None and self.num_threads < 1:
-            raise ValueError(f"num_threads must be >= 1 or null, got {self.num_threads}")
-        for name, least in (("top_k", 1), ("lora_r", 1), ("max_length", 4)):
-            if getattr(self, name) < least:
-                raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)}")
-        if not isinstance(self.chain, list) or not all(isinstance(m, str) for m in self.chain):
-            raise ValueError(f"chain must be a list of model names, got {self.chain!r}")
-        self._settings(1.0).check()
+        loss: str = Field(
+            "xent", description="a registered loss: xent, logconf, product (`sandwich losses`)"
+        )
+        loss_params: dict[str, Any] = Field(
+            default_factory=dict,
+            description="the loss's own Params (`sandwich losses --params NAME`), e.g. "
+            "{aux_weight: 0.75, warmup_frac: 0.2} for logconf; defaults filled in",
+        )
+        mode: Literal["lora", "full", "top"] = Field(
+            "lora",
+            description="lora (adapters + head; base frozen), full (every weight), top (head + "
+            "the last top_k blocks and the final norm)",
+        )
+        top_k: int = Field(2, ge=1, description="blocks trained in top mode")
+        lora_r: int = Field(8, ge=1, description="LoRA rank")
+        lora_alpha: int = Field(16, ge=1, description="LoRA scale")
+        lora_targets: list[str] | None = Field(
+            None,
+            description="module names to adapt; null: peft's per-architecture table (q_proj/"
+            "v_proj for Llama, Gemma, ...), else every linear layer",
+        )
+        epochs: int = Field(2, ge=1, description="passes over B's training part (Burns et al.: 2)")
+        lr: Annotated[float, Field(gt=0)] | Literal["auto"] = Field(
+            "auto",
+            description="auto: openai/weak-to-strong's lr by size for full/top (5e-5 up to "
+            "~400M parameters, 1e-5 above), 10x that for lora; or a number",
+        )
+        batch_size: int = Field(32, ge=2, description="items per optimizer step (Burns et al.: 32)")
+        minibatch_size: int = Field(
+            8, ge=2, description="items per forward pass (gradient accumulation; >= 2 for logconf)"
+        )
+        weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay (reference: Adam)")
+        max_length: int = Field(64, ge=4, description="tokens per item (truncated on the right)")
+        pooling: Literal["auto", "last", "mean"] = Field(
+            "last",
+            description="the head reads the last real token (Burns et al.), the mean over tokens, "
+            "or auto (mean for encoders, last for decoders)",
+        )
+        mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
+            "auto", description="auto: bf16 on a GPU that supports it, else fp16 on GPU; no on CPU"
+        )
+        gradient_checkpointing: bool = Field(
+            False, description="recompute activations in the backward pass (less memory)"
+        )
+        select: Select = Field(
+            "weak",
+            description="model selection: weak (lowest soft CE against the supervisor's held-out "
+            "labels), oracle (best gold accuracy: a diagnostic), last (final weights, the paper's)",
+        )
+        val_fraction: float = Field(
+            0.2, ge=0.0, lt=1.0, description="share of B held out for selection (> 0 unless last)"
+        )
+        evals_per_epoch: int = Field(2, ge=1, description="selection candidates per epoch")
+        checkpoint_every: int = Field(
+            10, ge=1, description="optimizer steps between checkpoints (resume)"
+        )
+        chain: list[str] = Field(
+            default_factory=list,
+            description="bootstrapping: models trained before the strong one, in order",
+        )
+        num_threads: int | None = Field(
+            None, ge=1, description="torch threads while training (null: torch's setting)"
+        )
+
+        @model_validator(mode="after")
+        def _check(self) -> Self:
+            if self.batch_size % self.minibatch_size:
+                raise ValueError(
+                    f"batch_size: {self.batch_size} must be a multiple of minibatch_size "
+                    f"({self.minibatch_size})"
+                )
+            if self.select != "last" and self.val_fraction == 0:
+                raise ValueError(f"val_fraction: select={self.select!r} needs val_fraction > 0")
+            if self.loss not in LOSSES:
+                raise ValueError(f"loss: {LOSSES.unknown_message(self.loss)}")
+            try:  # the loss's own Params: loss is the discriminator of loss_params
+                resolved = LOSSES.resolve(self.loss, self.loss_params)
+            except ConfigError as exc:
+                detail = "; ".join(line.strip() for line in str(exc).splitlines()[1:])
+                raise ValueError(f"loss_params for {self.loss!r}: {detail or exc}") from None
+            object.__setattr__(self, "loss_params", resolved)
+            return self
+
+    hparams: Params
 
     def _mixed_precision(self) -> Literal["no", "bf16", "fp16"]:
-        return default_mixed_precision() if self.mixed_precision == "auto" else self.mixed_precision
+        mp = self.hparams.mixed_precision
+        return default_mixed_precision() if mp == "auto" else mp
 
     def _settings(self, lr: float) -> TrainSettings:
+        hp = self.hparams
         return TrainSettings(
-            epochs=self.epochs,
+            epochs=hp.epochs,
             lr=lr,
-            batch_size=self.batch_size,
-            minibatch_size=self.minibatch_size,
-            weight_decay=self.weight_decay,
+            batch_size=hp.batch_size,
+            minibatch_size=hp.minibatch_size,
+            weight_decay=hp.weight_decay,
             mixed_precision=self._mixed_precision(),
-            checkpoint_every=self.checkpoint_every,
-            evals_per_epoch=self.evals_per_epoch,
+            checkpoint_every=hp.checkpoint_every,
+            evals_per_epoch=hp.evals_per_epoch,
         )
+
+    def resolved_params(self) -> dict[str, Any]:
+        """The params with every ``auto`` replaced by the value used, for results specs.
+
+        ``mixed_precision`` resolves before training (it depends on the hardware);
+        ``lr`` and ``pooling`` depend on the model and resolve once ``fit_text``
+        has built it (before that they stay ``auto``).
+        """
+        params = self.get_params()
+        params["mixed_precision"] = self._mixed_precision()
+        if hasattr(self, "lr_"):
+            params["lr"] = self.lr_
+        if hasattr(self, "pooling_"):
+            params["pooling"] = self.pooling_
+        return params
 
     @property
     def needs_gold(self) -> bool:
-        return self.select == "oracle"
+        return self.hparams.select == "oracle"
 
     def chain_models(self) -> list[str]:
-        return list(self.chain)
+        return list(self.hparams.chain)
 
     def control_overrides(self) -> dict[str, Any] | None:
         """The control of a non-``xent`` loss is the same fine-tuning with ``xent``."""
-        return None if self.loss == "xent" else {"loss": "xent", "loss_params": {}}
+        return None if self.hparams.loss == "xent" else {"loss": "xent", "loss_params": {}}
 
     def ceiling_params(self) -> dict[str, Any]:
         """The params of the ceiling this student is compared with: trained the same way.
@@ -202,8 +223,9 @@ class FineTuneElicitor(TextElicitor):
 
     def describe(self) -> str:
         """E.g. ``finetune (lora, xent, select=weak, val_fraction=0.2)``: mode, loss, selection."""
-        held = "" if self.select == "last" else f", val_fraction={self.val_fraction:g}"
-        return f"finetune ({self.mode}, {self.loss}, select={self.select}{held})"
+        hp = self.hparams
+        held = "" if hp.select == "last" else f", val_fraction={hp.val_fraction:g}"
+        return f"finetune ({hp.mode}, {hp.loss}, select={hp.select}{held})"
 
     # -- training --------------------------------------------------------------
     def fit_text(
@@ -218,9 +240,8 @@ class FineTuneElicitor(TextElicitor):
         report_texts: Sequence[str] | None = None,
         progress: bool = False,
     ) -> Self:
-        self.check_params()
-        if len(models) != len(self.chain) + 1:
-            raise ValueError(f"expected {len(self.chain) + 1} models (chain + strong)")
+        if len(models) != len(self.hparams.chain) + 1:
+            raise ValueError(f"expected {len(self.hparams.chain) + 1} models (chain + strong)")
         if self.needs_gold and gold is None:
             raise ValueError("select='oracle' needs the gold labels of the training items")
         labels = np.clip(np.asarray(y, dtype=np.float64), 0.0, 1.0)
@@ -228,7 +249,7 @@ class FineTuneElicitor(TextElicitor):
             raise ValueError(f"{len(labels)} labels for {len(texts)} texts")
         self.link_predictions_: list[np.ndarray] = []
         self.train_results_: list[TrainResult] = []
-        with torch_threads(self.num_threads):
+        with torch_threads(self.hparams.num_threads):
             self._fit_chain(
                 models, texts, labels, random_state, workdir, gold, report_texts, progress
             )
@@ -266,10 +287,12 @@ class FineTuneElicitor(TextElicitor):
         progress: bool = False,
     ) -> None:
         clf, self.tokenizer_ = self._classifier(model, seed)
-        lr = self.lr if self.lr != "auto" else self._auto_lr(count_params(clf)[1])
-        data = encode(self.tokenizer_, texts, self.max_length)
+        lr = self.hparams.lr if self.hparams.lr != "auto" else self._auto_lr(count_params(clf)[1])
+        data = encode(self.tokenizer_, texts, self.hparams.max_length)
         fit_idx, validation = self._holdout(data, labels, gold, seed)
-        loss_fn = functools.partial(LOSSES.entry(self.loss).factory, **self.loss_params)
+        loss_fn = functools.partial(
+            LOSSES.entry(self.hparams.loss).factory, **self.hparams.loss_params
+        )
         result = train(
             clf,
             _subset(data, fit_idx),
@@ -280,7 +303,7 @@ class FineTuneElicitor(TextElicitor):
             checkpoint_dir=workdir,
             validation=validation,
             progress=progress,
-            desc=f"fine-tune {model.name} ({self.loss})",
+            desc=f"fine-tune {model.name} ({self.hparams.loss})",
         )
         self.model_ = clf
         self.lr_ = float(lr)
@@ -294,19 +317,20 @@ class FineTuneElicitor(TextElicitor):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # LoRA's initialisation
             parts = model.training_backbone()  # a model without weights raises ConfigError
-            pooling = self.pooling
+            pooling = self.hparams.pooling
             if pooling == "auto":
                 pooling = "mean" if parts.kind == "encoder" else "last"
+            self.pooling_ = pooling
             clf = build_classifier(
                 parts.module,
                 int(model.hidden_size),
                 pooling=pooling,
-                mode=self.mode,
-                top_k=self.top_k,
-                lora_r=self.lora_r,
-                lora_alpha=self.lora_alpha,
-                lora_target_modules=self.lora_targets,
-                gradient_checkpointing=self.gradient_checkpointing,
+                mode=self.hparams.mode,
+                top_k=self.hparams.top_k,
+                lora_r=self.hparams.lora_r,
+                lora_alpha=self.hparams.lora_alpha,
+                lora_target_modules=self.hparams.lora_targets,
+                gradient_checkpointing=self.hparams.gradient_checkpointing,
             )
         return clf, parts.tokenizer
 
@@ -316,12 +340,12 @@ class FineTuneElicitor(TextElicitor):
         """The items to train on, and the held-out part of B that selects the weights:
         none with ``select: last``; else ``val_fraction`` of B, scored against the
         labels (soft log loss) or, with ``oracle``, against gold (error rate)."""
-        if self.select == "last":
+        if self.hparams.select == "last":
             return np.arange(len(labels)), None
-        fit_idx, val_idx = holdout_split(len(labels), self.val_fraction, seed)
+        fit_idx, val_idx = holdout_split(len(labels), self.hparams.val_fraction, seed)
         if not len(val_idx):
             return fit_idx, None
-        if self.select == "oracle":
+        if self.hparams.select == "oracle":
             truth = required(gold, "select='oracle': the gold labels", ValueError)
             score = functools.partial(_error_rate, np.asarray(truth, dtype=np.float64)[val_idx])
         else:
@@ -332,13 +356,13 @@ class FineTuneElicitor(TextElicitor):
         """The reference lr for full/top fine-tuning; 10x it for LoRA (adapters start at
         zero and need a larger step, the usual practice for LoRA)."""
         lr = reference_lr(n_params)
-        return lr * 10 if self.mode == "lora" else lr
+        return lr * 10 if self.hparams.mode == "lora" else lr
 
     def predict_proba_text(self, texts: Sequence[str]) -> np.ndarray:
         if not hasattr(self, "model_"):
             raise RuntimeError("FineTuneElicitor.predict_proba_text called before fit_text")
-        data = encode(self.tokenizer_, texts, self.max_length)
-        with torch_threads(self.num_threads):
+        data = encode(self.tokenizer_, texts, self.hparams.max_length)
+        with torch_threads(self.hparams.num_threads):
             return predict(self.model_, data, mixed_precision=self._mixed_precision())
 
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sandwich.models.generation.base import ChoiceRequest, Generator, GenRequest, GenResult
-from sandwich.models.generation.registry import GENERATORS
+from sandwich.models.generation.config import FakeParams
 from sandwich.store.hashing import digest
 
 
@@ -30,33 +30,19 @@ def _conversation(messages: Sequence[Any]) -> str:
     return "\n".join(m.content for m in messages)
 
 
-@GENERATORS.register("fake", summary="scripted deterministic replies for tests")
 class FakeGenerator(Generator):
-    def __init__(
-        self,
-        model: str = "fake",
-        rules: Mapping[str, str] | None = None,
-        default: str | None = None,
-        fail_on: Sequence[str] = (),
-        can_score: bool = True,
-    ) -> None:
-        self.model = model
-        self.rules = dict(rules or {})
-        self.default = default
-        self.fail_on = tuple(fail_on)
-        self.can_score = can_score
+    Params = FakeParams
+
+    def __init__(self, **params: Any) -> None:
+        p = FakeParams(**params)  # the script's defaults live in FakeParams only
+        self.model, self.rules, self.default = p.model, p.rules, p.default
+        self.fail_on, self.can_score = p.fail_on, p.can_score
+        self._params = p.model_dump(mode="json")
         self.calls: list[GenRequest | ChoiceRequest] = []
         self._unseeded = itertools.count()
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "backend": "fake",
-            "model": self.model,
-            "rules": self.rules,
-            "default": self.default,
-            "fail_on": list(self.fail_on),
-            "can_score": self.can_score,
-        }
+        return {"backend": "fake", **self._params}
 
     def _reply(self, req: GenRequest) -> str:
         text = _conversation(req.messages)

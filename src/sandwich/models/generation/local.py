@@ -25,8 +25,8 @@ from tqdm.auto import tqdm
 
 from sandwich.errors import ConfigError, required
 from sandwich.models.generation.base import ChoiceRequest, Generator, GenRequest, GenResult
+from sandwich.models.generation.config import LocalParams
 from sandwich.models.generation.prompt import encode, render, resolve_format
-from sandwich.models.generation.registry import GENERATORS
 
 
 def _processors() -> tuple[type, type]:
@@ -85,17 +85,15 @@ class _RowStop:
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
-@GENERATORS.register("local", summary="a registry model through transformers generate")
 class LocalGenerator(Generator):
+    Params = LocalParams
+
     def __init__(
-        self,
-        model: str,
-        batch_size: int = 8,
-        dtype: Literal["float32", "bfloat16"] = "float32",
-        prompt_format: Literal["auto", "chat", "plain"] = "auto",
-        store: Any = None,
-        progress: bool = False,
+        self, model: str, *, store: Any = None, progress: bool = False, **params: Any
     ) -> None:
+        """``params``: the rest of :class:`LocalParams` (defaults there); ``store`` and
+        ``progress`` are runtime arguments."""
+        p = LocalParams(model=model, **params)
         from sandwich.models import load_model
         from sandwich.models.hf import HFModel
 
@@ -108,9 +106,7 @@ class LocalGenerator(Generator):
         backbone.progress = progress
         self.name = model
         self.backbone = backbone
-        self.batch_size = batch_size
-        self.dtype = dtype
-        self.prompt_format = prompt_format
+        self.batch_size, self.dtype, self.prompt_format = p.batch_size, p.dtype, p.prompt_format
         self.progress = progress
         self._lm: Any = None
         self._tok: Any = None

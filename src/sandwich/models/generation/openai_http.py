@@ -27,9 +27,9 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
+from pydantic import ValidationError
 from tenacity import (
     RetryError,
     Retrying,
@@ -38,9 +38,10 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from sandwich.config import format_validation_error
 from sandwich.errors import ConfigError
 from sandwich.models.generation.base import ChoiceRequest, Generator, GenRequest, GenResult
-from sandwich.models.generation.registry import GENERATORS
+from sandwich.models.generation.config import OpenAIParams
 
 log = logging.getLogger(__name__)
 
@@ -53,33 +54,31 @@ class _Fatal(Exception):
     """A failure retrying cannot fix (4xx other than 408/429)."""
 
 
-@GENERATORS.register("openai", summary="any OpenAI-compatible server over HTTP (httpx)")
 class OpenAIGenerator(Generator):
+    Params = OpenAIParams
+
     def __init__(
         self,
         model: str,
         base_url: str,
-        api_key_env: str | None = None,
-        concurrency: int = 4,
-        timeout: float = 60.0,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        backoff_max: float = 8.0,
-        top_logprobs: int = 20,
+        *,
         sleep: Callable[[float], None] = time.sleep,
+        **params: Any,
     ) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in {"http", "https"} or not parts.netloc:
-            raise ConfigError(f"base_url {base_url!r} is not an http(s) URL")
-        if parts.username or parts.password:
-            raise ConfigError("base_url must not hold credentials; put the key in api_key_env")
-        self.model = model
-        self.base_url = base_url.rstrip("/")
-        self.api_key_env = api_key_env
-        self.concurrency = concurrency
-        self.max_retries = max_retries
-        self.top_logprobs = top_logprobs
-        self._backoff = (backoff, backoff_max)
+        """``params``: the rest of :class:`OpenAIParams` (defaults there); ``sleep``: for tests."""
+        try:  # the URL and key-name checks, also when built directly
+            p = OpenAIParams(model=model, base_url=base_url, **params)
+        except ValidationError as exc:
+            raise ConfigError(
+                format_validation_error(exc, "backend 'openai'", "parameters")
+            ) from None
+        self.model = p.model
+        self.base_url = p.base_url.rstrip("/")
+        self.api_key_env = api_key_env = p.api_key_env
+        self.concurrency = concurrency = p.concurrency
+        self.max_retries = p.max_retries
+        self.top_logprobs = p.top_logprobs
+        self._backoff = (p.backoff, p.backoff_max)
         self._sleep = sleep
         headers = {}
         self._secret: str | None = None
@@ -95,7 +94,7 @@ class OpenAIGenerator(Generator):
             headers["Authorization"] = f"Bearer {self._secret}"
         self._client = httpx.Client(
             base_url=self.base_url,
-            timeout=timeout,
+            timeout=p.timeout,
             headers=headers,
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
         )

@@ -1,5 +1,1 @@
-"""Built-in generated tasks; importing this package registers them in ``TASKS``."""
-
-from sandwich.tasks.builtin import arithmetic, cities, countries, dossier
-
-__all__ = ["arithmetic", "cities", "countries", "dossier"]
+"""Built-in generated tasks; :data:`sandwich.tasks.TASKS` lists them lazily by module."""

@@ -7,11 +7,11 @@ The format is fixed: the fake model backend parses it with the regex
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field
 
-from sandwich.errors import ConfigError
-from sandwich.tasks.builtin.common import check_n, halves, registered_task, rng_for
+from sandwich.registry import takes
+from sandwich.tasks.builtin.common import check_n, halves, registered_task, rng_for, task_params
 from sandwich.tasks.item import Item, item_id
-from sandwich.tasks.registry import TASKS
 from sandwich.tasks.task import Task
 
 OFFSETS = np.array([-10, -2, -1, 1, 2, 10])
@@ -27,8 +27,12 @@ def _carries(a: np.ndarray, b: np.ndarray, max_digits: int) -> np.ndarray:
     return carries
 
 
-@TASKS.register("arithmetic", summary='"{a} + {b} = {c}." (fast; for tests with the fake model)')
-def arithmetic_task(n_items: int = 1200, seed: int = 0, max_digits: int = 3) -> Task:
+class ArithmeticParams(task_params(1200)):  # type: ignore[misc]
+    max_digits: int = Field(3, ge=1, le=9, description="most digits of an operand")
+
+
+@takes(ArithmeticParams)
+def arithmetic_task(n_items: int, seed: int, max_digits: int) -> Task:
     """Additions of two non-negative integers of 1 to ``max_digits`` digits.
 
     Each operand's digit count is uniform in 1..max_digits; each (a, b) pair is
@@ -42,8 +46,6 @@ def arithmetic_task(n_items: int = 1200, seed: int = 0, max_digits: int = 3) -> 
     Group: the unordered operands ("3 + 5" for both 3 + 5 and 5 + 3), so a sum
     and its swapped twin stay in one split.
     """
-    if not 1 <= max_digits <= 9:
-        raise ConfigError(f"task 'arithmetic': max_digits must be in [1, 9], got {max_digits}")
     n_pairs = sum(9 * 10 ** (d - 1) + (d == 1) for d in range(1, max_digits + 1)) ** 2
     check_n("arithmetic", n_items, n_pairs, f"distinct (a, b) pairs with max_digits={max_digits}")
     rng = rng_for("arithmetic", seed)

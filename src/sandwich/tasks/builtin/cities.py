@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from pydantic import Field
 
-from sandwich.errors import ConfigError
+from sandwich.registry import takes
 from sandwich.tasks.builtin.common import (
     balanced,
     check_n,
@@ -21,6 +22,7 @@ from sandwich.tasks.builtin.common import (
     pick,
     registered_task,
     rng_for,
+    task_params,
 )
 from sandwich.tasks.geo import (
     CONTINENTS,
@@ -32,7 +34,6 @@ from sandwich.tasks.geo import (
     unambiguous_cities,
 )
 from sandwich.tasks.item import Item
-from sandwich.tasks.registry import TASKS
 from sandwich.tasks.task import Task
 
 
@@ -53,8 +54,14 @@ def _distractor(rng: np.random.Generator, city: City, weights: dict[str, int]) -
     return pick(rng, options, [weights[c] for c in options])
 
 
-@TASKS.register("cities", summary='"The city of {city} is in {country}." (the main demo task)')
-def cities_task(n_items: int = 1200, seed: int = 0, pool: int | None = None) -> Task:
+class CitiesParams(task_params(1200)):  # type: ignore[misc]
+    pool: int | None = Field(
+        None, ge=2, description="most populous cities drawn from (default 2 * n_items)"
+    )
+
+
+@takes(CitiesParams)
+def cities_task(n_items: int, seed: int, pool: int | None) -> Task:
     """City-in-country statements about the ``pool`` most populous unambiguous cities.
 
     City-states (city named like its country) are left out. ``pool``
@@ -97,14 +104,14 @@ def cities_task(n_items: int = 1200, seed: int = 0, pool: int | None = None) -> 
     return registered_task("cities", items, n_items, seed, pool=pool)
 
 
-@TASKS.register("larger-city", summary='"{city A} has more inhabitants than {city B}."')
-def larger_city_task(
-    n_items: int = 1200,
-    seed: int = 0,
-    pool: int = 1000,
-    min_ratio: float = 1.1,
-    group_size: int = 5,
-) -> Task:
+class LargerCityParams(task_params(1200)):  # type: ignore[misc]
+    pool: int = Field(1000, ge=2, description="most populous cities compared")
+    min_ratio: float = Field(1.1, ge=1.0, description="least population ratio of a pair")
+    group_size: int = Field(5, ge=2, description="cities per group (compared only within it)")
+
+
+@takes(LargerCityParams)
+def larger_city_task(n_items: int, seed: int, pool: int, min_ratio: float, group_size: int) -> Task:
     """Population comparisons between two of the ``pool`` most populous unambiguous cities.
 
     The pool is cut at random into disjoint groups of ``group_size`` cities,
@@ -117,8 +124,6 @@ def larger_city_task(
     one. Difficulty: ``1 - min(1, log10(ratio))`` (ratio 10 or more is
     easiest, near-equal populations are hardest).
     """
-    if group_size < 2:
-        raise ConfigError(f"task 'larger-city': group_size must be at least 2, got {group_size}")
     rng = rng_for("larger-city", seed)
     cities = unambiguous_cities()[:pool]
     pops = np.array([c.population for c in cities], dtype=np.float64)

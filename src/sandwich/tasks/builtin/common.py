@@ -6,12 +6,24 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import numpy as np
+from pydantic import Field
 
+from sandwich.config import Strict
 from sandwich.errors import ConfigError
 from sandwich.tasks.item import Item
 from sandwich.tasks.task import Task
 
 T = TypeVar("T")
+
+
+def task_params(default_n: int) -> type[Strict]:
+    """The parameters every generated task takes, with its default ``n_items``."""
+
+    class TaskParams(Strict):
+        n_items: int = Field(default_n, ge=2, description="items generated (half true)")
+        seed: int = Field(0, description="seed of the generator (and of the distractors)")
+
+    return TaskParams
 
 
 def rng_for(name: str, seed: int) -> np.random.Generator:
@@ -26,9 +38,7 @@ def halves(n_items: int) -> tuple[int, int]:
 
 
 def check_n(task: str, n_items: int, max_items: int, why: str) -> None:
-    """Raise ConfigError unless 1 <= n_items <= max_items."""
-    if n_items < 2:
-        raise ConfigError(f"task {task!r}: n_items must be at least 2, got {n_items}")
+    """Raise ConfigError unless n_items <= max_items (``n_items >= 2`` is in the Params)."""
     if n_items > max_items:
         raise ConfigError(
             f"task {task!r}: n_items={n_items} is more than the data can produce; "

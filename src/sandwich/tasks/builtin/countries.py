@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sandwich.tasks.builtin.common import balanced, pick, registered_task, rng_for
+from sandwich.registry import takes
+from sandwich.tasks.builtin.common import balanced, pick, registered_task, rng_for, task_params
 from sandwich.tasks.geo import CONTINENTS, Country, countries, country_difficulty, country_phrase
 from sandwich.tasks.item import Item
-from sandwich.tasks.registry import TASKS
 from sandwich.tasks.task import Task
 
 # continents a country could reasonably be said to be in besides its geonames one
@@ -66,8 +66,8 @@ def _swap_groups(rng: np.random.Generator, pool: list[Country]) -> list[list[Cou
     return groups
 
 
-@TASKS.register("capitals", summary='"{city} is the capital of {country}."')
-def capitals_task(n_items: int = 400, seed: int = 0) -> Task:
+@takes(task_params(400))
+def capitals_task(n_items: int, seed: int) -> Task:
     """True: the country's capital. False: the capital of another country of the same
     continent, from a swap within a group of two or three countries.
 
@@ -110,8 +110,8 @@ def capitals_task(n_items: int = 400, seed: int = 0) -> Task:
     return _finish("capitals", n_items, seed, true, false)
 
 
-@TASKS.register("continents", summary='"{country} is in {continent}."')
-def continents_task(n_items: int = 400, seed: int = 0) -> Task:
+@takes(task_params(400))
+def continents_task(n_items: int, seed: int) -> Task:
     """False: a nearby wrong continent (never one the country straddles)."""
     rng = rng_for("continents-distractors", seed)
     diff = country_difficulty()
@@ -136,8 +136,8 @@ def continents_task(n_items: int = 400, seed: int = 0) -> Task:
     return _finish("continents", n_items, seed, true, false)
 
 
-@TASKS.register("currencies", summary='"The currency of {country} is the {currency}."')
-def currencies_task(n_items: int = 400, seed: int = 0) -> Task:
+@takes(task_params(400))
+def currencies_task(n_items: int, seed: int) -> Task:
     """False: a currency name used on the same continent, weighted by use, never the true name."""
     rng = rng_for("currencies-distractors", seed)
     diff = country_difficulty()
@@ -172,8 +172,8 @@ def currencies_task(n_items: int = 400, seed: int = 0) -> Task:
     return _finish("currencies", n_items, seed, true, false)
 
 
-@TASKS.register("borders", summary='"{country A} shares a border with {country B}."')
-def borders_task(n_items: int = 600, seed: int = 0) -> Task:
+@takes(task_params(600))
+def borders_task(n_items: int, seed: int) -> Task:
     """True: a land border (geonames neighbours). False: for each side of each
     true pair, the other side replaced by a non-neighbour on the same continent,
     drawn in proportion to its number of neighbours (so the countries named in

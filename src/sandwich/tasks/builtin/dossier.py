@@ -24,7 +24,8 @@ from functools import cache
 
 import numpy as np
 
-from sandwich.tasks.builtin.common import check_n, halves, registered_task, rng_for
+from sandwich.registry import takes
+from sandwich.tasks.builtin.common import check_n, halves, registered_task, rng_for, task_params
 from sandwich.tasks.geo import (
     CONTINENTS,
     Country,
@@ -34,7 +35,6 @@ from sandwich.tasks.geo import (
     country_phrase,
 )
 from sandwich.tasks.item import Item
-from sandwich.tasks.registry import TASKS
 from sandwich.tasks.task import Task
 
 KINDS = ("capital", "currency", "largest-city", "population", "neighbour")
@@ -151,8 +151,8 @@ def _question(
     return None
 
 
-@TASKS.register("dossier", summary="passage of country facts (the assistant sees it) + a question")
-def dossier_task(n_items: int = 200, seed: int = 0) -> Task:
+@takes(task_params(200))
+def dossier_task(n_items: int, seed: int) -> Task:
     """Two-answer questions about a country; the passage is hidden from the judge."""
     rng = rng_for("dossier", seed)
     diff = country_difficulty()

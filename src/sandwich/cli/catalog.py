@@ -1,0 +1,65 @@
+"""The listing commands: ``sandwich tasks|models|supervisors|elicitors|losses|backends``.
+
+Each lists its registry, one line per name; ``--params NAME`` prints that
+entry's parameter table (name, type, default, description) from its Params.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from sandwich.cli.console import console
+from sandwich.docs_tables import param_rows, registry
+
+# command -> (registry kind, what else the name can be)
+LISTINGS = {
+    "tasks": ("task", "also: path: a .jsonl/.csv file, hf: a dataset"),
+    "models": ("model", "also: a local model directory, or hf:<hub id>"),
+    "supervisors": ("supervisor", ""),
+    "elicitors": ("elicitor", ""),
+    "losses": ("loss", "of the finetune elicitor"),
+    "backends": ("backend", "generation backends"),
+}
+
+
+def show(kind: str, title: str, params: str | None) -> None:
+    """The listing of ``kind``, or the parameter table of its entry ``params``."""
+    reg = registry(kind)
+    if params is None:
+        table = Table(title=title)
+        table.add_column("name", style="bold")
+        table.add_column("description")
+        for entry in reg:
+            table.add_row(entry.name, entry.summary)
+    else:
+        entry = reg.entry(params)  # UnknownNameError with the nearest names
+        table = Table(title=f"{kind} {entry.name}: {entry.summary}")
+        for column in ("param", "type", "default", "description"):
+            table.add_column(column, style="bold" if column == "param" else None)
+        model = entry.params_model
+        for row in param_rows(model) if model is not None else []:
+            table.add_row(*(escape(c) for c in (row.name, row.type, row.default, row.description)))
+    console.print(table)
+
+
+ParamsOption = Annotated[
+    str | None, typer.Option("--params", help="Show NAME's parameters: type, default, meaning.")
+]
+
+
+def add_listings(app: typer.Typer) -> None:
+    """Register one listing command per registry on ``app``."""
+    for command, (kind, note) in LISTINGS.items():
+        _add(app, command, kind, f"{command} ({note})" if note else command)
+
+
+def _add(app: typer.Typer, command: str, kind: str, title: str) -> None:
+    def listing(params: ParamsOption = None) -> None:
+        show(kind, title, params)
+
+    listing.__doc__ = f"List the registered {command}, one line each (--params NAME: its table)."
+    app.command(command)(listing)
