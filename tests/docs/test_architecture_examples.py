@@ -8,11 +8,13 @@ blocks register are removed from the registries after each block.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import types
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +28,7 @@ from sandwich.tasks import TASKS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
 BLOCK = re.compile(r"^```python\n(.*?)^```$", re.S | re.M)
-REGISTRIES: list[Registry[object]] = [TASKS, MODELS, SUPERVISORS, ELICITORS, PROTOCOLS, KINDS]  # type: ignore[list-item]
+REGISTRIES: list[Registry[Any]] = [TASKS, MODELS, SUPERVISORS, ELICITORS, PROTOCOLS, KINDS]
 
 
 def blocks() -> list[str]:
@@ -39,16 +41,18 @@ def _title(code: str) -> str:
     return match.group(1) if match else "block"
 
 
-@pytest.fixture
+@contextlib.contextmanager
 def throwaway_entries() -> Iterator[None]:
-    """Whatever a block registers is gone afterwards; the built-in entries stay as they were."""
-    before = {id(r): dict(r._entries) for r in REGISTRIES}
+    """Whatever is registered inside is gone afterwards; the built-in entries stay as they were."""
+    before = [dict(r._entries) for r in REGISTRIES]
     kind_of.cache_clear()
-    yield
-    for r in REGISTRIES:
-        r._entries.clear()
-        r._entries.update(before[id(r)])
-    kind_of.cache_clear()
+    try:
+        yield
+    finally:
+        for r, entries in zip(REGISTRIES, before, strict=True):
+            r._entries.clear()
+            r._entries.update(entries)
+        kind_of.cache_clear()
 
 
 def test_the_doc_has_an_example_of_each_component() -> None:
@@ -64,20 +68,15 @@ def test_the_doc_has_an_example_of_each_component() -> None:
 
 
 @pytest.mark.parametrize("code", blocks(), ids=_title)
-def test_example_runs(
-    code: str, throwaway_entries: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    names = {id(r): set(r.names()) for r in REGISTRIES}
+def test_example_runs(code: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    names = [r.names() for r in REGISTRIES]
     # a real (throwaway) module, so pydantic resolves the block's annotations in it
     module = types.ModuleType(f"architecture_example_{_title(code).lower()}")
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    exec(compile(code, f"{DOC}:{_title(code)}", "exec"), module.__dict__)
-    added = [n for r in REGISTRIES for n in set(r.names()) - names[id(r)]]
-    assert len(added) == 1, f"each example registers one component, this one: {added}"
-
-
-def test_the_examples_leave_no_entry_behind() -> None:
-    """Runs after the examples (file order): the registries hold only the built-ins."""
-    for r in REGISTRIES:
-        assert not {"doubles", "char-ngrams", "knn", "mass-mean", "open-consultancy",
-                    "ladder"} & set(r.names()), r.kind  # fmt: skip
+    with throwaway_entries():
+        exec(compile(code, f"{DOC}:{_title(code)}", "exec"), module.__dict__)
+        added = [
+            n for r, had in zip(REGISTRIES, names, strict=True) for n in r.names() if n not in had
+        ]
+        assert len(added) == 1, f"each example registers one component, this one: {added}"
+    assert [r.names() for r in REGISTRIES] == names  # and leaves none behind
