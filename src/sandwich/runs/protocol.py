@@ -2,7 +2,7 @@
 
 A cell's transcripts are an artifact keyed by what determines them (the
 task's fingerprint and item ids, the protocol's resolved spec, the judge's and
-assistant's generators, judging and generation settings, the seed), stored
+assistant's backends with resolved params, judging and generation settings, the seed), stored
 only when complete with no failed item; a run finds them there without
 loading a model. Otherwise the protocol runs again and the response cache
 returns every answer already generated, so only missing or failed items cost
@@ -21,8 +21,9 @@ from typing import Any
 
 from rich.table import Table as RichTable
 
-from sandwich.errors import InputFileError
+from sandwich.errors import InputFileError, required
 from sandwich.models.generation.base import Generator
+from sandwich.models.generation.config import backend_params, generator_config
 from sandwich.protocols.base import OversightProtocol
 from sandwich.protocols.generators import build_generator
 from sandwich.protocols.judge import Judge
@@ -154,16 +155,22 @@ def _roles(protocol: OversightProtocol) -> tuple[str, str | None]:
     return ("assistant" if alone else "judge"), ("assistant" if protocol.uses_assistant else None)
 
 
+def _configured(ctx: RunContext, role: str) -> dict[str, Any]:
+    return required(ctx.config.judge if role == "judge" else ctx.config.assistant, role)
+
+
 def _spec(ctx: RunContext, role: str) -> Any:
     """What identifies a role's generator (in cache keys): the caller's generator's
-    description, else the config's spec (so nothing is built to name it)."""
+    description, else the configured backend's params with defaults filled in (nothing
+    is built to name it; the response-cache settings change no reply)."""
     if role in ctx.generators:
         return ctx.generators[role].describe()
-    return ctx.config.judge if role == "judge" else ctx.config.assistant
+    cfg = generator_config(_configured(ctx, role))
+    return {"backend": cfg.backend, **backend_params(cfg)}
 
 
 def _generator(ctx: RunContext, role: str) -> Generator:
-    return ctx.generators.get(role) or build_generator(_spec(ctx, role))
+    return ctx.generators.get(role) or build_generator(_configured(ctx, role))
 
 
 def transcripts_key(ctx: RunContext, cell: ProtocolCell, items: Sequence[Item]) -> ArtifactKey:

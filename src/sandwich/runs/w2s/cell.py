@@ -57,6 +57,8 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
     ceil = trained(ctx, data, "ceiling", ceiling, data.gold("train_strong"))
     student = trained(ctx, data, "predictions", elicitor, labels["train_strong"])
     p_ceiling = ceil["test"]
+    used = {"weak": used_spec(sup, labels), "elicitor": used_spec(elicitor, student),
+            "ceiling": used_spec(ceiling, ceil)}  # fmt: skip
     p_student, p_weak = student["test"], labels["test"]
     y_t = data.gold("test")
     boot = ctx.config.bootstrap
@@ -85,9 +87,7 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
         student_ece=ece(y_t, p_student),
         weak_ece=ece(y_t, p_weak),
         flags=flags,
-        specs=cell_specs(data, elicitor, ceiling, student.get("links"), {
-            "weak": used_spec(sup, labels), "elicitor": used_spec(elicitor, student),
-            "ceiling": used_spec(ceiling, ceil)}),  # fmt: skip
+        specs=cell_specs(data, elicitor, ceiling, student.get("links"), used),
         seconds=round(time.perf_counter() - start, 3),
     )
     return CellOutcome(result, y_t, p_weak, p_student, p_ceiling)

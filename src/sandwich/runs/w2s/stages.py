@@ -6,9 +6,10 @@ of the models read, fingerprints of the models trained), the labels, and the
 component's *spec* (name, resolved parameters with defaults, code version;
 ``sandwich.registry``). So adding an elicitor recomputes only that elicitor,
 changing a default recomputes what it made, writing one out recomputes nothing.
-An ``auto`` is keyed as written (what it chooses depends on the model); the value
-chosen (``resolved_params()`` after fitting) is stored with the stage's output
-(``"params"``), so a cached rerun reports it without refitting. Components are asked only what they declare (``Supervisor.feature_models``,
+An ``auto`` is keyed as written (what it chooses depends on the model); the
+value chosen (``resolved_params()`` after fitting) is stored with the stage's
+output (``"params"``), so a cached rerun reports it without refitting.
+Components are asked only what they declare (``Supervisor.feature_models``,
 ``ElicitorBase.ceiling``, ...). Checkpoints of a training live in
 ``$SANDWICH_HOME/checkpoints/<stage key>`` until the stage is stored."""
 
