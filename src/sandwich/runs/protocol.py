@@ -155,33 +155,29 @@ def _roles(protocol: OversightProtocol) -> tuple[str, str | None]:
     return ("assistant" if alone else "judge"), ("assistant" if protocol.uses_assistant else None)
 
 
-def _configured(ctx: RunContext, role: str) -> dict[str, Any]:
-    return required(ctx.config.judge if role == "judge" else ctx.config.assistant, role)
-
-
 def _spec(ctx: RunContext, role: str) -> Any:
     """What identifies a role's generator (in cache keys): the caller's generator's
     description, else the configured backend's params with defaults filled in (nothing
     is built to name it; the response-cache settings change no reply)."""
     if role in ctx.generators:
         return ctx.generators[role].describe()
-    cfg = generator_config(_configured(ctx, role))
+    cfg = generator_config(ctx.config.judge if role == "judge" else ctx.config.assistant)
     return {"backend": cfg.backend, **backend_params(cfg)}
 
 
 def _generator(ctx: RunContext, role: str) -> Generator:
-    return ctx.generators.get(role) or build_generator(_configured(ctx, role))
+    spec = ctx.config.judge if role == "judge" else ctx.config.assistant
+    return ctx.generators.get(role) or build_generator(required(spec, role))
 
 
 def transcripts_key(ctx: RunContext, cell: ProtocolCell, items: Sequence[Item]) -> ArtifactKey:
     """The artifact key of a cell's transcripts: everything that determines them."""
     protocol = _protocol(cell)
-    spec = spec_of(protocol)
     judge_role, assistant_role = _roles(protocol)
     inputs = {
         "task": ctx.task(cell.task).fingerprint,
         "items": [it.id for it in items],
-        "protocol": spec.to_dict() if spec else {"name": cell.protocol.name},
+        "protocol": s.to_dict() if (s := spec_of(protocol)) else {"name": cell.protocol.name},
         "judge": _spec(ctx, judge_role),
         "assistant": _spec(ctx, assistant_role) if assistant_role else None,
         "judging": ctx.config.judging.model_dump(mode="json"),
@@ -223,9 +219,7 @@ def transcripts_path(config: RunConfig, cell: ProtocolCell) -> str:
 
 def _models_seen(outcomes: Sequence[ProtocolOutcome]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for o in outcomes:
-        if not o.records:
-            continue
+    for o in (o for o in outcomes if o.records):
         if o.cell.protocol.name == ASSISTANT_ALONE:  # "judged" by the assistant model itself
             out.setdefault("assistant", o.records[0].models["judge"])
         else:

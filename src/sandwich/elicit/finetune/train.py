@@ -317,7 +317,7 @@ def _step_rows(
 
 
 def _eval_steps(steps_per_epoch: int, settings: TrainSettings) -> set[int]:
-    k = max(1, settings.evals_per_epoch)
+    k = settings.evals_per_epoch
     return {
         e * steps_per_epoch + max(1, round(steps_per_epoch * (j + 1) / k))
         for e in range(settings.epochs)

@@ -56,10 +56,9 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
     # the ceiling is keyed without the supervisor: cells that train alike share it
     ceil = trained(ctx, data, "ceiling", ceiling, data.gold("train_strong"))
     student = trained(ctx, data, "predictions", elicitor, labels["train_strong"])
-    p_ceiling = ceil["test"]
     used = {"weak": used_spec(sup, labels), "elicitor": used_spec(elicitor, student),
             "ceiling": used_spec(ceiling, ceil)}  # fmt: skip
-    p_student, p_weak = student["test"], labels["test"]
+    p_student, p_weak, p_ceiling = student["test"], labels["test"], ceil["test"]
     y_t = data.gold("test")
     boot = ctx.config.bootstrap
     m = pgr_with_ci(y_t, p_weak, p_student, p_ceiling, n_boot=boot.n_boot, seed=cell.seed)

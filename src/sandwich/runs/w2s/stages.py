@@ -68,9 +68,8 @@ def supervisor_labels(ctx: RunContext, data: CellData, sup: Supervisor) -> Array
     def compute() -> Arrays:
         source = data.source
         sup.fit(data.items("train_weak"), source, random_state=data.seed)
-        return _with_params(
-            sup, {s: sup.predict_proba(data.items(s), source) for s in ("train_strong", "test")}
-        )
+        out = {s: sup.predict_proba(data.items(s), source) for s in ("train_strong", "test")}
+        return _with_params(sup, out)
 
     return ctx.store.arrays(ArtifactKey("labels", STAGE_VERSION, inputs), compute)
 
@@ -125,8 +124,7 @@ def _distributed(ctx: RunContext, key: ArtifactKey, compute: Callable[[], Arrays
     from accelerate import PartialState
 
     state = PartialState()
-    found = ctx.store.lookup(key)
-    if found is None:
+    if ctx.store.lookup(key) is None:
         arrays = compute()
         if state.is_main_process:
             ctx.store.arrays(key, lambda: arrays)
