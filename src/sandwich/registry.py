@@ -224,8 +224,11 @@ class Configurable:
             ) from None
 
     def get_params(self) -> dict[str, Any]:
-        """The parameters this object was built with, defaults included (JSON-ready)."""
-        return self.hparams.model_dump(mode="json")
+        """The parameters this object was built with, defaults included (JSON-ready); for a
+        subclass with a constructor of its own, those its registry recorded (if any)."""
+        if "hparams" in vars(self):
+            return self.hparams.model_dump(mode="json")
+        return dict(spec.params) if (spec := spec_of(self)) else {}
 
     def resolved_params(self) -> dict[str, Any]:
         """:meth:`get_params` with every ``auto`` replaced by the value chosen, where it is

@@ -22,6 +22,8 @@ from sandwich.models.generation import (
 )
 from sandwich.protocols import read_transcripts
 from sandwich.runs import load_config, load_results, parse_config, run
+from sandwich.runs.context import RunContext
+from sandwich.runs.protocol import ProtocolKind, transcripts_key
 from sandwich.store import ArtifactStore
 from sandwich.tasks import load_task
 from sandwich.tasks.choices import choice_view
@@ -357,3 +359,28 @@ def test_one_order_items_are_warned_about(tmp_path: Path) -> None:
     assert row.n_one_order == 3 and "one_order" in row.flags
     assert any("3 item(s) (15%) judged in one answer order only" in w for w in out.results.warnings)
     assert "| one order |" in (out.run_dir / "report.md").read_text()
+
+
+def _keys(tmp_path: Path, **over: Any) -> list[str]:
+    """The transcript keys of a config's cells, without running anything."""
+    ctx = RunContext(_config(**over), ArtifactStore(tmp_path / "store"), progress=False)
+    return [
+        transcripts_key(ctx, c, ctx.task(c.task).items).hex for c in ProtocolKind().plan(ctx.config)
+    ]
+
+
+def test_transcript_keys_hold_params_as_resolved_not_as_written(tmp_path: Path) -> None:
+    """Writing out a protocol's or a generator's default keeps every transcript key;
+    changing one changes the key of exactly the cells it affects."""
+    base = _keys(tmp_path, protocols=["naive", "debate"])  # naive, debate, assistant-alone
+    written = {"name": "debate", "params": {"rounds": 1, "mode": "simultaneous"}}
+    judge = {**BASE["judge"], "can_score": True, "fail_on": [], "default": None}
+    assistant = {**BASE["assistant"], "rules": {}, "cache": False}  # the cache changes no reply
+    assert _keys(tmp_path, protocols=["naive", written], judge=judge, assistant=assistant) == base
+    sequential = {"name": "debate", "params": {"mode": "sequential"}}
+    seq = _keys(tmp_path, protocols=["naive", sequential])
+    assert seq[0] == base[0] and seq[1] != base[1] and seq[2] == base[2]
+    no_scores = {**BASE["judge"], "can_score": False}  # the judge then parses its replies
+    changed = _keys(tmp_path, protocols=["naive", "debate"], judge=no_scores)
+    # the assistant-alone reference is judged by the assistant model: its key stays
+    assert changed[0] != base[0] and changed[1] != base[1] and changed[2] == base[2]

@@ -247,3 +247,25 @@ def test_features_are_computed_for_what_supervisors_and_elicitors_declare() -> N
     # a fine-tuning elicitor reads texts: no features of the strong model
     jobs = feature_jobs(config(weak=weak, elicitors=["finetune"]))
     assert [m for _, m in jobs] == ["fake-weak"]
+
+
+def test_no_run_code_decides_by_a_supervisor_name_or_probes_for_a_method() -> None:
+    """The string ``"weak-model"`` appears only where a bare model name maps to the default
+    model supervisor and where that supervisor is registered; nothing in ``runs/`` looks
+    for an optional attribute by name (``getattr(obj, "x")``, ``hasattr(obj, "x")``)."""
+    import ast
+
+    import sandwich
+
+    src = Path(sandwich.__file__).parent
+    named, probed = set(), []
+    for path in sorted(src.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value == "weak-model":
+                named.add(path.relative_to(src).as_posix())
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in ("getattr", "hasattr") and path.is_relative_to(src / "runs")
+                    and any(isinstance(a, ast.Constant) for a in node.args[1:2])):  # fmt: skip
+                probed.append(f"{path.relative_to(src)}:{node.lineno}")
+    assert named == {"runs/config.py", "supervision/registry.py"}
+    assert probed == []

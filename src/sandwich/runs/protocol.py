@@ -2,7 +2,7 @@
 
 A cell's transcripts are an artifact keyed by what determines them (the
 task's fingerprint and item ids, the protocol's resolved spec, the judge's and
-assistant's generators, judging and generation settings, the seed), stored
+assistant's backends with resolved params, judging and generation settings, the seed), stored
 only when complete with no failed item; a run finds them there without
 loading a model. Otherwise the protocol runs again and the response cache
 returns every answer already generated, so only missing or failed items cost
@@ -21,8 +21,9 @@ from typing import Any
 
 from rich.table import Table as RichTable
 
-from sandwich.errors import InputFileError
+from sandwich.errors import InputFileError, required
 from sandwich.models.generation.base import Generator
+from sandwich.models.generation.config import backend_params, generator_config
 from sandwich.protocols.base import OversightProtocol
 from sandwich.protocols.generators import build_generator
 from sandwich.protocols.judge import Judge
@@ -156,25 +157,27 @@ def _roles(protocol: OversightProtocol) -> tuple[str, str | None]:
 
 def _spec(ctx: RunContext, role: str) -> Any:
     """What identifies a role's generator (in cache keys): the caller's generator's
-    description, else the config's spec (so nothing is built to name it)."""
+    description, else the configured backend's params with defaults filled in (nothing
+    is built to name it; the response-cache settings change no reply)."""
     if role in ctx.generators:
         return ctx.generators[role].describe()
-    return ctx.config.judge if role == "judge" else ctx.config.assistant
+    cfg = generator_config(ctx.config.judge if role == "judge" else ctx.config.assistant)
+    return {"backend": cfg.backend, **backend_params(cfg)}
 
 
 def _generator(ctx: RunContext, role: str) -> Generator:
-    return ctx.generators.get(role) or build_generator(_spec(ctx, role))
+    spec = ctx.config.judge if role == "judge" else ctx.config.assistant
+    return ctx.generators.get(role) or build_generator(required(spec, role))
 
 
 def transcripts_key(ctx: RunContext, cell: ProtocolCell, items: Sequence[Item]) -> ArtifactKey:
     """The artifact key of a cell's transcripts: everything that determines them."""
     protocol = _protocol(cell)
-    spec = spec_of(protocol)
     judge_role, assistant_role = _roles(protocol)
     inputs = {
         "task": ctx.task(cell.task).fingerprint,
         "items": [it.id for it in items],
-        "protocol": spec.to_dict() if spec else {"name": cell.protocol.name},
+        "protocol": s.to_dict() if (s := spec_of(protocol)) else {"name": cell.protocol.name},
         "judge": _spec(ctx, judge_role),
         "assistant": _spec(ctx, assistant_role) if assistant_role else None,
         "judging": ctx.config.judging.model_dump(mode="json"),
@@ -216,9 +219,7 @@ def transcripts_path(config: RunConfig, cell: ProtocolCell) -> str:
 
 def _models_seen(outcomes: Sequence[ProtocolOutcome]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for o in outcomes:
-        if not o.records:
-            continue
+    for o in (o for o in outcomes if o.records):
         if o.cell.protocol.name == ASSISTANT_ALONE:  # "judged" by the assistant model itself
             out.setdefault("assistant", o.records[0].models["judge"])
         else:

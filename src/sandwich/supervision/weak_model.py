@@ -71,6 +71,11 @@ class WeakModelSupervisor(Supervisor):
     def trained_models(self) -> list[str]:
         return [self.hparams.model] if self.hparams.method == "finetune" else []
 
+    def resolved_params(self) -> dict[str, Any]:
+        """Fine-tuned: ``elicitor_params`` with the fine-tuning's ``auto``s chosen, once fit."""
+        ft = getattr(self, "finetuned_", None)
+        return {**self.get_params(), **({"elicitor_params": ft.resolved_params()} if ft else {})}
+
     def _finetuner(self) -> FineTuneElicitor:
         return FineTuneElicitor(**self.hparams.elicitor_params)
 

@@ -215,3 +215,28 @@ def test_every_selection_setting_that_validates_runs_and_its_ceiling_trains_alik
     )  # fmt: skip
     expected = direct.predict_proba_text(task.texts(splits.test))
     np.testing.assert_allclose(out.outcomes[0].p_ceiling, expected, atol=1e-5)
+
+
+def test_results_show_what_auto_chose_also_after_a_cached_rerun(
+    llama_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auto = {**FT, "epochs": 1, "select": "last", "lr": "auto", "pooling": "auto"}
+    weak = {"name": "weak-model", "model": str(build_llama(tmp_path / "weak", seed=3, hidden=16)),
+            "params": {"method": "finetune", "elicitor_params": auto}}  # fmt: skip
+    cfg = config(tmp_path, str(llama_dir), [{"name": "finetune", "params": auto}], n=60)
+    cfg = parse_config({**cfg.document(), "weak": [weak]})
+    store = ArtifactStore(tmp_path / "store")
+    first = run(cfg, runs_root=tmp_path / "runs", store=store, progress=False)
+    resolved = first.results.cells[0].specs["resolved"]
+    # full fine-tuning of a model below 400M parameters: the reference lr, 5e-5; a decoder
+    for params in (resolved["elicitor"]["params"], resolved["ceiling"]["params"],
+                   resolved["weak"]["params"]["elicitor_params"]):  # fmt: skip
+        assert (params["lr"], params["pooling"], params["mixed_precision"]) == (5e-5, "last", "no")
+    # the cache keys hold the params as configured: the choice depends on the model
+    manifests = (store.root / "artifacts").glob("predictions/*/*/MANIFEST.json")
+    assert [json.loads(m.read_text())["inputs"]["elicitor"]["params"]["lr"] for m in manifests] == [
+        "auto"
+    ]
+    monkeypatch.setattr(FineTuneElicitor, "fit_text", lambda *a, **k: pytest.fail("refit"))
+    again = run(cfg, runs_root=tmp_path / "runs", store=store, progress=False)
+    assert again.results.cells[0].specs["resolved"] == resolved

@@ -11,8 +11,10 @@ import torch
 
 from sandwich.elicit.finetune.classifier import build_classifier, trainable_state
 from sandwich.elicit.finetune.data import encode
+from sandwich.elicit.finetune.elicitor import FineTuneElicitor
 from sandwich.elicit.finetune.losses import logconf, xent
 from sandwich.elicit.finetune.train import TrainSettings, predict, train
+from sandwich.errors import ConfigError
 from sandwich.models import load_model
 
 from .conftest import separable_task
@@ -136,8 +138,9 @@ def test_bf16_mixed_precision_and_gradient_checkpointing_train(llama_dir: Path) 
 
 
 def test_settings_reject_inconsistent_batch_sizes() -> None:
-    with pytest.raises(ValueError, match="multiple of minibatch_size"):
-        TrainSettings(batch_size=10, minibatch_size=4).check()
+    # the training settings come from the elicitor's Params, which check them once
+    with pytest.raises(ConfigError, match="multiple of minibatch_size"):
+        FineTuneElicitor(batch_size=10, minibatch_size=4)
 
 
 @pytest.mark.parametrize("loss_name", ["logconf", "xent"])

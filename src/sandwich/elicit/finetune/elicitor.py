@@ -23,6 +23,7 @@ is scored on the report texts (T) so the report can show the chain.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -167,17 +168,9 @@ class FineTuneElicitor(TextElicitor):
         return default_mixed_precision() if mp == "auto" else mp
 
     def _settings(self, lr: float) -> TrainSettings:
-        hp = self.hparams
-        return TrainSettings(
-            epochs=hp.epochs,
-            lr=lr,
-            batch_size=hp.batch_size,
-            minibatch_size=hp.minibatch_size,
-            weight_decay=hp.weight_decay,
-            mixed_precision=self._mixed_precision(),
-            checkpoint_every=hp.checkpoint_every,
-            evals_per_epoch=hp.evals_per_epoch,
-        )
+        same = {f.name for f in dataclasses.fields(TrainSettings)} - {"lr", "mixed_precision"}
+        hp = self.hparams.model_dump(include=same)
+        return TrainSettings(**hp, lr=lr, mixed_precision=self._mixed_precision())
 
     def resolved_params(self) -> dict[str, Any]:
         """The params with every ``auto`` replaced by the value used, for results specs.
@@ -186,13 +179,8 @@ class FineTuneElicitor(TextElicitor):
         ``lr`` and ``pooling`` depend on the model and resolve once ``fit_text``
         has built it (before that they stay ``auto``).
         """
-        params = self.get_params()
-        params["mixed_precision"] = self._mixed_precision()
-        if hasattr(self, "lr_"):
-            params["lr"] = self.lr_
-        if hasattr(self, "pooling_"):
-            params["pooling"] = self.pooling_
-        return params
+        fitted = {k: vars(self)[f"{k}_"] for k in ("lr", "pooling") if f"{k}_" in vars(self)}
+        return {**self.get_params(), "mixed_precision": self._mixed_precision(), **fitted}
 
     @property
     def needs_gold(self) -> bool:
@@ -250,31 +238,16 @@ class FineTuneElicitor(TextElicitor):
         self.link_predictions_: list[np.ndarray] = []
         self.train_results_: list[TrainResult] = []
         with torch_threads(self.hparams.num_threads):
-            self._fit_chain(
-                models, texts, labels, random_state, workdir, gold, report_texts, progress
-            )
+            for i, model in enumerate(models):
+                link_dir = workdir / f"link-{i}" if workdir is not None else None
+                self._fit_one(model, texts, labels, random_state, link_dir, gold, progress)
+                if i == len(models) - 1:  # the strong model: kept as the fitted model
+                    break
+                if report_texts is not None:
+                    self.link_predictions_.append(self.predict_proba_text(report_texts))
+                labels = self.predict_proba_text(texts)  # this link labels B for the next one
+                del self.model_
         return self
-
-    def _fit_chain(
-        self,
-        models: Sequence[Any],
-        texts: Sequence[str],
-        labels: np.ndarray,
-        random_state: int,
-        workdir: Path | None,
-        gold: np.ndarray | None,
-        report_texts: Sequence[str] | None,
-        progress: bool,
-    ) -> None:
-        for i, model in enumerate(models):
-            link_dir = workdir / f"link-{i}" if workdir is not None else None
-            self._fit_one(model, texts, labels, random_state, link_dir, gold, progress)
-            if i == len(models) - 1:  # the strong model: kept as the fitted model
-                break
-            if report_texts is not None:
-                self.link_predictions_.append(self.predict_proba_text(report_texts))
-            labels = self.predict_proba_text(texts)  # this link labels B for the next one
-            del self.model_
 
     def _fit_one(
         self,

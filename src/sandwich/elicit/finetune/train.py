@@ -50,6 +50,9 @@ CHECKPOINT_FILE = "state.pt"
 
 @dataclass(frozen=True)
 class TrainSettings:
+    """The loop's settings, taken from a validated ``FineTuneElicitor.Params`` (which holds
+    their constraints: ``batch_size`` a multiple of ``minibatch_size``, ...)."""
+
     epochs: int = 2
     lr: float = 5e-5
     batch_size: int = 32
@@ -62,17 +65,6 @@ class TrainSettings:
     def accumulation(self, num_processes: int = 1) -> int:
         """Minibatches accumulated per optimizer step on each process."""
         return max(1, self.batch_size // (self.minibatch_size * num_processes))
-
-    def check(self) -> None:
-        if self.epochs < 1 or self.lr <= 0 or self.minibatch_size < 1:
-            raise ValueError("epochs and minibatch_size must be >= 1 and lr > 0")
-        if self.batch_size % self.minibatch_size:
-            raise ValueError(
-                f"batch_size ({self.batch_size}) must be a multiple of minibatch_size "
-                f"({self.minibatch_size})"
-            )
-        if self.minibatch_size < 2:
-            raise ValueError("minibatch_size must be >= 2 (logconf takes a batch quantile)")
 
 
 @dataclass
@@ -131,7 +123,6 @@ def train(
     desc: str = "fine-tune",
 ) -> TrainResult:
     """Train ``model``'s trainable parameters on ``labels`` (P(true) per item of ``data``)."""
-    settings.check()
     if len(labels) != len(data):
         raise ValueError(f"{len(labels)} labels for {len(data)} items")
     acc = _accelerator(settings)
@@ -326,7 +317,7 @@ def _step_rows(
 
 
 def _eval_steps(steps_per_epoch: int, settings: TrainSettings) -> set[int]:
-    k = max(1, settings.evals_per_epoch)
+    k = settings.evals_per_epoch
     return {
         e * steps_per_epoch + max(1, round(steps_per_epoch * (j + 1) / k))
         for e in range(settings.epochs)

@@ -18,13 +18,11 @@ from sandwich.metrics import (
     ece,
     pgr_with_ci,
 )
-from sandwich.registry import spec_of
 from sandwich.results import FLAG_ORACLE, FLAG_SMALL_GAP, FLAG_SMALL_TEST, CellResult
 from sandwich.runs.context import RunContext
 from sandwich.runs.plan import W2SCell as Cell
 from sandwich.runs.w2s.data import CellData, build_supervisor
-from sandwich.runs.w2s.stages import supervisor_labels, trained
-from sandwich.supervision import Supervisor
+from sandwich.runs.w2s.stages import supervisor_labels, trained, used_spec
 
 
 @dataclass(frozen=True)
@@ -56,9 +54,11 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
     ceiling = elicitor.ceiling()
     labels = supervisor_labels(ctx, data, sup)
     # the ceiling is keyed without the supervisor: cells that train alike share it
-    p_ceiling = trained(ctx, data, "ceiling", ceiling, data.gold("train_strong"))["test"]
+    ceil = trained(ctx, data, "ceiling", ceiling, data.gold("train_strong"))
     student = trained(ctx, data, "predictions", elicitor, labels["train_strong"])
-    p_student, p_weak = student["test"], labels["test"]
+    used = {"weak": used_spec(sup, labels), "elicitor": used_spec(elicitor, student),
+            "ceiling": used_spec(ceiling, ceil)}  # fmt: skip
+    p_student, p_weak, p_ceiling = student["test"], labels["test"], ceil["test"]
     y_t = data.gold("test")
     boot = ctx.config.bootstrap
     m = pgr_with_ci(y_t, p_weak, p_student, p_ceiling, n_boot=boot.n_boot, seed=cell.seed)
@@ -86,7 +86,7 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
         student_ece=ece(y_t, p_student),
         weak_ece=ece(y_t, p_weak),
         flags=flags,
-        specs=cell_specs(data, sup, elicitor, ceiling, student.get("links")),
+        specs=cell_specs(data, elicitor, ceiling, student.get("links"), used),
         seconds=round(time.perf_counter() - start, 3),
     )
     return CellOutcome(result, y_t, p_weak, p_student, p_ceiling)
@@ -94,13 +94,13 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
 
 def cell_specs(
     data: CellData,
-    sup: Supervisor,
     elicitor: ElicitorBase,
     ceiling: ElicitorBase,
     links: np.ndarray | None,
+    resolved: dict[str, Any],
 ) -> dict[str, Any]:
-    """What produced the cell: the config entries, the ceiling, and every component's
-    resolved spec (parameters with defaults filled in, code version)."""
+    """What produced the cell: the config entries, the ceiling, and ``resolved``: every
+    component's spec with the params it used (defaults filled in, ``auto``s chosen)."""
     cell, y_t = data.cell, data.gold("test")
     specs: dict[str, Any] = {
         "task": cell.task.model_dump(mode="json"),
@@ -109,11 +109,7 @@ def cell_specs(
         "elicitor": cell.elicitor.model_dump(mode="json"),
         "ceiling": f"{ceiling.describe()} on B gold labels",
         "ceiling_params": ceiling.get_params(),
-        "resolved": {
-            name: s.to_dict()
-            for name, obj in (("weak", sup), ("elicitor", elicitor), ("ceiling", ceiling))
-            if (s := spec_of(obj)) is not None
-        },
+        "resolved": resolved,
     }
     if links is not None:  # bootstrapping: each intermediate link's accuracy on T
         specs["chain"] = [

@@ -6,12 +6,16 @@ of the models read, fingerprints of the models trained), the labels, and the
 component's *spec* (name, resolved parameters with defaults, code version;
 ``sandwich.registry``). So adding an elicitor recomputes only that elicitor,
 changing a default recomputes what it made, writing one out recomputes nothing.
+An ``auto`` is keyed as written (what it chooses depends on the model); the
+value chosen (``resolved_params()`` after fitting) is stored with the stage's
+output (``"params"``), so a cached rerun reports it without refitting.
 Components are asked only what they declare (``Supervisor.feature_models``,
 ``ElicitorBase.ceiling``, ...). Checkpoints of a training live in
 ``$SANDWICH_HOME/checkpoints/<stage key>`` until the stage is stored."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -30,6 +34,18 @@ from sandwich.supervision import Supervisor
 STAGE_VERSION = 3
 
 Arrays = dict[str, np.ndarray]
+PARAMS = "params"  # the fitted component's resolved_params(), as a JSON string
+
+
+def _with_params(component: Any, arrays: Arrays) -> Arrays:
+    return {**arrays, PARAMS: np.array(json.dumps(component.resolved_params()))}
+
+
+def used_spec(component: object, stored: Arrays) -> dict[str, Any]:
+    """The component's spec with the params it used (``auto``s replaced) as stored with its
+    stage's output; an artifact stored before they were gives the configured ones."""
+    spec = spec_key(component)
+    return {**spec, "params": json.loads(stored[PARAMS].item())} if PARAMS in stored else spec
 
 
 def spec_key(component: object) -> dict[str, Any]:
@@ -52,7 +68,8 @@ def supervisor_labels(ctx: RunContext, data: CellData, sup: Supervisor) -> Array
     def compute() -> Arrays:
         source = data.source
         sup.fit(data.items("train_weak"), source, random_state=data.seed)
-        return {s: sup.predict_proba(data.items(s), source) for s in ("train_strong", "test")}
+        out = {s: sup.predict_proba(data.items(s), source) for s in ("train_strong", "test")}
+        return _with_params(sup, out)
 
     return ctx.store.arrays(ArtifactKey("labels", STAGE_VERSION, inputs), compute)
 
@@ -87,7 +104,7 @@ def trained(
         out = {"test": elicitor.predict_cell(data)}
         if elicitor.link_predictions_:
             out["links"] = np.stack(elicitor.link_predictions_)
-        return out
+        return _with_params(elicitor, out)
 
     # under ``accelerate launch`` / torchrun, training the weights is a collective
     if elicitor.inputs == "text" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -107,8 +124,7 @@ def _distributed(ctx: RunContext, key: ArtifactKey, compute: Callable[[], Arrays
     from accelerate import PartialState
 
     state = PartialState()
-    found = ctx.store.lookup(key)
-    if found is None:
+    if ctx.store.lookup(key) is None:
         arrays = compute()
         if state.is_main_process:
             ctx.store.arrays(key, lambda: arrays)
