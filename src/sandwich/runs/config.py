@@ -161,10 +161,11 @@ class RunConfig(Strict):
             data.setdefault("seeds", [0])  # generation is costly: one seed unless asked
         return data
 
-    @field_validator("tasks", mode="before")
+    @field_validator("tasks", "elicitors", "protocols", mode="before")
     @classmethod
-    def _task_shorthand(cls, v: Any) -> Any:
-        return [{"name": t} if isinstance(t, str) else t for t in as_list(v)]
+    def _name_shorthand(cls, v: Any) -> Any:
+        """A bare string stands for ``{name: ...}``, one entry for a list of one."""
+        return [{"name": x} if isinstance(x, str) else x for x in as_list(v)]
 
     @field_validator("split", mode="wrap")
     @classmethod
@@ -191,11 +192,6 @@ class RunConfig(Strict):
             out.append(w)
         return out
 
-    @field_validator("elicitors", mode="before")
-    @classmethod
-    def _elicitor_shorthand(cls, v: Any) -> Any:
-        return [{"name": e} if isinstance(e, str) else e for e in as_list(v)]
-
     @field_validator("elicitors", mode="after")
     @classmethod
     def _add_controls(cls, v: list[ElicitorConfig]) -> list[ElicitorConfig]:
@@ -212,12 +208,6 @@ class RunConfig(Strict):
     @classmethod
     def _spec(cls, v: Any) -> Any:
         return None if v is None else normalise_spec(v)
-
-    @field_validator("protocols", mode="before")
-    @classmethod
-    def _protocol_shorthand(cls, v: Any) -> Any:
-        v = [v] if isinstance(v, str | dict) else v
-        return [{"name": p} if isinstance(p, str) else p for p in v]
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
