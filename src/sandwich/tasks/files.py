@@ -139,11 +139,6 @@ def parse_row(path: Path, line: int, row: dict[str, Any], csv_text: bool) -> Ite
     return Item(iid, text, label, _difficulty(path, line, row.get("difficulty")), meta)
 
 
-def read_items(path: str | Path) -> list[Item]:
-    """All items of a ``.jsonl`` or ``.csv`` file, in file order."""
-    return _read(Path(path))[0]
-
-
 def _read(p: Path) -> tuple[list[Item], dict[str, str]]:
     """The file's items, in file order, and each item's ``file:line``."""
     suffix = p.suffix.lower()
