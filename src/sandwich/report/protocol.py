@@ -28,9 +28,8 @@ from sandwich.protocols.transcripts import (
     TurnRecord,
     read_transcripts,
 )
-from sandwich.report.html_page import html_table
-from sandwich.report.markdown_page import md_escape, md_table
-from sandwich.report.page import KindReport, Section
+from sandwich.report.markdown_page import md_escape
+from sandwich.report.page import KindReport, Section, table_section
 from sandwich.report.rows import Column, Table, num, table
 from sandwich.report.terminal import rich
 from sandwich.results import RunResults
@@ -235,22 +234,16 @@ def transcript_html(r: TranscriptRecord) -> str:
     )
 
 
-def _section(title: str, table: Table, note: str = "") -> Section:
-    md = md_table(table) + (f"\n\n{md_escape(note)}" if note else "")
-    page = html_table(table) + (f"<p>{html.escape(note)}</p>" if note else "")
-    return Section(title, md, page)
-
-
 def protocol_report(results: RunResults, run_dir: Path) -> KindReport:
     """The sections: judge accuracy, position bias, over seeds, consultancy, transcripts."""
     rows = results.protocol_rows()
-    sections = [_section("Judge accuracy", accuracy_table(rows), accuracy_note(rows))]
+    sections = [table_section("Judge accuracy", accuracy_table(rows), accuracy_note(rows))]
     if (pt := position_table(rows)) is not None:
-        sections.append(_section("Position bias", pt, POSITION_NOTE))
+        sections.append(table_section("Position bias", pt, POSITION_NOTE))
     if (at := aggregate_table(results.protocol_aggregates())) is not None:
-        sections.append(_section("Over seeds", at, AGGREGATE_NOTE))
+        sections.append(table_section("Over seeds", at, AGGREGATE_NOTE))
     if (ct := consultancy_table(rows)) is not None:
-        sections.append(_section("Consultancy by the consultant's side", ct))
+        sections.append(table_section("Consultancy by the consultant's side", ct))
     k = int(results.config.get("transcripts_in_report", 2))
     shown = shown_transcripts(rows, run_dir, k)
     sections.append(
