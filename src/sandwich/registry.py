@@ -21,7 +21,7 @@ import difflib
 import importlib
 import inspect
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -43,12 +43,7 @@ class Spec:
     version: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "params": dict(self.params),
-            "version": self.version,
-        }
+        return asdict(self)
 
 
 @dataclass
