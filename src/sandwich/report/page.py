@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from sandwich.report.content import config_yaml, meta
-from sandwich.report.html_page import esc, html_table
-from sandwich.report.markdown_page import md_escape, md_table
-from sandwich.report.rows import Table
+from sandwich.report.rows import Table, esc, html_table, md_escape, md_table
 from sandwich.results import RunResults
 from sandwich.store import atomic_write_text
 

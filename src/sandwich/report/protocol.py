@@ -28,10 +28,8 @@ from sandwich.protocols.transcripts import (
     TurnRecord,
     read_transcripts,
 )
-from sandwich.report.markdown_page import md_escape
 from sandwich.report.page import KindReport, Section, table_section
-from sandwich.report.rows import Column, Table, num, table
-from sandwich.report.terminal import rich
+from sandwich.report.rows import Column, Table, md_escape, num, rich, table
 from sandwich.results import RunResults
 
 log = logging.getLogger(__name__)

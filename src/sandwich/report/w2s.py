@@ -3,18 +3,26 @@ ceilings, bootstrapping chains, per cell."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 from sandwich.report.compare import ceilings, chains, side_by_side
 from sandwich.report.content import used_flags, w2s_warnings
-from sandwich.report.html_page import esc, figure, html_table
-from sandwich.report.markdown_page import md_escape, md_table
 from sandwich.report.page import KindReport, Section, table_section
-from sandwich.report.plots import write_plots
-from sandwich.report.rows import cell_table, group_table
+from sandwich.report.plots import Plot, write_plots
+from sandwich.report.rows import cell_table, esc, group_table, html_table, md_escape, md_table
 from sandwich.results import RunResults
 
 PLOTS_DIR = "plots"
+
+
+def figure(p: Plot) -> str:
+    """A plot inline in the HTML page (base64 PNG), so report.html is one file."""
+    data = base64.b64encode(p.path.read_bytes()).decode("ascii")
+    return (
+        f'<figure><img alt="{esc(p.title)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{esc(p.title)}</figcaption></figure>"
+    )
 
 
 def w2s_report(results: RunResults, run_dir: Path) -> KindReport:
