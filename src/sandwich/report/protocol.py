@@ -20,7 +20,6 @@ from sandwich.protocols.results import (
     FLAG_SMALL_GAP,
     ONE_ORDER_MAX,
     ProtocolRow,
-    SeedAggregate,
 )
 from sandwich.protocols.transcripts import (
     JudgementRecord,
@@ -103,10 +102,10 @@ def accuracy_table(rows: Sequence[ProtocolRow]) -> Table:
     return table([("task", lambda r: r.task)] * several + ACCURACY_COLUMNS, rows)
 
 
-def position_table(rows: Sequence[ProtocolRow]) -> Table | None:
+def position_table(rows: Sequence[ProtocolRow]) -> Table:
     """Judge accuracy by where the right answer was shown and by who spoke first."""
     shown = [r for r in rows if r.position_n is not None or r.speaking_n is not None]
-    return table(POSITION_COLUMNS, shown) if shown else None
+    return table(POSITION_COLUMNS, shown)
 
 
 POSITION_NOTE = (
@@ -121,13 +120,8 @@ POSITION_NOTE = (
 )
 
 
-def aggregate_table(aggs: Sequence[SeedAggregate]) -> Table | None:
-    return table(AGGREGATE_COLUMNS, aggs) if aggs else None
-
-
-def consultancy_table(rows: Sequence[ProtocolRow]) -> Table | None:
-    shown = [r for r in rows if r.name == "consultancy"]
-    return table(CONSULTANCY_COLUMNS, shown) if shown else None
+def consultancy_table(rows: Sequence[ProtocolRow]) -> Table:
+    return table(CONSULTANCY_COLUMNS, [r for r in rows if r.name == "consultancy"])
 
 
 def shown_transcripts(rows: Sequence[ProtocolRow], run_dir: Path, k: int) -> list[TranscriptRecord]:
@@ -235,13 +229,16 @@ def transcript_html(r: TranscriptRecord) -> str:
 def protocol_report(results: RunResults, run_dir: Path) -> KindReport:
     """The sections: judge accuracy, position bias, over seeds, consultancy, transcripts."""
     rows = results.protocol_rows()
-    sections = [table_section("Judge accuracy", accuracy_table(rows), accuracy_note(rows))]
-    if (pt := position_table(rows)) is not None:
-        sections.append(table_section("Position bias", pt, POSITION_NOTE))
-    if (at := aggregate_table(results.protocol_aggregates())) is not None:
-        sections.append(table_section("Over seeds", at, AGGREGATE_NOTE))
-    if (ct := consultancy_table(rows)) is not None:
-        sections.append(table_section("Consultancy by the consultant's side", ct))
+    sections = [
+        table_section(title, t, note)
+        for title, t, note in [
+            ("Judge accuracy", accuracy_table(rows), accuracy_note(rows)),
+            ("Position bias", position_table(rows), POSITION_NOTE),
+            ("Over seeds", table(AGGREGATE_COLUMNS, results.protocol_aggregates()), AGGREGATE_NOTE),
+            ("Consultancy by the consultant's side", consultancy_table(rows), ""),
+        ]
+        if t.rows  # the protocol kind reports only runs with protocol rows
+    ]
     k = int(results.config.get("transcripts_in_report", 2))
     shown = shown_transcripts(rows, run_dir, k)
     sections.append(
