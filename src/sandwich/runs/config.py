@@ -56,19 +56,24 @@ class SupervisorConfig(Strict):
         return {**self.params, **({"model": self.model} if self.model else {})}
 
 
-class ElicitorConfig(Strict):
-    name: str = Field(description="registered elicitor name (see `sandwich elicitors`)")
-    params: dict[str, Any] = Field(default_factory=dict)
-    label: str | None = None
+class NamedConfig(Strict):
+    """A registered component (an elicitor, a protocol) by name, with its parameters."""
+
+    name: str = Field(description="registered name (see `sandwich elicitors`, `... protocols`)")
+    params: dict[str, Any] = Field(default_factory=dict, description="its parameters")
+    label: str | None = Field(None, description="display name (default: name)")
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+class ElicitorConfig(NamedConfig):
     control: str | None = Field(
         None,
         description="label of the entry this one is compared with, paired (default: the "
         "elicitor's declared control, added if missing; see sandwich.runs.w2s.controls)",
     )
-
-    @property
-    def display(self) -> str:
-        return self.label or self.name
 
 
 class FeatureConfig(Strict):
@@ -100,16 +105,8 @@ class BootstrapConfig(Strict):
     min_test: int = Field(200, ge=1, description="fewer test items than this: a warning")
 
 
-class ProtocolConfig(Strict):
-    """One protocol of a protocol evaluation."""
-
-    name: str = Field(description="registered protocol (naive, consultancy, debate, critique)")
-    params: dict[str, Any] = Field(default_factory=dict, description="the protocol's parameters")
-    label: str | None = Field(None, description="display name (default: name)")
-
-    @property
-    def display(self) -> str:
-        return self.label or self.name
+class ProtocolConfig(NamedConfig):
+    """One protocol of a protocol evaluation (naive, consultancy, debate, critique)."""
 
 
 class JudgeConfig(Strict):
