@@ -22,7 +22,6 @@ from sandwich.runs.config import FeatureConfig
 from sandwich.runs.features import TaskFeatures
 from sandwich.store import ArtifactStore, atomic_write_text
 from sandwich.supervision import WeakModelSupervisor
-from sandwich.tasks.load import load_task_spec
 
 HERE = Path(__file__).parent
 MODEL = "gemma3-270m"
@@ -32,7 +31,7 @@ def main() -> None:
     cfg = load_study(HERE / "cities-assisted.yaml")
     bare = cfg.model_copy(update={"conditions": [c for c in cfg.conditions if c.kind == "none"]})
     in_study = {it.key for it in study_items(bare)}
-    task = load_task_spec(cfg.task)
+    task = cfg.task.load()
     train = [it for it in task.items if it.id not in in_study]
     asked = [it for it in task.items if it.id in in_study]
     features = TaskFeatures(ArtifactStore(), FeatureConfig()).source(task)

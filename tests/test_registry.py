@@ -118,3 +118,22 @@ def test_param_problems_validate_only_and_name_the_field() -> None:
     assert param_problems("x.params", reg, "apple", {}) == [
         "x.params: thing 'apple' declares no Params model"
     ]
+
+
+def test_a_component_built_directly_fails_like_one_built_by_name() -> None:
+    from sandwich.config import Strict
+    from sandwich.registry import Configurable
+
+    class Scaler(Configurable):
+        class Params(Strict):
+            factor: float = Field(1.0, gt=0)
+
+    reg: Registry[Scaler] = Registry("scaler")
+    reg.register("scale")(Scaler)
+    for build in (lambda: Scaler(factr=2.0), lambda: reg.build("scale", factr=2.0)):
+        with pytest.raises(ConfigError, match=r"factr: unknown field\n  its parameters: factor"):
+            build()
+    with pytest.raises(
+        ConfigError, match=r"Scaler: invalid parameters\n  factor: .*greater than 0"
+    ):
+        Scaler(factor=0)

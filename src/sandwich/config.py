@@ -51,6 +51,18 @@ def format_validation_error(exc: ValidationError, source: str, what: str = "conf
     return "\n".join(lines)
 
 
+def validate_params(model: type[_M], params: dict[str, Any], source: str) -> _M:
+    """``params`` as ``model`` (a component's Params); ConfigError naming each bad field,
+    and for an unknown one the fields there are."""
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        msg = format_validation_error(exc, source, "parameters")
+        if any(e["type"] == "extra_forbidden" for e in exc.errors()):
+            msg += f"\n  its parameters: {', '.join(model.model_fields) or '(none)'}"
+        raise ConfigError(msg) from None
+
+
 def validate_document(model: type[_M], data: Any, source: str, what: str = "config") -> _M:
     """Validate a YAML document as ``model``; raise ConfigError naming every bad field."""
     if not isinstance(data, dict):

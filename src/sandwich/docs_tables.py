@@ -18,11 +18,9 @@ import re
 import sys
 import types
 import typing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from sandwich.registry import Registry
@@ -39,14 +37,6 @@ REGISTRIES: dict[str, tuple[str, str]] = {
 }
 
 _BLOCK = re.compile(r"(<!-- params: (\w+) ([\w-]+) -->\n)(.*?)(<!-- /params -->)", re.S)
-
-
-@dataclass(frozen=True)
-class ParamRow:
-    name: str
-    type: str
-    default: str
-    description: str
 
 
 def registry(kind: str) -> Registry[Any]:
@@ -80,23 +70,22 @@ def _default(field: Any) -> str:
     return "required" if field.default is PydanticUndefined else repr(field.default)
 
 
-def param_rows(model: type[BaseModel]) -> list[ParamRow]:
-    """One row per field of a Params model: name, type, default, description."""
-    return [
-        ParamRow(name, type_name(f.annotation), _default(f), f.description or "")
-        for name, f in model.model_fields.items()
-    ]
+def param_rows(kind: str, name: str) -> list[tuple[str, str, str, str]]:
+    """One row per field of ``kind`` ``name``'s Params: name, type, default, description
+    (the CLI's ``--params`` table and the docs' blocks)."""
+    model = registry(kind).entry(name).params_model
+    fields = model.model_fields.items() if model is not None else []
+    return [(n, type_name(f.annotation), _default(f), f.description or "") for n, f in fields]
 
 
 def params_markdown(kind: str, name: str) -> str:
     """The markdown table of ``kind`` ``name``'s parameters."""
-    model = registry(kind).entry(name).params_model
-    rows = param_rows(model) if model is not None else []
+    rows = param_rows(kind, name)
     if not rows:
         return "No parameters.\n"
     lines = ["| param | type | default | meaning |", "| --- | --- | --- | --- |"]
-    for r in rows:
-        cells = [f"`{r.name}`", f"`{r.type}`", f"`{r.default}`", r.description]
+    for *code, meaning in rows:
+        cells = [f"`{c}`" for c in code] + [meaning]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

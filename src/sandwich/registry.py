@@ -21,11 +21,12 @@ import difflib
 import importlib
 import inspect
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
+from sandwich.config import validate_params
 from sandwich.errors import ConfigError, UnknownNameError
 
 T = TypeVar("T")
@@ -43,12 +44,7 @@ class Spec:
     version: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "params": dict(self.params),
-            "version": self.version,
-        }
+        return asdict(self)
 
 
 @dataclass
@@ -146,17 +142,7 @@ class Registry(Generic[T]):
         Raises ConfigError naming each bad field (``lr: Input should be ...``).
         """
         model = self.entry(name).params_model
-        if model is None:
-            return None
-        try:
-            return model.model_validate(params)
-        except ValidationError as exc:
-            from sandwich.config import format_validation_error
-
-            msg = format_validation_error(exc, f"{self.kind} {name!r}", "parameters")
-            if any(e["type"] == "extra_forbidden" for e in exc.errors()):
-                msg += f"\n  its parameters: {', '.join(model.model_fields) or '(none)'}"
-            raise ConfigError(msg) from None
+        return None if model is None else validate_params(model, params, f"{self.kind} {name!r}")
 
     def resolve(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """The parameters the object would be built with: defaults filled in.
@@ -214,14 +200,7 @@ class Configurable:
     hparams: BaseModel
 
     def __init__(self, **params: Any) -> None:
-        try:
-            self.hparams = self.Params.model_validate(params)
-        except ValidationError as exc:
-            from sandwich.config import format_validation_error
-
-            raise ConfigError(
-                format_validation_error(exc, type(self).__name__, "parameters")
-            ) from None
+        self.hparams = validate_params(self.Params, params, type(self).__name__)
 
     def get_params(self) -> dict[str, Any]:
         """The parameters this object was built with, defaults included (JSON-ready); for a

@@ -103,6 +103,22 @@ def test_a_bad_reading_names_file_and_line(
         load_assistance(cond, ids)
 
 
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        ("{not json", r"a.jsonl:3: invalid JSON"),
+        ("[1, 2]", r"a.jsonl:3: expected a JSON object, got list"),
+        ('{"item_id": 7}', r"a.jsonl:3: each line must be an object with a string 'item_id'"),
+    ],
+)
+def test_a_bad_assistance_line_names_file_and_line(tmp_path: Path, line: str, error: str) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps({"item_id": "x", "text": "t"}) + "\n\n" + line + "\n")
+    cond = ConditionConfig(name="c", kind="file", path=str(path))
+    with pytest.raises(InputFileError, match=error):
+        load_assistance(cond, {"x"})
+
+
 def test_a_debate_keeps_one_reading_per_first_speaker(tmp_path: Path) -> None:
     """Simultaneous debate: both readings hold every turn, each round's pair led by one side."""
     path = _debate_transcripts(tmp_path)

@@ -70,7 +70,7 @@ def test_csv_and_jsonl_read_the_same_frame(tmp_path: Path) -> None:
 def test_bad_files_fail_naming_file_and_line(tmp_path: Path) -> None:
     p = tmp_path / "labels.jsonl"
     p.write_text(json.dumps(rec()) + "\n{not json\n")
-    with pytest.raises(ConfigError, match=r"labels.jsonl:2: not valid JSON"):
+    with pytest.raises(ConfigError, match=r"labels.jsonl:2: invalid JSON"):
         read_labels(p)
     with pytest.raises(ConfigError, match="does not exist"):
         read_labels(tmp_path / "nope.csv")

@@ -40,9 +40,8 @@ def show(kind: str, title: str, params: str | None) -> None:
         table = Table(title=f"{kind} {entry.name}: {entry.summary}")
         for column in ("param", "type", "default", "description"):
             table.add_column(column, style="bold" if column == "param" else None)
-        model = entry.params_model
-        for row in param_rows(model) if model is not None else []:
-            table.add_row(*(escape(c) for c in (row.name, row.type, row.default, row.description)))
+        for row in param_rows(kind, entry.name):
+            table.add_row(*(escape(c) for c in row))
     console.print(table)
 
 

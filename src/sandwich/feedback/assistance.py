@@ -8,12 +8,12 @@ a small dict stored with the item; the page renders it (escaped).
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandwich.errors import InputFileError
 from sandwich.feedback.study_config import ConditionConfig
+from sandwich.tasks.files import jsonl_rows
 
 if TYPE_CHECKING:
     from sandwich.protocols.transcripts import TranscriptRecord
@@ -182,18 +182,12 @@ def load_assistance(cond: ConditionConfig, item_ids: set[str]) -> dict[str, Assi
         return {}
     path = Path(cond.path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        rows = list(jsonl_rows(path))
     except OSError as exc:
         raise InputFileError(path, None, f"cannot read assistance file: {exc.strerror}") from None
     found: dict[str, Assistance] = {}
-    for n, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            rec = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise InputFileError(path, n, f"not JSON: {exc.msg}") from None
-        if not isinstance(rec, dict) or not isinstance(rec.get("item_id"), str):
+    for n, rec in rows:
+        if not isinstance(rec.get("item_id"), str):
             raise InputFileError(path, n, "each line must be an object with a string 'item_id'")
         if rec["item_id"] in item_ids:
             found[rec["item_id"]] = _normalise(cond.kind, rec, path, n)

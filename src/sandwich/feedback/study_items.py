@@ -11,7 +11,6 @@ from sandwich.errors import ConfigError
 from sandwich.feedback.assistance import Assistance, load_assistance
 from sandwich.feedback.study_config import StudyConfig
 from sandwich.tasks.item import Item
-from sandwich.tasks.load import load_task_spec
 
 Role = Literal["main", "gold", "training", "attention"]
 
@@ -43,7 +42,7 @@ def study_items(cfg: StudyConfig) -> list[StudyItem]:
     of the pool after the main items, so a pool does not change which items
     are main for a given seed.
     """
-    task = load_task_spec(cfg.task)
+    task = cfg.task.load()
     pool = gold_pool_size(cfg, len(task.items))
     need = cfg.training.n + pool + cfg.n_items
     if need > len(task.items):

@@ -39,7 +39,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import norm
 
-from sandwich.metrics.bootstrap import Interval, percentile_interval, resample_indices
+from sandwich.metrics.bootstrap import (
+    Interval,
+    percentile_interval,
+    resample_indices,
+    row_bootstrap,
+)
 from sandwich.metrics.pointwise import brier, ece
 
 
@@ -107,22 +112,6 @@ def judge_accuracy(
     ones = np.ones(len(p), dtype=bool)
     acc = float(s.mean())
     return JudgeAccuracy(len(s), acc, wilson_interval(s, alpha), ece(ones, p), brier(ones, p))
-
-
-def row_bootstrap(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """(n_boot, m) column means of ``values`` (n, m) under a bootstrap over its rows.
-
-    Scores take few values (0, 0.5, 1), so a replicate only depends on how
-    often each distinct row was drawn: one multinomial over the distinct rows,
-    the same distribution as resampling rows with replacement, and fast
-    enough for the coverage harness.
-    """
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    rows, counts = np.unique(values, axis=0, return_counts=True)
-    n = len(values)
-    drawn = np.random.default_rng(seed).multinomial(n, counts / n, size=n_boot)
-    return (drawn @ rows) / n
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from sandwich.metrics._validate import as_arrays, check_labels, check_probs, hard
-from sandwich.metrics.bootstrap import Interval, percentile_interval
+from sandwich.metrics.bootstrap import Interval, multinomial_means, percentile_interval
 from sandwich.metrics.pointwise import pgr
 from sandwich.metrics.replicates import RatioInterval, mean_ci, ratio_ci
 
@@ -137,14 +137,9 @@ def _correct(group: SeedPredictions | Sequence[ArrayLike], where: str) -> np.nda
 
 def pattern_bootstrap(correct: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     """(n_boot, 3) accuracies of the three columns of ``correct`` (n, 3) under a
-    paired bootstrap over its rows, drawn as a multinomial over the 8 patterns."""
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    n = len(correct)
+    paired bootstrap over its rows, drawn as a multinomial over all 8 patterns."""
     codes = correct.astype(np.int64) @ np.array([4, 2, 1])
-    freq = np.bincount(codes, minlength=8) / n
-    counts = np.random.default_rng(seed).multinomial(n, freq, size=n_boot)
-    return (counts @ _PATTERNS) / n
+    return multinomial_means(_PATTERNS, np.bincount(codes, minlength=8), n_boot, seed)
 
 
 def pgr_with_ci(

@@ -14,7 +14,6 @@ module is kept on the object (one copy per compute dtype used).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
@@ -282,10 +281,6 @@ def from_hub(name: str, allow_download: bool | None = None, **kwargs: Any) -> HF
     directory = resolve_hub(name, allow_download)
     model = HFModel(name.removeprefix("hf:"), directory, **kwargs)
     return model
-
-
-def read_config_json(directory: Path) -> dict[str, Any]:
-    return dict(json.loads((directory / "config.json").read_text()))
 
 
 @contextlib.contextmanager

@@ -162,3 +162,9 @@ QUOTE_RULE = (
     "Support your case by quoting the passage exactly inside <quote></quote> tags; "
     "the judge is told which quotes match the passage."
 )
+
+
+def arguer(role: str) -> Message:
+    """The system message of an assistant that argues (consultant, debater, critic):
+    its role, the quote rule, and brevity."""
+    return Message("system", role + QUOTE_RULE + " Be brief: at most three sentences.")

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from sandwich.report.content import config_yaml, meta
-from sandwich.report.html_page import esc
-from sandwich.report.markdown_page import md_escape
+from sandwich.report.rows import Table, esc, html_table, md_escape, md_table
 from sandwich.results import RunResults
 from sandwich.store import atomic_write_text
 
@@ -28,6 +27,12 @@ class Section(NamedTuple):
     title: str
     markdown: str
     html: str
+
+
+def table_section(title: str, table: Table, note: str = "") -> Section:
+    """A section of one table, with an optional note below it."""
+    md = md_table(table) + (f"\n\n{md_escape(note)}" if note else "")
+    return Section(title, md, html_table(table) + (f"<p>{esc(note)}</p>" if note else ""))
 
 
 @dataclass

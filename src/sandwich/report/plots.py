@@ -62,8 +62,19 @@ def text(name: str, limit: int = 60) -> str:
     return short.replace("$", r"\$")
 
 
-def _pair_label(pair: tuple[str, str]) -> str:
-    return f"{text(pair[0], 30)}\n→ {text(pair[1], 30)}"
+def _finish(fig: Figure, pairs: list[tuple[str, str]], task: str, y: str, what: str) -> Figure:
+    """What both figures share: a tick per (weak, strong) pair, axis labels, the title,
+    a grid and the legend on the right."""
+    ax = fig.axes[0]
+    ticks = [f"{text(w, 30)}\n→ {text(s, 30)}" for w, s in pairs]
+    ax.set_xticks(range(len(pairs)), ticks, fontsize=8)
+    ax.set_xlabel("weak supervisor → strong model")
+    ax.set_ylabel(y)
+    fig.suptitle(f"{text(task)}\n{what}", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
 
 
 def accuracy_figure(results: RunResults, task: str) -> Figure:
@@ -106,18 +117,9 @@ def accuracy_figure(results: RunResults, task: str) -> Figure:
         ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
         ax.scatter(dots_x, dots_y, s=9, color="black", alpha=0.6, zorder=3, linewidths=0)
         lowest = min([lowest, *heights, *dots_y])
-    ax.set_xticks(range(len(pairs)), [_pair_label(p) for p in pairs], fontsize=8)
     ax.set_ylim(min(0.5, math.floor(lowest * 20) / 20 - 0.05), 1.04)
-    ax.set_ylabel("test accuracy")
-    ax.set_xlabel("weak supervisor → strong model")
-    fig.suptitle(
-        f"{text(task)}\nweak, student and ceiling accuracy (bars: mean over seeds; dots: seeds)",
-        fontsize=10,
-    )
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    fig.tight_layout()
-    return fig
+    what = "weak, student and ceiling accuracy (bars: mean over seeds; dots: seeds)"
+    return _finish(fig, pairs, task, "test accuracy", what)
 
 
 def _pgr_limits(groups: Sequence[GroupResult]) -> tuple[float, float]:
@@ -173,16 +175,8 @@ def pgr_figure(results: RunResults, task: str) -> Figure:
                             fontsize=7, color="dimgrey", va="center")  # fmt: skip
     ax.set_xlim(-0.6, len(pairs) - 0.4)
     ax.set_ylim(lo, hi)
-    ax.set_xticks(range(len(pairs)), [_pair_label(p) for p in pairs], fontsize=8)
-    ax.set_xlabel("weak supervisor → strong model")
-    ax.set_ylabel("PGR (performance gap recovered)")
-    fig.suptitle(
-        f"{text(task)}\nPGR with 95% CI (hollow grey: small gap, PGR not meaningful)", fontsize=10
-    )
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    fig.tight_layout()
-    return fig
+    what = "PGR with 95% CI (hollow grey: small gap, PGR not meaningful)"
+    return _finish(fig, pairs, task, "PGR (performance gap recovered)", what)
 
 
 def png_bytes(fig: Figure) -> bytes:

@@ -20,7 +20,6 @@ from sandwich.protocols.results import (
     FLAG_SMALL_GAP,
     ONE_ORDER_MAX,
     ProtocolRow,
-    SeedAggregate,
 )
 from sandwich.protocols.transcripts import (
     JudgementRecord,
@@ -28,11 +27,8 @@ from sandwich.protocols.transcripts import (
     TurnRecord,
     read_transcripts,
 )
-from sandwich.report.html_page import html_table
-from sandwich.report.markdown_page import md_escape, md_table
-from sandwich.report.page import KindReport, Section
-from sandwich.report.rows import Column, Table, num, table
-from sandwich.report.terminal import rich
+from sandwich.report.page import KindReport, Section, table_section
+from sandwich.report.rows import Column, Table, md_escape, num, rich, table
 from sandwich.results import RunResults
 
 log = logging.getLogger(__name__)
@@ -106,10 +102,10 @@ def accuracy_table(rows: Sequence[ProtocolRow]) -> Table:
     return table([("task", lambda r: r.task)] * several + ACCURACY_COLUMNS, rows)
 
 
-def position_table(rows: Sequence[ProtocolRow]) -> Table | None:
+def position_table(rows: Sequence[ProtocolRow]) -> Table:
     """Judge accuracy by where the right answer was shown and by who spoke first."""
     shown = [r for r in rows if r.position_n is not None or r.speaking_n is not None]
-    return table(POSITION_COLUMNS, shown) if shown else None
+    return table(POSITION_COLUMNS, shown)
 
 
 POSITION_NOTE = (
@@ -124,13 +120,8 @@ POSITION_NOTE = (
 )
 
 
-def aggregate_table(aggs: Sequence[SeedAggregate]) -> Table | None:
-    return table(AGGREGATE_COLUMNS, aggs) if aggs else None
-
-
-def consultancy_table(rows: Sequence[ProtocolRow]) -> Table | None:
-    shown = [r for r in rows if r.name == "consultancy"]
-    return table(CONSULTANCY_COLUMNS, shown) if shown else None
+def consultancy_table(rows: Sequence[ProtocolRow]) -> Table:
+    return table(CONSULTANCY_COLUMNS, [r for r in rows if r.name == "consultancy"])
 
 
 def shown_transcripts(rows: Sequence[ProtocolRow], run_dir: Path, k: int) -> list[TranscriptRecord]:
@@ -235,22 +226,19 @@ def transcript_html(r: TranscriptRecord) -> str:
     )
 
 
-def _section(title: str, table: Table, note: str = "") -> Section:
-    md = md_table(table) + (f"\n\n{md_escape(note)}" if note else "")
-    page = html_table(table) + (f"<p>{html.escape(note)}</p>" if note else "")
-    return Section(title, md, page)
-
-
 def protocol_report(results: RunResults, run_dir: Path) -> KindReport:
     """The sections: judge accuracy, position bias, over seeds, consultancy, transcripts."""
     rows = results.protocol_rows()
-    sections = [_section("Judge accuracy", accuracy_table(rows), accuracy_note(rows))]
-    if (pt := position_table(rows)) is not None:
-        sections.append(_section("Position bias", pt, POSITION_NOTE))
-    if (at := aggregate_table(results.protocol_aggregates())) is not None:
-        sections.append(_section("Over seeds", at, AGGREGATE_NOTE))
-    if (ct := consultancy_table(rows)) is not None:
-        sections.append(_section("Consultancy by the consultant's side", ct))
+    sections = [
+        table_section(title, t, note)
+        for title, t, note in [
+            ("Judge accuracy", accuracy_table(rows), accuracy_note(rows)),
+            ("Position bias", position_table(rows), POSITION_NOTE),
+            ("Over seeds", table(AGGREGATE_COLUMNS, results.protocol_aggregates()), AGGREGATE_NOTE),
+            ("Consultancy by the consultant's side", consultancy_table(rows), ""),
+        ]
+        if t.rows  # the protocol kind reports only runs with protocol rows
+    ]
     k = int(results.config.get("transcripts_in_report", 2))
     shown = shown_transcripts(rows, run_dir, k)
     sections.append(

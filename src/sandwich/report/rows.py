@@ -1,12 +1,21 @@
-"""The report's tables as plain strings: one header and one row of cells per
-group (or cell), shared by the terminal, markdown and HTML renderings."""
+"""The report's tables: one model (a header and rows of strings, one per group
+or cell) and its three renderings: markdown, HTML and the terminal (rich).
+
+Every string from the results is escaped on the way out (:func:`md_escape`,
+:func:`esc`; rich :class:`~rich.text.Text`, never markup).
+"""
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from sandwich.report.content import flagged
 from sandwich.results import RunResults
 
 
@@ -87,3 +96,57 @@ def group_table(results: RunResults) -> Table:
 def cell_table(results: RunResults) -> Table:
     """One row per cell (one seed)."""
     return table(CELL_COLUMNS, results.w2s_cells())
+
+
+def md_escape(text: str) -> str:
+    """Escape a string for a markdown table cell (no raw HTML, no column breaks)."""
+    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def md_table(table: Table) -> str:
+    lines = [
+        "| " + " | ".join(md_escape(h) for h in table.header) + " |",
+        "|" + "|".join("---" for _ in table.header) + "|",
+    ]
+    lines += ["| " + " | ".join(md_escape(v) for v in row) + " |" for row in table.rows]
+    return "\n".join(lines)
+
+
+def _is_numeric(header: str) -> bool:
+    return any(k in header for k in ("acc", "PGR", "gap", "AUROC", "agree", "ECE", "seed", "n "))
+
+
+def html_table(table: Table) -> str:
+    """A table; rows whose last cell holds a problem flag are dimmed, numbers right-aligned."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in table.header)
+    body = []
+    for row in table.rows:
+        dim = table.header[-1] == "flags" and flagged(row[-1])
+        cells = []
+        for h, v in zip(table.header, row, strict=True):
+            cls = "flags" if h == "flags" else ("num" if _is_numeric(h) else "")
+            cells.append(f'<td class="{cls}">{esc(v)}</td>' if cls else f"<td>{esc(v)}</td>")
+        body.append(f'<tr class="{"flagged" if dim else ""}">{"".join(cells)}</tr>')
+    return (
+        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def rich(table: Table, title: str) -> RichTable:
+    """A table for the terminal; rows with a problem flag (not the informational
+    single_seed / few_seeds) are dimmed, flags in yellow."""
+    out = RichTable(title=title)
+    for name in (h.strip() for h in table.header):
+        numeric = name.endswith("acc") or name.startswith(("PGR", "seeds"))
+        out.add_column(name, justify="right" if numeric else "left")
+    for row in table.rows:
+        dim = flagged(row[-1])
+        # Text(), not str: names such as "[bold]" must not be read as rich markup
+        cells = [Text(v, style="dim" if dim else "") for v in row[:-1]]
+        out.add_row(*cells, Text(row[-1], style="yellow"))
+    return out

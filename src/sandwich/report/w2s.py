@@ -3,22 +3,26 @@ ceilings, bootstrapping chains, per cell."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 from sandwich.report.compare import ceilings, chains, side_by_side
 from sandwich.report.content import used_flags, w2s_warnings
-from sandwich.report.html_page import esc, figure, html_table
-from sandwich.report.markdown_page import md_escape, md_table
-from sandwich.report.page import KindReport, Section
-from sandwich.report.plots import write_plots
-from sandwich.report.rows import Table, cell_table, group_table
+from sandwich.report.page import KindReport, Section, table_section
+from sandwich.report.plots import Plot, write_plots
+from sandwich.report.rows import cell_table, esc, group_table, html_table, md_escape, md_table
 from sandwich.results import RunResults
 
 PLOTS_DIR = "plots"
 
 
-def _table(title: str, table: Table) -> Section:
-    return Section(title, md_table(table), html_table(table))
+def figure(p: Plot) -> str:
+    """A plot inline in the HTML page (base64 PNG), so report.html is one file."""
+    data = base64.b64encode(p.path.read_bytes()).decode("ascii")
+    return (
+        f'<figure><img alt="{esc(p.title)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{esc(p.title)}</figcaption></figure>"
+    )
 
 
 def w2s_report(results: RunResults, run_dir: Path) -> KindReport:
@@ -44,9 +48,9 @@ def w2s_report(results: RunResults, run_dir: Path) -> KindReport:
         ),
     ]
     if len({g.elicitor for g in results.w2s_groups()}) > 1:
-        sections.append(_table("Elicitors side by side", side_by_side(results)))
-    sections.append(_table("Ceilings", ceilings(results)))
+        sections.append(table_section("Elicitors side by side", side_by_side(results)))
+    sections.append(table_section("Ceilings", ceilings(results)))
     if (chain := chains(results)).rows:
-        sections.append(_table("Bootstrapping chains", chain))
-    sections.append(_table("Per cell (one seed each)", cell_table(results)))
+        sections.append(table_section("Bootstrapping chains", chain))
+    sections.append(table_section("Per cell (one seed each)", cell_table(results)))
     return KindReport(sections, w2s_warnings(results), [p.path for p in plots])

@@ -56,19 +56,24 @@ class SupervisorConfig(Strict):
         return {**self.params, **({"model": self.model} if self.model else {})}
 
 
-class ElicitorConfig(Strict):
-    name: str = Field(description="registered elicitor name (see `sandwich elicitors`)")
-    params: dict[str, Any] = Field(default_factory=dict)
-    label: str | None = None
+class NamedConfig(Strict):
+    """A registered component (an elicitor, a protocol) by name, with its parameters."""
+
+    name: str = Field(description="registered name (see `sandwich elicitors`, `... protocols`)")
+    params: dict[str, Any] = Field(default_factory=dict, description="its parameters")
+    label: str | None = Field(None, description="display name (default: name)")
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+class ElicitorConfig(NamedConfig):
     control: str | None = Field(
         None,
         description="label of the entry this one is compared with, paired (default: the "
         "elicitor's declared control, added if missing; see sandwich.runs.w2s.controls)",
     )
-
-    @property
-    def display(self) -> str:
-        return self.label or self.name
 
 
 class FeatureConfig(Strict):
@@ -100,16 +105,8 @@ class BootstrapConfig(Strict):
     min_test: int = Field(200, ge=1, description="fewer test items than this: a warning")
 
 
-class ProtocolConfig(Strict):
-    """One protocol of a protocol evaluation."""
-
-    name: str = Field(description="registered protocol (naive, consultancy, debate, critique)")
-    params: dict[str, Any] = Field(default_factory=dict, description="the protocol's parameters")
-    label: str | None = Field(None, description="display name (default: name)")
-
-    @property
-    def display(self) -> str:
-        return self.label or self.name
+class ProtocolConfig(NamedConfig):
+    """One protocol of a protocol evaluation (naive, consultancy, debate, critique)."""
 
 
 class JudgeConfig(Strict):
@@ -161,10 +158,11 @@ class RunConfig(Strict):
             data.setdefault("seeds", [0])  # generation is costly: one seed unless asked
         return data
 
-    @field_validator("tasks", mode="before")
+    @field_validator("tasks", "elicitors", "protocols", mode="before")
     @classmethod
-    def _task_shorthand(cls, v: Any) -> Any:
-        return [{"name": t} if isinstance(t, str) else t for t in as_list(v)]
+    def _name_shorthand(cls, v: Any) -> Any:
+        """A bare string stands for ``{name: ...}``, one entry for a list of one."""
+        return [{"name": x} if isinstance(x, str) else x for x in as_list(v)]
 
     @field_validator("split", mode="wrap")
     @classmethod
@@ -191,11 +189,6 @@ class RunConfig(Strict):
             out.append(w)
         return out
 
-    @field_validator("elicitors", mode="before")
-    @classmethod
-    def _elicitor_shorthand(cls, v: Any) -> Any:
-        return [{"name": e} if isinstance(e, str) else e for e in as_list(v)]
-
     @field_validator("elicitors", mode="after")
     @classmethod
     def _add_controls(cls, v: list[ElicitorConfig]) -> list[ElicitorConfig]:
@@ -212,12 +205,6 @@ class RunConfig(Strict):
     @classmethod
     def _spec(cls, v: Any) -> Any:
         return None if v is None else normalise_spec(v)
-
-    @field_validator("protocols", mode="before")
-    @classmethod
-    def _protocol_shorthand(cls, v: Any) -> Any:
-        v = [v] if isinstance(v, str | dict) else v
-        return [{"name": p} if isinstance(p, str) else p for p in v]
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:

@@ -10,7 +10,7 @@ from sandwich.models.generation.base import Generator
 from sandwich.runs.config import RunConfig, TaskConfig
 from sandwich.runs.features import TaskFeatures
 from sandwich.store import ArtifactStore
-from sandwich.tasks import Splits, Task, load_task
+from sandwich.tasks import Splits, Task
 
 
 @dataclass
@@ -37,14 +37,7 @@ class RunContext:
     def task(self, cfg: TaskConfig) -> Task:
         key = cfg.model_dump_json()
         if key not in self._tasks:
-            self._tasks[key] = load_task(
-                name=cfg.name,
-                path=cfg.path,
-                hf=cfg.hf,
-                n_items=cfg.n_items,
-                seed=cfg.seed,
-                params=dict(cfg.params),
-            )
+            self._tasks[key] = cfg.load()
         return self._tasks[key]
 
     def splits(self, cfg: TaskConfig, seed: int) -> Splits:

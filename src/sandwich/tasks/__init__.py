@@ -11,7 +11,7 @@ reports what still leaks between splits.
 from sandwich.tasks.files import load_task_file
 from sandwich.tasks.hf import load_hf_task
 from sandwich.tasks.item import Item
-from sandwich.tasks.load import load_task, load_task_spec
+from sandwich.tasks.load import load_task
 from sandwich.tasks.registry import TASKS
 from sandwich.tasks.task import Splits, SplitSizes, Task
 
@@ -24,5 +24,4 @@ __all__ = [
     "load_hf_task",
     "load_task",
     "load_task_file",
-    "load_task_spec",
 ]

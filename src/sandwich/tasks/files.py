@@ -38,7 +38,9 @@ _FALSE = {"false", "0", "no"}
 REQUIRED = ("text", "label")
 
 
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of every non-blank line of a JSON-lines file; a line that is
+    not a JSON object fails naming the file and line (task, label and assistance files)."""
     with path.open(encoding="utf-8") as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
@@ -139,11 +141,6 @@ def parse_row(path: Path, line: int, row: dict[str, Any], csv_text: bool) -> Ite
     return Item(iid, text, label, _difficulty(path, line, row.get("difficulty")), meta)
 
 
-def read_items(path: str | Path) -> list[Item]:
-    """All items of a ``.jsonl`` or ``.csv`` file, in file order."""
-    return _read(Path(path))[0]
-
-
 def _read(p: Path) -> tuple[list[Item], dict[str, str]]:
     """The file's items, in file order, and each item's ``file:line``."""
     suffix = p.suffix.lower()
@@ -151,7 +148,7 @@ def _read(p: Path) -> tuple[list[Item], dict[str, str]]:
         raise InputFileError(p, None, f"unsupported file type {suffix!r}; use .jsonl or .csv")
     if not p.is_file():
         raise InputFileError(p, None, "no such file")
-    rows = _csv_rows(p) if suffix == ".csv" else _jsonl_rows(p)
+    rows = _csv_rows(p) if suffix == ".csv" else jsonl_rows(p)
     items: list[Item] = []
     first_line: dict[str, int] = {}
     for line, row in rows:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -69,19 +68,3 @@ def load_task(
         raise ConfigError(f"unknown parameter(s) {unknown} for {kind}; allowed: {list(allowed)}")
     task = load_task_file(path, **params) if path else load_hf_task(str(hf), **params)
     return _subsample(task, n_items, seed)
-
-
-def load_task_spec(spec: str | Mapping[str, Any] | Any) -> Task:
-    """:func:`load_task` from a name, a dict, or an object with those attributes
-    (``name``/``path``/``hf``, ``n_items``, ``seed``, ``params``)."""
-    if isinstance(spec, str):
-        return load_task(spec)
-    get = spec.get if isinstance(spec, Mapping) else lambda k, d=None: getattr(spec, k, d)
-    return load_task(
-        get("name"),
-        path=get("path"),
-        hf=get("hf"),
-        n_items=get("n_items"),
-        seed=get("seed", 0) or 0,
-        params=dict(get("params") or {}),
-    )

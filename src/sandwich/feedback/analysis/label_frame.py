@@ -31,7 +31,6 @@ with a :class:`~sandwich.errors.ConfigError` naming the row and the column.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ import pandas as pd
 
 from sandwich.errors import ConfigError, InputFileError
 from sandwich.feedback.analysis.csv_safe import restore_frame
+from sandwich.tasks.files import jsonl_rows
 
 REQUIRED = ("item_id", "rater_id", "answer")
 BOOL_COLUMNS = ("answer", "is_gold", "is_training", "is_attention", "excluded")
@@ -183,18 +183,7 @@ def read_labels(path: str | Path, keep_training: bool = False) -> pd.DataFrame:
             raise InputFileError(p, None, f"not a readable CSV: {exc}") from None
         frame = restore_frame(frame).replace({"": None})  # undo the export's CSV guard
     elif suffix in (".jsonl", ".ndjson"):
-        records = []
-        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputFileError(p, n, f"not valid JSON: {exc.msg}") from None
-            if not isinstance(rec, dict):
-                raise InputFileError(p, n, "each line must be a JSON object")
-            records.append(rec)
-        frame = pd.DataFrame(records)
+        frame = pd.DataFrame([rec for _, rec in jsonl_rows(p)])
     else:
         raise ConfigError(f"labels file {p}: unknown format {suffix!r} (use .csv or .jsonl)")
     if frame.empty:

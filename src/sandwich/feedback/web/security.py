@@ -17,7 +17,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -82,6 +82,7 @@ def same(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
 
 
+@dataclass(eq=False)
 class LoginThrottle:
     """Growing delays after failed logins, per (username, client address) and
     per client address (kept in memory: per server process).
@@ -99,26 +100,16 @@ class LoginThrottle:
     Callers must cap the username's length first (:data:`MAX_USERNAME`).
     """
 
-    def __init__(
-        self,
-        free_per_user: int = 5,
-        free_per_address: int = 20,
-        base_delay: float = 1.0,
-        max_delay: float = 900.0,
-        forget_after: float = 3600.0,
-        max_entries: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.free_per_user = free_per_user
-        self.free_per_address = free_per_address
-        self.base_delay = base_delay
-        self.max_delay = max_delay
-        self.forget_after = forget_after
-        self.max_entries = max_entries
-        self.clock = clock
-        self._entries: dict[tuple[str, ...], _Failures] = {}
-        self._lock = threading.Lock()
-        self._last_prune = -math.inf
+    free_per_user: int = 5
+    free_per_address: int = 20
+    base_delay: float = 1.0
+    max_delay: float = 900.0
+    forget_after: float = 3600.0
+    max_entries: int = 10_000
+    clock: Callable[[], float] = time.monotonic
+    _entries: dict[tuple[str, ...], _Failures] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _last_prune: float = field(default=-math.inf, init=False, repr=False)
 
     def _keys(self, username: str | None, address: str) -> list[tuple[tuple[str, ...], int]]:
         keys: list[tuple[tuple[str, ...], int]] = [(("addr", address), self.free_per_address)]

@@ -29,7 +29,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
 from tenacity import (
     RetryError,
     Retrying,
@@ -38,7 +37,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from sandwich.config import format_validation_error
+from sandwich.config import validate_params
 from sandwich.errors import ConfigError
 from sandwich.models.generation.base import ChoiceRequest, Generator, GenRequest, GenResult
 from sandwich.models.generation.config import OpenAIParams
@@ -66,12 +65,9 @@ class OpenAIGenerator(Generator):
         **params: Any,
     ) -> None:
         """``params``: the rest of :class:`OpenAIParams` (defaults there); ``sleep``: for tests."""
-        try:  # the URL and key-name checks, also when built directly
-            p = OpenAIParams(model=model, base_url=base_url, **params)
-        except ValidationError as exc:
-            raise ConfigError(
-                format_validation_error(exc, "backend 'openai'", "parameters")
-            ) from None
+        # the URL and key-name checks, also when built directly
+        given = {"model": model, "base_url": base_url, **params}
+        p = validate_params(OpenAIParams, given, "backend 'openai'")
         self.model = p.model
         self.base_url = p.base_url.rstrip("/")
         self.api_key_env = api_key_env = p.api_key_env
