@@ -233,11 +233,16 @@ def spec_of(obj: object) -> Spec | None:
 def param_problems(
     where: str, registry: Registry[Any], name: str, params: dict[str, Any]
 ) -> list[str]:
-    """Config-load check of ``params`` for ``registry[name]``: one line per problem, at ``where``.
+    """Config-load check of the config entry ``where`` naming ``registry[name]`` with
+    ``params``: ``<where>.name: unknown ...``, or one line per bad parameter at
+    ``<where>.params``.
 
     Only validates against the entry's Params model (nothing is built); every
     built-in factory declares one (tests/test_contract.py).
     """
+    if name not in registry:
+        return [f"{where}.name: {registry.unknown_message(name)}"]
+    where = f"{where}.params"
     try:
         if registry.validate(name, params) is None:
             return [f"{where}: {registry.kind} {name!r} declares no Params model"]

@@ -57,13 +57,11 @@ class TaskConfig(Strict):
         from sandwich.tasks.registry import TASKS
 
         out = []
-        if self.name and self.name not in TASKS:
-            out.append(f"{where}.name: {TASKS.unknown_message(self.name)}")
-        elif self.name:  # its Params, with n_items and seed as the load will pass them
+        if self.name:  # its Params, with n_items and seed as the load will pass them
             given = {**self.params, "seed": self.seed}
             if self.n_items is not None:
                 given["n_items"] = self.n_items
-            out += param_problems(f"{where}.params", TASKS, self.name, given)
+            out += param_problems(where, TASKS, self.name, given)
         if self.path and not Path(self.path).is_file():
             out.append(f"{where}.path: no such file {self.path!r}")
         return out
