@@ -152,6 +152,15 @@ class Registry(Generic[T]):
         validated = self.validate(name, params)
         return dict(params) if validated is None else validated.model_dump(mode="json")
 
+    def resolve_within(self, name: str, params: dict[str, Any], where: str) -> dict[str, Any]:
+        """:meth:`resolve` inside the validator of a model that holds ``params`` (a loss's
+        ``loss_params``, say): a bad value is a ValueError ``<where>: <problems>``, which
+        pydantic reports under the holding model's field path."""
+        try:
+            return self.resolve(name, params)
+        except ConfigError as exc:
+            raise ValueError(f"{where}: {'; '.join(problem_lines(exc)) or exc}") from None
+
     def build(self, name: str, **params: Any) -> T:
         """Build the object registered under ``name`` and record its spec."""
         return self.build_with(name, params)
@@ -247,10 +256,13 @@ def param_problems(
         if registry.validate(name, params) is None:
             return [f"{where}: {registry.kind} {name!r} declares no Params model"]
     except ConfigError as exc:
-        return [f"{where}: {line.strip()}" for line in str(exc).splitlines()[1:]] or [
-            f"{where}: {exc}"
-        ]
+        return [f"{where}: {line}" for line in problem_lines(exc)] or [f"{where}: {exc}"]
     return []
+
+
+def problem_lines(exc: ConfigError) -> list[str]:
+    """The problems a validation ConfigError lists, one per line below its first."""
+    return [line.strip() for line in str(exc).splitlines()[1:]]
 
 
 def example_params(model: type[BaseModel]) -> dict[str, Any]:
