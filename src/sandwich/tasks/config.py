@@ -41,14 +41,7 @@ class TaskConfig(Strict):
 
     def load(self) -> Task:
         """The task's items (generated, read from the file, or from the dataset)."""
-        return load_task(
-            name=self.name,
-            path=self.path,
-            hf=self.hf,
-            n_items=self.n_items,
-            seed=self.seed,
-            params=dict(self.params),
-        )
+        return load_task(**self.model_dump())  # every field is an argument of load_task
 
     def problems(self, where: str) -> list[str]:
         """What is wrong with the source before loading it (unknown name or parameter, missing
