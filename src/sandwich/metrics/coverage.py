@@ -249,10 +249,8 @@ def gap_closed_coverage(
     """Coverage of :func:`~sandwich.metrics.judge.gap_closed`'s CI (expert = 1.0),
     as ``protocols.measure`` calls it."""
     rng = np.random.default_rng(seed)
-    cis = [
-        gap_closed(*simulate_judge_scores(rng, scenario).T, n_boot=n_boot, seed=r).ci
-        for r in range(n_rep)
-    ]
+    draws = (simulate_judge_scores(rng, scenario) for _ in range(n_rep))
+    cis = [gap_closed(d[:, 0], d[:, 1], n_boot=n_boot, seed=r).ci for r, d in enumerate(draws)]
     return _coverage("judge gap closed", scenario.label(), scenario.true_closed, cis)
 
 
