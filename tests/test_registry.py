@@ -111,13 +111,14 @@ def test_param_problems_validate_only_and_name_the_field() -> None:
 
     reg = make_registry()
     reg.register("sized")(Sized)
-    assert param_problems("x.params", reg, "sized", {"size": 2}) == []
-    assert param_problems("x.params", reg, "sized", {"size": 0}) == [
+    assert param_problems("x", reg, "sized", {"size": 2}) == []
+    assert param_problems("x", reg, "sized", {"size": 0}) == [
         "x.params: size: Input should be greater than or equal to 1, got 0"
     ]
-    assert param_problems("x.params", reg, "apple", {}) == [
+    assert param_problems("x", reg, "apple", {}) == [
         "x.params: thing 'apple' declares no Params model"
     ]
+    assert param_problems("x", reg, "sizd", {})[0].startswith("x.name: unknown thing 'sizd'")
 
 
 def test_a_component_built_directly_fails_like_one_built_by_name() -> None:

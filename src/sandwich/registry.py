@@ -152,6 +152,15 @@ class Registry(Generic[T]):
         validated = self.validate(name, params)
         return dict(params) if validated is None else validated.model_dump(mode="json")
 
+    def resolve_within(self, name: str, params: dict[str, Any], where: str) -> dict[str, Any]:
+        """:meth:`resolve` inside the validator of a model that holds ``params`` (a loss's
+        ``loss_params``, say): a bad value is a ValueError ``<where>: <problems>``, which
+        pydantic reports under the holding model's field path."""
+        try:
+            return self.resolve(name, params)
+        except ConfigError as exc:
+            raise ValueError(f"{where}: {'; '.join(problem_lines(exc)) or exc}") from None
+
     def build(self, name: str, **params: Any) -> T:
         """Build the object registered under ``name`` and record its spec."""
         return self.build_with(name, params)
@@ -233,19 +242,27 @@ def spec_of(obj: object) -> Spec | None:
 def param_problems(
     where: str, registry: Registry[Any], name: str, params: dict[str, Any]
 ) -> list[str]:
-    """Config-load check of ``params`` for ``registry[name]``: one line per problem, at ``where``.
+    """Config-load check of the config entry ``where`` naming ``registry[name]`` with
+    ``params``: ``<where>.name: unknown ...``, or one line per bad parameter at
+    ``<where>.params``.
 
     Only validates against the entry's Params model (nothing is built); every
     built-in factory declares one (tests/test_contract.py).
     """
+    if name not in registry:
+        return [f"{where}.name: {registry.unknown_message(name)}"]
+    where = f"{where}.params"
     try:
         if registry.validate(name, params) is None:
             return [f"{where}: {registry.kind} {name!r} declares no Params model"]
     except ConfigError as exc:
-        return [f"{where}: {line.strip()}" for line in str(exc).splitlines()[1:]] or [
-            f"{where}: {exc}"
-        ]
+        return [f"{where}: {line}" for line in problem_lines(exc)] or [f"{where}: {exc}"]
     return []
+
+
+def problem_lines(exc: ConfigError) -> list[str]:
+    """The problems a validation ConfigError lists, one per line below its first."""
+    return [line.strip() for line in str(exc).splitlines()[1:]]
 
 
 def example_params(model: type[BaseModel]) -> dict[str, Any]:

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from sandwich.protocols.results import Failure, ProtocolRow, SeedAggregate
+from sandwich.protocols.results import FEW_SEEDS as FEW_SEEDS
+from sandwich.protocols.results import FLAG_FEW_SEEDS, Failure, ProtocolRow, SeedAggregate
+from sandwich.protocols.results import FLAG_SMALL_GAP as FLAG_SMALL_GAP
 from sandwich.tasks.config import TaskConfig
 
 if TYPE_CHECKING:
@@ -28,16 +30,13 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 2  # 2: one envelope for every kind (cells and groups carry ``kind``)
 
-# flags a cell (or a group) can carry
-FLAG_SMALL_GAP = "small_gap"  # ceiling - weak is within noise: PGR is not meaningful
+# w2s flags a cell (or a group) can carry; small_gap and few_seeds are shared
 FLAG_SMALL_TEST = "small_test"  # too few test items for a meaningful CI
 FLAG_ORACLE = "oracle"  # gold labels of B or T were used (diagnostic only)
 FLAG_SINGLE_SEED = "single_seed"  # group of one seed: within-seed interval, no seed variance
-FLAG_FEW_SEEDS = "few_seeds"  # group of 2-4 seeds: interval over seeds, wide (t on k-1 df)
 FLAG_UNBOUNDED_CI = "unbounded_ci"  # PGR's confidence set is unbounded: pgr_ci is null
 # flags that describe how an interval was made, not a problem with the numbers
 INFO_FLAGS = frozenset({FLAG_SINGLE_SEED, FLAG_FEW_SEEDS})
-FEW_SEEDS = 5  # groups with fewer seeds (but more than one) are flagged few_seeds
 
 # ci_method of groups written before the field existed
 LEGACY_GROUP_CI = "two-level bootstrap over seeds and test items (older sandwich)"

@@ -72,15 +72,10 @@ from sandwich.cli.cache import cache_app  # noqa: E402
 
 app.add_typer(cache_app, name="cache")
 
+from sandwich.cli.study import serve_cmd, study_app  # noqa: E402
 
-def _add_study_commands() -> None:
-    from sandwich.cli.study import serve_cmd, study_app
-
-    app.add_typer(study_app, name="study")
-    app.command("serve")(serve_cmd)
-
-
-_add_study_commands()
+app.add_typer(study_app, name="study")
+app.command("serve")(serve_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -81,15 +81,21 @@ def hardened_targets(
 
 
 def mixed_targets(
-    logits: torch.Tensor, weak_targets: torch.Tensor, aux_weight: float
+    logits: torch.Tensor,
+    weak_targets: torch.Tensor,
+    aux_weight: float,
+    batch_logits: torch.Tensor | None = None,
+    batch_targets: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(1 - aux_weight) * weak + aux_weight * hardened: the loss is CE against these."""
+    """(1 - aux_weight) * weak + aux_weight * hardened (thresholded over the batch, see
+    :func:`hardened_targets`): the loss is CE against these."""
     if not 0.0 <= aux_weight <= 1.0:
         raise ValueError(f"aux_weight must be in [0, 1], got {aux_weight}")
     weak = weak_targets.to(logits.dtype)
     if aux_weight == 0:
         return weak
-    return (1.0 - aux_weight) * weak + aux_weight * hardened_targets(logits, weak)
+    hard = hardened_targets(logits, weak, batch_logits, batch_targets)
+    return (1.0 - aux_weight) * weak + aux_weight * hard
 
 
 def logconf_loss(

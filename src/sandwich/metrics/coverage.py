@@ -28,7 +28,7 @@ results in docs/results.md.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -69,6 +69,12 @@ class Coverage(NamedTuple):
             f"{self.interval:<34} {self.scenario:<44} {self.coverage:.3f} ± {self.mc_se:.3f}"
             f"  width {self.mean_width:.3f}  unbounded {self.n_unbounded}/{self.n_rep}"
         )
+
+
+def _coverage(name: str, scenario: str, truth: float, cis: Sequence[Interval]) -> Coverage:
+    """How often the intervals of the simulated replicates hold ``truth``, and how wide."""
+    hits = np.array([ci.contains(truth) for ci in cis], dtype=bool)
+    return _summary(name, scenario, hits, np.array([ci.high - ci.low for ci in cis]), 0)
 
 
 def _summary(
@@ -243,15 +249,9 @@ def gap_closed_coverage(
     """Coverage of :func:`~sandwich.metrics.judge.gap_closed`'s CI (expert = 1.0),
     as ``protocols.measure`` calls it."""
     rng = np.random.default_rng(seed)
-    truth = scenario.true_closed
-    hits = np.zeros(n_rep, dtype=bool)
-    widths = np.zeros(n_rep)
-    for r in range(n_rep):
-        scores = simulate_judge_scores(rng, scenario)
-        g = gap_closed(scores[:, 0], scores[:, 1], n_boot=n_boot, seed=r)
-        hits[r] = g.ci.contains(truth)
-        widths[r] = g.ci.high - g.ci.low
-    return _summary("judge gap closed", scenario.label(), hits, widths, 0)
+    draws = (simulate_judge_scores(rng, scenario) for _ in range(n_rep))
+    cis = [gap_closed(d[:, 0], d[:, 1], n_boot=n_boot, seed=r).ci for r, d in enumerate(draws)]
+    return _coverage("judge gap closed", scenario.label(), scenario.true_closed, cis)
 
 
 class HumanScenario(NamedTuple):
@@ -373,14 +373,8 @@ def human_sandwich_coverage(
     """Coverage of the human sandwich metric's gap-closed CI (label-level accuracy,
     expert = the answer key); ``interval`` maps (data, n_boot, seed) to a CI."""
     rng = np.random.default_rng(seed)
-    truth = scenario.true_closed
-    hits = np.zeros(n_rep, dtype=bool)
-    widths = np.zeros(n_rep)
-    for r in range(n_rep):
-        ci = interval(simulate_human_labels(rng, scenario), n_boot, r)
-        hits[r] = ci.contains(truth)
-        widths[r] = ci.high - ci.low
-    return _summary(name, scenario.label(), hits, widths, 0)
+    cis = [interval(simulate_human_labels(rng, scenario), n_boot, r) for r in range(n_rep)]
+    return _coverage(name, scenario.label(), scenario.true_closed, cis)
 
 
 def legacy_two_level_bootstrap(n_boot: int = 1000) -> PGRMethod:

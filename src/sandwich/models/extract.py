@@ -131,10 +131,6 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: Pooling) -> torch.Te
     raise ValueError(f"unknown pooling {pooling!r}; use 'last' or 'mean'")
 
 
-def _block_output(output: Any) -> torch.Tensor:
-    return output[0] if isinstance(output, tuple) else output
-
-
 def forward_layers(
     module: nn.Module,
     blocks: nn.ModuleList,
@@ -160,7 +156,7 @@ def forward_layers(
 
     def make_hook(k: int) -> Callable[[nn.Module, Any, Any], None]:
         def hook(_mod: nn.Module, _args: Any, output: Any) -> None:
-            captured[k] = _block_output(output)
+            captured[k] = output[0] if isinstance(output, tuple) else output  # (hidden, ...)
             if k == deepest:
                 raise _StopForward
 

@@ -41,13 +41,8 @@ class GenParams(Strict):
 
     def request(self, messages: Sequence[Message], seed: int) -> GenRequest:
         """A request; the seed only matters (and is only sent) when sampling."""
-        return GenRequest(
-            messages=tuple(messages),
-            max_new_tokens=self.max_new_tokens,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            seed=seed if self.temperature > 0 else None,
-        )
+        sampled = self.temperature > 0
+        return GenRequest(tuple(messages), **self.model_dump(), seed=seed if sampled else None)
 
 
 @dataclass(frozen=True)

@@ -91,20 +91,17 @@ def _softmax_a(scores: dict[str, float]) -> float:
     return ea / (ea + eb)
 
 
+@dataclass
 class Judge:
     """A judge over a :class:`Generator`; see the module docstring for ``method``."""
 
-    def __init__(
-        self,
-        generator: Generator,
-        method: Literal["auto", "text"] = "auto",
-        max_new_tokens: int = 16,
-    ) -> None:
-        if method not in ("auto", "text"):
-            raise ConfigError(f"judge method must be auto or text, got {method!r}")
-        self.generator = generator
-        self.method = method
-        self.max_new_tokens = max_new_tokens
+    generator: Generator
+    method: Literal["auto", "text"] = "auto"
+    max_new_tokens: int = 16
+
+    def __post_init__(self) -> None:
+        if self.method not in ("auto", "text"):
+            raise ConfigError(f"judge method must be auto or text, got {self.method!r}")
 
     def _scores(self, reqs: Sequence[ChoiceRequest]) -> list[dict[str, float] | None]:
         return list(self.generator.score_choices(reqs)) if reqs else []

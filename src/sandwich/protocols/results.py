@@ -8,13 +8,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-FLAG_SMALL_GAP = "small_gap"  # the CI of expert - naive judge includes 0: gap closed is noise
+# flags of every kind (sandwich.results re-exports them with the w2s flags)
+FLAG_SMALL_GAP = "small_gap"  # the gap is within noise (w2s: ceiling - weak; protocol: expert
+# - naive judge): the share of it closed (PGR) is not meaningful
+FLAG_FEW_SEEDS = "few_seeds"  # group of 2 to FEW_SEEDS - 1 seeds: interval over seeds, wide
+FEW_SEEDS = 5
+# protocol flags
 FLAG_UNPARSED = "unparsed"  # some verdicts unreadable in both orders: counted as P = 0.5
 FLAG_FAILED = "failed"  # some items failed after retries: left out, listed in failures
 FLAG_ONE_ORDER = "one_order"  # > ONE_ORDER_MAX of items judged in one answer order only
-FLAG_FEW_SEEDS = "few_seeds"  # seed aggregate over fewer than FEW_SEEDS seeds: wide, rough CI
 ONE_ORDER_MAX = 0.05
-FEW_SEEDS = 5
 
 
 class ProtocolRow(BaseModel):

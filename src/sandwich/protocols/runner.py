@@ -22,6 +22,7 @@ and position bias cannot pass for skill. Status per item:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from tqdm import tqdm
@@ -40,7 +41,6 @@ from sandwich.protocols.judge import Judge, JudgeInput, JudgeVerdict
 from sandwich.protocols.quotes import mark_quotes
 from sandwich.protocols.transcripts import (
     JudgementRecord,
-    QuoteRecord,
     TranscriptRecord,
     TurnRecord,
 )
@@ -78,12 +78,8 @@ def _judgement(order: int, reading: Reading, v: JudgeVerdict) -> JudgementRecord
         shown=list(shown),
         first_speaker=reading.first_speaker,
         turns=list(reading.turns),
-        p_a=v.p_a,
         p_choice0=p0,
-        method=v.method,
-        text=v.text,
-        error=v.error,
-        cache_key=v.cache_key,
+        **asdict(v),  # p_a, method, text, error, cache_key
     )
 
 
@@ -184,18 +180,7 @@ def _record(
         passage=view.passage,
         models=models,
         generation=generation,
-        turns=[
-            TurnRecord(
-                speaker=t.speaker,
-                argues_for=t.argues_for,
-                text=t.text,
-                quotes=[QuoteRecord(text=q.text, verified=q.verified) for q in t.quotes],
-                error=t.error,
-                cache_key=t.cache_key,
-                first_speaker=t.first_speaker,
-            )
-            for t in turns
-        ],
+        turns=[TurnRecord.model_validate(asdict(t)) for t in turns],  # the same fields
         judgements=judgements,
         p_choice0=p0,
         p_correct=None if p0 is None else (p0 if view.correct == 0 else 1.0 - p0),

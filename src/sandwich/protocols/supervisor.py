@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import ConfigDict, Field, model_validator
 
 from sandwich.config import Strict
-from sandwich.errors import ConfigError, SandwichError
+from sandwich.errors import SandwichError
 from sandwich.protocols.base import GenParams
 from sandwich.protocols.generators import build_generator, check_spec, normalise_spec
 from sandwich.protocols.judge import Judge
@@ -78,20 +78,24 @@ class ProtocolSupervisor(Supervisor):
             if self.assistant is not None and self.debaters is not None:
                 raise ValueError("assistant: give assistant or its old name debaters, not both")
             extra = self.__pydantic_extra__ or {}
-            try:
-                extra.update(PROTOCOLS.resolve(self.protocol, dict(extra)))
-            except ConfigError as exc:
-                detail = "; ".join(line.strip() for line in str(exc).splitlines()[1:])
-                raise ValueError(f"protocol {self.protocol!r}: {detail}") from None
-            helper = self.assistant if self.assistant is not None else self.debaters
+            extra.update(
+                PROTOCOLS.resolve_within(self.protocol, dict(extra), f"protocol {self.protocol!r}")
+            )
+            helper = self.assistant_spec
             if PROTOCOLS.build(self.protocol, **extra).uses_assistant and helper is None:
                 raise ValueError(f"assistant: protocol {self.protocol!r} needs an assistant model")
             problems = [f"judge.{p}" for p in check_spec(normalise_spec(self.judge))]
             if helper is not None:
-                problems += [f"assistant.{p}" for p in check_spec(normalise_spec(helper))]
+                problems += [f"assistant.{p}" for p in check_spec(helper)]
             if problems:
                 raise ValueError("\n".join(problems))
             return self
+
+        @property
+        def assistant_spec(self) -> dict[str, Any] | None:
+            """The assistant's generator spec (``debaters``, its old name, is still read)."""
+            helper = self.assistant if self.assistant is not None else self.debaters
+            return None if helper is None else normalise_spec(helper)
 
     hparams: Params
 
@@ -101,10 +105,7 @@ class ProtocolSupervisor(Supervisor):
 
     @property
     def assistant(self) -> dict[str, Any] | None:
-        """The assistant's generator spec (``debaters``, its old name, is still read)."""
-        hp = self.hparams
-        helper = hp.assistant if hp.assistant is not None else hp.debaters
-        return None if helper is None else normalise_spec(helper)
+        return self.hparams.assistant_spec
 
     @property
     def protocol_params(self) -> dict[str, Any]:

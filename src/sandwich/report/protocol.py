@@ -102,12 +102,6 @@ def accuracy_table(rows: Sequence[ProtocolRow]) -> Table:
     return table([("task", lambda r: r.task)] * several + ACCURACY_COLUMNS, rows)
 
 
-def position_table(rows: Sequence[ProtocolRow]) -> Table:
-    """Judge accuracy by where the right answer was shown and by who spoke first."""
-    shown = [r for r in rows if r.position_n is not None or r.speaking_n is not None]
-    return table(POSITION_COLUMNS, shown)
-
-
 POSITION_NOTE = (
     "Position bias: the judge's accuracy from one answer order alone, on the items "
     "judged in both, when the right answer was shown first (A) and when it was shown "
@@ -118,10 +112,6 @@ POSITION_NOTE = (
     "with each answer shown first and, in debate, each side speaking first); these "
     "columns show how large they are. CIs: paired percentile bootstrap over items."
 )
-
-
-def consultancy_table(rows: Sequence[ProtocolRow]) -> Table:
-    return table(CONSULTANCY_COLUMNS, [r for r in rows if r.name == "consultancy"])
 
 
 def shown_transcripts(rows: Sequence[ProtocolRow], run_dir: Path, k: int) -> list[TranscriptRecord]:
@@ -229,13 +219,16 @@ def transcript_html(r: TranscriptRecord) -> str:
 def protocol_report(results: RunResults, run_dir: Path) -> KindReport:
     """The sections: judge accuracy, position bias, over seeds, consultancy, transcripts."""
     rows = results.protocol_rows()
+    # position bias: judge accuracy by where the right answer was shown and who spoke first
+    positioned = [r for r in rows if r.position_n is not None or r.speaking_n is not None]
+    consultancy = [r for r in rows if r.name == "consultancy"]
     sections = [
         table_section(title, t, note)
         for title, t, note in [
             ("Judge accuracy", accuracy_table(rows), accuracy_note(rows)),
-            ("Position bias", position_table(rows), POSITION_NOTE),
+            ("Position bias", table(POSITION_COLUMNS, positioned), POSITION_NOTE),
             ("Over seeds", table(AGGREGATE_COLUMNS, results.protocol_aggregates()), AGGREGATE_NOTE),
-            ("Consultancy by the consultant's side", consultancy_table(rows), ""),
+            ("Consultancy by the consultant's side", table(CONSULTANCY_COLUMNS, consultancy), ""),
         ]
         if t.rows  # the protocol kind reports only runs with protocol rows
     ]

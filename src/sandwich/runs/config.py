@@ -248,22 +248,17 @@ def _w2s_problems(config: RunConfig) -> list[str]:
         if not getattr(config, field):
             problems.append(f"{field}: required for a w2s experiment (weak and strong)")
     for i, w in enumerate(config.weak):
-        if w.name not in SUPERVISORS:
-            problems.append(f"weak.{i}.name: {SUPERVISORS.unknown_message(w.name)}")
-            continue
-        if w.model is not None and (msg := check_model_name(w.model)) is not None:
+        known = w.name in SUPERVISORS
+        if known and w.model is not None and (msg := check_model_name(w.model)) is not None:
             problems.append(f"weak.{i}.model: {msg}")
         else:
-            problems += param_problems(f"weak.{i}.params", SUPERVISORS, w.name, w.build_params)
+            problems += param_problems(f"weak.{i}", SUPERVISORS, w.name, w.build_params)
     for i, s in enumerate(config.strong):
         if (msg := check_model_name(s)) is not None:
             problems.append(f"strong.{i}: {msg}")
     for i, e in enumerate(config.elicitors):
-        if e.name not in ELICITORS:
-            problems.append(f"elicitors.{i}.name: {ELICITORS.unknown_message(e.name)}")
-            continue
-        problems += param_problems(f"elicitors.{i}.params", ELICITORS, e.name, e.params)
-        chain = e.params.get("chain")
+        problems += param_problems(f"elicitors.{i}", ELICITORS, e.name, e.params)
+        chain = e.params.get("chain") if e.name in ELICITORS else None
         for j, m in enumerate(chain if isinstance(chain, list) else []):
             if isinstance(m, str) and (msg := check_model_name(m)) is not None:
                 problems.append(f"elicitors.{i}.params.chain.{j}: {msg}")
@@ -284,10 +279,9 @@ def _protocol_problems(config: RunConfig) -> list[str]:
     if config.assistant is not None:
         problems += [f"assistant.{p}" for p in check_spec(config.assistant)]
     for i, p in enumerate(config.protocols):
+        problems += param_problems(f"protocols.{i}", PROTOCOLS, p.name, p.params)
         if p.name not in PROTOCOLS:
-            problems.append(f"protocols.{i}.name: {PROTOCOLS.unknown_message(p.name)}")
             continue
-        problems += param_problems(f"protocols.{i}.params", PROTOCOLS, p.name, p.params)
         if PROTOCOLS.build(p.name).uses_assistant and config.assistant is None:
             problems.append(f"protocols.{i}: {p.name!r} needs an assistant model (assistant:)")
         if p.display == ASSISTANT_ALONE:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -81,13 +82,13 @@ class TaskFeatures:
         self._models.pop(model_name, None)
 
 
+@dataclass
 class TaskSource:
     """Features of one task's items by model name; ``model(name)``: the loaded model
     (for a supervisor that trains a model itself, its ``trained_models()``)."""
 
-    def __init__(self, features: TaskFeatures, task: Task) -> None:
-        self.features = features
-        self.task = task
+    features: TaskFeatures
+    task: Task
 
     def __call__(self, model: str, items: Sequence[Item]) -> np.ndarray:
         rows, x = self.features.table(model, self.task)

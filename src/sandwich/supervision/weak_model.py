@@ -18,7 +18,6 @@ from pydantic import ConfigDict, Field, model_validator
 from sandwich.config import Strict
 from sandwich.elicit.finetune import FineTuneElicitor
 from sandwich.elicit.probe import LogisticProbe
-from sandwich.errors import ConfigError
 from sandwich.models import load_model
 from sandwich.supervision.base import FeatureSource, ModelSource, Supervisor
 from sandwich.tasks.item import Item
@@ -54,11 +53,8 @@ class WeakModelSupervisor(Supervisor):
 
             if self.method == "finetune" and self.elicitor_params.get("chain"):
                 raise ValueError("elicitor_params.chain: not supported for a weak supervisor")
-            try:
-                resolved = ELICITORS.resolve(self.method, self.elicitor_params)
-            except ConfigError as exc:
-                detail = "; ".join(line.strip() for line in str(exc).splitlines()[1:])
-                raise ValueError(f"elicitor_params for the {self.method}: {detail}") from None
+            where = f"elicitor_params for the {self.method}"
+            resolved = ELICITORS.resolve_within(self.method, self.elicitor_params, where)
             object.__setattr__(self, "elicitor_params", resolved)
             return self
 

@@ -41,14 +41,7 @@ class TaskConfig(Strict):
 
     def load(self) -> Task:
         """The task's items (generated, read from the file, or from the dataset)."""
-        return load_task(
-            name=self.name,
-            path=self.path,
-            hf=self.hf,
-            n_items=self.n_items,
-            seed=self.seed,
-            params=dict(self.params),
-        )
+        return load_task(**self.model_dump())  # every field is an argument of load_task
 
     def problems(self, where: str) -> list[str]:
         """What is wrong with the source before loading it (unknown name or parameter, missing
@@ -57,13 +50,11 @@ class TaskConfig(Strict):
         from sandwich.tasks.registry import TASKS
 
         out = []
-        if self.name and self.name not in TASKS:
-            out.append(f"{where}.name: {TASKS.unknown_message(self.name)}")
-        elif self.name:  # its Params, with n_items and seed as the load will pass them
+        if self.name:  # its Params, with n_items and seed as the load will pass them
             given = {**self.params, "seed": self.seed}
             if self.n_items is not None:
                 given["n_items"] = self.n_items
-            out += param_problems(f"{where}.params", TASKS, self.name, given)
+            out += param_problems(where, TASKS, self.name, given)
         if self.path and not Path(self.path).is_file():
             out.append(f"{where}.path: no such file {self.path!r}")
         return out

@@ -17,13 +17,13 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 from types import TracebackType
 
 from sandwich.errors import SandwichError, required
+from sandwich.feedback.web.server import free_port
 
 HINT = "install it with `bash scripts/system-deps.sh` (Debian's postgresql package)"
 
@@ -42,12 +42,6 @@ def pg_bindir() -> Path:
             return Path(on_path).parent
         raise SandwichError(f"PostgreSQL's initdb was not found; {HINT}")
     return Path(found[-1]).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class TempPostgres:
@@ -110,7 +104,7 @@ class TempPostgres:
         )  # fmt: skip
         pwfile.unlink()
         for _ in range(5):  # a free port can be taken between the probe and the bind
-            self.port = _free_port()
+            self.port = free_port()
             opts = (
                 f"-p {self.port} -k {self.root} "
                 "-c listen_addresses=127.0.0.1 -c max_connections=200"

@@ -45,7 +45,7 @@ from sandwich.elicit.finetune.train import (
     train,
 )
 from sandwich.elicit.probe import holdout_split, soft_log_loss
-from sandwich.errors import ConfigError, required
+from sandwich.errors import required
 from sandwich.metrics import accuracy
 
 Select = Literal["weak", "oracle", "last"]
@@ -153,11 +153,9 @@ class FineTuneElicitor(TextElicitor):
                 raise ValueError(f"val_fraction: select={self.select!r} needs val_fraction > 0")
             if self.loss not in LOSSES:
                 raise ValueError(f"loss: {LOSSES.unknown_message(self.loss)}")
-            try:  # the loss's own Params: loss is the discriminator of loss_params
-                resolved = LOSSES.resolve(self.loss, self.loss_params)
-            except ConfigError as exc:
-                detail = "; ".join(line.strip() for line in str(exc).splitlines()[1:])
-                raise ValueError(f"loss_params for {self.loss!r}: {detail or exc}") from None
+            # the loss's own Params: loss is the discriminator of loss_params
+            where = f"loss_params for {self.loss!r}"
+            resolved = LOSSES.resolve_within(self.loss, self.loss_params, where)
             object.__setattr__(self, "loss_params", resolved)
             return self
 

@@ -29,7 +29,7 @@ import torch
 from torch.nn import functional as F
 
 from sandwich.elicit.finetune.registry import LOSSES  # noqa: F401  (where tests and plugins look)
-from sandwich.elicit.logconf import hardened_targets, warmup_weight
+from sandwich.elicit.logconf import mixed_targets, warmup_weight
 
 
 def two_class(labels: torch.Tensor) -> torch.Tensor:
@@ -67,25 +67,13 @@ def logconf(
     _check(logits, labels)
     logits = logits.float()
     a = warmup_weight_frac(step_frac, aux_weight, warmup_frac)
-    weak = labels.float().clamp(0.0, 1.0)
-    target_true = weak
-    if a > 0:
-        z = logits[:, 1] - logits[:, 0]  # the log-odds of "true"
-        target_true = (1.0 - a) * weak + a * _hardened(z, weak, batch_logits, batch_labels)
+    batch: tuple[torch.Tensor, torch.Tensor] | tuple[()] = ()
+    if a > 0 and batch_logits is not None and batch_labels is not None:
+        _check(batch_logits, batch_labels)
+        batch = (batch_logits[:, 1] - batch_logits[:, 0], batch_labels)
+    z = logits[:, 1] - logits[:, 0]  # the log-odds of "true"
+    target_true = mixed_targets(z, labels.float().clamp(0.0, 1.0), a, *batch)
     return F.cross_entropy(logits, two_class(target_true))
-
-
-def _hardened(
-    z: torch.Tensor,
-    weak: torch.Tensor,
-    batch_logits: torch.Tensor | None,
-    batch_labels: torch.Tensor | None,
-) -> torch.Tensor:
-    """The student's hard labels of these items, thresholded over their whole batch."""
-    if batch_logits is None or batch_labels is None:
-        return hardened_targets(z, weak)
-    _check(batch_logits, batch_labels)
-    return hardened_targets(z, weak, batch_logits[:, 1] - batch_logits[:, 0], batch_labels)
 
 
 def warmup_weight_frac(step_frac: float, aux_weight: float, warmup_frac: float) -> float:

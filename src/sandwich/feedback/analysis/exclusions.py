@@ -12,7 +12,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sandwich.feedback.store.checks import exclusion_rule
+from sandwich.feedback.store.checks import exclusion_rule, stopped
 from sandwich.feedback.store.db import Item, Rater, RaterCheck, Study
 from sandwich.feedback.store.studies import rater_label
 from sandwich.feedback.study_config import StudyConfig
@@ -145,15 +145,8 @@ def overlap_report(
 def stopped_raters(s: Session, study: Study) -> pd.DataFrame:
     """One row per rater screened out or excluded: rater_id (``pid:<PID>`` or
     ``inv:<n>``, as in the export), condition, status, reason, at."""
-    rows = s.execute(
-        select(Rater.id, Rater.external_id, Rater.condition, RaterCheck)
-        .join(RaterCheck, RaterCheck.rater_id == Rater.id)
-        .where(
-            Rater.study_id == study.id,
-            (RaterCheck.screened_out_at.is_not(None)) | (RaterCheck.excluded_at.is_not(None)),
-        )
-        .order_by(Rater.id)
-    ).all()
+    columns = (Rater.id, Rater.external_id, Rater.condition, RaterCheck)
+    rows = s.execute(stopped(study, *columns).order_by(Rater.id)).all()
     records = [
         {
             "rater_id": rater_label(rid, ext),

@@ -106,9 +106,8 @@ def as_label_frame(
         if bad:
             raise ConfigError(f"{source}: row {bad[0]}: {col} is empty")
         frame[col] = frame[col].astype(str)
-    frame["condition"] = (
-        frame["condition"].fillna("none").astype(str) if "condition" in frame else "none"
-    )
+    for col, default in (("condition", "none"), ("exclusion_reason", "")):
+        frame[col] = frame[col].fillna(default).astype(str) if col in frame else default
     _booleans(frame, source)
     frame["confidence"] = _numbers(frame, "confidence", 1.0, source)
     bad = frame.index[(frame["confidence"] < 0.5) | (frame["confidence"] > 1.0)]
@@ -119,9 +118,6 @@ def as_label_frame(
             f"that their answer is right), got {frame['confidence'].iloc[r]!r}"
         )
     frame["seconds"] = _numbers(frame, "seconds", float("nan"), source)
-    frame["exclusion_reason"] = (
-        frame["exclusion_reason"].fillna("").astype(str) if "exclusion_reason" in frame else ""
-    )
     dup = frame.duplicated(["item_id", "rater_id"], keep="first")
     if dup.any():
         r = int(dup.to_numpy().nonzero()[0][0])

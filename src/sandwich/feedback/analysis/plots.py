@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure
 
 from sandwich.feedback.analysis.study_status import StudyStatus
 
@@ -26,6 +27,10 @@ def _note(text: str) -> bytes:
     fig, ax = plt.subplots(figsize=(9, 3.2))
     ax.axis("off")
     ax.text(0.5, 0.5, text[:200], ha="center", va="center", wrap=True, transform=ax.transAxes)
+    return _png(fig)
+
+
+def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
@@ -64,7 +69,4 @@ def _plot(st: StudyStatus) -> bytes:
     ax2.set_ylabel("seconds per item")
     ax2.set_title("time per item")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
+    return _png(fig)

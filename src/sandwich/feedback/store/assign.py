@@ -78,10 +78,6 @@ def pending(s: Session, rater: Rater) -> Assignment | None:
     )
 
 
-def _mine(s: Session, rater: Rater) -> list[Assignment]:
-    return list(s.scalars(select(Assignment).where(Assignment.rater_id == rater.id)).all())
-
-
 def _unseen(s: Session, rater: Rater, role: str) -> int | None:
     """The next training item or attention check the rater has not seen (every rater
     sees all of them, in the study's order)."""
@@ -167,7 +163,7 @@ def next_assignment(
     current = pending(s, rater)
     if current is not None:
         return current
-    mine = _mine(s, rater)
+    mine = list(s.scalars(select(Assignment).where(Assignment.rater_id == rater.id)).all())
     position = len(mine)
     conds = [c.name for c in cfg.conditions]
     by_role = Counter(a.role for a in mine)

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -232,13 +233,18 @@ def check_counts(s: Session, study: Study) -> dict[str, int]:
 def stopped_per_condition(s: Session, study: Study) -> dict[str | None, int]:
     """Raters per condition who were screened out or excluded: a between design
     balances conditions over the raters still in the study."""
-    rows = s.execute(
-        select(Rater.condition, func.count())
+    rows = s.execute(stopped(study, Rater.condition, func.count()).group_by(Rater.condition))
+    return {c: int(n) for c, n in rows.all()}
+
+
+def stopped(study: Study, *columns: Any) -> Select[Any]:
+    """A query of ``columns`` over the study's raters the checks stopped (screened out
+    or excluded), each joined with its check row."""
+    return (
+        select(*columns)
         .join(RaterCheck, RaterCheck.rater_id == Rater.id)
         .where(
             Rater.study_id == study.id,
             (RaterCheck.screened_out_at.is_not(None)) | (RaterCheck.excluded_at.is_not(None)),
         )
-        .group_by(Rater.condition)
-    ).all()
-    return {c: int(n) for c, n in rows}
+    )

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -63,18 +63,7 @@ def create_study(s: Session, cfg: StudyConfig) -> Study:
     )
     s.add(study)
     s.flush()
-    rows = [
-        Item(
-            study_id=study.id,
-            key=it.key,
-            text=it.text,
-            gold=it.gold,
-            role=it.role,
-            position=it.position,
-            assistance=it.assistance,
-        )
-        for it in items
-    ]
+    rows = [Item(study_id=study.id, **asdict(it)) for it in items]  # StudyItem's fields
     s.add_all(rows)
     s.flush()
     slots = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sandwich.models.generation.base import ChoiceRequest, Generator, GenRequest, GenResult
@@ -73,64 +73,67 @@ class CachedGenerator(Generator):
             for r in requests:
                 log.info("response cache: %s", self.explain_miss(r))
 
-    def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
+    def _through_cache(
+        self,
+        requests: Sequence[Any],
+        call: Callable[[list[Any]], Sequence[Any]],
+        decode: Callable[[Any, str], Any],
+        deliver: Callable[[Any, str | None], Any],
+        encode: Callable[[Any], Any],
+    ) -> list[Any]:
+        """Stored results for hits; one backend call for the distinct misses, stored by key.
+
+        ``encode`` returns None for a result that must not be stored (a failed generation;
+        "cannot score", which a later backend may).
+        """
         keys = [self.key(r) for r in requests]
         stored = self.cache.get_many([k for k in keys if k is not None])
-        out: list[GenResult | None] = [None] * len(requests)
+        out: list[Any] = [None] * len(requests)
         todo: dict[str, list[int]] = {}  # key (or a unique token) -> request indices
         for i, k in enumerate(keys):
             if k is not None and k in stored:
-                out[i] = _result_from(stored[k], k)
+                out[i] = decode(stored[k], k)
                 self.hits += 1
             else:
                 todo.setdefault(k if k is not None else f"uncacheable-{i}", []).append(i)
-        if todo:
-            firsts = [idx[0] for idx in todo.values()]
-            batch = [requests[i] for i in firsts]
-            self._log_misses([r for r, i in zip(batch, firsts, strict=True) if keys[i]])
-            results = self.inner.generate(batch)
-            entries = []
-            for idx, res in zip(todo.values(), results, strict=True):
-                k = keys[idx[0]]
-                meta = {**res.meta, "cache_key": k}
-                for i in idx:
-                    out[i] = dataclasses.replace(res, meta=dict(meta))
-                if k is None:
-                    self.uncacheable += len(idx)
-                    continue
-                self.misses += 1
-                self.hits += len(idx) - 1
-                if res.error is None:
-                    entries.append(
-                        Entry(k, key_fields(self._describe, requests[idx[0]]), _result_json(res))
-                    )
-            self.cache.put_many(entries)
-        return [r for r in out if r is not None]
+        if not todo:
+            return out
+        firsts = [idx[0] for idx in todo.values()]
+        batch = [requests[i] for i in firsts]
+        self._log_misses([r for r, i in zip(batch, firsts, strict=True) if keys[i]])
+        entries = []
+        for idx, res in zip(todo.values(), call(batch), strict=True):
+            k = keys[idx[0]]
+            for i in idx:
+                out[i] = deliver(res, k)
+            if k is None:
+                self.uncacheable += len(idx)
+                continue
+            self.misses += 1
+            self.hits += len(idx) - 1
+            value = encode(res)
+            if value is not None:
+                entries.append(Entry(k, key_fields(self._describe, requests[idx[0]]), value))
+        self.cache.put_many(entries)
+        return out
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
+        return self._through_cache(
+            requests,
+            self.inner.generate,
+            _result_from,
+            lambda res, k: dataclasses.replace(res, meta={**res.meta, "cache_key": k}),
+            lambda res: _result_json(res) if res.error is None else None,
+        )
 
     def score_choices(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float] | None]:
-        keys = [cache_key(self._describe, r) for r in requests]
-        stored = self.cache.get_many(keys)
-        out: list[dict[str, float] | None] = [None] * len(requests)
-        todo: dict[str, list[int]] = {}
-        for i, k in enumerate(keys):
-            if k in stored:
-                out[i] = {str(c): float(v) for c, v in stored[k].items()}
-                self.hits += 1
-            else:
-                todo.setdefault(k, []).append(i)
-        if todo:
-            batch = [requests[idx[0]] for idx in todo.values()]
-            self._log_misses(batch)
-            results = self.inner.score_choices(batch)
-            entries = []
-            for (k, idx), res in zip(todo.items(), results, strict=True):
-                self.misses += 1
-                for i in idx:
-                    out[i] = dict(res) if res is not None else None
-                if res is not None:  # "cannot score" is not stored: a later backend may
-                    entries.append(Entry(k, key_fields(self._describe, requests[idx[0]]), res))
-            self.cache.put_many(entries)
-        return out
+        return self._through_cache(
+            requests,
+            self.inner.score_choices,
+            lambda d, _k: {str(c): float(v) for c, v in d.items()},
+            lambda res, _k: dict(res) if res is not None else None,
+            lambda res: res,
+        )
 
     def __repr__(self) -> str:
         return f"CachedGenerator({self.inner!r}, cache={str(self.cache.path)!r})"

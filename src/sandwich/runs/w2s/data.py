@@ -51,10 +51,7 @@ class CellData:
         return TaskSource(self.ctx.features, self.task)
 
     def items(self, split: Split) -> list[Item]:
-        s = self.splits
-        return list(
-            {"train_weak": s.train_weak, "train_strong": s.train_strong, "test": s.test}[split]
-        )
+        return list(self.splits[split])
 
     def gold(self, split: Split) -> np.ndarray:
         return self.task.labels(self.items(split)).astype(np.float64)

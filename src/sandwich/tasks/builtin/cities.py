@@ -137,14 +137,13 @@ def larger_city_task(n_items: int, seed: int, pool: int, min_ratio: float, group
     )
     order = rng.permutation(len(i))[:n_items]
     n_true, _ = halves(n_items)
-    true: list[Item] = []
-    false: list[Item] = []
+    items: list[Item] = []
     for k, idx in enumerate(order):
-        truth = k < n_true
         group = ", ".join(sorted(cities[m].name for m in members[group_of[idx]]))
-        item = _comparison(cities[i[idx]], cities[j[idx]], truth, float(ratio[idx]), group)
-        (true if truth else false).append(item)
-    items = balanced("larger-city", rng, true, false, n_items)
+        items.append(
+            _comparison(cities[i[idx]], cities[j[idx]], k < n_true, float(ratio[idx]), group)
+        )
+    items = balanced("larger-city", rng, items, n_items)
     return registered_task(
         "larger-city", items, n_items, seed, pool=pool, min_ratio=min_ratio, group_size=group_size
     )

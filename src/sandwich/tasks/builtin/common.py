@@ -52,10 +52,9 @@ def pick(rng: np.random.Generator, options: Sequence[T], weights: Sequence[float
     return options[int(rng.choice(len(options), p=w / w.sum()))]
 
 
-def balanced(
-    task: str, rng: np.random.Generator, true: list[Item], false: list[Item], n_items: int
-) -> list[Item]:
-    """``n_items`` items, half drawn from ``true`` and half from ``false``, shuffled."""
+def balanced(task: str, rng: np.random.Generator, items: list[Item], n_items: int) -> list[Item]:
+    """``n_items`` of ``items``, half drawn from the true ones and half from the false, shuffled."""
+    true, false = [it for it in items if it.label], [it for it in items if not it.label]
     n_true, n_false = halves(n_items)
     check_n(task, n_items, 2 * min(len(true), len(false)), "half true, half false")
     chosen = [true[i] for i in rng.choice(len(true), n_true, replace=False)]

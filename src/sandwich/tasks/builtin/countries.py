@@ -19,6 +19,8 @@ single items: a guard, not a change).
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from sandwich.registry import takes
@@ -44,9 +46,8 @@ def _same_continent(c: Country, pool: list[Country]) -> list[Country]:
     return same or [o for o in pool if o.code != c.code]
 
 
-def _finish(name: str, n_items: int, seed: int, true: list[Item], false: list[Item]) -> Task:
-    items = balanced(name, rng_for(name, seed), true, false, n_items)
-    return registered_task(name, items, n_items, seed)
+def _finish(name: str, n_items: int, seed: int, items: list[Item]) -> Task:
+    return registered_task(name, balanced(name, rng_for(name, seed), items, n_items), n_items, seed)
 
 
 def _swap_groups(rng: np.random.Generator, pool: list[Country]) -> list[list[Country]]:
@@ -84,8 +85,7 @@ def capitals_task(n_items: int, seed: int) -> Task:
     rng = rng_for("capitals-distractors", seed)
     diff = country_difficulty()
     pool = [c for c in countries().values() if c.capital]
-    true: list[Item] = []
-    false: list[Item] = []
+    items: list[Item] = []
     for members in _swap_groups(rng, pool):
         group = " / ".join(sorted(c.name for c in members))
         for pos, c in enumerate(members):
@@ -94,7 +94,7 @@ def capitals_task(n_items: int, seed: int) -> Task:
                 city = owner.capital
                 if not truth and city == c.capital:
                     continue
-                (true if truth else false).append(
+                items.append(
                     Item.make(
                         f"{city} is the capital of {country_phrase(c.name)}.",
                         truth,
@@ -107,7 +107,7 @@ def capitals_task(n_items: int, seed: int) -> Task:
                         population=c.population,
                     )
                 )
-    return _finish("capitals", n_items, seed, true, false)
+    return _finish("capitals", n_items, seed, items)
 
 
 @takes(task_params(400))
@@ -115,13 +115,12 @@ def continents_task(n_items: int, seed: int) -> Task:
     """False: a nearby wrong continent (never one the country straddles)."""
     rng = rng_for("continents-distractors", seed)
     diff = country_difficulty()
-    true: list[Item] = []
-    false: list[Item] = []
+    items: list[Item] = []
     for c in countries().values():
         wrong = [k for k in _NEAR[c.continent] if k not in _ALSO.get(c.code, set())]
         stated = pick(rng, wrong, [1.0 / (r + 1) for r in range(len(wrong))])
         for truth, k in ((True, c.continent), (False, stated)):
-            (true if truth else false).append(
+            items.append(
                 Item.make(
                     f"{country_phrase(c.name, start=True)} is in {CONTINENTS[k]}.",
                     truth,
@@ -133,7 +132,7 @@ def continents_task(n_items: int, seed: int) -> Task:
                     population=c.population,
                 )
             )
-    return _finish("continents", n_items, seed, true, false)
+    return _finish("continents", n_items, seed, items)
 
 
 @takes(task_params(400))
@@ -142,21 +141,16 @@ def currencies_task(n_items: int, seed: int) -> Task:
     rng = rng_for("currencies-distractors", seed)
     diff = country_difficulty()
     pool = [c for c in countries().values() if c.currency_name]
-    true: list[Item] = []
-    false: list[Item] = []
+    items: list[Item] = []
     for c in pool:
-        names: dict[str, int] = {}
-        for o in _same_continent(c, pool):
-            if o.currency_name != c.currency_name:
-                names[o.currency_name] = names.get(o.currency_name, 0) + 1
+        names = Counter(o.currency_name for o in _same_continent(c, pool))
+        del names[c.currency_name]
         if not names:  # all neighbours share the currency: look worldwide
-            for o in pool:
-                if o.currency_name != c.currency_name:
-                    names[o.currency_name] = names.get(o.currency_name, 0) + 1
+            names = Counter(o.currency_name for o in pool if o.currency_name != c.currency_name)
         options = sorted(names)
         stated = pick(rng, options, [names[k] for k in options])
         for truth, cur in ((True, c.currency_name), (False, stated)):
-            (true if truth else false).append(
+            items.append(
                 Item.make(
                     f"The currency of {country_phrase(c.name)} is the {cur}.",
                     truth,
@@ -169,7 +163,7 @@ def currencies_task(n_items: int, seed: int) -> Task:
                     population=c.population,
                 )
             )
-    return _finish("currencies", n_items, seed, true, false)
+    return _finish("currencies", n_items, seed, items)
 
 
 @takes(task_params(600))
@@ -198,13 +192,12 @@ def borders_task(n_items: int, seed: int) -> Task:
             if options:
                 other = pick(rng, options, [len(nb[o]) for o in options])
                 fakes.add(tuple(sorted((keep, other))))
-    true: list[Item] = []
-    false: list[Item] = []
+    items: list[Item] = []
     for truth, group in ((True, pairs), (False, sorted(fakes))):
         for a, b in group:
             if rng.integers(2):
                 a, b = b, a
-            (true if truth else false).append(
+            items.append(
                 Item.make(
                     f"{country_phrase(cs[a].name, start=True)} shares a border with "
                     f"{country_phrase(cs[b].name)}.",
@@ -215,4 +208,4 @@ def borders_task(n_items: int, seed: int) -> Task:
                     country_b=cs[b].name,
                 )
             )
-    return _finish("borders", n_items, seed, true, false)
+    return _finish("borders", n_items, seed, items)
