@@ -74,3 +74,15 @@ def test_bfloat16_and_bad_layers() -> None:
     assert x16.dtype == np.float32 and np.allclose(x32, x16, rtol=1e-2, atol=1e-2)
     with pytest.raises(ValueError, match="out of range"):
         m.features(texts, FeatureSpec(layers=(9,)))
+
+
+def test_a_model_registered_without_params_loads_with_its_arguments() -> None:
+    """A user's model factory that declares no Params still loads by name, and the
+    arguments given go to it as they are (load_model used to fail on the missing model)."""
+    name = "test-no-params-model"
+    MODELS.register(name)(lambda **kw: FakeModel(name, dim=kw["dim"]))
+    try:
+        model = load_model(name, dim=5)
+        assert isinstance(model, FakeModel) and model.dim == 5
+    finally:
+        MODELS._entries.pop(name)

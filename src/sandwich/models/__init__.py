@@ -29,7 +29,8 @@ def load_model(name_or_path: str, store: ArtifactStore | None = None, **kwargs: 
     that is not cached.
     """
     if name_or_path in MODELS:  # kwargs that are not Params go to the factory as they are
-        fields = MODELS.entry(name_or_path).params_model.model_fields  # type: ignore[union-attr]
+        declared = MODELS.entry(name_or_path).params_model
+        fields = declared.model_fields if declared is not None else {}
         params = {k: v for k, v in kwargs.items() if k in fields}
         runtime = {k: v for k, v in kwargs.items() if k not in fields}
         model = MODELS.build_with(name_or_path, params, **runtime)
