@@ -55,10 +55,6 @@ class CentroidElicitor(Elicitor):
     def __init__(self, temperature: float = 1.0) -> None:
         self.temperature = temperature
 
-    def check_params(self) -> None:
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-
     def fit(self, X: np.ndarray, y: np.ndarray, random_state: int = 0) -> Self:
         self.true_ = (y[:, None] * X).sum(0) / y.sum()
         self.false_ = ((1 - y)[:, None] * X).sum(0) / (1 - y).sum()
@@ -104,9 +100,6 @@ class ShrunkProbe(Elicitor):
 
     def __init__(self, C: float) -> None:
         self.C = C
-
-    def check_params(self) -> None:
-        pass
 
     def fit(self, X: np.ndarray, y: np.ndarray, random_state: int = 0) -> Self:
         self.probe_ = LogisticProbe(Cs=(self.C,)).fit(X, y, random_state)
