@@ -69,13 +69,13 @@ POSITION_COLUMNS: list[Column] = [
      lambda r: _acc_ci(r.acc_right_shown_first, r.acc_right_shown_first_ci)),
     ("acc, right shown second",
      lambda r: _acc_ci(r.acc_right_shown_second, r.acc_right_shown_second_ci)),
-    ("first - second", lambda r: _acc_ci(r.position_bias, r.position_bias_ci)),
+    ("position bias (first - second)", lambda r: _acc_ci(r.position_bias, r.position_bias_ci)),
     ("n (both speakers)", lambda r: _count(r.speaking_n)),
     ("acc, right spoke first",
      lambda r: _acc_ci(r.acc_right_spoke_first, r.acc_right_spoke_first_ci)),
     ("acc, right spoke second",
      lambda r: _acc_ci(r.acc_right_spoke_second, r.acc_right_spoke_second_ci)),
-    ("first - second ", lambda r: _acc_ci(r.speaking_bias, r.speaking_bias_ci)),
+    ("speaking bias (first - second)", lambda r: _acc_ci(r.speaking_bias, r.speaking_bias_ci)),
 ]  # fmt: skip
 AGGREGATE_COLUMNS: list[Column] = [
     ("protocol", lambda a: a.protocol),
