@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 from sandwich import __version__
 from sandwich.report.page import ReportFiles
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DB_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
@@ -111,8 +112,13 @@ class MlflowTracker:
         found = list(_search(client, exp_id, query))
         if len(found) > 1:
             log.warning("%d MLflow runs are tagged %s; updating the first", len(found), query)
-        tags = {TAG_RUN_ID: results.run_id, TAG_RECORD: "run", TAG_VERSION: __version__,
-                TAG_CONFIG_HASH: config_hash(results), TAG_KIND: ",".join(results.kinds)}  # fmt: skip
+        tags = {
+            TAG_RUN_ID: results.run_id,
+            TAG_RECORD: "run",
+            TAG_VERSION: __version__,
+            TAG_CONFIG_HASH: config_hash(results),
+            TAG_KIND: ",".join(results.kinds),
+        }
         if found:
             client.set_tag(found[0].info.run_id, TAG_VERSION, __version__)
             return found[0]
@@ -154,16 +160,19 @@ def _log(
     if changed:
         log.warning("MLflow run %s keeps its earlier params %s", run.info.run_id, changed)
         tags = {**tags, "sandwich.params_changed": ", ".join(changed)[:_MAX_VALUE]}
-    now = int(time.time() * 1000)
-    batch: dict[str, list[Any]] = {
-        "params": [Param(k, v) for k, v in new.items() if k not in old],
-        "tags": [RunTag(k, v) for k, v in tags.items()],
-        "metrics": [Metric(_key(k), v, now, 0) for k, v in metrics.items()],
-    }
-    for kind, size in (("params", 100), ("tags", 100), ("metrics", 1000)):
-        items = batch[kind]
-        for i in range(0, len(items), size):
-            client.log_batch(run.info.run_id, **{kind: items[i : i + size]})
+    now, run_id = int(time.time() * 1000), run.info.run_id
+    for chunk in _chunks([Param(k, v) for k, v in new.items() if k not in old], 100):
+        client.log_batch(run_id, params=chunk)
+    for tag_chunk in _chunks([RunTag(k, v) for k, v in tags.items()], 100):
+        client.log_batch(run_id, tags=tag_chunk)
+    for metric_chunk in _chunks([Metric(_key(k), v, now, 0) for k, v in metrics.items()], 1000):
+        client.log_batch(run_id, metrics=metric_chunk)
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of at most ``size`` (MLflow's limits per log_batch call)."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 def _log_files(client: MlflowClient, run_id: str, run_dir: Path, files: ReportFiles) -> None:

@@ -4,7 +4,8 @@ Every record of results.json (each cell, each group of seeds) becomes one
 :class:`Entry`. The rule that splits a record is the same for every kind, so a
 new kind is logged without code here:
 
-- numbers (accuracies, PGR, ECE, counts, wall time) are **metrics**; an
+- numbers (accuracies, PGR, ECE, counts, wall time; nested ones by their
+  dotted key, ``methods.logprobs``) are **metrics**; an
   interval ``x_ci = (low, high)`` is the two metrics ``x_ci_low`` and
   ``x_ci_high``; an undefined number (null) is left out;
 - names, the seed(s), flags, and everything under ``specs`` and ``params``
@@ -74,15 +75,20 @@ def split_record(data: dict[str, Any]) -> tuple[dict[str, str], dict[str, float]
     params: dict[str, str] = {}
     metrics: dict[str, float] = {}
     for field, value in data.items():
-        if field in PARAM_TREES or not (_is_number(value) or _is_interval(field, value)):
-            if field != "kind" and value is not None:
-                params.update({k: param_value(v) for k, v in flatten({field: value}).items()})
-        elif _is_interval(field, value):
-            for bound, v in zip(("low", "high"), value, strict=True):
-                if v is not None:
-                    metrics[f"{field}_{bound}"] = float(v)
-        else:
-            metrics[field] = float(value)
+        if field == "kind" or value is None:
+            continue
+        if field in PARAM_TREES:
+            params.update({k: param_value(v) for k, v in flatten({field: value}).items()})
+            continue
+        for key, leaf in flatten({field: value}).items():
+            if _is_interval(key, leaf):
+                for bound, v in zip(("low", "high"), leaf, strict=True):
+                    if v is not None:
+                        metrics[f"{key}_{bound}"] = float(v)
+            elif _is_number(leaf):
+                metrics[key] = float(leaf)
+            elif leaf is not None:
+                params[key] = param_value(leaf)
     return params, metrics
 
 
