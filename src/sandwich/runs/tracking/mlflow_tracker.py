@@ -27,7 +27,7 @@ from sandwich import __version__
 from sandwich.report.page import ReportFiles
 from sandwich.results import RunResults
 from sandwich.runs.config import RunConfig
-from sandwich.runs.tracking import failed, need
+from sandwich.runs.tracking.base import failed, need
 from sandwich.runs.tracking.records import (
     TAG_CONFIG_HASH,
     TAG_KEY,
