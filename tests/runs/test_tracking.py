@@ -182,6 +182,55 @@ def test_mlflow_rerun_updates_the_same_runs(
     assert parent.data.metrics["n_cells"] == len(out.results.cells)
 
 
+def test_mlflow_rerun_keeps_a_logged_param_and_tags_the_change(
+    mlflow_logged: tuple[Path, Path],
+) -> None:
+    """MLflow never changes a param: a differing value (a new sandwich version resolving a
+    default differently) keeps the logged one, and the run says which params differ."""
+    from sandwich.runs.tracking.mlflow_tracker import _log
+
+    root, _ = mlflow_logged
+    client, _ = _mlflow_runs(root)
+    scratch = client.create_run(client.create_experiment("scratch"))
+    _log(client, scratch, {"seed": "0"}, {"accuracy": 0.25}, {})
+    logged = client.get_run(scratch.info.run_id)  # as a rerun finds it
+    _log(client, logged, {"seed": "1", "new_param": "x"}, {"accuracy": 0.5}, {})
+    again = client.get_run(scratch.info.run_id).data
+    assert again.params == {"seed": "0", "new_param": "x"}
+    assert again.tags["sandwich.params_changed"] == "seed"
+    assert again.metrics["accuracy"] == 0.5  # metrics: the latest value
+
+
+def test_mlflow_bad_uri_fails_before_anything_runs(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    uri = f"sqlite:///{tmp_path / 'file' / 'mlflow.db'}"
+    config = parse_config({**CONFIG, "tracking": {"name": "mlflow", "uri": uri}})
+    with pytest.raises(ConfigError, match=f"tracking: cannot use MLflow at {uri}"):
+        run(config, runs_root=tmp_path / "runs", progress=False)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_mlflow_failed_logging_says_the_results_are_safe(
+    mlflow_logged: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from sandwich.runs.tracking import TrackingError
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("tracking server down")
+
+    root, _ = mlflow_logged
+    monkeypatch.setattr(MlflowClient, "create_run", down)
+    config = parse_config({**CONFIG, "name": "failing", "tracking": "mlflow"})
+    with pytest.raises(TrackingError) as err:
+        run(config, runs_root=root, store=ArtifactStore(tmp_path / "store"), progress=False)
+    run_dir = root / run_id_for(config)
+    assert "ConnectionError: tracking server down" in str(err.value)
+    assert f"The results and report are in {run_dir}" in str(err.value)
+    assert (run_dir / "results.json").is_file() and (run_dir / "report.html").is_file()
+
+
 def _free_port() -> int:
     from sandwich.feedback.web.server import free_port
 
@@ -288,10 +337,29 @@ def wandb_records(path: Path) -> Iterator[Any]:
             yield record
 
 
+def _closed(log: Path) -> bool:
+    try:
+        return any(r.HasField("exit") for r in wandb_records(log))
+    except Exception:  # a record cut where the writer's buffer ended: not flushed yet
+        return False
+
+
+def _flushed_logs(run_dir: Path, timeout: float = 60) -> list[Path]:
+    """The offline runs' log files once each ends with its exit record: W&B's service
+    process writes them behind ``run.finish()`` and closes them a moment later."""
+    logs = sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    deadline = time.monotonic() + timeout
+    while not all(_closed(p) for p in logs):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"W&B offline logs not closed within {timeout} s: {logs}")
+        time.sleep(0.2)
+    return logs
+
+
 def _offline_run(run_dir: Path) -> dict[str, dict[str, Any]]:
     """Per W&B run id: its group, job type, config, last summary and artifact files."""
     runs: dict[str, dict[str, Any]] = {}
-    for log in sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb")):
+    for log in _flushed_logs(run_dir):
         out: dict[str, Any] = {"summary": {}, "artifacts": []}
         for r in wandb_records(log):
             what = r.WhichOneof("record_type")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from sandwich import __version__
+from sandwich.errors import ConfigError
 from sandwich.report.page import ReportFiles
 from sandwich.results import RunResults
 from sandwich.runs.config import RunConfig
@@ -70,26 +71,29 @@ class MlflowTracker:
         self.experiment = t.experiment or config.name
         # a new experiment in a local database keeps its artifacts next to it (MLflow's
         # own default is ./mlruns under whatever directory the process runs in)
-        db = self.uri.removeprefix("sqlite:///")
-        self.artifact_root = (
-            (Path(db).parent / ARTIFACTS_DIR).resolve().as_uri()
-            if self.uri.startswith("sqlite:///")
-            else None
-        )
+        db = Path(self.uri.removeprefix("sqlite:///"))
+        local = self.uri.startswith("sqlite:///")
+        self.artifact_root = (db.parent / ARTIFACTS_DIR).resolve().as_uri() if local else None
+        try:  # reach the store now: a bad uri fails before any cell runs
+            from mlflow.tracking import MlflowClient
+
+            if local:
+                db.parent.mkdir(parents=True, exist_ok=True)
+            self.client = MlflowClient(self.uri)
+            self.experiment_id = self._experiment_id(self.client)
+        except Exception as exc:
+            raise ConfigError(
+                f"tracking: cannot use MLflow at {self.uri} ({type(exc).__name__}: {exc})"
+            ) from exc
 
     def log_run(self, results: RunResults, run_dir: Path, files: ReportFiles) -> None:
-        from mlflow.tracking import MlflowClient
-
+        client, exp_id = self.client, self.experiment_id
         try:
-            client = MlflowClient(self.uri)
-            exp_id = self._experiment_id(client)
             parent = self._parent(client, exp_id, results)
             _log(client, parent, run_params(results), run_metrics(results), {})
             _log_files(client, parent.info.run_id, run_dir, files)
-            children = {
-                r.data.tags.get(TAG_KEY): r
-                for r in _search(client, exp_id, f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'")
-            }
+            query = f"tags.`{PARENT_TAG}` = {_literal(parent.info.run_id)}"
+            children = {r.data.tags.get(TAG_KEY): r for r in _search(client, exp_id, query)}
             for e in entries(results):
                 tags = {PARENT_TAG: parent.info.run_id, TAG_RUN_ID: results.run_id,
                         TAG_RECORD: e.record, TAG_KIND: e.kind, TAG_KEY: e.key}  # fmt: skip
@@ -108,7 +112,7 @@ class MlflowTracker:
 
     def _parent(self, client: MlflowClient, exp_id: str, results: RunResults) -> Run:
         """The run's parent MLflow run: the one tagged with its run id, else a new one."""
-        query = f"tags.`{TAG_RUN_ID}` = '{results.run_id}' and tags.`{TAG_RECORD}` = 'run'"
+        query = f"tags.`{TAG_RUN_ID}` = {_literal(results.run_id)} and tags.`{TAG_RECORD}` = 'run'"
         found = list(_search(client, exp_id, query))
         if len(found) > 1:
             log.warning("%d MLflow runs are tagged %s; updating the first", len(found), query)
@@ -134,6 +138,11 @@ def _search(client: MlflowClient, exp_id: str, query: str) -> Iterator[Run]:
         token = page.token
         if not token:
             return
+
+
+def _literal(value: str) -> str:
+    """A string literal of MLflow's search syntax (a run id may hold a quote)."""
+    return f'"{value}"' if "'" in value else f"'{value}'"
 
 
 def _key(key: str) -> str:
