@@ -181,6 +181,15 @@ def test_mlflow_rerun_updates_the_same_runs(
     assert sorted(r.info.run_id for r in after) == sorted(r.info.run_id for r in before)
     (parent,) = [r for r in after if r.data.tags.get("sandwich.record") == "run"]
     assert parent.data.metrics["n_cells"] == len(out.results.cells)
+    # updated: each run's metrics are the new results.json's (its wall times differ) ...
+    by_ident = {_ident(r.data.params | {"kind": r.data.tags["sandwich.kind"]}): r for r in after
+                if r.info.run_id != parent.info.run_id}  # fmt: skip
+    for record in _records(run_dir):
+        assert by_ident[_ident(record)].data.metrics == pytest.approx(_numbers(record), abs=0)
+    # ... and a run keeps the duration of its first logging
+    assert {r.info.run_id: r.info.end_time for r in after} == {
+        r.info.run_id: r.info.end_time for r in before
+    }
 
 
 def test_mlflow_rerun_keeps_a_logged_param_and_tags_the_change(

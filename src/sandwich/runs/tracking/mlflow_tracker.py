@@ -99,8 +99,8 @@ class MlflowTracker:
                         TAG_RECORD: e.record, TAG_KIND: e.kind, TAG_KEY: e.key}  # fmt: skip
                 run = children.get(e.key) or client.create_run(exp_id, tags=tags, run_name=e.name)
                 _log(client, run, e.params, e.metrics, tags)
-                client.set_terminated(run.info.run_id, "FINISHED")
-            client.set_terminated(parent.info.run_id, "FINISHED")
+                _finish(client, run)
+            _finish(client, parent)
         except Exception as exc:
             raise failed(f"MLflow at {self.uri}", results, run_dir, exc) from exc
 
@@ -138,6 +138,13 @@ def _search(client: MlflowClient, exp_id: str, query: str) -> Iterator[Run]:
         token = page.token
         if not token:
             return
+
+
+def _finish(client: MlflowClient, run: Run) -> None:
+    """Mark a new run finished; a run finished before keeps its times (its duration is
+    the first logging's, not the time since)."""
+    if run.info.status != "FINISHED":
+        client.set_terminated(run.info.run_id, "FINISHED")
 
 
 def _literal(value: str) -> str:
