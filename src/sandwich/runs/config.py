@@ -35,6 +35,9 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "protocol": ("protocols", "judge", "assistant", "judging", "generation", "max_items",
                  "batch_size", "transcripts_in_report"),
 }  # fmt: skip
+# fields that choose how a run is carried out, not what it computes: left out of
+# ``RunConfig.identity()``, so they never change the run id (config.yaml records them)
+RUNTIME_FIELDS: frozenset[str] = frozenset({"tracking"})
 
 
 class SupervisorConfig(Strict):
@@ -116,6 +119,34 @@ class JudgeConfig(Strict):
     max_new_tokens: int = Field(16, ge=1, le=512, description="reply length in text mode")
 
 
+class TrackingConfig(Strict):
+    """The experiment tracker a run logs to (docs/tracking.md); ``none`` logs nothing."""
+
+    name: Literal["none", "mlflow", "wandb"] = Field(
+        "none", description="none, mlflow or wandb (the `tracking` extra)"
+    )
+    uri: str | None = Field(
+        None, description="mlflow: tracking URI (default sqlite:///<runs>/mlflow.db)"
+    )
+    experiment: str | None = Field(
+        None, description="mlflow experiment / wandb project (default: the config's name)"
+    )
+    mode: Literal["online", "offline"] | None = Field(
+        None, description="wandb: online or offline (default: wandb's own, e.g. WANDB_MODE)"
+    )
+    entity: str | None = Field(None, description="wandb: the team or user (default: yours)")
+
+    @model_validator(mode="after")
+    def _fields_of_its_tracker(self) -> TrackingConfig:
+        only = {"uri": "mlflow", "mode": "wandb", "entity": "wandb"}
+        wrong = [f for f, t in only.items() if getattr(self, f) is not None and self.name != t]
+        if wrong:
+            raise ValueError(
+                "; ".join(f"{f} is a setting of {only[f]}, not of {self.name!r}" for f in wrong)
+            )
+        return self
+
+
 class RunConfig(Strict):
     """One experiment: the w2s grid tasks x weak x strong x elicitors x seeds, and/or
     every protocol x seed on every task's items."""
@@ -141,6 +172,10 @@ class RunConfig(Strict):
     max_items: int | None = Field(None, ge=1, description="judge each task's first items only")
     batch_size: int = Field(16, ge=1, description="items per backend call")
     transcripts_in_report: int = Field(2, ge=0, description="rendered per protocol")
+    # runtime (RUNTIME_FIELDS): not part of the run id
+    tracking: TrackingConfig = Field(
+        TrackingConfig(), description="experiment tracker: none, mlflow or wandb"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -171,6 +206,12 @@ class RunConfig(Strict):
             return handler(v)
         except ConfigError as exc:  # SplitSizes checks its sum itself
             raise ValueError(str(exc)) from None
+
+    @field_validator("tracking", mode="before")
+    @classmethod
+    def _tracking_shorthand(cls, v: Any) -> Any:
+        """``tracking: mlflow`` stands for ``{name: mlflow}``; null for none."""
+        return {"name": "none"} if v is None else {"name": v} if isinstance(v, str) else v
 
     @field_validator("weak", mode="before")
     @classmethod
@@ -236,6 +277,11 @@ class RunConfig(Strict):
         ``config.yaml`` and results.json hold and what the run id hashes."""
         idle = {f for k, fields in KIND_FIELDS.items() if k not in self.kinds for f in fields}
         return self.model_dump(mode="json", exclude=idle)
+
+    def identity(self) -> dict[str, Any]:
+        """:meth:`document` without the :data:`RUNTIME_FIELDS`: what the run id hashes, so
+        the same experiment keeps its run directory however it is run or tracked."""
+        return {k: v for k, v in self.document().items() if k not in RUNTIME_FIELDS}
 
 
 def _w2s_problems(config: RunConfig) -> list[str]:

@@ -29,6 +29,7 @@ from sandwich.runs.context import RunContext
 from sandwich.runs.executor import Executor, LocalExecutor
 from sandwich.runs.kinds import Summary, kind_of
 from sandwich.runs.plan import plan_cells
+from sandwich.runs.tracking import open_tracker
 from sandwich.store import ArtifactStore, atomic_write_text
 from sandwich.store.hashing import digest
 
@@ -39,8 +40,9 @@ CONFIG_FILE = "config.yaml"
 
 
 def run_id_for(config: RunConfig) -> str:
-    """``<name>-<hash of the config>``: the same config reuses (and resumes) its run dir."""
-    return f"{config.name}-{digest(config.document())[:8]}"
+    """``<name>-<hash of the config>``: the same config reuses (and resumes) its run dir;
+    runtime choices (tracking) are not hashed (``RunConfig.identity``)."""
+    return f"{config.name}-{digest(config.identity())[:8]}"
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ def run(
             ctx.task(task_cfg)
         except ConfigError as exc:
             raise ConfigError(f"tasks.{i}: {exc}") from None
+    tracker = open_tracker(config, Path(runs_root))  # a missing tracking extra fails here
     run_dir = Path(runs_root) / (run_id or run_id_for(config))
     run_dir.mkdir(parents=True, exist_ok=True)
     ctx.run_dir = run_dir
@@ -92,7 +95,7 @@ def run(
         f"corrupt cache entry {k[:12]} was detected and recomputed" for k in ctx.store.corrupt_found
     )
     atomic_write_text(run_dir / RESULTS_FILE, results.model_dump_json(indent=2))
-    write_report(results, run_dir)
+    tracker.log_run(results, run_dir, write_report(results, run_dir))
     return RunOutput(results, run_dir, outcomes)
 
 
