@@ -1,8 +1,9 @@
 """Run an experiment of any kind: plan, prepare, execute, summarise, results.json, report.
 
 The run directory ``<runs>/<name>-<config hash>/`` holds ``config.yaml``,
-``results.json``, ``report.md``, ``report.html`` and what the kinds write for
-readers (``plots/``, ``transcripts/``). Resuming goes through the artifact
+``results.json``, ``report.md``, ``report.html``, ``cells/<n>.json`` (each
+cell's record, written as it lands) and what the kinds write for readers
+(``plots/``, ``transcripts/``). Resuming goes through the artifact
 store alone: every cell's artifacts are content-addressed, so a second run of
 the same config recomputes nothing and a killed run resumes.
 """
@@ -10,6 +11,7 @@ the same config recomputes nothing and a killed run resumes.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,9 +28,9 @@ from sandwich.report.page import ReportFiles, write_page
 from sandwich.results import RunResults, parse_results
 from sandwich.runs.config import RunConfig
 from sandwich.runs.context import RunContext
-from sandwich.runs.executor import Executor, LocalExecutor
+from sandwich.runs.executor import CellJob, Executor, MapExecutor, executor_for, landed
 from sandwich.runs.kinds import Summary, kind_of
-from sandwich.runs.plan import plan_cells
+from sandwich.runs.plan import Cell, plan_cells
 from sandwich.store import ArtifactStore, atomic_write_text
 from sandwich.store.hashing import digest
 
@@ -36,11 +38,13 @@ log = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.json"
 CONFIG_FILE = "config.yaml"
+CELLS_DIR = "cells"
 
 
 def run_id_for(config: RunConfig) -> str:
-    """``<name>-<hash of the config>``: the same config reuses (and resumes) its run dir."""
-    return f"{config.name}-{digest(config.document())[:8]}"
+    """``<name>-<hash of the config's identity>``: the same config reuses (and resumes) its
+    run dir, whichever executor runs it."""
+    return f"{config.name}-{digest(config.identity())[:8]}"
 
 
 @dataclass(frozen=True)
@@ -56,13 +60,15 @@ def run(
     runs_root: Path | str = "runs",
     run_id: str | None = None,
     store: ArtifactStore | None = None,
-    executor: Executor | None = None,
+    executor: Executor | MapExecutor | None = None,
     progress: bool = True,
     generators: Mapping[str, Generator] | None = None,
 ) -> RunOutput:
     """Run every cell of ``config`` and write ``<runs_root>/<run_id>/``.
 
-    Every stage is cached in ``store`` (default ``$SANDWICH_HOME``).
+    Every stage is cached in ``store`` (default ``$SANDWICH_HOME``). Cells run on
+    ``executor`` (default: the one ``config.executor`` names) and land, one file
+    each, in ``<run_dir>/cells/`` as they finish.
     ``generators`` replaces the judge / assistant the config names (by role).
     """
     ctx = RunContext(config, store or ArtifactStore(), progress, generators=dict(generators or {}))
@@ -79,8 +85,14 @@ def run(
     cells = plan_cells(config)
     for name in config.kinds:
         kind_of(name).prepare(ctx, [c for c in cells if c.kind == name])
-    ex = executor or LocalExecutor(progress)
-    outcomes = list(ex.map(lambda c: kind_of(c.kind).run_cell(ctx, c), cells))
+    job = CellJob(
+        config=config.document(),
+        store_root=str(ctx.store.root),
+        local=lambda c: kind_of(c.kind).run_cell(ctx, c),
+        resources=lambda c: kind_of(c.kind).resources(config, c),
+        has_generators=bool(ctx.generators),
+    )
+    outcomes = _run_cells(ctx, executor or executor_for(config.executor, progress), job, cells)
     summaries = [
         kind_of(name).summarise(
             ctx, [o for c, o in zip(cells, outcomes, strict=True) if c.kind == name]
@@ -96,12 +108,37 @@ def run(
     return RunOutput(results, run_dir, outcomes)
 
 
+def _run_cells(
+    ctx: RunContext, ex: Executor | MapExecutor, job: CellJob, cells: list[Cell]
+) -> list[Any]:
+    """Every cell's outcome in cell order; each one, as it lands, is written to
+    ``<run_dir>/cells/<n>.json`` (atomically: the kind's record of it), so a
+    reader sees a long sweep's finished cells while it runs."""
+    outcomes: list[Any] = [None] * len(cells)
+    done = [False] * len(cells)
+    for i, outcome in landed(ex, job, cells):
+        outcomes[i], done[i] = outcome, True
+        record = kind_of(cells[i].kind).cell_record(ctx, outcome)
+        if ctx.run_dir is not None:
+            doc = {"index": i, "cell": cells[i].model_dump(mode="json"), "outcome": record}
+            atomic_write_text(cell_file(ctx.run_dir, i), json.dumps(doc, indent=1))
+    if not all(done):
+        missing = [cells[i].label for i, d in enumerate(done) if not d]
+        raise RuntimeError(f"the executor returned no outcome for {len(missing)} cells: {missing}")
+    return outcomes
+
+
+def cell_file(run_dir: Path, index: int) -> Path:
+    """Where cell ``index`` (in plan order) of a run is streamed as it lands."""
+    return run_dir / CELLS_DIR / f"{index:05d}.json"
+
+
 def _envelope(config: RunConfig, run_id: str, summaries: list[Summary]) -> RunResults:
     return RunResults(
         sandwich_version=__version__,
         run_id=run_id,
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        config=config.document(),
+        config=config.identity(),
         cells=[c for s in summaries for c in s.cells],
         groups=[g for s in summaries for g in s.groups],
         comparisons=[c for s in summaries for c in s.comparisons],

@@ -1,0 +1,158 @@
+"""The Ray executor: each cell a Ray task on a cluster, sharing one artifact store.
+
+The driver (``sandwich run`` with ``executor: ray``) prepares what the kinds
+share (features), then submits every cell as a task asking for the resources
+its kind declares (:meth:`ExperimentKind.resources`) and collects outcomes as
+they land. A task ships three plain values: the config *document*, the cell
+(pydantic data as JSON) and the artifact store's root path. The worker
+validates the config again, builds its own :class:`RunContext` over the same
+store (which must therefore be a path every worker sees: a shared
+filesystem; docs/scale.md) and runs the cell like the local executor does.
+No labels, items or features travel with a task: a worker loads the task
+itself and makes only its own cell's (task, seed) split.
+
+A task whose worker process or node dies is retried (``max_retries``); an
+exception raised by the cell itself (a bad input file, a ConfigError) is not:
+it is raised on the driver once, as the original exception, and the other
+cells are cancelled. Ray is imported only here, and only when asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from sandwich.errors import ConfigError
+from sandwich.runs.config import ExecutorConfig, parse_config
+from sandwich.runs.context import RunContext
+from sandwich.runs.executor import CellJob, cell_progress
+from sandwich.runs.kinds import kind_of
+from sandwich.runs.plan import Cell
+from sandwich.store import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+EXTRA_HINT = "the Ray executor needs the 'ray' extra: pip install 'sandwich[ray]'"
+_CELL: TypeAdapter[Cell] = TypeAdapter(Cell)
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(f"executor.name: ray: {EXTRA_HINT}") from None
+    return ray
+
+
+def run_shipped(config_doc: dict[str, Any], cell_doc: dict[str, Any], store_root: str) -> Any:
+    """Run one shipped cell in this (worker) process: the body of every Ray task.
+
+    The context is built afresh per cell, so the worker holds only this cell's
+    task and this seed's split (no other task's or seed's items or labels).
+    """
+    config = parse_config(config_doc, "<config shipped to a Ray worker>")
+    cell = _CELL.validate_python(cell_doc)
+    ctx = RunContext(config, ArtifactStore(store_root), progress=False)
+    return kind_of(cell.kind).run_cell(ctx, cell)
+
+
+def task_options(resources: dict[str, float], max_retries: int) -> dict[str, Any]:
+    """Ray ``.options()`` for a cell asking ``resources`` (``CPU``, ``GPU``, ``memory`` in
+    bytes, or any custom resource of the cluster)."""
+    rest = dict(resources)
+    options: dict[str, Any] = {
+        "num_cpus": rest.pop("CPU", 1.0),
+        "num_gpus": rest.pop("GPU", 0.0),
+        "max_retries": max_retries,
+        "retry_exceptions": False,  # a cell's own error is the same on every try
+    }
+    if "memory" in rest:
+        options["memory"] = rest.pop("memory")
+    if rest:
+        options["resources"] = rest
+    return options
+
+
+def check_store_root(root: str) -> None:
+    """Workers open the store by path: it must be absolute (and on a shared filesystem)."""
+    if not Path(root).is_absolute():
+        raise ConfigError(
+            f"executor ray: the artifact store root {root!r} is a relative path, which each "
+            "worker would resolve in its own working directory. Give an absolute path on a "
+            "filesystem every Ray node mounts (SANDWICH_HOME=/shared/sandwich; docs/scale.md)"
+        )
+
+
+class RayExecutor:
+    """Runs each cell as a Ray task (module docstring); one progress bar over all cells."""
+
+    def __init__(self, cfg: ExecutorConfig, progress: bool = True) -> None:
+        self.cfg = cfg
+        self.progress = progress
+
+    def _connect(self, ray: Any) -> bool:
+        """Connect to (or start) Ray unless this process already is; True if we did."""
+        if ray.is_initialized():
+            return False
+        kwargs: dict[str, Any] = {
+            "runtime_env": self.cfg.runtime_env or None,
+            "logging_level": logging.WARNING,
+        }
+        if self.cfg.address is None:  # a Ray instance on this machine, for this run
+            kwargs["include_dashboard"] = False
+        ray.init(address=self.cfg.address, **kwargs)
+        return True
+
+    def run(self, job: CellJob, cells: Sequence[Cell]) -> Iterator[tuple[int, Any]]:
+        if job.has_generators:
+            raise ConfigError(
+                "executor ray: generators given in Python cannot be shipped to Ray workers; "
+                "name them in the config (judge:, assistant:) or use the local executor"
+            )
+        check_store_root(job.store_root)
+        ray = _ray()
+        started = self._connect(ray)
+        try:
+            yield from self._run(ray, job, cells)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _run(self, ray: Any, job: CellJob, cells: Sequence[Cell]) -> Iterator[tuple[int, Any]]:
+        task = ray.remote(run_shipped)
+        config_ref = ray.put(job.config)  # shipped once, not once per cell
+        pending: dict[Any, int] = {}
+        for i, cell in enumerate(cells):
+            opts = task_options(job.resources(cell), self.cfg.max_retries)
+            ref = task.options(name=f"cell {i}: {cell.label}"[:200], **opts).remote(
+                config_ref, cell.model_dump(mode="json"), job.store_root
+            )
+            pending[ref] = i
+        try:
+            with cell_progress(len(cells), self.progress) as update:
+                while pending:
+                    done, _ = ray.wait(list(pending), num_returns=1)
+                    for ref in done:
+                        i = pending.pop(ref)
+                        outcome = _get(ray, ref, cells[i])
+                        update(cells[i].label, 1)
+                        yield i, outcome
+        finally:
+            for ref in pending:  # an error, or the caller stopped: the rest are not needed
+                ray.cancel(ref, force=True)
+
+
+def _get(ray: Any, ref: Any, cell: Cell) -> Any:
+    """The task's outcome; a cell's own error re-raised as itself (once, not retried)."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, BaseException):
+            cause.add_note(f"(in the Ray task of cell {cell.label})")
+            raise cause from None
+        raise
