@@ -77,6 +77,8 @@ def run(
             ctx.task(task_cfg)
         except ConfigError as exc:
             raise ConfigError(f"tasks.{i}: {exc}") from None
+    if n := ctx.store.clean_stale_tmp():  # builds of killed processes on this host
+        log.info("removed %d half-built artifacts of dead processes from the store's tmp/", n)
     run_dir = Path(runs_root) / (run_id or run_id_for(config))
     run_dir.mkdir(parents=True, exist_ok=True)
     ctx.run_dir = run_dir
