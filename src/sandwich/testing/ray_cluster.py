@@ -23,6 +23,7 @@ Workers register it through the runtime_env's ``worker_process_setup_hook``
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,6 +89,13 @@ def watch_env(watch_dir: Path, **flags: bool) -> dict[str, Any]:
 def local_cluster(n_workers: int = 2, cpus_per_worker: int = 1) -> Iterator[Cluster]:
     """A Ray head and ``n_workers`` worker nodes on 127.0.0.1; shut down on exit."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Ray rewrites a loopback address to the host's routable IP (resolve_ip_for_localhost)
+    # unless clusters are "not enabled", its switch for single-host use; read at import
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    if "ray" in sys.modules:
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
     from ray.cluster_utils import Cluster
 
     common = {
