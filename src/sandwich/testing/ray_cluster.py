@@ -98,7 +98,7 @@ def local_cluster(n_workers: int = 2, cpus_per_worker: int = 1) -> Iterator[Clus
         ray_constants.ENABLE_RAY_CLUSTER = False
     from ray.cluster_utils import Cluster
 
-    common = {
+    common: dict[str, Any] = {
         "node_ip_address": "127.0.0.1",
         "object_store_memory": OBJECT_STORE_BYTES,
         "include_dashboard": False,
