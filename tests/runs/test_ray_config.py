@@ -40,8 +40,9 @@ def test_executor_defaults_to_local_and_a_name_is_shorthand() -> None:
     assert parse_config(BASE).executor == ExecutorConfig(name="local")
     ray = parse_config({**BASE, "executor": "ray"}).executor
     assert ray.name == "ray" and ray.address is None and ray.max_retries == 3
-    full = parse_config({**BASE, "executor": {"name": "ray", "address": "ray://head:10001",
-                                              "resources": {"finetune": {"GPU": 1, "CPU": 4}}}})  # fmt: skip
+    finetune = {"finetune": {"GPU": 1, "CPU": 4}}
+    executor = {"name": "ray", "address": "ray://head:10001", "resources": finetune}
+    full = parse_config({**BASE, "executor": executor})
     assert full.executor.resources == {"finetune": {"GPU": 1.0, "CPU": 4.0}}
 
 
@@ -67,7 +68,7 @@ def test_bad_executor_settings_name_the_field(executor: Any, expected: list[str]
 def test_the_run_identity_leaves_the_executor_out() -> None:
     local = parse_config(BASE)
     on_ray = parse_config({**BASE, "executor": {"name": "ray", "address": "auto"}})
-    assert RUNTIME_FIELDS == {"executor"}
+    assert frozenset({"executor"}) == RUNTIME_FIELDS
     assert on_ray.document()["executor"]["address"] == "auto"  # config.yaml records it
     assert "executor" not in on_ray.identity()
     assert on_ray.identity() == local.identity()
@@ -88,9 +89,10 @@ def test_a_cell_asks_for_the_resources_of_its_stage() -> None:
     w2s = kind_of("w2s")
     assert w2s.resources(cfg, probe) == {"CPU": 1.0}
     assert w2s.resources(cfg, finetune) == {"CPU": 1.0}
+    probe_res = {"probe": {"CPU": 2, "memory": 2e9}}
+    executor = {"name": "ray", "use_gpu": True, "resources": probe_res}
     gpu = parse_config({**BASE, "elicitors": ["probe", "finetune"], "seeds": [0],
-                        "executor": {"name": "ray", "use_gpu": True,
-                                     "resources": {"probe": {"CPU": 2, "memory": 2e9}}}})  # fmt: skip
+                        "executor": executor})  # fmt: skip
     assert w2s.resources(gpu, finetune) == {"CPU": 1.0, "GPU": 1.0}
     assert w2s.resources(gpu, probe) == {"CPU": 2.0, "memory": 2e9}
     protocol = parse_config({**BASE, "weak": [], "strong": [], "protocols": ["naive"],
@@ -110,7 +112,7 @@ def _job(store_root: str, **kw: Any) -> CellJob:
 
 def test_ray_refuses_a_relative_store_and_python_generators() -> None:
     ex = RayExecutor(ExecutorConfig(name="ray"))
-    with pytest.raises(ConfigError, match="relative path.*absolute path on a filesystem every"):
+    with pytest.raises(ConfigError, match=r"relative path.*absolute path on a filesystem every"):
         list(ex.run(_job("cache/sandwich"), []))
     with pytest.raises(ConfigError, match="cannot be shipped"):
         list(ex.run(_job("/abs", has_generators=True), []))
@@ -194,8 +196,8 @@ def test_each_cell_lands_in_the_run_directory_as_it_finishes(tmp_path: Path) -> 
 
 def test_sandwich_run_executor_option_overrides_the_config(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump({**BASE, "seeds": [0], "executor": {"name": "ray",
-                                                                       "address": "auto"}}))  # fmt: skip
+    executor = {"name": "ray", "address": "auto"}
+    path.write_text(yaml.safe_dump({**BASE, "seeds": [0], "executor": executor}))
     runs = tmp_path / "runs"
     assert main(["run", str(path), "--runs", str(runs), "-q", "--executor", "bogus"]) == 2
     assert main(["run", str(path), "--runs", str(runs), "-q", "--executor", "local"]) == 0
