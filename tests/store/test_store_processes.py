@@ -93,3 +93,20 @@ def test_tmp_of_a_live_builder_is_not_stale(tmp_path: Path) -> None:
     seen: list[list[Path]] = []
     store.get_or_build(KEY, lambda d: seen.append(store.stale_tmp()))
     assert seen == [[]]
+
+
+def test_a_killed_but_unreaped_builder_counts_as_dead(tmp_path: Path) -> None:
+    """A worker's parent may not have reaped it yet: its leftover is stale all the same."""
+    import subprocess
+    import sys
+
+    from sandwich.store.artifacts import _alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    assert _alive(child.pid)
+    child.kill()
+    deadline = time.monotonic() + 10
+    while _alive(child.pid) and time.monotonic() < deadline:  # a zombie until wait()
+        time.sleep(0.05)
+    assert not _alive(child.pid)
+    child.wait()

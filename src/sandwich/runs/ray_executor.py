@@ -56,7 +56,9 @@ def run_shipped(config_doc: dict[str, Any], cell_doc: dict[str, Any], store_root
     """
     config = parse_config(config_doc, "<config shipped to a Ray worker>")
     cell = _CELL.validate_python(cell_doc)
-    ctx = RunContext(config, ArtifactStore(store_root), progress=False)
+    store = ArtifactStore(store_root)
+    store.clean_stale_tmp()  # half-built artifacts of killed processes on this host
+    ctx = RunContext(config, store, progress=False)
     return kind_of(cell.kind).run_cell(ctx, cell)
 
 

@@ -58,13 +58,18 @@ def default_home() -> Path:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (a zombie, dead but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (macOS): trust the signal check
+        return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 class CorruptArtifact(Exception):
