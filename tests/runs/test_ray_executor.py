@@ -1,6 +1,7 @@
 """The Ray executor on a real Ray cluster on 127.0.0.1 (a head and two worker nodes):
 a sweep whose worker is SIGKILLed mid-cell completes with the local executor's
-results.json and a sound store; a cell's own error is raised once, not retried."""
+results.json and a sound store; a cell's own error is raised once, not retried; a
+worker dying more often than max_retries fails the run with a clear error."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sandwich.errors import ConfigError
+from sandwich.errors import ConfigError, SandwichError
 from sandwich.runs import load_results, parse_config
 from sandwich.runs.runner import RunOutput, run
 from sandwich.store import ArtifactStore
@@ -46,8 +47,8 @@ def cluster() -> Iterator[Any]:
         yield c
 
 
-def _config(cluster: Any, runtime_env: dict[str, Any], **extra: Any) -> Any:
-    executor = {"name": "ray", "address": cluster.address, "max_retries": 2,
+def _config(cluster: Any, runtime_env: dict[str, Any], retries: int = 2, **extra: Any) -> Any:
+    executor = {"name": "ray", "address": cluster.address, "max_retries": retries,
                 "runtime_env": runtime_env}  # fmt: skip
     return parse_config({**BASE, **extra, "executor": executor})
 
@@ -132,3 +133,18 @@ def test_an_error_in_a_cell_is_raised_once_and_not_retried(cluster: Any, tmp_pat
         run(cfg, runs_root=tmp_path / "runs", store=ArtifactStore(tmp_path / "s"), progress=False)
     assert any("in the Ray task of cell" in n for n in getattr(info.value, "__notes__", []))
     assert len(list(watch.glob("attempt-*"))) == 1, "a user error is not retried"
+
+
+def test_a_cell_whose_worker_dies_more_than_max_retries_fails_clearly(
+    cluster: Any, tmp_path: Path
+) -> None:
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    cfg = _config(cluster, watch_env(watch, hold=True), retries=0, seeds=[0], elicitors=[WATCHED])
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_when_held, args=(watch, killed), daemon=True)
+    killer.start()
+    with pytest.raises(SandwichError, match=r"Ray worker died 1 times \(executor.max_retries: 0\)"):
+        run(cfg, runs_root=tmp_path / "runs", store=ArtifactStore(tmp_path / "s"), progress=False)
+    killer.join(5)
+    assert killed and len(list(watch.glob("attempt-*"))) == 1

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from sandwich.errors import ConfigError
+from sandwich.errors import ConfigError, SandwichError
 from sandwich.runs.config import ExecutorConfig, parse_config
 from sandwich.runs.context import RunContext
 from sandwich.runs.executor import CellJob, cell_progress
@@ -140,7 +140,7 @@ class RayExecutor:
                     done, _ = ray.wait(list(pending), num_returns=1)
                     for ref in done:
                         i = pending.pop(ref)
-                        outcome = _get(ray, ref, cells[i])
+                        outcome = _get(ray, ref, cells[i], self.cfg.max_retries)
                         update(cells[i].label, 1)
                         yield i, outcome
         finally:
@@ -148,10 +148,18 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
 
 
-def _get(ray: Any, ref: Any, cell: Cell) -> Any:
+def _get(ray: Any, ref: Any, cell: Cell, max_retries: int) -> Any:
     """The task's outcome; a cell's own error re-raised as itself (once, not retried)."""
+    died = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+            ray.exceptions.OutOfMemoryError)  # fmt: skip
     try:
         return ray.get(ref)
+    except died as exc:
+        raise SandwichError(
+            f"cell {cell.label}: its Ray worker died {max_retries + 1} times "
+            f"(executor.max_retries: {max_retries}); its finished stages are in the store, "
+            f"so running again resumes. Ray says: {exc}"
+        ) from None
     except ray.exceptions.RayTaskError as exc:
         cause = getattr(exc, "cause", None)
         if isinstance(cause, BaseException):
