@@ -17,11 +17,11 @@ from sandwich.cli import main
 from sandwich.errors import ConfigError
 from sandwich.runs import parse_config, plan_cells
 from sandwich.runs.config import RUNTIME_FIELDS, ExecutorConfig
-from sandwich.runs.executor import CellJob, LocalExecutor, executor_for
+from sandwich.runs.executor import CellJob, LocalExecutor
 from sandwich.runs.kinds import kind_of
 from sandwich.runs.plan import Cell
 from sandwich.runs.ray_executor import RayExecutor, run_shipped, task_options
-from sandwich.runs.runner import cell_file, run, run_id_for
+from sandwich.runs.runner import cell_file, executor_for, run, run_id_for
 from sandwich.store import ArtifactStore
 from sandwich.tasks import Task
 from sandwich.tasks.config import TaskConfig

@@ -21,8 +21,6 @@ from typing import Any, Protocol, TypeVar, cast
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sandwich.errors import ConfigError
-from sandwich.runs.config import ExecutorConfig
 from sandwich.runs.plan import Cell
 
 R = TypeVar("R")
@@ -90,17 +88,6 @@ class LocalExecutor:
                 update(cell.label, 0)
                 yield fn(cell)
                 update(cell.label, 1)
-
-
-def executor_for(cfg: ExecutorConfig, progress: bool = True) -> Executor:
-    """The executor a config's ``executor:`` names (Ray is imported only when asked for)."""
-    if cfg.name == "local":
-        return LocalExecutor(progress)
-    if cfg.name == "ray":
-        from sandwich.runs.ray_executor import RayExecutor
-
-        return RayExecutor(cfg, progress)
-    raise ConfigError(f"executor.name: unknown executor {cfg.name!r} (allowed: local, ray)")
 
 
 def landed(

@@ -26,9 +26,9 @@ from sandwich.errors import ConfigError
 from sandwich.models.generation.base import Generator
 from sandwich.report.page import ReportFiles, write_page
 from sandwich.results import RunResults, parse_results
-from sandwich.runs.config import RunConfig
+from sandwich.runs.config import ExecutorConfig, RunConfig
 from sandwich.runs.context import RunContext
-from sandwich.runs.executor import CellJob, Executor, MapExecutor, executor_for, landed
+from sandwich.runs.executor import CellJob, Executor, LocalExecutor, MapExecutor, landed
 from sandwich.runs.kinds import Summary, kind_of
 from sandwich.runs.plan import Cell, plan_cells
 from sandwich.store import ArtifactStore, atomic_write_text
@@ -108,6 +108,17 @@ def run(
     atomic_write_text(run_dir / RESULTS_FILE, results.model_dump_json(indent=2))
     write_report(results, run_dir)
     return RunOutput(results, run_dir, outcomes)
+
+
+def executor_for(cfg: ExecutorConfig, progress: bool = True) -> Executor:
+    """The executor a config's ``executor:`` names (Ray is imported only when asked for)."""
+    if cfg.name == "local":
+        return LocalExecutor(progress)
+    if cfg.name == "ray":
+        from sandwich.runs.ray_executor import RayExecutor
+
+        return RayExecutor(cfg, progress)
+    raise ConfigError(f"executor.name: unknown executor {cfg.name!r} (allowed: local, ray)")
 
 
 def _run_cells(
