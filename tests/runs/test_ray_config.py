@@ -5,6 +5,7 @@ what a worker is shipped and holds, and the cells streamed into the run director
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -114,6 +115,8 @@ def test_ray_refuses_a_relative_store_and_python_generators() -> None:
     ex = RayExecutor(ExecutorConfig(name="ray"))
     with pytest.raises(ConfigError, match=r"relative path.*absolute path on a filesystem every"):
         list(ex.run(_job("cache/sandwich"), []))
+    with pytest.raises(ConfigError, match="SANDWICH_HOME 'rel' is a relative path"):
+        list(ex.run(_job("/abs", home="rel"), []))
     with pytest.raises(ConfigError, match="cannot be shipped"):
         list(ex.run(_job("/abs", has_generators=True), []))
 
@@ -160,7 +163,9 @@ def test_a_worker_loads_only_its_cells_task_and_seed(
     i = next(i for i, c in enumerate(cells) if c.task.name == "capitals" and c.seed == 1)
     shipped = (cfg.document(), cells[i].model_dump(mode="json"), str(store.root))
     assert json.loads(json.dumps(shipped)) == list(shipped), "plain JSON data, no arrays"
-    outcome = run_shipped(*shipped)
+    monkeypatch.setenv("SANDWICH_HOME", "/elsewhere")  # a worker's own, restored after
+    outcome = run_shipped(*shipped, home=str(tmp_path / "home"))
+    assert os.environ["SANDWICH_HOME"] == str(tmp_path / "home"), "the driver's, for caches"
     assert loaded == ["capitals"] and split == [("capitals", 1)]
     got = outcome.result.model_dump(exclude={"seconds"})
     assert got == reference.results.cells[i].model_dump(exclude={"seconds"})

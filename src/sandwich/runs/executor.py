@@ -41,6 +41,7 @@ class CellJob:
     local: Callable[[Cell], Any]
     resources: Callable[[Cell], dict[str, float]] = field(default=lambda c: {"CPU": 1.0})
     has_generators: bool = False  # generators given in Python, not by the config
+    home: str | None = None  # the driver's $SANDWICH_HOME (response cache), for workers
 
 
 class Executor(Protocol):

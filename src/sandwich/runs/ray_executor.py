@@ -20,6 +20,7 @@ cells are cancelled. Ray is imported only here, and only when asked for.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,12 +49,18 @@ def _ray() -> Any:
     return ray
 
 
-def run_shipped(config_doc: dict[str, Any], cell_doc: dict[str, Any], store_root: str) -> Any:
+def run_shipped(
+    config_doc: dict[str, Any], cell_doc: dict[str, Any], store_root: str, home: str | None = None
+) -> Any:
     """Run one shipped cell in this (worker) process: the body of every Ray task.
 
     The context is built afresh per cell, so the worker holds only this cell's
     task and this seed's split (no other task's or seed's items or labels).
+    ``home`` is the driver's ``$SANDWICH_HOME``, set here too so that what is
+    found through it (the generation response cache) is the driver's as well.
     """
+    if home is not None:
+        os.environ["SANDWICH_HOME"] = home
     config = parse_config(config_doc, "<config shipped to a Ray worker>")
     cell = _CELL.validate_python(cell_doc)
     store = ArtifactStore(store_root)
@@ -79,13 +86,14 @@ def task_options(resources: dict[str, float], max_retries: int) -> dict[str, Any
     return options
 
 
-def check_store_root(root: str) -> None:
-    """Workers open the store by path: it must be absolute (and on a shared filesystem)."""
-    if not Path(root).is_absolute():
+def check_shared_path(path: str, what: str = "the artifact store root") -> None:
+    """Workers open the store (and ``$SANDWICH_HOME``) by path: it must be absolute (and on
+    a shared filesystem)."""
+    if not Path(path).is_absolute():
         raise ConfigError(
-            f"executor ray: the artifact store root {root!r} is a relative path, which each "
-            "worker would resolve in its own working directory. Give an absolute path on a "
-            "filesystem every Ray node mounts (SANDWICH_HOME=/shared/sandwich; docs/scale.md)"
+            f"executor ray: {what} {path!r} is a relative path, which each worker would "
+            "resolve in its own working directory. Give an absolute path on a filesystem "
+            "every Ray node mounts (SANDWICH_HOME=/shared/sandwich; docs/scale.md)"
         )
 
 
@@ -115,7 +123,9 @@ class RayExecutor:
                 "executor ray: generators given in Python cannot be shipped to Ray workers; "
                 "name them in the config (judge:, assistant:) or use the local executor"
             )
-        check_store_root(job.store_root)
+        check_shared_path(job.store_root)
+        if job.home is not None:
+            check_shared_path(job.home, "SANDWICH_HOME")
         ray = _ray()
         started = self._connect(ray)
         try:
@@ -131,7 +141,7 @@ class RayExecutor:
         for i, cell in enumerate(cells):
             opts = task_options(job.resources(cell), self.cfg.max_retries)
             ref = task.options(name=f"cell {i}: {cell.label}"[:200], **opts).remote(
-                config_ref, cell.model_dump(mode="json"), job.store_root
+                config_ref, cell.model_dump(mode="json"), job.store_root, job.home
             )
             pending[ref] = i
         try:

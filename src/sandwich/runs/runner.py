@@ -31,7 +31,7 @@ from sandwich.runs.context import RunContext
 from sandwich.runs.executor import CellJob, Executor, LocalExecutor, MapExecutor, landed
 from sandwich.runs.kinds import Summary, kind_of
 from sandwich.runs.plan import Cell, plan_cells
-from sandwich.store import ArtifactStore, atomic_write_text
+from sandwich.store import ArtifactStore, atomic_write_text, default_home
 from sandwich.store.hashing import digest
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ def run(
         local=lambda c: kind_of(c.kind).run_cell(ctx, c),
         resources=lambda c: kind_of(c.kind).resources(config, c),
         has_generators=bool(ctx.generators),
+        home=str(default_home()),
     )
     outcomes = _run_cells(ctx, executor or executor_for(config.executor, progress), job, cells)
     summaries = [
