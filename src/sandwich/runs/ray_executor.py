@@ -80,7 +80,7 @@ def task_options(resources: dict[str, float], max_retries: int) -> dict[str, Any
         "retry_exceptions": False,  # a cell's own error is the same on every try
     }
     if "memory" in rest:
-        options["memory"] = rest.pop("memory")
+        options["memory"] = int(rest.pop("memory"))  # bytes
     if rest:
         options["resources"] = rest
     return options
