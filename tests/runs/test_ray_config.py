@@ -19,7 +19,7 @@ from sandwich.errors import ConfigError
 from sandwich.runs import parse_config, plan_cells
 from sandwich.runs.config import RUNTIME_FIELDS, ExecutorConfig
 from sandwich.runs.executor import CellJob, LocalExecutor
-from sandwich.runs.kinds import kind_of
+from sandwich.runs.kinds import kind_of, stage_resources
 from sandwich.runs.plan import Cell
 from sandwich.runs.ray_executor import RayExecutor, run_shipped, task_options
 from sandwich.runs.runner import cell_file, executor_for, run, run_id_for
@@ -95,6 +95,8 @@ def test_a_cell_asks_for_the_resources_of_its_stage() -> None:
     gpu = parse_config({**BASE, "elicitors": ["probe", "finetune"], "seeds": [0],
                         "executor": executor})  # fmt: skip
     assert w2s.resources(gpu, finetune) == {"CPU": 1.0, "GPU": 1.0}
+    assert stage_resources(gpu, "features") == {"CPU": 1.0, "GPU": 1.0}
+    assert stage_resources(cfg, "features") == {"CPU": 1.0}
     assert w2s.resources(gpu, probe) == {"CPU": 2.0, "memory": 2e9}
     protocol = parse_config({**BASE, "weak": [], "strong": [], "protocols": ["naive"],
                              "judge": {"backend": "fake", "model": "j"},

@@ -87,7 +87,7 @@ def _store_is_sound(store: ArtifactStore) -> None:
 
 
 def test_a_killed_worker_is_retried_and_the_run_matches_the_local_executor(
-    cluster: Any, tmp_path: Path
+    cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     watch = tmp_path / "watch"
     watch.mkdir()
@@ -96,8 +96,15 @@ def test_a_killed_worker_is_retried_and_the_run_matches_the_local_executor(
     killed: list[int] = []
     killer = threading.Thread(target=_kill_when_held, args=(watch, killed), daemon=True)
     killer.start()
-    out: RunOutput = run(cfg, runs_root=tmp_path / "runs", store=store, progress=False)
+    with monkeypatch.context() as m:  # features are extracted on a worker, not here
+
+        def refuse(*args: Any) -> None:
+            raise AssertionError("the driver extracted features")
+
+        m.setattr("sandwich.runs.features.TaskFeatures.table", refuse)
+        out: RunOutput = run(cfg, runs_root=tmp_path / "runs", store=store, progress=False)
     killer.join(5)
+    assert list((store.root / "artifacts" / "features").glob("*/*")), "made on a worker"
 
     assert killed, "a worker was holding a cell and was killed"
     attempts = sorted(watch.glob("attempt-*"))

@@ -38,7 +38,7 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
 # how a run is executed, not what it computes: left out of its identity (run id, results)
 RUNTIME_FIELDS: frozenset[str] = frozenset({"executor"})
 # the classes of cells an executor schedules differently (``executor.resources`` keys)
-STAGE_CLASSES = ("probe", "finetune", "generation")
+STAGE_CLASSES = ("features", "probe", "finetune", "generation")
 
 
 class SupervisorConfig(Strict):
@@ -123,11 +123,12 @@ class JudgeConfig(Strict):
 class ExecutorConfig(Strict):
     """Where cells run: ``local`` (this process, in order) or ``ray`` (a Ray cluster).
 
-    ``resources`` overrides what a cell of each stage class asks Ray for
-    (``probe``: cells whose elicitor reads features; ``finetune``: cells whose
-    elicitor trains the weights; ``generation``: protocol cells), e.g.
-    ``{finetune: {GPU: 1, CPU: 4}}``; by default every cell asks for one CPU, and
-    ``use_gpu: true`` adds one GPU to fine-tuning and generation cells. See docs/scale.md.
+    ``resources`` overrides what a task of each stage class asks Ray for
+    (``features``: a kind's ``prepare``, the feature extractions; ``probe``: cells
+    whose elicitor reads features; ``finetune``: cells whose elicitor trains the
+    weights; ``generation``: protocol cells), e.g. ``{finetune: {GPU: 1, CPU: 4}}``;
+    by default every task asks for one CPU, and ``use_gpu: true`` adds one GPU to
+    feature, fine-tuning and generation tasks. See docs/scale.md.
     """
 
     name: Literal["local", "ray"] = Field("local", description="local or ray")
@@ -139,7 +140,9 @@ class ExecutorConfig(Strict):
     resources: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="per stage class: the Ray resources of one cell"
     )
-    use_gpu: bool = Field(False, description="ray: one GPU per fine-tuning / generation cell")
+    use_gpu: bool = Field(
+        False, description="ray: one GPU per feature extraction, fine-tuning or generation task"
+    )
     max_retries: int = Field(
         3, ge=0, description="ray: reruns of a cell whose worker died (never of an error)"
     )

@@ -42,12 +42,20 @@ class CellJob:
     resources: Callable[[Cell], dict[str, float]] = field(default=lambda c: {"CPU": 1.0})
     has_generators: bool = False  # generators given in Python, not by the config
     home: str | None = None  # the driver's $SANDWICH_HOME (response cache), for workers
+    prepare_resources: dict[str, float] = field(default_factory=lambda: {"CPU": 1.0})
 
 
 class Executor(Protocol):
     def run(self, job: CellJob, cells: Sequence[Cell]) -> Iterator[tuple[int, Any]]:
         """Each cell's outcome with its index in ``cells``, as it lands."""
         ...
+
+
+class Preparer(Protocol):
+    """An executor that also runs the kinds' ``prepare`` (the Ray one, on a worker);
+    without this method the runner prepares in its own process."""
+
+    def prepare(self, job: CellJob, kind: str, cells: Sequence[Cell]) -> None: ...
 
 
 class MapExecutor(Protocol):

@@ -65,12 +65,12 @@ class ExperimentKind(Protocol):
 
 
 def stage_resources(config: RunConfig, stage: str) -> dict[str, float]:
-    """What one cell of stage class ``stage`` (``probe``, ``finetune``, ``generation``) asks
-    an executor for: one CPU; one GPU too for fine-tuning and generation when
+    """What one task of stage class ``stage`` (``features``, ``probe``, ``finetune``,
+    ``generation``) asks an executor for: one CPU; one GPU too for all but probes when
     ``executor.use_gpu``; ``executor.resources[stage]`` overrides both."""
     ex = config.executor
     default = {"CPU": 1.0}
-    if ex.use_gpu and stage in ("finetune", "generation"):
+    if ex.use_gpu and stage != "probe":
         default["GPU"] = 1.0
     return {**default, **ex.resources.get(stage, {})}
 

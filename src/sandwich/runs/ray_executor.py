@@ -49,24 +49,43 @@ def _ray() -> Any:
     return ray
 
 
-def run_shipped(
-    config_doc: dict[str, Any], cell_doc: dict[str, Any], store_root: str, home: str | None = None
-) -> Any:
-    """Run one shipped cell in this (worker) process: the body of every Ray task.
+def _worker_context(config_doc: dict[str, Any], store_root: str, home: str | None) -> RunContext:
+    """A fresh run context in this (worker) process over the shared store.
 
-    The context is built afresh per cell, so the worker holds only this cell's
-    task and this seed's split (no other task's or seed's items or labels).
     ``home`` is the driver's ``$SANDWICH_HOME``, set here too so that what is
     found through it (the generation response cache) is the driver's as well.
     """
     if home is not None:
         os.environ["SANDWICH_HOME"] = home
     config = parse_config(config_doc, "<config shipped to a Ray worker>")
-    cell = _CELL.validate_python(cell_doc)
     store = ArtifactStore(store_root)
     store.clean_stale_tmp()  # half-built artifacts of killed processes on this host
-    ctx = RunContext(config, store, progress=False)
-    return kind_of(cell.kind).run_cell(ctx, cell)
+    return RunContext(config, store, progress=False)
+
+
+def run_shipped(
+    config_doc: dict[str, Any], cell_doc: dict[str, Any], store_root: str, home: str | None = None
+) -> Any:
+    """Run one shipped cell in this (worker) process: the body of every cell's Ray task.
+
+    The context is built afresh per cell, so the worker holds only this cell's
+    task and this seed's split (no other task's or seed's items or labels).
+    """
+    cell = _CELL.validate_python(cell_doc)
+    return kind_of(cell.kind).run_cell(_worker_context(config_doc, store_root, home), cell)
+
+
+def prepare_shipped(
+    config_doc: dict[str, Any],
+    kind: str,
+    cell_docs: list[dict[str, Any]],
+    store_root: str,
+    home: str | None = None,
+) -> None:
+    """A kind's ``prepare`` (w2s: every feature extraction) in this (worker) process; what
+    it makes goes to the shared store, where the cells find it."""
+    cells = [_CELL.validate_python(c) for c in cell_docs]
+    kind_of(kind).prepare(_worker_context(config_doc, store_root, home), cells)
 
 
 def task_options(resources: dict[str, float], max_retries: int) -> dict[str, Any]:
@@ -103,21 +122,11 @@ class RayExecutor:
     def __init__(self, cfg: ExecutorConfig, progress: bool = True) -> None:
         self.cfg = cfg
         self.progress = progress
+        self._started = False  # this executor started (or connected) Ray: it disconnects
 
-    def _connect(self, ray: Any) -> bool:
-        """Connect to (or start) Ray unless this process already is; True if we did."""
-        if ray.is_initialized():
-            return False
-        kwargs: dict[str, Any] = {
-            "runtime_env": self.cfg.runtime_env or None,
-            "logging_level": logging.WARNING,
-        }
-        if self.cfg.address is None:  # a Ray instance on this machine, for this run
-            kwargs["include_dashboard"] = False
-        ray.init(address=self.cfg.address, **kwargs)
-        return True
-
-    def run(self, job: CellJob, cells: Sequence[Cell]) -> Iterator[tuple[int, Any]]:
+    def _connect(self, job: CellJob) -> Any:
+        """Check what workers will be shipped; connect to (or start) Ray unless this process
+        already is (then it is left connected at the end)."""
         if job.has_generators:
             raise ConfigError(
                 "executor ray: generators given in Python cannot be shipped to Ray workers; "
@@ -127,12 +136,42 @@ class RayExecutor:
         if job.home is not None:
             check_shared_path(job.home, "SANDWICH_HOME")
         ray = _ray()
-        started = self._connect(ray)
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {
+                "runtime_env": self.cfg.runtime_env or None,
+                "logging_level": logging.WARNING,
+            }
+            if self.cfg.address is None:  # a Ray instance on this machine, for this run
+                kwargs["include_dashboard"] = False
+            ray.init(address=self.cfg.address, **kwargs)
+            self._started = True
+        return ray
+
+    def _disconnect(self, ray: Any) -> None:
+        if self._started:
+            ray.shutdown()
+            self._started = False
+
+    def prepare(self, job: CellJob, kind: str, cells: Sequence[Cell]) -> None:
+        """Run ``kind``'s ``prepare`` as one Ray task with the ``features`` resources (so
+        the driver needs neither the models nor a GPU)."""
+        ray = self._connect(job)
+        try:
+            opts = task_options(job.prepare_resources, self.cfg.max_retries)
+            shipped = [c.model_dump(mode="json") for c in cells]
+            task = ray.remote(prepare_shipped).options(name=f"prepare {kind}", **opts)
+            ref = task.remote(job.config, kind, shipped, job.store_root, job.home)
+            _get(ray, ref, f"prepare {kind}", self.cfg.max_retries)
+        except BaseException:
+            self._disconnect(ray)
+            raise
+
+    def run(self, job: CellJob, cells: Sequence[Cell]) -> Iterator[tuple[int, Any]]:
+        ray = self._connect(job)
         try:
             yield from self._run(ray, job, cells)
         finally:
-            if started:
-                ray.shutdown()
+            self._disconnect(ray)
 
     def _run(self, ray: Any, job: CellJob, cells: Sequence[Cell]) -> Iterator[tuple[int, Any]]:
         task = ray.remote(run_shipped)
@@ -150,7 +189,7 @@ class RayExecutor:
                     done, _ = ray.wait(list(pending), num_returns=1)
                     for ref in done:
                         i = pending.pop(ref)
-                        outcome = _get(ray, ref, cells[i], self.cfg.max_retries)
+                        outcome = _get(ray, ref, f"cell {cells[i].label}", self.cfg.max_retries)
                         update(cells[i].label, 1)
                         yield i, outcome
         finally:
@@ -158,7 +197,7 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
 
 
-def _get(ray: Any, ref: Any, cell: Cell, max_retries: int) -> Any:
+def _get(ray: Any, ref: Any, what: str, max_retries: int) -> Any:
     """The task's outcome; a cell's own error re-raised as itself (once, not retried)."""
     died = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
             ray.exceptions.OutOfMemoryError)  # fmt: skip
@@ -166,13 +205,13 @@ def _get(ray: Any, ref: Any, cell: Cell, max_retries: int) -> Any:
         return ray.get(ref)
     except died as exc:
         raise SandwichError(
-            f"cell {cell.label}: its Ray worker died {max_retries + 1} times "
+            f"{what}: its Ray worker died {max_retries + 1} times "
             f"(executor.max_retries: {max_retries}); its finished stages are in the store, "
             f"so running again resumes. Ray says: {exc}"
         ) from None
     except ray.exceptions.RayTaskError as exc:
         cause = getattr(exc, "cause", None)
         if isinstance(cause, BaseException):
-            cause.add_note(f"(in the Ray task of cell {cell.label})")
+            cause.add_note(f"(in the Ray task of {what})")
             raise cause from None
         raise

@@ -29,7 +29,7 @@ from sandwich.results import RunResults, parse_results
 from sandwich.runs.config import ExecutorConfig, RunConfig
 from sandwich.runs.context import RunContext
 from sandwich.runs.executor import CellJob, Executor, LocalExecutor, MapExecutor, landed
-from sandwich.runs.kinds import Summary, kind_of
+from sandwich.runs.kinds import Summary, kind_of, stage_resources
 from sandwich.runs.plan import Cell, plan_cells
 from sandwich.store import ArtifactStore, atomic_write_text, default_home
 from sandwich.store.hashing import digest
@@ -85,8 +85,6 @@ def run(
     atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config.document(), sort_keys=False))
 
     cells = plan_cells(config)
-    for name in config.kinds:
-        kind_of(name).prepare(ctx, [c for c in cells if c.kind == name])
     job = CellJob(
         config=config.document(),
         store_root=str(ctx.store.root),
@@ -94,8 +92,17 @@ def run(
         resources=lambda c: kind_of(c.kind).resources(config, c),
         has_generators=bool(ctx.generators),
         home=str(default_home()),
+        prepare_resources=stage_resources(config, "features"),
     )
-    outcomes = _run_cells(ctx, executor or executor_for(config.executor, progress), job, cells)
+    ex = executor or executor_for(config.executor, progress)
+    for name in config.kinds:  # what the kind's cells share (w2s: features)
+        mine = [c for c in cells if c.kind == name]
+        remote = getattr(ex, "prepare", None)
+        if remote is not None:
+            remote(job, name, mine)
+        else:
+            kind_of(name).prepare(ctx, mine)
+    outcomes = _run_cells(ctx, ex, job, cells)
     summaries = [
         kind_of(name).summarise(
             ctx, [o for c, o in zip(cells, outcomes, strict=True) if c.kind == name]
