@@ -176,22 +176,22 @@ def test_a_worker_loads_only_its_cells_task_and_seed(
 def test_each_cell_lands_in_the_run_directory_as_it_finishes(tmp_path: Path) -> None:
     cfg = parse_config(BASE)
 
-    class DiesAfterOne:
+    class DiesAfterOne(LocalExecutor):
         def map(self, fn: Callable[[Cell], Any], cells: Sequence[Cell]) -> Iterator[Any]:
             yield fn(cells[0])
             raise KeyboardInterrupt("killed")
 
     with pytest.raises(KeyboardInterrupt):
-        run(cfg, runs_root=tmp_path / "r", executor=DiesAfterOne(), progress=False)
+        run(cfg, runs_root=tmp_path / "r", executor=DiesAfterOne(False), progress=False)
     (run_dir,) = (tmp_path / "r").iterdir()
     assert [p.name for p in (run_dir / "cells").iterdir()] == ["00000.json"]
 
-    class Backwards:  # lands cells last to first, as a cluster may
+    class Backwards(LocalExecutor):  # lands cells last to first, as a cluster may
         def run(self, job: CellJob, cells: Sequence[Cell]) -> Iterator[tuple[int, Any]]:
             for i in reversed(range(len(cells))):
                 yield i, job.local(cells[i])
 
-    out = run(cfg, runs_root=tmp_path / "r", executor=Backwards(), progress=False)
+    out = run(cfg, runs_root=tmp_path / "r", executor=Backwards(False), progress=False)
     files = sorted((out.run_dir / "cells").glob("*.json"))
     assert len(files) == len(out.results.cells) == 2
     for i, cell in enumerate(out.results.cells):

@@ -8,8 +8,10 @@ are plain pydantic data and each kind's ``run_cell`` is a function of
 cell and the store root, and the worker builds its own context over the same
 (shared) artifact store (:mod:`sandwich.runs.ray_executor`).
 
-An executor with only ``map(fn, cells)`` (outcomes in cell order, the older
-form) still works: the runner numbers what it yields.
+An executor also runs each kind's ``prepare`` (the local one in this process,
+the Ray one as a task). :class:`LocalExecutor` keeps ``map(fn, cells)``
+(outcomes in cell order): a subclass that overrides it changes how cells run
+in this process (tests use it to stop a run midway).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -32,13 +34,15 @@ class CellJob:
 
     ``config`` (the config document), ``store_root`` and each cell are what a
     remote executor ships; ``local`` runs a cell in this process with the run's
-    context (and any generators the caller gave, which cannot be shipped);
+    context (and any generators the caller gave, which cannot be shipped),
+    ``local_prepare`` a kind's ``prepare`` for its cells;
     ``resources`` is what a cell asks a scheduler for (the kind's ``resources``).
     """
 
     config: dict[str, Any]
     store_root: str
     local: Callable[[Cell], Any]
+    local_prepare: Callable[[str, Sequence[Cell]], None] = lambda kind, cells: None
     resources: Callable[[Cell], dict[str, float]] = field(default=lambda c: {"CPU": 1.0})
     has_generators: bool = False  # generators given in Python, not by the config
     home: str | None = None  # the driver's $SANDWICH_HOME (response cache), for workers
@@ -46,22 +50,13 @@ class CellJob:
 
 
 class Executor(Protocol):
+    def prepare(self, job: CellJob, kind: str, cells: Sequence[Cell]) -> None:
+        """Run ``kind``'s ``prepare`` for ``cells`` (what they share: w2s features)."""
+        ...
+
     def run(self, job: CellJob, cells: Sequence[Cell]) -> Iterator[tuple[int, Any]]:
         """Each cell's outcome with its index in ``cells``, as it lands."""
         ...
-
-
-class Preparer(Protocol):
-    """An executor that also runs the kinds' ``prepare`` (the Ray one, on a worker);
-    without this method the runner prepares in its own process."""
-
-    def prepare(self, job: CellJob, kind: str, cells: Sequence[Cell]) -> None: ...
-
-
-class MapExecutor(Protocol):
-    """The older form: outcomes in cell order (test doubles, notebooks)."""
-
-    def map(self, fn: Callable[[Cell], R], cells: Sequence[Cell]) -> Iterator[R]: ...
 
 
 @contextmanager
@@ -88,6 +83,9 @@ class LocalExecutor:
     def __init__(self, progress: bool = True) -> None:
         self.progress = progress
 
+    def prepare(self, job: CellJob, kind: str, cells: Sequence[Cell]) -> None:
+        job.local_prepare(kind, cells)
+
     def run(self, job: CellJob, cells: Sequence[Cell]) -> Iterator[tuple[int, Any]]:
         return enumerate(self.map(job.local, cells))
 
@@ -97,13 +95,3 @@ class LocalExecutor:
                 update(cell.label, 0)
                 yield fn(cell)
                 update(cell.label, 1)
-
-
-def landed(
-    ex: Executor | MapExecutor, job: CellJob, cells: Sequence[Cell]
-) -> Iterator[tuple[int, Any]]:
-    """``(index, outcome)`` of each cell as ``ex`` lands it, whichever form ``ex`` has."""
-    run = getattr(ex, "run", None)
-    if run is not None:
-        return iter(run(job, cells))
-    return enumerate(cast(MapExecutor, ex).map(job.local, cells))

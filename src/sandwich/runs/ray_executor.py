@@ -210,7 +210,7 @@ def _get(ray: Any, ref: Any, what: str, max_retries: int) -> Any:
             f"so running again resumes. Ray says: {exc}"
         ) from None
     except ray.exceptions.RayTaskError as exc:
-        cause = getattr(exc, "cause", None)
+        cause = exc.cause  # the cell's own exception, as raised on the worker
         if isinstance(cause, BaseException):
             cause.add_note(f"(in the Ray task of {what})")
             raise cause from None

@@ -28,7 +28,7 @@ from sandwich.report.page import ReportFiles, write_page
 from sandwich.results import RunResults, parse_results
 from sandwich.runs.config import ExecutorConfig, RunConfig
 from sandwich.runs.context import RunContext
-from sandwich.runs.executor import CellJob, Executor, LocalExecutor, MapExecutor, landed
+from sandwich.runs.executor import CellJob, Executor, LocalExecutor
 from sandwich.runs.kinds import Summary, kind_of, stage_resources
 from sandwich.runs.plan import Cell, plan_cells
 from sandwich.store import ArtifactStore, atomic_write_text, default_home
@@ -60,7 +60,7 @@ def run(
     runs_root: Path | str = "runs",
     run_id: str | None = None,
     store: ArtifactStore | None = None,
-    executor: Executor | MapExecutor | None = None,
+    executor: Executor | None = None,
     progress: bool = True,
     generators: Mapping[str, Generator] | None = None,
 ) -> RunOutput:
@@ -89,6 +89,7 @@ def run(
         config=config.document(),
         store_root=str(ctx.store.root),
         local=lambda c: kind_of(c.kind).run_cell(ctx, c),
+        local_prepare=lambda name, mine: kind_of(name).prepare(ctx, mine),
         resources=lambda c: kind_of(c.kind).resources(config, c),
         has_generators=bool(ctx.generators),
         home=str(default_home()),
@@ -96,12 +97,7 @@ def run(
     )
     ex = executor or executor_for(config.executor, progress)
     for name in config.kinds:  # what the kind's cells share (w2s: features)
-        mine = [c for c in cells if c.kind == name]
-        remote = getattr(ex, "prepare", None)
-        if remote is not None:
-            remote(job, name, mine)
-        else:
-            kind_of(name).prepare(ctx, mine)
+        ex.prepare(job, name, [c for c in cells if c.kind == name])
     outcomes = _run_cells(ctx, ex, job, cells)
     summaries = [
         kind_of(name).summarise(
@@ -129,15 +125,13 @@ def executor_for(cfg: ExecutorConfig, progress: bool = True) -> Executor:
     raise ConfigError(f"executor.name: unknown executor {cfg.name!r} (allowed: local, ray)")
 
 
-def _run_cells(
-    ctx: RunContext, ex: Executor | MapExecutor, job: CellJob, cells: list[Cell]
-) -> list[Any]:
+def _run_cells(ctx: RunContext, ex: Executor, job: CellJob, cells: list[Cell]) -> list[Any]:
     """Every cell's outcome in cell order; each one, as it lands, is written to
     ``<run_dir>/cells/<n>.json`` (atomically: the kind's record of it), so a
     reader sees a long sweep's finished cells while it runs."""
     outcomes: list[Any] = [None] * len(cells)
     done = [False] * len(cells)
-    for i, outcome in landed(ex, job, cells):
+    for i, outcome in ex.run(job, cells):
         outcomes[i], done[i] = outcome, True
         record = kind_of(cells[i].kind).cell_record(ctx, outcome)
         if ctx.run_dir is not None:
