@@ -1,12 +1,13 @@
 """The Ray executor: each cell a Ray task on a cluster, sharing one artifact store.
 
-The driver (``sandwich run`` with ``executor: ray``) prepares what the kinds
-share (features), then submits every cell as a task asking for the resources
-its kind declares (:meth:`ExperimentKind.resources`) and collects outcomes as
-they land. A task ships three plain values: the config *document*, the cell
-(pydantic data as JSON) and the artifact store's root path. The worker
-validates the config again, builds its own :class:`RunContext` over the same
-store (which must therefore be a path every worker sees: a shared
+The driver (``sandwich run`` with ``executor: ray``) runs each kind's
+``prepare`` (w2s: the features) as one Ray task with the ``features``
+resources, then submits every cell as a task asking for the resources its kind
+declares (:meth:`ExperimentKind.resources`) and collects outcomes as they land.
+A task ships plain values: the config *document*, the cell (pydantic data as
+JSON), the artifact store's root path and the driver's ``$SANDWICH_HOME``. The
+worker validates the config again, builds its own :class:`RunContext` over the
+same store (which must therefore be a path every worker sees: a shared
 filesystem; docs/scale.md) and runs the cell like the local executor does.
 No labels, items or features travel with a task: a worker loads the task
 itself and makes only its own cell's (task, seed) split.
@@ -14,8 +15,7 @@ itself and makes only its own cell's (task, seed) split.
 A task whose worker process or node dies is retried (``max_retries``); an
 exception raised by the cell itself (a bad input file, a ConfigError) is not:
 it is raised on the driver once, as the original exception, and the other
-cells are cancelled. Ray is imported only here, and only when asked for.
-"""
+cells are cancelled. Ray is imported only here, and only when asked for."""
 
 from __future__ import annotations
 
