@@ -40,7 +40,7 @@ def cpu_info(path: Path = Path("/proc/cpuinfo")) -> tuple[str, set[str]]:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return platform.processor() or platform.machine(), set()
-    name, flags = "", set()
+    name, flags = "", set[str]()
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip()
