@@ -242,11 +242,21 @@ class HFModel(Model):
             )
 
     # -- features ----------------------------------------------------------
+    def auto_dtype(self) -> DType:
+        """bfloat16 when this machine runs the model's shape class (its hidden size)
+        faster in it and close enough, else float32: measured once per machine and
+        cached in the store (:func:`sandwich.models.precision.choose`)."""
+        from sandwich.models.precision import choose
+
+        root = (self.store or ArtifactStore()).root
+        return choose("features", hidden_size=self.hidden_size, store_root=root).dtype
+
     def features(self, texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:
         from sandwich.models.extract import DEFAULT_TOKEN_BUDGET, extract_features
 
+        spec = self.resolve_spec(spec)
         layers = self.resolve_layers(spec.layers)
-        module = self.module(spec.dtype)
+        module = self.module(spec.dtype)  # type: ignore[arg-type]  # resolved: not auto
         return extract_features(
             module,
             self.tokenizer(),
