@@ -191,12 +191,15 @@ def precision_section(
     print(f"\nprecision (dtype auto) for hidden {model.hidden_size}: {decision.dtype} "
           f"-- {decision.reason}")  # fmt: skip
     if m:
+        parts = f"MLP matmuls {m['speedup_linear']:.2f}x"
+        if m.get("speedup_block") is not None:
+            parts += f", block {m['speedup_block']:.2f}x"
+        early = " (stopped early: bf16 is emulated here)" if m.get("stopped_early") else ""
         print(f"  micro-benchmark ({'measured now' if took > 0.2 else 'cached'}, "
               f"{m.get('seconds', 0):.1f} s, load then {m.get('load_avg_1m')}): "
-              f"speed-up {m['speedup']:.2f}x (MLP matmuls {m['speedup_linear']:.2f}x, "
-              f"block {m['speedup_block']:.2f}x), ms {m['ms']}, "
+              f"speed-up {m['speedup']:.2f}x ({parts}), ms {m['ms']}, "
               f"max rel error {m['max_rel_error']:.4f}, "
-              f"min cosine {m['min_cosine']:.6f}")  # fmt: skip
+              f"min cosine {m['min_cosine']:.6f}{early}")  # fmt: skip
     dtypes = ("float32", "bfloat16", "auto")
     specs = {
         d: FeatureSpec(layers=(layer,), pooling="last", dtype=d)  # type: ignore[arg-type]

@@ -251,3 +251,32 @@ def test_real_micro_benchmark_gives_a_valid_decision_quickly(tmp_path: Path) -> 
     assert seconds < 15, f"the micro-benchmark took {seconds:.1f} s"
     cached = precision.choose("features", hidden_size=256, store_root=tmp_path)
     assert cached.measurement == m  # read back, not measured again
+
+
+@pytest.mark.integration
+def test_without_bf16_kernels_the_real_measurement_keeps_fp32(tmp_path: Path) -> None:
+    """A CPU without bf16 units, emulated: oneDNN capped at AVX2 has no bf16 matmul kernel,
+    so bf16 runs several times slower; the real micro-benchmark must keep float32, quickly
+    (it stops after one small Linear), under its own fingerprint."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json,sys,time; from sandwich.models import precision, machine; t=time.time(); "
+        "d=precision.choose('features', hidden_size=256, store_root=sys.argv[1]); "
+        "print(json.dumps({'dtype': d.dtype, 'm': d.measurement, 's': time.time()-t, "
+        "'fp': machine.fingerprint()}))"
+    )
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "OMP_NUM_THREADS": "1"}
+    env.pop(precision.OVERRIDE_ENV, None)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        env=env, capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["dtype"] == "float32", got
+    assert got["m"]["speedup"] < precision.MIN_SPEEDUP
+    assert got["s"] < 15
+    assert got["fp"]["onednn_max_isa"] == "AVX2"  # not the entry of the same CPU uncapped

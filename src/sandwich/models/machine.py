@@ -71,6 +71,9 @@ def fingerprint(device: str = "cpu") -> dict[str, Any]:
     return {
         "cpu": model,
         "flags": {f: f in flags for f in RELEVANT_FLAGS},
+        # what torch may use of them: ATen's vector ISA, and oneDNN's cap if one is set
+        "capability": str(torch.backends.cpu.get_cpu_capability()),
+        "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
         "torch": str(torch.__version__),
         "threads": int(torch.get_num_threads()),
         "device": device_name(device),

@@ -34,6 +34,7 @@ measuring); ``SANDWICH_REMEASURE=1`` measures again.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -43,6 +44,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sandwich.models import machine
+
+log = logging.getLogger(__name__)
 
 Resolved = Literal["float32", "bfloat16"]
 Purpose = Literal["features", "training"]
@@ -54,6 +57,7 @@ DEFAULT_HIDDEN = 640  # the shape class when the model is not known (gemma3-270m
 OVERRIDE_ENV = "SANDWICH_PRECISION"
 ROUNDS = 5
 BUDGET_SECONDS = 1.5  # no new timing round after this (a busy machine measures less)
+HOPELESS = 0.5  # a first small Linear slower than this ratio in bf16 ends the measurement
 
 # (sequences, tokens per sequence) measured for each purpose
 SHAPES: dict[str, tuple[int, int]] = {"features": (16, 32), "training": (4, 64)}
@@ -142,13 +146,15 @@ def choose(
 
         store_root = default_home()
     fp = {**machine.fingerprint(device), "hidden": hidden}
+
+    def measured() -> dict[str, Any]:
+        result = measure(purpose, hidden, device)
+        log.info("dtype auto for %s at hidden %d: %s", purpose, hidden, decide(result).reason)
+        return result
+
+    name = f"precision-{purpose}"
     result = machine.cached_measurement(
-        store_root,
-        f"precision-{purpose}",
-        fp,
-        lambda: measure(purpose, hidden, device),
-        PRECISION_VERSION,
-        force=force,
+        store_root, name, fp, measured, PRECISION_VERSION, force=force
     )
     return decide(result, purpose)
 
@@ -224,21 +230,62 @@ def _compare(a: Any, b: Any) -> tuple[float, float]:
     return float(rel.max()), float(cos.min())
 
 
+def _quick_ratio(hidden: int, device: str) -> tuple[float, float, float]:
+    """(fp32 time / bf16 time, max rel error, min cosine) of one small Linear forward.
+
+    Where bf16 is emulated it is many times slower, and the full measurement in
+    bf16 would take minutes: this finds that out in a fraction of a second.
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        lin32 = torch.nn.Linear(hidden, 4 * hidden, bias=False).to(device)
+        x32 = torch.randn(64, hidden, device=device)
+    lin16, x16 = torch.nn.Linear(hidden, 4 * hidden, bias=False).to(device), x32.bfloat16()
+    lin16.load_state_dict(lin32.state_dict())
+    lin16 = lin16.bfloat16()
+    with torch.inference_mode():
+        times = _best_times({"fp32": lambda: lin32(x32), "bf16": lambda: lin16(x16)}, 3)
+        error, cosine = _compare(lin32(x32), lin16(x16).float())
+    return times["fp32"] / times["bf16"], error, cosine
+
+
 def measure(
     purpose: Purpose, hidden: int, device: str = "cpu", rounds: int = ROUNDS
 ) -> dict[str, Any]:
-    """Time fp32 against bf16 for ``purpose`` at ``hidden`` and check the numbers (docstring)."""
+    """Time fp32 against bf16 for ``purpose`` at ``hidden`` and check the numbers (docstring).
+
+    If one small Linear already runs at under :data:`HOPELESS` of fp32's speed in
+    bf16 (no bf16 units), that is the measurement: the rest would take minutes.
+    """
     import copy
 
     import torch
 
+    started = time.perf_counter()
+    quick, quick_error, quick_cosine = _quick_ratio(hidden, device)
+    if quick < HOPELESS:
+        return {
+            "purpose": purpose,
+            "hidden": hidden,
+            "tokens": 64,
+            "ms": {},
+            "speedup": quick,
+            "speedup_linear": quick,
+            "speedup_block": None,
+            "max_rel_error": quick_error,
+            "min_cosine": quick_cosine,
+            "stopped_early": True,
+            "seconds": round(time.perf_counter() - started, 3),
+            "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        }
     batch, seq = SHAPES[purpose]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         blocks32 = torch.nn.Sequential(*(_block_class()(hidden) for _ in range(2))).to(device)
         x32 = torch.randn(batch, seq, hidden, device=device)
     blocks32.eval()
-    started = time.perf_counter()
     if purpose == "features":
         blocks16 = copy.deepcopy(blocks32).to(torch.bfloat16)
         x16 = x32.to(torch.bfloat16)
@@ -301,6 +348,7 @@ def measure(
         "speedup_block": times["block_fp32"] / times["block_bf16"],
         "max_rel_error": error,
         "min_cosine": cosine,
+        "stopped_early": False,
         "seconds": round(time.perf_counter() - started, 3),
         "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
