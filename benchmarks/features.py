@@ -323,7 +323,7 @@ def baselines(
         waste = 1 - r.real_tokens / r.padded_tokens
         print(f"| {r.name:46} | {r.items_s():7.0f} | {r.tokens_s():8.0f} "
               f"| {r.items_s() / base:6.1f}x | {waste:9.0%} | {gf:7.1f} "
-              f"| {gf / peaks[r.dtype]:6.0%} | {r.load:9} |")  # fmt: skip
+              f"| {gf / peaks[r.dtype]:6.0%} | {r.load.removeprefix('load '):9} |")  # fmt: skip
 
     same = np.abs(feats["naive"] - feats[f"float32:{mid}"][:, 0]).max()
     print(f"\nmax |naive - ours| at layer {mid} (fp32): {same:.2e}")
