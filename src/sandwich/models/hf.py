@@ -138,6 +138,7 @@ class HFModel(Model):
         self._dir: Path | None = source if isinstance(source, Path) else None
         self._modules: dict[str, Any] = {}
         self._tokenizer: Any = None
+        self._auto: DType | None = None  # what dtype auto resolved to (see auto_dtype)
         self.load_count = 0  # how many times weights were read from disk (for tests)
 
     # -- metadata ----------------------------------------------------------
@@ -248,8 +249,10 @@ class HFModel(Model):
         cached in the store (:func:`sandwich.models.precision.choose`)."""
         from sandwich.models.precision import choose
 
-        root = (self.store or ArtifactStore()).root
-        return choose("features", hidden_size=self.hidden_size, store_root=root).dtype
+        if self._auto is None:  # once per model object: keys are made for every stage
+            root = (self.store or ArtifactStore()).root
+            self._auto = choose("features", hidden_size=self.hidden_size, store_root=root).dtype
+        return self._auto
 
     def features(self, texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:
         from sandwich.models.extract import DEFAULT_TOKEN_BUDGET, extract_features

@@ -15,6 +15,7 @@ ignores the cached entries and measures again (the new result replaces the old).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -34,12 +35,13 @@ REMEASURE_ENV = "SANDWICH_REMEASURE"
 MACHINE_DIR = "machine"
 
 
-def cpu_info(path: Path = Path("/proc/cpuinfo")) -> tuple[str, set[str]]:
+@functools.cache
+def cpu_info(path: Path = Path("/proc/cpuinfo")) -> tuple[str, frozenset[str]]:
     """(CPU model name, set of CPU flags); from /proc/cpuinfo on Linux, else ``platform``."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return platform.processor() or platform.machine(), set()
+        return platform.processor() or platform.machine(), frozenset()
     name, flags = "", set[str]()
     for line in text.splitlines():
         key, _, value = line.partition(":")
@@ -48,7 +50,7 @@ def cpu_info(path: Path = Path("/proc/cpuinfo")) -> tuple[str, set[str]]:
             name = value.strip()
         elif key in ("flags", "Features") and not flags:  # x86 / arm
             flags = set(value.split())
-    return name or platform.processor() or platform.machine(), flags
+    return name or platform.processor() or platform.machine(), frozenset(flags)
 
 
 def device_name(device: str) -> str:
