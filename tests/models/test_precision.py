@@ -186,6 +186,7 @@ def test_hf_auto_uses_the_measured_dtype_in_features_and_keys(
     assert auto.dtype == np.float32 and not np.array_equal(auto, fp32)
     assert fake.calls == [("features", 16)]  # the model's shape class, measured once
     assert (tmp_path / "store" / "machine").is_dir()  # cached in the model's store
+    assert model.module("auto") is model.module("bfloat16")  # one copy of the weights
 
     spec = feature_spec(model, FeatureConfig(layer=1))
     assert spec.dtype == "bfloat16" and spec.to_dict()["dtype"] == "bfloat16"

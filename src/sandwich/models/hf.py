@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sandwich.errors import ConfigError, OfflineError, required
-from sandwich.models.base import Backbone, DType, FeatureSpec, Model, Pooling
+from sandwich.models.base import Backbone, DType, FeatureSpec, Model, Pooling, SpecDType
 from sandwich.store import ArtifactStore
 from sandwich.store.hashing import digest, file_digest
 
@@ -198,8 +198,11 @@ class HFModel(Model):
             self._tokenizer = AutoTokenizer.from_pretrained(self.directory)
         return self._tokenizer
 
-    def module(self, dtype: DType = "float32") -> Any:
-        """The backbone (no LM head) in ``dtype``, eval mode; loaded once and cached."""
+    def module(self, dtype: SpecDType = "float32") -> Any:
+        """The backbone (no LM head) in ``dtype`` (``auto``: :meth:`auto_dtype`), eval
+        mode; loaded once per dtype and cached."""
+        if dtype == "auto":
+            dtype = self.auto_dtype()
         if dtype not in self._modules:
             import torch
             from transformers import AutoModel
@@ -259,7 +262,7 @@ class HFModel(Model):
 
         spec = self.resolve_spec(spec)
         layers = self.resolve_layers(spec.layers)
-        module = self.module(spec.dtype)  # type: ignore[arg-type]  # resolved: not auto
+        module = self.module(spec.dtype)
         return extract_features(
             module,
             self.tokenizer(),
