@@ -111,7 +111,7 @@ def read_measurement(path: Path) -> dict[str, Any] | None:
 def cached_measurement(
     store_root: Path | str,
     name: str,
-    fp: dict[str, Any],
+    fingerprint: dict[str, Any],
     measure_fn: Callable[[], dict[str, Any]],
     version: int,
     *,
@@ -119,13 +119,13 @@ def cached_measurement(
 ) -> dict[str, Any]:
     """``measure_fn()``'s result for this machine, measured at most once and cached.
 
-    ``fp`` is the machine's :func:`fingerprint` (plus anything else the
+    ``fingerprint`` is the machine's :func:`fingerprint` (plus anything else the
     measurement depends on, e.g. the shapes measured); ``version`` is bumped when
     the measurement itself changes. ``force`` (or ``$SANDWICH_REMEASURE``)
     measures again. A lock makes concurrent processes wait for one measurement
     rather than run several at once (which would also disturb each other's timings).
     """
-    path = measurement_path(Path(store_root), name, fp, version)
+    path = measurement_path(Path(store_root), name, fingerprint, version)
     again = force or remeasure_requested(name)
     if not again and (cached := read_measurement(path)) is not None:
         return cached
@@ -137,7 +137,7 @@ def cached_measurement(
         record = {
             "name": name,
             "version": version,
-            "machine": fp,
+            "machine": fingerprint,
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "result": result,
         }
