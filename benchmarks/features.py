@@ -3,7 +3,9 @@ and float32 vs bfloat16 vs ``dtype: auto``.
 
 Run:  python benchmarks/features.py [--model gemma3-270m] [--n 1000] [--store DIR]
       (``--only-precision`` skips the naive baselines; ``--remeasure`` re-runs the
-      per-machine dtype micro-benchmark instead of reading its cached result)
+      per-machine dtype micro-benchmark instead of reading its cached result;
+      ``--breakdown`` adds where bfloat16's time goes: matmul vs the rest, one MLP
+      projection per token, elementwise kernels, all in CPU time)
 
 Prints a side-by-side table (items/s, tokens/s, ratio to the naive baseline,
 GFLOP/s and fraction of this machine's matmul peak in the same dtype); then the
@@ -235,6 +237,61 @@ def precision_section(
               f"| {', '.join(x.removeprefix('load ') for x in loads[d]):20} |")  # fmt: skip
 
 
+def cpu_best(fn: Callable[[], Any], reps: int = 5, inner: int = 10) -> float:
+    """Best CPU seconds per call of ``fn`` (``reps`` rounds of ``inner`` calls)."""
+    fn()
+    best = float("inf")
+    for _ in range(reps):
+        c0 = time.process_time()
+        for _ in range(inner):
+            fn()
+        best = min(best, (time.process_time() - c0) / inner)
+    return best
+
+
+def breakdown(model: HFModel, texts: Sequence[str], layer: int) -> None:
+    """Where bfloat16's time goes: matmul vs the rest (torch.profiler, one run per dtype),
+    one MLP projection per token, and elementwise kernels, in CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    print(f"\nbreakdown (CPU time; {load()}):")
+    for d in ("float32", "bfloat16"):
+        spec = FeatureSpec(layers=(layer,), pooling="last", dtype=d)
+        model.features(texts[:32], spec)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            model.features(texts, spec)
+        self_s = {k.key: k.self_cpu_time_total / 1e6 for k in prof.key_averages()}
+        total, mm = sum(self_s.values()), self_s.get("aten::mm", 0.0)
+        print(f"  {d:8} {len(texts)} items: total {total:.2f} s, aten::mm {mm:.2f} s "
+              f"({mm / total:.0%}), rest {total - mm:.2f} s; {load()}")  # fmt: skip
+    up = next(m for n, m in model.module("float32").named_modules() if n.endswith("up_proj"))
+    shape = tuple(up.weight.shape)
+    for tokens in (320, 1280):
+        per = {}
+        for d in ("float32", "bfloat16"):
+            mods = model.module(d).named_modules()  # type: ignore[arg-type]
+            lin = next(m for n, m in mods if n.endswith("up_proj"))
+            x = torch.randn(tokens, shape[1], dtype=getattr(torch, d))
+            with torch.inference_mode():
+                per[d] = cpu_best(partial(lin, x)) / tokens * 1e6
+        print(f"  up_proj {shape[1]}->{shape[0]} at {tokens} tokens: float32 "
+              f"{per['float32']:.1f}, bfloat16 {per['bfloat16']:.1f} CPU-us/token "
+              f"({per['float32'] / per['bfloat16']:.2f}x); {load()}")  # fmt: skip
+    fns = {
+        "gelu-tanh": lambda t: torch.nn.functional.gelu(t, approximate="tanh"),
+        "mul": lambda t: t * t,
+        "add": lambda t: t + t,
+    }
+    for name, fn in fns.items():
+        us = {}
+        for d in ("float32", "bfloat16"):
+            t = torch.randn(320, shape[0], dtype=getattr(torch, d))
+            with torch.inference_mode():
+                us[d] = cpu_best(partial(fn, t)) * 1e6
+        print(f"  {name} on 320 x {shape[0]}: float32 {us['float32']:.0f} us, bfloat16 "
+              f"{us['bfloat16']:.0f} us; {load()}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="gemma3-270m")
@@ -248,6 +305,7 @@ def main() -> None:
     parser.add_argument("--store", default=None, help="artifact store (default $SANDWICH_HOME)")
     parser.add_argument("--only-precision", action="store_true", help="skip the naive rows")
     parser.add_argument("--remeasure", action="store_true", help="re-run the micro-benchmark")
+    parser.add_argument("--breakdown", action="store_true", help="also: where bfloat16's time goes")
     args = parser.parse_args()
 
     model = load_model(args.model, store=ArtifactStore(args.store), progress=False)
@@ -265,6 +323,8 @@ def main() -> None:
         baselines(model, texts, labels, real, mid, args.n_bf16)
     n = min(args.n_prec, args.n)
     precision_section(model, texts[:n], labels[:n], mid, args.repeats, args.remeasure)
+    if args.breakdown:
+        breakdown(model, texts[:128], mid)
 
 
 def baselines(
