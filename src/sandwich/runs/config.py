@@ -94,7 +94,9 @@ class FeatureConfig(Strict):
     pooling: Literal["auto", "last", "mean"] = Field(
         "auto", description="auto = mean for encoders, last token for decoders"
     )
-    dtype: Literal["float32", "bfloat16"] = "float32"
+    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="auto = bfloat16 where measured faster and close enough, else float32"
+    )
     batch_size: int = Field(32, ge=1)
     max_length: int = Field(128, ge=8)
 
