@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import HTTPException
 from fastapi.responses import HTMLResponse
@@ -26,6 +26,7 @@ def templates() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
+        auto_reload=False,  # the package's templates do not change while it runs
     )
     env.filters["fmt"] = fmt
     return env
@@ -35,17 +36,36 @@ def not_found() -> HTTPException:
     return HTTPException(404, "not found")
 
 
+class Page(NamedTuple):
+    """A page to render once the transaction that chose it has committed."""
+
+    name: str
+    ctx: dict[str, Any]
+    status_code: int = 200
+
+
+def page_of(name: str, status_code: int = 200, **ctx: Any) -> Page:
+    return Page(name, ctx, status_code)
+
+
 @dataclass(frozen=True)
 class Web:
     sessions: sessionmaker[Session]
     secret: str  # signs session cookies and rater CSRF tokens
     env: Environment
+    # held around every transaction: SQLite's writer queue (store.db.writer_queue)
+    writers: Callable[[], AbstractContextManager[None]] = field(default=nullcontext)
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
-        """One transaction, committed when the block ends (before any reply is sent)."""
-        with self.sessions.begin() as s:
+        """One transaction, committed when the block ends (before any reply is
+        sent). Keep it short: on SQLite the next writer waits for it, so pages
+        are rendered after it (:class:`Page`)."""
+        with self.writers(), self.sessions.begin() as s:
             yield s
 
     def page(self, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
         return HTMLResponse(self.env.get_template(name).render(**ctx), status_code=status_code)
+
+    def render(self, page: Page) -> HTMLResponse:
+        return self.page(page.name, page.status_code, **page.ctx)
