@@ -62,7 +62,10 @@ class Study(Base):
 
 class Item(Base):
     __tablename__ = "items"
-    __table_args__ = (UniqueConstraint("study_id", "key", name="uq_items_study_key"),)
+    __table_args__ = (
+        UniqueConstraint("study_id", "key", name="uq_items_study_key"),
+        Index("ix_items_role", "study_id", "role", "position"),  # 0005_claim_index
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
     key: Mapped[str] = mapped_column(String(64))
@@ -109,6 +112,18 @@ class Assignment(Base):
     __table_args__ = (
         UniqueConstraint("item_id", "condition", "slot", name="uq_assignments_slot"),
         UniqueConstraint("rater_id", "item_id", name="uq_assignments_rater_item"),
+        # claiming a main slot walks one condition's slots in claim order (0005_claim_index)
+        Index(
+            "ix_assignments_claim",
+            "study_id",
+            "role",
+            "condition",
+            "slot",
+            "item_id",
+            "rater_id",
+            "answered_at",
+            "assigned_at",
+        ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
