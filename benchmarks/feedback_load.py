@@ -122,7 +122,7 @@ def loadavg() -> str:
 
 
 def one_backend(
-    name: str, url: str, root: Path, seconds: float, concurrency: int, workers: int
+    name: str, url: str, root: Path, seconds: float, concurrency: int, workers: int, think: float
 ) -> None:
     truth = create_synthetic_study(url, root / "files", n_items=2000, n_task=2100)
     # simulated raters name their own addresses (X-Forwarded-For): trust loopback for it
@@ -135,7 +135,7 @@ def one_backend(
         server0, cpu0 = tree_cpu(server.proc.pid), time.process_time()
         report = simulate(
             server.url, "load", n_raters=100_000, skill=0.7, concurrency=concurrency,
-            duration=seconds, truth=truth,
+            duration=seconds, truth=truth, think=think,
         )  # fmt: skip
         loader_s = time.process_time() - cpu0
         server_s = tree_cpu(server.proc.pid) - server0
@@ -144,7 +144,10 @@ def one_backend(
     result = audit(url, "load", report)
     peak = commit_peak(url, concurrency, min(seconds, 15.0))
     labels = report.throughput
-    print(f"\n{name}: {workers} server worker(s), {concurrency} raters at once")
+    print(
+        f"\n{name}: {workers} server worker(s), {concurrency} raters at once, "
+        f"think time {think:g} s (mean, before each answer)"
+    )
     print(f"{name}: {report.summary()}")
     wall, n = report.wall_seconds, max(1, len(report.confirmed))
     cores = os.cpu_count() or 1
@@ -183,22 +186,25 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--concurrency", type=int, default=200)
     ap.add_argument("--workers", type=int, default=2, help="server worker processes")
+    ap.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds a rater reads before answering (0: a saturation test)",
+    )
     ap.add_argument("--backends", default="sqlite,postgresql")
     args = ap.parse_args()
     print(f"load average at start: {loadavg()}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        run = (args.seconds, args.concurrency, args.workers, args.think)
         for name in args.backends.split(","):
             if name == "sqlite":
                 url = f"sqlite:///{root / 'sqlite' / 'studies.sqlite'}"
-                one_backend(
-                    name, url, root / "sqlite", args.seconds, args.concurrency, args.workers
-                )
+                one_backend(name, url, root / "sqlite", *run)
             elif name == "postgresql":
                 with TempPostgres() as pg:
-                    one_backend(
-                        name, pg.url, root / "pg", args.seconds, args.concurrency, args.workers
-                    )
+                    one_backend(name, pg.url, root / "pg", *run)
             else:
                 raise SystemExit(f"unknown backend {name!r} (sqlite, postgresql)")
     print(f"\nload average at end: {loadavg()}")
