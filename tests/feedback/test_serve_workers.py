@@ -146,3 +146,19 @@ def test_postgresql_and_memory_databases_need_no_queue() -> None:
     engine = make_engine("sqlite://")
     with writer_queue(engine)():
         pass
+
+
+def test_sandwich_serve_takes_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from sandwich.cli import app as cli
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(server_mod, "serve", lambda *a, **kw: seen.update(kw))
+    url = f"sqlite:///{tmp_path / 'studies.sqlite'}"
+    result = CliRunner().invoke(cli, ["serve", "--db", url, "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert seen["workers"] == 2
+    assert "2 worker process(es)" in result.output
+    bad = CliRunner().invoke(cli, ["serve", "--db", url, "--workers", "0"])
+    assert bad.exit_code != 0
