@@ -153,10 +153,9 @@ def _page_routes(router: APIRouter, web: Web) -> None:
             if row is None:  # main and gold items never get feedback; nor unanswered ones
                 raise not_found()
             a, label, item = row
-            study = required(s.get(Study, rater.study_id), "the rater's study")
             page = page_of(
                 "rater_feedback.html",
-                cfg=study_config(study),
+                cfg=web.config(s, rater.study_id),
                 token=token,
                 text=item.text,
                 correct=label.answer == item.gold,
@@ -169,8 +168,7 @@ def _page_routes(router: APIRouter, web: Web) -> None:
 
 def _next_page(web: Web, s: Session, rater: Rater, token: str, late: bool) -> Page:
     """The rater's page now: the start, the checks, their next item or the end."""
-    study = required(s.get(Study, rater.study_id), "the rater's study")
-    cfg = study_config(study)
+    cfg = web.config(s, rater.study_id)
     csrf = rater_csrf(web.secret, token)
     if rater.started_at is None:
         return page_of("rater_start.html", cfg=cfg, token=token, csrf=csrf)
@@ -181,6 +179,7 @@ def _next_page(web: Web, s: Session, rater: Rater, token: str, late: bool) -> Pa
     if a is None:
         if rater.finished_at is None:
             rater.finished_at = utcnow()
+        study = required(s.get(Study, rater.study_id), "the rater's study")
         return page_of("rater_done.html", cfg=cfg, **_outcome(web, s, rater, study, cfg))
     item = required(s.get(Item, a.item_id), f"item {a.item_id} of assignment {a.key}")
     done, total = progress(s, rater, cfg)
@@ -230,8 +229,7 @@ def _form_routes(router: APIRouter, web: Web) -> None:
             raise HTTPException(422, str(exc)) from None
         with web.tx() as s:  # committed when the block ends, before the redirect is sent
             rater = rater_of(s, token)
-            study = required(s.get(Study, rater.study_id), "the rater's study")
-            cfg = study_config(study)
+            cfg = web.config(s, rater.study_id)
             limit = float(cfg.time_limit_seconds) if cfg.enforce_time_limit else None
             outcome = record(s, rater, assignment_id, *parsed, enforced_limit=limit)
             role = s.scalar(
@@ -258,8 +256,7 @@ def _form_routes(router: APIRouter, web: Web) -> None:
 def _grade(web: Web, token: str, answers: dict[str, str]) -> Response:
     with web.tx() as s:  # committed before the redirect is sent
         rater = rater_of(s, token)
-        study = required(s.get(Study, rater.study_id), "the rater's study")
-        cfg = study_config(study)
+        cfg = web.config(s, rater.study_id)
         if rater.started_at is None or not cfg.comprehension.questions:
             return RedirectResponse(f"/r/{token}", status_code=303)
         result, _left = grade_comprehension(s, rater, cfg, answers)

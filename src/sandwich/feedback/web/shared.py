@@ -14,6 +14,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandwich.feedback.analysis.study_status import fmt
+from sandwich.feedback.store.db import Study
+from sandwich.feedback.store.studies import study_config
+from sandwich.feedback.study_config import StudyConfig
 
 HERE = Path(__file__).parent
 # every numeric id a request may carry is bounded: 0 < id <= MAX_ID (a signed
@@ -55,6 +58,9 @@ class Web:
     env: Environment
     # held around every transaction: SQLite's writer queue (store.db.writer_queue)
     writers: Callable[[], AbstractContextManager[None]] = field(default=nullcontext)
+    # study id -> its parsed config: a study's config never changes after it is
+    # created, and loading the study row cost more than the rest of a page's reads
+    configs: dict[int, StudyConfig] = field(default_factory=dict, repr=False)
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
@@ -63,6 +69,16 @@ class Web:
         are rendered after it (:class:`Page`)."""
         with self.writers(), self.sessions.begin() as s:
             yield s
+
+    def config(self, s: Session, study_id: int) -> StudyConfig:
+        """The study's config (read from the database once per process)."""
+        found = self.configs.get(study_id)
+        if found is None:
+            study = s.get(Study, study_id)
+            if study is None:
+                raise not_found()
+            found = self.configs[study_id] = study_config(study)
+        return found
 
     def page(self, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
         return HTMLResponse(self.env.get_template(name).render(**ctx), status_code=status_code)
