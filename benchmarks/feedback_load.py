@@ -122,7 +122,14 @@ def loadavg() -> str:
 
 
 def one_backend(
-    name: str, url: str, root: Path, seconds: float, concurrency: int, workers: int, think: float
+    name: str,
+    url: str,
+    root: Path,
+    seconds: float,
+    concurrency: int,
+    workers: int,
+    think: float,
+    db_pid: int | None = None,
 ) -> None:
     truth = create_synthetic_study(url, root / "files", n_items=2000, n_task=2100)
     # simulated raters name their own addresses (X-Forwarded-For): trust loopback for it
@@ -133,12 +140,14 @@ def one_backend(
         assert server.proc is not None
         load_before = loadavg()
         server0, cpu0 = tree_cpu(server.proc.pid), time.process_time()
+        db0 = tree_cpu(db_pid) if db_pid else 0.0
         report = simulate(
             server.url, "load", n_raters=100_000, skill=0.7, concurrency=concurrency,
             duration=seconds, truth=truth, think=think,
         )  # fmt: skip
         loader_s = time.process_time() - cpu0
         server_s = tree_cpu(server.proc.pid) - server0
+        db_s = tree_cpu(db_pid) - db0 if db_pid else 0.0
         load_after = loadavg()
         http, http_failed = asyncio.run(_http_peak(server.url, concurrency, min(seconds, 15.0)))
     result = audit(url, "load", report)
@@ -157,11 +166,12 @@ def one_backend(
         f"({loader_s / (loader_s + server_s):.0%} of the two) on {cores} cores; load average "
         f"before the load {load_before}, after {load_after}"
     )
-    per_label = (server_s + loader_s) / n
+    per_label = (server_s + loader_s + db_s) / n
+    database = f" + database server {db_s / n * 1000:.1f} ms" if db_pid else ""
     print(
-        f"{name}: CPU per confirmed label: server {server_s / n * 1000:.1f} ms + loader "
-        f"{loader_s / n * 1000:.1f} ms = {per_label * 1000:.1f} ms, so {cores} idle cores "
-        f"would allow about {cores / per_label:.0f} labels/s"
+        f"{name}: CPU per confirmed label: app server {server_s / n * 1000:.1f} ms + loader "
+        f"{loader_s / n * 1000:.1f} ms{database} = {per_label * 1000:.1f} ms, so {cores} "
+        f"idle cores would allow about {cores / per_label:.0f} labels/s"
     )
     if report.errors:
         print(f"{name}: first errors: {report.errors[:3]}")
@@ -204,7 +214,7 @@ def main() -> None:
                 one_backend(name, url, root / "sqlite", *run)
             elif name == "postgresql":
                 with TempPostgres() as pg:
-                    one_backend(name, pg.url, root / "pg", *run)
+                    one_backend(name, pg.url, root / "pg", *run, db_pid=pg.pid)
             else:
                 raise SystemExit(f"unknown backend {name!r} (sqlite, postgresql)")
     print(f"\nload average at end: {loadavg()}")
