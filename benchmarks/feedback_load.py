@@ -32,6 +32,7 @@ import os
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +176,9 @@ def one_backend(
     )
     if report.errors:
         print(f"{name}: first errors: {report.errors[:3]}")
+    unconfirmed = Counter(x.outcome for x in report.labels if not x.confirmed)
+    if unconfirmed:
+        print(f"{name}: submits not confirmed, by outcome: {dict(unconfirmed)}")
     print(f"{name}: audit: {result.summary()}")
     print(f"{'':<12}{'per second':>12}{'app labels/s as share':>24}")
     print(f"{'app labels':<12}{labels:>12.1f}{'1.00':>24}")
