@@ -34,6 +34,7 @@ def test_serve_with_workers_migrates_once_then_hands_uvicorn_a_factory(
     serve(url, port=8123, workers=3, https_only=True, max_body=4096)
     assert seen["app"] == "sandwich.feedback.web.server:worker_app"
     assert seen["factory"] is True and seen["workers"] == 3 and seen["port"] == 8123
+    assert seen["timeout_keep_alive"] > 60  # outlives nginx's idle upstream connections
     engine = make_engine(url)
     with engine.connect() as conn:  # migrated by the parent, before any worker
         assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 # how the parent hands the app's settings to its worker processes (they start fresh)
 WORKER_SETTINGS_ENV = "SANDWICH_SERVE_SETTINGS"
+KEEP_ALIVE_SECONDS = 75
 
 
 def serve(
@@ -73,6 +74,9 @@ def serve(
         log_level="warning",
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips,  # None: $FORWARDED_ALLOW_IPS or 127.0.0.1
+        # idle connections stay open longer than a reverse proxy keeps its own (nginx:
+        # 60 s), so the server never closes one just as the proxy sends on it
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 
