@@ -261,96 +261,122 @@ def measure(
     If one small Linear already runs at under :data:`HOPELESS` of fp32's speed in
     bf16 (no bf16 units), that is the measurement: the rest would take minutes.
     """
-    import copy
-
     import torch
 
     started = time.perf_counter()
     quick, quick_error, quick_cosine = _quick_ratio(hidden, device)
     if quick < HOPELESS:
-        return {
-            "purpose": purpose,
-            "hidden": hidden,
-            "tokens": 64,
-            "ms": {},
-            "speedup": quick,
-            "speedup_linear": quick,
-            "speedup_block": None,
-            "max_rel_error": quick_error,
-            "min_cosine": quick_cosine,
-            "stopped_early": True,
-            "seconds": round(time.perf_counter() - started, 3),
-            "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-        }
+        return _record(
+            purpose, hidden, 64, {}, (quick, quick, None), (quick_error, quick_cosine), started
+        )
     batch, seq = SHAPES[purpose]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         blocks32 = torch.nn.Sequential(*(_block_class()(hidden) for _ in range(2))).to(device)
         x32 = torch.randn(batch, seq, hidden, device=device)
     blocks32.eval()
-    if purpose == "features":
-        blocks16 = copy.deepcopy(blocks32).to(torch.bfloat16)
-        x16 = x32.to(torch.bfloat16)
-        tokens32, tokens16 = x32.reshape(-1, hidden), x16.reshape(-1, hidden)
-        first32: Any = blocks32[0]  # timed: one block; checked: both
-        first16: Any = blocks16[0]
-
-        def mlp(block: Any, t: Any) -> Any:
-            return block.down(block.up(t)[:, : 4 * hidden])
-
-        with torch.inference_mode():
-            times = _best_times(
-                {
-                    "linear_fp32": lambda: mlp(first32, tokens32),
-                    "linear_bf16": lambda: mlp(first16, tokens16),
-                    "block_fp32": lambda: first32(x32),
-                    "block_bf16": lambda: first16(x16),
-                },
-                rounds,
-            )
-            error, cosine = _compare(blocks32(x32), blocks16(x16).float())
-    else:
-        blocks32.train()
-        target = torch.zeros(batch, seq, hidden, device=device)
-        first: Any = blocks32[0]  # timed: one block; checked: both
-
-        def step(bf16: bool, blocks: Any = first) -> Any:
-            blocks.zero_grad(set_to_none=True)
-            with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
-                out = blocks(x32)
-            loss = torch.nn.functional.mse_loss(out.float(), target)
-            loss.backward()
-            return out.detach().float()
-
-        def mlp_step(bf16: bool) -> None:
-            t = x32.reshape(-1, hidden).detach().requires_grad_(True)
-            with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
-                y = first.down(first.up(t)[:, : 4 * hidden])
-            y.float().sum().backward()
-
-        times = _best_times(
-            {
-                "linear_fp32": lambda: mlp_step(False),
-                "linear_bf16": lambda: mlp_step(True),
-                "block_fp32": lambda: step(False),
-                "block_bf16": lambda: step(True),
-            },
-            rounds,
-        )
-        error, cosine = _compare(step(False, blocks32), step(True, blocks32))
+    timer = _time_features if purpose == "features" else _time_training
+    times, checked = timer(blocks32, x32, device, rounds)
     fp32 = times["linear_fp32"] + times["block_fp32"]
     bf16 = times["linear_bf16"] + times["block_bf16"]
+    speedups = (
+        fp32 / bf16,
+        times["linear_fp32"] / times["linear_bf16"],
+        times["block_fp32"] / times["block_bf16"],
+    )
+    return _record(purpose, hidden, batch * seq, times, speedups, checked, started)
+
+
+def _record(
+    purpose: Purpose,
+    hidden: int,
+    tokens: int,
+    times: dict[str, float],
+    speedups: tuple[float, float, float | None],
+    checked: tuple[float, float],
+    started: float,
+) -> dict[str, Any]:
+    """One measurement as stored: its timings, speed-ups (all, linear, block) and the check."""
     return {
         "purpose": purpose,
         "hidden": hidden,
-        "tokens": batch * seq,
+        "tokens": tokens,
         "ms": {k: round(v * 1e3, 3) for k, v in times.items()},
-        "speedup": fp32 / bf16,
-        "speedup_linear": times["linear_fp32"] / times["linear_bf16"],
-        "speedup_block": times["block_fp32"] / times["block_bf16"],
-        "max_rel_error": error,
-        "min_cosine": cosine,
-        "stopped_early": False,
+        "speedup": speedups[0],
+        "speedup_linear": speedups[1],
+        "speedup_block": speedups[2],
+        "max_rel_error": checked[0],
+        "min_cosine": checked[1],
+        "stopped_early": not times,
         "seconds": round(time.perf_counter() - started, 3),
         "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
+
+
+def _time_features(
+    blocks32: Any, x32: Any, device: str, rounds: int
+) -> tuple[dict[str, float], tuple[float, float]]:
+    """Inference: an MLP's matmuls and one block in fp32 and bf16; both blocks checked."""
+    import copy
+
+    import torch
+
+    hidden = x32.shape[-1]
+    blocks16 = copy.deepcopy(blocks32).to(torch.bfloat16)
+    x16 = x32.to(torch.bfloat16)
+    tokens32, tokens16 = x32.reshape(-1, hidden), x16.reshape(-1, hidden)
+    first32: Any = blocks32[0]  # timed: one block; checked: both
+    first16: Any = blocks16[0]
+
+    def mlp(block: Any, t: Any) -> Any:
+        return block.down(block.up(t)[:, : 4 * hidden])
+
+    with torch.inference_mode():
+        times = _best_times(
+            {
+                "linear_fp32": lambda: mlp(first32, tokens32),
+                "linear_bf16": lambda: mlp(first16, tokens16),
+                "block_fp32": lambda: first32(x32),
+                "block_bf16": lambda: first16(x16),
+            },
+            rounds,
+        )
+        return times, _compare(blocks32(x32), blocks16(x16).float())
+
+
+def _time_training(
+    blocks32: Any, x32: Any, device: str, rounds: int
+) -> tuple[dict[str, float], tuple[float, float]]:
+    """Training: forward + backward of an MLP and of one block, plain fp32 against bf16
+    autocast; both blocks checked."""
+    import torch
+
+    hidden = x32.shape[-1]
+    blocks32.train()
+    target = torch.zeros_like(x32)
+    first: Any = blocks32[0]  # timed: one block; checked: both
+
+    def step(bf16: bool, blocks: Any = first) -> Any:
+        blocks.zero_grad(set_to_none=True)
+        with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
+            out = blocks(x32)
+        loss = torch.nn.functional.mse_loss(out.float(), target)
+        loss.backward()
+        return out.detach().float()
+
+    def mlp_step(bf16: bool) -> None:
+        t = x32.reshape(-1, hidden).detach().requires_grad_(True)
+        with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
+            y = first.down(first.up(t)[:, : 4 * hidden])
+        y.float().sum().backward()
+
+    times = _best_times(
+        {
+            "linear_fp32": lambda: mlp_step(False),
+            "linear_bf16": lambda: mlp_step(True),
+            "block_fp32": lambda: step(False),
+            "block_bf16": lambda: step(True),
+        },
+        rounds,
+    )
+    return times, _compare(step(False, blocks32), step(True, blocks32))
