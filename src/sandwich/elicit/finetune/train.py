@@ -224,6 +224,28 @@ def _epochs(
     bar.close()
 
 
+SHORT = 64  # tokens: up to here bf16 attention trains faster on the math path on CPU
+
+
+def short_attention(ids: torch.Tensor, bf16: bool) -> contextlib.AbstractContextManager[Any]:
+    """The math attention (batched matmuls and a softmax) for short bf16 batches on CPU,
+    else torch's choice (its flash kernel).
+
+    In bf16 the CPU flash kernel has a fixed cost per call that dominates at a
+    few dozen tokens: on smollm2-135m LoRA with minibatches of 8 statements of
+    ~9 tokens its backward took 12 ms per layer, a quarter of the step. One
+    thread, forward + backward, 8 x 9 heads (``benchmarks/train_step_threads.py
+    --attention``, load 12.7): bf16 at 16 tokens flash 13.2 ms, math 0.9; at 64
+    29.8 vs 14.5; at 256 even; at 1024 flash 2x faster. In fp32 flash is faster
+    at every length, so fp32 keeps it.
+    """
+    if not bf16 or ids.device.type != "cpu" or ids.shape[-1] > SHORT:
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.MATH])
+
+
 def bucket_by_length(order: list[int], data: Encoded, per_step: int) -> list[int]:
     """``order`` with each optimizer step's items (consecutive slices of ``per_step``) sorted
     by length, so a minibatch pads to a width close to its items' own.
@@ -321,7 +343,8 @@ class _Run:
     def forward(self, batch: Tensors) -> torch.Tensor:
         """The logits of ``batch`` under the run's autocast; from the cached prefix if any."""
         ids, mask = batch["input_ids"], batch["attention_mask"]
-        with self.acc.autocast():
+        bf16 = self.settings.mixed_precision == "bf16"
+        with self.acc.autocast(), short_attention(ids, bf16):
             if self.prefix is None:
                 return self.model(ids, mask)
             with self.prefix.feeding(batch["rows"].tolist(), ids.device):
