@@ -228,3 +228,20 @@ def test_bf16_lora_training_evaluates_in_fp32_and_keeps_fp32_weights(llama_dir: 
     assert len(scores) == 4 and len(result.val_scores) == 4
     assert all(p.dtype == torch.float32 for p in clf.parameters())
     assert np.mean(result.losses[-3:]) < np.mean(result.losses[:3])
+
+
+def test_short_bf16_batches_use_the_math_attention_with_the_same_logits(llama_dir: Path) -> None:
+    from sandwich.elicit.finetune.train import short_attention
+
+    clf, tok = classifier(llama_dir, "lora")
+    clf.head.weight.data.normal_()
+    batch = encode(tok, separable_task(6)[0], 16).batch(list(range(6)))
+    ids = batch["input_ids"]
+    assert isinstance(short_attention(ids, False), contextlib.nullcontext)
+    assert isinstance(short_attention(torch.zeros(2, 65, dtype=torch.long), True),
+                      contextlib.nullcontext)  # fmt: skip
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        flash = clf(ids, batch["attention_mask"])
+        with short_attention(ids, True):
+            math = clf(ids, batch["attention_mask"])
+    torch.testing.assert_close(math, flash, rtol=0.02, atol=0.02)  # bf16 rounding

@@ -166,6 +166,10 @@ def _train(
     bf16 = settings.mixed_precision == "bf16" and prefix is None  # a cached prefix never runs
     low = FrozenBf16(model) if bf16 else None
     run = _Run(acc, pmodel, popt, sched, data, y, loss_fn, settings, seed, res, best, prefix, low)
+    # gradient checkpointing recomputes the forward in the backward pass, outside the
+    # attention switch: it must find the same kernel
+    recomputes = any(getattr(m, "gradient_checkpointing", False) is True for m in model.modules())
+    run.math_attention = settings.mixed_precision == "bf16" and not recomputes
     try:
         _epochs(run, steps_per_epoch, total, eval_at, ckpt, validation, progress, desc)
     finally:
@@ -227,7 +231,7 @@ def _epochs(
 SHORT = 64  # tokens: up to here bf16 attention trains faster on the math path on CPU
 
 
-def short_attention(ids: torch.Tensor, bf16: bool) -> contextlib.AbstractContextManager[Any]:
+def short_attention(ids: torch.Tensor, allowed: bool) -> contextlib.AbstractContextManager[Any]:
     """The math attention (batched matmuls and a softmax) for short bf16 batches on CPU,
     else torch's choice (its flash kernel).
 
@@ -237,9 +241,10 @@ def short_attention(ids: torch.Tensor, bf16: bool) -> contextlib.AbstractContext
     thread, forward + backward, 8 x 9 heads (``benchmarks/train_step_threads.py
     --attention``, load 12.7): bf16 at 16 tokens flash 13.2 ms, math 0.9; at 64
     29.8 vs 14.5; at 256 even; at 1024 flash 2x faster. In fp32 flash is faster
-    at every length, so fp32 keeps it.
+    at every length, so fp32 keeps it. ``allowed``: bf16 autocast, and no gradient
+    checkpointing (its recomputation would run outside this context).
     """
-    if not bf16 or ids.device.type != "cpu" or ids.shape[-1] > SHORT:
+    if not allowed or ids.device.type != "cpu" or ids.shape[-1] > SHORT:
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -339,12 +344,12 @@ class _Run:
     best: Best
     prefix: PrefixCache | None = None  # top mode: the frozen blocks' outputs, per item
     low: FrozenBf16 | None = None  # bf16: the frozen weights' bf16 copies, swapped in
+    math_attention: bool = False  # short_attention may switch to the math path
 
     def forward(self, batch: Tensors) -> torch.Tensor:
         """The logits of ``batch`` under the run's autocast; from the cached prefix if any."""
         ids, mask = batch["input_ids"], batch["attention_mask"]
-        bf16 = self.settings.mixed_precision == "bf16"
-        with self.acc.autocast(), short_attention(ids, bf16):
+        with self.acc.autocast(), short_attention(ids, self.math_attention):
             if self.prefix is None:
                 return self.model(ids, mask)
             with self.prefix.feeding(batch["rows"].tolist(), ids.device):
