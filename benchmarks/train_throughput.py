@@ -15,8 +15,9 @@ accumulated minibatches of 8, AdamW, soft-label cross-entropy. Then it predicts
 - plain: what one writes by hand in PyTorch: the tokenizer pads each minibatch
   to its longest item, forward, ``(loss / 4).backward()``, ``optimizer.step()``
   and ``zero_grad()`` every 4 minibatches; ``torch.optim.AdamW`` with its
-  defaults, fp32, glibc's default allocator settings; in ``top`` mode the
-  frozen blocks simply have ``requires_grad=False``.
+  defaults and the same cosine decay of the lr as ours (``LambdaLR``), fp32,
+  glibc's default allocator settings; in ``top`` mode the frozen blocks simply
+  have ``requires_grad=False``.
 - ours: ``sandwich.elicit.finetune.train.train`` as the ``finetune`` elicitor
   runs it (accelerate, cosine schedule, freed memory kept in the process,
   fused AdamW, minibatches sorted by length within each step, the frozen
@@ -25,11 +26,16 @@ accumulated minibatches of 8, AdamW, soft-label cross-entropy. Then it predicts
   every 10 steps into a temp dir, as the elicitor writes with a workdir).
 
 Columns: items/s = items x epochs / training seconds; "x plain" = items/s over
-the plain loop's in the same mode; minor page faults per item and the kernel's
+the plain loop's in the same mode; items/CPU-s = items x epochs / the process's
+user + system CPU seconds while training, and its "x plain" (steadier than wall
+time on a shared machine, and the same on an idle one where the process gets
+its cores); minor page faults per item and the kernel's
 share of the process's CPU time (getrusage, training only); peak RSS (sampled
 every 5 ms); mean train loss over the last epoch; held-out accuracy against
-the statements' truth and agreement with the plain loop's held-out predictions
-(P(true) >= 0.5), the "equal results" check. The load average is printed with
+the statements' truth, and the mean absolute difference between the row's
+held-out P(true) and the plain loop's: the "equal results" check (the same
+items, order, batches, optimizer and schedule: what remains is float
+rounding, fused vs unfused AdamW, the length sorting, and bf16). The load average is printed with
 every row: on a shared machine the absolute numbers move with it.
 """
 
@@ -37,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -98,6 +105,10 @@ def plain_loop(
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     opt = torch.optim.AdamW([p for p in clf.parameters() if p.requires_grad], lr=lr)
+    total = epochs * -(-len(texts) // (MINIBATCH * ACCUMULATE))  # optimizer steps
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total))
+    )
     clf.train()
     losses = []
     for epoch in range(epochs):
@@ -112,6 +123,7 @@ def plain_loop(
             losses.append(float(loss.detach()))
             if (k + 1) % ACCUMULATE == 0 or start + MINIBATCH >= len(texts):
                 opt.step()
+                sched.step()
                 opt.zero_grad()
     return losses
 
@@ -133,7 +145,7 @@ def run_row(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    loop, mode, precision = args.row.split(":")
+    loop, mode, precision, *off = args.row.split(":")
     model = load_model(args.model, store=ArtifactStore(args.store), progress=False)
     assert isinstance(model, HFModel), "the benchmark needs a transformers-backed model"
     texts, labels = statements(args.n)
@@ -154,6 +166,7 @@ def run_row(args: argparse.Namespace) -> dict[str, Any]:
         settings = TrainSettings(
             epochs=args.epochs, lr=lr, batch_size=MINIBATCH * ACCUMULATE, minibatch_size=MINIBATCH,
             mixed_precision="bf16" if precision == "bf16" else "no", checkpoint_every=10,
+            **dict.fromkeys(off, False),
         )  # fmt: skip
         with measured() as m:
             if args.checkpoint:
@@ -191,16 +204,20 @@ def spawn(row: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def print_row(r: dict[str, Any], plain: dict[str, Any]) -> None:
-    loop, mode, precision = r["row"].split(":")
+    loop, mode, precision, *off = r["row"].split(":")
     name = f"{'plain PyTorch loop' if loop == 'plain' else 'ours'}, {mode}, {precision}"
+    name += "".join(f", no {o}" for o in off)
     ips = r["items"] / r["seconds"]
     ratio = ips / (plain["items"] / plain["seconds"])
     cpu = r["user"] + r["system"]
-    agree = np.mean((np.array(r["p"]) >= 0.5) == (np.array(plain["p"]) >= 0.5))
+    per_cpu = r["items"] / cpu
+    cpu_ratio = per_cpu / (plain["items"] / (plain["user"] + plain["system"]))
+    diff = np.mean(np.abs(np.array(r["p"]) - np.array(plain["p"])))
     print(f"| {name:28} | {ips:7.2f} | {r['tokens'] / r['seconds']:8.1f} | {ratio:6.2f}x "
-          f"| {r['faults'] / r['items']:11.0f} | {r['system'] / max(cpu, 1e-9):6.1%} "
+          f"| {per_cpu:11.2f} | {cpu_ratio:6.2f}x | {r['faults'] / r['items']:11.0f} "
+          f"| {r['system'] / max(cpu, 1e-9):6.1%} "
           f"| {r['peak'] / 2**30:5.2f} GiB | {r['train_loss']:10.4f} | {r['heldout_acc']:8.1%} "
-          f"| {agree:5.0%} | {r['load']:4.1f} |", flush=True)  # fmt: skip
+          f"| {diff:7.4f} | {r['load']:4.1f} |", flush=True)  # fmt: skip
 
 
 def main() -> None:
@@ -215,6 +232,12 @@ def main() -> None:
     parser.add_argument("--checkpoint", action="store_true", help="ours checkpoints every 10 steps")
     parser.add_argument("--store", default=None, help="artifact store (default $SANDWICH_HOME)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (torch's)")
+    parser.add_argument(
+        "--ablate",
+        default="",
+        help="also ours (fp32) with each of these TrainSettings off, e.g. retain_memory,"
+        "fused_optimizer,bucket_lengths,cache_frozen",
+    )
     parser.add_argument("--row", default=None, help=argparse.SUPPRESS)  # one row, in a child
     args = parser.parse_args()
     if args.row:
@@ -226,8 +249,9 @@ def main() -> None:
           f"held out; steps of {MINIBATCH * ACCUMULATE} = {ACCUMULATE} x {MINIBATCH}; torch "
           f"threads {args.threads or torch.get_num_threads()}; top mode trains the last "
           f"{TOP_K} blocks; load average {os.getloadavg()[0]:.1f}\n")  # fmt: skip
-    head = (f"| {'loop':28} | items/s | tokens/s | x plain | faults/item | kernel "
-            "| peak RSS  | train loss | held-out | agree | load |")  # fmt: skip
+    head = (f"| {'loop':28} | items/s | tokens/s | x plain | items/CPU-s | x plain "
+            "| faults/item | kernel "
+            "| peak RSS  | train loss | held-out | mean dp | load |")  # fmt: skip
     print(head)
     print("|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|")
     for mode in args.modes.split(","):
@@ -235,6 +259,8 @@ def main() -> None:
         print_row(plain, plain)
         for precision in args.precisions.split(","):
             print_row(spawn(f"ours:{mode}:{precision}", args), plain)
+        for setting in filter(None, args.ablate.split(",")):
+            print_row(spawn(f"ours:{mode}:fp32:{setting}", args), plain)
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
 
 
