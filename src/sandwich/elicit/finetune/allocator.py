@@ -7,9 +7,11 @@ settings a block above the mmap threshold (128 KiB, raised dynamically up to
 the heap is trimmed back to the OS once 128 KiB are free. So every step asks
 the kernel for the same memory again: each 4 KiB page of it costs a minor
 page fault, and the kernel zeroes it. Measured on smollm2-135m full
-fine-tuning (benchmarks/train_throughput.py): ~29,000 minor faults per item and
-~40% of the CPU time in the kernel with the defaults; ~0 faults per item after
-the first epoch and < 3% kernel time with the settings below.
+fine-tuning, 64 items x 2 epochs (``benchmarks/train_throughput.py --ablate
+retain_memory``, BENCHMARKS.md): 8,010 minor faults per item and 14.4% of the
+CPU time in the kernel without this setting, 4,785 and 8.6% with it, nearly
+all of them in the first step (the total stays ~610,000 from 128 to 256 item
+passes).
 
 ``retain_freed_memory`` raises ``M_MMAP_THRESHOLD`` (blocks up to 1 GiB come
 from the heap, not from mmap) and ``M_TRIM_THRESHOLD`` (a free heap top is kept),
