@@ -9,6 +9,7 @@ on tiny random models.
 from __future__ import annotations
 
 import contextlib
+import functools
 import resource
 from collections.abc import Callable
 from pathlib import Path
@@ -245,3 +246,36 @@ def test_short_bf16_batches_use_the_math_attention_with_the_same_logits(llama_di
         with short_attention(ids, True):
             math = clf(ids, batch["attention_mask"])
     torch.testing.assert_close(math, flash, rtol=0.02, atol=0.02)  # bf16 rounding
+
+
+def test_the_thread_setting_applies_inside_and_is_restored_after() -> None:
+    from sandwich.elicit.finetune.elicitor import torch_threads
+
+    before = torch.get_num_threads()  # 1 here (the conftest's fixture)
+    with torch_threads(2):
+        assert torch.get_num_threads() == 2
+        with torch_threads(None):  # None leaves the setting alone
+            assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), torch_threads(2):  # restored on an error too
+        raise RuntimeError
+    assert torch.get_num_threads() == before
+
+
+def test_top_mode_cache_with_a_batch_loss_learns_what_the_full_forward_does(
+    llama_dir: Path,
+) -> None:
+    # logconf's whole-batch no-grad pass reads the cached prefix too
+    from sandwich.elicit.finetune.losses import logconf
+
+    texts, y = separable_task(32, seed=6)
+    loss = functools.partial(logconf, aux_weight=0.5, warmup_frac=0.0)
+    states = []
+    for cache in (True, False):
+        clf, tok = classifier(llama_dir, "top", top_k=1)
+        settings = TrainSettings(epochs=2, lr=1e-2, batch_size=8, minibatch_size=4,
+                                 cache_frozen=cache)  # fmt: skip
+        train(clf, encode(tok, texts, 16), y, loss, settings, seed=0)
+        states.append(trainable_state(clf))
+    for name, value in states[1].items():
+        torch.testing.assert_close(states[0][name], value, rtol=0, atol=1e-4, msg=name)
