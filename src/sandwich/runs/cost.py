@@ -1,0 +1,537 @@
+"""The cost model of ``sandwich plan``: FLOPs from model sizes and token counts, seconds from
+a throughput measured once per machine, memory from weights, activations and optimizer state.
+
+Every formula is in docs/planning.md. In short, with ``N`` the parameters in a
+model's block matmuls (attention and MLP projections: what every token
+multiplies through; embeddings and the LM head are not used by feature
+extraction or the classification head) and ``T`` tokens:
+
+- forward (features, predictions, the judge's read): ``2 N T`` (times the depth fraction
+  read, feature extraction stops at its layer), plus attention ``4 L s d_attn T``;
+- training: forward + backward: ``6 N T`` per epoch (full), ``4 N T`` (LoRA: the
+  activations' gradients only), ``2 N T + 4 N_top T`` (top); ``+ 2 N T`` with
+  gradient checkpointing;
+- generation: ``2 N`` per prompt token (prefill) and per new token (decode).
+
+Time is FLOPs divided by the rate of the same operation measured on this
+machine with a small random-initialised transformer (:func:`measure_throughput`),
+so framework overheads are in the rate; stages that are not matmul-bound (probe
+fits, the bootstrap, per-item bookkeeping, loading weights) use per-unit rates
+measured the same way. Measurements are cached as JSON under
+``<store root>/machine/`` keyed by a machine fingerprint (:func:`fingerprint`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from sandwich.runs.kinds import Work
+from sandwich.store import ArtifactStore
+
+MACHINE_DIR = "machine"
+THROUGHPUT_VERSION = 1
+
+# -- the machine -----------------------------------------------------------------------------
+
+_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "fma")
+
+
+def _cpu() -> tuple[str, list[str]]:
+    """The CPU's model name and the flags that change matmul speed (Linux; else platform)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine(), []
+    name = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
+                 if ln.startswith("model name")), platform.machine())  # fmt: skip
+    flags_line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    flags = set(flags_line.split(":", 1)[-1].split())
+    return name, [f for f in _CPU_FLAGS if f in flags]
+
+
+def fingerprint(device: str = "cpu") -> dict[str, Any]:
+    """What a measurement depends on: CPU model and flags, torch version and threads, device."""
+    import torch
+
+    name, flags = _cpu()
+    out: dict[str, Any] = {"cpu": name, "flags": flags, "torch": torch.__version__,
+                           "threads": torch.get_num_threads(), "device": device}  # fmt: skip
+    if device.startswith("cuda") and torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(0)
+    return out
+
+
+def fingerprint_hex(fp: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cached_measurement(
+    root: Path, name: str, fp: Mapping[str, Any], measure: Callable[[], dict[str, Any]],
+    refresh: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    """``measure()`` once per machine: cached in ``<root>/machine/<name>-<fingerprint>.json``
+    (with the fingerprint and when it was taken); ``refresh`` measures again."""
+    path = root / MACHINE_DIR / f"{name}-{fingerprint_hex(fp)}.json"
+    if not refresh and path.is_file():
+        try:
+            return dict(json.loads(path.read_text())["value"])
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable: measure again
+    value = measure()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"fingerprint": dict(fp), "measured": time.time(), "value": value}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}-")
+    with os.fdopen(fd, "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+    return value
+
+
+# -- model sizes -----------------------------------------------------------------------------
+
+# models with a gated MLP (gate, up and down projections): 3 matrices of d x d_ff, else 2
+_GATED = {"llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3",
+          "gemma3_text", "phi3", "olmo", "olmo2", "granite", "smollm3"}  # fmt: skip
+
+# the embedded GGUF models' HF config.json (as written by their conversion), for a cold store
+# where they are not converted yet; read from the converted directory when it exists
+KNOWN_CONFIGS: dict[str, dict[str, Any]] = {
+    "smollm2-135m": {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
+                     "num_hidden_layers": 30, "num_attention_heads": 9,
+                     "num_key_value_heads": 3, "head_dim": 64, "vocab_size": 49152},
+    "gemma3-270m": {"model_type": "gemma3_text", "hidden_size": 640, "intermediate_size": 2048,
+                    "num_hidden_layers": 18, "num_attention_heads": 4,
+                    "num_key_value_heads": 1, "head_dim": 256, "vocab_size": 262144},
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A transformer's shape, as the cost model needs it.
+
+    ``block_params``: parameters in the blocks' matmuls (what a token multiplies
+    through); ``params``: all parameters (block matmuls + embeddings); ``source``:
+    where the numbers came from (``config``, ``known``, ``fake``, ``name``).
+    """
+
+    name: str
+    layers: int
+    hidden: int
+    intermediate: int
+    attn_dim: int  # heads x head_dim
+    kv_dim: int
+    vocab: int
+    gated: bool
+    source: str
+
+    @property
+    def layer_params(self) -> int:
+        attn = self.hidden * (2 * self.attn_dim + 2 * self.kv_dim)  # q, o; k, v
+        mlp = (3 if self.gated else 2) * self.hidden * self.intermediate
+        return attn + mlp
+
+    @property
+    def block_params(self) -> int:
+        return self.layers * self.layer_params
+
+    @property
+    def params(self) -> int:
+        return self.block_params + self.vocab * self.hidden
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "block_params": self.block_params, "params": self.params}
+
+
+def arch_from_config(name: str, cfg: Mapping[str, Any], source: str = "config") -> Arch:
+    """An :class:`Arch` from a Hugging Face ``config.json`` (its text config for multimodal)."""
+    cfg = cfg.get("text_config") or cfg
+    hidden = int(cfg.get("hidden_size") or cfg.get("n_embd") or cfg["d_model"])
+    layers = int(cfg.get("num_hidden_layers") or cfg.get("n_layer") or cfg["num_layers"])
+    heads = int(cfg.get("num_attention_heads") or cfg.get("n_head") or 1)
+    head_dim = int(cfg.get("head_dim") or hidden // heads)
+    kv = int(cfg.get("num_key_value_heads") or heads)
+    inter = int(cfg.get("intermediate_size") or cfg.get("n_inner") or 4 * hidden)
+    vocab, gated = int(cfg.get("vocab_size") or 0), cfg.get("model_type") in _GATED
+    return Arch(name, layers, hidden, inter, heads * head_dim, kv * head_dim, vocab, gated, source)
+
+
+def _arch_from_params(name: str, n_params: float) -> Arch:
+    """A shape guessed from a parameter count only (a hub id's "1.5B"): ``12 L d^2 = N``
+    with the usual ``d / L = 64`` of decoders (plain MLP of 4d; no vocabulary)."""
+    hidden = max(64, round((64 * n_params / 12) ** (1 / 3) / 64) * 64)
+    layers = max(1, round(n_params / (12 * hidden * hidden)))
+    return Arch(name, layers, hidden, 4 * hidden, hidden, hidden, 0, False, "name")
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([mMbB])\b")
+
+
+def _hub_config(repo: str) -> dict[str, Any] | None:
+    """A hub model's config.json from the local Hugging Face cache, if it is there."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - a dependency of transformers
+        return None
+    found = try_to_load_from_cache(repo, "config.json")
+    if isinstance(found, str):
+        return dict(json.loads(Path(found).read_text()))
+    return None
+
+
+def model_arch(name: str, store: ArtifactStore) -> Arch:
+    """The shape of a model by name, read from its config without loading weights.
+
+    Fake models: their parameters; registered embedded models: their config.json
+    (the converted one if the store has it, else :data:`KNOWN_CONFIGS`); a local
+    directory or a hub id in the HF cache: its config.json; an uncached hub id:
+    a shape guessed from the size in its name (``Qwen2.5-1.5B``), source ``name``.
+    """
+    from sandwich.models import MODELS
+
+    if name.startswith("fake-"):
+        from sandwich.models.fake import FakeParams
+
+        p = FakeParams()
+        return Arch(name, p.num_layers, p.dim, 4 * p.dim, p.dim, p.dim, 0, False, "fake")
+    if name in MODELS:
+        cfg = _embedded_config(name, store)
+        if cfg is not None:
+            return arch_from_config(name, cfg)
+        if name in KNOWN_CONFIGS:
+            return arch_from_config(name, KNOWN_CONFIGS[name], "known")
+        raise ValueError(f"model {name!r}: no config to read its size from")
+    path = Path(name).expanduser()
+    if path.is_dir() and (path / "config.json").is_file():
+        return arch_from_config(name, json.loads((path / "config.json").read_text()))
+    repo = name.removeprefix("hf:")
+    if (cfg := _hub_config(repo)) is not None:
+        return arch_from_config(name, cfg)
+    m = _SIZE.search(repo.rsplit("/", 1)[-1])
+    if m is None:
+        raise ValueError(
+            f"model {name!r}: not in the local Hugging Face cache and no size in its name"
+        )
+    scale = 1e9 if m.group(2).lower() == "b" else 1e6
+    return _arch_from_params(name, float(m.group(1)) * scale)
+
+
+def _embedded_config(name: str, store: ArtifactStore) -> dict[str, Any] | None:
+    """The config.json of an embedded model: in its package (minilm) or its converted
+    directory in the store (GGUF models, once converted); None if neither exists yet."""
+    from sandwich.models import convert, embedded
+
+    try:
+        if name == "minilm-l6":
+            return dict(json.loads((embedded.minilm_dir() / "config.json").read_text()))
+        source = {"smollm2-135m": getattr(embedded, "_smollm2_source", None),
+                  "gemma3-270m": getattr(embedded, "_gemma_source", None)}.get(name)  # fmt: skip
+        if source is None:
+            return None
+        found = store.lookup(convert.conversion_key(source()))
+        if found is not None and (found / "config.json").is_file():
+            return dict(json.loads((found / "config.json").read_text()))
+    except Exception:  # a missing package: fall back to the known config
+        return None
+    return None
+
+
+def converted(name: str, store: ArtifactStore) -> bool | None:
+    """Whether an embedded GGUF model is converted in ``store`` (None: not a GGUF model)."""
+    from sandwich.models import convert, embedded
+
+    source = {"smollm2-135m": "_smollm2_source", "gemma3-270m": "_gemma_source"}.get(name)
+    if source is None:
+        return None
+    try:
+        return store.path(convert.conversion_key(getattr(embedded, source)())).exists()
+    except Exception:
+        return None
+
+
+# -- tokens ----------------------------------------------------------------------------------
+
+CHARS_PER_TOKEN = 4.0  # English text with BPE / SentencePiece vocabularies (docs/planning.md)
+SPECIAL_TOKENS = 2  # BOS (and EOS / [SEP])
+
+
+def text_tokens(texts: list[str]) -> np.ndarray:
+    """A cheap token count per text: ``ceil(chars / 4) + 2`` (checked against the embedded
+    models' tokenizers in docs/planning.md); no tokenizer is loaded."""
+    n = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    return np.ceil(n / CHARS_PER_TOKEN).astype(np.int64) + SPECIAL_TOKENS
+
+
+# -- the machine's throughput ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Rates measured on this machine (see :func:`measure_throughput`)."""
+
+    forward_flops: float  # FLOP/s, batched inference (features, predictions, judge reads)
+    train_flops: float  # FLOP/s, forward + backward + AdamW step
+    decode_flops: float  # FLOP/s, token-by-token generation with a KV cache
+    load_bytes: float  # bytes/s, reading a saved model into memory
+    probe_unit: float  # seconds per (row x feature x C value) of a logistic probe fit
+    logconf_unit: float  # seconds per (row x feature x epoch) of the logconf probe
+    bootstrap_unit: float  # seconds per (resample x item) of the PGR bootstrap
+    item_seconds: float  # seconds per item of per-item bookkeeping
+    device: str = "cpu"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _tiny_llama(hidden: int = 512, layers: int = 4, vocab: int = 512) -> tuple[Any, Arch]:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(hidden_size=hidden, intermediate_size=3 * hidden, num_hidden_layers=layers,
+                      num_attention_heads=8, num_key_value_heads=8, vocab_size=vocab,
+                      max_position_embeddings=512)  # fmt: skip
+    import torch
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(cfg).eval()
+    return model, arch_from_config("tiny", cfg.to_dict())
+
+
+def _best(fn: Callable[[], object], repeat: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def measure_throughput(device: str = "cpu", repeat: int = 3) -> dict[str, Any]:
+    """Time the operations the cost model counts, on a random-initialised 4-block Llama
+    (512-d, 13M block parameters: the scale of the embedded models' blocks) and small
+    probe / bootstrap problems. A few seconds; the result is cached per machine."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    model, arch = _tiny_llama()
+    model.to(device)
+    n_block = arch.block_params
+    batch, seq = 32, 24
+    ids = torch.randint(0, arch.vocab, (batch, seq), device=device)
+
+    def forward() -> None:
+        with torch.no_grad():
+            model.model(input_ids=ids)
+
+    fwd = _best(forward, repeat)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+
+    def step() -> None:
+        out = model.model(input_ids=ids[:8]).last_hidden_state
+        out[:, -1].sum().backward()
+        opt.step()
+        opt.zero_grad()
+
+    model.train()
+    train = _best(step, repeat)
+    model.eval()
+    new = 16
+
+    def decode() -> None:
+        with torch.no_grad():
+            model.generate(ids[:8, :8], max_new_tokens=new, min_new_tokens=new, do_sample=False,
+                           pad_token_id=0)  # fmt: skip
+
+    dec = _best(decode, repeat)
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)
+        nbytes = sum(f.stat().st_size for f in Path(tmp).iterdir())
+        from transformers import AutoModel
+
+        load = _best(lambda: AutoModel.from_pretrained(tmp), repeat)
+    rng = np.random.default_rng(0)
+    n, d = 400, 256
+    X, y = rng.standard_normal((n, d)), (rng.random(n) < 0.5).astype(int)
+    probe = _best(lambda: LogisticRegression(C=1.0, max_iter=500).fit(X, y), repeat)
+    logconf = _logconf_rate(n, d, repeat)
+    boot = _bootstrap_rate(repeat)
+    items = _best(lambda: [hashlib.sha256(str(i).encode()).hexdigest() for i in range(2000)], 3)
+    return Throughput(
+        forward_flops=2 * n_block * batch * seq / fwd,
+        train_flops=6 * n_block * 8 * seq / train,
+        decode_flops=2 * n_block * 8 * (8 + new) / dec,  # prefill 8 + 16 new tokens per row
+        load_bytes=nbytes / load,
+        probe_unit=probe / (n * d),
+        logconf_unit=logconf / (n * d),
+        bootstrap_unit=boot,
+        item_seconds=items / 2000,
+        device=device,
+    ).to_dict()
+
+
+def _logconf_rate(n: int, d: int, repeat: int) -> float:
+    """Seconds of one logconf-probe epoch on (n, d) features (the elicitor's own code)."""
+    from sandwich.elicit import ELICITORS, Elicitor
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((n, d)).astype(np.float32), rng.random(n)
+    probe = cast(Elicitor, ELICITORS.build("probe-logconf", epochs=2))
+    return _best(lambda: probe.fit(X, y, random_state=0), repeat) / 2
+
+
+def _bootstrap_rate(repeat: int) -> float:
+    """Seconds per (resample x test item) of :func:`sandwich.metrics.pgr_with_ci`."""
+    from sandwich.metrics import pgr_with_ci
+
+    rng = np.random.default_rng(0)
+    n, n_boot = 400, 500
+    y = (rng.random(n) < 0.5).astype(float)
+    weak, student, ceiling = (np.clip(y * 0.6 + rng.random(n) * 0.4, 0, 1) for _ in range(3))
+    run = lambda: pgr_with_ci(y, weak, student, ceiling, n_boot=n_boot, seed=0)  # noqa: E731
+    return _best(run, repeat) / (n * n_boot)
+
+
+def machine_throughput(
+    store: ArtifactStore, device: str = "cpu", refresh: bool = False
+) -> Throughput:
+    """This machine's :class:`Throughput`, measured on first use and cached in the store."""
+    fp = {**fingerprint(device), "version": THROUGHPUT_VERSION}
+    value = cached_measurement(store.root, "throughput", fp, lambda: measure_throughput(device),
+                               refresh)  # fmt: skip
+    return Throughput(**value)
+
+
+# -- FLOPs, seconds, memory ------------------------------------------------------------------
+
+ATTN_SEQ = 32  # the attention term's sequence length when a stage does not give one
+
+
+def _attention(arch: Arch, tokens: float, seq: float) -> float:
+    return 4.0 * arch.layers * seq * arch.attn_dim * tokens
+
+
+def train_flops_per_token(arch: Arch, params: Mapping[str, Any]) -> float:
+    """Forward + backward FLOPs per token: 6N full, 4N LoRA, 2N + 4N x top_k/L top;
+    + 2N with gradient checkpointing (the forward again)."""
+    n = arch.block_params
+    mode = params.get("mode", "full")
+    if mode == "lora":
+        f = 4.0 * n
+    elif mode == "top":
+        f = 2.0 * n + 4.0 * n * min(1.0, params.get("top_k", 2) / arch.layers)
+    else:
+        f = 6.0 * n
+    return f + (2.0 * n if params.get("gradient_checkpointing") else 0.0)
+
+
+def work_flops(work: Work, arch: Arch | None) -> float:
+    """FLOPs of a forward, train or generate work item (0 for the others, and without a model)."""
+    if arch is None:
+        return 0.0
+    seq = work.params.get("seq", ATTN_SEQ)
+    if work.op == "forward":
+        return work.depth * (2.0 * arch.block_params * work.tokens
+                             + _attention(arch, work.tokens, seq))  # fmt: skip
+    if work.op == "train":
+        per = train_flops_per_token(arch, work.params)
+        return work.passes * (per * work.tokens + 3 * _attention(arch, work.tokens, seq))
+    if work.op == "generate":
+        total = work.items * (work.tokens + work.new_tokens)
+        return 2.0 * arch.block_params * total + _attention(arch, total, work.tokens)
+    return 0.0
+
+
+def work_seconds(work: Work, arch: Arch | None, tp: Throughput) -> float | None:
+    """Estimated seconds of one work item; None when it runs elsewhere (a remote server)."""
+    if work.params.get("remote"):
+        return None
+    flops = work_flops(work, arch)
+    if work.op == "forward":
+        return flops / tp.forward_flops
+    if work.op == "train":
+        return flops / tp.train_flops
+    if work.op == "generate":
+        prefill = 2.0 * (arch.block_params if arch else 0) * work.items * work.tokens
+        return prefill / tp.forward_flops + (flops - prefill) / tp.decode_flops
+    dim = float(work.params.get("dim", 1))
+    if work.op == "probe":
+        return tp.probe_unit * work.items * dim * work.params.get("n_fits", 1)
+    if work.op == "logconf":
+        return tp.logconf_unit * work.items * dim * work.passes
+    if work.op == "bootstrap":
+        return tp.bootstrap_unit * work.items * work.params.get("n_boot", 1000)
+    if work.op == "load":
+        return (arch.params * 4 if arch else 0) / tp.load_bytes
+    return tp.item_seconds * work.items
+
+
+BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+
+def memory_bytes(work: Work, arch: Arch | None, dtype: str = "float32") -> float:
+    """Peak memory of one work item: weights + activations (+ gradients and AdamW state).
+
+    weights: ``P x b`` (b bytes per value); inference activations: one batch of
+    ``B s`` tokens through one block, ``B s (4 d + 2 d_ff) b`` (the block's
+    widest intermediates) plus the captured hidden states ``B s d b``;
+    training: activations of every block kept for the backward,
+    ``L B s (10 d + 3 d_ff) b`` (none but one block's with checkpointing), gradients
+    ``P_train x 4`` and AdamW's two moments ``P_train x 8`` (fp32). LoRA trains
+    ``2 r (d + d_attn)`` per adapted pair of q/v projections per block.
+    """
+    if arch is None or work.op in ("probe", "logconf", "bootstrap", "items"):
+        return 0.0
+    b = BYTES.get(str(work.params.get("dtype", dtype)), 4)
+    weights = arch.params * b
+    d, ff = arch.hidden, arch.intermediate
+    seq = work.params.get("seq", ATTN_SEQ)
+    batch = work.params.get("batch", 32)
+    if work.op in ("forward", "generate"):
+        rows = batch * (seq + (work.new_tokens if work.op == "generate" else 0))
+        kv = 2 * arch.layers * arch.kv_dim * rows * b if work.op == "generate" else 0
+        return weights + rows * (4 * d + 2 * ff) * b + rows * d * b + kv
+    rows = batch * seq
+    layers_kept = 1 if work.params.get("gradient_checkpointing") else arch.layers
+    acts = layers_kept * rows * (10 * d + 3 * ff) * 4
+    mode = work.params.get("mode", "full")
+    if mode == "lora":
+        trainable = arch.layers * 2 * work.params.get("lora_r", 8) * (d + arch.attn_dim)
+    elif mode == "top":
+        trainable = int(arch.layer_params * work.params.get("top_k", 2))
+    else:
+        trainable = arch.params
+    return arch.params * 4 + acts + trainable * (4 + 8)
+
+
+def human(x: float | None, unit: str = "") -> str:
+    """1234567 -> '1.2M' (SI prefixes); None -> '?'."""
+    if x is None:
+        return "?"
+    if x == 0:
+        return f"0{unit}"
+    for p, s in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= p:
+            return f"{x / p:.1f}{s}{unit}"
+    return f"{x:.3g}{unit}"
+
+
+def seconds_text(s: float | None) -> str:
+    if s is None:
+        return "?"
+    if s < 60:
+        return f"{s:.1f}s"
+    if s < 3600:
+        return f"{s / 60:.1f}min"
+    return f"{s / 3600:.1f}h"
