@@ -217,18 +217,19 @@ def _row(
     seen: set[str], costs: _Costs,
 ) -> StageRow:  # fmt: skip
     note = st.unknown
-    if st.key is None:
+    h = st.key.hex if st.key is not None else None  # a digest: computed once per stage
+    if h is None:
         state: State = "runs" if not st.cached else "missing"
         if not st.cached:
             note = "not cached: runs every time"
-    elif st.key.hex in seen:
+    elif h in seen:
         state, note = "shared", "computed by an earlier cell"
-    elif store.path(st.key).exists():
+    elif store.path(st.key).exists():  # type: ignore[arg-type]
         state = "stored"
     else:
         state = "missing"
-    if st.key is not None:
-        seen.add(st.key.hex)
+    if h is not None:
+        seen.add(h)
     flops, secs = costs.stage(st) if state in ("missing", "runs") else (0.0, 0.0)
-    return StageRow(kind, cell, label, st.stage, state, st.key.hex if st.key else None, note,
+    return StageRow(kind, cell, label, st.stage, state, h, note,
                     flops, secs, costs.memory(st))  # fmt: skip

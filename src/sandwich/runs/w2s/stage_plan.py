@@ -12,6 +12,7 @@ loaded; the sizes the costs need come from their configs (:func:`sandwich.runs.c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,31 @@ def _try(build: Callable[[], ArtifactKey]) -> tuple[ArtifactKey | None, str | No
         return None, f"key unknown: {exc}"
 
 
+@dataclass
+class _PlanData(CellData):
+    """A cell's data for planning: the parts of keys that many cells share (features keys,
+    model fingerprints, the split's part) computed once per planner, by CellData's own code."""
+
+    memo: dict[tuple[str, ...], Any] = field(default_factory=dict)
+
+    def _once(self, key: tuple[str, ...], compute: Callable[[], Any]) -> Any:
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
+    def split_key(self) -> dict[str, Any]:
+        return dict(self._once(("split", self.task.fingerprint, str(self.seed)), super().split_key))
+
+    def features_key(self, model: str) -> str:
+        fp = self.task.fingerprint
+        return str(
+            self._once(("features", model, fp), lambda: super(_PlanData, self).features_key(model))
+        )
+
+    def fingerprint(self, model: str) -> str:
+        return str(self._once(("model", model), lambda: super(_PlanData, self).fingerprint(model)))
+
+
 class _Planner:
     """Caches what many cells share (tasks' token counts, components, stored labels)."""
 
@@ -46,6 +72,12 @@ class _Planner:
         self._components: dict[str, Any] = {}
         self._labels: dict[str, np.ndarray | None] = {}
         self._dims: dict[str, int] = {}
+        self.memo: dict[tuple[str, ...], Any] = {}
+
+    def data(self, cell: W2SCell) -> CellData:
+        ctx = self.ctx
+        task, splits = ctx.task(cell.task), ctx.splits(cell.task, cell.seed)
+        return _PlanData(ctx, cell, task, splits, cell.strong, cell.seed, False, self.memo)
 
     def tokens(self, task: Task, items: Sequence[Any], max_length: int) -> int:
         if task.fingerprint not in self._tokens:
@@ -181,7 +213,7 @@ def w2s_stages(ctx: RunContext, cells: Sequence[W2SCell]) -> list[StagePlan]:
     out = feature_stages(ctx, pl)
     n_boot = ctx.config.bootstrap.n_boot
     for i, cell in enumerate(cells):
-        data = CellData.build(ctx, cell)
+        data = pl.data(cell)
         sup = pl.component("sup", cell.weak, lambda: build_supervisor(cell.weak))  # noqa: B023
         elicitor: ElicitorBase = pl.component(
             "elicitor", cell.elicitor,
