@@ -21,8 +21,8 @@ from sandwich.store import ArtifactStore
 
 # fixed rates: the tests that do not test the measurement do not take it
 RATES = Throughput(
-    forward_flops=1e10, train_flops=1e10, decode_flops=1e9, load_bytes=1e9, probe_unit=1e-7,
-    logconf_unit=1e-7, bootstrap_unit=1e-9, item_seconds=1e-6,
+    forward_flops=1e10, train_flops=1e10, adam_unit=1e-9, decode_flops=1e9, load_bytes=1e9,
+    probe_unit=1e-7, logconf_unit=1e-7, bootstrap_unit=1e-9, item_seconds=1e-6,
 )  # fmt: skip
 W2S: dict[str, Any] = {
     "name": "p",

@@ -48,6 +48,7 @@ from sandwich.runs.kinds import StagePlan, Summary, Work
 from sandwich.runs.plan import ProtocolCell
 from sandwich.store import ArtifactKey
 from sandwich.tasks import Item
+from sandwich.tasks.choices import choice_view
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +232,9 @@ def _transcript_work(
     protocol = _protocol(cell)
     judge_role, assistant_role = _roles(protocol)
     n = len(items)
-    item_tok = int(text_tokens([it.text for it in items]).mean()) if n else 0
+    views = [choice_view(it) for it in items]
+    item_tok = int(text_tokens([f"{v.question} {v.choices}" for v in views]).mean()) if n else 0
+    passage = int(text_tokens([v.passage or "" for v in views]).mean()) if n else 0
     turns, readings = _turns(protocol)
     cfg = ctx.config
     out = []
@@ -246,13 +249,16 @@ def _transcript_work(
     new = cfg.generation.max_new_tokens
     if assistant_role is not None and turns:
         m, extra = model(assistant_role)
-        prompt = PROMPT_OVERHEAD + item_tok + (turns - 1) * new // 2  # earlier turns, on average
+        # the assistant reads the passage; earlier turns: half of them on average
+        prompt = PROMPT_OVERHEAD + item_tok + passage + (turns - 1) * new // 2
         out.append(Work("load", m, params=extra))
         out.append(Work("generate", m, tokens=prompt, items=n * turns, new_tokens=new,
                         params={**extra, "seq": prompt}))  # fmt: skip
     m, extra = model(judge_role)
     reads = n * 2 * readings
-    prompt = PROMPT_OVERHEAD + item_tok + turns * new
+    prompt = (
+        PROMPT_OVERHEAD + item_tok + turns * new + (passage if protocol.judge_sees_passage else 0)
+    )
     out.append(Work("load", m, params=extra))
     if cfg.judging.method == "text":
         reply = cfg.judging.max_new_tokens

@@ -134,9 +134,11 @@ def _text_work(
     for i, m in enumerate(models):
         last = i == len(models) - 1
         out.append(Work("load", m, params={"fresh": True}))  # training reads a fresh copy
-        out.append(Work("train", m, tokens=round(tok(fit) * (1 - val)), items=n_fit,
+        n_train = round(n_fit * (1 - val))
+        out.append(Work("train", m, tokens=round(tok(fit) * (1 - val)), items=n_train,
                         passes=float(hp.get("epochs", 2)),
-                        params={**train_params, "seq": seq, "batch": mb}))  # fmt: skip
+                        params={**train_params, "seq": seq, "batch": mb,
+                                "step_items": int(hp.get("batch_size", 32))}))  # fmt: skip
         if val:  # selection: the held-out part scored evals_per_epoch times per epoch
             evals = int(hp.get("epochs", 2)) * int(hp.get("evals_per_epoch", 2))
             out.append(Work("forward", m, tokens=round(tok(fit) * val) * evals,
