@@ -12,7 +12,9 @@ counted); then ``sandwich plan`` (the estimate) and ``sandwich run`` in a
 child process, with every cell timed by a timing executor. Printed per
 config: estimated vs measured seconds for the shared work (``prepare``:
 features, model conversion), the cells, and the whole run, the ratio
-measured / estimated, and the 1-minute load average before and after.
+measured / estimated, and the 1-minute load average before, during (mean of
+samples every 10 s) and after. The estimate is for an otherwise idle machine;
+on a loaded one the last ratio divides by mean load / cores as a rough correction.
 ``--json FILE`` writes every number. The target: the ratio within [0.5, 2].
 """
 
@@ -70,7 +72,7 @@ def child(config_path: str, out_path: str) -> None:
     for r in plan.rows:
         if r.cell is not None and r.seconds is not None:
             est_cells[r.cell] = est_cells.get(r.cell, 0.0) + r.seconds
-    est_shared = sum(r.seconds or 0.0 for r in plan.rows if r.cell is None)
+    est_shared = sum(r.seconds or 0.0 for r in plan.rows if r.stage == "features")
     result = {
         "config": config_path,
         "n_cells": plan.n_cells,
@@ -134,12 +136,18 @@ def main(argv: list[str] | None = None) -> int:
             env = {**os.environ, "SANDWICH_HOME": str(home)}
             before = load()
             cmd = [sys.executable, __file__, "--child", str(cfg), str(out)]
-            proc = subprocess.run(cmd, env=env, check=False)
+            proc = subprocess.Popen(cmd, env=env)
+            samples = []
+            while proc.poll() is None:  # the 1-minute load average every 10 s of the run
+                samples.append(load())
+                time.sleep(10)
             if proc.returncode:
                 print(f"{cfg}: failed (exit {proc.returncode})")
                 continue
             res = json.loads(out.read_text())
             res["load_before"], res["load_after"] = before, load()
+            res["load_mean"] = sum(samples) / max(1, len(samples))
+            res["cores"] = os.cpu_count()
             results.append(res)
             _print(res)
             shutil.rmtree(home, ignore_errors=True)
@@ -154,8 +162,12 @@ def _print(res: dict[str, Any]) -> None:
     def ratio(k: str) -> str:
         return f"{m[k] / e[k]:.2f}" if e.get(k) else "-"
 
+    busy = max(1.0, res["load_mean"] / (res["cores"] or 1))
     print(f"{res['config']}: {res['n_cells']} cells, planned in {res['planned_in']:.2f} s, "
-          f"load avg {res['load_before']:.2f} -> {res['load_after']:.2f}")  # fmt: skip
+          f"load avg {res['load_before']:.2f} -> {res['load_after']:.2f}, "
+          f"mean {res['load_mean']:.2f}"
+          f" on {res['cores']} cores (measured / estimate / (mean load / cores): "
+          f"{res['measured']['total'] / (res['estimate']['total'] or 1) / busy:.2f})")  # fmt: skip
     for k in ("prepare", "cells", "total"):
         print(f"  {k:8s} estimate {e[k] or 0:8.1f} s  measured {m[k]:8.1f} s  "
               f"measured/estimate {ratio(k)}")  # fmt: skip

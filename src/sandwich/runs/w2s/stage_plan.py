@@ -214,6 +214,7 @@ def w2s_stages(ctx: RunContext, cells: Sequence[W2SCell]) -> list[StagePlan]:
     pl = _Planner(ctx)
     out = feature_stages(ctx, pl)
     n_boot = ctx.config.bootstrap.n_boot
+    group_items: dict[tuple[str, str, str, str], int] = {}
     for i, cell in enumerate(cells):
         data = pl.data(cell)
         sup = pl.component("sup", cell.weak, lambda: build_supervisor(cell.weak))  # noqa: B023
@@ -241,7 +242,14 @@ def w2s_stages(ctx: RunContext, cells: Sequence[W2SCell]) -> list[StagePlan]:
         out.append(StagePlan("predictions", i, pkey, _elicitor_work(pl, data, elicitor), pwhy,
                              models=text_models))  # fmt: skip
         n_test = len(data.items("test"))
+        group = (cell.task.label, cell.weak.display, cell.strong, cell.elicitor.display)
+        group_items[group] = group_items.get(group, 0) + n_test
         out.append(StagePlan("measure", i, None,
                              (Work("bootstrap", items=n_test, params={"n_boot": n_boot}),),
                              cached=False))  # fmt: skip
+    # the run's summary: each group's intervals over seeds (the same bootstrap per item)
+    boots = tuple(
+        Work("bootstrap", items=n, params={"n_boot": n_boot}) for n in group_items.values()
+    )
+    out.append(StagePlan("summarise", None, None, boots, cached=False))
     return out
