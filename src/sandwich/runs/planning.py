@@ -36,8 +36,9 @@ from sandwich.store import ArtifactStore
 State = Literal["stored", "missing", "shared", "runs"]
 
 # converting an embedded GGUF model into the store (a cold store's first load), seconds per
-# parameter: gemma3-270m took 9.8 s for 268M parameters here (docs/planning.md)
-CONVERT_SECONDS_PER_PARAM = 9.8 / 268e6
+# parameter: first load minus reload in BENCHMARKS.md "Model loading" (benchmarks/model_load.py):
+# gemma3-270m 66.4 - 4.1 s for 268M parameters (smollm2-135m: 23.1 - 0.7 s for 135M)
+CONVERT_SECONDS_PER_PARAM = (66.4 - 4.1) / 268e6
 
 
 @dataclass
