@@ -97,7 +97,7 @@ def _totals(plan: Plan) -> None:
         f"to compute: {human(plan.total_flops, 'FLOP')}, about {seconds_text(plan.total_seconds)}"
         f" on {plan.device}" + ("" if plan.throughput else " (no throughput measured for it here)")
     )
-    if mem:
+    if mem and max(mem.values()) > 0:
         console.print(f"peak memory per cell: up to {human(max(mem.values()), 'B')} "
                       f"(on {plan.device}; docs/planning.md)")  # fmt: skip
     unknown = {r.note for r in plan.rows if r.note and r.note.startswith("key unknown")}
