@@ -193,3 +193,32 @@ def test_thousands_of_cells_plan_in_seconds(
     assert seconds < 10, f"2000 cells planned in {seconds:.1f} s"
     assert sorted(loads) == ["fake-mid", "fake-strong", "fake-weak"]  # once each, not per cell
     assert sum(r.stage == "labels" and r.state == "missing" for r in plan.rows) == 1000
+
+
+def test_protocol_stages_count_turns_and_judge_reads(store: ArtifactStore) -> None:
+    from sandwich.runs.context import RunContext
+    from sandwich.runs.kinds import kind_of
+    from sandwich.runs.protocol import transcripts_key
+
+    debate = {"name": "debate", "params": {"rounds": 2, "mode": "sequential"}}
+    doc = {**PROTOCOL, "name": "p", "task": {"name": "arithmetic", "n_items": 300},
+           "protocols": ["naive", "consultancy", debate, "critique"]}  # fmt: skip
+    config = parse_config(doc)
+    ctx = RunContext(config, store, progress=False)
+    kind = kind_of("protocol")
+    cells = kind.plan(config)
+    stages = [s for s in kind.stages(ctx, cells) if s.stage == "transcripts"]
+    by = {cells[s.cell].protocol.display: s for s in stages if s.cell is not None}
+
+    def ops(name: str, op: str) -> int:
+        return sum(w.items for w in by[name].work if w.op == op)
+
+    n = 20  # max_items
+    assert ops("naive", "generate") == 0 and ops("naive", "forward") == 2 * n  # both orders
+    assert ops("consultancy", "generate") == n  # one round
+    assert ops("critique", "generate") == 2 * n  # answer, then critique
+    # sequential: 2 rounds x 2 debaters, written in both speaking orders, each read in both
+    assert ops("debate", "generate") == 2 * 2 * 2 * n and ops("debate", "forward") == 2 * 2 * n
+    for s in stages:  # the key is the one the cell stores its transcripts under
+        items = ctx.task(cells[s.cell].task).items[:n]
+        assert s.key == transcripts_key(ctx, cells[s.cell], items)
