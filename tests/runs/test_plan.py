@@ -222,3 +222,21 @@ def test_protocol_stages_count_turns_and_judge_reads(store: ArtifactStore) -> No
     for s in stages:  # the key is the one the cell stores its transcripts under
         items = ctx.task(cells[s.cell].task).items[:n]
         assert s.key == transcripts_key(ctx, cells[s.cell], items)
+
+
+def test_memory_counts_weights_activations_and_optimizer_state() -> None:
+    from sandwich.runs.cost import memory_bytes
+
+    cfg = {"model_type": "llama", "hidden_size": 8, "intermediate_size": 16,
+           "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+           "head_dim": 4, "vocab_size": 10}  # fmt: skip
+    arch = arch_from_config("tiny", cfg)
+    p = arch.params  # 1232
+    assert memory_bytes(Work("load", "m"), arch) == 4 * p
+    fwd = Work("forward", "m", tokens=100, params={"batch": 2, "seq": 5})
+    assert memory_bytes(fwd, arch) == 4 * p + 10 * (4 * 8 + 2 * 16) * 4 + 10 * 8 * 4
+    full = Work("train", "m", params={"mode": "full", "batch": 2, "seq": 5})
+    acts = 2 * 10 * (10 * 8 + 3 * 16) * 4  # every block's activations, fp32
+    assert memory_bytes(full, arch) == 4 * p + acts + p * 12  # grads 4 + AdamW 8 per param
+    lora = Work("train", "m", params={"mode": "lora", "lora_r": 2, "batch": 2, "seq": 5})
+    assert memory_bytes(lora, arch) == 4 * p + acts + 2 * 2 * 2 * (8 + 8) * 12

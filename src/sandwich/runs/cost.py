@@ -518,6 +518,8 @@ def memory_bytes(work: Work, arch: Arch | None, dtype: str = "float32") -> float
         return 0.0
     b = BYTES.get(str(work.params.get("dtype", dtype)), 4)
     weights = arch.params * b
+    if work.op == "load":
+        return weights
     d, ff = arch.hidden, arch.intermediate
     seq = work.params.get("seq", ATTN_SEQ)
     batch = work.params.get("batch", 32)
