@@ -165,6 +165,12 @@ def test_cli_prints_the_plan_and_json(
     doc = json.loads(capsys.readouterr().out)
     assert doc["n_cells"] == 12 and doc["total_seconds"] > 0
     assert {r["stage"] for r in doc["rows"]} >= {"features", "labels", "transcripts"}
+    import torch
+
+    if not torch.cuda.is_available():  # no GPU to measure: FLOPs and memory, time unknown
+        assert main(["plan", str(path), "--json", "--device", "cuda"]) == 0
+        gpu = json.loads(capsys.readouterr().out)
+        assert gpu["total_seconds"] is None and gpu["total_flops"] == doc["total_flops"]
 
 
 def test_thousands_of_cells_plan_in_seconds(
