@@ -13,8 +13,10 @@ child process, with every cell timed by a timing executor. Printed per
 config: estimated vs measured seconds for the shared work (``prepare``:
 features, model conversion), the cells, and the whole run, the ratio
 measured / estimated, and the 1-minute load average before, during (mean of
-samples every 10 s) and after. The estimate is for an otherwise idle machine;
-on a loaded one the last ratio divides by mean load / cores as a rough correction.
+samples every 10 s) and after. The throughput is measured on the machine as it
+is when the command starts: run it on an otherwise idle machine (on a loaded
+one both the measurement and the runs slow down, by amounts that vary with the
+other work).
 ``--json FILE`` writes every number. The target: the ratio within [0.5, 2].
 """
 
@@ -162,12 +164,9 @@ def _print(res: dict[str, Any]) -> None:
     def ratio(k: str) -> str:
         return f"{m[k] / e[k]:.2f}" if e.get(k) else "-"
 
-    busy = max(1.0, res["load_mean"] / (res["cores"] or 1))
     print(f"{res['config']}: {res['n_cells']} cells, planned in {res['planned_in']:.2f} s, "
           f"load avg {res['load_before']:.2f} -> {res['load_after']:.2f}, "
-          f"mean {res['load_mean']:.2f}"
-          f" on {res['cores']} cores (measured / estimate / (mean load / cores): "
-          f"{res['measured']['total'] / (res['estimate']['total'] or 1) / busy:.2f})")  # fmt: skip
+          f"mean {res['load_mean']:.2f} on {res['cores']} cores")  # fmt: skip
     for k in ("prepare", "cells", "total"):
         print(f"  {k:8s} estimate {e[k] or 0:8.1f} s  measured {m[k]:8.1f} s  "
               f"measured/estimate {ratio(k)}")  # fmt: skip
