@@ -116,7 +116,10 @@ def test_flops_match_a_hand_count_for_a_tiny_model(tmp_path: Path, store: Artifa
     lora = Work("train", "m", tokens=t, passes=1, params={"mode": "lora"})
     assert work_flops(lora, arch) == 4 * 1152 * t + 3 * attention
     gen = Work("generate", "m", tokens=10, items=3, new_tokens=5)
-    assert work_flops(gen, arch) == 2 * 1152 * 45 + 4 * 2 * 10 * 8 * 45
+    head = 2 * 10 * 8  # the LM head (vocab x hidden) on the last prompt token and each new one
+    assert work_flops(gen, arch) == 2 * 1152 * 45 + 4 * 2 * 10 * 8 * 45 + head * 3 * 6
+    judge = Work("forward", "m", tokens=t, params={"head": True})  # scoring reads every logit
+    assert work_flops(judge, arch) == 2 * 1152 * t + attention + head * t
     # a non-gated (BERT-like) MLP has two matrices
     bert = arch_from_config("b", {**cfg, "model_type": "bert"})
     assert bert.block_params == 2 * (64 + 64 + 32 + 32 + 2 * 128)

@@ -464,15 +464,18 @@ def work_flops(work: Work, arch: Arch | None) -> float:
     if arch is None:
         return 0.0
     seq = work.params.get("seq", ATTN_SEQ)
-    if work.op == "forward":
+    head = 2.0 * arch.vocab * arch.hidden  # the LM head, per token it scores
+    if work.op == "forward":  # + the head at every token when scoring answers (the judge)
+        lm = head * work.tokens if work.params.get("head") else 0.0
         return work.depth * (2.0 * arch.block_params * work.tokens
-                             + _attention(arch, work.tokens, seq))  # fmt: skip
+                             + _attention(arch, work.tokens, seq)) + lm  # fmt: skip
     if work.op == "train":
         per = train_flops_per_token(arch, work.params)
         return work.passes * (per * work.tokens + 3 * _attention(arch, work.tokens, seq))
-    if work.op == "generate":
+    if work.op == "generate":  # the head scores the last prompt token and every new one
         total = work.items * (work.tokens + work.new_tokens)
-        return 2.0 * arch.block_params * total + _attention(arch, total, work.tokens)
+        lm = head * work.items * (work.new_tokens + 1)
+        return 2.0 * arch.block_params * total + _attention(arch, total, work.tokens) + lm
     return 0.0
 
 
@@ -489,6 +492,7 @@ def work_seconds(work: Work, arch: Arch | None, tp: Throughput) -> float | None:
         return flops / tp.train_flops + adam
     if work.op == "generate":
         prefill = 2.0 * (arch.block_params if arch else 0) * work.items * work.tokens
+        prefill = min(prefill, flops)
         return prefill / tp.forward_flops + (flops - prefill) / tp.decode_flops
     dim = float(work.params.get("dim", 1))
     if work.op == "probe":  # the unit is for the default 4 C values + the final fit

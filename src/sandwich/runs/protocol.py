@@ -266,7 +266,7 @@ def _transcript_work(
                         params={**extra, "seq": prompt}))  # fmt: skip
     else:
         out.append(Work("forward", m, tokens=prompt * reads, items=reads,
-                        params={**extra, "seq": prompt}))  # fmt: skip
+                        params={**extra, "seq": prompt, "head": True}))  # fmt: skip
     return tuple(out)
 
 
