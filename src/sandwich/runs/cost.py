@@ -228,6 +228,14 @@ def model_arch(name: str, store: ArtifactStore) -> Arch:
     return _arch_from_params(name, float(m.group(1)) * scale)
 
 
+def _gguf_source(name: str) -> Callable[[], dict[str, str]] | None:
+    """What identifies an embedded GGUF model's conversion (None: not one of them)."""
+    from sandwich.models import embedded
+
+    sources = {"smollm2-135m": embedded._smollm2_source, "gemma3-270m": embedded._gemma_source}
+    return sources.get(name)
+
+
 def _embedded_config(name: str, store: ArtifactStore) -> dict[str, Any] | None:
     """The config.json of an embedded model: in its package (minilm) or its converted
     directory in the store (GGUF models, once converted); None if neither exists yet."""
@@ -236,8 +244,7 @@ def _embedded_config(name: str, store: ArtifactStore) -> dict[str, Any] | None:
     try:
         if name == "minilm-l6":
             return dict(json.loads((embedded.minilm_dir() / "config.json").read_text()))
-        source = {"smollm2-135m": getattr(embedded, "_smollm2_source", None),
-                  "gemma3-270m": getattr(embedded, "_gemma_source", None)}.get(name)  # fmt: skip
+        source = _gguf_source(name)
         if source is None:
             return None
         found = store.lookup(convert.conversion_key(source()))
@@ -250,14 +257,14 @@ def _embedded_config(name: str, store: ArtifactStore) -> dict[str, Any] | None:
 
 def converted(name: str, store: ArtifactStore) -> bool | None:
     """Whether an embedded GGUF model is converted in ``store`` (None: not a GGUF model)."""
-    from sandwich.models import convert, embedded
+    from sandwich.models import convert
 
-    source = {"smollm2-135m": "_smollm2_source", "gemma3-270m": "_gemma_source"}.get(name)
+    source = _gguf_source(name)
     if source is None:
         return None
     try:
-        return store.path(convert.conversion_key(getattr(embedded, source)())).exists()
-    except Exception:
+        return store.path(convert.conversion_key(source())).exists()
+    except Exception:  # a missing package: unknown
         return None
 
 

@@ -190,11 +190,7 @@ def make_plan(
     offset = 0
     for name in config.kinds:
         kind_cells = [c for c in cells if c.kind == name]
-        kind = kind_of(name)
-        if not hasattr(kind, "stages"):
-            raise ConfigError(f"the {name!r} experiment kind does not list its stages "
-                              "(ExperimentKind.stages), so it cannot be planned")  # fmt: skip
-        for st in kind.stages(ctx, kind_cells):
+        for st in kind_of(name).stages(ctx, kind_cells):
             cell = None if st.cell is None else offset + st.cell
             label = kind_cells[st.cell].label if st.cell is not None else _shared_label(st)
             rows.append(_row(name, cell, label, st, store, seen, costs))

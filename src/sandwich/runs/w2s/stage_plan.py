@@ -152,13 +152,13 @@ def _text_work(
 
 def _supervisor_work(pl: _Planner, data: CellData, sup: Supervisor) -> tuple[Work, ...]:
     if trained := sup.trained_models():  # a fine-tuned weak model
-        hp = dict(getattr(sup.hparams, "elicitor_params", {}))
+        hp = dict(sup.get_params().get("elicitor_params") or {})
         return _text_work(pl, data, trained, hp, "train_weak", ("train_strong", "test"))
     n_a = len(data.items("train_weak"))
     n_pred = len(data.items("train_strong")) + len(data.items("test"))
     if feats := sup.feature_models():
         dim = sum(pl.dim(m) for m in feats)
-        hp = getattr(sup.hparams, "elicitor_params", {}) or {}
+        hp = sup.get_params().get("elicitor_params") or {}
         n_fits = len(hp.get("Cs", (0.001, 0.01, 0.1, 1.0))) + 1
         return (Work("probe", items=n_a, params={"dim": dim, "n_fits": n_fits}),
                 Work("items", items=n_pred))  # fmt: skip
