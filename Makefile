@@ -21,7 +21,9 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	$(BIN)/pip install -q -e ".[dev]"
+	# dev tools, MLflow + W&B for the tracking tests, Ray for the executor tests,
+	# uvloop + httptools for the study server under load
+	$(BIN)/pip install -q -e ".[dev,tracking,ray,study-server]"
 	# llama.cpp's OpenAI-compatible server for the HTTP integration test; compiled
 	# once (pip keeps the wheel), without the multimodal library it does not need
 	CMAKE_ARGS="-DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install -q -e ".[server]"

@@ -1,6 +1,7 @@
-"""Human-study web app under load: labels/s and submit latency with 50
-simulated raters at once, on SQLite and on a real PostgreSQL server, side by
-side with two ceilings measured in the same run on the same machine:
+"""Human-study web app under load: labels/s and submit latency with many
+simulated raters at once (``--concurrency``, e.g. 200), on SQLite and on a
+real PostgreSQL server, with the server's worker processes (``--workers``),
+side by side with two ceilings measured in the same run on the same machine:
 
 - commit peak: one-row INSERT transactions per second straight into the same
   database with the same settings (SQLite WAL + synchronous=FULL; PostgreSQL
@@ -8,12 +9,19 @@ side with two ceilings measured in the same run on the same machine:
 - HTTP peak: GET /healthz per second against the same uvicorn server with the
   same 50 concurrent clients: what the web stack allows for a trivial page.
 
-A simulated rater's label costs four requests (the item page, the submit, the
-redirect's page is the next item) plus a transaction that claims a slot and
-one that stores the label, so the app's labels/s sits well below both.
+A simulated rater's label costs two requests (the submit and the next item
+page it redirects to) plus a transaction that claims a slot and one that
+stores the label, so the app's labels/s sits well below both.
 
-Usage: .venv/bin/python benchmarks/feedback_load.py [--seconds 60] [--concurrency 50]
-       [--backends sqlite,postgresql]
+The simulated raters (asyncio + httpx) all run in this one process, which
+shares the machine's cores with the server: its CPU share (CPU seconds per
+wall second while the load runs) is printed next to the numbers. After the
+load, the audit checks the database: every confirmed label stored once with
+the answer sent, no rater twice on an item, no (item, condition) over overlap.
+
+Usage (one command; the numbers in BENCHMARKS.md):
+    .venv/bin/python benchmarks/feedback_load.py --seconds 40 --concurrency 200
+       [--workers 2] [--backends sqlite,postgresql]
 """
 
 from __future__ import annotations
@@ -24,7 +32,9 @@ import os
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -69,42 +79,113 @@ def commit_peak(url: str, threads: int, seconds: float) -> float:
     return rate
 
 
-async def _http_peak(base: str, clients: int, seconds: float) -> float:
+async def _http_peak(base: str, clients: int, seconds: float) -> tuple[float, int]:
+    """``GET /healthz`` answered per second, and the requests that failed (a
+    dropped connection under overload counts, it does not end the run)."""
     stop = time.monotonic() + seconds
-    done = [0]
+    done, failed = [0], [0]
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
 
         async def loop() -> None:
             while time.monotonic() < stop:
-                r = await client.get("/healthz")
-                r.raise_for_status()
-                done[0] += 1
+                try:
+                    r = await client.get("/healthz")
+                    r.raise_for_status()
+                    done[0] += 1
+                except httpx.HTTPError:
+                    failed[0] += 1
 
         start = time.monotonic()
         await asyncio.gather(*(loop() for _ in range(clients)))
-        return done[0] / (time.monotonic() - start)
+        return done[0] / (time.monotonic() - start), failed[0]
 
 
-def one_backend(name: str, url: str, root: Path, seconds: float, concurrency: int) -> None:
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its descendants
+    (the server and its workers), from /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def one_backend(
+    name: str,
+    url: str,
+    root: Path,
+    seconds: float,
+    concurrency: int,
+    workers: int,
+    think: float,
+    db_pid: int | None = None,
+) -> None:
     truth = create_synthetic_study(url, root / "files", n_items=2000, n_task=2100)
     # simulated raters name their own addresses (X-Forwarded-For): trust loopback for it
     os.environ.setdefault("SANDWICH_TRUSTED_PROXIES", "127.0.0.1")
-    with ServerProcess(url, log=root / f"{name}-server.log") as server:
+    log = root / f"{name}-server.log"
+    kw: dict[str, Any] = {"workers": workers} if workers != 1 else {}  # older: no workers
+    with ServerProcess(url, log=log, **kw) as server:
+        assert server.proc is not None
+        load_before = loadavg()
+        server0, cpu0 = tree_cpu(server.proc.pid), time.process_time()
+        db0 = tree_cpu(db_pid) if db_pid else 0.0
         report = simulate(
             server.url, "load", n_raters=100_000, skill=0.7, concurrency=concurrency,
-            duration=seconds, truth=truth,
+            duration=seconds, truth=truth, think=think,
         )  # fmt: skip
-        http = asyncio.run(_http_peak(server.url, concurrency, min(seconds, 15.0)))
+        loader_s = time.process_time() - cpu0
+        server_s = tree_cpu(server.proc.pid) - server0
+        db_s = tree_cpu(db_pid) - db0 if db_pid else 0.0
+        load_after = loadavg()
+        http, http_failed = asyncio.run(_http_peak(server.url, concurrency, min(seconds, 15.0)))
     result = audit(url, "load", report)
     peak = commit_peak(url, concurrency, min(seconds, 15.0))
     labels = report.throughput
-    print(f"\n{name}: {report.summary()}")
+    print(
+        f"\n{name}: {workers} server worker(s), {concurrency} raters at once, "
+        f"think time {think:g} s (mean, before each answer)"
+    )
+    print(f"{name}: {report.summary()}")
+    wall, n = report.wall_seconds, max(1, len(report.confirmed))
+    cores = os.cpu_count() or 1
+    print(
+        f"{name}: CPU while loaded: server {server_s / wall:.2f} cores, loader (simulated "
+        f"raters, this process) {loader_s / wall:.2f} cores "
+        f"({loader_s / (loader_s + server_s):.0%} of the two) on {cores} cores; load average "
+        f"before the load {load_before}, after {load_after}"
+    )
+    per_label = (server_s + loader_s + db_s) / n
+    database = f" + database server {db_s / n * 1000:.1f} ms" if db_pid else ""
+    print(
+        f"{name}: CPU per confirmed label: app server {server_s / n * 1000:.1f} ms + loader "
+        f"{loader_s / n * 1000:.1f} ms{database} = {per_label * 1000:.1f} ms, so {cores} "
+        f"idle cores would allow about {cores / per_label:.0f} labels/s"
+    )
+    if report.errors:
+        print(f"{name}: first errors: {report.errors[:3]}")
+    unconfirmed = Counter(x.outcome for x in report.labels if not x.confirmed)
+    if unconfirmed:
+        print(f"{name}: submits not confirmed, by outcome: {dict(unconfirmed)}")
     print(f"{name}: audit: {result.summary()}")
     print(f"{'':<12}{'per second':>12}{'app labels/s as share':>24}")
     print(f"{'app labels':<12}{labels:>12.1f}{'1.00':>24}")
     print(f"{'commit peak':<12}{peak:>12.1f}{labels / peak:>24.3f}")
     print(f"{'HTTP peak':<12}{http:>12.1f}{labels / http:>24.3f}")
+    if http_failed:
+        print(f"{name}: HTTP peak: {http_failed} requests failed (connection dropped)")
     print(
         f"{name}: submit latency p50 {report.latency_quantile(0.5) * 1000:.0f} ms, "
         f"p95 {report.latency_quantile(0.95) * 1000:.0f} ms, "
@@ -117,22 +198,30 @@ def one_backend(name: str, url: str, root: Path, seconds: float, concurrency: in
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--concurrency", type=int, default=50)
+    ap.add_argument("--concurrency", type=int, default=200)
+    ap.add_argument("--workers", type=int, default=2, help="server worker processes")
+    ap.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds a rater reads before answering (0: a saturation test)",
+    )
     ap.add_argument("--backends", default="sqlite,postgresql")
     args = ap.parse_args()
-    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at start: {loadavg()}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        run = (args.seconds, args.concurrency, args.workers, args.think)
         for name in args.backends.split(","):
             if name == "sqlite":
                 url = f"sqlite:///{root / 'sqlite' / 'studies.sqlite'}"
-                one_backend(name, url, root / "sqlite", args.seconds, args.concurrency)
+                one_backend(name, url, root / "sqlite", *run)
             elif name == "postgresql":
                 with TempPostgres() as pg:
-                    one_backend(name, pg.url, root / "pg", args.seconds, args.concurrency)
+                    one_backend(name, pg.url, root / "pg", *run, db_pid=pg.pid)
             else:
                 raise SystemExit(f"unknown backend {name!r} (sqlite, postgresql)")
-    print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"\nload average at end: {loadavg()}")
 
 
 if __name__ == "__main__":

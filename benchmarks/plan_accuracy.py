@@ -34,16 +34,19 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from sandwich.runs.executor import LocalExecutor
+
 ROOT = Path(__file__).resolve().parents[1]
 # not runnable here: finetune-gpu needs the Qwen2.5 hub models and a GPU-sized budget;
 # debate-openai needs two OpenAI-compatible servers (both are planned only)
 PLAN_ONLY = {"finetune-gpu.yaml", "debate-openai.yaml"}
 
 
-class TimingExecutor:
+class TimingExecutor(LocalExecutor):
     """Runs cells in order like the local executor and records each one's wall time."""
 
     def __init__(self) -> None:
+        super().__init__(progress=False)
         self.seconds: list[float] = []
         self.started: float | None = None
 

@@ -1,58 +1,68 @@
 """Fine-tuning throughput: sandwich's training loop vs a plain PyTorch loop, same model and data.
 
-Run:  python benchmarks/train_throughput.py [--model gemma3-270m] [--n 128] [--store DIR]
+Run (one command; the integrator re-runs it on an idle machine):
 
-Every row trains a fresh copy of the backbone with a zero-initialised head for
-one epoch over the same ``--n`` statements ("The city of X is in Y.") in
-minibatches of 8, AdamW, soft-label cross-entropy:
+    python benchmarks/train_throughput.py                # gemma3-270m, 128 items, 2 epochs
+    python benchmarks/train_throughput.py --quick        # smollm2-135m, 32 items: < 2 min
 
-- plain: a hand-written PyTorch loop (tokenizer padding, forward, backward,
-  ``optimizer.step()``); no accelerate, no accumulation, no checkpoints;
-- ours: ``sandwich.elicit.finetune.train.train`` (accelerate, accumulation to a
-  batch of 32, checkpoints every 10 steps into a temp dir, cosine schedule).
+Every row trains a fresh copy of the backbone with a zero-initialised head, in
+its own fresh process (so no row inherits another's heap or allocator
+settings), for ``--epochs`` epochs over the same ``--n`` statements ("The city
+of X is in Y.") in the same shuffled order: optimizer steps of 32 items as 4
+accumulated minibatches of 8, AdamW, soft-label cross-entropy. Then it predicts
+``--heldout`` other statements.
 
-Both in fp32; ours also once in bf16 autocast (``--n-bf16`` items) because the
-CPU default was chosen from that comparison. Modes: LoRA (r=8 on q/v) and full.
+- plain: what one writes by hand in PyTorch: the tokenizer pads each minibatch
+  to its longest item, forward, ``(loss / 4).backward()``, ``optimizer.step()``
+  and ``zero_grad()`` every 4 minibatches; ``torch.optim.AdamW`` with its
+  defaults and the same cosine decay of the lr as ours (``LambdaLR``), fp32,
+  glibc's default allocator settings; in ``top`` mode the frozen blocks simply
+  have ``requires_grad=False``.
+- ours: ``sandwich.elicit.finetune.train.train`` as the ``finetune`` elicitor
+  runs it (accelerate, cosine schedule, freed memory kept in the process,
+  fused AdamW, minibatches sorted by length within each step, the frozen
+  prefix cached in ``top`` mode), in fp32 and in bf16 autocast (with the
+  frozen weights cast to bf16 once). No checkpoints (``--checkpoint`` adds one
+  every 10 steps into a temp dir, as the elicitor writes with a workdir).
 
-Memory: RSS sampled every 5 ms during training (``/proc/self/statm``); "peak"
-is the largest sample, "train delta" that minus the RSS just before training.
-tracemalloc would miss torch's allocations.
-
-Achieved GFLOP/s = 6 x (backbone matmul weights) x (real tokens) / s, the usual
-training estimate (forward 2N, backward 4N per token); embeddings do no matmul
-and are left out. LoRA does not compute the frozen weights' gradients (~4N, not
-6N), so its "% peak" understates the work done. Peak: torch.matmul fp32
-2048^3, the method of benchmarks/features.py.
+Columns: items/s = items x epochs / training seconds; "x plain" = items/s over
+the plain loop's in the same mode; items/CPU-s = items x epochs / the process's
+user + system CPU seconds while training, and its "x plain" (steadier than wall
+time on a shared machine, and the same on an idle one where the process gets
+its cores); minor page faults per item and the kernel's
+share of the process's CPU time (getrusage, training only); peak RSS (sampled
+every 5 ms); mean train loss over the last epoch; held-out accuracy against
+the statements' truth, and the mean absolute difference between the row's
+held-out P(true) and the plain loop's: the "equal results" check (the same
+items, order, batches, optimizer and schedule: what remains is float
+rounding, fused vs unfused AdamW, the length sorting, and bf16). The load average is printed with
+every row: on a shared machine the absolute numbers move with it.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
+import json
 import math
 import os
-import tempfile
+import resource
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from features import linear_params, matmul_peak, statements
-from sandwich.elicit.finetune.classifier import build_classifier
-from sandwich.elicit.finetune.data import encode
-from sandwich.elicit.finetune.losses import xent
-from sandwich.elicit.finetune.train import TrainSettings, train
-from sandwich.models import load_model
-from sandwich.models.hf import HFModel
-from sandwich.store import ArtifactStore
+from features import statements
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+MINIBATCH, ACCUMULATE = 8, 4
+TOP_K = 2
 
 
 def rss() -> int:
@@ -61,9 +71,9 @@ def rss() -> int:
 
 
 @contextmanager
-def rss_peak() -> Iterator[dict[str, int]]:
-    """Sample RSS every 5 ms while the block runs: {"before", "peak"} in bytes."""
-    out = {"before": rss(), "peak": rss()}
+def measured() -> Iterator[dict[str, float]]:
+    """Wall seconds, minor faults, user/system CPU seconds and peak RSS of the block."""
+    out: dict[str, float] = {"peak": rss()}
     stop = threading.Event()
 
     def sample() -> None:
@@ -71,130 +81,187 @@ def rss_peak() -> Iterator[dict[str, int]]:
             out["peak"] = max(out["peak"], rss())
 
     t = threading.Thread(target=sample, daemon=True)
+    r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     t.start()
     try:
         yield out
     finally:
         stop.set()
         t.join()
-        out["peak"] = max(out["peak"], rss())
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        out["seconds"] = time.perf_counter() - t0
+        out["faults"] = r1.ru_minflt - r0.ru_minflt
+        out["user"] = r1.ru_utime - r0.ru_utime
+        out["system"] = r1.ru_stime - r0.ru_stime
 
 
-@dataclass
-class Row:
-    name: str
-    seconds: float
-    items: int
-    tokens: int
-    flops: float
-    peak: int
-    delta: int
+def plain_loop(
+    clf: torch.nn.Module, tok: Any, texts: list[str], y: np.ndarray, lr: float, epochs: int
+) -> list[float]:
+    """The baseline: a hand-written loop. Returns the minibatch losses."""
+    from sandwich.elicit.finetune.losses import xent
 
-
-def plain_loop(clf: torch.nn.Module, tok: Any, texts: list[str], y: np.ndarray, lr: float) -> int:
-    """The baseline: what one writes by hand. Returns the real tokens seen."""
     tok.padding_side = "right"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     opt = torch.optim.AdamW([p for p in clf.parameters() if p.requires_grad], lr=lr)
+    total = epochs * -(-len(texts) // (MINIBATCH * ACCUMULATE))  # optimizer steps
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total))
+    )
     clf.train()
-    tokens = 0
-    for start in range(0, len(texts), 8):
-        enc = tok(texts[start : start + 8], padding=True, truncation=True, max_length=64,
-                  return_tensors="pt")  # fmt: skip
-        tokens += int(enc["attention_mask"].sum())
-        logits = clf(enc["input_ids"], enc["attention_mask"])
-        target = torch.as_tensor(y[start : start + 8], dtype=torch.float32)
-        loss = xent(logits, target)
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    return tokens
+    losses = []
+    for epoch in range(epochs):
+        order = epoch_order(len(texts), epoch)
+        for k, start in enumerate(range(0, len(texts), MINIBATCH)):
+            rows = order[start : start + MINIBATCH]
+            enc = tok([texts[i] for i in rows], padding=True, truncation=True, max_length=64,
+                      return_tensors="pt")  # fmt: skip
+            logits = clf(enc["input_ids"], enc["attention_mask"])
+            loss = xent(logits, torch.as_tensor(y[rows], dtype=torch.float32))
+            (loss / ACCUMULATE).backward()
+            losses.append(float(loss.detach()))
+            if (k + 1) % ACCUMULATE == 0 or start + MINIBATCH >= len(texts):
+                opt.step()
+                sched.step()
+                opt.zero_grad()
+    return losses
 
 
-def fresh(model: HFModel, mode: str) -> Any:
+def epoch_order(n: int, epoch: int, seed: int = 0) -> list[int]:
+    """The epoch's item order: the one ``train`` uses (seeded by seed and epoch)."""
+    return list(np.random.default_rng([seed, epoch, 31]).permutation(n).tolist())
+
+
+def run_row(args: argparse.Namespace) -> dict[str, Any]:
+    """One row, in this process: build, train (measured), predict the held-out items."""
+    from sandwich.elicit.finetune.classifier import build_classifier
+    from sandwich.elicit.finetune.data import encode
+    from sandwich.elicit.finetune.losses import xent
+    from sandwich.elicit.finetune.train import TrainSettings, predict, train
+    from sandwich.models import load_model
+    from sandwich.models.hf import HFModel
+    from sandwich.store import ArtifactStore
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    loop, mode, precision, *off = args.row.split(":")
+    model = load_model(args.model, store=ArtifactStore(args.store), progress=False)
+    assert isinstance(model, HFModel), "the benchmark needs a transformers-backed model"
+    texts, labels = statements(args.n)
+    held, held_y = statements(args.heldout, seed=1)
+    y = labels.astype(np.float64)
+    tok = model.tokenizer()
     torch.manual_seed(0)
     parts = model.training_backbone()
-    return build_classifier(parts.module, model.hidden_size, pooling="last", mode=mode)  # type: ignore[arg-type]
+    clf = build_classifier(parts.module, model.hidden_size, pooling="last", mode=mode,  # type: ignore[arg-type]
+                           top_k=TOP_K)  # fmt: skip
+    lr = 5e-4 if mode == "lora" else 5e-5
+    per_epoch = -(-args.n // MINIBATCH)
+    data = encode(tok, texts, 64)
+    if loop == "plain":
+        with measured() as m:
+            losses = plain_loop(clf, tok, texts, y, lr, args.epochs)
+    else:
+        settings = TrainSettings(
+            epochs=args.epochs, lr=lr, batch_size=MINIBATCH * ACCUMULATE, minibatch_size=MINIBATCH,
+            mixed_precision="bf16" if precision == "bf16" else "no", checkpoint_every=10,
+            **dict.fromkeys(off, False),
+        )  # fmt: skip
+        with measured() as m:
+            if args.checkpoint:
+                import tempfile
+
+                with tempfile.TemporaryDirectory() as ckpt:
+                    res = train(clf, data, y, xent, settings, seed=0, checkpoint_dir=Path(ckpt))
+            else:
+                res = train(clf, data, y, xent, settings, seed=0)
+        losses = res.losses
+    p = predict(clf, encode(tok, held, 64))
+    items = args.n * args.epochs
+    return {
+        "row": args.row,
+        "items": items,
+        "tokens": data.n_tokens() * args.epochs,
+        **m,
+        "train_loss": float(np.mean(losses[-per_epoch:])),
+        "heldout_acc": float(np.mean((p >= 0.5) == held_y)),
+        "p": p.tolist(),
+        "load": os.getloadavg()[0],
+        "threads": torch.get_num_threads(),
+    }
 
 
-def measure(name: str, n: int, work: Callable[[], int], matmul: int) -> Row:
-    with rss_peak() as mem:
-        t0 = time.perf_counter()
-        tokens = work()
-        s = time.perf_counter() - t0
-    return Row(name, s, n, tokens, 6 * matmul * tokens, mem["peak"], mem["peak"] - mem["before"])
+def spawn(row: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one row in a fresh process; its JSON result."""
+    cmd = [sys.executable, __file__, "--row", row, "--model", args.model, "--n", str(args.n),
+           "--epochs", str(args.epochs), "--heldout", str(args.heldout)]  # fmt: skip
+    cmd += ["--store", args.store] if args.store else []
+    cmd += ["--threads", str(args.threads)] if args.threads else []
+    cmd += ["--checkpoint"] if args.checkpoint else []
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
 
 
-def print_row(r: Row, plain: Row, peak: float) -> None:
-    ratio = (r.tokens / r.seconds) / (plain.tokens / plain.seconds)
-    gf = r.flops / r.seconds / 1e9
-    print(f"| {r.name:32} | {r.items:5} | {r.items / r.seconds:7.2f} "
-          f"| {r.tokens / r.seconds:8.1f} | {ratio:6.2f}x | {gf:12.1f} | {gf / peak:6.0%} "
-          f"| {r.peak / 2**30:6.2f} GiB | {r.delta / 2**30:8.2f} GiB |", flush=True)  # fmt: skip
+def print_row(r: dict[str, Any], plain: dict[str, Any]) -> None:
+    loop, mode, precision, *off = r["row"].split(":")
+    name = f"{'plain PyTorch loop' if loop == 'plain' else 'ours'}, {mode}, {precision}"
+    name += "".join(f", no {o}" for o in off)
+    ips = r["items"] / r["seconds"]
+    ratio = ips / (plain["items"] / plain["seconds"])
+    cpu = r["user"] + r["system"]
+    per_cpu = r["items"] / cpu
+    cpu_ratio = per_cpu / (plain["items"] / (plain["user"] + plain["system"]))
+    diff = np.mean(np.abs(np.array(r["p"]) - np.array(plain["p"])))
+    print(f"| {name:28} | {ips:7.2f} | {r['tokens'] / r['seconds']:8.1f} | {ratio:6.2f}x "
+          f"| {per_cpu:11.2f} | {cpu_ratio:6.2f}x | {r['faults'] / r['items']:11.0f} "
+          f"| {r['system'] / max(cpu, 1e-9):6.1%} "
+          f"| {r['peak'] / 2**30:5.2f} GiB | {r['train_loss']:10.4f} | {r['heldout_acc']:8.1%} "
+          f"| {diff:7.4f} | {r['load']:4.1f} |", flush=True)  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="gemma3-270m")
-    parser.add_argument("--n", type=int, default=128)
-    parser.add_argument("--n-bf16", type=int, default=32)
-    parser.add_argument("--modes", default="lora,full")
+    parser.add_argument("--n", type=int, default=128, help="training statements")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--heldout", type=int, default=64, help="held-out statements")
+    parser.add_argument("--modes", default="full,lora,top")
+    parser.add_argument("--precisions", default="fp32,bf16", help="ours: fp32 and/or bf16")
+    parser.add_argument("--quick", action="store_true", help="smollm2-135m, 32 items, < 2 min")
+    parser.add_argument("--checkpoint", action="store_true", help="ours checkpoints every 10 steps")
     parser.add_argument("--store", default=None, help="artifact store (default $SANDWICH_HOME)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (torch's)")
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+        "--ablate",
+        default="",
+        help="also ours (fp32) with each of these TrainSettings off, e.g. retain_memory,"
+        "fused_optimizer,bucket_lengths,cache_frozen",
     )
+    parser.add_argument("--row", default=None, help=argparse.SUPPRESS)  # one row, in a child
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    model = load_model(args.model, store=ArtifactStore(args.store), progress=False)
-    assert isinstance(model, HFModel), "benchmark needs a transformers-backed model"
-    texts, labels = statements(args.n)
-    y = labels.astype(np.float64)
-    tok = model.tokenizer()
-    matmul = linear_params(model.training_backbone().module)
-    peak = matmul_peak(torch.float32)
-    real = sum(len(x) for x in tok(texts)["input_ids"])
-    print(f"model {args.model}: {matmul / 1e6:.1f}M params in backbone matmuls; {args.n} "
-          f"statements, {real} real tokens ({real / args.n:.1f}/item); torch threads "
-          f"{torch.get_num_threads()}; load {os.getloadavg()[0]:.1f}")  # fmt: skip
-    print(f"matmul peak: fp32 (2048^3) {peak:.1f} GFLOP/s\n")
-    head = (f"| {'loop':32} | items | items/s | tokens/s | x plain | GFLOP/s (6N) | % peak "
-            "| peak RSS | train delta |")  # fmt: skip
+    if args.row:
+        print(json.dumps(run_row(args)))
+        return
+    if args.quick:
+        args.model, args.n, args.heldout = "smollm2-135m", 32, 32
+    print(f"model {args.model}; {args.n} statements x {args.epochs} epochs, {args.heldout} "
+          f"held out; steps of {MINIBATCH * ACCUMULATE} = {ACCUMULATE} x {MINIBATCH}; torch "
+          f"threads {args.threads or torch.get_num_threads()}; top mode trains the last "
+          f"{TOP_K} blocks; load average {os.getloadavg()[0]:.1f}\n")  # fmt: skip
+    head = (f"| {'loop':28} | items/s | tokens/s | x plain | items/CPU-s | x plain "
+            "| faults/item | kernel "
+            "| peak RSS  | train loss | held-out | mean dp | load |")  # fmt: skip
     print(head)
     print("|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|")
     for mode in args.modes.split(","):
-        lr = 5e-4 if mode == "lora" else 5e-5
-        work = functools.partial(plain_loop, fresh(model, mode), tok, texts, y, lr)
-        plain = measure(f"plain PyTorch loop, {mode}, fp32", args.n, work, matmul)
-        print_row(plain, plain, peak)
-        del work
-        for mp, n in (("no", args.n), ("bf16", args.n_bf16)):
-            clf = fresh(model, mode)
-            data = encode(tok, texts[:n], 64)
-            settings = TrainSettings(
-                epochs=1,
-                lr=lr,
-                batch_size=32,
-                minibatch_size=8,
-                mixed_precision=mp,
-                checkpoint_every=10,
-            )  # type: ignore[arg-type]
-
-            def ours(clf: Any = clf, data: Any = data, settings: Any = settings, n: int = n) -> int:
-                with tempfile.TemporaryDirectory() as ckpt:
-                    res = train(clf, data, y[:n], xent, settings, seed=0,
-                                checkpoint_dir=Path(ckpt))  # fmt: skip
-                return res.tokens
-
-            label = "fp32" if mp == "no" else "bf16 autocast"
-            print_row(measure(f"ours, {mode}, {label}", n, ours, matmul), plain, peak)
-            del clf
-    print(
-        f"\nload average after: {os.getloadavg()[0]:.1f}; "
-        f"steps of ours per epoch: {math.ceil(args.n / 32)} (batch 32 = 4 x 8)"
-    )
+        plain = spawn(f"plain:{mode}:fp32", args)
+        print_row(plain, plain)
+        for precision in args.precisions.split(","):
+            print_row(spawn(f"ours:{mode}:{precision}", args), plain)
+        for setting in filter(None, args.ablate.split(",")):
+            print_row(spawn(f"ours:{mode}:fp32:{setting}", args), plain)
+    print(f"\nload average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ def _isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SANDWICH_HOME", str(tmp_path_factory.mktemp("sandwich-home")))
+    # dtype auto is measured per machine; tests pin it (tests/models/test_precision.py unpins)
+    monkeypatch.setenv("SANDWICH_PRECISION", "float32")
 
 
 @pytest.fixture

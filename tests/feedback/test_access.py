@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 
@@ -112,7 +113,7 @@ def test_migration_0004_on_a_database_at_0001(tmp_path: Path) -> None:
     migrate(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == (
-            "0004_security"
+            ScriptDirectory.from_config(cfg).get_current_head()
         )
         assert conn.execute(text("SELECT count(*) FROM study_members")).scalar() == 0
     from sandwich.feedback.store.db import session_factory

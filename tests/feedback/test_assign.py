@@ -195,3 +195,38 @@ def test_simultaneous_submits_store_one_label(lab) -> None:
         assert (
             s.scalar(select(func.count()).select_from(Label).where(Label.assignment_id == aid)) == 1
         )
+
+
+def test_claiming_a_slot_walks_the_claim_index_without_sorting(tmp_path) -> None:
+    """The claim reads one condition's free slots in claim order from
+    ``ix_assignments_claim`` (migration 0005): no scan and sort of the study's
+    assignments per claim, which cost most of a label's SQL time before."""
+    from pathlib import Path
+
+    from sqlalchemy import event
+
+    from sandwich.feedback.store.assign import LEASE, _claim_main
+    from sandwich.feedback.store.db import make_engine, session_factory
+    from sandwich.feedback.store.studies import get_study, new_rater
+    from sandwich.testing.synthetic_study import create_synthetic_study
+
+    url = f"sqlite:///{Path(tmp_path) / 'studies.sqlite'}"
+    create_synthetic_study(url, Path(tmp_path) / "files", n_items=50)
+    engine = make_engine(url)
+    plans: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _explain(conn, cursor, statement, params, context, many) -> None:
+        if statement.lstrip().startswith("SELECT assignments.slot"):
+            rows = cursor.connection.execute("EXPLAIN QUERY PLAN " + statement, params)
+            plans.append(" | ".join(str(row[-1]) for row in rows.fetchall()))
+
+    with session_factory(engine).begin() as s:
+        rater, _ = new_rater(s, get_study(s, "load"))
+        claimed = _claim_main(s, rater, ["unassisted", "assisted"], 0, LEASE)
+    engine.dispose()
+    assert claimed is not None and claimed.slot == 0 and claimed.rater_id == rater.id
+    assert len(plans) == 2  # one walk per condition
+    for plan in plans:
+        assert "ix_assignments_claim" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan  # read in order, not sorted

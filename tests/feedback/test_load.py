@@ -5,13 +5,19 @@ Afterwards every label the server confirmed is in the database exactly once
 with the answer sent, no rater has two labels on an item, and no main item has
 more than ``overlap`` labels in a condition. The study has fewer slots than a
 minute of load fills, so raters compete for the last slots of every item.
+Then the same with two server worker processes and 100 raters for 10 s:
+both workers serve, and the audit stays clean (correctness only: the speed
+is benchmarks/feedback_load.py's).
+
 Throughput and latency for BENCHMARKS.md come from benchmarks/feedback_load.py.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sandwich.feedback.simulated_raters import simulate
@@ -58,3 +64,48 @@ def test_load_sqlite(tmp_path: Path) -> None:
 
 def test_load_postgresql(postgres_url: str, tmp_path: Path) -> None:
     run_load(postgres_url, tmp_path)
+
+
+def worker_pids(pid: int) -> list[int]:
+    """uvicorn's worker processes under ``pid`` (started by multiprocessing's
+    spawn; its resource tracker is left out), from /proc."""
+    children = [
+        int(c)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for c in (task / "children").read_text().split()
+    ]
+    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def run_load_two_workers(db_url: str, tmp_path: Path) -> None:
+    # 20 items x 3 raters x 2 conditions = 120 slots: raters compete for the last ones
+    truth = create_synthetic_study(db_url, tmp_path / "files", n_items=20)
+    with ServerProcess(db_url, log=tmp_path / "server.log", workers=2) as server:
+        assert server.proc is not None
+        deadline = time.monotonic() + 30
+        while len(worker_pids(server.proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = worker_pids(server.proc.pid)
+        assert len(workers) == 2, f"expected 2 worker processes, found {workers}"
+        report = simulate(
+            server.url, "load", n_raters=2000, skill=0.7, concurrency=100,
+            duration=10.0, truth=truth,
+        )  # fmt: skip
+        # both workers answered: each takes connections from the shared socket
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    print(report.summary())
+    assert report.errors == []
+    assert report.raters_started >= 100
+    result = audit(db_url, "load", report)
+    print(result.summary())
+    assert result.lost == [] and result.duplicates == [] and result.over_assigned == []
+    assert result.confirmed >= 50  # labels flowed through both workers, not a stall
+    assert result.stored >= result.confirmed
+
+
+def test_load_two_workers_sqlite(tmp_path: Path) -> None:
+    run_load_two_workers(f"sqlite:///{tmp_path / 'studies.sqlite'}", tmp_path)
+
+
+def test_load_two_workers_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    run_load_two_workers(postgres_url, tmp_path)

@@ -100,9 +100,10 @@ def test_every_kind_runs_resumes_and_reports_through_sandwich_run(
 
 def test_a_mixed_run_killed_midway_resumes_to_the_same_results(tmp_path: Path) -> None:
     from sandwich.runs import run
+    from sandwich.runs.executor import LocalExecutor
     from sandwich.store import ArtifactStore
 
-    class Crashing:
+    class Crashing(LocalExecutor):
         def map(self, fn, cells):  # type: ignore[no-untyped-def]
             for i, cell in enumerate(cells):
                 if i == len(cells) - 2:  # during the protocol cells
@@ -112,7 +113,7 @@ def test_a_mixed_run_killed_midway_resumes_to_the_same_results(tmp_path: Path) -
     cfg = parse_config(CONFIGS["mixed"])
     store = ArtifactStore(tmp_path / "s")
     with pytest.raises(KeyboardInterrupt):
-        run(cfg, runs_root=tmp_path / "r", store=store, executor=Crashing(), progress=False)
+        run(cfg, runs_root=tmp_path / "r", store=store, executor=Crashing(False), progress=False)
     assert not list((tmp_path / "r").glob("*/results.json"))
     resumed = run(cfg, runs_root=tmp_path / "r", store=store, progress=False)
     whole = run(cfg, runs_root=tmp_path / "u", store=ArtifactStore(tmp_path / "s2"), progress=False)

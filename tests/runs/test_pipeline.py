@@ -12,6 +12,7 @@ import pytest
 
 from sandwich.elicit import ELICITORS, LogisticProbe
 from sandwich.runs import RunResults, parse_config, run
+from sandwich.runs.executor import LocalExecutor
 from sandwich.runs.plan import Cell
 from sandwich.store import ArtifactStore
 
@@ -122,10 +123,11 @@ def test_same_config_same_numbers_and_second_run_recomputes_nothing(tmp_path: Pa
     assert numbers(first.results) == numbers(fresh.results)
 
 
-class CrashingExecutor:
+class CrashingExecutor(LocalExecutor):
     """Runs ``n`` cells, then dies like a killed process would."""
 
     def __init__(self, n: int) -> None:
+        super().__init__(progress=False)
         self.n = n
 
     def map(self, fn: Callable[[Cell], Any], cells: Sequence[Cell]) -> Iterator[Any]:

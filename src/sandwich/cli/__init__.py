@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from sandwich.cli.console import console, err_console
-from sandwich.errors import SandwichError
+from sandwich.errors import ConfigError, SandwichError
 
 app = typer.Typer(
     help="sandwich: weak-to-strong and sandwiching experiments with PGR and CIs.",
@@ -30,11 +30,22 @@ def run_cmd(
         str | None, typer.Option(help="run directory name (default: derived)")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            help="local or ray (overrides the config's executor:; docs/scale.md)",
+        ),
+    ] = None,
 ) -> None:
     """Run the experiment a config describes; print its tables; write the report."""
     from sandwich.runs import load_config, result_tables, run
 
     cfg = load_config(config)  # validates fully before anything is written
+    if executor is not None:
+        if executor not in ("local", "ray"):
+            raise ConfigError(f"--executor: give local or ray, got {executor!r}")
+        cfg = cfg.with_executor(executor)
     out = run(cfg, runs_root=runs_root, run_id=run_id, progress=not quiet)
     for table in result_tables(out.results):
         console.print(table)
@@ -88,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except SandwichError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        notes = "".join(f"\n{n}" for n in getattr(exc, "__notes__", ()))  # e.g. which cell
+        err_console.print(f"[red]error:[/] {exc}{notes}", highlight=False)
         return exc.exit_code
     except (typer.Exit, SystemExit) as exc:
         code = getattr(exc, "exit_code", getattr(exc, "code", 0))

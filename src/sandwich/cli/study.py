@@ -61,6 +61,14 @@ def serve_cmd(
             help="proxy addresses trusted for X-Forwarded-For/-Proto (default 127.0.0.1)",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            envvar="SANDWICH_WORKERS",
+            min=1,
+            help="server processes (migrations run once before they start; see docs/feedback.md)",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the study web app (rater pages and the researcher dashboard)."""
     from sandwich.feedback.store.db import make_engine
@@ -70,7 +78,7 @@ def serve_cmd(
     console.print(
         f"serving {scheme} on {host}:{port}  (database: "
         f"{make_engine(db).url.render_as_string()}; dashboard: /dashboard; "
-        f"request bodies up to {max_body} bytes)"
+        f"request bodies up to {max_body} bytes; {workers} worker process(es))"
     )
     serve(
         db,
@@ -79,6 +87,7 @@ def serve_cmd(
         https_only=https_only,
         max_body=max_body,
         forwarded_allow_ips=forwarded_allow_ips,
+        workers=workers,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -13,6 +13,7 @@ from sandwich.errors import ConfigError
 
 Pooling = Literal["last", "mean"]
 DType = Literal["float32", "bfloat16"]
+SpecDType = Literal["auto", "float32", "bfloat16"]
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,14 @@ class FeatureSpec:
     ``pooling``: "last" (last real token; the default for decoders) or "mean"
     (mean over real tokens; the usual choice for encoders).
     ``dtype``: compute dtype of the forward pass; features are returned as float32.
+    ``auto`` (the default) is resolved per model and machine by
+    :meth:`Model.resolve_spec` (bfloat16 where it measured faster and close enough,
+    see :mod:`sandwich.models.precision`); cache keys use the resolved dtype.
     """
 
     layers: tuple[int, ...] = (-1,)
     pooling: Pooling = "last"
-    dtype: DType = "float32"
+    dtype: SpecDType = "auto"
     batch_size: int = 32
     max_length: int = 128
 
@@ -75,6 +79,15 @@ class Model(ABC):
     @abstractmethod
     def features(self, texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:
         """Hidden states, shape (len(texts), len(spec.layers), hidden_size), float32."""
+
+    def auto_dtype(self) -> DType:
+        """What ``dtype: auto`` means for this model here. A backend without a
+        compute dtype of its own (the fake model) keeps float32."""
+        return "float32"
+
+    def resolve_spec(self, spec: FeatureSpec) -> FeatureSpec:
+        """``spec`` with ``dtype: auto`` replaced by :meth:`auto_dtype` (what keys must use)."""
+        return spec if spec.dtype != "auto" else replace(spec, dtype=self.auto_dtype())
 
     def training_backbone(self) -> Backbone:
         """A fresh trainable copy of the weights, for fine-tuning; a model without any raises."""

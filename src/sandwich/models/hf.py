@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sandwich.errors import ConfigError, OfflineError, required
-from sandwich.models.base import Backbone, DType, FeatureSpec, Model, Pooling
+from sandwich.models.base import Backbone, DType, FeatureSpec, Model, Pooling, SpecDType
 from sandwich.store import ArtifactStore
 from sandwich.store.hashing import digest, file_digest
 
@@ -138,6 +138,7 @@ class HFModel(Model):
         self._dir: Path | None = source if isinstance(source, Path) else None
         self._modules: dict[str, Any] = {}
         self._tokenizer: Any = None
+        self._auto: DType | None = None  # what dtype auto resolved to (see auto_dtype)
         self.load_count = 0  # how many times weights were read from disk (for tests)
 
     # -- metadata ----------------------------------------------------------
@@ -197,8 +198,11 @@ class HFModel(Model):
             self._tokenizer = AutoTokenizer.from_pretrained(self.directory)
         return self._tokenizer
 
-    def module(self, dtype: DType = "float32") -> Any:
-        """The backbone (no LM head) in ``dtype``, eval mode; loaded once and cached."""
+    def module(self, dtype: SpecDType = "float32") -> Any:
+        """The backbone (no LM head) in ``dtype`` (``auto``: :meth:`auto_dtype`), eval
+        mode; loaded once per dtype and cached."""
+        if dtype == "auto":
+            dtype = self.auto_dtype()
         if dtype not in self._modules:
             import torch
             from transformers import AutoModel
@@ -242,9 +246,21 @@ class HFModel(Model):
             )
 
     # -- features ----------------------------------------------------------
+    def auto_dtype(self) -> DType:
+        """bfloat16 when this machine runs the model's shape class (its hidden size)
+        faster in it and close enough, else float32: measured once per machine and
+        cached in the store (:func:`sandwich.models.precision.choose`)."""
+        from sandwich.models.precision import choose
+
+        if self._auto is None:  # once per model object: keys are made for every stage
+            root = (self.store or ArtifactStore()).root
+            self._auto = choose("features", hidden_size=self.hidden_size, store_root=root).dtype
+        return self._auto
+
     def features(self, texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:
         from sandwich.models.extract import DEFAULT_TOKEN_BUDGET, extract_features
 
+        spec = self.resolve_spec(spec)
         layers = self.resolve_layers(spec.layers)
         module = self.module(spec.dtype)
         return extract_features(

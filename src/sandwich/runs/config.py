@@ -35,6 +35,12 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "protocol": ("protocols", "judge", "assistant", "judging", "generation", "max_items",
                  "batch_size", "transcripts_in_report"),
 }  # fmt: skip
+# fields that choose how a run is carried out, not what it computes: left out of
+# ``RunConfig.identity()``, so they never change the run id or results.json
+# (config.yaml records them)
+RUNTIME_FIELDS: frozenset[str] = frozenset({"executor", "tracking"})
+# the classes of cells an executor schedules differently (``executor.resources`` keys)
+STAGE_CLASSES = ("features", "probe", "finetune", "generation")
 
 
 class SupervisorConfig(Strict):
@@ -88,7 +94,9 @@ class FeatureConfig(Strict):
     pooling: Literal["auto", "last", "mean"] = Field(
         "auto", description="auto = mean for encoders, last token for decoders"
     )
-    dtype: Literal["float32", "bfloat16"] = "float32"
+    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="auto = bfloat16 where measured faster and close enough, else float32"
+    )
     batch_size: int = Field(32, ge=1)
     max_length: int = Field(128, ge=8)
 
@@ -116,6 +124,99 @@ class JudgeConfig(Strict):
     max_new_tokens: int = Field(16, ge=1, le=512, description="reply length in text mode")
 
 
+class TrackingConfig(Strict):
+    """The experiment tracker a run logs to (docs/tracking.md); ``none`` logs nothing."""
+
+    name: Literal["none", "mlflow", "wandb"] = Field(
+        "none", description="none, mlflow or wandb (the `tracking` extra)"
+    )
+    uri: str | None = Field(
+        None, description="mlflow: tracking URI (default sqlite:///<runs>/mlflow.db)"
+    )
+    experiment: str | None = Field(
+        None, description="mlflow experiment / wandb project (default: the config's name)"
+    )
+    mode: Literal["online", "offline"] | None = Field(
+        None, description="wandb: online or offline (default: wandb's own, e.g. WANDB_MODE)"
+    )
+    entity: str | None = Field(None, description="wandb: the team or user (default: yours)")
+
+    @model_validator(mode="after")
+    def _fields_of_its_tracker(self) -> TrackingConfig:
+        only = {"uri": "mlflow", "mode": "wandb", "entity": "wandb"}
+        wrong = [f for f, t in only.items() if getattr(self, f) is not None and self.name != t]
+        if wrong:
+            raise ValueError(
+                "; ".join(f"{f} is a setting of {only[f]}, not of {self.name!r}" for f in wrong)
+            )
+        return self
+
+
+class ExecutorConfig(Strict):
+    """Where cells run: ``local`` (this process, in order) or ``ray`` (a Ray cluster).
+
+    ``resources`` overrides what a task of each stage class asks Ray for
+    (``features``: a kind's ``prepare``, the feature extractions; ``probe``: cells
+    whose elicitor reads features; ``finetune``: cells whose elicitor trains the
+    weights; ``generation``: protocol cells), e.g. ``{finetune: {GPU: 1, CPU: 4}}``;
+    by default every task asks for one CPU, and ``use_gpu: true`` adds one GPU to
+    feature, fine-tuning and generation tasks. See docs/scale.md.
+    """
+
+    name: Literal["local", "ray"] = Field("local", description="local or ray")
+    address: str | None = Field(
+        None,
+        description="ray: 'auto' (the cluster this host belongs to), 'host:6379' (a head's "
+        "GCS), 'ray://host:10001' (Ray Client), or null (start Ray on this machine)",
+    )
+    resources: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="per stage class: the Ray resources of one cell"
+    )
+    use_gpu: bool = Field(
+        False, description="ray: one GPU per feature extraction, fine-tuning or generation task"
+    )
+    max_retries: int = Field(
+        3, ge=0, description="ray: reruns of a cell whose worker died (never of an error)"
+    )
+    runtime_env: dict[str, Any] = Field(
+        default_factory=dict, description="ray: the job's runtime_env (env_vars, pip, ...)"
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        if v is None or v == "auto":
+            return v
+        host, _, port = v.removeprefix("ray://").rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"give 'auto', 'host:port', 'ray://host:port' or null, got {v!r}")
+        return v
+
+    @field_validator("resources")
+    @classmethod
+    def _resources(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        problems = [
+            f"{k!r} is not a stage class (allowed: {', '.join(STAGE_CLASSES)})"
+            for k in v
+            if k not in STAGE_CLASSES
+        ]
+        problems += [
+            f"{k}.{r}: must be >= 0, got {n}"
+            for k, res in v.items()
+            for r, n in res.items()
+            if n < 0
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
+
+    @model_validator(mode="after")
+    def _local_has_no_cluster(self) -> ExecutorConfig:
+        if self.name == "local" and (self.address or self.resources or self.use_gpu):
+            raise ValueError("address, resources and use_gpu are for name: ray")
+        return self
+
+
 class RunConfig(Strict):
     """One experiment: the w2s grid tasks x weak x strong x elicitors x seeds, and/or
     every protocol x seed on every task's items."""
@@ -141,6 +242,11 @@ class RunConfig(Strict):
     max_items: int | None = Field(None, ge=1, description="judge each task's first items only")
     batch_size: int = Field(16, ge=1, description="items per backend call")
     transcripts_in_report: int = Field(2, ge=0, description="rendered per protocol")
+    # runtime (RUNTIME_FIELDS): not part of the run id
+    tracking: TrackingConfig = Field(
+        TrackingConfig(), description="experiment tracker: none, mlflow or wandb"
+    )
+    executor: ExecutorConfig = ExecutorConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -158,6 +264,12 @@ class RunConfig(Strict):
             data.setdefault("seeds", [0])  # generation is costly: one seed unless asked
         return data
 
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _executor_shorthand(cls, v: Any) -> Any:
+        """``executor: ray`` stands for ``{name: ray}``."""
+        return {"name": v} if isinstance(v, str) else v
+
     @field_validator("tasks", "elicitors", "protocols", mode="before")
     @classmethod
     def _name_shorthand(cls, v: Any) -> Any:
@@ -171,6 +283,12 @@ class RunConfig(Strict):
             return handler(v)
         except ConfigError as exc:  # SplitSizes checks its sum itself
             raise ValueError(str(exc)) from None
+
+    @field_validator("tracking", mode="before")
+    @classmethod
+    def _tracking_shorthand(cls, v: Any) -> Any:
+        """``tracking: mlflow`` stands for ``{name: mlflow}``; null for none."""
+        return {"name": "none"} if v is None else {"name": v} if isinstance(v, str) else v
 
     @field_validator("weak", mode="before")
     @classmethod
@@ -236,6 +354,18 @@ class RunConfig(Strict):
         ``config.yaml`` and results.json hold and what the run id hashes."""
         idle = {f for k, fields in KIND_FIELDS.items() if k not in self.kinds for f in fields}
         return self.model_dump(mode="json", exclude=idle)
+
+    def identity(self) -> dict[str, Any]:
+        """The document without :data:`RUNTIME_FIELDS`: what the run computes, whichever
+        executor runs or tracker logs it. The run id hashes it and results.json records it."""
+        return {k: v for k, v in self.document().items() if k not in RUNTIME_FIELDS}
+
+    def with_executor(self, name: str) -> RunConfig:
+        """This config run by executor ``name`` (the CLI's ``--executor``): its other
+        executor settings are kept when the name is the same, else dropped."""
+        if name == self.executor.name:
+            return self
+        return self.model_copy(update={"executor": ExecutorConfig.model_validate({"name": name})})
 
 
 def _w2s_problems(config: RunConfig) -> list[str]:

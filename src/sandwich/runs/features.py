@@ -17,7 +17,8 @@ FEATURES_VERSION = 1
 
 
 def feature_spec(model: Model, cfg: FeatureConfig) -> FeatureSpec:
-    """Resolve the config's depth fraction and pooling for one model."""
+    """Resolve the config's depth fraction, pooling and dtype (``auto``: measured per
+    machine, see sandwich.models.precision) for one model: keys use the resolved spec."""
     if isinstance(cfg.layer, float):
         layer = max(1, round(cfg.layer * model.num_layers))
     else:
@@ -25,13 +26,14 @@ def feature_spec(model: Model, cfg: FeatureConfig) -> FeatureSpec:
     pooling = (
         cfg.pooling if cfg.pooling != "auto" else ("mean" if model.kind == "encoder" else "last")
     )
-    return FeatureSpec(
+    spec = FeatureSpec(
         layers=(layer,),
         pooling=pooling,
         dtype=cfg.dtype,
         batch_size=cfg.batch_size,
         max_length=cfg.max_length,
     )
+    return model.resolve_spec(spec)
 
 
 class TaskFeatures:

@@ -3,7 +3,9 @@
 A kind is one object registered in :data:`KINDS` (lazy ``"module:Object"``
 entries: listing kinds imports nothing heavy). :func:`sandwich.runs.run` asks
 every kind the config runs for its cells, lets it ``prepare`` what they share,
-maps ``run_cell`` over all cells with one executor, turns each kind's outcomes
+maps ``run_cell`` over all cells with one executor (asking each kind a cell's
+``resources``, streaming each landed outcome's ``cell_record`` into the run
+directory), turns each kind's outcomes
 into result records (``summarise``) and builds one report from each kind's
 part. A new kind adds its config fields (:mod:`sandwich.runs.config`), its cell
 (:mod:`sandwich.runs.plan`), its result records (:mod:`sandwich.results`)
@@ -102,12 +104,25 @@ class ExperimentKind(Protocol):
     def plan(self, config: RunConfig) -> Sequence[Any]: ...
     def prepare(self, ctx: RunContext, cells: Sequence[Any]) -> None: ...
     def run_cell(self, ctx: RunContext, cell: Any) -> Any: ...
+    def resources(self, config: RunConfig, cell: Any) -> dict[str, float]: ...
+    def cell_record(self, ctx: RunContext, outcome: Any) -> dict[str, Any]: ...
     def summarise(self, ctx: RunContext, outcomes: Sequence[Any]) -> Summary: ...
     def report(self, results: RunResults, run_dir: Path) -> KindReport: ...
     def tables(self, results: RunResults) -> list[RichTable]: ...
     def stages(self, ctx: RunContext, cells: Sequence[Any]) -> list[StagePlan]:
         """Every stage of ``cells`` with its artifact key and cost inputs, nothing run."""
         ...
+
+
+def stage_resources(config: RunConfig, stage: str) -> dict[str, float]:
+    """What one task of stage class ``stage`` (``features``, ``probe``, ``finetune``,
+    ``generation``) asks an executor for: one CPU; one GPU too for all but probes when
+    ``executor.use_gpu``; ``executor.resources[stage]`` overrides both."""
+    ex = config.executor
+    default = {"CPU": 1.0}
+    if ex.use_gpu and stage != "probe":
+        default["GPU"] = 1.0
+    return {**default, **ex.resources.get(stage, {})}
 
 
 KINDS: Registry[ExperimentKind] = Registry("experiment kind")

@@ -1,8 +1,9 @@
 """The planner: a config's cells of every active kind, the unit of work and caching.
 
 A cell is plain, frozen pydantic data with a ``kind`` discriminator, so any
-executor (local now, Ray later) can ship it to a worker; the kind registered
-under that name in :data:`sandwich.runs.kinds.KINDS` runs it.
+executor (local, or Ray: :mod:`sandwich.runs.ray_executor`) can ship it to a
+worker; the kind registered under that name in :data:`sandwich.runs.kinds.KINDS`
+runs it.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ from sandwich.report.protocol import protocol_report, rich_table
 from sandwich.results import RunResults
 from sandwich.runs.config import ProtocolConfig, RunConfig, TaskConfig
 from sandwich.runs.context import RunContext
-from sandwich.runs.kinds import StagePlan, Summary, Work
+from sandwich.runs.kinds import StagePlan, Summary, Work, stage_resources
 from sandwich.runs.plan import ProtocolCell
 from sandwich.store import ArtifactKey
 from sandwich.tasks import Item
@@ -94,10 +94,26 @@ class ProtocolKind:
             records = _generate(ctx, cell, items)
             if all(r.status != "failed" for r in records):
                 ctx.store.get_or_build(key, lambda d: write_transcripts(d / _FILE, records))
-        rel = transcripts_path(ctx.config, cell)
+        return ProtocolOutcome(cell, records, transcripts_path(ctx.config, cell))
+
+    def resources(self, config: RunConfig, cell: ProtocolCell) -> dict[str, float]:
+        return stage_resources(config, "generation")
+
+    def cell_record(self, ctx: RunContext, outcome: ProtocolOutcome) -> dict[str, Any]:
+        """Where the cell's transcripts are and how many items failed; the copy for readers
+        is written here, by the process that owns the run directory."""
         if ctx.run_dir is not None:
-            write_transcripts(ctx.run_dir / rel, records)
-        return ProtocolOutcome(cell, records, rel)
+            write_transcripts(ctx.run_dir / outcome.transcripts, outcome.records)
+        cell = outcome.cell
+        return {
+            "kind": "protocol",
+            "task": cell.task.label,
+            "protocol": cell.protocol.display,
+            "seed": cell.seed,
+            "transcripts": outcome.transcripts,
+            "n_records": len(outcome.records),
+            "n_failed": sum(r.status == "failed" for r in outcome.records),
+        }
 
     def summarise(self, ctx: RunContext, outcomes: Sequence[ProtocolOutcome]) -> Summary:
         n_boot = ctx.config.bootstrap.n_boot

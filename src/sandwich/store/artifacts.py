@@ -6,12 +6,24 @@ Layout under the store root (``$SANDWICH_HOME``, default ``~/.cache/sandwich``):
         MANIFEST.json                   inputs, schema version, sha256 + size of every file
         <payload files>
     locks/<key>.lock                    one builder per key across processes
-    tmp/                                artifacts being built (renamed into place when done)
+    tmp/<kind>-<host>-<pid>-<random>/   artifacts being built (renamed into place when done)
 
 Guarantees: an artifact directory appears atomically (built in ``tmp/`` and
 renamed); it is verified against its manifest on every read, and a corrupt
 entry is reported (logged and counted) and rebuilt, never used; two processes
 asking for the same key build it once (file lock) and both get the result.
+
+Across processes and hosts sharing the root (a Ray cluster, docs/scale.md):
+the rename is atomic within one filesystem (``tmp/`` and ``artifacts/`` are
+under the same root), and the lock is ``flock`` (the ``filelock`` package),
+which the kernel releases when its holder dies, so a builder killed mid-build
+leaves only an unreachable directory in ``tmp/`` (removed by
+:meth:`ArtifactStore.clean_stale_tmp`) and the next process builds the key.
+On NFS, ``flock`` is emulated with POSIX locks and needs the lock manager
+(``lockd``/``rpc.statd`` on NFSv3; built into NFSv4); a mount with ``nolock``
+makes locks local to each host, so two hosts could build a key at the same
+time (both write the same content; the second rename fails and its build is
+discarded, so the store stays consistent, but the work is done twice).
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -42,6 +55,21 @@ def default_home() -> Path:
     """``$SANDWICH_HOME`` or ``~/.cache/sandwich``."""
     env = os.environ.get("SANDWICH_HOME")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "sandwich"
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (macOS): trust the signal check
+        return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 class CorruptArtifact(Exception):
@@ -122,17 +150,42 @@ class ArtifactStore:
                 return found
             tmp_root = self.root / "tmp"
             tmp_root.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f"{key.kind}-", dir=tmp_root))
+            # named by its builder, so a dead builder's leftover is recognisable (stale_tmp)
+            prefix = f"{key.kind}-{socket.gethostname()}-{os.getpid()}-"
+            tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=tmp_root))
             try:
                 build(tmp)
                 self._write_manifest(tmp, key)
                 final = self.path(key)
                 final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, final)
+                try:
+                    os.replace(tmp, final)
+                except OSError:  # built meanwhile by a host the lock did not reach (NFS nolock)
+                    if self.lookup(key) is None:
+                        raise
             finally:
                 if tmp.exists():
                     shutil.rmtree(tmp, ignore_errors=True)
             return final
+
+    def stale_tmp(self) -> list[Path]:
+        """Half-built artifacts in ``tmp/`` whose builder, a process on this host, is dead
+        (killed mid-build). They were never reachable: only a finished build is renamed
+        into ``artifacts/``. Builds of other hosts sharing the store are not judged."""
+        host = socket.gethostname()
+        stale = []
+        for d in sorted((self.root / "tmp").glob("*")):
+            head, _, pid = d.name.rpartition("-")[0].rpartition("-")
+            if head.endswith(f"-{host}") and pid.isdigit() and not _alive(int(pid)):
+                stale.append(d)
+        return stale
+
+    def clean_stale_tmp(self) -> int:
+        """Remove :meth:`stale_tmp`; the number removed."""
+        stale = self.stale_tmp()
+        for d in stale:
+            shutil.rmtree(d, ignore_errors=True)
+        return len(stale)
 
     def _write_manifest(self, directory: Path, key: ArtifactKey) -> None:
         files = {}

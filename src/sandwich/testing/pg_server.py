@@ -141,6 +141,14 @@ class TempPostgres:
         self._create_database(name)
         return self.url.rsplit("/", 1)[0] + f"/{name}"
 
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id (its backends are its children), None when
+        the server is not running: for measuring the database's CPU."""
+        if self.root is None or not (self.data / "postmaster.pid").exists():
+            return None
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def stop(self) -> None:
         if self.root is None:
             return

@@ -42,6 +42,9 @@ class HeadClassifier(nn.Module):
         self.head = nn.Linear(hidden_size, 2)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        # top mode: leading blocks that are frozen (with everything below them), whose
+        # outputs the training loop may compute once per item (prefix.PrefixCache)
+        self.frozen_blocks = 0
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
@@ -116,7 +119,11 @@ def build_classifier(
             p.requires_grad_(id(p) in trainable)
     elif mode != "full":
         raise ValueError(f"mode must be one of full, lora, top; got {mode!r}")
-    return HeadClassifier(backbone, hidden_size, pooling)
+    clf = HeadClassifier(backbone, hidden_size, pooling)
+    if mode == "top":
+        config: Any = backbone.config
+        clf.frozen_blocks = int(config.num_hidden_layers) - top_k
+    return clf
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -60,14 +60,18 @@ def reference_lr(n_params: int) -> float:
     return 5e-5 if n_params <= 400_000_000 else 1e-5
 
 
-def default_mixed_precision() -> Literal["no", "bf16", "fp16"]:
-    """bf16 on a GPU that supports it, else fp16 on GPU; fp32 on CPU (measured faster here,
-    see BENCHMARKS.md)."""
+def default_mixed_precision(hidden_size: int | None = None) -> Literal["no", "bf16", "fp16"]:
+    """bf16 on a GPU that supports it, else fp16 on GPU. On CPU, bf16 autocast only where a
+    training micro-benchmark (forward + backward at ``hidden_size``, measured once per
+    machine and cached) found it faster and close enough, else fp32: without bf16 units
+    a CPU runs bf16 several times slower (sandwich.models.precision, docs/models.md)."""
     import torch
 
     if torch.cuda.is_available():
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "no"
+    from sandwich.models.precision import choose
+
+    return "bf16" if choose("training", hidden_size=hidden_size).dtype == "bfloat16" else "no"
 
 
 class FineTuneElicitor(TextElicitor):
@@ -117,7 +121,9 @@ class FineTuneElicitor(TextElicitor):
             "or auto (mean for encoders, last for decoders)",
         )
         mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
-            "auto", description="auto: bf16 on a GPU that supports it, else fp16 on GPU; no on CPU"
+            "auto",
+            description="auto: bf16 on a GPU that supports it, else fp16 on GPU; on CPU bf16 "
+            "where measured faster (once per machine), else no",
         )
         gradient_checkpointing: bool = Field(
             False, description="recompute activations in the backward pass (less memory)"

@@ -29,6 +29,7 @@ of the best evaluation are restored at the end.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import os
@@ -41,8 +42,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from sandwich.elicit.finetune.allocator import retain_freed_memory
 from sandwich.elicit.finetune.classifier import HeadClassifier, trainable_state
 from sandwich.elicit.finetune.data import Encoded, RowDataset
+from sandwich.elicit.finetune.frozen import FrozenBf16
+from sandwich.elicit.finetune.prefix import PrefixCache, frozen_prefix
 
 MixedPrecision = Literal["no", "bf16", "fp16"]
 CHECKPOINT_FILE = "state.pt"
@@ -61,6 +65,11 @@ class TrainSettings:
     mixed_precision: MixedPrecision = "no"
     checkpoint_every: int = 20
     evals_per_epoch: int = 1
+    # speed (docs/finetune.md "Speed"); each can be turned off to compare
+    retain_memory: bool = True  # keep freed memory in the process (allocator.py)
+    fused_optimizer: bool = True  # AdamW(fused=True): one kernel per step, no temporaries
+    bucket_lengths: bool = True  # sort each optimizer step's items by length (less padding)
+    cache_frozen: bool = True  # top mode: frozen blocks' outputs computed once (prefix.py)
 
     def accumulation(self, num_processes: int = 1) -> int:
         """Minibatches accumulated per optimizer step on each process."""
@@ -125,6 +134,24 @@ def train(
     """Train ``model``'s trainable parameters on ``labels`` (P(true) per item of ``data``)."""
     if len(labels) != len(data):
         raise ValueError(f"{len(labels)} labels for {len(data)} items")
+    with retain_freed_memory(settings.retain_memory):
+        return _train(
+            model, data, labels, loss_fn, settings, seed, checkpoint_dir, validation, progress, desc
+        )
+
+
+def _train(
+    model: HeadClassifier,
+    data: Encoded,
+    labels: np.ndarray,
+    loss_fn: Callable[..., torch.Tensor],
+    settings: TrainSettings,
+    seed: int,
+    checkpoint_dir: Path | None,
+    validation: Validation | None,
+    progress: bool,
+    desc: str,
+) -> TrainResult:
     acc = _accelerator(settings)
     mb_per_epoch = math.ceil(len(data) / settings.minibatch_size / acc.num_processes)
     steps_per_epoch = math.ceil(mb_per_epoch / acc.gradient_accumulation_steps)
@@ -135,13 +162,48 @@ def train(
     res, best = _resume(ckpt, model, opt, sched)
     y = torch.as_tensor(np.clip(labels, 0.0, 1.0), dtype=torch.float32)
     pmodel, popt = acc.prepare(model, opt)
-    run = _Run(acc, pmodel, popt, sched, data, y, loss_fn, settings, seed, res, best)
+    prefix = _prefix_cache(model, data, settings, acc)
+    bf16 = settings.mixed_precision == "bf16" and prefix is None  # a cached prefix never runs
+    low = FrozenBf16(model) if bf16 else None
+    run = _Run(acc, pmodel, popt, sched, data, y, loss_fn, settings, seed, res, best, prefix, low)
+    # gradient checkpointing recomputes the forward in the backward pass, outside the
+    # attention switch: it must find the same kernel
+    recomputes = any(getattr(m, "gradient_checkpointing", False) is True for m in model.modules())
+    run.math_attention = settings.mixed_precision == "bf16" and not recomputes
+    try:
+        _epochs(run, steps_per_epoch, total, eval_at, ckpt, validation, progress, desc)
+    finally:
+        if low is not None:
+            low.restore()
+    model = acc.unwrap_model(run.model)
+    if run.best[1] is not None:
+        _load_trainable(model, run.best[1])
+    model.eval()
+    return res
+
+
+def _epochs(
+    run: _Run,
+    steps_per_epoch: int,
+    total: int,
+    eval_at: set[int],
+    ckpt: Path | None,
+    validation: Validation | None,
+    progress: bool,
+    desc: str,
+) -> None:
+    """The training loop proper: every epoch's minibatches, from where ``run.res`` stands."""
+    acc, res, settings, seed, data = run.acc, run.res, run.settings, run.seed, run.data
+    loss_fn, sched = run.loss_fn, run.sched
+    per_step = acc.gradient_accumulation_steps * acc.num_processes * settings.minibatch_size
     # a loss with batch statistics (logconf's quantile) gets the whole optimizer batch
     wants_batch = takes_batch(loss_fn) and acc.gradient_accumulation_steps * acc.num_processes > 1
     bar = tqdm(total=total, initial=res.steps, desc=desc, disable=not progress, leave=False)
     with torch.random.fork_rng(devices=[]):
         for epoch in range(res.steps // steps_per_epoch, settings.epochs):
             order = np.random.default_rng([seed, epoch, 31]).permutation(len(data)).tolist()
+            if settings.bucket_lengths:
+                order = bucket_by_length(order, data, per_step)
             done_mb = (res.steps - epoch * steps_per_epoch) * acc.gradient_accumulation_steps
             run.model.train()
             context: Tensors = {}
@@ -164,11 +226,56 @@ def train(
                 if ckpt is not None and due:
                     run.save(ckpt)
     bar.close()
-    model = acc.unwrap_model(run.model)
-    if run.best[1] is not None:
-        _load_trainable(model, run.best[1])
-    model.eval()
-    return res
+
+
+SHORT = 64  # tokens: up to here bf16 attention trains faster on the math path on CPU
+
+
+def short_attention(ids: torch.Tensor, allowed: bool) -> contextlib.AbstractContextManager[Any]:
+    """The math attention (batched matmuls and a softmax) for short bf16 batches on CPU,
+    else torch's choice (its flash kernel).
+
+    In bf16 the CPU flash kernel has a fixed cost per call that dominates at a
+    few dozen tokens: on smollm2-135m LoRA with minibatches of 8 statements of
+    ~9 tokens its backward took 12 ms per layer, a quarter of the step. One
+    thread, forward + backward, 8 x 9 heads (``benchmarks/train_step_threads.py
+    --attention``, load 12.7): bf16 at 16 tokens flash 13.2 ms, math 0.9; at 64
+    29.8 vs 14.5; at 256 even; at 1024 flash 2x faster. In fp32 flash is faster
+    at every length, so fp32 keeps it. ``allowed``: bf16 autocast, and no gradient
+    checkpointing (its recomputation would run outside this context).
+    """
+    if not allowed or ids.device.type != "cpu" or ids.shape[-1] > SHORT:
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.MATH])
+
+
+def bucket_by_length(order: list[int], data: Encoded, per_step: int) -> list[int]:
+    """``order`` with each optimizer step's items (consecutive slices of ``per_step``) sorted
+    by length, so a minibatch pads to a width close to its items' own.
+
+    A step's gradient is the mean over its minibatches, each the mean over its
+    items; sorting inside the step changes which minibatch an item is in, not
+    which step, so with full minibatches the step's gradient is the same (to
+    float rounding). Across steps the order stays the shuffled one.
+    """
+    out: list[int] = []
+    for start in range(0, len(order), per_step):
+        out += sorted(order[start : start + per_step], key=lambda i: len(data.ids[i]))
+    return out
+
+
+def _prefix_cache(
+    model: HeadClassifier, data: Encoded, settings: TrainSettings, acc: Any
+) -> PrefixCache | None:
+    """The frozen prefix's outputs for every item, in ``top`` mode (else None)."""
+    found = frozen_prefix(model) if settings.cache_frozen else None
+    if found is None:
+        return None
+    cache = PrefixCache(*found)
+    cache.fill(model, data, acc.autocast, batch_size=max(32, settings.minibatch_size))
+    return cache
 
 
 def takes_batch(loss_fn: Callable[..., torch.Tensor]) -> bool:
@@ -186,10 +293,23 @@ def _optimizer(model: torch.nn.Module, settings: TrainSettings, total: int) -> t
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the classifier has no trainable parameters")
-    opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    opt = _adamw(params, settings)
     return opt, torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
     )
+
+
+def _adamw(params: list[torch.nn.Parameter], settings: TrainSettings) -> torch.optim.AdamW:
+    """AdamW, fused where torch has the kernel (CPU and CUDA, floating parameters): the
+    whole update in one pass over each parameter instead of a dozen elementwise ops,
+    each allocating a temporary the size of the model; else torch's default."""
+    lr, decay = settings.lr, settings.weight_decay
+    if settings.fused_optimizer:
+        try:
+            return torch.optim.AdamW(params, lr=lr, weight_decay=decay, fused=True)
+        except (RuntimeError, ValueError):  # a device or dtype without the fused kernel
+            pass
+    return torch.optim.AdamW(params, lr=lr, weight_decay=decay)
 
 
 def _resume(ckpt: Path | None, model: Any, opt: Any, sched: Any) -> tuple[TrainResult, Best]:
@@ -222,12 +342,24 @@ class _Run:
     seed: int
     res: TrainResult
     best: Best
+    prefix: PrefixCache | None = None  # top mode: the frozen blocks' outputs, per item
+    low: FrozenBf16 | None = None  # bf16: the frozen weights' bf16 copies, swapped in
+    math_attention: bool = False  # short_attention may switch to the math path
+
+    def forward(self, batch: Tensors) -> torch.Tensor:
+        """The logits of ``batch`` under the run's autocast; from the cached prefix if any."""
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        with self.acc.autocast(), short_attention(ids, self.math_attention):
+            if self.prefix is None:
+                return self.model(ids, mask)
+            with self.prefix.feeding(batch["rows"].tolist(), ids.device):
+                return self.model(ids, mask)
 
     def loader(self, order: list[int], skip: int) -> Any:
         """The epoch's minibatches in ``order``, less the first ``skip`` (done before a resume)."""
 
         def collate(rows: list[int]) -> Tensors:
-            return {**self.data.batch(rows), "labels": self.y[rows]}
+            return {**self.data.batch(rows), "labels": self.y[rows], "rows": torch.tensor(rows)}
 
         rows = RowDataset(order)
         size = self.settings.minibatch_size
@@ -240,8 +372,7 @@ class _Run:
         """One minibatch's forward and backward pass; the optimizer steps (and the gradient
         is cleared) at the end of the accumulation only, where accelerate syncs gradients."""
         with self.acc.accumulate(self.model):
-            with self.acc.autocast():
-                logits = self.model(batch["input_ids"], batch["attention_mask"])
+            logits = self.forward(batch)
             loss = self.loss_fn(logits.float(), batch["labels"], progress, **context)
             self.acc.backward(loss)
             self.opt.step()
@@ -264,17 +395,17 @@ class _Run:
         device = next(self.model.parameters()).device
         out, size = [], self.settings.minibatch_size
         for j, start in enumerate(range(0, len(rows), size)):
-            batch = {
-                k: v.to(device) for k, v in self.data.batch(rows[start : start + size]).items()
-            }
+            part = rows[start : start + size]
+            batch = {k: v.to(device) for k, v in self.data.batch(part).items()}
             torch.manual_seed(_seed(self.seed, epoch, first + j))
-            with self.acc.autocast():
-                out.append(self.model(batch["input_ids"], batch["attention_mask"]).float())
+            out.append(self.forward({**batch, "rows": torch.tensor(part)}).float())
         return {"batch_logits": torch.cat(out), "batch_labels": self.y[rows].to(device)}
 
     def evaluate(self, validation: Validation) -> None:
         """Score the held-out set now; keep the trainable parameters if they score best."""
-        score = validation.score(predict(self.acc.unwrap_model(self.model), validation.data))
+        with self.low.original() if self.low is not None else contextlib.nullcontext():
+            p = predict(self.acc.unwrap_model(self.model), validation.data)
+        score = validation.score(p)
         self.res.val_scores.append((self.res.steps, score))
         if score < self.best[0]:
             self.best = (score, trainable_state(self.acc.unwrap_model(self.model)))

@@ -25,7 +25,7 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -114,33 +114,49 @@ def _fixed(
 def _claim_main(
     s: Session, rater: Rater, conditions: list[str], position: int, lease: dt.timedelta
 ) -> Assignment | None:
-    """Claim one free main slot in ``conditions`` (first = preferred); None if none is left."""
+    """Claim one free main slot in ``conditions`` (first = preferred); None if none is left.
+
+    The lowest slot number wins, then the preferred condition, then the lowest
+    item id. Each condition's best free slot is one walk of the claim index
+    (``ix_assignments_claim``); on PostgreSQL the rows are taken ``FOR UPDATE
+    SKIP LOCKED``, so concurrent claims pass each other's candidates by
+    instead of queueing on them."""
     now = utcnow()
     free = or_(
         Assignment.rater_id.is_(None),
         and_(Assignment.answered_at.is_(None), Assignment.assigned_at < now - lease),
     )
     seen = select(Assignment.item_id).where(Assignment.rater_id == rater.id)
-    preference = case({c: i for i, c in enumerate(conditions)}, value=Assignment.condition)
-    query = (
-        select(Assignment.id)
-        .where(
-            Assignment.study_id == rater.study_id,
-            Assignment.role == "main",
-            Assignment.condition.in_(conditions),
-            free,
-            Assignment.item_id.not_in(seen),
-        )
-        .order_by(Assignment.slot, preference, Assignment.item_id)
-        .limit(1)
-    )
     postgres = s.get_bind().dialect.name == "postgresql"
-    if postgres:
-        query = query.with_for_update(skip_locked=True)
+
+    def best(condition: str) -> Any:
+        query = (
+            select(Assignment.slot, Assignment.item_id, Assignment.id)
+            .where(
+                Assignment.study_id == rater.study_id,
+                Assignment.role == "main",
+                Assignment.condition == condition,
+                free,
+                Assignment.item_id.not_in(seen),
+            )
+            .order_by(Assignment.slot, Assignment.item_id)
+            .limit(1)
+        )
+        if postgres:
+            query = query.with_for_update(skip_locked=True)
+        return s.execute(query).first()
+
+    if postgres and len(conditions) == 1:  # one statement claims it (between design)
+        return _claim_in_one_statement(s, rater, conditions[0], position, now, free, seen)
     for _ in range(20):  # lost a race for a row: take the next free one
-        slot_id = s.scalar(query)
-        if slot_id is None:
+        found = [
+            (row.slot, rank, row.item_id, row.id)
+            for rank, condition in enumerate(conditions)
+            if (row := best(condition)) is not None
+        ]
+        if not found:
             return None
+        slot_id = min(found)[3]
         try:
             with s.begin_nested():
                 done: CursorResult[Any] = s.execute(  # type: ignore[assignment]
@@ -153,6 +169,52 @@ def _claim_main(
             continue
         if done.rowcount == 1:
             return s.get(Assignment, slot_id, populate_existing=True)
+    return None
+
+
+def _claim_in_one_statement(
+    s: Session,
+    rater: Rater,
+    condition: str,
+    position: int,
+    now: dt.datetime,
+    free: ColumnElement[bool],
+    seen: Select[Any],
+) -> Assignment | None:
+    """PostgreSQL, one condition: ``UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP
+    LOCKED LIMIT 1) RETURNING``, one round trip instead of a select, an update and a
+    reload. The row the subquery locks is free (rows other claims hold are
+    skipped), so the update cannot lose it; it can only break the rule that a
+    rater sees an item once, if the same rater claimed that item in another
+    request meanwhile (the unique constraint), and then the next free slot is
+    taken."""
+    pick = (
+        select(Assignment.id)
+        .where(
+            Assignment.study_id == rater.study_id,
+            Assignment.role == "main",
+            Assignment.condition == condition,
+            free,
+            Assignment.item_id.not_in(seen),
+        )
+        .order_by(Assignment.slot, Assignment.item_id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    claim = (
+        update(Assignment)
+        .where(Assignment.id == pick, free)
+        .values(rater_id=rater.id, position=position, assigned_at=now, key=new_key())
+        .returning(Assignment)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    for _ in range(20):
+        try:
+            with s.begin_nested():
+                return s.scalars(claim).first()
+        except IntegrityError:  # this rater got the item by another request meanwhile
+            continue
     return None
 
 

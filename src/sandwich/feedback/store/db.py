@@ -2,7 +2,11 @@
 
 SQLite (the default) runs in WAL mode with a busy timeout, and every
 transaction starts with ``BEGIN IMMEDIATE`` so that concurrent writers queue
-instead of failing; PostgreSQL (``postgresql+psycopg://...``) uses its own
+instead of failing. The study server also queues its own transactions on
+:func:`writer_queue` (a lock per process and a lock file across processes):
+SQLite's busy handler polls with sleeps of up to 100 ms, so under a crowd a
+writer would otherwise wait far longer than the transaction ahead of it
+takes. PostgreSQL (``postgresql+psycopg://...``) uses its own
 row locks. The schema is created by Alembic migrations
 (:func:`sandwich.feedback.store.migrate.migrate`), never by ``create_all``.
 """
@@ -10,6 +14,10 @@ row locks. The schema is created by Alembic migrations
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +62,10 @@ class Study(Base):
 
 class Item(Base):
     __tablename__ = "items"
-    __table_args__ = (UniqueConstraint("study_id", "key", name="uq_items_study_key"),)
+    __table_args__ = (
+        UniqueConstraint("study_id", "key", name="uq_items_study_key"),
+        Index("ix_items_role", "study_id", "role", "position"),  # 0005_claim_index
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
     key: Mapped[str] = mapped_column(String(64))
@@ -101,6 +112,18 @@ class Assignment(Base):
     __table_args__ = (
         UniqueConstraint("item_id", "condition", "slot", name="uq_assignments_slot"),
         UniqueConstraint("rater_id", "item_id", name="uq_assignments_rater_item"),
+        # claiming a main slot walks one condition's slots in claim order (0005_claim_index)
+        Index(
+            "ix_assignments_claim",
+            "study_id",
+            "role",
+            "condition",
+            "slot",
+            "item_id",
+            "rater_id",
+            "answered_at",
+            "assigned_at",
+        ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
@@ -238,6 +261,63 @@ def make_engine(url: str | None = None) -> Engine:
     raise ConfigError(
         f"unsupported database {url!r}: use sqlite:///path.db or postgresql+psycopg://..."
     )
+
+
+class SQLiteWriters:
+    """The queue of a SQLite database's writers: a lock per process, then an
+    exclusive ``flock`` on ``<database>.writers`` shared by every process
+    (server workers) that queues here. Both block without polling, so the next
+    writer starts as soon as the previous one commits. It only orders the
+    writers that use it: SQLite's own locks still guard the data (a CLI
+    command that skips the queue waits in the busy timeout, as before)."""
+
+    def __init__(self, database: str | None) -> None:
+        self.path = Path(database + ".writers") if database else None
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        if self.path is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():  # a new process opens its own
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._lock:
+            fd = self._file()
+            if fd is None or _flock is None:
+                yield
+                return
+            _flock(fd, True)
+            try:
+                yield
+            finally:
+                _flock(fd, False)
+
+
+try:  # POSIX: flock across processes; elsewhere the per-process lock alone
+    import fcntl
+
+    def _flock_posix(fd: int, take: bool) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX if take else fcntl.LOCK_UN)
+
+    _flock: Any = _flock_posix
+except ImportError:  # pragma: no cover - Windows
+    _flock = None
+
+
+def writer_queue(engine: Engine) -> Callable[[], AbstractContextManager[None]]:
+    """What the study server holds around each transaction (make it once per
+    app): a new :class:`SQLiteWriters` of the SQLite database, nothing on
+    PostgreSQL (row locks let its transactions run side by side)."""
+    if engine.dialect.name != "sqlite":
+        return nullcontext
+    database = engine.url.database
+    return SQLiteWriters(database if database and database != ":memory:" else None).hold
 
 
 def session_factory(engine: Engine) -> sessionmaker[Any]:

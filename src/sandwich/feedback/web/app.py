@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from sandwich.errors import ConfigError
-from sandwich.feedback.store.db import session_factory
+from sandwich.feedback.store.db import session_factory, writer_queue
 from sandwich.feedback.store.migrate import ensure_secret, migrate
 from sandwich.feedback.web.hardening import DEFAULT_MAX_BODY, SECURITY_HEADERS, Hardening
 from sandwich.feedback.web.rater_pages import rater_routes
@@ -73,7 +73,7 @@ def create_app(
     https_only = env_flag("SANDWICH_HTTPS_ONLY") if https_only is None else https_only
     max_body = env_max_body() if max_body is None else max_body
     engine = migrate(db_url) if run_migrations else make_engine(db_url)
-    web = Web(session_factory(engine), ensure_secret(engine), templates())
+    web = Web(session_factory(engine), ensure_secret(engine), templates(), writer_queue(engine))
     app = FastAPI(title="sandwich studies", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(
         SessionMiddleware,

@@ -50,7 +50,7 @@ from sandwich.feedback.store.studies import (
 )
 from sandwich.feedback.study_config import StudyConfig
 from sandwich.feedback.web.security import rater_csrf, same
-from sandwich.feedback.web.shared import Web, not_found
+from sandwich.feedback.web.shared import Page, Web, not_found, page_of
 
 TRUSTED_PROXIES_ENV = "SANDWICH_TRUSTED_PROXIES"
 
@@ -132,8 +132,9 @@ def _entry_routes(router: APIRouter, web: Web, proxies: frozenset[str]) -> None:
 def _page_routes(router: APIRouter, web: Web) -> None:
     @router.get("/r/{token}", response_class=HTMLResponse)
     def rater_page(token: str, late: str = "") -> HTMLResponse:
-        with web.tx() as s:  # rendered, then committed (finished_at), before it is sent
-            return _next_page(web, s, rater_of(s, token), token, late=bool(late))
+        with web.tx() as s:  # committed (a claimed slot, finished_at) before it is sent
+            page = _next_page(web, s, rater_of(s, token), token, late=bool(late))
+        return web.render(page)  # outside the transaction: the next writer need not wait
 
     @router.get("/r/{token}/feedback/{key}", response_class=HTMLResponse)
     def rater_feedback(token: str, key: Annotated[str, Path(max_length=64)]) -> HTMLResponse:
@@ -152,10 +153,9 @@ def _page_routes(router: APIRouter, web: Web) -> None:
             if row is None:  # main and gold items never get feedback; nor unanswered ones
                 raise not_found()
             a, label, item = row
-            study = required(s.get(Study, rater.study_id), "the rater's study")
-            return web.page(
+            page = page_of(
                 "rater_feedback.html",
-                cfg=study_config(study),
+                cfg=web.config(s, rater.study_id),
                 token=token,
                 text=item.text,
                 correct=label.answer == item.gold,
@@ -163,15 +163,15 @@ def _page_routes(router: APIRouter, web: Web) -> None:
                 answer=label.answer,
                 training=a.role == "training",
             )
+        return web.render(page)
 
 
-def _next_page(web: Web, s: Session, rater: Rater, token: str, late: bool) -> HTMLResponse:
+def _next_page(web: Web, s: Session, rater: Rater, token: str, late: bool) -> Page:
     """The rater's page now: the start, the checks, their next item or the end."""
-    study = required(s.get(Study, rater.study_id), "the rater's study")
-    cfg = study_config(study)
+    cfg = web.config(s, rater.study_id)
     csrf = rater_csrf(web.secret, token)
     if rater.started_at is None:
-        return web.page("rater_start.html", cfg=cfg, token=token, csrf=csrf)
+        return page_of("rater_start.html", cfg=cfg, token=token, csrf=csrf)
     gate = _checks_gate(web, s, rater, cfg, token, csrf)
     if gate is not None:  # comprehension questions first, or screened out
         return gate
@@ -179,10 +179,11 @@ def _next_page(web: Web, s: Session, rater: Rater, token: str, late: bool) -> HT
     if a is None:
         if rater.finished_at is None:
             rater.finished_at = utcnow()
-        return web.page("rater_done.html", cfg=cfg, **_outcome(web, s, rater, study, cfg))
+        study = required(s.get(Study, rater.study_id), "the rater's study")
+        return page_of("rater_done.html", cfg=cfg, **_outcome(web, s, rater, study, cfg))
     item = required(s.get(Item, a.item_id), f"item {a.item_id} of assignment {a.key}")
     done, total = progress(s, rater, cfg)
-    return web.page(
+    return page_of(
         "rater_item.html",
         cfg=cfg,
         token=token,
@@ -228,8 +229,7 @@ def _form_routes(router: APIRouter, web: Web) -> None:
             raise HTTPException(422, str(exc)) from None
         with web.tx() as s:  # committed when the block ends, before the redirect is sent
             rater = rater_of(s, token)
-            study = required(s.get(Study, rater.study_id), "the rater's study")
-            cfg = study_config(study)
+            cfg = web.config(s, rater.study_id)
             limit = float(cfg.time_limit_seconds) if cfg.enforce_time_limit else None
             outcome = record(s, rater, assignment_id, *parsed, enforced_limit=limit)
             role = s.scalar(
@@ -256,8 +256,7 @@ def _form_routes(router: APIRouter, web: Web) -> None:
 def _grade(web: Web, token: str, answers: dict[str, str]) -> Response:
     with web.tx() as s:  # committed before the redirect is sent
         rater = rater_of(s, token)
-        study = required(s.get(Study, rater.study_id), "the rater's study")
-        cfg = study_config(study)
+        cfg = web.config(s, rater.study_id)
         if rater.started_at is None or not cfg.comprehension.questions:
             return RedirectResponse(f"/r/{token}", status_code=303)
         result, _left = grade_comprehension(s, rater, cfg, answers)
@@ -271,14 +270,14 @@ def _grade(web: Web, token: str, answers: dict[str, str]) -> Response:
 
 def _checks_gate(
     web: Web, s: Session, rater: Rater, cfg: StudyConfig, token: str, csrf: str
-) -> HTMLResponse | None:
+) -> Page | None:
     """The comprehension page (not passed yet) or the screened-out page; None: go on."""
     if screened_out(s, rater):
-        return web.page("rater_screened.html", cfg=cfg)
+        return page_of("rater_screened.html", cfg=cfg)
     if comprehension_pending(s, rater, cfg):
         row = rater_check(s, rater)
         tries = row.comprehension_attempts if row is not None else 0
-        return web.page(
+        return page_of(
             "rater_comprehension.html",
             cfg=cfg,
             token=token,

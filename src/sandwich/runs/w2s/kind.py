@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table as RichTable
 
+from sandwich.elicit import ELICITORS
 from sandwich.report.page import KindReport
 from sandwich.report.terminal import format_table
 from sandwich.report.w2s import w2s_report
 from sandwich.results import RunResults
 from sandwich.runs.config import RunConfig
 from sandwich.runs.context import RunContext
-from sandwich.runs.kinds import StagePlan, Summary
+from sandwich.runs.kinds import StagePlan, Summary, stage_resources
 from sandwich.runs.plan import W2SCell
 from sandwich.runs.w2s import (
     CellOutcome,
@@ -50,6 +52,15 @@ class W2SKind:
 
     def run_cell(self, ctx: RunContext, cell: W2SCell) -> CellOutcome:
         return run_cell(ctx, cell)
+
+    def resources(self, config: RunConfig, cell: W2SCell) -> dict[str, float]:
+        """A CPU for a cell whose elicitor reads features; fine-tuning cells may ask a GPU."""
+        elicitor = ELICITORS.build(cell.elicitor.name, **cell.elicitor.params)
+        return stage_resources(config, "finetune" if elicitor.inputs == "text" else "probe")
+
+    def cell_record(self, ctx: RunContext, outcome: CellOutcome) -> dict[str, Any]:
+        """The cell's result record (its test-set predictions stay in the store)."""
+        return outcome.result.model_dump(mode="json")
 
     def summarise(self, ctx: RunContext, outcomes: Sequence[CellOutcome]) -> Summary:
         config = ctx.config
