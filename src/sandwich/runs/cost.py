@@ -26,8 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import platform
 import re
 import tempfile
 import time
@@ -41,63 +39,7 @@ import numpy as np
 from sandwich.runs.kinds import Work
 from sandwich.store import ArtifactStore
 
-MACHINE_DIR = "machine"
 THROUGHPUT_VERSION = 4
-
-# -- the machine -----------------------------------------------------------------------------
-
-_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "fma")
-
-
-def _cpu() -> tuple[str, list[str]]:
-    """The CPU's model name and the flags that change matmul speed (Linux; else platform)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or platform.machine(), []
-    name = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
-                 if ln.startswith("model name")), platform.machine())  # fmt: skip
-    flags_line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    flags = set(flags_line.split(":", 1)[-1].split())
-    return name, [f for f in _CPU_FLAGS if f in flags]
-
-
-def fingerprint(device: str = "cpu") -> dict[str, Any]:
-    """What a measurement depends on: CPU model and flags, torch version and threads, device."""
-    import torch
-
-    name, flags = _cpu()
-    out: dict[str, Any] = {"cpu": name, "flags": flags, "torch": torch.__version__,
-                           "threads": torch.get_num_threads(), "device": device}  # fmt: skip
-    if device.startswith("cuda") and torch.cuda.is_available():
-        out["gpu"] = torch.cuda.get_device_name(0)
-    return out
-
-
-def fingerprint_hex(fp: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def cached_measurement(
-    root: Path, name: str, fp: Mapping[str, Any], measure: Callable[[], dict[str, Any]],
-    refresh: bool = False,
-) -> dict[str, Any]:  # fmt: skip
-    """``measure()`` once per machine: cached in ``<root>/machine/<name>-<fingerprint>.json``
-    (with the fingerprint and when it was taken); ``refresh`` measures again."""
-    path = root / MACHINE_DIR / f"{name}-{fingerprint_hex(fp)}.json"
-    if not refresh and path.is_file():
-        try:
-            return dict(json.loads(path.read_text())["value"])
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable: measure again
-    value = measure()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"fingerprint": dict(fp), "measured": time.time(), "value": value}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}-")
-    with os.fdopen(fd, "w") as f:
-        json.dump(doc, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-    return value
 
 
 # -- model sizes -----------------------------------------------------------------------------
@@ -436,10 +378,13 @@ def _bootstrap_rate(repeat: int) -> float:
 def machine_throughput(
     store: ArtifactStore, device: str = "cpu", refresh: bool = False
 ) -> Throughput:
-    """This machine's :class:`Throughput`, measured on first use and cached in the store."""
-    fp = {**fingerprint(device), "version": THROUGHPUT_VERSION}
-    value = cached_measurement(store.root, "throughput", fp, lambda: measure_throughput(device),
-                               refresh)  # fmt: skip
+    """This machine's :class:`Throughput`, measured on first use and cached in the store
+    (``<store>/machine/throughput-<key>.json``, :mod:`sandwich.models.machine`)."""
+    from sandwich.models.machine import cached_measurement, fingerprint
+
+    value = cached_measurement(store.root, "throughput", fingerprint(device),
+                               lambda: measure_throughput(device), THROUGHPUT_VERSION,
+                               force=refresh)  # fmt: skip
     return Throughput(**value)
 
 
