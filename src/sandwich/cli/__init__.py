@@ -68,6 +68,10 @@ def report_cmd(
     console.print(f"wrote {files.markdown} and {files.html}")
 
 
+from sandwich.cli.plan import plan_cmd  # noqa: E402
+
+app.command("plan")(plan_cmd)
+
 from sandwich.cli.catalog import add_listings  # noqa: E402
 
 add_listings(app)

@@ -15,10 +15,10 @@ and one entry here.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sandwich.registry import Registry
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     )
     from sandwich.runs.config import RunConfig
     from sandwich.runs.context import RunContext
+    from sandwich.store import ArtifactKey
 
 
 @dataclass
@@ -47,6 +48,52 @@ class Summary:
     failures: list[Failure] = field(default_factory=list)
     models: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+
+Op = Literal["forward", "train", "generate", "load", "probe", "logconf", "bootstrap", "items"]
+
+
+@dataclass(frozen=True)
+class Work:
+    """One piece of a stage's computation, in the cost model's terms (``sandwich.runs.cost``).
+
+    ``forward``: ``model`` reads ``tokens`` tokens up to ``depth`` (a fraction of its blocks);
+    ``train``: ``passes`` epochs over ``tokens`` (``params``: mode, top_k, checkpointing);
+    ``generate``: ``items`` sequences of ``tokens`` prompt tokens, ``new_tokens`` each;
+    ``probe`` / ``logconf``: a probe fit on ``items`` rows of ``params["dim"]`` features;
+    ``load``: reading ``model``'s weights; ``bootstrap``: ``params["n_boot"]`` resamples of
+    ``items``; ``items``: per-item bookkeeping.
+    """
+
+    op: Op
+    model: str | None = None
+    tokens: int = 0
+    items: int = 0
+    passes: float = 1.0
+    depth: float = 1.0
+    new_tokens: int = 0
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """One stage as ``sandwich plan`` sees it, before anything runs.
+
+    ``cell``: the index of its cell among the kind's cells, None for a stage the
+    cells share (features). ``key``: its artifact key, built by the same
+    function the stage uses; None when the key depends on the content of an
+    upstream artifact that is not stored yet (``unknown`` says which): such a
+    stage is missing by construction. A stage that is no artifact (``cached``
+    False) runs every time.
+    """
+
+    stage: str
+    cell: int | None
+    key: ArtifactKey | None
+    work: tuple[Work, ...]
+    unknown: str | None = None
+    models: tuple[str, ...] = ()  # models it trains (for the memory estimate)
+    cached: bool = True  # False: not an artifact, it runs every time (the bootstrap)
 
 
 class ExperimentKind(Protocol):
@@ -62,6 +109,9 @@ class ExperimentKind(Protocol):
     def summarise(self, ctx: RunContext, outcomes: Sequence[Any]) -> Summary: ...
     def report(self, results: RunResults, run_dir: Path) -> KindReport: ...
     def tables(self, results: RunResults) -> list[RichTable]: ...
+    def stages(self, ctx: RunContext, cells: Sequence[Any]) -> list[StagePlan]:
+        """Every stage of ``cells`` with its artifact key and cost inputs, nothing run."""
+        ...
 
 
 def stage_resources(config: RunConfig, stage: str) -> dict[str, float]:

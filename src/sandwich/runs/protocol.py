@@ -25,7 +25,7 @@ from sandwich.errors import InputFileError, required
 from sandwich.models.generation.base import Generator
 from sandwich.models.generation.config import backend_params, generator_config
 from sandwich.protocols.base import OversightProtocol
-from sandwich.protocols.generators import build_generator
+from sandwich.protocols.generators import build_generator, normalise_spec
 from sandwich.protocols.judge import Judge
 from sandwich.protocols.measure import aggregate_seeds, measure
 from sandwich.protocols.naive import ASSISTANT_ALONE, AssistantAlone
@@ -44,10 +44,11 @@ from sandwich.report.protocol import protocol_report, rich_table
 from sandwich.results import RunResults
 from sandwich.runs.config import ProtocolConfig, RunConfig, TaskConfig
 from sandwich.runs.context import RunContext
-from sandwich.runs.kinds import Summary, stage_resources
+from sandwich.runs.kinds import StagePlan, Summary, Work, stage_resources
 from sandwich.runs.plan import ProtocolCell
 from sandwich.store import ArtifactKey
 from sandwich.tasks import Item
+from sandwich.tasks.choices import choice_view
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,19 @@ class ProtocolKind:
     def tables(self, results: RunResults) -> list[RichTable]:
         return [rich_table(results)]
 
+    def stages(self, ctx: RunContext, cells: Sequence[ProtocolCell]) -> list[StagePlan]:
+        """Each cell's transcripts (keyed by :func:`transcripts_key`, nothing generated)
+        and its measure (bootstrap, every run)."""
+        out = []
+        for i, cell in enumerate(cells):
+            items = _items(ctx, cell.task)
+            key = transcripts_key(ctx, cell, items)
+            out.append(StagePlan("transcripts", i, key, _transcript_work(ctx, cell, items)))
+            n_boot = ctx.config.bootstrap.n_boot
+            boot = Work("bootstrap", items=len(items), params={"n_boot": n_boot})
+            out.append(StagePlan("measure", i, None, (boot,), cached=False))
+        return out
+
 
 def _items(ctx: RunContext, task: TaskConfig) -> list[Item]:
     items = ctx.task(task).items
@@ -201,6 +215,75 @@ def transcripts_key(ctx: RunContext, cell: ProtocolCell, items: Sequence[Item]) 
         "seed": cell.seed,
     }
     return ArtifactKey("transcripts", TRANSCRIPT_SCHEMA, inputs)
+
+
+PROMPT_OVERHEAD = 80  # tokens of instructions around an item in a turn's or the judge's prompt
+
+
+def _turns(protocol: OversightProtocol) -> tuple[int, int]:
+    """(assistant turns per item, judge readings per item order) of a protocol: consultancy
+    ``rounds``, critique 2 (answer, critique), debate 2 x ``rounds`` (twice, in both speaking
+    orders, when sequential; then read twice), naive and the assistant alone none."""
+    if not protocol.uses_assistant:
+        return 0, 1
+    hp = protocol.get_params()
+    rounds = int(hp.get("rounds", 1))
+    name = spec.name if (spec := spec_of(protocol)) else ""
+    if name == "critique":
+        return 2, 1
+    if name == "debate":
+        twice = hp.get("mode") == "sequential"
+        return 2 * rounds * (2 if twice else 1), 2 if twice else 1
+    return rounds, 1
+
+
+def _transcript_work(
+    ctx: RunContext, cell: ProtocolCell, items: Sequence[Item]
+) -> tuple[Work, ...]:
+    """What a cell's transcripts cost: the assistant's turns (generation) and the judge's
+    reads in both answer orders (a forward over the prompt for log-prob verdicts, a short
+    generation for text verdicts); remote backends are marked ``remote``."""
+    from sandwich.runs.cost import text_tokens
+
+    protocol = _protocol(cell)
+    judge_role, assistant_role = _roles(protocol)
+    n = len(items)
+    views = [choice_view(it) for it in items]
+    item_tok = int(text_tokens([f"{v.question} {v.choices}" for v in views]).mean()) if n else 0
+    passage = int(text_tokens([v.passage or "" for v in views]).mean()) if n else 0
+    turns, readings = _turns(protocol)
+    cfg = ctx.config
+    out = []
+
+    def model(role: str) -> tuple[str | None, dict[str, Any]]:
+        spec = cfg.judge if role == "judge" else cfg.assistant
+        gen = generator_config(normalise_spec(spec)) if spec is not None else None
+        if gen is None or gen.backend != "local":
+            return None, {"remote": gen is not None and gen.backend == "openai"}
+        return gen.model, {"batch": cfg.batch_size, "dtype": gen.dtype}
+
+    new = cfg.generation.max_new_tokens
+    if assistant_role is not None and turns:
+        m, extra = model(assistant_role)
+        # the assistant reads the passage; earlier turns: half of them on average
+        prompt = PROMPT_OVERHEAD + item_tok + passage + (turns - 1) * new // 2
+        out.append(Work("load", m, params=extra))
+        out.append(Work("generate", m, tokens=prompt, items=n * turns, new_tokens=new,
+                        params={**extra, "seq": prompt}))  # fmt: skip
+    m, extra = model(judge_role)
+    reads = n * 2 * readings
+    prompt = (
+        PROMPT_OVERHEAD + item_tok + turns * new + (passage if protocol.judge_sees_passage else 0)
+    )
+    out.append(Work("load", m, params=extra))
+    if cfg.judging.method == "text":
+        reply = cfg.judging.max_new_tokens
+        out.append(Work("generate", m, tokens=prompt, items=reads, new_tokens=reply,
+                        params={**extra, "seq": prompt}))  # fmt: skip
+    else:
+        out.append(Work("forward", m, tokens=prompt * reads, items=reads,
+                        params={**extra, "seq": prompt, "head": True}))  # fmt: skip
+    return tuple(out)
 
 
 def _stored(ctx: RunContext, key: ArtifactKey) -> list[TranscriptRecord] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,9 +111,10 @@ class Task:
                 )
             seen[item.id] = i
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
-        """Hash of the items' ids and difficulties, in order (and groups, if any).
+        """Hash of the items' ids and difficulties, in order (and groups, if any); computed
+        once per (frozen) task: every stage key of every cell holds it.
 
         Equal fingerprints mean identical items as far as anything downstream
         can tell (text and label via the id; difficulty, which supervisors such

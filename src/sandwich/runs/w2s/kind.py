@@ -15,7 +15,7 @@ from sandwich.report.w2s import w2s_report
 from sandwich.results import RunResults
 from sandwich.runs.config import RunConfig
 from sandwich.runs.context import RunContext
-from sandwich.runs.kinds import Summary, stage_resources
+from sandwich.runs.kinds import StagePlan, Summary, stage_resources
 from sandwich.runs.plan import W2SCell
 from sandwich.runs.w2s import (
     CellOutcome,
@@ -81,3 +81,8 @@ class W2SKind:
 
     def tables(self, results: RunResults) -> list[RichTable]:
         return [format_table(results)]
+
+    def stages(self, ctx: RunContext, cells: Sequence[W2SCell]) -> list[StagePlan]:
+        from sandwich.runs.w2s.stage_plan import w2s_stages
+
+        return w2s_stages(ctx, cells)

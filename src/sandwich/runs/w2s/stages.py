@@ -55,8 +55,8 @@ def spec_key(component: object) -> dict[str, Any]:
     return spec.to_dict()
 
 
-def supervisor_labels(ctx: RunContext, data: CellData, sup: Supervisor) -> Arrays:
-    """The supervisor's P(true) on B (``"train_strong"``) and on T (``"test"``), fit on A's gold."""
+def labels_key(data: CellData, sup: Supervisor) -> ArtifactKey:
+    """The key of a supervisor's labels: the split, the features and models it reads, its spec."""
     inputs = {
         **data.split_key(),
         "supervisor": spec_key(sup),
@@ -64,6 +64,11 @@ def supervisor_labels(ctx: RunContext, data: CellData, sup: Supervisor) -> Array
         "models": [data.fingerprint(m) for m in sup.trained_models()],
         "data": sup.data_fingerprint(),
     }
+    return ArtifactKey("labels", STAGE_VERSION, inputs)
+
+
+def supervisor_labels(ctx: RunContext, data: CellData, sup: Supervisor) -> Arrays:
+    """The supervisor's P(true) on B (``"train_strong"``) and on T (``"test"``), fit on A's gold."""
 
     def compute() -> Arrays:
         source = data.source
@@ -71,7 +76,7 @@ def supervisor_labels(ctx: RunContext, data: CellData, sup: Supervisor) -> Array
         out = {s: sup.predict_proba(data.items(s), source) for s in ("train_strong", "test")}
         return _with_params(sup, out)
 
-    return ctx.store.arrays(ArtifactKey("labels", STAGE_VERSION, inputs), compute)
+    return ctx.store.arrays(labels_key(data, sup), compute)
 
 
 def _input_keys(data: CellData, elicitor: ElicitorBase) -> list[str]:
@@ -80,6 +85,14 @@ def _input_keys(data: CellData, elicitor: ElicitorBase) -> list[str]:
     if elicitor.inputs == "features":
         return [data.features_key(m) for m in models]
     return [data.fingerprint(m) for m in models]
+
+
+def trained_key(data: CellData, stage: str, elicitor: ElicitorBase, y_b: np.ndarray) -> ArtifactKey:
+    """The key of ``elicitor`` trained on B with labels ``y_b`` (by content), as ``stage``."""
+    labels = ArtifactKey("labels-ref", STAGE_VERSION, {"b": y_b}).hex
+    inputs = {**data.split_key(), "inputs": _input_keys(data, elicitor), "labels": labels,
+              "elicitor": spec_key(elicitor)}  # fmt: skip
+    return ArtifactKey(stage, STAGE_VERSION, inputs)
 
 
 def trained(
@@ -93,10 +106,7 @@ def trained(
 
     A bootstrapping chain also gives each link's P(true) on T (``"links"``, (n_links, n_test)).
     """
-    labels = ArtifactKey("labels-ref", STAGE_VERSION, {"b": y_b}).hex
-    inputs = {**data.split_key(), "inputs": _input_keys(data, elicitor), "labels": labels,
-              "elicitor": spec_key(elicitor)}  # fmt: skip
-    key = ArtifactKey(stage, STAGE_VERSION, inputs)
+    key = trained_key(data, stage, elicitor, y_b)
     workdir = ctx.store.root / "checkpoints" / key.hex
 
     def compute() -> Arrays:

@@ -1,0 +1,180 @@
+"""How close ``sandwich plan``'s time estimates come to measured runs, config by config.
+
+Run (one command; every config on a cold store of its own):
+
+    python benchmarks/plan_accuracy.py configs/demo.yaml configs/finetune-demo.yaml ...
+    python benchmarks/plan_accuracy.py --runnable        # every shipped config runnable here
+
+For each config: a fresh temporary store (so the run starts cold: GGUF
+conversion, features, every stage), into which this machine's throughput
+measurement is copied (it is measured once, before the first config, and not
+counted); then ``sandwich plan`` (the estimate) and ``sandwich run`` in a
+child process, with every cell timed by a timing executor. Printed per
+config: estimated vs measured seconds for the shared work (``prepare``:
+features, model conversion), the cells, and the whole run, the ratio
+measured / estimated, and the 1-minute load average before, during (mean of
+samples every 10 s) and after. The throughput is measured on the machine as it
+is when the command starts: run it on an otherwise idle machine (on a loaded
+one both the measurement and the runs slow down, by amounts that vary with the
+other work).
+``--json FILE`` writes every number. The target: the ratio within [0.5, 2].
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from sandwich.runs.executor import LocalExecutor
+
+ROOT = Path(__file__).resolve().parents[1]
+# not runnable here: finetune-gpu needs the Qwen2.5 hub models and a GPU-sized budget;
+# debate-openai needs two OpenAI-compatible servers (both are planned only)
+PLAN_ONLY = {"finetune-gpu.yaml", "debate-openai.yaml"}
+
+
+class TimingExecutor(LocalExecutor):
+    """Runs cells in order like the local executor and records each one's wall time."""
+
+    def __init__(self) -> None:
+        super().__init__(progress=False)
+        self.seconds: list[float] = []
+        self.started: float | None = None
+
+    def map(self, fn: Callable[[Any], Any], cells: Sequence[Any]) -> Iterator[Any]:
+        self.started = time.perf_counter()
+        for cell in cells:
+            t0 = time.perf_counter()
+            out = fn(cell)
+            self.seconds.append(time.perf_counter() - t0)
+            yield out
+
+
+def child(config_path: str, out_path: str) -> None:
+    """In a fresh process (``SANDWICH_HOME`` is the cold store): plan, then run, timed."""
+    from sandwich.runs import load_config, run
+    from sandwich.runs.planning import make_plan
+
+    config = load_config(config_path)
+    plan = make_plan(config)
+    ex = TimingExecutor()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as runs:
+        run(config, runs_root=runs, executor=ex, progress=False)
+    total = time.perf_counter() - t0
+    cells = sum(ex.seconds)
+    prepare = (ex.started or t0) - t0
+    est_cells: dict[int, float] = {}
+    for r in plan.rows:
+        if r.cell is not None and r.seconds is not None:
+            est_cells[r.cell] = est_cells.get(r.cell, 0.0) + r.seconds
+    est_shared = sum(r.seconds or 0.0 for r in plan.rows if r.stage == "features")
+    result = {
+        "config": config_path,
+        "n_cells": plan.n_cells,
+        "planned_in": plan.seconds_to_plan,
+        "estimate": {
+            "prepare": est_shared,
+            "cells": sum(est_cells.values()),
+            "total": plan.total_seconds,
+        },
+        "measured": {"prepare": prepare, "cells": cells, "total": total},
+        "per_cell": [
+            {"cell": i, "estimate": est_cells.get(i, 0.0), "measured": s}
+            for i, s in enumerate(ex.seconds)
+        ],
+        "by_stage": _by_stage(plan),
+    }
+    Path(out_path).write_text(json.dumps(result, indent=1))
+
+
+def _by_stage(plan: Any) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for r in plan.rows:
+        out[r.stage] = out.get(r.stage, 0.0) + (r.seconds or 0.0)
+    return out
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("configs", nargs="*", help="config files")
+    ap.add_argument("--runnable", action="store_true", help="every shipped config runnable here")
+    ap.add_argument("--json", type=Path, help="write all numbers here")
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        child(*args.child)
+        return 0
+    configs = [Path(c) for c in args.configs]
+    if args.runnable:
+        configs += [p for p in sorted((ROOT / "configs").glob("*.yaml")) if p.name not in PLAN_ONLY]
+    if not configs:
+        ap.error("give config files or --runnable")
+    from sandwich.runs.cost import machine_throughput
+    from sandwich.store import ArtifactStore
+
+    with tempfile.TemporaryDirectory(prefix="plan-accuracy-") as tmp:
+        machine = ArtifactStore(Path(tmp) / "machine-store")
+        t0 = time.perf_counter()
+        tp = machine_throughput(machine)
+        print(f"throughput measured in {time.perf_counter() - t0:.1f} s: "
+              f"forward {tp.forward_flops / 1e9:.1f} GFLOP/s, train {tp.train_flops / 1e9:.1f}, "
+              f"decode {tp.decode_flops / 1e9:.1f} (load avg {load():.2f})")  # fmt: skip
+        results = []
+        for cfg in configs:
+            home = Path(tmp) / cfg.stem
+            shutil.copytree(machine.root / "machine", home / "machine")
+            out = Path(tmp) / f"{cfg.stem}.json"
+            env = {**os.environ, "SANDWICH_HOME": str(home)}
+            before = load()
+            cmd = [sys.executable, __file__, "--child", str(cfg), str(out)]
+            proc = subprocess.Popen(cmd, env=env)
+            samples = []
+            while proc.poll() is None:  # the 1-minute load average every 10 s of the run
+                samples.append(load())
+                time.sleep(10)
+            if proc.returncode:
+                print(f"{cfg}: failed (exit {proc.returncode})")
+                continue
+            res = json.loads(out.read_text())
+            res["load_before"], res["load_after"] = before, load()
+            res["load_mean"] = sum(samples) / max(1, len(samples))
+            res["cores"] = os.cpu_count()
+            results.append(res)
+            _print(res)
+            shutil.rmtree(home, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+def _print(res: dict[str, Any]) -> None:
+    e, m = res["estimate"], res["measured"]
+
+    def ratio(k: str) -> str:
+        return f"{m[k] / e[k]:.2f}" if e.get(k) else "-"
+
+    print(f"{res['config']}: {res['n_cells']} cells, planned in {res['planned_in']:.2f} s, "
+          f"load avg {res['load_before']:.2f} -> {res['load_after']:.2f}, "
+          f"mean {res['load_mean']:.2f} on {res['cores']} cores")  # fmt: skip
+    for k in ("prepare", "cells", "total"):
+        print(f"  {k:8s} estimate {e[k] or 0:8.1f} s  measured {m[k]:8.1f} s  "
+              f"measured/estimate {ratio(k)}")  # fmt: skip
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

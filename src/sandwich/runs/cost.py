@@ -1,0 +1,526 @@
+"""The cost model of ``sandwich plan``: FLOPs from model sizes and token counts, seconds from
+a throughput measured once per machine, memory from weights, activations and optimizer state.
+
+Every formula is in docs/planning.md. In short, with ``N`` the parameters in a
+model's block matmuls (attention and MLP projections: what every token
+multiplies through; embeddings and the LM head are not used by feature
+extraction or the classification head) and ``T`` tokens:
+
+- forward (features, predictions, the judge's read): ``2 N T`` (times the depth fraction
+  read, feature extraction stops at its layer), plus attention ``4 L s d_attn T``;
+- training: forward + backward: ``6 N T`` per epoch (full), ``4 N T`` (LoRA: the
+  activations' gradients only), ``2 N T + 4 N_top T`` (top); ``+ 2 N T`` with
+  gradient checkpointing;
+- generation: ``2 N`` per prompt token (prefill) and per new token (decode).
+
+Time is FLOPs divided by the rate of the same operation measured on this
+machine with a small random-initialised transformer (:func:`measure_throughput`),
+so framework overheads are in the rate; stages that are not matmul-bound (probe
+fits, the bootstrap, per-item bookkeeping, loading weights) use per-unit rates
+measured the same way. Measurements are cached as JSON under
+``<store root>/machine/`` keyed by a machine fingerprint (:func:`fingerprint`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from sandwich.runs.kinds import Work
+from sandwich.store import ArtifactStore
+
+THROUGHPUT_VERSION = 4
+
+
+# -- model sizes -----------------------------------------------------------------------------
+
+# models with a gated MLP (gate, up and down projections): 3 matrices of d x d_ff, else 2
+_GATED = {"llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3",
+          "gemma3_text", "phi3", "olmo", "olmo2", "granite", "smollm3"}  # fmt: skip
+
+# the embedded GGUF models' HF config.json (as written by their conversion), for a cold store
+# where they are not converted yet; read from the converted directory when it exists
+KNOWN_CONFIGS: dict[str, dict[str, Any]] = {
+    "smollm2-135m": {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
+                     "num_hidden_layers": 30, "num_attention_heads": 9,
+                     "num_key_value_heads": 3, "head_dim": 64, "vocab_size": 49152},
+    "gemma3-270m": {"model_type": "gemma3_text", "hidden_size": 640, "intermediate_size": 2048,
+                    "num_hidden_layers": 18, "num_attention_heads": 4,
+                    "num_key_value_heads": 1, "head_dim": 256, "vocab_size": 262144},
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A transformer's shape, as the cost model needs it.
+
+    ``block_params``: parameters in the blocks' matmuls (what a token multiplies
+    through); ``params``: all parameters (block matmuls + embeddings); ``source``:
+    where the numbers came from (``config``, ``known``, ``fake``, ``name``).
+    """
+
+    name: str
+    layers: int
+    hidden: int
+    intermediate: int
+    attn_dim: int  # heads x head_dim
+    kv_dim: int
+    vocab: int
+    gated: bool
+    source: str
+
+    @property
+    def layer_params(self) -> int:
+        attn = self.hidden * (2 * self.attn_dim + 2 * self.kv_dim)  # q, o; k, v
+        mlp = (3 if self.gated else 2) * self.hidden * self.intermediate
+        return attn + mlp
+
+    @property
+    def block_params(self) -> int:
+        return self.layers * self.layer_params
+
+    @property
+    def params(self) -> int:
+        return self.block_params + self.vocab * self.hidden
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "block_params": self.block_params, "params": self.params}
+
+
+def arch_from_config(name: str, cfg: Mapping[str, Any], source: str = "config") -> Arch:
+    """An :class:`Arch` from a Hugging Face ``config.json`` (its text config for multimodal)."""
+    cfg = cfg.get("text_config") or cfg
+    hidden = int(cfg.get("hidden_size") or cfg.get("n_embd") or cfg["d_model"])
+    layers = int(cfg.get("num_hidden_layers") or cfg.get("n_layer") or cfg["num_layers"])
+    heads = int(cfg.get("num_attention_heads") or cfg.get("n_head") or 1)
+    head_dim = int(cfg.get("head_dim") or hidden // heads)
+    kv = int(cfg.get("num_key_value_heads") or heads)
+    inter = int(cfg.get("intermediate_size") or cfg.get("n_inner") or 4 * hidden)
+    vocab, gated = int(cfg.get("vocab_size") or 0), cfg.get("model_type") in _GATED
+    return Arch(name, layers, hidden, inter, heads * head_dim, kv * head_dim, vocab, gated, source)
+
+
+def _arch_from_params(name: str, n_params: float) -> Arch:
+    """A shape guessed from a parameter count only (a hub id's "1.5B"): ``12 L d^2 = N``
+    with the usual ``d / L = 64`` of decoders (plain MLP of 4d; no vocabulary)."""
+    hidden = max(64, round((64 * n_params / 12) ** (1 / 3) / 64) * 64)
+    layers = max(1, round(n_params / (12 * hidden * hidden)))
+    return Arch(name, layers, hidden, 4 * hidden, hidden, hidden, 0, False, "name")
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([mMbB])\b")
+
+
+def _hub_config(repo: str) -> dict[str, Any] | None:
+    """A hub model's config.json from the local Hugging Face cache, if it is there."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - a dependency of transformers
+        return None
+    found = try_to_load_from_cache(repo, "config.json")
+    if isinstance(found, str):
+        return dict(json.loads(Path(found).read_text()))
+    return None
+
+
+def model_arch(name: str, store: ArtifactStore) -> Arch:
+    """The shape of a model by name, read from its config without loading weights.
+
+    Fake models: their parameters; registered embedded models: their config.json
+    (the converted one if the store has it, else :data:`KNOWN_CONFIGS`); a local
+    directory or a hub id in the HF cache: its config.json; an uncached hub id:
+    a shape guessed from the size in its name (``Qwen2.5-1.5B``), source ``name``.
+    """
+    from sandwich.models import MODELS
+
+    if name.startswith("fake-"):
+        from sandwich.models.fake import FakeParams
+
+        p = FakeParams()
+        return Arch(name, p.num_layers, p.dim, 4 * p.dim, p.dim, p.dim, 0, False, "fake")
+    if name in MODELS:
+        cfg = _embedded_config(name, store)
+        if cfg is not None:
+            return arch_from_config(name, cfg)
+        if name in KNOWN_CONFIGS:
+            return arch_from_config(name, KNOWN_CONFIGS[name], "known")
+        raise ValueError(f"model {name!r}: no config to read its size from")
+    path = Path(name).expanduser()
+    if path.is_dir() and (path / "config.json").is_file():
+        return arch_from_config(name, json.loads((path / "config.json").read_text()))
+    repo = name.removeprefix("hf:")
+    if (cfg := _hub_config(repo)) is not None:
+        return arch_from_config(name, cfg)
+    m = _SIZE.search(repo.rsplit("/", 1)[-1])
+    if m is None:
+        raise ValueError(
+            f"model {name!r}: not in the local Hugging Face cache and no size in its name"
+        )
+    scale = 1e9 if m.group(2).lower() == "b" else 1e6
+    return _arch_from_params(name, float(m.group(1)) * scale)
+
+
+def _gguf_source(name: str) -> Callable[[], dict[str, str]] | None:
+    """What identifies an embedded GGUF model's conversion (None: not one of them)."""
+    from sandwich.models import embedded
+
+    sources = {"smollm2-135m": embedded._smollm2_source, "gemma3-270m": embedded._gemma_source}
+    return sources.get(name)
+
+
+def _embedded_config(name: str, store: ArtifactStore) -> dict[str, Any] | None:
+    """The config.json of an embedded model: in its package (minilm) or its converted
+    directory in the store (GGUF models, once converted); None if neither exists yet."""
+    from sandwich.models import convert, embedded
+
+    try:
+        if name == "minilm-l6":
+            return dict(json.loads((embedded.minilm_dir() / "config.json").read_text()))
+        source = _gguf_source(name)
+        if source is None:
+            return None
+        found = store.lookup(convert.conversion_key(source()))
+        if found is not None and (found / "config.json").is_file():
+            return dict(json.loads((found / "config.json").read_text()))
+    except Exception:  # a missing package: fall back to the known config
+        return None
+    return None
+
+
+def converted(name: str, store: ArtifactStore) -> bool | None:
+    """Whether an embedded GGUF model is converted in ``store`` (None: not a GGUF model)."""
+    from sandwich.models import convert
+
+    source = _gguf_source(name)
+    if source is None:
+        return None
+    try:
+        return store.path(convert.conversion_key(source())).exists()
+    except Exception:  # a missing package: unknown
+        return None
+
+
+# -- tokens ----------------------------------------------------------------------------------
+
+CHARS_PER_TOKEN = 4.0  # English text with BPE / SentencePiece vocabularies (docs/planning.md)
+SPECIAL_TOKENS = 2  # BOS (and EOS / [SEP])
+
+
+def text_tokens(texts: list[str]) -> np.ndarray:
+    """A cheap token count per text: ``ceil(chars / 4) + 2`` (checked against the embedded
+    models' tokenizers in docs/planning.md); no tokenizer is loaded."""
+    n = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    return np.ceil(n / CHARS_PER_TOKEN).astype(np.int64) + SPECIAL_TOKENS
+
+
+# -- the machine's throughput ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Rates measured on this machine (see :func:`measure_throughput`)."""
+
+    forward_flops: float  # FLOP/s, batched inference (features, predictions, judge reads)
+    train_flops: float  # FLOP/s, forward + backward
+    adam_unit: float  # seconds per trainable parameter of one AdamW step
+    decode_flops: float  # FLOP/s, token-by-token generation with a KV cache
+    load_bytes: float  # bytes/s, reading a saved model into memory
+    probe_unit: float  # seconds per (row x feature) of the default probe fit (4 Cs + final)
+    logconf_unit: float  # seconds per (row x feature x epoch) of the logconf probe
+    bootstrap_unit: float  # seconds per (resample x item) of the PGR bootstrap
+    item_seconds: float  # seconds per item of per-item bookkeeping
+    device: str = "cpu"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _tiny_llama(hidden: int = 512, layers: int = 4, vocab: int = 512) -> tuple[Any, Arch]:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(hidden_size=hidden, intermediate_size=3 * hidden, num_hidden_layers=layers,
+                      num_attention_heads=8, num_key_value_heads=8, vocab_size=vocab,
+                      max_position_embeddings=512)  # fmt: skip
+    import torch
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(cfg).eval()
+    return model, arch_from_config("tiny", cfg.to_dict())
+
+
+def _best(fn: Callable[[], object], repeat: int) -> float:
+    """The fastest of ``repeat`` timed calls after a warm-up: what the machine does when the
+    operation has the CPU (other processes' load only ever slows a call down)."""
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def measure_throughput(device: str = "cpu", repeat: int = 3) -> dict[str, Any]:
+    """Time the operations the cost model counts, on a random-initialised 4-block Llama
+    (512-d, 13M block parameters: the scale of the embedded models' blocks) and small
+    probe / bootstrap problems. A few seconds; the result is cached per machine."""
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from sandwich.models.hf import quiet_weight_loading
+
+    hf_logging.set_verbosity_error()  # the tiny model's load report is no news
+    model, arch = _tiny_llama()
+    model.to(device)
+    n_block = arch.block_params
+    batch, seq = 32, 24
+    ids = torch.randint(0, arch.vocab, (batch, seq), device=device)
+
+    def forward() -> None:
+        with torch.no_grad():
+            model.model(input_ids=ids)
+
+    fwd = _best(forward, repeat)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+
+    def backward() -> None:
+        out = model.model(input_ids=ids[:8]).last_hidden_state
+        out[:, -1].sum().backward()
+
+    model.train()
+    train = _best(backward, repeat)
+    adam = _best(opt.step, repeat)  # the gradients of the last backward
+    model.eval()
+    new = 16
+
+    def decode() -> None:
+        with torch.no_grad():
+            model.generate(ids[:8, :8], max_new_tokens=new, min_new_tokens=new, do_sample=False,
+                           pad_token_id=0)  # fmt: skip
+
+    dec = _best(decode, repeat)
+    with tempfile.TemporaryDirectory() as tmp, quiet_weight_loading():
+        model.save_pretrained(tmp)
+        nbytes = sum(f.stat().st_size for f in Path(tmp).iterdir())
+        from transformers import AutoModel
+
+        load = _best(lambda: AutoModel.from_pretrained(tmp), repeat)
+    n, d = 400, 256
+    probe = _probe_rate(n, d)
+    logconf = _logconf_rate(n, d, repeat)
+    boot = _bootstrap_rate(repeat)
+    items = _best(lambda: [hashlib.sha256(str(i).encode()).hexdigest() for i in range(2000)], 3)
+    return Throughput(
+        forward_flops=2 * n_block * batch * seq / fwd,
+        train_flops=6 * n_block * 8 * seq / train,
+        adam_unit=adam / sum(p.numel() for p in model.parameters()),
+        decode_flops=2 * n_block * 8 * (8 + new) / dec,  # prefill 8 + 16 new tokens per row
+        load_bytes=nbytes / load,
+        probe_unit=probe,
+        logconf_unit=logconf / (n * d),
+        bootstrap_unit=boot,
+        item_seconds=items / 2000,
+        device=device,
+    ).to_dict()
+
+
+def _probe_rate(n: int, d: int) -> float:
+    """Seconds per (row x feature) of the default logistic probe (4 C values on a held-out
+    part, then the final fit) on features shaped like hidden states: strongly correlated
+    (a spectrum falling as 1/k) with an offset, so lbfgs needs as many iterations as on real
+    features (random features converge 100x sooner: docs/planning.md)."""
+    from sandwich.elicit import ELICITORS, Elicitor
+
+    rng = np.random.default_rng(0)
+    mix = rng.standard_normal((d, d)) / np.sqrt(d) / np.arange(1, d + 1)[:, None]
+    X = (rng.standard_normal((n, d)) @ mix * 10 + rng.standard_normal(d) * 5).astype(np.float32)
+    score = X @ rng.standard_normal(d)
+    y = 1 / (1 + np.exp(-2 * (score - score.mean()) / score.std()))
+    probe = cast(Elicitor, ELICITORS.build("probe"))
+    t0 = time.perf_counter()
+    probe.fit(X, y, random_state=0)
+    return (time.perf_counter() - t0) / (n * d)
+
+
+def _logconf_rate(n: int, d: int, repeat: int) -> float:
+    """Seconds of one logconf-probe epoch on (n, d) features (the elicitor's own code)."""
+    from sandwich.elicit import ELICITORS, Elicitor
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((n, d)).astype(np.float32), rng.random(n)
+    probe = cast(Elicitor, ELICITORS.build("probe-logconf", epochs=2))
+    return _best(lambda: probe.fit(X, y, random_state=0), repeat) / 2
+
+
+def _bootstrap_rate(repeat: int) -> float:
+    """Seconds per (resample x test item) of :func:`sandwich.metrics.pgr_with_ci`."""
+    from sandwich.metrics import pgr_with_ci
+
+    rng = np.random.default_rng(0)
+    n, n_boot = 400, 500
+    y = (rng.random(n) < 0.5).astype(float)
+    weak, student, ceiling = (np.clip(y * 0.6 + rng.random(n) * 0.4, 0, 1) for _ in range(3))
+    run = lambda: pgr_with_ci(y, weak, student, ceiling, n_boot=n_boot, seed=0)  # noqa: E731
+    return _best(run, repeat) / (n * n_boot)
+
+
+def machine_throughput(
+    store: ArtifactStore, device: str = "cpu", refresh: bool = False
+) -> Throughput:
+    """This machine's :class:`Throughput`, measured on first use and cached in the store
+    (``<store>/machine/throughput-<key>.json``, :mod:`sandwich.models.machine`)."""
+    from sandwich.models.machine import cached_measurement, fingerprint
+
+    value = cached_measurement(store.root, "throughput", fingerprint(device),
+                               lambda: measure_throughput(device), THROUGHPUT_VERSION,
+                               force=refresh)  # fmt: skip
+    return Throughput(**value)
+
+
+# -- FLOPs, seconds, memory ------------------------------------------------------------------
+
+ATTN_SEQ = 32  # the attention term's sequence length when a stage does not give one
+
+
+def _attention(arch: Arch, tokens: float, seq: float) -> float:
+    return 4.0 * arch.layers * seq * arch.attn_dim * tokens
+
+
+def train_flops_per_token(arch: Arch, params: Mapping[str, Any]) -> float:
+    """Forward + backward FLOPs per token: 6N full, 4N LoRA, 2N + 4N x top_k/L top;
+    + 2N with gradient checkpointing (the forward again)."""
+    n = arch.block_params
+    mode = params.get("mode", "full")
+    if mode == "lora":
+        f = 4.0 * n
+    elif mode == "top":
+        f = 2.0 * n + 4.0 * n * min(1.0, params.get("top_k", 2) / arch.layers)
+    else:
+        f = 6.0 * n
+    return f + (2.0 * n if params.get("gradient_checkpointing") else 0.0)
+
+
+def work_flops(work: Work, arch: Arch | None) -> float:
+    """FLOPs of a forward, train or generate work item (0 for the others, and without a model)."""
+    if arch is None:
+        return 0.0
+    seq = work.params.get("seq", ATTN_SEQ)
+    head = 2.0 * arch.vocab * arch.hidden  # the LM head, per token it scores
+    if work.op == "forward":  # + the head at every token when scoring answers (the judge)
+        lm = head * work.tokens if work.params.get("head") else 0.0
+        return work.depth * (2.0 * arch.block_params * work.tokens
+                             + _attention(arch, work.tokens, seq)) + lm  # fmt: skip
+    if work.op == "train":
+        per = train_flops_per_token(arch, work.params)
+        return work.passes * (per * work.tokens + 3 * _attention(arch, work.tokens, seq))
+    if work.op == "generate":  # the head scores the last prompt token and every new one
+        total = work.items * (work.tokens + work.new_tokens)
+        lm = head * work.items * (work.new_tokens + 1)
+        return 2.0 * arch.block_params * total + _attention(arch, total, work.tokens) + lm
+    return 0.0
+
+
+def work_seconds(work: Work, arch: Arch | None, tp: Throughput) -> float | None:
+    """Estimated seconds of one work item; None when it runs elsewhere (a remote server)."""
+    if work.params.get("remote"):
+        return None
+    flops = work_flops(work, arch)
+    if work.op == "forward":
+        return flops / tp.forward_flops
+    if work.op == "train":
+        steps = math.ceil(work.items / max(1, int(work.params.get("step_items", 32))))
+        adam = steps * work.passes * trainable_params(arch, work.params) * tp.adam_unit
+        return flops / tp.train_flops + adam
+    if work.op == "generate":
+        prefill = 2.0 * (arch.block_params if arch else 0) * work.items * work.tokens
+        prefill = min(prefill, flops)
+        return prefill / tp.forward_flops + (flops - prefill) / tp.decode_flops
+    dim = float(work.params.get("dim", 1))
+    if work.op == "probe":  # the unit is for the default 4 C values + the final fit
+        return tp.probe_unit * work.items * dim * work.params.get("n_fits", 5) / 5
+    if work.op == "logconf":
+        return tp.logconf_unit * work.items * dim * work.passes
+    if work.op == "bootstrap":
+        return tp.bootstrap_unit * work.items * work.params.get("n_boot", 1000)
+    if work.op == "load":
+        return (arch.params * 4 if arch else 0) / tp.load_bytes
+    return tp.item_seconds * work.items
+
+
+def trainable_params(arch: Arch | None, params: Mapping[str, Any]) -> int:
+    """Parameters a training updates: all (full), ``top_k`` blocks (top), or LoRA's
+    ``2 r (d + d_attn)`` per adapted q/v pair per block (the head's ``d`` aside)."""
+    if arch is None:
+        return 0
+    mode = params.get("mode", "full")
+    if mode == "lora":
+        return arch.layers * 2 * int(params.get("lora_r") or 8) * (arch.hidden + arch.attn_dim)
+    if mode == "top":
+        return int(arch.layer_params * int(params.get("top_k") or 2))
+    return arch.params
+
+
+BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+
+def memory_bytes(work: Work, arch: Arch | None, dtype: str = "float32") -> float:
+    """Peak memory of one work item: weights + activations (+ gradients and AdamW state).
+
+    weights: ``P x b`` (b bytes per value); inference activations: one batch of
+    ``B s`` tokens through one block, ``B s (4 d + 2 d_ff) b`` (the block's
+    widest intermediates) plus the captured hidden states ``B s d b``;
+    training: activations of every block kept for the backward,
+    ``L B s (10 d + 3 d_ff) b`` (none but one block's with checkpointing), gradients
+    ``P_train x 4`` and AdamW's two moments ``P_train x 8`` (fp32). LoRA trains
+    ``2 r (d + d_attn)`` per adapted pair of q/v projections per block.
+    """
+    if arch is None or work.op in ("probe", "logconf", "bootstrap", "items"):
+        return 0.0
+    b = BYTES.get(str(work.params.get("dtype", dtype)), 4)
+    weights = arch.params * b
+    if work.op == "load":
+        return weights
+    d, ff = arch.hidden, arch.intermediate
+    seq = work.params.get("seq", ATTN_SEQ)
+    batch = work.params.get("batch", 32)
+    if work.op in ("forward", "generate"):
+        rows = batch * (seq + (work.new_tokens if work.op == "generate" else 0))
+        kv = 2 * arch.layers * arch.kv_dim * rows * b if work.op == "generate" else 0
+        return weights + rows * (4 * d + 2 * ff) * b + rows * d * b + kv
+    rows = batch * seq
+    layers_kept = 1 if work.params.get("gradient_checkpointing") else arch.layers
+    acts = layers_kept * rows * (10 * d + 3 * ff) * 4
+    return arch.params * 4 + acts + trainable_params(arch, work.params) * (4 + 8)
+
+
+def human(x: float | None, unit: str = "") -> str:
+    """1234567 -> '1.2M' (SI prefixes); None -> '?'."""
+    if x is None:
+        return "?"
+    if x == 0:
+        return f"0{unit}"
+    for p, s in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= p:
+            return f"{x / p:.1f}{s}{unit}"
+    return f"{x:.3g}{unit}"
+
+
+def seconds_text(s: float | None) -> str:
+    if s is None:
+        return "?"
+    if s < 60:
+        return f"{s:.1f}s"
+    if s < 3600:
+        return f"{s / 60:.1f}min"
+    return f"{s / 3600:.1f}h"

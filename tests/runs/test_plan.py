@@ -1,0 +1,251 @@
+"""``sandwich plan``: which stages are stored (keys built by the stages' own code, nothing
+run), what the missing ones cost (FLOPs by hand count), the per-machine throughput cached
+once, clear errors, and thousands of cells planned in seconds."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sandwich.cli import main
+from sandwich.runs import cost as cost_mod
+from sandwich.runs import parse_config, run
+from sandwich.runs.cost import Throughput, Work, arch_from_config, model_arch, work_flops
+from sandwich.runs.planning import Plan, make_plan
+from sandwich.store import ArtifactStore
+
+# fixed rates: the tests that do not test the measurement do not take it
+RATES = Throughput(
+    forward_flops=1e10, train_flops=1e10, adam_unit=1e-9, decode_flops=1e9, load_bytes=1e9,
+    probe_unit=1e-7, logconf_unit=1e-7, bootstrap_unit=1e-9, item_seconds=1e-6,
+)  # fmt: skip
+W2S: dict[str, Any] = {
+    "name": "p",
+    "task": {"name": "arithmetic", "n_items": 300},
+    "weak": ["fake-weak"],
+    "strong": ["fake-strong"],
+    "elicitors": ["probe", "probe-logconf"],
+    "seeds": [0, 1],
+    "bootstrap": {"n_boot": 100},
+}
+PROTOCOL: dict[str, Any] = {
+    "protocols": ["naive", "consultancy"],
+    "judge": {"backend": "fake", "model": "judge"},
+    "assistant": {"backend": "fake", "model": "helper"},
+    "max_items": 20,
+}
+
+
+def _plan(doc: dict[str, Any], store: ArtifactStore) -> Plan:
+    return make_plan(parse_config(doc), store, throughput=RATES)
+
+
+def _states(plan: Plan) -> dict[tuple[int | None, str], str]:
+    return {(r.cell, r.stage if r.cell is not None else f"{r.stage}:{r.label}"): r.state
+            for r in plan.rows}  # fmt: skip
+
+
+def _stored_keys(store: ArtifactStore) -> set[str]:
+    """Every stage artifact in the store (model conversions aside)."""
+    return {p.name for p in (store.root / "artifacts").glob("*/*/*") if p.parent.parent.name
+            not in ("converted-model",)}  # fmt: skip
+
+
+def test_empty_store_all_missing_then_all_stored_after_run(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
+    doc = {**W2S, **PROTOCOL}
+    before = _plan(doc, store)
+    cached = [r for r in before.rows if r.state != "runs"]
+    assert before.n_cells == 2 * 3 + 2 * 3  # 3 elicitors (probe-logconf's control added)
+    assert {r.state for r in cached} == {"missing", "shared"}
+    assert all(r.seconds is not None for r in before.missing)
+    # the fake generators cost nothing; every w2s stage that computes costs something
+    assert all(r.seconds > 0 for r in before.missing if r.kind == "w2s")
+    # a student's key holds its supervisor's labels: unknown until they are stored
+    students = [r for r in before.rows if r.stage == "predictions"]
+    assert students and all(r.key is None and "labels" in (r.note or "") for r in students)
+
+    run(parse_config(doc), runs_root=tmp_path / "runs", store=store, progress=False)
+    after = _plan(doc, store)
+    assert {r.state for r in after.rows if r.state != "runs"} == {"stored", "shared"}
+    assert after.total_flops == 0
+    stored = {r.key for r in after.rows if r.state == "stored"}
+    assert stored == _stored_keys(store)  # the plan's keys are exactly what the run wrote
+    # measuring and summarising make no artifact: they run (and are costed) every time
+    assert {r.stage for r in after.rows if r.state == "runs"} == {"measure", "summarise"}
+
+
+def test_half_run_shows_exactly_the_stages_that_ran(store: ArtifactStore, tmp_path: Path) -> None:
+    one = {**W2S, "elicitors": ["probe"], "seeds": [0]}
+    run(parse_config(one), runs_root=tmp_path / "runs", store=store, progress=False)
+    done = _stored_keys(store)
+    plan = _plan({**W2S, "elicitors": ["probe"]}, store)  # seeds 0 and 1
+    stored = {(r.cell, r.stage) for r in plan.rows if r.state == "stored"}
+    assert stored == {(None, "features"), (0, "labels"), (0, "ceiling"), (0, "predictions")}
+    assert {r.key for r in plan.rows if r.state == "stored"} == done
+    assert {(r.cell, r.stage) for r in plan.rows if r.state == "missing"} == {
+        (1, "labels"), (1, "ceiling"), (1, "predictions")}  # fmt: skip
+    # the seed-1 student's key waits for its labels; seed 0's is known (and stored)
+    assert next(r for r in plan.rows if r.cell == 1 and r.stage == "predictions").key is None
+
+
+def test_flops_match_a_hand_count_for_a_tiny_model(tmp_path: Path, store: ArtifactStore) -> None:
+    cfg = {"model_type": "llama", "hidden_size": 8, "intermediate_size": 16,
+           "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+           "head_dim": 4, "vocab_size": 10}  # fmt: skip
+    (tmp_path / "tiny").mkdir()
+    (tmp_path / "tiny" / "config.json").write_text(json.dumps(cfg))
+    arch = model_arch(str(tmp_path / "tiny"), store)  # read from config.json, no weights
+    # per block: q 8x8, o 8x8, k 8x4, v 8x4 (one kv head of 4), gate/up/down 3 x 8x16
+    per_block = 64 + 64 + 32 + 32 + 3 * 128
+    assert arch.block_params == 2 * per_block == 1152
+    assert arch.params == 1152 + 10 * 8
+    t = 100
+    attention = 4 * 2 * 32 * 8 * t  # 4 L s d_attn T, s = 32 (the default sequence length)
+    assert work_flops(Work("forward", "m", tokens=t), arch) == 2 * 1152 * t + attention
+    assert work_flops(Work("forward", "m", tokens=t, depth=0.5), arch) == (
+        0.5 * (2 * 1152 * t + attention))  # fmt: skip
+    full = Work("train", "m", tokens=t, passes=2, params={"mode": "full"})
+    assert work_flops(full, arch) == 2 * (6 * 1152 * t + 3 * attention)
+    lora = Work("train", "m", tokens=t, passes=1, params={"mode": "lora"})
+    assert work_flops(lora, arch) == 4 * 1152 * t + 3 * attention
+    gen = Work("generate", "m", tokens=10, items=3, new_tokens=5)
+    head = 2 * 10 * 8  # the LM head (vocab x hidden) on the last prompt token and each new one
+    assert work_flops(gen, arch) == 2 * 1152 * 45 + 4 * 2 * 10 * 8 * 45 + head * 3 * 6
+    judge = Work("forward", "m", tokens=t, params={"head": True})  # scoring reads every logit
+    assert work_flops(judge, arch) == 2 * 1152 * t + attention + head * t
+    # a non-gated (BERT-like) MLP has two matrices
+    bert = arch_from_config("b", {**cfg, "model_type": "bert"})
+    assert bert.block_params == 2 * (64 + 64 + 32 + 32 + 2 * 128)
+
+
+def test_throughput_is_measured_once_per_machine(
+    store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    def measure(device: str = "cpu", repeat: int = 3) -> dict[str, Any]:
+        calls.append(device)
+        return RATES.to_dict()
+
+    monkeypatch.setattr(cost_mod, "measure_throughput", measure)
+    config = parse_config({**W2S, "elicitors": ["probe"]})
+    first = make_plan(config, store)
+    second = make_plan(config, store)
+    assert calls == ["cpu"]  # the second plan read the cache
+    assert first.throughput == second.throughput == RATES.to_dict()
+    assert len(list((store.root / "machine").glob("throughput-*.json"))) == 1
+    make_plan(config, store, refresh=True)
+    assert calls == ["cpu", "cpu"]
+
+
+def test_bad_config_gives_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**W2S, "elicitors": ["probee"]}))
+    assert main(["plan", str(bad)]) != 0
+    err = capsys.readouterr().err
+    assert "elicitors.0" in err and "probe" in err
+    assert main(["plan", str(tmp_path / "missing.yaml")]) != 0
+    assert "missing.yaml" in capsys.readouterr().err
+
+
+def test_cli_prints_the_plan_and_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cost_mod, "measure_throughput", lambda *a, **k: RATES.to_dict())
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({**W2S, **PROTOCOL}))
+    assert main(["plan", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "12 cells" in out and "missing" in out and "to compute:" in out
+    assert main(["plan", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["n_cells"] == 12 and doc["total_seconds"] > 0
+    assert {r["stage"] for r in doc["rows"]} >= {"features", "labels", "transcripts"}
+    import torch
+
+    if not torch.cuda.is_available():  # no GPU to measure: FLOPs and memory, time unknown
+        assert main(["plan", str(path), "--json", "--device", "cuda"]) == 0
+        gpu = json.loads(capsys.readouterr().out)
+        assert gpu["total_seconds"] is None and gpu["total_flops"] == doc["total_flops"]
+
+
+def test_thousands_of_cells_plan_in_seconds(
+    store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads: list[str] = []
+    real = __import__("sandwich.runs.features", fromlist=["load_model"]).load_model
+
+    def counting(name: str, **kw: Any) -> Any:
+        loads.append(name)
+        return real(name, **kw)
+
+    monkeypatch.setattr("sandwich.runs.features.load_model", counting)
+    # cities: no groups, so a seed's split is cheap (arithmetic's grouped split dominates)
+    doc = {**W2S, "task": {"name": "cities", "n_items": 300}, "weak": ["fake-weak", "fake-mid"],
+           "elicitors": ["probe", {"name": "probe", "label": "probe-short",
+                                   "params": {"max_iter": 100}}],
+           "seeds": list(range(500))}  # fmt: skip
+    config = parse_config(doc)
+    make_plan(parse_config({**doc, "seeds": [0]}), store, throughput=RATES)  # imports, once
+    loads.clear()
+    t0 = time.perf_counter()
+    plan = make_plan(config, store, throughput=RATES)
+    seconds = time.perf_counter() - t0
+    assert plan.n_cells == 2000
+    assert seconds < 10, f"2000 cells planned in {seconds:.1f} s"
+    assert sorted(loads) == ["fake-mid", "fake-strong", "fake-weak"]  # once each, not per cell
+    assert sum(r.stage == "labels" and r.state == "missing" for r in plan.rows) == 1000
+
+
+def test_protocol_stages_count_turns_and_judge_reads(store: ArtifactStore) -> None:
+    from sandwich.runs.context import RunContext
+    from sandwich.runs.kinds import kind_of
+    from sandwich.runs.protocol import transcripts_key
+
+    debate = {"name": "debate", "params": {"rounds": 2, "mode": "sequential"}}
+    doc = {**PROTOCOL, "name": "p", "task": {"name": "arithmetic", "n_items": 300},
+           "protocols": ["naive", "consultancy", debate, "critique"]}  # fmt: skip
+    config = parse_config(doc)
+    ctx = RunContext(config, store, progress=False)
+    kind = kind_of("protocol")
+    cells = kind.plan(config)
+    stages = [s for s in kind.stages(ctx, cells) if s.stage == "transcripts"]
+    by = {cells[s.cell].protocol.display: s for s in stages if s.cell is not None}
+
+    def ops(name: str, op: str) -> int:
+        return sum(w.items for w in by[name].work if w.op == op)
+
+    n = 20  # max_items
+    assert ops("naive", "generate") == 0 and ops("naive", "forward") == 2 * n  # both orders
+    assert ops("consultancy", "generate") == n  # one round
+    assert ops("critique", "generate") == 2 * n  # answer, then critique
+    # sequential: 2 rounds x 2 debaters, written in both speaking orders, each read in both
+    assert ops("debate", "generate") == 2 * 2 * 2 * n and ops("debate", "forward") == 2 * 2 * n
+    for s in stages:  # the key is the one the cell stores its transcripts under
+        items = ctx.task(cells[s.cell].task).items[:n]
+        assert s.key == transcripts_key(ctx, cells[s.cell], items)
+
+
+def test_memory_counts_weights_activations_and_optimizer_state() -> None:
+    from sandwich.runs.cost import memory_bytes
+
+    cfg = {"model_type": "llama", "hidden_size": 8, "intermediate_size": 16,
+           "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+           "head_dim": 4, "vocab_size": 10}  # fmt: skip
+    arch = arch_from_config("tiny", cfg)
+    p = arch.params  # 1232
+    assert memory_bytes(Work("load", "m"), arch) == 4 * p
+    fwd = Work("forward", "m", tokens=100, params={"batch": 2, "seq": 5})
+    assert memory_bytes(fwd, arch) == 4 * p + 10 * (4 * 8 + 2 * 16) * 4 + 10 * 8 * 4
+    full = Work("train", "m", params={"mode": "full", "batch": 2, "seq": 5})
+    acts = 2 * 10 * (10 * 8 + 3 * 16) * 4  # every block's activations, fp32
+    assert memory_bytes(full, arch) == 4 * p + acts + p * 12  # grads 4 + AdamW 8 per param
+    lora = Work("train", "m", params={"mode": "lora", "lora_r": 2, "batch": 2, "seq": 5})
+    assert memory_bytes(lora, arch) == 4 * p + acts + 2 * 2 * 2 * (8 + 8) * 12
