@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections import Counter
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
@@ -130,17 +130,12 @@ def _claim_main(
     postgres = s.get_bind().dialect.name == "postgresql"
 
     def best(condition: str) -> Any:
-        query = (
-            select(Assignment.slot, Assignment.item_id, Assignment.id)
-            .where(
-                Assignment.study_id == rater.study_id,
-                Assignment.role == "main",
-                Assignment.condition == condition,
-                free,
-                Assignment.item_id.not_in(seen),
-            )
-            .order_by(Assignment.slot, Assignment.item_id)
-            .limit(1)
+        query = _first_free(
+            select(Assignment.slot, Assignment.item_id, Assignment.id),
+            rater,
+            condition,
+            free,
+            seen,
         )
         if postgres:
             query = query.with_for_update(skip_locked=True)
@@ -172,6 +167,31 @@ def _claim_main(
     return None
 
 
+_Query = TypeVar("_Query", bound=Select)
+
+
+def _first_free(
+    query: _Query,
+    rater: Rater,
+    condition: str,
+    free: ColumnElement[bool],
+    seen: Select[Any],
+) -> _Query:
+    """``query`` narrowed to the first free main slot of ``condition`` the rater has not
+    seen, in claim order (lowest slot, then lowest item id: the claim index's order)."""
+    return (
+        query.where(
+            Assignment.study_id == rater.study_id,
+            Assignment.role == "main",
+            Assignment.condition == condition,
+            free,
+            Assignment.item_id.not_in(seen),
+        )
+        .order_by(Assignment.slot, Assignment.item_id)
+        .limit(1)
+    )
+
+
 def _claim_in_one_statement(
     s: Session,
     rater: Rater,
@@ -189,16 +209,7 @@ def _claim_in_one_statement(
     request meanwhile (the unique constraint), and then the next free slot is
     taken."""
     pick = (
-        select(Assignment.id)
-        .where(
-            Assignment.study_id == rater.study_id,
-            Assignment.role == "main",
-            Assignment.condition == condition,
-            free,
-            Assignment.item_id.not_in(seen),
-        )
-        .order_by(Assignment.slot, Assignment.item_id)
-        .limit(1)
+        _first_free(select(Assignment.id), rater, condition, free, seen)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
