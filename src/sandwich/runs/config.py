@@ -1,10 +1,13 @@
-"""The run config: one flat schema for every experiment kind (pydantic).
+"""The run config: one schema for every experiment kind (pydantic).
 
 Shared fields: ``name``, ``tasks`` (``task:`` is shorthand for a list of
-one), ``seeds``, ``split``, ``features``, ``bootstrap``. A kind is active when
-its fields are present (:data:`KIND_FIELDS`): ``weak`` + ``strong`` (+
-``elicitors``) make a w2s experiment, ``protocols`` (+ ``judge``,
-``assistant``, ...) a protocol evaluation; a config may hold both. A bad field
+one), ``seeds``, ``split``, ``features``, ``bootstrap``. Which kinds run comes
+from the kind registry (:data:`sandwich.results.kinds.KINDS`): the two first
+kinds have flat fields (a kind runs when any of its ``fields`` is given):
+``weak`` + ``strong`` (+ ``elicitors``) make a w2s experiment, ``protocols`` (+
+``judge``, ``assistant``, ...) a protocol evaluation; every later kind has one
+section ``<kind name>: {...}`` validated by its schema's ``section`` model and
+runs when the section is present. A config may hold several kinds. A bad field
 fails at load time with its path (``elicitors.1.name``) and the allowed
 values; unknown task, model, supervisor, elicitor or protocol names fail with
 the nearest registered names.
@@ -15,26 +18,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sandwich.config import Strict, as_list, check_unique, read_yaml, validate_document
+from sandwich.config import (
+    Strict,
+    as_list,
+    check_unique,
+    read_yaml,
+    validate_document,
+)
 from sandwich.errors import ConfigError
 from sandwich.models.names import check_model_name
 from sandwich.protocols.base import GenParams
 from sandwich.protocols.generators import check_spec, normalise_spec
 from sandwich.protocols.naive import ASSISTANT_ALONE
 from sandwich.registry import param_problems
+from sandwich.results.kinds import KINDS
 from sandwich.tasks import SplitSizes
 from sandwich.tasks.config import TaskConfig
 
 # the supervisor a bare model name in ``weak`` stands for (the one place it is named)
 DEFAULT_MODEL_SUPERVISOR = "weak-model"
-# each experiment kind's fields; a kind runs when any of them differs from its default
-KIND_FIELDS: dict[str, tuple[str, ...]] = {
-    "w2s": ("weak", "strong", "elicitors"),
-    "protocol": ("protocols", "judge", "assistant", "judging", "generation", "max_items",
-                 "batch_size", "transcripts_in_report"),
-}  # fmt: skip
 # fields that choose how a run is carried out, not what it computes: left out of
 # ``RunConfig.identity()``, so they never change the run id or results.json
 # (config.yaml records them)
@@ -219,7 +223,13 @@ class ExecutorConfig(Strict):
 
 class RunConfig(Strict):
     """One experiment: the w2s grid tasks x weak x strong x elicitors x seeds, and/or
-    every protocol x seed on every task's items."""
+    every protocol x seed on every task's items, and/or any registered kind's section.
+
+    A section ``<kind>: {...}`` is held as an extra field (validated as the kind's
+    ``section`` model, read with :meth:`section`); any other unknown key fails.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$", description="used in the run id")
     tasks: list[TaskConfig] = Field(min_length=1)
@@ -254,6 +264,7 @@ class RunConfig(Strict):
         if not isinstance(data, dict):
             return data
         data = dict(data)
+        _check_keys(data)
         if "task" in data:
             if "tasks" in data:
                 raise ValueError("give task (one) or tasks (a list), not both")
@@ -331,28 +342,61 @@ class RunConfig(Strict):
             problems += t.problems(f"tasks.{i}")
         check_unique("tasks", [t.label for t in self.tasks], problems)
         check_unique("seeds", [str(s) for s in self.seeds], problems)
+        problems += self._validate_sections()
         if not self.kinds:
-            problems.append("nothing to run: give weak and strong (w2s) and/or protocols")
+            sections = "".join(f", or a {k}: section" for k in KINDS.sections())
+            problems.append(
+                f"nothing to run: give weak and strong (w2s) and/or protocols{sections}"
+            )
         if "w2s" in self.kinds:
             problems += _w2s_problems(self)
         if "protocol" in self.kinds:
             problems += _protocol_problems(self)
+        for name in self.kinds:
+            check = KINDS.schema(name).check if name in KINDS.sections() else None
+            problems += check(self, self.section(name)) if check else []
         if problems:
             raise ValueError("\n".join(problems))
         return self
 
+    def _validate_sections(self) -> list[str]:
+        """Each kind section as its kind's ``section`` model (kept in place of the raw data);
+        the problems, each starting with its path (``<kind>.<field>``)."""
+        problems: list[str] = []
+        extra = self.__pydantic_extra__ if self.__pydantic_extra__ is not None else {}
+        for name, raw in extra.items():
+            model = KINDS.schema(name).section
+            if model is None or isinstance(raw, model):
+                continue
+            try:
+                extra[name] = model.model_validate({} if raw is None else raw)
+            except ValidationError as exc:
+                problems += [_section_problem(name, e, list(model.model_fields))
+                             for e in exc.errors()]  # fmt: skip
+        return problems
+
+    def section(self, kind: str) -> Any:
+        """The validated section of ``kind`` (its schema's ``section`` model)."""
+        extra = self.__pydantic_extra__ or {}
+        if kind not in extra:
+            raise KeyError(f"this config has no {kind}: section")
+        return extra[kind]
+
     @property
     def kinds(self) -> list[str]:
-        """The experiment kinds this config runs, in :data:`KIND_FIELDS` order."""
+        """The experiment kinds this config runs, in registration order: a kind with flat
+        fields when any of them differs from its default, any other when its section is
+        present."""
         fields = type(self).model_fields
-        given = [f for f, info in fields.items() if getattr(self, f) != info.get_default(
-            call_default_factory=True)]  # fmt: skip
-        return [k for k, fs in KIND_FIELDS.items() if set(fs) & set(given)]
+        given = {f for f, info in fields.items() if getattr(self, f) != info.get_default(
+            call_default_factory=True)}  # fmt: skip
+        extra = self.__pydantic_extra__ or {}
+        return [s.name for s in KINDS if (given & set(s.fields) if s.fields else s.name in extra)]
 
     def document(self) -> dict[str, Any]:
         """The config as JSON data, without the fields of kinds it does not run: what
         ``config.yaml`` and results.json hold and what the run id hashes."""
-        idle = {f for k, fields in KIND_FIELDS.items() if k not in self.kinds for f in fields}
+        idle = {f for s in KINDS if s.name not in self.kinds for f in s.fields}
         return self.model_dump(mode="json", exclude=idle)
 
     def identity(self) -> dict[str, Any]:
@@ -366,6 +410,29 @@ class RunConfig(Strict):
         if name == self.executor.name:
             return self
         return self.model_copy(update={"executor": ExecutorConfig.model_validate({"name": name})})
+
+
+def _section_problem(kind: str, err: Any, fields: list[str]) -> str:
+    """One error of a kind's section as ``<kind>.<path>: <message>``."""
+    path = ".".join([kind, *(str(p) for p in err["loc"])])
+    if err["type"] == "extra_forbidden":
+        return f"{path}: unknown field (allowed: {', '.join(fields)})"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "literal_error" and "expected" in err.get("ctx", {}):
+        msg = f"{msg} (allowed: {err['ctx']['expected']})"
+    return f"{path}: {msg}"
+
+
+def _check_keys(data: dict[str, Any]) -> None:
+    """Every key is a field, ``task``, or the section of a registered kind."""
+    fields = set(RunConfig.model_fields) | {"task"}
+    sections = KINDS.sections()
+    unknown = [k for k in data if k not in fields and k not in sections]
+    if unknown:
+        allowed = ", ".join([*RunConfig.model_fields, "task"])
+        kinds = f"; sections of kinds: {', '.join(sections)}" if sections else ""
+        raise ValueError("\n".join(f"{k}: unknown field (allowed: {allowed}{kinds})"
+                                    for k in unknown))  # fmt: skip
 
 
 def _w2s_problems(config: RunConfig) -> list[str]:

@@ -1,38 +1,37 @@
 """Experiment kinds: what the engine needs of each (w2s, protocol, and the next ones).
 
-A kind is one object registered in :data:`KINDS` (lazy ``"module:Object"``
-entries: listing kinds imports nothing heavy). :func:`sandwich.runs.run` asks
-every kind the config runs for its cells, lets it ``prepare`` what they share,
-maps ``run_cell`` over all cells with one executor (asking each kind a cell's
-``resources``, streaming each landed outcome's ``cell_record`` into the run
-directory), turns each kind's outcomes
-into result records (``summarise``) and builds one report from each kind's
-part. A new kind adds its config fields (:mod:`sandwich.runs.config`), its cell
-(:mod:`sandwich.runs.plan`), its result records (:mod:`sandwich.results`)
-and one entry here.
+A kind is one entry of :data:`KINDS` (:mod:`sandwich.results.kinds`, re-exported
+here): a light *schema* (its config section, cell and result models: pydantic
+only) and an *implementation* satisfying :class:`ExperimentKind`, both lazy
+``"module:Object"`` strings, so listing kinds imports nothing heavy.
+:func:`sandwich.runs.run` asks every kind the config runs for its cells, lets it
+``prepare`` what they share, maps ``run_cell`` over all cells with one executor
+(asking each kind a cell's ``resources``, streaming each landed outcome's
+``cell_record`` into the run directory), turns each kind's outcomes into result
+records (``summarise``) and builds one report from each kind's part. A new kind
+is one package (schema + implementation) and one :func:`register_kind` entry; no
+core module changes (docs/architecture.md, "Adding an experiment kind").
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from sandwich.registry import Registry
+from sandwich.results.kinds import KINDS as KINDS
+from sandwich.results.kinds import KindCell as KindCell
+from sandwich.results.kinds import KindSchema as KindSchema
+from sandwich.results.kinds import KindSpec as KindSpec
+from sandwich.results.kinds import register_kind as register_kind
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from rich.table import Table as RichTable
 
     from sandwich.report.page import KindReport
-    from sandwich.results import (
-        AnyCellResult,
-        AnyGroupResult,
-        ComparisonResult,
-        Failure,
-        RunResults,
-    )
+    from sandwich.results import ComparisonResult, Failure, RunResults
     from sandwich.runs.config import RunConfig
     from sandwich.runs.context import RunContext
     from sandwich.store import ArtifactKey
@@ -42,8 +41,8 @@ if TYPE_CHECKING:
 class Summary:
     """A kind's share of the results envelope."""
 
-    cells: list[AnyCellResult]
-    groups: list[AnyGroupResult] = field(default_factory=list)
+    cells: list[BaseModel]  # the kind's cell_result records
+    groups: list[BaseModel] = field(default_factory=list)
     comparisons: list[ComparisonResult] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     models: dict[str, Any] = field(default_factory=dict)
@@ -125,12 +124,7 @@ def stage_resources(config: RunConfig, stage: str) -> dict[str, float]:
     return {**default, **ex.resources.get(stage, {})}
 
 
-KINDS: Registry[ExperimentKind] = Registry("experiment kind")
-KINDS.lazy("w2s", "sandwich.runs.w2s.kind:W2SKind", "weak -> strong student: PGR vs the ceiling")
-KINDS.lazy("protocol", "sandwich.runs.protocol:ProtocolKind", "a judge alone or assisted")
-
-
-@functools.cache
 def kind_of(name: str) -> ExperimentKind:
-    """The (stateless) kind object registered under ``name``."""
-    return KINDS.build(name)
+    """The (stateless) implementation object of kind ``name``, built once."""
+    impl: ExperimentKind = KINDS.impl(name)
+    return impl

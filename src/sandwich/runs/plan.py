@@ -1,62 +1,48 @@
 """The planner: a config's cells of every active kind, the unit of work and caching.
 
-A cell is plain, frozen pydantic data with a ``kind`` discriminator, so any
-executor (local, or Ray: :mod:`sandwich.runs.ray_executor`) can ship it to a
-worker; the kind registered under that name in :data:`sandwich.runs.kinds.KINDS`
-runs it.
+A cell is plain, frozen pydantic data (a :class:`~sandwich.results.kinds.KindCell`)
+with a ``kind`` discriminator, so any executor (local, or Ray:
+:mod:`sandwich.runs.ray_executor`) can ship it to a worker as JSON; :data:`Cell`
+validates it back as the cell model its kind registered
+(:data:`sandwich.results.kinds.KINDS`), and that kind runs it.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import PlainSerializer, PlainValidator, SerializationInfo
 
-from sandwich.config import Strict
-from sandwich.runs.config import (
-    ElicitorConfig,
-    ProtocolConfig,
-    RunConfig,
-    SupervisorConfig,
-    TaskConfig,
-)
+from sandwich.results.kinds import KINDS, KindCell
+from sandwich.runs.config import RunConfig
 from sandwich.runs.kinds import kind_of
+from sandwich.runs.protocol_schema import ProtocolCell as ProtocolCell
+from sandwich.runs.w2s_schema import W2SCell as W2SCell
 
 
-class W2SCell(Strict):
-    """One (task, weak supervisor, strong model, elicitor, seed) combination."""
-
-    kind: Literal["w2s"] = "w2s"
-    task: TaskConfig
-    weak: SupervisorConfig
-    strong: str
-    elicitor: ElicitorConfig
-    seed: int
-
-    @property
-    def label(self) -> str:
-        return (
-            f"{self.task.label} | {self.weak.display} -> {self.strong} | "
-            f"{self.elicitor.display} | seed {self.seed}"
-        )
+def _validate_cell(value: Any) -> KindCell:
+    """``value`` (a cell, or its JSON data) as the cell model of its ``kind``."""
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    if not isinstance(kind, str):
+        raise ValueError(f"a cell without a kind (known kinds: {', '.join(KINDS.names())})")
+    if kind not in KINDS:
+        raise ValueError(KINDS.unknown_message(kind))
+    model = KINDS.schema(kind).cell
+    if isinstance(value, model):
+        return value
+    if isinstance(value, KindCell):
+        value = value.model_dump()
+    return model.model_validate(value)
 
 
-class ProtocolCell(Strict):
-    """One protocol on one task's items with one seed (judge and assistant: the config's)."""
-
-    kind: Literal["protocol"] = "protocol"
-    task: TaskConfig
-    protocol: ProtocolConfig
-    seed: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.task.label} | {self.protocol.display} | seed {self.seed}"
+def _dump_cell(value: KindCell, info: SerializationInfo) -> Any:
+    return value.model_dump(mode=info.mode)
 
 
-Cell = Annotated[W2SCell | ProtocolCell, Field(discriminator="kind")]
+# A cell of any registered kind, validated (and serialised) by its ``kind``.
+Cell = Annotated[KindCell, PlainValidator(_validate_cell), PlainSerializer(_dump_cell)]
 
 
-def plan_cells(config: RunConfig) -> list[Cell]:
+def plan_cells(config: RunConfig) -> list[KindCell]:
     """Every cell of every kind the config runs, kind by kind in the kinds' own order."""
     return [cell for name in config.kinds for cell in kind_of(name).plan(config)]

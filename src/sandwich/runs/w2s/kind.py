@@ -16,7 +16,6 @@ from sandwich.results import RunResults
 from sandwich.runs.config import RunConfig
 from sandwich.runs.context import RunContext
 from sandwich.runs.kinds import StagePlan, Summary, stage_resources
-from sandwich.runs.plan import W2SCell
 from sandwich.runs.w2s import (
     CellOutcome,
     aggregate,
@@ -25,6 +24,7 @@ from sandwich.runs.w2s import (
     run_cell,
     run_warnings,
 )
+from sandwich.runs.w2s_schema import W2SCell
 from sandwich.tasks.leakage import split_warnings
 
 

@@ -1,14 +1,16 @@
 """The results.json schema (pydantic): one envelope for every experiment kind.
 
-:class:`RunResults` holds one entry per cell and per group; both are
-discriminated unions on ``kind`` (``w2s``: :class:`CellResult`,
+:class:`RunResults` holds one entry per cell and per group; each is validated
+by its ``kind`` as the model that kind registered
+(:data:`sandwich.results.kinds.KINDS`: ``w2s``: :class:`CellResult`,
 :class:`GroupResult`; ``protocol``: :class:`ProtocolRow`,
-:class:`SeedAggregate`). ``schema_version`` changes whenever a field changes
-meaning or is removed; :func:`parse_results` reads every earlier file (version
-1 of the w2s results, and the protocol results the former protocol runner
-wrote). For w2s cells: accuracies are fractions in [0, 1]; every ``*_ci`` is a (low, high) 95%
-interval: for a cell a paired bootstrap over its test items; for a group the
-method its ``ci_method`` names (over seeds, or within the one seed). See
+:class:`SeedAggregate`; a kind registered later: its own). ``schema_version``
+changes whenever a field changes meaning or is removed; :func:`parse_results`
+reads every earlier file (version 1 of the w2s results, and the protocol
+results the former protocol runner wrote). For w2s cells: accuracies are
+fractions in [0, 1]; every ``*_ci`` is a (low, high) 95% interval: for a cell
+a paired bootstrap over its test items; for a group the method its
+``ci_method`` names (over seeds, or within the one seed). See
 ``sandwich.metrics.pgr_ci`` and docs/results.md.
 """
 
@@ -18,11 +20,19 @@ import json
 import math
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    SerializationInfo,
+)
 
 from sandwich.protocols.results import FEW_SEEDS as FEW_SEEDS
 from sandwich.protocols.results import FLAG_FEW_SEEDS, Failure, ProtocolRow, SeedAggregate
 from sandwich.protocols.results import FLAG_SMALL_GAP as FLAG_SMALL_GAP
+from sandwich.results.kinds import KINDS
 from sandwich.tasks.config import TaskConfig
 
 if TYPE_CHECKING:
@@ -147,8 +157,36 @@ class ComparisonResult(BaseModel):
     seed_diffs: list[float] = Field(default_factory=list)
 
 
-AnyCellResult = Annotated[CellResult | ProtocolRow, Field(discriminator="kind")]
-AnyGroupResult = Annotated[GroupResult | SeedAggregate, Field(discriminator="kind")]
+def _record(part: Literal["cell", "group"]) -> Any:
+    """A validator of one entry of ``cells`` / ``groups``: the model its ``kind`` registered
+    (an instance of it passes as it is); an unknown or missing kind fails naming the kinds."""
+
+    def validate(value: Any) -> BaseModel:
+        kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+        if not isinstance(kind, str):
+            raise ValueError(f"a {part} without a kind (known kinds: {', '.join(KINDS.names())})")
+        if kind not in KINDS:
+            raise ValueError(KINDS.unknown_message(kind))
+        schema = KINDS.schema(kind)
+        model = schema.cell_result if part == "cell" else schema.group_result
+        if model is None:
+            raise ValueError(f"experiment kind {kind!r} has no {part} records")
+        if isinstance(value, model):
+            return value
+        if isinstance(value, BaseModel):
+            value = value.model_dump()
+        return model.model_validate(value)
+
+    return validate
+
+
+def _dump(value: BaseModel, info: SerializationInfo) -> Any:
+    return value.model_dump(mode=info.mode, exclude_none=info.exclude_none)
+
+
+# One entry of RunResults.cells / .groups: any registered kind's record, by its ``kind``.
+AnyCellResult = Annotated[BaseModel, PlainValidator(_record("cell")), PlainSerializer(_dump)]
+AnyGroupResult = Annotated[BaseModel, PlainValidator(_record("group")), PlainSerializer(_dump)]
 
 
 class RunResults(BaseModel):
@@ -171,7 +209,15 @@ class RunResults(BaseModel):
     @property
     def kinds(self) -> list[str]:
         """The kinds of the cells, in order of first appearance."""
-        return list(dict.fromkeys(c.kind for c in self.cells))
+        return list(dict.fromkeys(_kind(c) for c in self.cells))
+
+    def cells_of(self, kind: str) -> list[Any]:
+        """The cell records of one kind (its registered ``cell_result`` model), in order."""
+        return [c for c in self.cells if _kind(c) == kind]
+
+    def groups_of(self, kind: str) -> list[Any]:
+        """The group records of one kind (its registered ``group_result`` model), in order."""
+        return [g for g in self.groups if _kind(g) == kind]
 
     def w2s_cells(self) -> list[CellResult]:
         return [c for c in self.cells if isinstance(c, CellResult)]
@@ -191,6 +237,10 @@ class RunResults(BaseModel):
 
         rows = [{"run_id": self.run_id, **c.model_dump(mode="json")} for c in self.cells]
         return pd.DataFrame(rows)
+
+
+def _kind(record: BaseModel) -> str:
+    return str(getattr(record, "kind"))  # noqa: B009 (every record model has it)
 
 
 def upgrade(data: Any) -> Any:
