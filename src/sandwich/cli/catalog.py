@@ -2,6 +2,7 @@
 
 Each lists its registry, one line per name; ``--params NAME`` prints that
 entry's parameter table (name, type, default, description) from its Params.
+``sandwich kinds`` lists the experiment kinds and how a config asks for each.
 """
 
 from __future__ import annotations
@@ -51,9 +52,23 @@ ParamsOption = Annotated[
 
 
 def add_listings(app: typer.Typer) -> None:
-    """Register one listing command per registry on ``app``."""
+    """Register one listing command per registry on ``app``, and ``kinds``."""
     for command, (kind, note) in LISTINGS.items():
         _add(app, command, kind, f"{command} ({note})" if note else command)
+    app.command("kinds")(kinds_cmd)
+
+
+def kinds_cmd() -> None:
+    """List the experiment kinds, one line each: what it measures, how a config asks for it."""
+    from sandwich.results.kinds import KINDS
+
+    table = Table(title="experiment kinds (a config may run several)")
+    table.add_column("name", style="bold")
+    table.add_column("description")
+    table.add_column("config")
+    for spec in KINDS:
+        table.add_row(spec.name, escape(spec.summary), escape(spec.config))
+    console.print(table)
 
 
 def _add(app: typer.Typer, command: str, kind: str, title: str) -> None:

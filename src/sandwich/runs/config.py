@@ -352,9 +352,10 @@ class RunConfig(Strict):
             problems += _w2s_problems(self)
         if "protocol" in self.kinds:
             problems += _protocol_problems(self)
-        for name in self.kinds:
-            check = KINDS.schema(name).check if name in KINDS.sections() else None
-            problems += check(self, self.section(name)) if check else []
+        for name in self.kinds:  # a kind's cross-field checks, once its section is valid
+            schema = KINDS.schema(name) if name in KINDS.sections() else None
+            if schema and schema.check and isinstance(self.section(name), schema.section or ()):
+                problems += schema.check(self, self.section(name))
         if problems:
             raise ValueError("\n".join(problems))
         return self
