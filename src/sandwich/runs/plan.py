@@ -22,7 +22,9 @@ from sandwich.runs.w2s_schema import W2SCell as W2SCell
 
 def _validate_cell(value: Any) -> KindCell:
     """``value`` (a cell, or its JSON data) as the cell model of its ``kind``."""
-    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    kind = value.kind if isinstance(value, KindCell) else None
+    if isinstance(value, dict):
+        kind = value.get("kind")
     if not isinstance(kind, str):
         raise ValueError(f"a cell without a kind (known kinds: {', '.join(KINDS.names())})")
     if kind not in KINDS:
