@@ -78,8 +78,6 @@ def test_example_runs(code: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, module.__name__, module)
     with throwaway_entries():
         exec(compile(code, f"{DOC}:{_title(code)}", "exec"), module.__dict__)
-        added = [
-            n for r, had in zip(NAMED, names, strict=True) for n in r.names() if n not in had
-        ]
+        added = [n for r, had in zip(NAMED, names, strict=True) for n in r.names() if n not in had]
         assert len(added) == 1, f"each example registers one component, this one: {added}"
     assert [r.names() for r in NAMED] == names  # and leaves none behind

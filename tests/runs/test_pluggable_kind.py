@@ -245,6 +245,15 @@ def test_a_bad_section_fails_at_load_naming_the_field_and_the_allowed_ones(tally
         parse_config(base)
 
 
+def test_a_kind_named_like_a_config_field_is_refused() -> None:
+    register_kind("seeds", impl=TallyKind, schema=TALLY_SCHEMA, summary="a clash")
+    try:
+        with pytest.raises(ConfigError, match="experiment kinds named like a config field: seeds"):
+            parse_config(CONFIG)
+    finally:
+        KINDS.remove("seeds")
+
+
 def test_without_its_registry_entry_the_section_and_the_results_are_refused(
     tally: None, tmp_path: Path
 ) -> None:
@@ -280,10 +289,13 @@ def test_sandwich_kinds_lists_every_registered_kind_with_its_description(
 ) -> None:
     assert main(["kinds"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    rows = {ln.split("│")[1].strip(): ln for ln in lines if ln.count("│") >= 3}
+    cells = [ln.split("│") for ln in lines if ln.count("│") >= 3]
+    rows = {c[1].strip(): "│".join(c) for c in cells if c[1].strip()}
     assert list(rows) == ["w2s", "protocol", "tally"]
     assert "PGR vs the ceiling" in rows["w2s"] and "weak, strong" in rows["w2s"]
-    assert "a judge alone or assisted" in rows["protocol"]
+    assert (
+        "a judge alone or assisted" in rows["protocol"] and "protocols, judge" in rows["protocol"]
+    )
     assert "share of true items" in rows["tally"] and "tally: {...}" in rows["tally"]
 
 

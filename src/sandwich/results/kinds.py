@@ -72,8 +72,11 @@ class KindSpec:
 
     @property
     def config(self) -> str:
-        """How a config asks for this kind (``sandwich kinds``' third column)."""
-        return ", ".join(self.fields) if self.fields else f"{self.name}: {{...}}"
+        """How a config asks for this kind (``sandwich kinds``' third column): its section,
+        or its first flat fields."""
+        if not self.fields:
+            return f"{self.name}: {{...}}"
+        return ", ".join(self.fields[:3]) + (", ..." if len(self.fields) > 3 else "")
 
 
 def _load(target: str | Any) -> Any:

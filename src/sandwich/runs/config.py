@@ -428,6 +428,8 @@ def _check_keys(data: dict[str, Any]) -> None:
     """Every key is a field, ``task``, or the section of a registered kind."""
     fields = set(RunConfig.model_fields) | {"task"}
     sections = KINDS.sections()
+    if clash := sorted(fields & set(sections)):
+        raise ValueError(f"experiment kinds named like a config field: {', '.join(clash)}")
     unknown = [k for k in data if k not in fields and k not in sections]
     if unknown:
         allowed = ", ".join([*RunConfig.model_fields, "task"])
