@@ -43,6 +43,7 @@ from sandwich.runs.kinds import (
 )
 from sandwich.runs.plan import Cell
 from sandwich.runs.runner import CELLS_DIR
+from sandwich.store import ArtifactStore
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "results_v1"
 
@@ -326,3 +327,20 @@ def test_results_records_keep_their_own_model_in_memory_and_on_disk() -> None:
     bad = {**json.loads(res.model_dump_json()), "groups": [{"kind": "tally"}]}
     with pytest.raises(ValueError, match=r"groups.0\n.*unknown experiment kind 'tally'"):
         RunResults.model_validate(bad)
+
+
+def test_a_ray_worker_rebuilds_the_kinds_config_and_cell_from_what_is_shipped(
+    tally: None, tmp_path: Path
+) -> None:
+    """The body of a Ray task, run here: the config document and the cell's JSON are all
+    it gets, and the registry turns them back into the section and a TallyCell."""
+    from sandwich.runs.ray_executor import prepare_shipped, run_shipped
+
+    config = parse_config(CONFIG)
+    cells = plan_cells(config)
+    doc, shipped = config.document(), [json.loads(c.model_dump_json()) for c in cells]
+    prepare_shipped(doc, "tally", shipped, str(tmp_path))
+    outcome = run_shipped(doc, shipped[1], str(tmp_path))
+    assert isinstance(outcome, TallyRecord) and (outcome.seed, outcome.n) == (1, 30)
+    ctx = RunContext(config, ArtifactStore(tmp_path), progress=False)
+    assert outcome == TallyKind().run_cell(ctx, cells[1])
