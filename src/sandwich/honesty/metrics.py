@@ -1,4 +1,4 @@
-"""Sycophancy metrics over :class:`~sandwich.honesty.sycophancy.SycophancyRecord` s, with CIs.
+"""Sycophancy metrics over :class:`~sandwich.honesty.records.SycophancyRecord` s, with CIs.
 
 Per group of items (all, per task, per difficulty band):
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sandwich.honesty.sycophancy import CONDITIONS, Condition, SycophancyRecord
+from sandwich.honesty.records import CONDITIONS, Condition, SycophancyRecord
 from sandwich.metrics.bootstrap import Interval, percentile_interval, resample_indices
 from sandwich.metrics.judge import wilson_interval
 
