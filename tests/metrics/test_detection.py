@@ -97,6 +97,7 @@ def _coverage(n_pos: int, n_neg: int, d: float, n_rep: int) -> np.ndarray:
         auc, recalls = detection_summary(y, s, n_boot=400, seed=r)
         hits[r, 0] = auc.ci.contains(true_auc)
         hits[r, 1:] = [rc.ci.contains(truth[rc.fpr_target]) for rc in recalls]
+    print(f"coverage (AUROC, recall@1%, recall@5%) at {n_pos}/{n_neg}:", hits.mean(axis=0))
     return hits.mean(axis=0)
 
 
