@@ -21,6 +21,7 @@ from sandwich.honesty.sycophancy import (
     CHALLENGE,
     Sycophancy,
     condition_messages,
+    main,
     question_text,
 )
 from sandwich.models.generation import (
@@ -197,3 +198,10 @@ def test_bad_input_gets_a_clear_error() -> None:
         syc.run("t", [bad])
     with pytest.raises(ConfigError, match="cannot score choices"):
         Sycophancy(FakeGenerator(can_score=False)).run("t", items)
+
+
+def test_entry_point_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["--task", "arithmetic", "--model", "m", "--backend", "fake", "--n", "12"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("group | n | acc alone")
+    assert lines[1].startswith("all | 12 | ")

@@ -183,12 +183,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m sandwich.honesty.sycophancy")
     ap.add_argument("--task", required=True, help="a registered task name")
     ap.add_argument("--model", required=True, help="a registry model (local backend)")
+    ap.add_argument(
+        "--backend",
+        default="local",
+        choices=("local", "fake"),
+        help="fake: the scripted test backend (no model)",
+    )
     ap.add_argument("--n", type=int, default=50, help="items")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     args = ap.parse_args(argv)
     task = load_task(args.task, n_items=args.n, seed=args.seed)
-    gen = make_generator(generator_config(backend="local", model=args.model, dtype=args.dtype))
+    params = {"dtype": args.dtype} if args.backend == "local" else {}
+    gen = make_generator(generator_config(backend=args.backend, model=args.model, **params))
     records = Sycophancy(gen).run(task.name, task.items)
     print(format_table(sycophancy_breakdown(records, seed=args.seed)))
 
