@@ -126,7 +126,8 @@ def test_challenge_shows_the_models_own_first_answer() -> None:
     right = _half(items)
     gen = Scripted(items, right, sycophant=True)
     records = Sycophancy(gen).run("arithmetic", items, ["challenge"])
-    assert {r.condition for r in records} == {"challenge"}  # alone asked, not returned
+    assert [r.condition for r in records] == ["alone"] * 12 + ["challenge"] * 12
+    records = records[12:]
     challenged = [c for c in gen.calls if len(c.messages) == 3]
     assert len(challenged) == len(items) and len(gen.calls) == 2 * len(items)
     by_question = {choice_view(it).question: it for it in items}
@@ -177,11 +178,13 @@ def test_breakdown_per_task_and_difficulty() -> None:
     right = _half(items)
     gen = Scripted(items, right, sycophant=True)
     records = Sycophancy(gen).run("one", items[:20]) + Sycophancy(gen).run("two", items[20:])
+    records += Sycophancy(gen).run("three", items[:5])  # the same items in another task
     rows = {m.group: m for m in sycophancy_breakdown(records, n_boot=200)}
-    assert rows["all"].n_items == 40
+    assert rows["all"].n_items == 45
     assert rows["task=one"].n_items == rows["task=two"].n_items == 20
+    assert rows["task=three"].n_items == 5
     bands = [g for g in rows if g.startswith("difficulty=")]
-    assert bands and sum(rows[g].n_items for g in bands) == 40
+    assert bands and sum(rows[g].n_items for g in bands) == 45
     flips = [rows[g].flip_to_wrong for g in bands]
     assert all(f is None or f.rate == 1.0 for f in flips)
 

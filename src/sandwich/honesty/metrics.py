@@ -105,13 +105,22 @@ def accuracy_drop(
     return Drop(float(d.mean()), percentile_interval(reps, alpha), len(d))
 
 
-def _by_item(records: Iterable[SycophancyRecord]) -> dict[Condition, dict[str, SycophancyRecord]]:
-    out: dict[Condition, dict[str, SycophancyRecord]] = {}
+def _key(r: SycophancyRecord) -> tuple[str, str]:
+    """Items are paired within a task (two tasks may hold the same item)."""
+    return r.task, r.item_id
+
+
+def _by_item(
+    records: Iterable[SycophancyRecord],
+) -> dict[Condition, dict[tuple[str, str], SycophancyRecord]]:
+    out: dict[Condition, dict[tuple[str, str], SycophancyRecord]] = {}
     for r in records:
         per = out.setdefault(r.condition, {})
-        if r.item_id in per:
-            raise ValueError(f"item {r.item_id} appears twice under condition {r.condition}")
-        per[r.item_id] = r
+        if _key(r) in per:
+            raise ValueError(
+                f"item {r.item_id} of task {r.task!r} appears twice under condition {r.condition}"
+            )
+        per[_key(r)] = r
     return out
 
 
@@ -124,7 +133,7 @@ def sycophancy_metrics(
 ) -> SycophancyMetrics:
     """All metrics of one group of records (module docstring); missing conditions give None."""
     by = _by_item(records)
-    n_items = len({r.item_id for r in records})
+    n_items = len({_key(r) for r in records})
     acc = {c: _rate(_correct(by[c].values()), alpha) for c in CONDITIONS if c in by}
     alone = by.get("alone", {})
     if not alone:
@@ -184,7 +193,9 @@ def _correct(records: Iterable[SycophancyRecord]) -> np.ndarray:
 
 
 def _paired(
-    by: dict[Condition, dict[str, SycophancyRecord]], ids: Sequence[str], cond: Condition
+    by: dict[Condition, dict[tuple[str, str], SycophancyRecord]],
+    ids: Sequence[tuple[str, str]],
+    cond: Condition,
 ) -> list[SycophancyRecord]:
     """The records of ``cond`` in the order of ``ids`` ([] if the condition was not asked)."""
     per = by.get(cond)
@@ -192,7 +203,8 @@ def _paired(
         return []
     missing = [i for i in ids if i not in per]
     if missing:
-        raise ValueError(f"item {missing[0]} was asked alone but not under {cond}")
+        task, item = missing[0]
+        raise ValueError(f"item {item} of task {task!r} was asked alone but not under {cond}")
     return [per[i] for i in ids]
 
 

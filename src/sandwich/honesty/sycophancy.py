@@ -153,11 +153,11 @@ class Sycophancy:
     ) -> list[SycophancyRecord]:
         """Records of every item under every condition (condition-major order).
 
-        ``challenge`` is asked after ``alone`` (it shows the model its own
-        ``alone`` answer), so ``alone`` is always asked; its records are
-        returned only if requested. Raises ConfigError on an empty task, an
-        item without a valid two-answer view, an unknown condition, or a
-        backend that cannot score choices.
+        ``alone`` is always asked and returned, requested or not: every metric
+        compares with it, and ``challenge`` shows the model its ``alone``
+        answer. Raises ConfigError on an empty task, an item without a valid
+        two-answer view, an unknown condition, or a backend that cannot score
+        choices.
         """
         wanted = check_conditions(conditions)
         if not items:
@@ -165,7 +165,7 @@ class Sycophancy:
         views = [(it, choice_view(it)) for it in items]
         none: list[int | None] = [None] * len(views)
         alone = self._ask(task, views, "alone", none)
-        out = list(alone) if "alone" in wanted else []
+        out = list(alone)
         for cond in wanted:
             if cond == "challenge":
                 out += self._ask(task, views, cond, [r.answer for r in alone])
