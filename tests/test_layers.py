@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS = [
     {"errors", "config", "registry", "store", "__init__"},
     {"tasks", "models", "metrics"},
-    {"supervision", "elicit", "protocols", "feedback", "testing"},
+    {"supervision", "elicit", "protocols", "feedback", "testing", "honesty"},
     {"results"},
     {"report"},
     {"runs"},

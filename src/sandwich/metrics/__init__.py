@@ -3,7 +3,9 @@
 Point metrics (:mod:`~sandwich.metrics.pointwise`), the paired bootstrap
 (:mod:`~sandwich.metrics.bootstrap`), intervals over independent replicates such as
 seeds (:mod:`~sandwich.metrics.replicates`), PGR with CIs (:mod:`~sandwich.metrics.pgr_ci`),
-intervals over raters and items (:mod:`~sandwich.metrics.crossed`) and the coverage
+intervals over raters and items (:mod:`~sandwich.metrics.crossed`), calibration
+(:mod:`~sandwich.metrics.calibration`), detection operating points
+(:mod:`~sandwich.metrics.detection`) and the coverage
 harness that measures all of them (:mod:`~sandwich.metrics.coverage`, imported on use).
 """
 

@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from sandwich.metrics.calibration import ReliabilityBin
 from sandwich.report.rows import defined
 from sandwich.results import FLAG_SMALL_GAP, GroupResult, RunResults
 
@@ -198,3 +199,39 @@ def write_plots(results: RunResults, plots_dir: Path) -> list[Plot]:
             path.write_bytes(png_bytes(make(results, task)))
             out.append(Plot(task, kind, f"{task}: {title}", path))
     return out
+
+
+def reliability_figure(bins: Sequence[ReliabilityBin], title: str = "reliability") -> Figure:
+    """A reliability diagram: accuracy against mean confidence per bin (marker area ~ count).
+
+    ``bins`` from :func:`sandwich.metrics.calibration.reliability_diagram`; the
+    diagonal is perfect calibration; top-label confidence starts at 0.5.
+    """
+    fig = Figure(figsize=(4.2, 4.0))
+    ax = fig.add_subplot()
+    ax.plot([0.5, 1.0], [0.5, 1.0], color=WEAK_COLOR, linestyle="--", label="calibrated")
+    if bins:
+        conf = [b.confidence for b in bins]
+        acc = [b.accuracy for b in bins]
+        sizes = np.asarray([b.n for b in bins], dtype=float)
+        ax.plot(conf, acc, color=CEILING_COLOR, linewidth=1)
+        ax.scatter(conf, acc, s=20 + 180 * sizes / sizes.max(), color="#1f77b4", zorder=3)
+    ax.set_xlim(0.45, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("mean confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title(text(title))
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def write_reliability_diagram(
+    bins: Sequence[ReliabilityBin], path: Path, title: str = "reliability"
+) -> Path:
+    """Write :func:`reliability_figure` to ``path`` as PNG or SVG (by its suffix)."""
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in ("png", "svg"):
+        raise ValueError(f"reliability diagram path must end in .png or .svg, got {path}")
+    FigureCanvasAgg(reliability_figure(bins, title)).print_figure(str(path), format=fmt)
+    return path
