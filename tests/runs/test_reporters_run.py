@@ -66,8 +66,8 @@ def test_reporters_read_contrast_features_extracted_once_in_one_pass(
     strong = [texts for name, texts in calls if name == "fake-strong"]
     assert [len(t) for t in strong] == [N_ITEMS, 2 * N_ITEMS]  # plain, then both halves at once
     pairs = strong[1]
-    assert all(t.endswith("Answer: True") for t in pairs[:N_ITEMS])
-    assert all(t.endswith("Answer: False") for t in pairs[N_ITEMS:])
+    assert all(t.endswith(". True") for t in pairs[:N_ITEMS])
+    assert all(t.endswith(". False") for t in pairs[N_ITEMS:])
     task = TASKS.build("arithmetic", n_items=N_ITEMS)
     assert store.lookup(TaskFeatures(store, cfg.features).contrast_key("fake-strong", task))
 

@@ -10,11 +10,11 @@ from sandwich.tasks.choices import choice_row
 from sandwich.tasks.contrast import contrast_pair, contrast_texts
 
 
-def test_a_statement_is_asked_true_or_false_and_answered_both_ways() -> None:
+def test_a_statement_is_called_true_and_false() -> None:
     item = Item.make("The city of Lyon is in France.", True)
     assert contrast_pair(item) == (
-        "Is the following statement true or false? The city of Lyon is in France. Answer: True",
-        "Is the following statement true or false? The city of Lyon is in France. Answer: False",
+        "The city of Lyon is in France. True",
+        "The city of Lyon is in France. False",
     )
 
 
@@ -30,8 +30,8 @@ def test_a_question_item_is_answered_with_its_two_choices_pos_being_its_own_text
 def test_texts_keep_the_items_order_and_bad_choices_are_named() -> None:
     items = [Item.make(f"{a} + 1 = {a + 1}.", True) for a in range(3)]
     pos, neg = contrast_texts(items)
-    assert [p.split("? ")[1] for p in pos] == [f"{a} + 1 = {a + 1}. Answer: True" for a in range(3)]
-    assert all(n.endswith("Answer: False") for n in neg)
+    assert pos == [f"{a} + 1 = {a + 1}. True" for a in range(3)]
+    assert neg == [f"{a} + 1 = {a + 1}. False" for a in range(3)]
     bad = Item.make("x", True, question="q?", choices=["same", "same"])
     with pytest.raises(ConfigError, match="two different"):
         contrast_pair(bad)

@@ -2,15 +2,17 @@
 
 One documented template, :data:`CONTRAST_TEMPLATE` (its name is part of the
 contrast features' store key, so a new template never reuses old features).
-It builds on the two-answer view every task has (:func:`sandwich.tasks.choices.choice_view`):
+It appends an answer to what the task already shows the model, so that a half
+is at most a word or two longer than the item's own text (contrast features
+cost about twice the plain ones, ``benchmarks/contrast_features.py``):
 
 - a true/false statement (no ``choices`` in its metadata)::
 
-      pos: "Is the following statement true or false? {statement} Answer: True"
-      neg: "Is the following statement true or false? {statement} Answer: False"
+      pos: "{statement} True"
+      neg: "{statement} False"
 
 - a question-format item (``question`` and two ``choices``; the statement asserts
-  ``choices[0]``)::
+  ``choices[0]``; the task's own answer format, :func:`sandwich.tasks.choices.choice_row`)::
 
       pos: "{question} Answer: {choices[0]}"
       neg: "{question} Answer: {choices[1]}"
@@ -29,13 +31,16 @@ from collections.abc import Sequence
 from sandwich.tasks.choices import choice_view
 from sandwich.tasks.item import Item
 
-CONTRAST_TEMPLATE = "answer-v1"
+CONTRAST_TEMPLATE = "answer-v2"
 """The template's name and version (part of the contrast features' store key)."""
 
 
 def contrast_pair(item: Item) -> tuple[str, str]:
-    """(pos, neg) texts of ``item``: the question answered with its choice, and the other."""
-    view = choice_view(item)
+    """(pos, neg) texts of ``item``: the statement called true and false, or the question
+    answered with the choice the item asserts and with the other (module docstring)."""
+    if "choices" not in item.metadata:
+        return f"{item.text} True", f"{item.text} False"
+    view = choice_view(item)  # validates the question and the two choices
     first, second = view.choices
     return f"{view.question} Answer: {first}", f"{view.question} Answer: {second}"
 
