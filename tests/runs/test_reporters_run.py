@@ -13,14 +13,27 @@ import pytest
 from sandwich.models import FeatureSpec
 from sandwich.models.fake import FakeModel
 from sandwich.runs import parse_config, run
+from sandwich.runs.config import RunConfig
+from sandwich.runs.cost import Throughput
 from sandwich.runs.features import TaskFeatures
+from sandwich.runs.planning import make_plan
 from sandwich.store import ArtifactStore
 from sandwich.tasks import TASKS
 
 N_ITEMS = 400
+RATES = Throughput(
+    forward_flops=1e10, train_flops=1e10, adam_unit=1e-9, decode_flops=1e9, load_bytes=1e9,
+    probe_unit=1e-7, logconf_unit=1e-7, bootstrap_unit=1e-9, item_seconds=1e-6,
+)  # fmt: skip
 
 
-def config(elicitors: list[Any]):  # type: ignore[no-untyped-def]
+def contrast_rows(cfg: RunConfig, store: ArtifactStore) -> list[tuple[str, str | None]]:
+    """(state, key) of the plan's contrast-features stages."""
+    plan = make_plan(cfg, store, throughput=RATES)
+    return [(r.state, r.key) for r in plan.rows if r.stage == "contrast-features"]
+
+
+def config(elicitors: list[Any]) -> RunConfig:
     return parse_config(
         {
             "name": "reporters",
@@ -62,6 +75,8 @@ def test_reporters_read_contrast_features_extracted_once_in_one_pass(
 ) -> None:
     store = ArtifactStore(tmp_path / "store")
     cfg = config(REPORTERS)
+    [(state, _)] = contrast_rows(cfg, store)  # one shared stage, planned before it runs
+    assert state == "missing"
     out = run(cfg, runs_root=tmp_path / "runs", store=store, progress=False)
     strong = [texts for name, texts in calls if name == "fake-strong"]
     assert [len(t) for t in strong] == [N_ITEMS, 2 * N_ITEMS]  # plain, then both halves at once
@@ -69,7 +84,9 @@ def test_reporters_read_contrast_features_extracted_once_in_one_pass(
     assert all(t.endswith(". True") for t in pairs[:N_ITEMS])
     assert all(t.endswith(". False") for t in pairs[N_ITEMS:])
     task = TASKS.build("arithmetic", n_items=N_ITEMS)
-    assert store.lookup(TaskFeatures(store, cfg.features).contrast_key("fake-strong", task))
+    key = TaskFeatures(store, cfg.features).contrast_key("fake-strong", task)
+    assert store.lookup(key)
+    assert contrast_rows(cfg, store) == [("stored", key.hex)]  # the plan's key is the run's
 
     by = {c.elicitor: c for c in out.results.cells}
     assert set(by) == {"probe", "mass-mean", "ccs", "crc", "crc-oracle"}
@@ -96,6 +113,7 @@ def test_a_run_without_reporters_extracts_no_contrast_features(
 ) -> None:
     store = ArtifactStore(tmp_path / "store")
     cfg = config(["probe", "mass-mean"])
+    assert contrast_rows(cfg, store) == []
     run(cfg, runs_root=tmp_path / "runs", store=store, progress=False)
     assert [len(t) for name, t in calls if name == "fake-strong"] == [N_ITEMS]
     task = TASKS.build("arithmetic", n_items=N_ITEMS)
