@@ -4,8 +4,8 @@ A contrast pair is an item framed as true (``pos``) and as false (``neg``)
 (:mod:`sandwich.tasks.contrast`). Both halves share most of their features
 (the statement); what differs is the framing, so a reporter looks at each half
 after removing that half's own mean (and, with ``normalize="var"``, scaling
-each dimension by that half's standard deviation), as in Burns et al. (2022)
-and EleutherAI's ``elk``. The statistics are those of the split the reporter
+each dimension by that half's standard deviation, an option of Burns et al.'s
+code and the default here), as in Burns et al. (2022). The statistics are those of the split the reporter
 is fit on (B), applied unchanged to T.
 
 Unsupervised reporters find a direction up to its sign: which end is "true"
