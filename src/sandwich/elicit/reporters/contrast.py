@@ -5,8 +5,8 @@ A contrast pair is an item framed as true (``pos``) and as false (``neg``)
 (the statement); what differs is the framing, so a reporter looks at each half
 after removing that half's own mean (and, with ``normalize="var"``, scaling
 each dimension by that half's standard deviation, an option of Burns et al.'s
-code and the default here), as in Burns et al. (2022). The statistics are those of the split the reporter
-is fit on (B), applied unchanged to T.
+code and the default here), as in Burns et al. (2022). The statistics are those
+of the split the reporter is fit on (B), applied unchanged to T.
 
 Unsupervised reporters find a direction up to its sign: which end is "true"
 is not identifiable from the features alone. The sign rule decides it:
