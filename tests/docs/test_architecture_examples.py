@@ -64,7 +64,7 @@ def test_the_doc_has_an_example_of_each_component() -> None:
         "DoublesParams",
         "CharNgrams",
         "KNNSupervisor",
-        "MassMeanProbe",
+        "MeanDiffProbe",
         "OpenConsultancy",
         "LadderCell",
     ]

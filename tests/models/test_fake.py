@@ -86,3 +86,18 @@ def test_a_model_registered_without_params_loads_with_its_arguments() -> None:
         assert isinstance(model, FakeModel) and model.dim == 5
     finally:
         MODELS._entries.pop(name)
+
+
+def test_a_contrast_pair_shares_the_statements_belief_negated_for_false() -> None:
+    """The halves of a contrast pair (sandwich.tasks.contrast) are the statement asserted and
+    negated: the fake model believes them as it believes the statement."""
+    model = load_model("fake-mid")
+    assert isinstance(model, FakeModel)
+    statements = [f"{a} + {a} = {2 * a + (a % 3 == 0)}." for a in range(60)]
+    for s in statements:
+        assert model.belief(f"{s} True") == model.belief(s)
+        assert model.belief(f"{s} False") == (not model.belief(s))
+    assert model.belief("Q? Answer: False") == (not model.belief("Q?"))
+    # the statement's belief, not the truth: with skill 0.85 some are wrong, both halves alike
+    wrong = [s for s in statements if model.belief(s) != truth_of(s)]
+    assert wrong and all(model.belief(f"{s} True") != truth_of(s) for s in wrong)

@@ -135,3 +135,15 @@ def test_unbounded_pgr_interval_renders(results: RunResults, tmp_path: Path) -> 
     assert f"{g.pgr:.2f}" in table_text(results)  # the point, without an interval
     write_report(results, tmp_path)
     assert f"| {g.pgr:.2f} |" in (tmp_path / "report.md").read_text()
+
+
+def test_zero_supervision_rows_are_explained_and_not_dimmed(results: RunResults) -> None:
+    """An unsupervised reporter's row says what it is (the legend explains the flag) but is
+    not shown as a problem; an oracle reporter's row still is."""
+    from sandwich.elicit.base import ZERO_SUPERVISION
+    from sandwich.report.content import flagged, used_flags
+
+    results.groups[0].flags = [ZERO_SUPERVISION]
+    assert "fixed the sign" in dict(used_flags(results))[ZERO_SUPERVISION]
+    assert not flagged([ZERO_SUPERVISION]) and not flagged("crc: few_seeds, zero_supervision")
+    assert flagged("crc-oracle: oracle, zero_supervision")

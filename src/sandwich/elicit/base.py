@@ -19,7 +19,15 @@ Two kinds, told apart by the class attribute ``inputs``:
 
 A run asks every elicitor only what :class:`ElicitorBase` declares, never its kind:
 ``fit_cell`` / ``predict_cell`` (on :class:`CellInputs`), ``ceiling()``, ``chain_models()``,
-``needs_gold``, ``link_predictions_``, ``describe()``.
+``needs_gold``, ``needs_contrast``, ``supervision``, ``link_predictions_``, ``describe()``.
+
+Reporters (``sandwich.elicit.reporters``) read *contrast-pair* features: each
+item framed as true and as false (``sandwich.tasks.contrast``). An elicitor that
+declares ``needs_contrast = True`` gets them from ``CellInputs.contrast_features``;
+the run extracts them only for such elicitors. ``supervision`` says what the
+elicitor learned from the supervisor: ``"labels"`` (the labels, like the probe),
+``"sign"`` (only the sign of a direction found without labels) or ``"none"``; the
+report marks the last two as zero-supervision rows.
 
 Controls: an elicitor that adds one ingredient to a training procedure (an
 auxiliary loss, say) declares its *control*, the same procedure without that
@@ -48,14 +56,18 @@ if TYPE_CHECKING:
 
 Inputs = Literal["features", "text"]
 Split = Literal["train_strong", "test"]
+Supervision = Literal["labels", "sign", "none"]
+ZERO_SUPERVISION = "zero_supervision"
+"""The cell flag of an elicitor that learned no more than a sign from the supervisor."""
 
 
 class CellInputs(Protocol):
     """A cell's data as an elicitor reads it: B (``train_strong``) to fit, T (``test``) to score.
 
     The run builds one per cell (``sandwich.runs.w2s.data.CellData``);
-    ``features`` are the strong model's; ``gold`` is read only by an elicitor
-    that declares ``needs_gold``.
+    ``features`` are the strong model's; ``contrast_features`` its features of
+    each item framed as true and as false (read only by an elicitor that declares
+    ``needs_contrast``); ``gold`` is read only by an elicitor that declares ``needs_gold``.
     """
 
     strong: str
@@ -63,6 +75,7 @@ class CellInputs(Protocol):
     progress: bool
 
     def features(self, split: Split) -> np.ndarray: ...
+    def contrast_features(self, split: Split) -> tuple[np.ndarray, np.ndarray]: ...
     def texts(self, split: Split) -> list[str]: ...
     def gold(self, split: Split) -> np.ndarray: ...
     def model(self, name: str) -> Model: ...
@@ -72,6 +85,8 @@ class ElicitorBase(Configurable, ABC):
     """What every elicitor declares, whatever its inputs (see the module docstring)."""
 
     inputs: ClassVar[Inputs]
+    # reads CellInputs.contrast_features (the run extracts them only when some elicitor does)
+    needs_contrast: ClassVar[bool] = False
     # P(true) on T of each link of a bootstrapping chain, set by fitting (none by default)
     link_predictions_: Sequence[np.ndarray] = ()
 
@@ -90,6 +105,12 @@ class ElicitorBase(Configurable, ABC):
     def needs_gold(self) -> bool:
         """True if model selection reads gold labels of B (an oracle diagnostic)."""
         return False
+
+    @property
+    def supervision(self) -> Supervision:
+        """What the elicitor learns from the labels it is given: ``"labels"`` (default),
+        ``"sign"`` (only a direction's sign) or ``"none"``; see the module docstring."""
+        return "labels"
 
     def chain_models(self) -> list[str]:
         """Names of intermediate models trained before the strong one (bootstrapping)."""

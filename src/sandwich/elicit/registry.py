@@ -1,4 +1,5 @@
-"""The elicitor registry (probe, probe-logconf, finetune), listed lazily by module.
+"""The elicitor registry (probe, probe-logconf, finetune, and the reporters mass-mean, ccs,
+crc), listed lazily by module.
 
 Each entry's class declares its ``Params`` (``sandwich elicitors --params NAME``).
 """
@@ -20,3 +21,12 @@ ELICITORS.lazy("probe", "sandwich.elicit.probe:LogisticProbe",
                "logistic probe on soft labels (naive weak-to-strong)")  # fmt: skip
 ELICITORS.lazy("probe-logconf", "sandwich.elicit.logconf:LogConfProbe",
                "linear probe with the auxiliary confidence loss (Burns et al. 2023)")  # fmt: skip
+ELICITORS.lazy("mass-mean", "sandwich.elicit.reporters.mass_mean:MassMeanProbe",
+               "difference of class means of the labels, optionally covariance-corrected "
+               "(Marks & Tegmark 2023)")  # fmt: skip
+ELICITORS.lazy("ccs", "sandwich.elicit.reporters.ccs:CCSReporter",
+               "contrast-consistent search on contrast pairs, no labels; sign by a rule "
+               "(Burns et al. 2022)")  # fmt: skip
+ELICITORS.lazy("crc", "sandwich.elicit.reporters.crc:CRCReporter",
+               "top principal direction of contrast-pair differences, closed form, no labels; "
+               "sign by a rule")  # fmt: skip

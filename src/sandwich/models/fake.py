@@ -5,6 +5,11 @@ It is not a language model. It "knows" integer addition: a text containing
 with probability ``skill`` and the opposite otherwise (decided per text by a
 hash of (text, model name, seed), so the same text always gets the same
 belief). Texts it cannot parse get a belief decided by the hash alone.
+A text that ends with ``True`` or ``False`` (optionally ``Answer: True``; a
+contrast pair, :mod:`sandwich.tasks.contrast`) is the statement before it,
+asserted or negated: its belief is the statement's belief (drawn from the hash
+of the text without the answer, so both halves of a pair share it), negated for
+``False``.
 
 Features of layer k (0..num_layers) are Gaussian noise fixed per (text, layer,
 seed) plus ``(2 * belief - 1) * strength_k * direction_k``, where direction_k is
@@ -31,6 +36,7 @@ from sandwich.models.base import FeatureSpec, Model, Pooling
 from sandwich.registry import takes
 
 STATEMENT = re.compile(r"(-?\d+) \+ (-?\d+) = (-?\d+)")
+ANSWER = re.compile(r"\s+(?:Answer:\s*)?(True|False)\s*$")
 LAST_LAYER_STRENGTH = 3.0
 
 
@@ -101,7 +107,7 @@ class FakeModel(Model):
 
     @property
     def fingerprint(self) -> str:
-        key = f"fake:v1:{self.name}:{self.skill}:{self.dim}:{self._num_layers}:{self.seed}"
+        key = f"fake:v2:{self.name}:{self.skill}:{self.dim}:{self._num_layers}:{self.seed}"
         return hashlib.sha256(key.encode()).hexdigest()
 
     @property
@@ -109,7 +115,12 @@ class FakeModel(Model):
         return "last"
 
     def belief(self, text: str) -> bool:
-        """What the model "thinks" about the statement (deterministic per text)."""
+        """What the model "thinks" about the statement (deterministic per text; a contrast
+        pair's halves share the statement's belief, negated for ``False``)."""
+        answer = ANSWER.search(text)
+        if answer is not None:
+            stated = self.belief(text[: answer.start()])
+            return stated if answer.group(1) == "True" else not stated
         h = _hash64("belief", text, self.name, self.seed)
         u = (h >> 11) / float(1 << 53)  # uniform in [0, 1)
         truth = truth_of(text)

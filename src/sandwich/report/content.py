@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from sandwich.elicit.base import ZERO_SUPERVISION
 from sandwich.results import (
     FLAG_FEW_SEEDS,
     FLAG_ORACLE,
@@ -30,7 +31,11 @@ FLAG_MEANINGS = {
     "minimum gap: PGR is not meaningful",
     FLAG_SMALL_TEST: "too few test items for a reliable CI",
     FLAG_ORACLE: "gold labels of B or T were used (a diagnostic, not a weak-to-strong result)",
+    ZERO_SUPERVISION: "an unsupervised reporter (ccs, crc): no labels were learned from, the "
+    "supervisor's labels of B only fixed the sign of its direction (docs/reporters.md)",
 }
+# flags that say what kind of row this is, not a problem with its numbers
+ROW_KIND_FLAGS = frozenset({ZERO_SUPERVISION})
 
 
 def config_yaml(config: dict[str, Any]) -> str:
@@ -76,14 +81,15 @@ def w2s_warnings(results: RunResults) -> list[str]:
 
 def flagged(flags: list[str] | tuple[str, ...] | str) -> bool:
     """Whether a row should be shown as flagged: it carries a flag beyond the
-    informational ones (single_seed, few_seeds say how the interval was made).
+    informational ones (single_seed, few_seeds say how the interval was made;
+    zero_supervision what kind of elicitor the row is).
 
     A flag may carry its elicitor as a prefix (``probe: single_seed``, the
     side-by-side table); only the name after the last colon counts.
     """
     entries = flags.split(",") if isinstance(flags, str) else flags
     names = [f.rsplit(":", 1)[-1].strip() for f in entries]
-    return any(f and f not in INFO_FLAGS for f in names)
+    return any(f and f not in INFO_FLAGS and f not in ROW_KIND_FLAGS for f in names)
 
 
 def used_flags(results: RunResults) -> list[tuple[str, str]]:

@@ -10,13 +10,14 @@ run and measured), ``aggregate`` (groups over seeds, warnings), ``controls``
 from sandwich.runs.w2s.aggregate import aggregate, run_warnings
 from sandwich.runs.w2s.cell import CellOutcome, run_cell
 from sandwich.runs.w2s.controls import compare_to_controls
-from sandwich.runs.w2s.data import CellData, feature_jobs
+from sandwich.runs.w2s.data import CellData, contrast_jobs, feature_jobs
 
 __all__ = [
     "CellData",
     "CellOutcome",
     "aggregate",
     "compare_to_controls",
+    "contrast_jobs",
     "feature_jobs",
     "run_cell",
     "run_warnings",

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from sandwich.elicit import ELICITORS, ElicitorBase
+from sandwich.elicit.base import ZERO_SUPERVISION
 from sandwich.metrics import (
     PGRResult,
     accuracy,
@@ -67,6 +68,8 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
         flags.append(FLAG_SMALL_TEST)
     if elicitor.needs_gold:
         flags.append(FLAG_ORACLE)
+    if elicitor.supervision != "labels":  # a reporter that read at most a sign
+        flags.append(ZERO_SUPERVISION)
     result = CellResult(
         task=cell.task.label,
         weak=cell.weak.display,
@@ -109,6 +112,7 @@ def cell_specs(
         "elicitor": cell.elicitor.model_dump(mode="json"),
         "ceiling": f"{ceiling.describe()} on B gold labels",
         "ceiling_params": ceiling.get_params(),
+        "supervision": elicitor.supervision,
         "resolved": resolved,
     }
     if links is not None:  # bootstrapping: each intermediate link's accuracy on T

@@ -62,6 +62,11 @@ class CellData:
     def features(self, split: Split) -> np.ndarray:
         return self.source(self.strong, self.items(split))
 
+    def contrast_features(self, split: Split) -> tuple[np.ndarray, np.ndarray]:
+        """The strong model's (pos, neg) contrast-pair features of the split's items
+        (extracted on first use; only elicitors that declare ``needs_contrast`` ask)."""
+        return self.source.contrast(self.strong, self.items(split))
+
     def model(self, name: str) -> Model:
         return self.ctx.features.model(name)
 
@@ -75,6 +80,9 @@ class CellData:
 
     def features_key(self, model: str) -> str:
         return self.ctx.features.key(model, self.task).hex
+
+    def contrast_key(self, model: str) -> str:
+        return self.ctx.features.contrast_key(model, self.task).hex
 
     def fingerprint(self, model: str) -> str:
         return self.model(model).fingerprint
@@ -93,3 +101,12 @@ def feature_jobs(config: RunConfig) -> list[tuple[TaskConfig, str]]:
         if elicitor.inputs == "features":
             models += [m for s in config.strong for m in [*elicitor.chain_models(), s]]
     return [(t, m) for t in config.tasks for m in dict.fromkeys(models)]
+
+
+def contrast_jobs(config: RunConfig) -> list[tuple[TaskConfig, str]]:
+    """The (task, strong model) pairs whose contrast-pair features the cells need: none
+    unless some elicitor declares ``needs_contrast`` (a run without reporters does no
+    extra work)."""
+    if not any(ELICITORS.build(e.name, **e.params).needs_contrast for e in config.elicitors):
+        return []
+    return [(t, s) for t in config.tasks for s in config.strong]

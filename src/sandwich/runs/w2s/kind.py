@@ -20,6 +20,7 @@ from sandwich.runs.w2s import (
     CellOutcome,
     aggregate,
     compare_to_controls,
+    contrast_jobs,
     feature_jobs,
     run_cell,
     run_warnings,
@@ -46,8 +47,11 @@ class W2SKind:
         ]
 
     def prepare(self, ctx: RunContext, cells: Sequence[W2SCell]) -> None:
+        contrast = contrast_jobs(ctx.config)
         for task_cfg, model in feature_jobs(ctx.config):  # one model in memory at a time
             ctx.features.table(model, ctx.task(task_cfg))
+            if (task_cfg, model) in contrast:
+                ctx.features.contrast_table(model, ctx.task(task_cfg))
             ctx.features.release(model)
 
     def run_cell(self, ctx: RunContext, cell: W2SCell) -> CellOutcome:

@@ -23,11 +23,18 @@ from sandwich.runs.context import RunContext
 from sandwich.runs.cost import model_arch, text_tokens
 from sandwich.runs.kinds import StagePlan, Work
 from sandwich.runs.plan import W2SCell
-from sandwich.runs.w2s.data import CellData, Split, build_supervisor, feature_jobs
+from sandwich.runs.w2s.data import (
+    CellData,
+    Split,
+    build_supervisor,
+    contrast_jobs,
+    feature_jobs,
+)
 from sandwich.runs.w2s.stages import labels_key, trained_key
 from sandwich.store import ArtifactKey
 from sandwich.supervision import Supervisor
 from sandwich.tasks import Task
+from sandwich.tasks.contrast import contrast_texts
 
 
 def _try(build: Callable[[], ArtifactKey]) -> tuple[ArtifactKey | None, str | None]:
@@ -180,9 +187,11 @@ def _elicitor_work(pl: _Planner, data: CellData, elicitor: ElicitorBase) -> tupl
 
 
 def feature_stages(ctx: RunContext, pl: _Planner) -> list[StagePlan]:
-    """The (task, model) features the cells read: shared, computed in ``prepare``."""
+    """The (task, model) features the cells read (and contrast-pair features, for reporters
+    that need them): shared, computed in ``prepare``."""
     out = []
     cfg = ctx.config.features
+    contrast = contrast_jobs(ctx.config)
     for task_cfg, model in feature_jobs(ctx.config):
         task = ctx.task(task_cfg)
         key, unknown = _try(lambda: ctx.features.key(model, task))  # noqa: B023
@@ -194,6 +203,14 @@ def feature_stages(ctx: RunContext, pl: _Planner) -> list[StagePlan]:
                 Work("forward", model, tokens=tokens, items=len(task.items), depth=depth,
                      params={"seq": seq, "batch": cfg.batch_size, "dtype": cfg.dtype}))  # fmt: skip
         out.append(StagePlan("features", None, key, work, unknown, models=(model,)))
+        if (task_cfg, model) in contrast:  # both halves of every item, one pass
+            ckey, cunknown = _try(lambda: ctx.features.contrast_key(model, task))  # noqa: B023
+            pos, neg = contrast_texts(task.items)
+            ctokens = sum(min(int(c), cfg.max_length) for c in text_tokens(pos + neg))
+            cwork = (Work("forward", model, tokens=ctokens, items=2 * len(task.items), depth=depth,
+                          params={"seq": max(1, ctokens // max(1, 2 * len(task.items))),
+                                  "batch": cfg.batch_size, "dtype": cfg.dtype}),)  # fmt: skip
+            out.append(StagePlan("contrast-features", None, ckey, cwork, cunknown, models=(model,)))
     return out
 
 

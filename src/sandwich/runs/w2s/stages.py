@@ -80,10 +80,12 @@ def supervisor_labels(ctx: RunContext, data: CellData, sup: Supervisor) -> Array
 
 
 def _input_keys(data: CellData, elicitor: ElicitorBase) -> list[str]:
-    """What the elicitor reads of each model it trains on: features, or the weights."""
+    """What the elicitor reads of each model it trains on: features (and contrast-pair
+    features if it declares ``needs_contrast``), or the weights."""
     models = [*elicitor.chain_models(), data.strong]
     if elicitor.inputs == "features":
-        return [data.features_key(m) for m in models]
+        keys = [data.features_key(m) for m in models]
+        return keys + [data.contrast_key(m) for m in models] if elicitor.needs_contrast else keys
     return [data.fingerprint(m) for m in models]
 
 
