@@ -44,6 +44,7 @@ from sandwich.feedback.store.db import make_engine
 from sandwich.feedback.web.server import ServerProcess
 from sandwich.testing.load_audit import audit
 from sandwich.testing.pg_server import TempPostgres
+from sandwich.testing.pg_waits import WaitSampler
 from sandwich.testing.synthetic_study import create_synthetic_study
 
 
@@ -142,10 +143,15 @@ def one_backend(
         load_before = loadavg()
         server0, cpu0 = tree_cpu(server.proc.pid), time.process_time()
         db0 = tree_cpu(db_pid) if db_pid else 0.0
+        waits = (
+            WaitSampler(url, interval=0.1).start() if db_pid else None
+        )  # PostgreSQL: what it waits on
         report = simulate(
             server.url, "load", n_raters=100_000, skill=0.7, concurrency=concurrency,
             duration=seconds, truth=truth, think=think,
         )  # fmt: skip
+        if waits is not None:
+            waits.stop()
         loader_s = time.process_time() - cpu0
         server_s = tree_cpu(server.proc.pid) - server0
         db_s = tree_cpu(db_pid) - db0 if db_pid else 0.0
@@ -191,6 +197,11 @@ def one_backend(
         f"p95 {report.latency_quantile(0.95) * 1000:.0f} ms, "
         f"max {max((x.latency for x in report.labels), default=float('nan')) * 1000:.0f} ms"
     )
+    if waits is not None:
+        print(f"{name}: what the database's backends were doing while loaded (pg_stat_activity):")
+        for line in [waits.error or "", *waits.summary.lines()]:
+            if line:
+                print(f"{name}:   {line}")
     if not result.ok:
         raise SystemExit(f"{name}: the audit failed: {result.summary()}")
 

@@ -25,7 +25,7 @@ from collections import Counter
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -118,16 +118,19 @@ def _claim_main(
 
     The lowest slot number wins, then the preferred condition, then the lowest
     item id. Each condition's best free slot is one walk of the claim index
-    (``ix_assignments_claim``); on PostgreSQL the rows are taken ``FOR UPDATE
-    SKIP LOCKED``, so concurrent claims pass each other's candidates by
-    instead of queueing on them."""
+    (``ix_assignments_claim``). On PostgreSQL the claim is one statement
+    (:func:`_claim_in_one_statement`) whose candidate rows are taken ``FOR NO
+    KEY UPDATE SKIP LOCKED``, so concurrent claims pass each other's
+    candidates by instead of queueing on them; SQLite's writers are serial, so
+    there it is a select, then a conditional update."""
     now = utcnow()
     free = or_(
         Assignment.rater_id.is_(None),
         and_(Assignment.answered_at.is_(None), Assignment.assigned_at < now - lease),
     )
     seen = select(Assignment.item_id).where(Assignment.rater_id == rater.id)
-    postgres = s.get_bind().dialect.name == "postgresql"
+    if s.get_bind().dialect.name == "postgresql":
+        return _claim_in_one_statement(s, rater, conditions, position, now, free, seen)
 
     def best(condition: str) -> Any:
         query = _first_free(
@@ -137,12 +140,8 @@ def _claim_main(
             free,
             seen,
         )
-        if postgres:
-            query = query.with_for_update(skip_locked=True)
         return s.execute(query).first()
 
-    if postgres and len(conditions) == 1:  # one statement claims it (between design)
-        return _claim_in_one_statement(s, rater, conditions[0], position, now, free, seen)
     for _ in range(20):  # lost a race for a row: take the next free one
         found = [
             (row.slot, rank, row.item_id, row.id)
@@ -195,24 +194,43 @@ def _first_free(
 def _claim_in_one_statement(
     s: Session,
     rater: Rater,
-    condition: str,
+    conditions: list[str],
     position: int,
     now: dt.datetime,
     free: ColumnElement[bool],
     seen: Select[Any],
 ) -> Assignment | None:
-    """PostgreSQL, one condition: ``UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP
-    LOCKED LIMIT 1) RETURNING``, one round trip instead of a select, an update and a
-    reload. The row the subquery locks is free (rows other claims hold are
-    skipped), so the update cannot lose it; it can only break the rule that a
-    rater sees an item once, if the same rater claimed that item in another
-    request meanwhile (the unique constraint), and then the next free slot is
-    taken."""
-    pick = (
-        _first_free(select(Assignment.id), rater, condition, free, seen)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
+    """PostgreSQL: ``UPDATE ... WHERE id = (SELECT ... LIMIT 1 FOR NO KEY UPDATE SKIP
+    LOCKED) RETURNING``, one round trip instead of a select per condition, an
+    update and a reload.
+
+    The inner select takes the first free slot in claim order: lowest slot,
+    then the preferred condition (the order of ``conditions``), then the
+    lowest item id; rows other claims hold are skipped, never waited for, and
+    only the row returned is locked (a row lock on each condition's candidate
+    would hide the ones not chosen from other raters until commit, and a
+    rater who found every candidate locked would be told the study is full).
+    One condition (between design) is one walk of the claim index; several
+    (within design) are read from it and sorted. The update cannot lose the
+    row; it can only break the rule that a rater sees an item once, if the
+    same rater claimed that item in another request meanwhile (the unique
+    constraint), and then the next free slot is taken."""
+    if len(conditions) == 1:
+        query = _first_free(select(Assignment.id), rater, conditions[0], free, seen)
+    else:
+        rank = case({c: k for k, c in enumerate(conditions)}, value=Assignment.condition)
+        query = (
+            select(Assignment.id)
+            .where(
+                Assignment.study_id == rater.study_id,
+                Assignment.role == "main",
+                Assignment.condition.in_(conditions),
+                free,
+                Assignment.item_id.not_in(seen),
+            )
+            .order_by(Assignment.slot, rank, Assignment.item_id)
+        )
+    pick = query.limit(1).with_for_update(skip_locked=True, key_share=True).scalar_subquery()
     claim = (
         update(Assignment)
         .where(Assignment.id == pick, free)
