@@ -198,3 +198,34 @@ def test_within_design_never_over_assigns_under_concurrent_claims(pg: Lab) -> No
     per_slot = Counter((item, cond) for item, cond, _ in rows)
     assert len(per_slot) == 12 and set(per_slot.values()) == {2}
     assert len({(item, r) for item, _, r in rows}) == len(rows)
+
+
+def test_two_requests_of_one_rater_take_turns_for_a_new_item(pg: Lab) -> None:
+    """A rater's two page loads at once (two tabs, a double click) while no item
+    is pending: the second waits for the first and gets the same item, instead
+    of claiming a second slot for the same rater."""
+    study = pg.study(name="two-tabs", n_items=6, overlap=2, training={"n": 0})
+    token = pg.invite(study)[0]
+    got: list[str] = []
+    with pg.Sessions.begin() as first:
+        rater = _rater(first, token)
+        cfg = study_config(first.get(Study, rater.study_id))
+        got.append(required_key(next_assignment(first, rater, cfg)))
+
+        def second_tab() -> None:
+            with pg.Sessions.begin() as s:
+                got.append(required_key(next_assignment(s, _rater(s, token), cfg)))
+
+        tab = threading.Thread(target=second_tab)
+        tab.start()
+        tab.join(timeout=1.0)
+        assert tab.is_alive()  # waiting for the first request's transaction
+    tab.join(timeout=10)
+    assert len(got) == 2 and got[0] == got[1]
+    with pg.Sessions() as s:
+        held = s.scalars(
+            select(Assignment.key).where(
+                Assignment.rater_id == _rater(s, token).id, Assignment.answered_at.is_(None)
+            )
+        ).all()
+    assert held == [got[0]]

@@ -212,9 +212,9 @@ def _claim_in_one_statement(
     rater who found every candidate locked would be told the study is full).
     One condition (between design) is one walk of the claim index; several
     (within design) are read from it and sorted. The update cannot lose the
-    row; it can only break the rule that a rater sees an item once, if the
-    same rater claimed that item in another request meanwhile (the unique
-    constraint), and then the next free slot is taken."""
+    row, and it cannot give the rater an item twice: the caller holds the
+    rater's row (:func:`_lock_rater`), so no other request of theirs assigns
+    anything meanwhile (no savepoint is needed around it)."""
     if len(conditions) == 1:
         query = _first_free(select(Assignment.id), rater, conditions[0], free, seen)
     else:
@@ -238,19 +238,25 @@ def _claim_in_one_statement(
         .returning(Assignment)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
-    for _ in range(20):
-        try:
-            with s.begin_nested():
-                return s.scalars(claim).first()
-        except IntegrityError:  # this rater got the item by another request meanwhile
-            continue
-    return None
+    return s.scalars(claim).first()
+
+
+def _lock_rater(s: Session, rater: Rater) -> None:
+    """PostgreSQL: take the rater's row (``FOR NO KEY UPDATE``, which inserts
+    referencing the rater do not wait for) before giving them a new item, so
+    two requests of the same rater (a double click, two tabs) take turns: the
+    second sees what the first assigned, and never trips the unique (rater,
+    item) constraint mid-transaction. Other raters are not held up. SQLite's
+    transactions are serial already."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(select(Rater.id).where(Rater.id == rater.id).with_for_update(key_share=True))
 
 
 def next_assignment(
     s: Session, rater: Rater, cfg: StudyConfig, lease: dt.timedelta = LEASE
 ) -> Assignment | None:
     """The rater's current item: the pending one, or a newly assigned one; None = done."""
+    _lock_rater(s, rater)
     current = pending(s, rater)
     if current is not None:
         return current
