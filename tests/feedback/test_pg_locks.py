@@ -165,10 +165,11 @@ def test_within_design_claims_in_one_statement(pg: Lab) -> None:
 
 
 def test_within_design_never_over_assigns_under_concurrent_claims(pg: Lab) -> None:
-    """Twelve raters at once in a within design: every (item, condition) gets
-    exactly ``overlap`` raters, none more, no rater an item twice."""
+    """Eighteen raters at once in a within design, more than the slots: every
+    (item, condition) gets exactly ``overlap`` raters, none more, no rater an
+    item twice."""
     study = pg.study(name="within-race", design="within", n_items=6, overlap=2, items_per_rater=2)
-    tokens = pg.invite(study, 12)  # 24 main labels wanted = 6 items x 2 conditions x 2
+    tokens = pg.invite(study, 18)  # 36 main labels wanted > 6 items x 2 conditions x 2
     errors: list[BaseException] = []
 
     def run(token: str) -> None:

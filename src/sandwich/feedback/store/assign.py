@@ -121,15 +121,17 @@ def _claim_main(
     (``ix_assignments_claim``). On PostgreSQL the claim is one statement
     (:func:`_claim_in_one_statement`) whose candidate rows are taken ``FOR NO
     KEY UPDATE SKIP LOCKED``, so concurrent claims pass each other's
-    candidates by instead of queueing on them; SQLite's writers are serial, so
-    there it is a select, then a conditional update."""
+    candidates by instead of queueing on them. SQLite's writers are serial:
+    one condition is the same one statement (without row locks, which SQLite
+    has none of), several are a walk per condition, then a conditional
+    update (one sorted read of all conditions would sort the free slots)."""
     now = utcnow()
     free = or_(
         Assignment.rater_id.is_(None),
         and_(Assignment.answered_at.is_(None), Assignment.assigned_at < now - lease),
     )
     seen = select(Assignment.item_id).where(Assignment.rater_id == rater.id)
-    if s.get_bind().dialect.name == "postgresql":
+    if len(conditions) == 1 or s.get_bind().dialect.name == "postgresql":
         return _claim_in_one_statement(s, rater, conditions, position, now, free, seen)
 
     def best(condition: str) -> Any:
@@ -200,9 +202,9 @@ def _claim_in_one_statement(
     free: ColumnElement[bool],
     seen: Select[Any],
 ) -> Assignment | None:
-    """PostgreSQL: ``UPDATE ... WHERE id = (SELECT ... LIMIT 1 FOR NO KEY UPDATE SKIP
-    LOCKED) RETURNING``, one round trip instead of a select per condition, an
-    update and a reload.
+    """``UPDATE ... WHERE id = (SELECT ... LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED)
+    RETURNING`` (SQLite: without the lock clause), one round trip instead of a
+    select per condition, a savepoint, an update and a reload.
 
     The inner select takes the first free slot in claim order: lowest slot,
     then the preferred condition (the order of ``conditions``), then the
