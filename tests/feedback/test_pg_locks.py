@@ -230,3 +230,34 @@ def test_two_requests_of_one_rater_take_turns_for_a_new_item(pg: Lab) -> None:
             )
         ).all()
     assert held == [got[0]]
+
+
+def test_the_wait_sampler_names_a_lock_wait_and_its_blocker(pg: Lab) -> None:
+    """What ``benchmarks/feedback_load.py`` prints on PostgreSQL: a backend waiting
+    on a row lock is counted under ``Lock/...`` with the blocking statement."""
+    import time
+
+    from sandwich.testing.pg_waits import WaitSampler
+
+    study = pg.study(name="sampled")
+    with pg.Sessions.begin() as holder:
+        holder.execute(text("SELECT id FROM studies FOR UPDATE"))
+
+        def waiter() -> None:
+            with pg.Sessions.begin() as s:
+                s.execute(text("UPDATE studies SET name = name"))
+
+        th = threading.Thread(target=waiter)
+        with WaitSampler(pg.url, interval=0.02) as sampler:
+            th.start()
+            time.sleep(0.6)
+        summary = sampler.summary
+    th.join(timeout=10)
+    assert sampler.error is None and study
+    assert summary.samples >= 5 and summary.lock_waits() >= 3
+    waits = [(w, sql, by) for (w, sql, by) in summary.by_statement if w.startswith("Lock/")]
+    assert any(
+        sql.startswith("UPDATE studies") and by.startswith("SELECT id FROM studies FOR UPDATE")
+        for _, sql, by in waits
+    ), waits
+    assert any("Lock/" in line for line in summary.lines())

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -139,13 +138,3 @@ class WaitSampler:
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-
-def wait_for(predicate: Any, timeout: float = 10.0, step: float = 0.01) -> bool:
-    """Poll ``predicate()`` until it is true or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return bool(predicate())
