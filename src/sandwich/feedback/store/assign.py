@@ -25,7 +25,7 @@ from collections import Counter
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, union_all, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -213,25 +213,61 @@ def _claim_in_one_statement(
     would hide the ones not chosen from other raters until commit, and a
     rater who found every candidate locked would be told the study is full).
     One condition (between design) is one walk of the claim index; several
-    (within design) are read from it and sorted. The update cannot lose the
+    (within design) are the first :data:`CANDIDATES` free slots of each
+    condition, walked on it and sorted (0.2 -> 2.6 ms of server time a claim on
+    2,000 items x 2 conditions x 3 slots, against 14.8 ms to sort every free
+    slot), and only when other claims hold all of those, every free slot. The update cannot lose the
     row, and it cannot give the rater an item twice: the caller holds the
     rater's row (:func:`_lock_rater`), so no other request of theirs assigns
     anything meanwhile (no savepoint is needed around it)."""
     if len(conditions) == 1:
-        query = _first_free(select(Assignment.id), rater, conditions[0], free, seen)
-    else:
-        rank = case({c: k for k, c in enumerate(conditions)}, value=Assignment.condition)
-        query = (
-            select(Assignment.id)
-            .where(
-                Assignment.study_id == rater.study_id,
-                Assignment.role == "main",
-                Assignment.condition.in_(conditions),
-                free,
-                Assignment.item_id.not_in(seen),
-            )
-            .order_by(Assignment.slot, rank, Assignment.item_id)
+        return _claim(
+            s,
+            rater,
+            _first_free(select(Assignment.id), rater, conditions[0], free, seen),
+            position,
+            now,
+            free,
         )
+    rank = case({c: k for k, c in enumerate(conditions)}, value=Assignment.condition)
+    mine = (
+        Assignment.study_id == rater.study_id,
+        Assignment.role == "main",
+        free,
+        Assignment.item_id.not_in(seen),
+    )
+    # each condition's first CANDIDATES free slots, walked on the claim index, then
+    # sorted: a sort of every free slot of the study cost 5x the one-condition claim
+    firsts = union_all(
+        *(
+            _first_free(select(Assignment.id), rater, c, free, seen).limit(CANDIDATES)
+            for c in conditions
+        )
+    )
+    near = select(Assignment.id).where(Assignment.id.in_(firsts), *mine)
+    every = select(Assignment.id).where(Assignment.condition.in_(conditions), *mine)
+    for query in (near, every):  # every: the candidates were all held by other claims
+        got = _claim(
+            s, rater, query.order_by(Assignment.slot, rank, Assignment.item_id), position, now, free
+        )
+        if got is not None:
+            return got
+    return None
+
+
+CANDIDATES = 16  # free slots per condition a within-design claim chooses from first
+
+
+def _claim(
+    s: Session,
+    rater: Rater,
+    query: Select[Any],
+    position: int,
+    now: dt.datetime,
+    free: ColumnElement[bool],
+) -> Assignment | None:
+    """Claim the first row of ``query`` (ordered, ids of free slots) that no other
+    claim holds: one ``UPDATE ... RETURNING``."""
     pick = query.limit(1).with_for_update(skip_locked=True, key_share=True).scalar_subquery()
     claim = (
         update(Assignment)
