@@ -230,3 +230,41 @@ def test_claiming_a_slot_walks_the_claim_index_without_sorting(tmp_path) -> None
     for plan in plans:
         assert "ix_assignments_claim" in plan, plan
         assert "TEMP B-TREE" not in plan, plan  # read in order, not sorted
+
+
+def test_one_condition_claims_in_one_statement_on_the_claim_index(tmp_path) -> None:
+    """Between design on SQLite: the claim is one ``UPDATE ... RETURNING`` (no
+    select, savepoint and reload around it) whose free-slot subquery still walks
+    ``ix_assignments_claim`` in order: less time holding the writer queue."""
+    from pathlib import Path
+
+    from sqlalchemy import event
+
+    from sandwich.feedback.store.assign import LEASE, _claim_main
+    from sandwich.feedback.store.db import make_engine, session_factory
+    from sandwich.feedback.store.studies import get_study, new_rater
+    from sandwich.testing.synthetic_study import create_synthetic_study
+
+    url = f"sqlite:///{Path(tmp_path) / 'studies.sqlite'}"
+    create_synthetic_study(url, Path(tmp_path) / "files", n_items=50)
+    engine = make_engine(url)
+    sent: list[str] = []
+    plans: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _explain(conn, cursor, statement, params, context, many) -> None:
+        sent.append(" ".join(statement.split())[:30])
+        if statement.lstrip().startswith("UPDATE assignments"):
+            rows = cursor.connection.execute("EXPLAIN QUERY PLAN " + statement, params)
+            plans.append(" | ".join(str(row[-1]) for row in rows.fetchall()))
+
+    with session_factory(engine).begin() as s:
+        rater, _ = new_rater(s, get_study(s, "load"))
+        sent.clear()
+        claimed = _claim_main(s, rater, ["assisted"], 0, LEASE)
+    engine.dispose()
+    assert claimed is not None and claimed.slot == 0 and claimed.rater_id == rater.id
+    assert claimed.condition == "assisted" and claimed.key
+    assert [x for x in sent if not x.startswith("COMMIT")] == [sent[0]], sent
+    assert sent[0].startswith("UPDATE assignments SET"), sent
+    assert "ix_assignments_claim" in plans[0] and "TEMP B-TREE" not in plans[0], plans

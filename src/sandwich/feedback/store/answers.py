@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from sandwich.errors import required
@@ -54,16 +52,33 @@ def record(
     reason: str,
     enforced_limit: float | None = None,
 ) -> Outcome:
-    """Store the label of the assignment with ``key`` if it is this rater's and unanswered.
+    """Store the label of the assignment with ``key`` if it is this rater's and
+    unanswered (:func:`record_answer`); returns the outcome."""
+    return record_answer(s, rater, key, answer, confidence, reason, enforced_limit)[0]
 
-    A conditional UPDATE marks the assignment answered; only the one request
-    that wins it inserts the label, so a double submit stores one label. The
-    caller commits before replying. With ``enforced_limit`` (seconds), an
-    answer that arrives later than that after the item was assigned (server
-    clock) is stored with ``timed_out`` and the outcome is ``TIMED_OUT``.
+
+def record_answer(
+    s: Session,
+    rater: Rater,
+    key: str,
+    answer: bool,
+    confidence: float,
+    reason: str,
+    enforced_limit: float | None = None,
+) -> tuple[Outcome, Assignment | None]:
+    """Store the label of the assignment with ``key`` if it is this rater's and
+    unanswered; returns the outcome and the assignment (None when it is not the
+    rater's or was answered before).
+
+    A conditional ``UPDATE ... RETURNING`` marks the assignment answered and
+    reads it in the same statement; only the one request that wins it inserts
+    the label, so a double submit stores one label. The caller commits before
+    replying. With ``enforced_limit`` (seconds), an answer that arrives later
+    than that after the item was assigned (server clock) is stored with
+    ``timed_out`` and the outcome is ``TIMED_OUT``.
     """
     now = utcnow()
-    won: CursorResult[Any] = s.execute(  # type: ignore[assignment]
+    a = s.scalars(
         update(Assignment)
         .where(
             Assignment.key == key,
@@ -71,19 +86,16 @@ def record(
             Assignment.answered_at.is_(None),
         )
         .values(answered_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if won.rowcount != 1:
+        .returning(Assignment)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).first()
+    if a is None:
         stored = s.scalar(
             select(Label.id)
             .join(Assignment, Assignment.id == Label.assignment_id)
             .where(Assignment.key == key, Label.rater_id == rater.id)
         )
-        return Outcome.DUPLICATE if stored is not None else Outcome.GONE
-    a = s.scalar(
-        select(Assignment).where(Assignment.key == key).execution_options(populate_existing=True)
-    )
-    a = required(a, f"assignment {key}")
+        return (Outcome.DUPLICATE if stored is not None else Outcome.GONE), None
     assigned = required(a.assigned_at, f"assignment {key}: assigned_at")
     seconds = max(0.0, (now - assigned).total_seconds())
     late = enforced_limit is not None and seconds > enforced_limit
@@ -105,4 +117,4 @@ def record(
         )
     )
     s.flush()
-    return Outcome.TIMED_OUT if late else Outcome.SAVED
+    return (Outcome.TIMED_OUT if late else Outcome.SAVED), a

@@ -25,7 +25,7 @@ from collections import Counter
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, union_all, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -118,16 +118,21 @@ def _claim_main(
 
     The lowest slot number wins, then the preferred condition, then the lowest
     item id. Each condition's best free slot is one walk of the claim index
-    (``ix_assignments_claim``); on PostgreSQL the rows are taken ``FOR UPDATE
-    SKIP LOCKED``, so concurrent claims pass each other's candidates by
-    instead of queueing on them."""
+    (``ix_assignments_claim``). On PostgreSQL the claim is one statement
+    (:func:`_claim_in_one_statement`) whose candidate rows are taken ``FOR NO
+    KEY UPDATE SKIP LOCKED``, so concurrent claims pass each other's
+    candidates by instead of queueing on them. SQLite's writers are serial:
+    one condition is the same one statement (without row locks, which SQLite
+    has none of), several are a walk per condition, then a conditional
+    update (one sorted read of all conditions would sort the free slots)."""
     now = utcnow()
     free = or_(
         Assignment.rater_id.is_(None),
         and_(Assignment.answered_at.is_(None), Assignment.assigned_at < now - lease),
     )
     seen = select(Assignment.item_id).where(Assignment.rater_id == rater.id)
-    postgres = s.get_bind().dialect.name == "postgresql"
+    if len(conditions) == 1 or s.get_bind().dialect.name == "postgresql":
+        return _claim_in_one_statement(s, rater, conditions, position, now, free, seen)
 
     def best(condition: str) -> Any:
         query = _first_free(
@@ -137,12 +142,8 @@ def _claim_main(
             free,
             seen,
         )
-        if postgres:
-            query = query.with_for_update(skip_locked=True)
         return s.execute(query).first()
 
-    if postgres and len(conditions) == 1:  # one statement claims it (between design)
-        return _claim_in_one_statement(s, rater, conditions[0], position, now, free, seen)
     for _ in range(20):  # lost a race for a row: take the next free one
         found = [
             (row.slot, rank, row.item_id, row.id)
@@ -195,24 +196,80 @@ def _first_free(
 def _claim_in_one_statement(
     s: Session,
     rater: Rater,
-    condition: str,
+    conditions: list[str],
     position: int,
     now: dt.datetime,
     free: ColumnElement[bool],
     seen: Select[Any],
 ) -> Assignment | None:
-    """PostgreSQL, one condition: ``UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP
-    LOCKED LIMIT 1) RETURNING``, one round trip instead of a select, an update and a
-    reload. The row the subquery locks is free (rows other claims hold are
-    skipped), so the update cannot lose it; it can only break the rule that a
-    rater sees an item once, if the same rater claimed that item in another
-    request meanwhile (the unique constraint), and then the next free slot is
-    taken."""
-    pick = (
-        _first_free(select(Assignment.id), rater, condition, free, seen)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
+    """``UPDATE ... WHERE id = (SELECT ... LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED)
+    RETURNING`` (SQLite: without the lock clause), one round trip instead of a
+    select per condition, a savepoint, an update and a reload.
+
+    The inner select takes the first free slot in claim order: lowest slot,
+    then the preferred condition (the order of ``conditions``), then the
+    lowest item id; rows other claims hold are skipped, never waited for, and
+    only the row returned is locked (a row lock on each condition's candidate
+    would hide the ones not chosen from other raters until commit, and a
+    rater who found every candidate locked would be told the study is full).
+    One condition (between design) is one walk of the claim index; several
+    (within design) are the first :data:`CANDIDATES` free slots of each
+    condition, walked on it and sorted (median server time of a claim by
+    ``EXPLAIN ANALYZE`` on 2,000 items x 2 conditions x 3 slots: 2.6 ms,
+    against 14.8 ms to sort every free slot and 0.2 ms for one condition),
+    and only when other claims hold all of those, every free slot. The update cannot lose the
+    row, and it cannot give the rater an item twice: the caller holds the
+    rater's row (:func:`_lock_rater`), so no other request of theirs assigns
+    anything meanwhile (no savepoint is needed around it)."""
+    if len(conditions) == 1:
+        return _claim(
+            s,
+            rater,
+            _first_free(select(Assignment.id), rater, conditions[0], free, seen),
+            position,
+            now,
+            free,
+        )
+    rank = case({c: k for k, c in enumerate(conditions)}, value=Assignment.condition)
+    mine = (
+        Assignment.study_id == rater.study_id,
+        Assignment.role == "main",
+        free,
+        Assignment.item_id.not_in(seen),
     )
+    # each condition's first CANDIDATES free slots, walked on the claim index, then
+    # sorted: a sort of every free slot of the study cost 5x the one-condition claim
+    firsts = union_all(
+        *(
+            _first_free(select(Assignment.id), rater, c, free, seen).limit(CANDIDATES)
+            for c in conditions
+        )
+    )
+    near = select(Assignment.id).where(Assignment.id.in_(firsts), *mine)
+    every = select(Assignment.id).where(Assignment.condition.in_(conditions), *mine)
+    for query in (near, every):  # every: the candidates were all held by other claims
+        got = _claim(
+            s, rater, query.order_by(Assignment.slot, rank, Assignment.item_id), position, now, free
+        )
+        if got is not None:
+            return got
+    return None
+
+
+CANDIDATES = 16  # free slots per condition a within-design claim chooses from first
+
+
+def _claim(
+    s: Session,
+    rater: Rater,
+    query: Select[Any],
+    position: int,
+    now: dt.datetime,
+    free: ColumnElement[bool],
+) -> Assignment | None:
+    """Claim the first row of ``query`` (ordered, ids of free slots) that no other
+    claim holds: one ``UPDATE ... RETURNING``."""
+    pick = query.limit(1).with_for_update(skip_locked=True, key_share=True).scalar_subquery()
     claim = (
         update(Assignment)
         .where(Assignment.id == pick, free)
@@ -220,19 +277,25 @@ def _claim_in_one_statement(
         .returning(Assignment)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
-    for _ in range(20):
-        try:
-            with s.begin_nested():
-                return s.scalars(claim).first()
-        except IntegrityError:  # this rater got the item by another request meanwhile
-            continue
-    return None
+    return s.scalars(claim).first()
+
+
+def _lock_rater(s: Session, rater: Rater) -> None:
+    """PostgreSQL: take the rater's row (``FOR NO KEY UPDATE``, which inserts
+    referencing the rater do not wait for) before giving them a new item, so
+    two requests of the same rater (a double click, two tabs) take turns: the
+    second sees what the first assigned, and never trips the unique (rater,
+    item) constraint mid-transaction. Other raters are not held up. SQLite's
+    transactions are serial already."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(select(Rater.id).where(Rater.id == rater.id).with_for_update(key_share=True))
 
 
 def next_assignment(
     s: Session, rater: Rater, cfg: StudyConfig, lease: dt.timedelta = LEASE
 ) -> Assignment | None:
     """The rater's current item: the pending one, or a newly assigned one; None = done."""
+    _lock_rater(s, rater)
     current = pending(s, rater)
     if current is not None:
         return current

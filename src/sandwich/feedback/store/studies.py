@@ -151,11 +151,25 @@ class EntryRefused(ValueError):
     """A new participant id was refused; the message says why (shown to them)."""
 
 
-def _lock_study(s: Session, study: Study) -> None:
-    """Serialise new PID raters of a study (the per-address count must not race).
-    SQLite transactions are already serial (``BEGIN IMMEDIATE``)."""
+def address_lock_key(entry_address: str) -> int:
+    """A client address (already keyed) as a signed 32-bit number, the second key
+    of :func:`_lock_address`'s advisory lock: 4 bytes of its sha256 (two
+    addresses sharing a number only wait for each other, never miscount)."""
+    digest = hashlib.sha256(f"entry:{entry_address}".encode()).digest()
+    return int.from_bytes(digest[:4], "big", signed=True)
+
+
+def _lock_address(s: Session, study: Study, entry_address: str) -> None:
+    """Serialise new PID raters of one study from one client address (the
+    per-address count must not race). On PostgreSQL a transaction-level
+    advisory lock on (study, address), released at commit: entries from other
+    addresses pass. (It used to be ``SELECT ... FOR UPDATE`` on the study row,
+    which conflicts with the key-share lock every insert of a label, an
+    assignment or a rater takes on that row through its foreign key, so each
+    new rater waited for every open write of the study and stopped all new
+    ones.) SQLite transactions are already serial (``BEGIN IMMEDIATE``)."""
     if s.get_bind().dialect.name == "postgresql":
-        s.execute(select(Study.id).where(Study.id == study.id).with_for_update())
+        s.execute(select(func.pg_advisory_xact_lock(study.id, address_lock_key(entry_address))))
 
 
 def rater_for_pid(s: Session, study: Study, pid: str, entry_address: str) -> tuple[Rater, str]:
@@ -176,7 +190,7 @@ def rater_for_pid(s: Session, study: Study, pid: str, entry_address: str) -> tup
             f"(pattern {entry.pid_pattern}); check the link you were given"
         )
     if entry.max_pids_per_address is not None:
-        _lock_study(s, study)
+        _lock_address(s, study, entry_address)
         used = s.scalar(
             select(func.count())
             .select_from(Rater)

@@ -15,15 +15,19 @@ security headers to every response and turns unhandled errors into a plain
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import Engine
 from starlette.middleware.sessions import SessionMiddleware
 
 from sandwich.errors import ConfigError
-from sandwich.feedback.store.db import session_factory, writer_queue
+from sandwich.feedback.store.db import pool_size, session_factory, writer_queue
 from sandwich.feedback.store.migrate import ensure_secret, migrate
 from sandwich.feedback.web.hardening import DEFAULT_MAX_BODY, SECURITY_HEADERS, Hardening
 from sandwich.feedback.web.rater_pages import rater_routes
@@ -74,7 +78,13 @@ def create_app(
     max_body = env_max_body() if max_body is None else max_body
     engine = migrate(db_url) if run_migrations else make_engine(db_url)
     web = Web(session_factory(engine), ensure_secret(engine), templates(), writer_queue(engine))
-    app = FastAPI(title="sandwich studies", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="sandwich studies",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=_request_threads(engine),
+    )
     app.add_middleware(
         SessionMiddleware,
         secret_key=web.secret,
@@ -101,6 +111,22 @@ def create_app(
     app.include_router(rater_routes(web))
     app.include_router(researcher_routes(web, app.state.login_throttle))
     return app
+
+
+def _request_threads(engine: Engine) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: on PostgreSQL, as many request threads (anyio's default
+    limiter, 40 threads) as the pool has connections, so a request never
+    waits for, or opens, a connection beyond the pool; the others wait their
+    turn on the event loop. SQLite's transactions already take turns on the
+    writer queue (one connection in use per process)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if engine.dialect.name == "postgresql":
+            to_thread.current_default_thread_limiter().total_tokens = pool_size()
+        yield
+
+    return lifespan
 
 
 def _error_pages(app: FastAPI, web: Web) -> None:

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sandwich.errors import required
 from sandwich.feedback.assistance import shown_assistance
-from sandwich.feedback.store.answers import AnswerError, Outcome, parse_answer, record
+from sandwich.feedback.store.answers import AnswerError, Outcome, parse_answer, record_answer
 from sandwich.feedback.store.assign import next_assignment, progress
 from sandwich.feedback.store.checks import (
     ATTENTION,
@@ -231,13 +231,16 @@ def _form_routes(router: APIRouter, web: Web) -> None:
             rater = rater_of(s, token)
             cfg = web.config(s, rater.study_id)
             limit = float(cfg.time_limit_seconds) if cfg.enforce_time_limit else None
-            outcome = record(s, rater, assignment_id, *parsed, enforced_limit=limit)
-            role = s.scalar(
-                select(Assignment.role).where(
-                    Assignment.key == assignment_id, Assignment.rater_id == rater.id
+            outcome, a = record_answer(s, rater, assignment_id, *parsed, enforced_limit=limit)
+            if a is not None:
+                role: str | None = a.role
+                after_answer(s, rater, cfg, a, outcome)
+            else:  # stored before (the feedback page again) or not the rater's
+                role = s.scalar(
+                    select(Assignment.role).where(
+                        Assignment.key == assignment_id, Assignment.rater_id == rater.id
+                    )
                 )
-            )
-            after_answer(s, rater, cfg, assignment_id, role, outcome)
         target = f"/r/{token}?late=1" if outcome is Outcome.TIMED_OUT else f"/r/{token}"
         if outcome is not Outcome.GONE and role == "training":
             target = f"/r/{token}/feedback/{assignment_id}"
@@ -272,6 +275,8 @@ def _checks_gate(
     web: Web, s: Session, rater: Rater, cfg: StudyConfig, token: str, csrf: str
 ) -> Page | None:
     """The comprehension page (not passed yet) or the screened-out page; None: go on."""
+    if not cfg.comprehension.questions:  # only they screen raters out: nothing to read
+        return None
     if screened_out(s, rater):
         return page_of("rater_screened.html", cfg=cfg)
     if comprehension_pending(s, rater, cfg):
@@ -298,22 +303,13 @@ def seconds_left(a: Assignment, cfg: StudyConfig) -> int:
 
 
 def after_answer(
-    s: Session,
-    rater: Rater,
-    cfg: StudyConfig,
-    key: str,
-    role: str | None,
-    outcome: Outcome,
+    s: Session, rater: Rater, cfg: StudyConfig, a: Assignment, outcome: Outcome
 ) -> None:
     """A timed-out main answer gives its slot back; an attention answer applies the
-    exclusion rule (which may stop the rater). ``key``: the answered assignment's key."""
+    exclusion rule (which may stop the rater). ``a``: the answered assignment."""
     if outcome not in (Outcome.SAVED, Outcome.TIMED_OUT):
         return
-    if outcome is Outcome.TIMED_OUT and role == "main":
-        a = s.scalar(
-            select(Assignment).where(Assignment.key == key, Assignment.rater_id == rater.id)
-        )
-        a = required(a, f"assignment {key}")
+    if outcome is Outcome.TIMED_OUT and a.role == "main":
         release_slot(s, a.item_id, a.condition, a.study_id)
-    if role == ATTENTION:
+    if a.role == ATTENTION:
         after_attention_answer(s, rater, cfg)
