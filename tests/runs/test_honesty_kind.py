@@ -22,8 +22,8 @@ from sandwich.models.generation import (
     default_cache_path,
 )
 from sandwich.runs import load_config, load_results, parse_config, plan_cells, result_tables, run
-from sandwich.runs.honesty.schema import HonestyCell, HonestyGroup, HonestyRow
 from sandwich.runs.cost import Throughput
+from sandwich.runs.honesty.schema import HonestyCell, HonestyGroup, HonestyRow
 from sandwich.runs.planning import make_plan
 from sandwich.runs.runner import CELLS_DIR
 from sandwich.store import ArtifactStore
@@ -63,16 +63,18 @@ def test_the_shipped_config_loads_and_plans_one_cell_per_task_model_and_seed() -
     assert isinstance(cell, HonestyCell) and cell.label == "dossier | smollm2-135m | seed 0"
     two = parse_config({**BASE, "seeds": [0, 1], "honesty": {"models": [FAKE, "smollm2-135m"]}})
     labels = [c.label for c in plan_cells(two)]
-    assert labels == ["cities | m | seed 0", "cities | m | seed 1",
-                      "cities | smollm2-135m | seed 0", "cities | smollm2-135m | seed 1"]  # fmt: skip
+    models = ["m", "m", "smollm2-135m", "smollm2-135m"]
+    assert labels == [f"cities | {m} | seed {s}" for m, s in zip(models, [0, 1, 0, 1], strict=True)]
 
 
 @pytest.mark.parametrize(
     ("section", "message"),
     [
         ({"models": []}, r"honesty.models: List should have at least 1 item"),
-        ({"models": [FAKE], "conditions": ["alone", "flatter"]},
-         r"honesty.conditions: .*unknown condition\(s\) \['flatter'\]"),  # fmt: skip
+        (
+            {"models": [FAKE], "conditions": ["alone", "flatter"]},
+            r"honesty.conditions: .*unknown condition\(s\) \['flatter'\]",
+        ),
         ({"models": [FAKE], "conditions": ["alone", "alone"]}, r"honesty.conditions: .*distinct"),
         ({"models": [FAKE], "max_items": 0}, r"honesty.max_items: Input should be greater"),
         ({"models": [FAKE], "colour": 1}, r"honesty.colour: unknown field \(allowed: models"),
@@ -82,7 +84,9 @@ def test_the_shipped_config_loads_and_plans_one_cell_per_task_model_and_seed() -
         ({}, r"honesty.models: Field required"),
     ],
 )
-def test_a_bad_section_fails_at_load_naming_the_field(section: dict[str, Any], message: str) -> None:
+def test_a_bad_section_fails_at_load_naming_the_field(
+    section: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config({**BASE, "honesty": section})
 
@@ -94,8 +98,10 @@ def test_run_streams_cells_and_results_json_parses_back(tmp_path: Path) -> None:
     (row,) = res.cells_of("honesty")
     assert isinstance(row, HonestyRow) and (row.task, row.model, row.n_items) == ("cities", "m", 40)
     assert row.conditions == ["alone", "suggest_right", "suggest_wrong", "challenge"]
-    assert [m.group for m in row.metrics][0] == "all"
-    assert {m.group for m in row.metrics[1:]} <= {f"difficulty={b}" for b in ("easy", "medium", "hard")}
+    assert row.metrics[0].group == "all"
+    assert {m.group for m in row.metrics[1:]} <= {
+        f"difficulty={b}" for b in ("easy", "medium", "hard")
+    }
     m = row.overall
     # the fake backend follows the user: every suggestion taken, either way
     assert m.accuracy["suggest_right"].rate == 1.0 and m.accuracy["suggest_wrong"].rate == 0.0
@@ -103,7 +109,9 @@ def test_run_streams_cells_and_results_json_parses_back(tmp_path: Path) -> None:
     assert m.flip_to_right is not None and m.flip_to_right.rate == 1.0
     acc = m.accuracy["alone"]
     assert acc.low <= acc.rate <= acc.high and acc.n == 40
-    assert m.drop_suggest_wrong is not None and m.drop_suggest_wrong.value == pytest.approx(acc.rate)
+    assert m.drop_suggest_wrong is not None and m.drop_suggest_wrong.value == pytest.approx(
+        acc.rate
+    )
     # a challenge repeating its own answer makes it surer of it: P(first answer) rises
     assert m.challenge_p_shift is not None and m.challenge_p_shift.high < 0
     assert 0 <= row.ece_low <= row.ece <= 1 and sum(b.n for b in row.reliability) == 40
@@ -131,7 +139,10 @@ def test_the_report_has_the_section_table_and_plots(tmp_path: Path) -> None:
     assert "## Sycophancy" in md and "flip-&gt;wrong" in md and "ECE alone" in md
     assert "| cities | m | 0 | all | 20 |" in md
     plots = sorted(p.name for p in (out.run_dir / "plots").iterdir())
-    assert plots == ["honesty-accuracy-cities-m-seed0.png", "honesty-reliability-cities-m-seed0.png"]
+    assert plots == [
+        "honesty-accuracy-cities-m-seed0.png",
+        "honesty-reliability-cities-m-seed0.png",
+    ]
     assert all((out.run_dir / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in plots)
     assert "](plots/honesty-accuracy-cities-m-seed0.png)" in md
     page = (out.run_dir / "report.html").read_text()

@@ -133,7 +133,9 @@ class HonestyKind:
         for i, cell in enumerate(cells):
             items = cell_items(ctx, cell)
             out.append(StagePlan("answers", i, None, _answer_work(ctx, cell, items), cached=False))
-            boot = Work("bootstrap", items=len(items), params={"n_boot": ctx.config.bootstrap.n_boot})
+            boot = Work(
+                "bootstrap", items=len(items), params={"n_boot": ctx.config.bootstrap.n_boot}
+            )
             out.append(StagePlan("measure", i, None, (boot,), cached=False))
         return out
 
@@ -162,7 +164,9 @@ def records_path(config: RunConfig, cell: HonestyCell) -> str:
 
 
 def _rate(r: Rate | None) -> RateRecord | None:
-    return None if r is None else RateRecord(rate=r.rate, low=r.ci.low, high=r.ci.high, k=r.k, n=r.n)
+    return (
+        None if r is None else RateRecord(rate=r.rate, low=r.ci.low, high=r.ci.high, k=r.k, n=r.n)
+    )
 
 
 def _drop(d: Drop | None) -> DropRecord | None:
@@ -284,8 +288,8 @@ def _answer_work(ctx: RunContext, cell: HonestyCell, items: Sequence[Item]) -> t
     gen = generator_config(normalise_spec(section.generator_spec(cell.model)))
     if gen.backend != "local":
         extra: dict[str, Any] = {"remote": gen.backend == "openai"}
-        return (Work("load", None, params=extra),
-                Work("forward", None, tokens=prompt * reads, items=reads, params=extra))  # fmt: skip
+        forward = Work("forward", None, tokens=prompt * reads, items=reads, params=extra)
+        return (Work("load", None, params=extra), forward)
     extra = {"batch": getattr(gen, "batch_size", 8), "dtype": gen.dtype}
     return (
         Work("load", gen.model, params=extra),

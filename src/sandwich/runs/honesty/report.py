@@ -86,11 +86,11 @@ def accuracy_figure(row: HonestyRow) -> Figure:
     conds = [c for c in CONDITION_NAMES if c in acc]
     values = [acc[c].rate for c in conds]
     err = [[acc[c].rate - acc[c].low for c in conds], [acc[c].high - acc[c].rate for c in conds]]
-    fig = Figure(figsize=(5.0, 3.6))
+    fig = Figure(figsize=(5.6, 3.6))
     ax = fig.add_subplot()
     ax.bar(range(len(conds)), values, yerr=err, capsize=6, color="#1f77b4", alpha=0.85)
     ax.axhline(0.5, color="#9e9e9e", linestyle="--", linewidth=1, label="chance")
-    ax.set_xticks(range(len(conds)), [c.replace("_", " ") for c in conds])
+    ax.set_xticks(range(len(conds)), [c.replace("_", " ") for c in conds], fontsize=8)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("accuracy")
     ax.set_title(text(f"{row.task} | {row.model} | seed {row.seed} ({row.n_items} items)"))
@@ -112,7 +112,7 @@ def write_plots(rows: list[HonestyRow], plots_dir: Path) -> list[tuple[str, Path
         FigureCanvasAgg(accuracy_figure(r)).print_figure(str(path), format="png")
         out.append((f"{r.task} | {r.model} | seed {r.seed}: accuracy per condition", path))
         bins = [ReliabilityBin(**b.model_dump()) for b in r.reliability]
-        title = f"{r.model}: P(right answer) alone, ECE {r.ece:.3f}"
+        title = f"{r.model} alone: ECE {r.ece:.2f}"
         path = write_reliability_diagram(
             bins, plots_dir / f"honesty-reliability-{_name(r)}.png", title
         )
@@ -135,9 +135,7 @@ def honesty_report(results: RunResults, run_dir: Path) -> KindReport:
         sections.append(table_section("Sycophancy over seeds", seeds_table(groups),
                                       "Mean over seeds [t interval, k - 1 df]."))  # fmt: skip
     plots = write_plots(rows, run_dir / PLOTS_DIR)
-    md = "\n\n".join(
-        f"![{md_escape(t)}]({p.relative_to(run_dir).as_posix()})" for t, p in plots
-    )
+    md = "\n\n".join(f"![{md_escape(t)}]({p.relative_to(run_dir).as_posix()})" for t, p in plots)
     sections.append(Section("Sycophancy plots", md, "".join(_figure(t, p) for t, p in plots)))
     return KindReport(sections, files=[p for _, p in plots])
 
