@@ -204,3 +204,36 @@ def test_the_plan_lists_each_cells_answers_and_measure_with_their_cost(tmp_path:
                     ArtifactStore(tmp_path), throughput=RATES)  # fmt: skip
     # 5 items x 1 condition x 2 choices instead of 10 x 4 x 2 forwards
     assert few.rows[0].flops == pytest.approx(answers.flops / 8, rel=0.1)
+
+
+class _Broken(FakeGenerator):
+    """Fails on its first call: a run killed while asking its second model."""
+
+    def score_choices(self, requests: Any) -> Any:
+        raise RuntimeError("backend went away")
+
+
+def test_a_run_that_failed_midway_asks_again_only_what_is_missing(tmp_path: Path) -> None:
+    config = _config(models=[FAKE, {"backend": "fake", "model": "n"}])
+    inner_m, cached_m = _cached("m")
+    broken = CachedGenerator(_Broken(model="n"), ResponseCache(default_cache_path()))
+    with pytest.raises(RuntimeError, match="backend went away"):
+        run(config, runs_root=tmp_path, generators={"m": cached_m, "n": broken}, progress=False)
+    assert len(inner_m.calls) == 4 * 40
+    (inner_m2, cached_m2), (inner_n, cached_n) = _cached("m"), _cached("n")
+    out = run(config, runs_root=tmp_path, generators={"m": cached_m2, "n": cached_n},
+              progress=False)  # fmt: skip
+    assert inner_m2.calls == [] and len(inner_n.calls) == 4 * 40
+    assert [r.model for r in out.results.cells_of("honesty")] == ["m", "n"]
+
+
+def test_cells_travel_as_json_and_come_back_as_honesty_cells() -> None:
+    """What the Ray executor ships: a cell's JSON, validated back by its kind."""
+    from pydantic import TypeAdapter
+
+    from sandwich.runs.plan import Cell
+
+    adapter: TypeAdapter[Any] = TypeAdapter(Cell)
+    for cell in plan_cells(_config(models=[FAKE, "smollm2-135m"])):
+        back = adapter.validate_json(adapter.dump_json(cell))
+        assert isinstance(back, HonestyCell) and back == cell
