@@ -237,3 +237,15 @@ def test_cells_travel_as_json_and_come_back_as_honesty_cells() -> None:
     for cell in plan_cells(_config(models=[FAKE, "smollm2-135m"])):
         back = adapter.validate_json(adapter.dump_json(cell))
         assert isinstance(back, HonestyCell) and back == cell
+
+
+def test_tracking_names_each_models_cell_apart(tmp_path: Path) -> None:
+    """MLflow / W&B entries are keyed by the record's names: the model is one of them."""
+    from sandwich.runs.tracking.records import entries
+
+    config = _config(models=[FAKE, {"backend": "fake", "model": "n"}], max_items=10)
+    out = run(config, runs_root=tmp_path, progress=False)
+    cells = [e for e in entries(out.results) if e.record == "cell"]
+    assert [e.name for e in cells] == ["cities | m | seed 0", "cities | n | seed 0"]
+    assert len({e.key for e in cells}) == 2
+    assert cells[0].metrics["metrics.0.accuracy.alone.rate"] >= 0
