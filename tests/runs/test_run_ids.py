@@ -23,6 +23,7 @@ PINNED = {
     "finetune-demo-weakft.yaml": "finetune-demo-weakft-39ab8ae1",
     "finetune-demo.yaml": "finetune-demo-12244847",
     "finetune-gpu.yaml": "finetune-gpu-b0891f1f",
+    "honesty.yaml": "honesty-72dbb777",
     "nonexpert-errors.yaml": "nonexpert-errors-cf3530fd",
     "reporters.yaml": "reporters-ef1c70be",
 }

@@ -172,3 +172,9 @@ register_kind(
     fields=("protocols", "judge", "assistant", "judging", "generation", "max_items",
             "batch_size", "transcripts_in_report"),
 )  # fmt: skip
+register_kind(
+    "honesty",
+    impl="sandwich.runs.honesty.kind:HonestyKind",
+    schema="sandwich.runs.honesty.schema:HONESTY_SCHEMA",
+    summary="sycophancy of generation models: alone, suggested, challenged",
+)

@@ -26,7 +26,7 @@ from sandwich.runs.config import RUNTIME_FIELDS
 from sandwich.store.hashing import digest
 
 # the fields that name a record, in the order its label shows them
-NAME_FIELDS = ("task", "weak", "strong", "elicitor", "protocol", "name")
+NAME_FIELDS = ("task", "weak", "strong", "elicitor", "protocol", "model", "name")
 # fields whose content is configuration, logged as params whatever its type
 PARAM_TREES = frozenset({"specs", "params", "seed", "seeds", "flags"})
 # tag names shared by the trackers
