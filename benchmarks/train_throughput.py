@@ -162,11 +162,13 @@ def run_row(args: argparse.Namespace) -> dict[str, Any]:
     if loop == "plain":
         with measured() as m:
             losses = plain_loop(clf, tok, texts, y, lr, args.epochs)
+        passes = f"{ACCUMULATE} x {MINIBATCH}"
     else:
+        minibatch: Any = MINIBATCH if "auto_minibatch" in off else "auto"
         settings = TrainSettings(
-            epochs=args.epochs, lr=lr, batch_size=MINIBATCH * ACCUMULATE, minibatch_size=MINIBATCH,
+            epochs=args.epochs, lr=lr, batch_size=MINIBATCH * ACCUMULATE, minibatch_size=minibatch,
             mixed_precision="bf16" if precision == "bf16" else "no", checkpoint_every=10,
-            **dict.fromkeys(off, False),
+            **dict.fromkeys([o for o in off if o != "auto_minibatch"], False),
         )  # fmt: skip
         with measured() as m:
             if args.checkpoint:
@@ -177,6 +179,8 @@ def run_row(args: argparse.Namespace) -> dict[str, Any]:
             else:
                 res = train(clf, data, y, xent, settings, seed=0)
         losses = res.losses
+        passes = f"{ACCUMULATE * MINIBATCH // res.minibatch_size} x {res.minibatch_size}"
+        per_epoch = -(-args.n // res.minibatch_size)  # the mean over the epoch's items either way
     p = predict(clf, encode(tok, held, 64))
     items = args.n * args.epochs
     return {
@@ -184,6 +188,7 @@ def run_row(args: argparse.Namespace) -> dict[str, Any]:
         "items": items,
         "tokens": data.n_tokens() * args.epochs,
         **m,
+        "passes": passes,
         "train_loss": float(np.mean(losses[-per_epoch:])),
         "heldout_acc": float(np.mean((p >= 0.5) == held_y)),
         "p": p.tolist(),
@@ -207,13 +212,14 @@ def print_row(r: dict[str, Any], plain: dict[str, Any]) -> None:
     loop, mode, precision, *off = r["row"].split(":")
     name = f"{'plain PyTorch loop' if loop == 'plain' else 'ours'}, {mode}, {precision}"
     name += "".join(f", no {o}" for o in off)
+    name += f" ({r['passes']})" if loop == "ours" else ""
     ips = r["items"] / r["seconds"]
     ratio = ips / (plain["items"] / plain["seconds"])
     cpu = r["user"] + r["system"]
     per_cpu = r["items"] / cpu
     cpu_ratio = per_cpu / (plain["items"] / (plain["user"] + plain["system"]))
     diff = np.mean(np.abs(np.array(r["p"]) - np.array(plain["p"])))
-    print(f"| {name:28} | {ips:7.2f} | {r['tokens'] / r['seconds']:8.1f} | {ratio:6.2f}x "
+    print(f"| {name:40} | {ips:7.2f} | {r['tokens'] / r['seconds']:8.1f} | {ratio:6.2f}x "
           f"| {per_cpu:11.2f} | {cpu_ratio:6.2f}x | {r['faults'] / r['items']:11.0f} "
           f"| {r['system'] / max(cpu, 1e-9):6.1%} "
           f"| {r['peak'] / 2**30:5.2f} GiB | {r['train_loss']:10.4f} | {r['heldout_acc']:8.1%} "
@@ -249,7 +255,7 @@ def main() -> None:
           f"held out; steps of {MINIBATCH * ACCUMULATE} = {ACCUMULATE} x {MINIBATCH}; torch "
           f"threads {args.threads or torch.get_num_threads()}; top mode trains the last "
           f"{TOP_K} blocks; load average {os.getloadavg()[0]:.1f}\n")  # fmt: skip
-    head = (f"| {'loop':28} | items/s | tokens/s | x plain | items/CPU-s | x plain "
+    head = (f"| {'loop':40} | items/s | tokens/s | x plain | items/CPU-s | x plain "
             "| faults/item | kernel "
             "| peak RSS  | train loss | held-out | mean dp | load |")  # fmt: skip
     print(head)
