@@ -91,3 +91,23 @@ def test_the_elicitor_defaults_to_auto_and_records_what_it_chose(llama_dir: Path
     assert est.train_results_[-1].minibatch_size == 8
     # a number is kept, and must divide the batch as before
     assert FineTuneElicitor(batch_size=12, minibatch_size=4).hparams.minibatch_size == 4
+
+
+def test_the_planner_prices_a_default_finetune_cell(llama_dir: Path, tmp_path: Path) -> None:
+    """The planner read ``minibatch_size`` as a number; ``auto`` (the default) plans as one
+    pass over the optimizer batch."""
+    from sandwich.runs.cost import Throughput
+    from sandwich.runs.planning import make_plan
+    from sandwich.store import ArtifactStore
+
+    from .test_cells import config
+
+    rates = Throughput(
+        forward_flops=1e10, train_flops=1e10, adam_unit=1e-9, decode_flops=1e9, load_bytes=1e9,
+        probe_unit=1e-7, logconf_unit=1e-7, bootstrap_unit=1e-9, item_seconds=1e-6,
+    )  # fmt: skip
+    ft = {"name": "finetune", "params": {"mode": "lora", "batch_size": 8, "max_length": 16}}
+    cfg = config(tmp_path, str(llama_dir), [ft], n=60)
+    plan = make_plan(cfg, ArtifactStore(tmp_path / "store"), throughput=rates)
+    trains = [r for r in plan.rows if r.stage == "predictions"]  # the fine-tuning's stage
+    assert trains and all(r.flops > 0 and r.memory > 0 for r in trains), trains
