@@ -19,7 +19,9 @@ accumulated minibatches of 8, AdamW, soft-label cross-entropy. Then it predicts
   glibc's default allocator settings; in ``top`` mode the frozen blocks simply
   have ``requires_grad=False``.
 - ours: ``sandwich.elicit.finetune.train.train`` as the ``finetune`` elicitor
-  runs it (accelerate, cosine schedule, freed memory kept in the process,
+  runs it (``minibatch_size: auto``: a step's 32 items in as few forward passes
+  as memory allows, the row says how many; ``--ablate auto_minibatch`` adds a
+  row with 4 x 8; accelerate, cosine schedule, freed memory kept in the process,
   fused AdamW, minibatches sorted by length within each step, the frozen
   prefix cached in ``top`` mode), in fp32 and in bf16 autocast (with the
   frozen weights cast to bf16 once). No checkpoints (``--checkpoint`` adds one
@@ -242,7 +244,7 @@ def main() -> None:
         "--ablate",
         default="",
         help="also ours (fp32) with each of these TrainSettings off, e.g. retain_memory,"
-        "fused_optimizer,bucket_lengths,cache_frozen",
+        "fused_optimizer,bucket_lengths,cache_frozen,auto_minibatch (4 x 8 passes)",
     )
     parser.add_argument("--row", default=None, help=argparse.SUPPRESS)  # one row, in a child
     args = parser.parse_args()

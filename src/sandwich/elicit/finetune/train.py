@@ -1,7 +1,8 @@
 """The training loop: accelerate (accumulation, mixed precision, multi-process), resumable.
 
 One optimizer step sees ``batch_size`` items, as ``batch_size / minibatch_size``
-accumulated minibatches (accelerate's ``accumulate``); under ``accelerate
+accumulated minibatches (accelerate's ``accumulate``; ``minibatch_size: auto``
+is resolved first to as many items per pass as memory allows, minibatch.py); under ``accelerate
 launch`` with N processes each process sees ``minibatch_size`` items per
 forward pass and the accumulation is divided by N. Mixed precision is
 accelerate's (``bf16`` autocast on CPU or GPU, ``fp16`` on GPU only). The
