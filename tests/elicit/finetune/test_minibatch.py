@@ -111,3 +111,11 @@ def test_the_planner_prices_a_default_finetune_cell(llama_dir: Path, tmp_path: P
     plan = make_plan(cfg, ArtifactStore(tmp_path / "store"), throughput=rates)
     trains = [r for r in plan.rows if r.stage == "predictions"]  # the fine-tuning's stage
     assert trains and all(r.flops > 0 and r.memory > 0 for r in trains), trains
+
+
+@pytest.mark.parametrize("bad", [1, "big"])
+def test_a_bad_minibatch_size_names_the_field(bad: object) -> None:
+    from sandwich.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="minibatch_size"):
+        FineTuneElicitor(minibatch_size=bad)
