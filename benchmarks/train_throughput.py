@@ -31,14 +31,18 @@ Columns: items/s = items x epochs / training seconds; "x plain" = items/s over
 the plain loop's in the same mode; items/CPU-s = items x epochs / the process's
 user + system CPU seconds while training, and its "x plain" (steadier than wall
 time on a shared machine, and the same on an idle one where the process gets
-its cores); minor page faults per item and the kernel's
-share of the process's CPU time (getrusage, training only); peak RSS (sampled
-every 5 ms); mean train loss over the last epoch; held-out accuracy against
-the statements' truth, and the mean absolute difference between the row's
-held-out P(true) and the plain loop's: the "equal results" check (the same
-items, order, batches, optimizer and schedule: what remains is float
-rounding, fused vs unfused AdamW, the length sorting, and bf16). The load average is printed with
-every row: on a shared machine the absolute numbers move with it.
+its cores); "x user": the plain loop's user CPU seconds over the row's (the
+same items), without the kernel's time, which on a shared machine moves with
+the memory left free (the page faults of the first step's heap growth);
+minor page faults per item and the kernel's share of the process's CPU time
+(getrusage, training only); peak RSS (sampled every 5 ms); mean train loss
+over the last epoch; held-out accuracy against the statements' truth, and
+the mean absolute difference between the row's held-out P(true) and the
+plain loop's: the "equal results" check (the same items, order, optimizer
+and schedule and the same items per step: what remains is float rounding,
+fused vs unfused AdamW, the length sorting, one pass vs 4 accumulated ones,
+and bf16). The load average is printed with every row: on a shared machine
+the absolute numbers move with it.
 """
 
 from __future__ import annotations
@@ -220,9 +224,11 @@ def print_row(r: dict[str, Any], plain: dict[str, Any]) -> None:
     cpu = r["user"] + r["system"]
     per_cpu = r["items"] / cpu
     cpu_ratio = per_cpu / (plain["items"] / (plain["user"] + plain["system"]))
+    user_ratio = plain["user"] / max(r["user"], 1e-9)  # the same items: user CPU s, inverted
     diff = np.mean(np.abs(np.array(r["p"]) - np.array(plain["p"])))
     print(f"| {name:40} | {ips:7.2f} | {r['tokens'] / r['seconds']:8.1f} | {ratio:6.2f}x "
-          f"| {per_cpu:11.2f} | {cpu_ratio:6.2f}x | {r['faults'] / r['items']:11.0f} "
+          f"| {per_cpu:11.2f} | {cpu_ratio:6.2f}x | {user_ratio:6.2f}x "
+          f"| {r['faults'] / r['items']:11.0f} "
           f"| {r['system'] / max(cpu, 1e-9):6.1%} "
           f"| {r['peak'] / 2**30:5.2f} GiB | {r['train_loss']:10.4f} | {r['heldout_acc']:8.1%} "
           f"| {diff:7.4f} | {r['load']:4.1f} |", flush=True)  # fmt: skip
@@ -257,7 +263,7 @@ def main() -> None:
           f"held out; steps of {MINIBATCH * ACCUMULATE} = {ACCUMULATE} x {MINIBATCH}; torch "
           f"threads {args.threads or torch.get_num_threads()}; top mode trains the last "
           f"{TOP_K} blocks; load average {os.getloadavg()[0]:.1f}\n")  # fmt: skip
-    head = (f"| {'loop':40} | items/s | tokens/s | x plain | items/CPU-s | x plain "
+    head = (f"| {'loop':40} | items/s | tokens/s | x plain | items/CPU-s | x plain | x user "
             "| faults/item | kernel "
             "| peak RSS  | train loss | held-out | mean dp | load |")  # fmt: skip
     print(head)
