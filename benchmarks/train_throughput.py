@@ -263,7 +263,7 @@ def main() -> None:
           f"held out; steps of {MINIBATCH * ACCUMULATE} = {ACCUMULATE} x {MINIBATCH}; torch "
           f"threads {args.threads or torch.get_num_threads()}; top mode trains the last "
           f"{TOP_K} blocks; load average {os.getloadavg()[0]:.1f}\n")  # fmt: skip
-    head = (f"| {'loop':40} | items/s | tokens/s | x plain | items/CPU-s | x plain | x user "
+    head = (f"| {'loop':40} | items/s | tokens/s | x plain | items/CPU-s | x plain | x user  "
             "| faults/item | kernel "
             "| peak RSS  | train loss | held-out | mean dp | load |")  # fmt: skip
     print(head)
