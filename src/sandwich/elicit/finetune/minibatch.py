@@ -51,14 +51,17 @@ def available_memory(device: torch.device | None = None) -> int:
 
 
 def activation_bytes_per_token(config: Any, max_tokens: int) -> int:
-    """A generous estimate of what the backward pass keeps per token, all layers, in fp32.
+    """A rough estimate of what the backward pass keeps per token, all layers, in fp32.
 
     Per layer: ~16 hidden-sized vectors (norms, q/k/v/o inputs and outputs, the
     residual stream), 4 intermediate-sized ones (the MLP's gate, up, activation
     and product) and the attention probabilities (heads x ``max_tokens`` keys,
     twice for the math path's softmax input and output); 4 bytes each (bf16
-    autocast keeps less). Measured on smollm2-135m: 1.8 MB per token estimated;
-    the process's peak RSS grew by ~1.1 MB per token from 4 x 8 to 1 x 32 items.
+    autocast keeps less). On smollm2-135m (~9-token items) it gives 1.9 MB a
+    token; LoRA fp32 training's peak RSS grew by 0.40 GiB from passes of 8 to
+    passes of 32 items, ~2 MB per added token (``benchmarks/train_throughput.py
+    --quick``, BENCHMARKS.md). The budget (a quarter of the free memory) leaves
+    the margin.
     """
     hidden = int(getattr(config, "hidden_size", 0) or getattr(config, "d_model", 0) or 1024)
     inter = int(getattr(config, "intermediate_size", 0) or 4 * hidden)
