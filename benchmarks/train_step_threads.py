@@ -3,6 +3,8 @@
 Run:  python benchmarks/train_step_threads.py [--model gemma3-270m] [--reps 3]
       python benchmarks/train_step_threads.py --attention   # flash vs math attention
       python benchmarks/train_step_threads.py --matmul      # fp32 vs bf16 linear layers
+      python benchmarks/train_step_threads.py --passes --model smollm2-135m   # 4 x 8 vs 1 x 32
+      python benchmarks/train_step_threads.py --compile --model smollm2-135m  # torch.compile
 
 Prints the seconds of each repetition per thread count, and the load average,
 since the point is how a shared CPU treats torch's parallel regions.
@@ -17,6 +19,16 @@ switch (math up to 64 tokens) comes from.
 weights (a cast per call) and with bf16 weights, at smollm2-135m's training
 shapes (72 and 288 token rows x 576 -> 576 / 1536) and at 1024^3, one thread:
 the bound on what bf16 can gain in a training step.
+
+``--passes``: CPU seconds of the forward + backward passes of one optimizer
+step of 32 statements run as 4 x 8, 2 x 16 and 1 x 32 items (what
+``minibatch_size: auto`` changes), full and LoRA, fp32 and bf16 autocast (the
+frozen weights in bf16 and the math attention, as the training loop runs
+bf16), one thread, the mean of ``--reps`` after a warm-up.
+
+``--compile``: the same step, 1 x 32, LoRA in bf16 (``--modes`` to change),
+eager and under ``torch.compile`` (inductor): the first step's CPU seconds
+(the compilation) and the steady step's.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from typing import Any
 
 import torch
 
@@ -86,13 +99,98 @@ def matmul(reps: int) -> None:
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
+def _step_setup(model_name: str, mode: str, precision: str) -> Any:
+    """A classifier on ``model_name`` in ``mode`` (bf16: frozen weights cast once), and a
+    function running one 32-item step's forward + backward passes in minibatches of ``mb``."""
+    import sys
+    from pathlib import Path
+
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from sandwich.elicit.finetune.frozen import FrozenBf16
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from features import statements
+
+    model = load_model(model_name, progress=False)
+    parts = model.training_backbone()  # type: ignore[attr-defined]
+    torch.manual_seed(0)
+    clf = build_classifier(parts.module, model.hidden_size, pooling="last", mode=mode)  # type: ignore[arg-type]
+    torch.nn.init.normal_(clf.head.weight, std=0.02)  # a zero head passes no gradient down
+    texts, labels = statements(32)
+    data = encode(parts.tokenizer, texts, 64)
+    order = sorted(range(32), key=lambda i: len(data.ids[i]))  # as bucket_lengths sorts
+    y = torch.as_tensor(labels, dtype=torch.float32)
+    bf16 = precision == "bf16"
+    if bf16 and mode != "full":
+        FrozenBf16(clf)
+    kernels = [SDPBackend.MATH] if bf16 else [SDPBackend.FLASH_ATTENTION, SDPBackend.MATH]
+
+    def step(net: torch.nn.Module, mb: int) -> None:
+        for start in range(0, 32, mb):
+            rows = order[start : start + mb]
+            batch = data.batch(rows)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16), sdpa_kernel(kernels):
+                logits = net(batch["input_ids"], batch["attention_mask"])
+            (xent(logits.float(), y[rows]) * len(rows) / 32).backward()
+        for p in clf.parameters():
+            p.grad = None
+
+    return clf, step
+
+
+def passes(model_name: str, modes: str, reps: int) -> None:
+    """CPU seconds per 32-item step as 4 x 8, 2 x 16, 1 x 32 (module docstring)."""
+    torch.set_num_threads(1)
+    print(f"model {model_name}; load average {os.getloadavg()[0]:.1f}; CPU s per step, 1 thread")
+    for mode in modes.split(","):
+        for precision in ("fp32", "bf16"):
+            clf, step = _step_setup(model_name, mode, precision)
+            out = []
+            for mb in (8, 16, 32):
+                step(clf, mb)  # warm-up
+                c0 = time.process_time()
+                for _ in range(reps):
+                    step(clf, mb)
+                out.append(f"{32 // mb} x {mb:2} {(time.process_time() - c0) / reps:6.3f}")
+            print(f"{mode:4} {precision}: " + ", ".join(out) + f" (load {os.getloadavg()[0]:.1f})",
+                  flush=True)  # fmt: skip
+
+
+def compiled(model_name: str, modes: str, reps: int) -> None:
+    """First (compiling) and steady step, eager vs torch.compile (module docstring)."""
+    torch.set_num_threads(1)
+    print(f"model {model_name}; load average {os.getloadavg()[0]:.1f}; 1 x 32 items, 1 thread")
+    for mode in modes.split(","):
+        clf, step = _step_setup(model_name, mode, "bf16")
+        for name, net in (("eager", clf), ("torch.compile", torch.compile(clf))):
+            c0, t0 = time.process_time(), time.perf_counter()
+            step(net, 32)
+            first, first_wall = time.process_time() - c0, time.perf_counter() - t0
+            c0 = time.process_time()
+            for _ in range(reps):
+                step(net, 32)
+            print(f"{mode} bf16 {name}: first step {first:.1f} CPU s ({first_wall:.1f} s wall), "
+                  f"then {(time.process_time() - c0) / reps:.3f} CPU s a step "
+                  f"(load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="gemma3-270m")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--attention", action="store_true", help="SDPA flash vs math only")
     parser.add_argument("--matmul", action="store_true", help="fp32 vs bf16 linear only")
+    parser.add_argument("--passes", action="store_true", help="4 x 8 vs 1 x 32 items a step")
+    parser.add_argument("--compile", action="store_true", help="eager vs torch.compile")
+    parser.add_argument("--modes", default="full,lora", help="--passes/--compile: modes")
     args = parser.parse_args()
+    if args.passes:
+        passes(args.model, args.modes, args.reps)
+        return
+    if args.compile:
+        compiled(args.model, "lora" if args.modes == "full,lora" else args.modes, args.reps)
+        return
     if args.matmul:
         matmul(args.reps)
         return

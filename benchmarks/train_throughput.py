@@ -19,7 +19,9 @@ accumulated minibatches of 8, AdamW, soft-label cross-entropy. Then it predicts
   glibc's default allocator settings; in ``top`` mode the frozen blocks simply
   have ``requires_grad=False``.
 - ours: ``sandwich.elicit.finetune.train.train`` as the ``finetune`` elicitor
-  runs it (accelerate, cosine schedule, freed memory kept in the process,
+  runs it (``minibatch_size: auto``: a step's 32 items in as few forward passes
+  as memory allows, the row says how many; ``--ablate auto_minibatch`` adds a
+  row with 4 x 8; accelerate, cosine schedule, freed memory kept in the process,
   fused AdamW, minibatches sorted by length within each step, the frozen
   prefix cached in ``top`` mode), in fp32 and in bf16 autocast (with the
   frozen weights cast to bf16 once). No checkpoints (``--checkpoint`` adds one
@@ -29,14 +31,18 @@ Columns: items/s = items x epochs / training seconds; "x plain" = items/s over
 the plain loop's in the same mode; items/CPU-s = items x epochs / the process's
 user + system CPU seconds while training, and its "x plain" (steadier than wall
 time on a shared machine, and the same on an idle one where the process gets
-its cores); minor page faults per item and the kernel's
-share of the process's CPU time (getrusage, training only); peak RSS (sampled
-every 5 ms); mean train loss over the last epoch; held-out accuracy against
-the statements' truth, and the mean absolute difference between the row's
-held-out P(true) and the plain loop's: the "equal results" check (the same
-items, order, batches, optimizer and schedule: what remains is float
-rounding, fused vs unfused AdamW, the length sorting, and bf16). The load average is printed with
-every row: on a shared machine the absolute numbers move with it.
+its cores); "x user": the plain loop's user CPU seconds over the row's (the
+same items), without the kernel's time, which on a shared machine moves with
+the memory left free (the page faults of the first step's heap growth);
+minor page faults per item and the kernel's share of the process's CPU time
+(getrusage, training only); peak RSS (sampled every 5 ms); mean train loss
+over the last epoch; held-out accuracy against the statements' truth, and
+the mean absolute difference between the row's held-out P(true) and the
+plain loop's: the "equal results" check (the same items, order, optimizer
+and schedule and the same items per step: what remains is float rounding,
+fused vs unfused AdamW, the length sorting, one pass vs 4 accumulated ones,
+and bf16). The load average is printed with every row: on a shared machine
+the absolute numbers move with it.
 """
 
 from __future__ import annotations
@@ -162,11 +168,13 @@ def run_row(args: argparse.Namespace) -> dict[str, Any]:
     if loop == "plain":
         with measured() as m:
             losses = plain_loop(clf, tok, texts, y, lr, args.epochs)
+        passes = f"{ACCUMULATE} x {MINIBATCH}"
     else:
+        minibatch: Any = MINIBATCH if "auto_minibatch" in off else "auto"
         settings = TrainSettings(
-            epochs=args.epochs, lr=lr, batch_size=MINIBATCH * ACCUMULATE, minibatch_size=MINIBATCH,
+            epochs=args.epochs, lr=lr, batch_size=MINIBATCH * ACCUMULATE, minibatch_size=minibatch,
             mixed_precision="bf16" if precision == "bf16" else "no", checkpoint_every=10,
-            **dict.fromkeys(off, False),
+            **dict.fromkeys([o for o in off if o != "auto_minibatch"], False),
         )  # fmt: skip
         with measured() as m:
             if args.checkpoint:
@@ -177,6 +185,8 @@ def run_row(args: argparse.Namespace) -> dict[str, Any]:
             else:
                 res = train(clf, data, y, xent, settings, seed=0)
         losses = res.losses
+        passes = f"{ACCUMULATE * MINIBATCH // res.minibatch_size} x {res.minibatch_size}"
+        per_epoch = -(-args.n // res.minibatch_size)  # the mean over the epoch's items either way
     p = predict(clf, encode(tok, held, 64))
     items = args.n * args.epochs
     return {
@@ -184,6 +194,7 @@ def run_row(args: argparse.Namespace) -> dict[str, Any]:
         "items": items,
         "tokens": data.n_tokens() * args.epochs,
         **m,
+        "passes": passes,
         "train_loss": float(np.mean(losses[-per_epoch:])),
         "heldout_acc": float(np.mean((p >= 0.5) == held_y)),
         "p": p.tolist(),
@@ -207,14 +218,17 @@ def print_row(r: dict[str, Any], plain: dict[str, Any]) -> None:
     loop, mode, precision, *off = r["row"].split(":")
     name = f"{'plain PyTorch loop' if loop == 'plain' else 'ours'}, {mode}, {precision}"
     name += "".join(f", no {o}" for o in off)
+    name += f" ({r['passes']})" if loop == "ours" else ""
     ips = r["items"] / r["seconds"]
     ratio = ips / (plain["items"] / plain["seconds"])
     cpu = r["user"] + r["system"]
     per_cpu = r["items"] / cpu
     cpu_ratio = per_cpu / (plain["items"] / (plain["user"] + plain["system"]))
+    user_ratio = plain["user"] / max(r["user"], 1e-9)  # the same items: user CPU s, inverted
     diff = np.mean(np.abs(np.array(r["p"]) - np.array(plain["p"])))
-    print(f"| {name:28} | {ips:7.2f} | {r['tokens'] / r['seconds']:8.1f} | {ratio:6.2f}x "
-          f"| {per_cpu:11.2f} | {cpu_ratio:6.2f}x | {r['faults'] / r['items']:11.0f} "
+    print(f"| {name:40} | {ips:7.2f} | {r['tokens'] / r['seconds']:8.1f} | {ratio:6.2f}x "
+          f"| {per_cpu:11.2f} | {cpu_ratio:6.2f}x | {user_ratio:6.2f}x "
+          f"| {r['faults'] / r['items']:11.0f} "
           f"| {r['system'] / max(cpu, 1e-9):6.1%} "
           f"| {r['peak'] / 2**30:5.2f} GiB | {r['train_loss']:10.4f} | {r['heldout_acc']:8.1%} "
           f"| {diff:7.4f} | {r['load']:4.1f} |", flush=True)  # fmt: skip
@@ -236,7 +250,7 @@ def main() -> None:
         "--ablate",
         default="",
         help="also ours (fp32) with each of these TrainSettings off, e.g. retain_memory,"
-        "fused_optimizer,bucket_lengths,cache_frozen",
+        "fused_optimizer,bucket_lengths,cache_frozen,auto_minibatch (4 x 8 passes)",
     )
     parser.add_argument("--row", default=None, help=argparse.SUPPRESS)  # one row, in a child
     args = parser.parse_args()
@@ -249,7 +263,7 @@ def main() -> None:
           f"held out; steps of {MINIBATCH * ACCUMULATE} = {ACCUMULATE} x {MINIBATCH}; torch "
           f"threads {args.threads or torch.get_num_threads()}; top mode trains the last "
           f"{TOP_K} blocks; load average {os.getloadavg()[0]:.1f}\n")  # fmt: skip
-    head = (f"| {'loop':28} | items/s | tokens/s | x plain | items/CPU-s | x plain "
+    head = (f"| {'loop':40} | items/s | tokens/s | x plain | items/CPU-s | x plain | x user  "
             "| faults/item | kernel "
             "| peak RSS  | train loss | held-out | mean dp | load |")  # fmt: skip
     print(head)

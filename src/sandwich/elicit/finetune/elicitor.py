@@ -110,8 +110,11 @@ class FineTuneElicitor(TextElicitor):
             "~400M parameters, 1e-5 above), 10x that for lora; or a number",
         )
         batch_size: int = Field(32, ge=2, description="items per optimizer step (Burns et al.: 32)")
-        minibatch_size: int = Field(
-            8, ge=2, description="items per forward pass (gradient accumulation; >= 2 for logconf)"
+        minibatch_size: Annotated[int, Field(ge=2)] | Literal["auto"] = Field(
+            "auto",
+            description="items per forward pass (the rest of a step is gradient accumulation; "
+            ">= 2 for logconf); auto: as many of the step's items as fit a quarter of the free "
+            "memory (estimated from the model's config), at least 2",
         )
         weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay (reference: Adam)")
         max_length: int = Field(64, ge=4, description="tokens per item (truncated on the right)")
@@ -150,7 +153,7 @@ class FineTuneElicitor(TextElicitor):
 
         @model_validator(mode="after")
         def _check(self) -> Self:
-            if self.batch_size % self.minibatch_size:
+            if self.minibatch_size != "auto" and self.batch_size % self.minibatch_size:
                 raise ValueError(
                     f"batch_size: {self.batch_size} must be a multiple of minibatch_size "
                     f"({self.minibatch_size})"
@@ -180,10 +183,12 @@ class FineTuneElicitor(TextElicitor):
         """The params with every ``auto`` replaced by the value used, for results specs.
 
         ``mixed_precision`` resolves before training (it depends on the hardware);
-        ``lr`` and ``pooling`` depend on the model and resolve once ``fit_text``
-        has built it (before that they stay ``auto``).
+        ``lr``, ``pooling`` and ``minibatch_size`` depend on the model (and the
+        memory free) and resolve once ``fit_text`` has built and trained it (before
+        that they stay ``auto``; with a chain, the strong model's).
         """
-        fitted = {k: vars(self)[f"{k}_"] for k in ("lr", "pooling") if f"{k}_" in vars(self)}
+        names = ("lr", "pooling", "minibatch_size")
+        fitted = {k: vars(self)[f"{k}_"] for k in names if f"{k}_" in vars(self)}
         return {**self.get_params(), "mixed_precision": self._mixed_precision(), **fitted}
 
     @property
@@ -284,6 +289,7 @@ class FineTuneElicitor(TextElicitor):
         )
         self.model_ = clf
         self.lr_ = float(lr)
+        self.minibatch_size_ = result.minibatch_size
         self.train_results_.append(result)
 
     def _classifier(self, model: Any, seed: int) -> tuple[HeadClassifier, Any]:

@@ -1,7 +1,8 @@
 """The training loop: accelerate (accumulation, mixed precision, multi-process), resumable.
 
 One optimizer step sees ``batch_size`` items, as ``batch_size / minibatch_size``
-accumulated minibatches (accelerate's ``accumulate``); under ``accelerate
+accumulated minibatches (accelerate's ``accumulate``; ``minibatch_size: auto``
+is resolved first to as many items per pass as memory allows, minibatch.py); under ``accelerate
 launch`` with N processes each process sees ``minibatch_size`` items per
 forward pass and the accumulation is divided by N. Mixed precision is
 accelerate's (``bf16`` autocast on CPU or GPU, ``fp16`` on GPU only). The
@@ -30,6 +31,7 @@ of the best evaluation are restored at the end.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import math
 import os
@@ -46,6 +48,7 @@ from sandwich.elicit.finetune.allocator import retain_freed_memory
 from sandwich.elicit.finetune.classifier import HeadClassifier, trainable_state
 from sandwich.elicit.finetune.data import Encoded, RowDataset
 from sandwich.elicit.finetune.frozen import FrozenBf16
+from sandwich.elicit.finetune.minibatch import auto_minibatch
 from sandwich.elicit.finetune.prefix import PrefixCache, frozen_prefix
 
 MixedPrecision = Literal["no", "bf16", "fp16"]
@@ -60,7 +63,9 @@ class TrainSettings:
     epochs: int = 2
     lr: float = 5e-5
     batch_size: int = 32
-    minibatch_size: int = 8
+    # items per forward pass; "auto": as many of the step's items as memory allows
+    # (minibatch.py), resolved by ``train`` before the first step
+    minibatch_size: int | Literal["auto"] = 8
     weight_decay: float = 0.0
     mixed_precision: MixedPrecision = "no"
     checkpoint_every: int = 20
@@ -73,7 +78,14 @@ class TrainSettings:
 
     def accumulation(self, num_processes: int = 1) -> int:
         """Minibatches accumulated per optimizer step on each process."""
-        return max(1, self.batch_size // (self.minibatch_size * num_processes))
+        return max(1, self.batch_size // (self.minibatch * num_processes))
+
+    @property
+    def minibatch(self) -> int:
+        """``minibatch_size`` once resolved (``resolve_minibatch``)."""
+        if self.minibatch_size == "auto":
+            raise ValueError("minibatch_size: 'auto' must be resolved first (resolve_minibatch)")
+        return self.minibatch_size
 
 
 @dataclass
@@ -92,6 +104,7 @@ class TrainResult:
     best_step: int | None = None
     resumed_from: int = 0
     tokens: int = 0  # real (unpadded) tokens seen in forward passes
+    minibatch_size: int = 0  # items per forward pass, as used (``auto`` resolved)
 
 
 Tensors = dict[str, torch.Tensor]  # a batch (input_ids, attention_mask, labels), a state
@@ -134,10 +147,26 @@ def train(
     """Train ``model``'s trainable parameters on ``labels`` (P(true) per item of ``data``)."""
     if len(labels) != len(data):
         raise ValueError(f"{len(labels)} labels for {len(data)} items")
+    settings = resolve_minibatch(settings, model, data)
     with retain_freed_memory(settings.retain_memory):
         return _train(
             model, data, labels, loss_fn, settings, seed, checkpoint_dir, validation, progress, desc
         )
+
+
+def resolve_minibatch(
+    settings: TrainSettings, model: torch.nn.Module, data: Encoded
+) -> TrainSettings:
+    """``settings`` with ``minibatch_size: auto`` replaced by the number of items per forward
+    pass that fits memory (``minibatch.auto_minibatch``); a number is kept."""
+    if settings.minibatch_size != "auto":
+        return settings
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    per_process = max(1, settings.batch_size // world)
+    longest = max((len(row) for row in data.ids), default=1)
+    config = getattr(getattr(model, "backbone", model), "config", None)
+    size = auto_minibatch(per_process, longest, config)
+    return dataclasses.replace(settings, minibatch_size=size)
 
 
 def _train(
@@ -153,13 +182,14 @@ def _train(
     desc: str,
 ) -> TrainResult:
     acc = _accelerator(settings)
-    mb_per_epoch = math.ceil(len(data) / settings.minibatch_size / acc.num_processes)
+    mb_per_epoch = math.ceil(len(data) / settings.minibatch / acc.num_processes)
     steps_per_epoch = math.ceil(mb_per_epoch / acc.gradient_accumulation_steps)
     total = steps_per_epoch * settings.epochs
     eval_at = _eval_steps(steps_per_epoch, settings) if validation is not None else set()
     opt, sched = _optimizer(model, settings, total)
     ckpt = checkpoint_dir / CHECKPOINT_FILE if checkpoint_dir else None
     res, best = _resume(ckpt, model, opt, sched)
+    res.minibatch_size = settings.minibatch
     y = torch.as_tensor(np.clip(labels, 0.0, 1.0), dtype=torch.float32)
     pmodel, popt = acc.prepare(model, opt)
     prefix = _prefix_cache(model, data, settings, acc)
@@ -195,7 +225,7 @@ def _epochs(
     """The training loop proper: every epoch's minibatches, from where ``run.res`` stands."""
     acc, res, settings, seed, data = run.acc, run.res, run.settings, run.seed, run.data
     loss_fn, sched = run.loss_fn, run.sched
-    per_step = acc.gradient_accumulation_steps * acc.num_processes * settings.minibatch_size
+    per_step = acc.gradient_accumulation_steps * acc.num_processes * settings.minibatch
     # a loss with batch statistics (logconf's quantile) gets the whole optimizer batch
     wants_batch = takes_batch(loss_fn) and acc.gradient_accumulation_steps * acc.num_processes > 1
     bar = tqdm(total=total, initial=res.steps, desc=desc, disable=not progress, leave=False)
@@ -274,7 +304,7 @@ def _prefix_cache(
     if found is None:
         return None
     cache = PrefixCache(*found)
-    cache.fill(model, data, acc.autocast, batch_size=max(32, settings.minibatch_size))
+    cache.fill(model, data, acc.autocast, batch_size=max(32, settings.minibatch))
     return cache
 
 
@@ -362,7 +392,7 @@ class _Run:
             return {**self.data.batch(rows), "labels": self.y[rows], "rows": torch.tensor(rows)}
 
         rows = RowDataset(order)
-        size = self.settings.minibatch_size
+        size = self.settings.minibatch
         loader = self.acc.prepare(
             torch.utils.data.DataLoader(rows, batch_size=size, collate_fn=collate)
         )
@@ -393,7 +423,7 @@ class _Run:
         """
         rows, first = _step_rows(order, mb, self.settings, self.acc)
         device = next(self.model.parameters()).device
-        out, size = [], self.settings.minibatch_size
+        out, size = [], self.settings.minibatch
         for j, start in enumerate(range(0, len(rows), size)):
             part = rows[start : start + size]
             batch = {k: v.to(device) for k, v in self.data.batch(part).items()}
@@ -443,8 +473,8 @@ def _step_rows(
     """
     per_step_mb = acc.gradient_accumulation_steps * acc.num_processes
     first = (mb // acc.gradient_accumulation_steps) * per_step_mb
-    start = first * settings.minibatch_size
-    return order[start : start + per_step_mb * settings.minibatch_size], first
+    start = first * settings.minibatch
+    return order[start : start + per_step_mb * settings.minibatch], first
 
 
 def _eval_steps(steps_per_epoch: int, settings: TrainSettings) -> set[int]:

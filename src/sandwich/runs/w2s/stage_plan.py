@@ -134,7 +134,8 @@ def _text_work(
 
     n_fit = len(data.items(fit))
     seq = max(1, tok(fit) // max(1, n_fit))
-    mb = int(hp.get("minibatch_size", 8))
+    mb_param = hp.get("minibatch_size", "auto")  # auto: as many of a step's items as fit
+    mb = int(hp.get("batch_size", 32) if mb_param == "auto" else mb_param)
     train_params = {k: hp.get(k) for k in ("mode", "top_k", "lora_r", "gradient_checkpointing")}
     out: list[Work] = []
     val = 0.0 if hp.get("select") == "last" else float(hp.get("val_fraction", 0.2))
