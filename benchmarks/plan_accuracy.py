@@ -25,7 +25,10 @@ one both the measurement and the runs slow down, by amounts that vary with the
 other work).
 Configs with at most 12 cells also print every cell (a protocol per cell in
 debate-demo). ``--max-items N`` caps the items of every protocol cell (a
-config's ``max_items``; w2s configs are unchanged). ``--json FILE`` writes every
+config's ``max_items``; w2s configs are unchanged). ``--warm STORE`` links
+that store's features and converted models into each fresh store, so only the
+cells run (for a loaded machine, where a cold ``prepare`` takes half an hour):
+the plan then sees them stored and leaves them out too. ``--json FILE`` writes every
 number. The target: the ratio within [0.5, 2].
 """
 
@@ -135,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", action="store_true", help=f"the target configs: {TARGET}")
     ap.add_argument("--json", type=Path, help="write all numbers here")
     ap.add_argument("--max-items", type=int, default=0, help="cap every protocol cell's items")
+    ap.add_argument("--warm", type=Path, help="reuse this store's features and conversions")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -164,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         for cfg in configs:
             home = Path(tmp) / cfg.stem
             shutil.copytree(machine.root / "machine", home / "machine")
+            if args.warm:
+                (home / "artifacts").mkdir(parents=True)
+                for kind in ("features", "converted-model"):
+                    if (args.warm / "artifacts" / kind).is_dir():
+                        (home / "artifacts" / kind).symlink_to(args.warm / "artifacts" / kind)
             out = Path(tmp) / f"{cfg.stem}.json"
             env = {**os.environ, "SANDWICH_HOME": str(home)}
             before = load()
