@@ -8,8 +8,8 @@ Run (one command; every config on a cold store of its own):
     python benchmarks/plan_accuracy.py configs/debate-demo.yaml --max-items 8   # fewer items
 
 ``--target`` is the planner's target (BENCHMARKS.md "Planner estimates vs
-measured runs"): about 12 minutes on an idle 2-core machine (demo 2.5 min,
-debate-demo about 6, nonexpert-errors about 3; GGUF conversions included).
+measured runs"): expected to take 10-15 minutes on an idle 2-core machine
+(GGUF conversions included; not timed idle yet).
 
 For each config: a fresh temporary store (so the run starts cold: GGUF
 conversion, features, every stage), into which this machine's throughput
