@@ -2,8 +2,14 @@
 
 Run (one command; every config on a cold store of its own):
 
+    python benchmarks/plan_accuracy.py --target     # demo, debate-demo, nonexpert-errors
     python benchmarks/plan_accuracy.py configs/demo.yaml configs/finetune-demo.yaml ...
     python benchmarks/plan_accuracy.py --runnable        # every shipped config runnable here
+    python benchmarks/plan_accuracy.py configs/debate-demo.yaml --max-items 8   # fewer items
+
+``--target`` is the planner's target (BENCHMARKS.md "Planner estimates vs
+measured runs"): expected to take 10-15 minutes on an idle 2-core machine
+(GGUF conversions included; not timed idle yet).
 
 For each config: a fresh temporary store (so the run starts cold: GGUF
 conversion, features, every stage), into which this machine's throughput
@@ -17,7 +23,13 @@ samples every 10 s) and after. The throughput is measured on the machine as it
 is when the command starts: run it on an otherwise idle machine (on a loaded
 one both the measurement and the runs slow down, by amounts that vary with the
 other work).
-``--json FILE`` writes every number. The target: the ratio within [0.5, 2].
+Configs with at most 12 cells also print every cell (a protocol per cell in
+debate-demo). ``--max-items N`` caps the items of every protocol cell (a
+config's ``max_items``; w2s configs are unchanged). ``--warm STORE`` links
+that store's features and converted models into each fresh store, so only the
+cells run (for a loaded machine, where a cold ``prepare`` takes half an hour):
+the plan then sees them stored and leaves them out too. ``--json FILE`` writes every
+number. The target: the ratio within [0.5, 2].
 """
 
 from __future__ import annotations
@@ -40,6 +52,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # not runnable here: finetune-gpu needs the Qwen2.5 hub models and a GPU-sized budget;
 # debate-openai needs two OpenAI-compatible servers (both are planned only)
 PLAN_ONLY = {"finetune-gpu.yaml", "debate-openai.yaml"}
+# the configs the estimates are held to within 2x (--target)
+TARGET = ("demo.yaml", "debate-demo.yaml", "nonexpert-errors.yaml")
 
 
 class TimingExecutor(LocalExecutor):
@@ -59,12 +73,14 @@ class TimingExecutor(LocalExecutor):
             yield out
 
 
-def child(config_path: str, out_path: str) -> None:
+def child(config_path: str, out_path: str, max_items: str = "0") -> None:
     """In a fresh process (``SANDWICH_HOME`` is the cold store): plan, then run, timed."""
     from sandwich.runs import load_config, run
     from sandwich.runs.planning import make_plan
 
     config = load_config(config_path)
+    if int(max_items):
+        config = config.model_copy(update={"max_items": int(max_items)})
     plan = make_plan(config)
     ex = TimingExecutor()
     t0 = time.perf_counter()
@@ -74,6 +90,7 @@ def child(config_path: str, out_path: str) -> None:
     cells = sum(ex.seconds)
     prepare = (ex.started or t0) - t0
     est_cells: dict[int, float] = {}
+    labels = {r.cell: r.label for r in plan.rows if r.cell is not None}
     for r in plan.rows:
         if r.cell is not None and r.seconds is not None:
             est_cells[r.cell] = est_cells.get(r.cell, 0.0) + r.seconds
@@ -89,9 +106,15 @@ def child(config_path: str, out_path: str) -> None:
         },
         "measured": {"prepare": prepare, "cells": cells, "total": total},
         "per_cell": [
-            {"cell": i, "estimate": est_cells.get(i, 0.0), "measured": s}
+            {
+                "cell": i,
+                "label": labels.get(i, ""),
+                "estimate": est_cells.get(i, 0.0),
+                "measured": s,
+            }
             for i, s in enumerate(ex.seconds)
         ],
+        "max_items": int(max_items) or None,
         "by_stage": _by_stage(plan),
     }
     Path(out_path).write_text(json.dumps(result, indent=1))
@@ -112,8 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("configs", nargs="*", help="config files")
     ap.add_argument("--runnable", action="store_true", help="every shipped config runnable here")
+    ap.add_argument("--target", action="store_true", help=f"the target configs: {TARGET}")
     ap.add_argument("--json", type=Path, help="write all numbers here")
-    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--max-items", type=int, default=0, help="cap every protocol cell's items")
+    ap.add_argument("--warm", type=Path, help="reuse this store's features and conversions")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         child(*args.child)
@@ -121,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     configs = [Path(c) for c in args.configs]
     if args.runnable:
         configs += [p for p in sorted((ROOT / "configs").glob("*.yaml")) if p.name not in PLAN_ONLY]
+    if args.target:
+        configs += [ROOT / "configs" / name for name in TARGET]
     if not configs:
-        ap.error("give config files or --runnable")
+        ap.error("give config files, --target or --runnable")
     from sandwich.runs.cost import machine_throughput
     from sandwich.store import ArtifactStore
 
@@ -132,15 +160,23 @@ def main(argv: list[str] | None = None) -> int:
         tp = machine_throughput(machine)
         print(f"throughput measured in {time.perf_counter() - t0:.1f} s: "
               f"forward {tp.forward_flops / 1e9:.1f} GFLOP/s, train {tp.train_flops / 1e9:.1f}, "
-              f"decode {tp.decode_flops / 1e9:.1f} (load avg {load():.2f})")  # fmt: skip
+              f"decode step {tp.decode_step * 1e3:.2f} ms + {tp.decode_layer * 1e3:.3f} ms/block"
+              f" + {tp.decode_param * 1e12:.0f} ps/weight + {tp.decode_param_row * 1e12:.0f}"
+              f" ps/weight/sequence, probe {tp.probe_unit * 1e9:.0f} ns/row/feature"
+              f" (load avg {load():.2f})")  # fmt: skip
         results = []
         for cfg in configs:
             home = Path(tmp) / cfg.stem
             shutil.copytree(machine.root / "machine", home / "machine")
+            if args.warm:
+                (home / "artifacts").mkdir(parents=True)
+                for kind in ("features", "converted-model"):
+                    if (args.warm / "artifacts" / kind).is_dir():
+                        (home / "artifacts" / kind).symlink_to(args.warm / "artifacts" / kind)
             out = Path(tmp) / f"{cfg.stem}.json"
             env = {**os.environ, "SANDWICH_HOME": str(home)}
             before = load()
-            cmd = [sys.executable, __file__, "--child", str(cfg), str(out)]
+            cmd = [sys.executable, __file__, "--child", str(cfg), str(out), str(args.max_items)]
             proc = subprocess.Popen(cmd, env=env)
             samples = []
             while proc.poll() is None:  # the 1-minute load average every 10 s of the run
@@ -173,6 +209,11 @@ def _print(res: dict[str, Any]) -> None:
     for k in ("prepare", "cells", "total"):
         print(f"  {k:8s} estimate {e[k] or 0:8.1f} s  measured {m[k]:8.1f} s  "
               f"measured/estimate {ratio(k)}")  # fmt: skip
+    if res["n_cells"] <= 12:
+        for c in res["per_cell"]:
+            r = f"{c['measured'] / c['estimate']:.2f}" if c["estimate"] else "-"
+            print(f"    cell {c['cell']}: {c['label'][:60]:60s} estimate {c['estimate']:7.1f} s"
+                  f"  measured {c['measured']:7.1f} s  measured/estimate {r}")  # fmt: skip
     sys.stdout.flush()
 
 

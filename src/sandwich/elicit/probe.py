@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import Field
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from sandwich.config import Strict
 from sandwich.elicit.base import Elicitor
@@ -46,7 +47,11 @@ def fit_soft_logistic(
     clf = LogisticRegression(C=C, max_iter=max_iter, random_state=random_state)
     if len(np.unique(yd[keep])) < 2:  # all labels identical: a constant predictor
         raise ValueError("the supervisor's labels are all identical; a probe cannot be fit")
-    clf.fit(Xd[keep], yd[keep], sample_weight=wd[keep])
+    # one BLAS thread: lbfgs's matrix-vector products are too small to share, and a second
+    # thread waiting on a core that torch's OpenMP threads (or other work) hold made the
+    # fit 10-200x slower (docs/planning.md "Probe fits")
+    with threadpool_limits(1, user_api="blas"):
+        clf.fit(Xd[keep], yd[keep], sample_weight=wd[keep])
     return clf
 
 

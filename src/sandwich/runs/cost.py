@@ -39,7 +39,7 @@ import numpy as np
 from sandwich.runs.kinds import Work
 from sandwich.store import ArtifactStore
 
-THROUGHPUT_VERSION = 4
+THROUGHPUT_VERSION = 5
 
 
 # -- model sizes -----------------------------------------------------------------------------
@@ -233,9 +233,13 @@ class Throughput:
     forward_flops: float  # FLOP/s, batched inference (features, predictions, judge reads)
     train_flops: float  # FLOP/s, forward + backward
     adam_unit: float  # seconds per trainable parameter of one AdamW step
-    decode_flops: float  # FLOP/s, token-by-token generation with a KV cache
+    decode_step: float  # seconds per decode step of generate(), fixed part (per batch)
+    decode_layer: float  # seconds per block per decode step (per-module overhead)
+    decode_param: float  # seconds per weight read in a decode step (memory bound, per batch)
+    decode_param_row: float  # seconds per weight x sequence of a decode step (compute)
     load_bytes: float  # bytes/s, reading a saved model into memory
     probe_unit: float  # seconds per (row x feature) of the default probe fit (4 Cs + final)
+    logconf_row: float  # seconds per (row x epoch) of the logconf probe (per-step overhead)
     logconf_unit: float  # seconds per (row x feature x epoch) of the logconf probe
     bootstrap_unit: float  # seconds per (resample x item) of the PGR bootstrap
     item_seconds: float  # seconds per item of per-item bookkeeping
@@ -246,12 +250,14 @@ class Throughput:
         return asdict(self)
 
 
-def _tiny_llama(hidden: int = 512, layers: int = 4, vocab: int = 512) -> tuple[Any, Arch]:
+def _tiny_llama(
+    hidden: int = 512, layers: int = 4, vocab: int = 512, inter: int | None = None
+) -> tuple[Any, Arch]:
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    cfg = LlamaConfig(hidden_size=hidden, intermediate_size=3 * hidden, num_hidden_layers=layers,
-                      num_attention_heads=8, num_key_value_heads=8, vocab_size=vocab,
-                      max_position_embeddings=512)  # fmt: skip
+    cfg = LlamaConfig(hidden_size=hidden, intermediate_size=inter or 3 * hidden,
+                      num_hidden_layers=layers, num_attention_heads=8, num_key_value_heads=8,
+                      vocab_size=vocab, max_position_embeddings=512)  # fmt: skip
     import torch
 
     torch.manual_seed(0)
@@ -302,44 +308,42 @@ def measure_throughput(device: str = "cpu", repeat: int = 3) -> dict[str, Any]:
     train = _best(backward, repeat)
     adam = _best(opt.step, repeat)  # the gradients of the last backward
     model.eval()
-    new = 16
-
-    def decode() -> None:
-        with torch.no_grad():
-            model.generate(ids[:8, :8], max_new_tokens=new, min_new_tokens=new, do_sample=False,
-                           pad_token_id=0)  # fmt: skip
-
-    dec = _best(decode, repeat)
     with tempfile.TemporaryDirectory() as tmp, quiet_weight_loading():
         model.save_pretrained(tmp)
         nbytes = sum(f.stat().st_size for f in Path(tmp).iterdir())
         from transformers import AutoModel
 
         load = _best(lambda: AutoModel.from_pretrained(tmp), repeat)
-    n, d = 400, 256
-    probe = _probe_rate(n, d)
-    logconf = _logconf_rate(n, d, repeat)
+    decode = _decode_rates(device, repeat)
+    probe = _probe_rate(600, 512, repeat)
+    logconf_row, logconf_unit = _logconf_rates(repeat)
     boot = _bootstrap_rate(repeat)
     items = _best(lambda: [hashlib.sha256(str(i).encode()).hexdigest() for i in range(2000)], 3)
     return Throughput(
         forward_flops=2 * n_block * batch * seq / fwd,
         train_flops=6 * n_block * 8 * seq / train,
         adam_unit=adam / sum(p.numel() for p in model.parameters()),
-        decode_flops=2 * n_block * 8 * (8 + new) / dec,  # prefill 8 + 16 new tokens per row
+        decode_step=decode["decode_step"],
+        decode_layer=decode["decode_layer"],
+        decode_param=decode["decode_param"],
+        decode_param_row=decode["decode_param_row"],
         load_bytes=nbytes / load,
         probe_unit=probe,
-        logconf_unit=logconf / (n * d),
+        logconf_row=logconf_row,
+        logconf_unit=logconf_unit,
         bootstrap_unit=boot,
         item_seconds=items / 2000,
         device=device,
     ).to_dict()
 
 
-def _probe_rate(n: int, d: int) -> float:
+def _probe_rate(n: int, d: int, repeat: int = 3) -> float:
     """Seconds per (row x feature) of the default logistic probe (4 C values on a held-out
     part, then the final fit) on features shaped like hidden states: strongly correlated
     (a spectrum falling as 1/k) with an offset, so lbfgs needs as many iterations as on real
-    features (random features converge 100x sooner: docs/planning.md)."""
+    features (230 in all here; 190-300 on the demo's hidden states of cities, where random
+    features converge far sooner: docs/planning.md). The shape (600 x 512) is the demo's
+    (480-600 rows of 384-640 features), so the matrix-vector products touch as much memory."""
     from sandwich.elicit import ELICITORS, Elicitor
 
     rng = np.random.default_rng(0)
@@ -348,19 +352,76 @@ def _probe_rate(n: int, d: int) -> float:
     score = X @ rng.standard_normal(d)
     y = 1 / (1 + np.exp(-2 * (score - score.mean()) / score.std()))
     probe = cast(Elicitor, ELICITORS.build("probe"))
-    t0 = time.perf_counter()
-    probe.fit(X, y, random_state=0)
-    return (time.perf_counter() - t0) / (n * d)
+    return _best(lambda: probe.fit(X, y, random_state=0), repeat) / (n * d)
 
 
-def _logconf_rate(n: int, d: int, repeat: int) -> float:
-    """Seconds of one logconf-probe epoch on (n, d) features (the elicitor's own code)."""
+def _logconf_rates(repeat: int, n: int = 400, dims: tuple[int, int] = (32, 640)) -> tuple[
+    float, float
+]:  # fmt: skip
+    """(seconds per row x epoch, seconds per row x feature x epoch) of the logconf probe (the
+    elicitor's own code), from epochs at two widths: a minibatch step's fixed cost (small
+    torch operations) dominates at the demo's widths, so a per-feature rate alone measured
+    at one width mis-scales to another."""
     from sandwich.elicit import ELICITORS, Elicitor
 
     rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((n, d)).astype(np.float32), rng.random(n)
     probe = cast(Elicitor, ELICITORS.build("probe-logconf", epochs=2))
-    return _best(lambda: probe.fit(X, y, random_state=0), repeat) / 2
+    per_epoch = []
+    for d in dims:
+        X, y = rng.standard_normal((n, d)).astype(np.float32), rng.random(n)
+        per_epoch.append(_best(lambda: probe.fit(X, y, random_state=0), repeat) / 2)  # noqa: B023
+    unit = max(0.0, (per_epoch[1] - per_epoch[0]) / (dims[1] - dims[0])) / n
+    row = max(0.0, per_epoch[0] / n - unit * dims[0])
+    return row, unit
+
+
+# decode timing: (hidden, layers, vocab, intermediate, sequences) of the random models timed
+_DECODE_SHALLOW = (64, 2, 256, 128, 1)
+_DECODE_DEEP = (64, 8, 256, 128, 1)
+_DECODE_WIDE = (768, 4, 32000, 2048)
+
+
+def _decode_step(model: Any, rows: int, device: str, repeat: int, new: int = 8) -> float:
+    """Seconds per decode step of ``generate`` (greedy, KV cache): (time for 1 + new tokens
+    - time for 1 token) / new, so the prefill cancels."""
+    import torch
+
+    ids = torch.randint(3, model.config.vocab_size, (rows, 16), device=device)
+
+    def gen(n: int) -> Callable[[], object]:
+        def run() -> object:
+            with torch.inference_mode():
+                return model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                      max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                                      pad_token_id=0)  # fmt: skip
+
+        return run
+
+    return max(0.0, (_best(gen(1 + new), repeat) - _best(gen(1), repeat)) / new)
+
+
+def _decode_rates(device: str, repeat: int) -> dict[str, float]:
+    """The decode-step model ``step + layers x layer + P x (param + rows x param_row)`` (P:
+    the weights a step reads, blocks and LM head) fitted to ``generate`` on random Llamas:
+    two shallow/deep models too small for their weights to matter (the per-step and
+    per-block overheads), and a 768-d one with a 32k vocabulary (53M weights a step) at
+    one and at 8 sequences (the weights' memory traffic, and the arithmetic per sequence)."""
+    out: list[float] = []
+    for hidden, layers, vocab, inter, rows in (_DECODE_SHALLOW, _DECODE_DEEP):
+        model, _ = _tiny_llama(hidden, layers, vocab, inter)
+        out.append(_decode_step(model.to(device).eval(), rows, device, repeat))
+    layer = max(0.0, (out[1] - out[0]) / (_DECODE_DEEP[1] - _DECODE_SHALLOW[1]))
+    step = max(0.0, out[0] - layer * _DECODE_SHALLOW[1])
+    hidden, layers, vocab, inter = _DECODE_WIDE
+    model, arch = _tiny_llama(hidden, layers, vocab, inter)
+    model = model.to(device).eval()
+    weights = arch.block_params + arch.vocab * arch.hidden
+    fixed = step + layers * layer
+    one, eight = (max(0.0, _decode_step(model, r, device, repeat) - fixed) for r in (1, 8))
+    param_row = max(0.0, (eight - one) / 7) / weights
+    param = max(0.0, one / weights - param_row)
+    return {"decode_step": step, "decode_layer": layer, "decode_param": param,
+            "decode_param_row": param_row}  # fmt: skip
 
 
 def _bootstrap_rate(repeat: int) -> float:
@@ -443,19 +504,41 @@ def work_seconds(work: Work, arch: Arch | None, tp: Throughput) -> float | None:
         adam = steps * work.passes * trainable_params(arch, work.params) * tp.adam_unit
         return flops / tp.train_flops + adam
     if work.op == "generate":
-        prefill = 2.0 * (arch.block_params if arch else 0) * work.items * work.tokens
-        prefill = min(prefill, flops)
-        return prefill / tp.forward_flops + (flops - prefill) / tp.decode_flops
+        return generate_seconds(work, arch, tp)
     dim = float(work.params.get("dim", 1))
     if work.op == "probe":  # the unit is for the default 4 C values + the final fit
         return tp.probe_unit * work.items * dim * work.params.get("n_fits", 5) / 5
     if work.op == "logconf":
-        return tp.logconf_unit * work.items * dim * work.passes
+        return (tp.logconf_row + tp.logconf_unit * dim) * work.items * work.passes
     if work.op == "bootstrap":
         return tp.bootstrap_unit * work.items * work.params.get("n_boot", 1000)
     if work.op == "load":
         return (arch.params * 4 if arch else 0) / tp.load_bytes
     return tp.item_seconds * work.items
+
+
+def decode_batch(work: Work) -> int:
+    """Sequences decoded together: the generator's batch (``params["batch"]``, default 8),
+    at most the work's sequences."""
+    return max(1, min(max(1, work.items), int(work.params.get("batch", 8))))
+
+
+def generate_seconds(work: Work, arch: Arch | None, tp: Throughput) -> float:
+    """Seconds of a generation: the prefill at the batched forward rate, then per batch of
+    ``B`` sequences ``new_tokens`` decode steps of
+    ``step + L x layer + (N + H) x (param + B x param_row)`` (:func:`_decode_rates`): a
+    small model's step is mostly per-step and per-block overhead, a larger one's the weights
+    (blocks and LM head ``H``) it reads once per step and multiplies by each sequence."""
+    if arch is None or work.items == 0:
+        return 0.0
+    b = decode_batch(work)
+    batches = math.ceil(work.items / b)
+    prefill = work.items * (2.0 * arch.block_params * work.tokens + 2.0 * arch.vocab * arch.hidden)
+    prefill += _attention(arch, work.items * work.tokens, work.tokens)
+    weights = arch.block_params + arch.vocab * arch.hidden
+    step = (tp.decode_step + arch.layers * tp.decode_layer
+            + weights * (tp.decode_param + b * tp.decode_param_row))  # fmt: skip
+    return prefill / tp.forward_flops + batches * work.new_tokens * step
 
 
 def trainable_params(arch: Arch | None, params: Mapping[str, Any]) -> int:

@@ -260,7 +260,9 @@ def _transcript_work(
         gen = generator_config(normalise_spec(spec)) if spec is not None else None
         if gen is None or gen.backend != "local":
             return None, {"remote": gen is not None and gen.backend == "openai"}
-        return gen.model, {"batch": cfg.batch_size, "dtype": gen.dtype}
+        # the protocol hands the generator batch_size items; it runs its own batch_size at once
+        batch = min(cfg.batch_size, int(getattr(gen, "batch_size", cfg.batch_size)))
+        return gen.model, {"batch": batch, "dtype": gen.dtype}
 
     new = cfg.generation.max_new_tokens
     if assistant_role is not None and turns:
