@@ -172,3 +172,9 @@ register_kind(
     fields=("protocols", "judge", "assistant", "judging", "generation", "max_items",
             "batch_size", "transcripts_in_report"),
 )  # fmt: skip
+register_kind(
+    "sandbagging",
+    impl="sandwich.runs.sandbagging.kind:SandbaggingKind",
+    schema="sandwich.runs.sandbagging.schema:SANDBAGGING_SCHEMA",
+    summary="a password-locked model: PGR of recovering it from weak labels",
+)

@@ -26,7 +26,7 @@ from sandwich.elicit.finetune.data import encode
 from sandwich.elicit.finetune.elicitor import torch_threads
 from sandwich.elicit.finetune.losses import xent
 from sandwich.elicit.finetune.train import TrainResult, TrainSettings, predict, train
-from sandwich.runs.sandbagging.schema import LoraTraining
+from sandwich.runs.sandbagging.schema import LoraTraining, Training
 
 PARAM = "param:"  # prefix of the trainable weights among a lock artifact's arrays
 
@@ -84,7 +84,7 @@ def new_classifier(model: Any, params: LoraTraining, seed: int) -> Locked:
     return Locked(clf, parts.tokenizer, params.max_length)
 
 
-def settings(params: LoraTraining) -> TrainSettings:
+def settings(params: Training) -> TrainSettings:
     """The training loop's settings (fp32: the lock must not depend on a CPU's bf16)."""
     return TrainSettings(
         epochs=params.epochs,
@@ -100,7 +100,7 @@ def fit(
     locked: Locked,
     texts: Sequence[str],
     labels: np.ndarray,
-    params: LoraTraining,
+    params: Training,
     *,
     seed: int,
     workdir: Path | None = None,
@@ -187,7 +187,7 @@ def continue_from(
     locked: Locked,
     texts: Sequence[str],
     labels: np.ndarray,
-    params: LoraTraining,
+    params: Training,
     *,
     seed: int,
     workdir: Path | None = None,

