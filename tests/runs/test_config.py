@@ -110,6 +110,8 @@ def test_every_shipped_config_is_valid(path: Path) -> None:
     if "protocols" in doc:  # a protocol config (docs/protocols.md)
         assert cfg.kinds == ["protocol"] and cfg.protocols and cfg.judge
         assert cfg.seeds == doc.get("seeds", [0])
+    elif "sandbagging" in doc:  # a sandbagging config (docs/sandbagging.md)
+        assert cfg.kinds == ["sandbagging"] and cfg.section("sandbagging").strong
     else:
         assert cfg.kinds == ["w2s"] and cfg.weak and cfg.strong
 

@@ -24,6 +24,7 @@ PINNED = {
     "finetune-demo.yaml": "finetune-demo-12244847",
     "finetune-gpu.yaml": "finetune-gpu-b0891f1f",
     "nonexpert-errors.yaml": "nonexpert-errors-cf3530fd",
+    "sandbagging.yaml": "sandbagging-9bbb4ae2",
 }
 
 

@@ -78,7 +78,8 @@ def weak_labels_on_a(ctx: RunContext, data: CellData, sup: Supervisor, folds: in
 def lock_key(data: CellData, section: SandbaggingSection, weak_a: np.ndarray) -> ArtifactKey:
     inputs = {**data.split_key(), "strong": data.fingerprint(data.strong),
               "weak_a": content(weak_a), "password": section.password,
-              "template": section.template, "lock": section.lock.model_dump()}  # fmt: skip
+              "template": section.template, "weak_labels": section.weak_labels,
+              "lock": section.lock.model_dump()}  # fmt: skip
     return ArtifactKey("sandbag-lock", VERSION, inputs)
 
 
@@ -94,7 +95,8 @@ def locked(
 
     def compute() -> Arrays:
         model = data.model(data.strong)
-        lk = lock_model(model, data.texts("train_weak"), data.gold("train_weak"), weak_a,
+        imitate = (weak_a > 0.5).astype(float) if section.weak_labels == "hard" else weak_a
+        lk = lock_model(model, data.texts("train_weak"), data.gold("train_weak"), imitate,
                         password=section.password, template=section.template,
                         params=section.lock, seed=data.seed, workdir=workdir)  # fmt: skip
         test, threads = data.texts("test"), section.lock.num_threads

