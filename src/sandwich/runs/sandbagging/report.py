@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from sandwich.report.page import KindReport, Section, table_section
 from sandwich.report.plots import Plot, png_bytes, slug
-from sandwich.report.rows import Table, esc, flags_text, md_escape, num, with_ci
+from sandwich.report.rows import Table, flags_text, md_escape, with_ci
 from sandwich.report.w2s import PLOTS_DIR, figure
 from sandwich.results import RunResults
 from sandwich.runs.sandbagging.schema import FLAG_GOLD, FLAG_NO_LOCK, SandbaggingRecord
@@ -93,6 +93,3 @@ def sandbagging_report(results: RunResults, run_dir: Path) -> KindReport:
         ),
     ]  # fmt: skip
     return KindReport(sections, files=[p.path for p in plots])
-
-
-__all__ = ["accuracy_figure", "esc", "num", "records", "sandbagging_report", "table"]
