@@ -11,7 +11,7 @@ from rich.table import Table as RichTable
 
 from sandwich.errors import SandwichError
 from sandwich.report.page import KindReport
-from sandwich.report.rows import rich
+from sandwich.report.rows import rich, with_ci
 from sandwich.results import RunResults
 from sandwich.runs.config import RunConfig
 from sandwich.runs.context import RunContext
@@ -74,7 +74,7 @@ class SandbaggingKind:
     def summarise(self, ctx: RunContext, outcomes: Sequence[SandbaggingRecord]) -> Summary:
         warnings = [
             f"sandbagging: the lock did not work for {o.task} | {o.strong} | {o.weak} | seed "
-            f"{o.seed} (unlocked - locked = {o.gap:.3f}, CI {o.gap_ci}): no PGR"
+            f"{o.seed} (unlocked - locked = {with_ci(o.gap, o.gap_ci)}): no PGR"
             for o in {(o.task, o.strong, o.weak, o.seed): o for o in outcomes}.values()
             if FLAG_NO_LOCK in o.flags
         ]
