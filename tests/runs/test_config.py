@@ -112,6 +112,8 @@ def test_every_shipped_config_is_valid(path: Path) -> None:
         assert cfg.seeds == doc.get("seeds", [0])
     elif "honesty" in doc:  # a section kind (docs/honesty.md)
         assert cfg.kinds == ["honesty"] and cfg.section("honesty").models
+    elif "sandbagging" in doc:  # a sandbagging config (docs/sandbagging.md)
+        assert cfg.kinds == ["sandbagging"] and cfg.section("sandbagging").strong
     else:
         assert cfg.kinds == ["w2s"] and cfg.weak and cfg.strong
 

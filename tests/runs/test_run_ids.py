@@ -26,6 +26,7 @@ PINNED = {
     "honesty.yaml": "honesty-72dbb777",
     "nonexpert-errors.yaml": "nonexpert-errors-cf3530fd",
     "reporters.yaml": "reporters-ef1c70be",
+    "sandbagging.yaml": "sandbagging-9bbb4ae2",
 }
 
 

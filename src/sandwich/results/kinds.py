@@ -178,3 +178,9 @@ register_kind(
     schema="sandwich.runs.honesty.schema:HONESTY_SCHEMA",
     summary="sycophancy of generation models: alone, suggested, challenged",
 )
+register_kind(
+    "sandbagging",
+    impl="sandwich.runs.sandbagging.kind:SandbaggingKind",
+    schema="sandwich.runs.sandbagging.schema:SANDBAGGING_SCHEMA",
+    summary="a password-locked model: PGR of recovering it from weak labels",
+)

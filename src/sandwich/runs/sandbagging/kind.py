@@ -1,0 +1,162 @@
+"""The ``sandbagging`` kind as the engine sees it: plan, run, summarise, report, stages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.table import Table as RichTable
+
+from sandwich.errors import SandwichError
+from sandwich.report.page import KindReport
+from sandwich.report.rows import rich, with_ci
+from sandwich.results import RunResults
+from sandwich.runs.config import RunConfig
+from sandwich.runs.context import RunContext
+from sandwich.runs.cost import text_tokens
+from sandwich.runs.kinds import StagePlan, Summary, Work, stage_resources
+from sandwich.runs.sandbagging.cell import (
+    cell_data,
+    elicit_key,
+    lock_key,
+    run_cell,
+    weak_a_key,
+)
+from sandwich.runs.sandbagging.report import records, sandbagging_report, table
+from sandwich.runs.sandbagging.schema import (
+    FLAG_NO_LOCK,
+    SandbaggingCell,
+    SandbaggingRecord,
+    SandbaggingSection,
+)
+from sandwich.runs.w2s.data import CellData, build_supervisor
+from sandwich.runs.w2s.stages import labels_key
+from sandwich.store import ArtifactKey
+
+
+class SandbaggingKind:
+    """A password-locked strong model; each elicitor's recovery of it from weak labels."""
+
+    name = "sandbagging"
+
+    def plan(self, config: RunConfig) -> list[SandbaggingCell]:
+        """Ordered task, strong, weak, seed, elicitor: cells sharing a lock stay together."""
+        section: SandbaggingSection = config.section(self.name)
+        return [
+            SandbaggingCell(task=t, strong=s, weak=w, elicitor=e, seed=seed)
+            for t in config.tasks
+            for s in section.strong
+            for w in section.weak
+            for seed in config.seeds
+            for e in section.elicitors
+        ]
+
+    def prepare(self, ctx: RunContext, cells: Sequence[SandbaggingCell]) -> None:
+        """The features the weak supervisors read, one model in memory at a time."""
+        section: SandbaggingSection = ctx.config.section(self.name)
+        models = [m for w in section.weak for m in build_supervisor(w).feature_models()]
+        for task_cfg in ctx.config.tasks:
+            for model in dict.fromkeys(models):
+                ctx.features.table(model, ctx.task(task_cfg))
+                ctx.features.release(model)
+
+    def run_cell(self, ctx: RunContext, cell: SandbaggingCell) -> SandbaggingRecord:
+        return run_cell(ctx, cell)
+
+    def resources(self, config: RunConfig, cell: SandbaggingCell) -> dict[str, float]:
+        return stage_resources(config, "finetune")
+
+    def cell_record(self, ctx: RunContext, outcome: SandbaggingRecord) -> dict[str, Any]:
+        return outcome.model_dump(mode="json")
+
+    def summarise(self, ctx: RunContext, outcomes: Sequence[SandbaggingRecord]) -> Summary:
+        warnings = [
+            f"sandbagging: the lock did not work for {o.task} | {o.strong} | {o.weak} | seed "
+            f"{o.seed} (unlocked - locked = {with_ci(o.gap, o.gap_ci)}): no PGR"
+            for o in {(o.task, o.strong, o.weak, o.seed): o for o in outcomes}.values()
+            if FLAG_NO_LOCK in o.flags
+        ]
+        return Summary(cells=list(outcomes), warnings=warnings)
+
+    def report(self, results: RunResults, run_dir: Path) -> KindReport:
+        return sandbagging_report(results, run_dir)
+
+    def tables(self, results: RunResults) -> list[RichTable]:
+        return [rich(table(records(results)), "sandbagging: a password-locked model")]
+
+    def stages(self, ctx: RunContext, cells: Sequence[SandbaggingCell]) -> list[StagePlan]:
+        return [s for i, c in enumerate(cells) for s in _cell_stages(ctx, i, c)]
+
+
+def _try(
+    build: Callable[[], ArtifactKey | None], why: str
+) -> tuple[ArtifactKey | None, str | None]:
+    try:
+        key = build()
+    except (SandwichError, OSError, ValueError) as exc:
+        return None, f"key unknown: {exc}"
+    return key, None if key is not None else why
+
+
+def _stored(ctx: RunContext, key: ArtifactKey | None, name: str) -> np.ndarray | None:
+    """One array of a stored artifact, or None when it is not stored."""
+    if key is None or ctx.store.lookup(key) is None:
+        return None
+    return ctx.store.arrays(key, dict)[name]
+
+
+def _tokens(data: CellData, split: Any, max_length: int, prefix: str = "") -> int:
+    texts = [prefix + t for t in data.texts(split)]
+    return int(np.minimum(text_tokens(texts), max_length).sum())
+
+
+def _cell_stages(ctx: RunContext, i: int, cell: SandbaggingCell) -> list[StagePlan]:
+    """weak labels of A (out of fold), the lock, the elicitation, the measurement."""
+    section: SandbaggingSection = ctx.config.section("sandbagging")
+    data, sup = cell_data(ctx, cell), build_supervisor(cell.weak)
+    n_a = len(data.items("train_weak"))
+    akey, awhy = _try(lambda: weak_a_key(data, sup), "")
+    weak_a = _stored(ctx, akey, "train_weak")
+    lkey, lwhy = _try(lambda: None if weak_a is None else lock_key(data, section, weak_a),
+                      "its key holds the weak labels of A, which are not stored yet")  # fmt: skip
+    pw = section.password + " "
+    lp, ep = section.lock, section.elicit
+    lock_work = (
+        Work("load", cell.strong, params={"fresh": True}),
+        Work("train", cell.strong, items=2 * n_a, passes=float(lp.epochs),
+             tokens=_tokens(data, "train_weak", lp.max_length)
+             + _tokens(data, "train_weak", lp.max_length, pw),
+             params={"mode": "lora", "lora_r": lp.lora_r, "batch": lp.minibatch_size,
+                     "step_items": lp.batch_size}),
+        Work("forward", cell.strong, items=2 * len(data.items("test")),
+             tokens=2 * _tokens(data, "test", lp.max_length)),
+    )  # fmt: skip
+    if cell.elicitor == "finetune-gold":
+        y_b: np.ndarray | None = data.gold("train_strong")
+    else:
+        y_b = _stored(ctx, _try(lambda: labels_key(data, sup), "")[0], "train_strong")
+    ekey, ewhy = _try(
+        lambda: None if lkey is None or y_b is None
+        else elicit_key(lkey, section, cell.elicitor, y_b),
+        "its key holds the lock and B's labels, which are not stored yet",
+    )  # fmt: skip
+    n_b = len(data.items("train_strong"))
+    train = (Work("forward", cell.strong, items=n_b,
+                  tokens=_tokens(data, "train_strong", lp.max_length))
+             if cell.elicitor == "probe" else
+             Work("train", cell.strong, items=n_b, passes=float(ep.epochs),
+                  tokens=_tokens(data, "train_strong", ep.max_length),
+                  params={"mode": "lora", "lora_r": lp.lora_r, "batch": ep.minibatch_size,
+                          "step_items": ep.batch_size}))  # fmt: skip
+    n_boot = ctx.config.bootstrap.n_boot
+    return [
+        StagePlan("weak-labels-A", i, akey, (Work("items", items=n_a),), awhy),
+        StagePlan("lock", i, lkey, lock_work, lwhy, models=(cell.strong,)),
+        StagePlan("elicit", i, ekey, (Work("load", cell.strong, params={"fresh": True}), train,
+                                      Work("forward", cell.strong, items=len(data.items("test")))),
+                  ewhy, models=(cell.strong,)),
+        StagePlan("measure", i, None, (Work("bootstrap", items=len(data.items("test")),
+                                            params={"n_boot": n_boot}),), cached=False),
+    ]  # fmt: skip
