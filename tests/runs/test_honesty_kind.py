@@ -30,10 +30,7 @@ from sandwich.store import ArtifactStore
 
 CONFIG_FILE = Path(__file__).parents[2] / "configs" / "honesty.yaml"
 # fixed rates: planning takes no measurement of the machine
-RATES = Throughput(
-    forward_flops=1e10, train_flops=1e10, adam_unit=1e-9, decode_flops=1e9, load_bytes=1e9,
-    probe_unit=1e-7, logconf_unit=1e-7, bootstrap_unit=1e-9, item_seconds=1e-6,
-)  # fmt: skip
+RATES = Throughput.fixed()
 FAKE = {"backend": "fake", "model": "m"}
 BASE: dict[str, Any] = {
     "name": "h",

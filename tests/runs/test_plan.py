@@ -20,11 +20,7 @@ from sandwich.runs.planning import Plan, make_plan
 from sandwich.store import ArtifactStore
 
 # fixed rates: the tests that do not test the measurement do not take it
-RATES = Throughput(
-    forward_flops=1e10, train_flops=1e10, adam_unit=1e-9, decode_step=1e-3, decode_layer=1e-4,
-    decode_param=1e-11, decode_param_row=1e-12, load_bytes=1e9, probe_unit=1e-7,
-    logconf_row=1e-5, logconf_unit=1e-7, bootstrap_unit=1e-9, item_seconds=1e-6,
-)  # fmt: skip
+RATES = Throughput.fixed()
 W2S: dict[str, Any] = {
     "name": "p",
     "task": {"name": "arithmetic", "n_items": 300},

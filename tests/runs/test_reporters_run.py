@@ -21,10 +21,7 @@ from sandwich.store import ArtifactStore
 from sandwich.tasks import TASKS
 
 N_ITEMS = 400
-RATES = Throughput(
-    forward_flops=1e10, train_flops=1e10, adam_unit=1e-9, decode_flops=1e9, load_bytes=1e9,
-    probe_unit=1e-7, logconf_unit=1e-7, bootstrap_unit=1e-9, item_seconds=1e-6,
-)  # fmt: skip
+RATES = Throughput.fixed()
 
 
 def contrast_rows(cfg: RunConfig, store: ArtifactStore) -> list[tuple[str, str | None]]:

@@ -249,6 +249,18 @@ class Throughput:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def fixed(cls, **overrides: Any) -> Throughput:
+        """Round, made-up rates (overridable) for plans that must not measure the machine:
+        tests and examples that check what a plan lists, not how long it takes."""
+        rates: dict[str, Any] = {
+            "forward_flops": 1e10, "train_flops": 1e10, "adam_unit": 1e-9, "decode_step": 1e-3,
+            "decode_layer": 1e-4, "decode_param": 1e-11, "decode_param_row": 1e-12,
+            "load_bytes": 1e9, "probe_unit": 1e-7, "logconf_row": 1e-5, "logconf_unit": 1e-7,
+            "bootstrap_unit": 1e-9, "item_seconds": 1e-6,
+        }  # fmt: skip
+        return cls(**{**rates, **overrides})
+
 
 def _tiny_llama(
     hidden: int = 512, layers: int = 4, vocab: int = 512, inter: int | None = None

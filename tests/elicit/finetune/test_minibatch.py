@@ -102,10 +102,7 @@ def test_the_planner_prices_a_default_finetune_cell(llama_dir: Path, tmp_path: P
 
     from .test_cells import config
 
-    rates = Throughput(
-        forward_flops=1e10, train_flops=1e10, adam_unit=1e-9, decode_flops=1e9, load_bytes=1e9,
-        probe_unit=1e-7, logconf_unit=1e-7, bootstrap_unit=1e-9, item_seconds=1e-6,
-    )  # fmt: skip
+    rates = Throughput.fixed()
     ft = {"name": "finetune", "params": {"mode": "lora", "batch_size": 8, "max_length": 16}}
     cfg = config(tmp_path, str(llama_dir), [ft], n=60)
     plan = make_plan(cfg, ArtifactStore(tmp_path / "store"), throughput=rates)
