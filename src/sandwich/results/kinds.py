@@ -172,3 +172,9 @@ register_kind(
     fields=("protocols", "judge", "assistant", "judging", "generation", "max_items",
             "batch_size", "transcripts_in_report"),
 )  # fmt: skip
+register_kind(
+    "truth",
+    impl="sandwich.runs.truth.kind:TruthKind",
+    schema="sandwich.runs.truth.schema:TRUTH_SCHEMA",
+    summary="lie detectors: train task x test task AUROC, per layer",
+)
