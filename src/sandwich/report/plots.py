@@ -250,8 +250,9 @@ def matrix_figure(
         for j in range(len(cols)):
             v = values[i, j]
             label = "n/a" if not math.isfinite(v) else f"{v:.2f}"
-            ax.text(j, i, label, ha="center", va="center", fontsize=8,
-                    color="white" if math.isfinite(v) and abs(v - 0.5) > 0.3 else "black")  # fmt: skip
+            strong = math.isfinite(v) and abs(v - 0.5) > 0.3
+            colour = "white" if strong else "black"
+            ax.text(j, i, label, ha="center", va="center", fontsize=8, color=colour)
     ax.set_xticks(range(len(cols)), [text(c, 20) for c in cols], rotation=30, ha="right")
     ax.set_yticks(range(len(rows)), [text(r, 20) for r in rows])
     ax.set_xlabel("test task (T split)")

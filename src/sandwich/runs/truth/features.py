@@ -11,6 +11,7 @@ that layer alone if it is missing, e.g. on a Ray worker that did not prepare).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -51,6 +52,10 @@ def _arrays(x: np.ndarray, n: int, contrast: bool) -> Arrays:
     return {"pos": x[:n], "neg": x[n:]} if contrast else {"x": x}
 
 
+def _const(arrays: Arrays) -> Callable[[], Arrays]:
+    return lambda: arrays
+
+
 def extract_layers(
     store: ArtifactStore,
     model: Model,
@@ -77,7 +82,7 @@ def extract_layers(
         for j, k in enumerate(wanted):
             if k in todo[c]:
                 block = _arrays(x[start : start + size, j], n, c)
-                store.arrays(layer_key(model, task, cfg, k, c), lambda b=block: b)
+                store.arrays(layer_key(model, task, cfg, k, c), _const(block))
         start += size
     return len(texts)
 

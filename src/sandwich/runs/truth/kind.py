@@ -43,6 +43,7 @@ from sandwich.runs.truth.schema import EVERY, ScoreCI, TestScore, TruthCell, Tru
 from sandwich.runs.truth.schema import TruthSection as Section
 from sandwich.store import ArtifactKey
 from sandwich.tasks import Item, Task
+from sandwich.tasks.contrast import contrast_texts
 
 PREDICTIONS_VERSION = 1
 
@@ -135,7 +136,8 @@ class TruthKind:
                     for seed in config.seeds:
                         for reporter in section.reporters:
                             cells.append(TruthCell(
-                                model=model, layer=layer, depth=layer / num_layers, matrix=layer == matrix,
+                                model=model, layer=layer, depth=layer / num_layers,
+                                matrix=layer == matrix,
                                 reporter=reporter, train=task, tests=tests, seed=seed,
                                 labels=section.labels, supervisor=section.supervisor,
                             ))  # fmt: skip
@@ -272,30 +274,47 @@ class TruthKind:
         return truth_tables(results)
 
     def stages(self, ctx: RunContext, cells: Sequence[TruthCell]) -> list[StagePlan]:
-        """Features per (model, task, layer) (shared), then each cell's predictions (their key
-        depends on the labels' content: known for gold, unknown before weak labels exist)."""
+        """Features per (model, task, layer) (shared; the forward pass of a (model, task) is
+        one, for all its layers: its cost is on the deepest layer's stage), then each cell's
+        predictions (their key depends on the labels' content: known for gold, unknown until
+        the weak labels exist)."""
+        from sandwich.runs.cost import text_tokens
+
         out: list[StagePlan] = []
-        kinds = self._needs(cells)
-        seen: set[str] = set()
-        for c in cells:
-            model = ctx.features.model(c.model)
-            for t in [c.train, *c.tests]:
-                task = ctx.task(t)
-                for contrast in kinds:
-                    key = layer_key(model, task, ctx.config.features, c.layer, contrast)
-                    if key.hex in seen:
-                        continue
-                    seen.add(key.hex)
-                    n = len(task.items) * (2 if contrast else 1)
-                    work = Work("forward", model=c.model, tokens=n * 24, items=n,
-                                depth=c.depth)  # fmt: skip
-                    out.append(StagePlan("features", None, key, (work,), models=()))
+        cfg = ctx.config.features
+        for model_name in dict.fromkeys(c.model for c in cells):
+            mine = [c for c in cells if c.model == model_name]
+            model = ctx.features.model(model_name)
+            depths = {c.layer: c.depth for c in mine}
+            tasks = {t.model_dump_json(): t for c in mine for t in [c.train, *c.tests]}
+            for task_cfg in tasks.values():
+                task = ctx.task(task_cfg)
+                for contrast in self._needs(mine):
+                    texts = [t for pair in ([contrast_texts(task.items)] if contrast else [])
+                             for t in pair[0] + pair[1]] or task.texts()  # fmt: skip
+                    tokens = sum(min(int(c), cfg.max_length) for c in text_tokens(texts))
+                    deepest = max(depths)
+                    for layer in sorted(depths):
+                        work: tuple[Work, ...] = ()
+                        if layer == deepest:  # the one pass, up to the deepest layer
+                            work = (Work("load", model_name),
+                                    Work("forward", model_name, tokens=tokens, items=len(texts),
+                                         depth=depths[layer],
+                                         params={"seq": max(1, tokens // len(texts)),
+                                                 "batch": cfg.batch_size,
+                                                 "dtype": cfg.dtype}))  # fmt: skip
+                        key = layer_key(model, task, cfg, layer, contrast)
+                        stage = "contrast-features" if contrast else "features"
+                        out.append(StagePlan(stage, None, key, work, models=(model_name,)))
         for i, c in enumerate(cells):
             n = len(ctx.splits(c.train, c.seed).train_strong)
-            work = Work("probe", items=n, params={"dim": ctx.features.model(c.model).hidden_size})
+            dim = ctx.features.model(c.model).hidden_size * (
+                2 if build_reporter(c).needs_contrast else 1
+            )
+            probe = (Work("probe", items=n, params={"dim": dim}),)
             if c.labels == "gold":
                 key = self.predictions_key(ctx, c, self._labels(ctx, c))
-                out.append(StagePlan("truth", i, key, (work,)))
+                out.append(StagePlan("truth", i, key, probe))
             else:
-                out.append(StagePlan("truth", i, None, (work,), unknown="weak labels"))
+                out.append(StagePlan("truth", i, None, probe, unknown="the weak labels"))
         return out

@@ -47,7 +47,9 @@ def _ci_text(values: Sequence[tuple[float | None, float | None, float | None]]) 
     return f"{num(float(np.mean(vs)))} (seeds {num(min(vs))}-{num(max(vs))})"
 
 
-def matrices(results: RunResults) -> list[tuple[str, str, int, list[str], list[str], np.ndarray, Table]]:
+def matrices(
+    results: RunResults,
+) -> list[tuple[str, str, int, list[str], list[str], np.ndarray, Table]]:
     """Per (model, reporter) at the matrix layer: (model, reporter, layer, train tasks, test
     tasks, mean AUROC over seeds (train x test), the table of AUROC [CI])."""
     recs = [r for r in records(results) if r.matrix]
@@ -88,7 +90,7 @@ def sweep_table(results: RunResults) -> Table:
     cells: dict[tuple[str, int, float, str], list[TruthRecord]] = defaultdict(list)
     for r in records(results):
         cells[(r.model, r.layer, r.depth, r.reporter)].append(r)
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for (model, layer, depth, reporter), rs in cells.items():
         diag = [s for r in rs if (s := r.score(r.train)) is not None]
         off = [s.auroc.value for r in rs for s in r.scores if s.task != r.train]
@@ -155,7 +157,7 @@ def write_truth_plots(results: RunResults, plots_dir: Path) -> list[Plot]:
 def truth_report(results: RunResults, run_dir: Path) -> KindReport:
     plots = write_truth_plots(results, run_dir / PLOTS_DIR)
     sections = [
-        table_section(f"Generalisation: {model} | {reporter} | layer {layer}", table,
+        table_section(f"Generalisation: {model}, {reporter}, layer {layer}", table,
                       "AUROC of detecting a false statement; rows: the task whose B split "
                       "trained the reporter, columns: the task whose T split scored it.")
         for model, reporter, layer, _, _, _, table in matrices(results)
