@@ -25,6 +25,7 @@ PINNED = {
     "finetune-gpu.yaml": "finetune-gpu-b0891f1f",
     "nonexpert-errors.yaml": "nonexpert-errors-cf3530fd",
     "reporters.yaml": "reporters-ef1c70be",
+    "truth-probes.yaml": "truth-probes-37f01894",
 }
 
 

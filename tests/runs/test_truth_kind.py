@@ -2,7 +2,7 @@
 
 On the fake backend, which "knows" integer addition (a planted truth direction
 whose strength grows with depth) and nothing else: a reporter trained on sums
-detects false sums on another set of sums, and is at chance on cities.
+detects false sums on another set of sums, and is at chance on colours.
 """
 
 from __future__ import annotations
@@ -46,14 +46,23 @@ def _sums(path: Path, n: int = 240) -> Path:
 CCS = {"name": "ccs", "params": {"restarts": 2, "epochs": 200}}  # fast enough for a unit test
 
 
+def _colours(path: Path, n: int = 160) -> Path:
+    """A user task the fake model knows nothing of (no sum to parse: its beliefs are random)."""
+    names = ["red", "blue", "green", "amber"]
+    rows = [{"text": f"Box {i} is {names[i % 4]}.", "label": int((i // 4) % 2 == 0)}
+            for i in range(n)]  # fmt: skip
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    return path
+
+
 def _config(tmp: Path, **truth: Any) -> dict[str, Any]:
     return {
         "name": "truth-test",
         "tasks": [
             {"name": "arithmetic", "n_items": 300},
             {"path": str(_sums(tmp / "sums.jsonl"))},
-            {"name": "cities", "n_items": 200},
-        ],  # fmt: skip
+            {"path": str(_colours(tmp / "colours.jsonl"))},
+        ],
         "seeds": [0],
         "bootstrap": {"n_boot": 200, "min_test": 20},
         "truth": {
@@ -61,7 +70,7 @@ def _config(tmp: Path, **truth: Any) -> dict[str, Any]:
             "reporters": ["probe", "mass-mean", CCS],
             "layers": [1, 4],
             **truth,
-        },  # fmt: skip
+        },
     }
 
 
@@ -84,7 +93,7 @@ def test_the_matrix_has_a_row_per_train_task_and_a_column_per_test_task(
     # 1 model x 3 layers (1, 4 and the matrix's) x 3 train tasks x 1 seed x 3 reporters
     assert len(recs) == 27 and all(isinstance(r, TruthRecord) for r in recs)
     for r in recs:
-        assert [s.task for s in r.scores] == ["arithmetic", "sums", "cities"]
+        assert [s.task for s in r.scores] == ["arithmetic", "sums", "colours"]
         for s in r.scores:
             assert s.n > 0 and 0 <= s.accuracy <= 1
             assert s.auroc.low is not None and s.auroc.low <= s.auroc.value <= s.auroc.high
@@ -98,8 +107,8 @@ def test_the_matrix_has_a_row_per_train_task_and_a_column_per_test_task(
 def test_a_reporter_finds_the_planted_truth_and_it_transfers_between_sum_tasks(
     done: tuple[Path, Any],
 ) -> None:
-    """fake-strong believes sums with skill 0.97 and knows nothing of cities: trained on
-    sums, every reporter separates true from false sums on either sum task, and on cities
+    """fake-strong believes sums with skill 0.97 and knows nothing of colours: trained on
+    sums, every reporter separates true from false sums on either sum task, and on colours
     (beliefs drawn at random) it and a reporter trained there are at chance."""
     _, out = done
     recs = [r for r in out.results.cells_of("truth") if r.layer == 4]
@@ -107,7 +116,7 @@ def test_a_reporter_finds_the_planted_truth_and_it_transfers_between_sum_tasks(
         auc = {s.task: s.auroc for s in r.scores}
         if r.train in ("arithmetic", "sums"):
             assert auc["arithmetic"].value > 0.85 and auc["sums"].value > 0.85, r
-        assert auc["cities"].low < 0.5 + 0.15 and auc["cities"].value < 0.7, r
+        assert auc["colours"].low < 0.5 + 0.15 and auc["colours"].value < 0.7, r
 
 
 def test_the_layer_sweep_sees_the_direction_grow_with_depth(done: tuple[Path, Any]) -> None:
@@ -178,11 +187,9 @@ def test_a_layer_shares_its_features_with_w2s_at_that_layer(tmp_path: Path) -> N
 
 def test_layers_resolve_per_model() -> None:
     def resolved(layers: Any, layer: Any = None, n: int = 30) -> tuple[list[int], int]:
-        section = parse_config({"task": {"name": "arithmetic"},
-                                "truth": {"models": ["fake-strong"], "reporters": ["probe"],
-                                          "layers": layers, "layer": layer}}).section("truth")  # fmt: skip
-        return model_layers(section, parse_config({"task": {"name": "arithmetic"},
-                            "truth": {"models": ["fake-strong"], "reporters": ["probe"]}}), n)  # fmt: skip
+        truth = {"models": ["fake-strong"], "reporters": ["probe"], "layers": layers}
+        config = parse_config({"task": {"name": "arithmetic"}, "truth": {**truth, "layer": layer}})
+        return model_layers(config.section("truth"), config, n)
 
     assert resolved("all", n=4) == ([1, 2, 3, 4], 2)
     assert resolved("every 10") == ([10, 15, 20, 30], 15)
@@ -246,8 +253,8 @@ def test_two_tasks_two_layers_on_smollm2(tmp_path: Path) -> None:
             "models": ["smollm2-135m"],
             "reporters": ["probe", "mass-mean"],
             "layers": [0.5, 1.0],
-            "train_tasks": ["cities"],
-        },  # fmt: skip
+            "train_tasks": ["colours"],
+        },
     }
     out = _run(tmp_path, config)
     recs = out.results.cells_of("truth")
