@@ -253,7 +253,7 @@ def test_two_tasks_two_layers_on_smollm2(tmp_path: Path) -> None:
             "models": ["smollm2-135m"],
             "reporters": ["probe", "mass-mean"],
             "layers": [0.5, 1.0],
-            "train_tasks": ["colours"],
+            "train_tasks": ["cities"],
         },
     }
     out = _run(tmp_path, config)
