@@ -266,3 +266,15 @@ def test_two_tasks_two_layers_on_smollm2(tmp_path: Path) -> None:
     assert max(r.score("cities").auroc.value for r in mid) > 0.6
     assert (out.run_dir / "plots" / "truth-layers.png").is_file()
     assert time.perf_counter() - start < 90
+
+
+def test_tasks_that_share_statements_are_named_in_a_warning(tmp_path: Path) -> None:
+    """Across tasks, items differ by construction; a user task that repeats another's
+    statements makes its off-diagonal cells partly in distribution: the run says so."""
+    sums = _sums(tmp_path / "sums.jsonl")
+    again = tmp_path / "again.jsonl"
+    again.write_text("\n".join(sums.read_text().splitlines()[:100]))
+    config = {**_config(tmp_path, reporters=["mass-mean"], layers=[4]),
+              "tasks": [{"path": str(sums)}, {"path": str(again)}]}  # fmt: skip
+    out = _run(tmp_path, config)
+    assert "truth: tasks sums and again share 100 statements" in " ".join(out.results.warnings)
