@@ -278,3 +278,17 @@ def test_tasks_that_share_statements_are_named_in_a_warning(tmp_path: Path) -> N
               "tasks": [{"path": str(sums)}, {"path": str(again)}]}  # fmt: skip
     out = _run(tmp_path, config)
     assert "truth: tasks sums and again share 100 statements" in " ".join(out.results.warnings)
+
+
+def test_the_planned_stages_are_the_artifacts_the_run_stored(done: tuple[Path, Any]) -> None:
+    """``sandwich plan`` keys each stage with the function the run uses: after the run,
+    every planned features, contrast-features and predictions stage is stored."""
+    tmp, _ = done
+    config = parse_config(_config(tmp))
+    ctx = RunContext(config, ArtifactStore(tmp / "store"), progress=False)
+    stages = TruthKind().stages(ctx, TruthKind().plan(config))
+    counts = {name: sum(s.stage == name for s in stages) for name in {s.stage for s in stages}}
+    # 3 layers x 3 tasks of features and of contrast pairs; 27 cells
+    assert counts == {"features": 9, "contrast-features": 9, "truth": 27}
+    assert all(s.key is not None and ctx.store.lookup(s.key) is not None for s in stages)
+    assert sum(1 for s in stages if any(w.op == "forward" for w in s.work)) == 6  # one pass each
