@@ -110,6 +110,8 @@ def test_every_shipped_config_is_valid(path: Path) -> None:
     if "protocols" in doc:  # a protocol config (docs/protocols.md)
         assert cfg.kinds == ["protocol"] and cfg.protocols and cfg.judge
         assert cfg.seeds == doc.get("seeds", [0])
+    elif "truth" in doc:  # a truth config (docs/reporters.md, "Generalisation")
+        assert cfg.kinds == ["truth"] and cfg.section("truth").models
     else:
         assert cfg.kinds == ["w2s"] and cfg.weak and cfg.strong
 
