@@ -121,7 +121,8 @@ def test_a_mixed_run_killed_midway_resumes_to_the_same_results(tmp_path: Path) -
 
 
 def test_kinds_are_registered_lazily() -> None:
-    assert KINDS.names() == ["w2s", "protocol"]  # registration order: the order kinds run
+    assert KINDS.names()[:2] == ["w2s", "protocol"]  # registration order: the order kinds run
+    assert "truth" in KINDS.names()
     assert all(isinstance(s.impl, str) and isinstance(s.schema, str) for s in KINDS)
 
 
