@@ -114,6 +114,8 @@ def test_every_shipped_config_is_valid(path: Path) -> None:
         assert cfg.kinds == ["honesty"] and cfg.section("honesty").models
     elif "sandbagging" in doc:  # a sandbagging config (docs/sandbagging.md)
         assert cfg.kinds == ["sandbagging"] and cfg.section("sandbagging").strong
+    elif "truth" in doc:  # a truth config (docs/reporters.md, "Generalisation")
+        assert cfg.kinds == ["truth"] and cfg.section("truth").models
     else:
         assert cfg.kinds == ["w2s"] and cfg.weak and cfg.strong
 

@@ -123,6 +123,7 @@ def test_a_mixed_run_killed_midway_resumes_to_the_same_results(tmp_path: Path) -
 def test_kinds_are_registered_lazily() -> None:
     assert KINDS.names()[:2] == ["w2s", "protocol"]  # registration order: the order kinds run
     assert "honesty" in KINDS.names() and "sandbagging" in KINDS.names()
+    assert "truth" in KINDS.names()
     assert all(isinstance(s.impl, str) and isinstance(s.schema, str) for s in KINDS)
 
 

@@ -292,9 +292,11 @@ def test_sandwich_kinds_lists_every_registered_kind_with_its_description(
     lines = capsys.readouterr().out.splitlines()
     cells = [ln.split("│") for ln in lines if ln.count("│") >= 3]
     rows = {c[1].strip(): "│".join(c) for c in cells if c[1].strip()}
+    assert list(rows) == KINDS.names()  # the built-in kinds in registration order, then tally
     assert list(rows)[:2] == ["w2s", "protocol"] and list(rows)[-1] == "tally"
     assert "honesty" in rows and "honesty: {...}" in rows["honesty"]
     assert "sandbagging" in rows
+    assert "truth" in rows
     assert "PGR vs the ceiling" in rows["w2s"] and "weak, strong" in rows["w2s"]
     assert (
         "a judge alone or assisted" in rows["protocol"] and "protocols, judge" in rows["protocol"]

@@ -27,6 +27,7 @@ PINNED = {
     "nonexpert-errors.yaml": "nonexpert-errors-cf3530fd",
     "reporters.yaml": "reporters-ef1c70be",
     "sandbagging.yaml": "sandbagging-9bbb4ae2",
+    "truth-probes.yaml": "truth-probes-37f01894",
 }
 
 

@@ -235,3 +235,52 @@ def write_reliability_diagram(
         raise ValueError(f"reliability diagram path must end in .png or .svg, got {path}")
     FigureCanvasAgg(reliability_figure(bins, title)).print_figure(str(path), format=fmt)
     return path
+
+
+def matrix_figure(
+    values: np.ndarray, rows: Sequence[str], cols: Sequence[str], title: str,
+    what: str = "AUROC",
+) -> Figure:  # fmt: skip
+    """A heat map of a train x test matrix (``values``: rows x cols, NaN where undefined), each
+    cell annotated with its value; the colour scale is fixed to [0, 1] with 0.5 (chance) white."""
+    fig = Figure(figsize=(max(4.8, 1.6 + 1.0 * len(cols)), max(3.2, 1.4 + 0.7 * len(rows))))
+    ax = fig.add_subplot()
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu", vmin=0.0, vmax=1.0)
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            v = values[i, j]
+            label = "n/a" if not math.isfinite(v) else f"{v:.2f}"
+            strong = math.isfinite(v) and abs(v - 0.5) > 0.3
+            colour = "white" if strong else "black"
+            ax.text(j, i, label, ha="center", va="center", fontsize=8, color=colour)
+    ax.set_xticks(range(len(cols)), [text(c, 20) for c in cols], rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), [text(r, 20) for r in rows])
+    ax.set_xlabel("test task (T split)")
+    ax.set_ylabel("train task (B split)")
+    ax.set_title(text(title), fontsize=9)
+    fig.colorbar(image, ax=ax, label=what, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig
+
+
+def layer_sweep_figure(
+    panels: dict[str, dict[str, list[tuple[float, float]]]], what: str = "accuracy"
+) -> Figure:
+    """One panel per model (``panels``: model -> line name -> [(depth fraction, value)]), one
+    line per reporter; chance (0.5) dashed."""
+    fig = Figure(figsize=(4.2 * max(1, len(panels)), 3.6))
+    names = list(dict.fromkeys(n for lines in panels.values() for n in lines))
+    colors = dict(zip(names, _colors(len(names)), strict=True))
+    for k, (model, lines) in enumerate(panels.items()):
+        ax = fig.add_subplot(1, len(panels), k + 1)
+        ax.axhline(0.5, color=WEAK_COLOR, linestyle="--", linewidth=1)
+        for name, points in lines.items():
+            xs, ys = zip(*sorted(points), strict=True)
+            ax.plot(xs, ys, marker="o", markersize=3, color=colors[name], label=text(name, 24))
+        ax.set_xlim(0.0, 1.02)
+        ax.set_xlabel("layer (fraction of depth)")
+        ax.set_ylabel(what)
+        ax.set_title(text(model))
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -184,3 +184,9 @@ register_kind(
     schema="sandwich.runs.sandbagging.schema:SANDBAGGING_SCHEMA",
     summary="a password-locked model: PGR of recovering it from weak labels",
 )
+register_kind(
+    "truth",
+    impl="sandwich.runs.truth.kind:TruthKind",
+    schema="sandwich.runs.truth.schema:TRUTH_SCHEMA",
+    summary="lie detectors: train task x test task AUROC, per layer",
+)
