@@ -30,6 +30,7 @@ import numpy as np
 from rich.table import Table as RichTable
 
 from sandwich.elicit import ELICITORS, ElicitorBase
+from sandwich.errors import ConfigError
 from sandwich.metrics.calibration import ece_ci
 from sandwich.metrics.detection import auroc_ci, recall_at_fpr
 from sandwich.models import load_model
@@ -65,7 +66,8 @@ def model_layers(section: Section, config: RunConfig, num_layers: int) -> tuple[
         layers = list(range(1, num_layers + 1))
     elif isinstance(section.layers, str):
         m = EVERY.match(section.layers)
-        assert m is not None  # validated by the section
+        if m is None:  # the section's validator refuses it first; a section built by hand
+            raise ConfigError(f"truth.layers: {section.layers!r} is not 'all', 'every k' or a list")
         layers = list(range(int(m.group(1)), num_layers + 1, int(m.group(1))))
     else:
         layers = [resolve_layer(num_layers, x) for x in section.layers]
