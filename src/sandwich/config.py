@@ -9,6 +9,7 @@ always fails the same way: one line per bad field, each starting with its path.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -107,3 +108,19 @@ def check_unique(field: str, labels: list[str], problems: list[str]) -> None:
         if label in seen:
             problems.append(f"{field}.{i}: {label!r} appears twice (give each a distinct label)")
         seen.add(label)
+
+
+def env_int(name: str, default: int, minimum: int, unit: str) -> int:
+    """The integer in environment variable ``name`` (``default`` when unset or blank),
+    refused with a :class:`ConfigError` naming the variable when it is not a number of
+    ``unit`` or is below ``minimum``."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of {unit}, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum} {unit}, got {value}")
+    return value

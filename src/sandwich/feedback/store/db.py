@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from sandwich.config import env_int
 from sandwich.errors import ConfigError
 from sandwich.store.artifacts import default_home
 
@@ -240,16 +241,7 @@ def pool_size() -> int:
     smaller than the request threads (it was 10 for 40 threads) opened and
     closed a connection, with its password handshake, for every request
     beyond it, which cost about a seventh of the server's CPU under a crowd."""
-    raw = os.environ.get(POOL_ENV, "").strip()
-    if not raw:
-        return DEFAULT_POOL
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{POOL_ENV} must be a number of connections, got {raw!r}") from None
-    if value < 1:
-        raise ConfigError(f"{POOL_ENV} must be at least 1, got {value}")
-    return value
+    return env_int(POOL_ENV, DEFAULT_POOL, 1, "connections")
 
 
 def make_engine(url: str | None = None) -> Engine:

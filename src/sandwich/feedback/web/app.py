@@ -26,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.middleware.sessions import SessionMiddleware
 
-from sandwich.errors import ConfigError
+from sandwich.config import env_int
 from sandwich.feedback.store.db import pool_size, session_factory, writer_queue
 from sandwich.feedback.store.migrate import ensure_secret, migrate
 from sandwich.feedback.web.hardening import DEFAULT_MAX_BODY, SECURITY_HEADERS, Hardening
@@ -44,17 +44,8 @@ def env_flag(name: str) -> bool:
 
 
 def env_max_body() -> int:
-    """``$SANDWICH_MAX_BODY`` (bytes) or 64 KB."""
-    raw = os.environ.get("SANDWICH_MAX_BODY", "").strip()
-    if not raw:
-        return DEFAULT_MAX_BODY
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"SANDWICH_MAX_BODY must be a number of bytes, got {raw!r}") from None
-    if value < 1024:
-        raise ConfigError(f"SANDWICH_MAX_BODY must be at least 1024 bytes, got {value}")
-    return value
+    """``$SANDWICH_MAX_BODY`` (bytes, at least 1024) or 64 KB."""
+    return env_int("SANDWICH_MAX_BODY", DEFAULT_MAX_BODY, 1024, "bytes")
 
 
 def create_app(
