@@ -29,6 +29,11 @@ def _caption(head: str, series: dict[str, list[ReliabilityBin]], k: int, on: str
     return f"{head}: reliability on {on} pooled over {k} seed(s), {n} items; {eces}"
 
 
+def _with_ece(series: dict[str, list[ReliabilityBin]]) -> dict[str, list[ReliabilityBin]]:
+    """The series keyed by their legend labels: name and ECE."""
+    return {f"{name} (ECE {bins_ece(bins):.3f})": bins for name, bins in series.items()}
+
+
 def w2s_reliability(results: RunResults) -> list[tuple[str, dict[str, list[ReliabilityBin]], int]]:
     """Per (task, weak, strong, elicitor) with stored bins: its title, the pooled bins of
     student, ceiling and weak supervisor, and the number of seeds pooled."""
@@ -39,7 +44,7 @@ def w2s_reliability(results: RunResults) -> list[tuple[str, dict[str, list[Relia
     out = []
     for (task, weak, strong, elicitor), cells in groups.items():
         series = {r: pooled([getattr(c, f"{r}_reliability") for c in cells]) for r in W2S_ROLES}
-        out.append((f"{task} | {weak} -> {strong} | {elicitor}", series, len(cells)))
+        out.append((f"{task} | {weak} → {strong} | {elicitor}", series, len(cells)))
     return out
 
 
@@ -50,7 +55,7 @@ def write_w2s_reliability(results: RunResults, plots_dir: Path) -> list[Plot]:
     for head, series, k in w2s_reliability(results):
         plots_dir.mkdir(parents=True, exist_ok=True)
         path = plots_dir / f"reliability-{slug(head)}.png"
-        path.write_bytes(png_bytes(reliability_series_figure(series, head)))
+        path.write_bytes(png_bytes(reliability_series_figure(_with_ece(series), head)))
         out.append(Plot(head.split(" | ")[0], "reliability", _caption(head, series, k), path))
     return out
 
@@ -67,7 +72,8 @@ def write_protocol_reliability(rows: Sequence[ProtocolRow], plots_dir: Path) -> 
         head = f"{task} | {protocol}" if task else protocol
         plots_dir.mkdir(parents=True, exist_ok=True)
         path = plots_dir / f"protocol-reliability-{slug(head)}.png"
-        path.write_bytes(png_bytes(reliability_series_figure(series, f"{head}: judge")))
+        figure = reliability_series_figure(_with_ece(series), f"{head}: judge")
+        path.write_bytes(png_bytes(figure))
         out.append(
             Plot(
                 task,

@@ -29,7 +29,7 @@ def figure(p: Plot) -> str:
 
 def calibration_section(plots: Sequence[Plot], run_dir: Path, note: str) -> Section:
     """The "Calibration" section: ``note``, then each figure with its caption."""
-    md = [note, ""] + [
+    md = [note] + [
         f"![{md_escape(p.title)}]({p.path.relative_to(run_dir).as_posix()})\n\n{md_escape(p.title)}"
         for p in plots
     ]
