@@ -3,6 +3,7 @@ pooling over seeds, the "Calibration" section and its PNGs; older results render
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ import numpy as np
 
 from sandwich.cli import main
 from sandwich.metrics.calibration import bins_ece, ece, pool_bins, reliability_diagram
-from sandwich.runs import load_results, parse_config, run
+from sandwich.results import BinRecord, RunResults
+from sandwich.runs import load_results, parse_config, run, write_report
 from sandwich.store import ArtifactStore
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "results_v1"
@@ -104,3 +106,32 @@ def test_protocol_report_has_a_calibration_figure_per_protocol(tmp_path: Path) -
     assert all(p.read_bytes()[:8] == PNG and p.name in md for p in pngs)
     n = sum(r.n_scored for r in rows if r.protocol == "naive")
     assert f"pooled over 2 seed(s), {n} items; judge ECE" in md
+
+
+def _with_bins(results: RunResults) -> RunResults:
+    """``results`` with each cell's three roles binned from seeded predictions on 400 items."""
+    rng = np.random.default_rng(0)
+    cells = []
+    for c in results.w2s_cells():
+        update = {}
+        for role in ("student", "ceiling", "weak"):
+            p = rng.uniform(0, 1, c.n_test)
+            y = (rng.random(c.n_test) < p).astype(int)
+            update[f"{role}_reliability"] = BinRecord.of(reliability_diagram(y, p))
+        cells.append(c.model_copy(update=update))
+    return results.model_copy(update={"cells": cells})
+
+
+def test_calibration_captions_escape_names_and_plot_files_are_safe(
+    evil_results: RunResults, tmp_path: Path
+) -> None:
+    files = write_report(_with_bins(evil_results), tmp_path)
+    page, md = files.html.read_text(), files.markdown.read_text()
+    assert "<script" not in page.lower() and "## Calibration" in md
+    section = md.split("## Calibration", 1)[1].split("## ", 1)[0]
+    assert "<script" not in section.lower()
+    reliability = [p for p in files.plots if p.name.startswith("reliability-")]
+    # one figure per (task, weak, strong, elicitor): 2 tasks x 2 pairs x 2 elicitors
+    assert len(reliability) == 8 and len(set(reliability)) == 8
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+", p.name) for p in reliability)
+    assert section.count("pooled over 2 seed(s), 800 items") == 2 * 8  # alt text and caption
