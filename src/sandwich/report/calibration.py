@@ -23,10 +23,12 @@ def pooled(records: Sequence[Sequence[BinRecord]]) -> list[ReliabilityBin]:
     return pool_bins([b.bin() for b in bins] for bins in records)
 
 
-def _caption(head: str, series: dict[str, list[ReliabilityBin]], k: int, on: str = "T") -> str:
+def _caption(
+    head: str, series: dict[str, list[ReliabilityBin]], k: int, what: str = "reliability on T"
+) -> str:
     n = sum(b.n for b in next(iter(series.values())))
     eces = ", ".join(f"{name} ECE {bins_ece(bins):.3f}" for name, bins in series.items())
-    return f"{head}: reliability on {on} pooled over {k} seed(s), {n} items; {eces}"
+    return f"{head}: {what} pooled over {k} seed(s), {n} items; {eces}"
 
 
 def _with_ece(series: dict[str, list[ReliabilityBin]]) -> dict[str, list[ReliabilityBin]]:
@@ -78,7 +80,7 @@ def write_protocol_reliability(rows: Sequence[ProtocolRow], plots_dir: Path) -> 
             Plot(
                 task,
                 "reliability",
-                _caption(f"{head}: judge", series, len(mine), "the items"),
+                _caption(head, series, len(mine), "the judge's P(right answer)"),
                 path,
             )
         )
