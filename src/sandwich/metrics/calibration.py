@@ -30,6 +30,7 @@ Coverage is measured in ``tests/metrics/test_calibration.py``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -175,3 +176,32 @@ def ece_ci(
         binning,
         tuple(reliability_diagram(y_true, p, n_bins, binning)),
     )
+
+
+def pool_bins(bin_sets: Iterable[Sequence[ReliabilityBin]]) -> list[ReliabilityBin]:
+    """Equal-width bins of several diagrams (e.g. one per seed) pooled into one.
+
+    Bins with the same range are merged: counts add, confidence and accuracy
+    are count-weighted means, so the pooled diagram is the one all the items
+    together would give. Only for ``width`` binning with one ``n_bins``
+    (``mass`` bins of different samples have different ranges).
+    """
+    sums: dict[tuple[float, float], list[float]] = {}
+    for bins in bin_sets:
+        for b in bins:
+            s = sums.setdefault((b.low, b.high), [0.0, 0.0, 0.0])
+            s[0] += b.n
+            s[1] += b.confidence * b.n
+            s[2] += b.accuracy * b.n
+    return [
+        ReliabilityBin(low, high, c / n, a / n, int(n))
+        for (low, high), (n, c, a) in sorted(sums.items())
+        if n > 0
+    ]
+
+
+def bins_ece(bins: Sequence[ReliabilityBin]) -> float:
+    """The ECE a diagram's bins imply (count-weighted |accuracy - confidence|): :func:`ece`
+    of the items behind them under the same binning; NaN for no bins."""
+    n = sum(b.n for b in bins)
+    return sum(b.n * abs(b.accuracy - b.confidence) for b in bins) / n if n else float("nan")

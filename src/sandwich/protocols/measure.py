@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from sandwich.metrics import gap_closed, judge_accuracy, split_accuracy
+from sandwich.metrics.calibration import reliability_diagram
 from sandwich.metrics.judge import paired_split
 from sandwich.metrics.replicates import mean_ci, ratio_ci
 from sandwich.protocols.base import ORDERS
@@ -21,6 +22,7 @@ from sandwich.protocols.results import (
     FLAG_SMALL_GAP,
     FLAG_UNPARSED,
     ONE_ORDER_MAX,
+    BinRecord,
     ProtocolRow,
     SeedAggregate,
 )
@@ -95,12 +97,14 @@ def measure(
     row = _counted(name, records, len(scored), seed, transcripts)
     if not scored:
         return row
-    acc = judge_accuracy(np.array(list(scored.values())), n_boot=n_boot, seed=seed)
+    p = np.array(list(scored.values()))
+    acc = judge_accuracy(p, n_boot=n_boot, seed=seed)
     update: dict[str, object] = {
         "accuracy": acc.accuracy,
         "accuracy_ci": _interval(acc.ci),
         "ece": acc.ece,
         "brier": acc.brier,
+        "reliability": BinRecord.of(reliability_diagram(np.ones(len(p), dtype=bool), p)),
     }
     update |= _bias_fields(records, n_boot, seed)
     flags = list(row.flags)

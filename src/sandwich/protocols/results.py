@@ -4,9 +4,12 @@ per protocol over seeds; the protocol cells and groups of a run's results.json
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from sandwich.metrics.calibration import ReliabilityBin
 
 # flags of every kind (sandwich.results re-exports them with the w2s flags)
 FLAG_SMALL_GAP = "small_gap"  # the gap is within noise (w2s: ceiling - weak; protocol: expert
@@ -18,6 +21,27 @@ FLAG_UNPARSED = "unparsed"  # some verdicts unreadable in both orders: counted a
 FLAG_FAILED = "failed"  # some items failed after retries: left out, listed in failures
 FLAG_ONE_ORDER = "one_order"  # > ONE_ORDER_MAX of items judged in one answer order only
 ONE_ORDER_MAX = 0.05
+
+
+class BinRecord(BaseModel):
+    """One reliability-diagram bin in results.json (a
+    :class:`~sandwich.metrics.calibration.ReliabilityBin`: equal-width confidence range,
+    mean top-label confidence and accuracy of its items, and their count)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    low: float
+    high: float
+    confidence: float
+    accuracy: float
+    n: int
+
+    @classmethod
+    def of(cls, bins: Sequence[ReliabilityBin]) -> list[BinRecord]:
+        return [cls(**b._asdict()) for b in bins]
+
+    def bin(self) -> ReliabilityBin:
+        return ReliabilityBin(self.low, self.high, self.confidence, self.accuracy, self.n)
 
 
 class ProtocolRow(BaseModel):
@@ -39,6 +63,8 @@ class ProtocolRow(BaseModel):
     accuracy_ci: tuple[float, float] | None
     ece: float | None
     brier: float | None
+    # the judge's P(right answer) binned (10 equal-width bins; None in older results)
+    reliability: list[BinRecord] | None = None
     gap_closed: float | None = None  # vs naive on the same items; None without naive
     gap_closed_ci: tuple[float, float] | None = None
     naive_accuracy_paired: float | None = None

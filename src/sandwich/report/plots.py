@@ -11,7 +11,7 @@ import hashlib
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -221,6 +221,32 @@ def reliability_figure(bins: Sequence[ReliabilityBin], title: str = "reliability
     ax.set_xlabel("mean confidence")
     ax.set_ylabel("accuracy")
     ax.set_title(text(title))
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_series_figure(
+    series: Mapping[str, Sequence[ReliabilityBin]], title: str = "reliability"
+) -> Figure:
+    """Several reliability diagrams on one axis (e.g. student, ceiling, weak), one colour
+    and line each, marker area ~ the bin's share of that series' items."""
+    fig = Figure(figsize=(4.6, 4.2))
+    ax = fig.add_subplot()
+    ax.plot([0.5, 1.0], [0.5, 1.0], color=WEAK_COLOR, linestyle="--", label="calibrated")
+    for (name, bins), color in zip(series.items(), _colors(len(series)), strict=True):
+        if not bins:
+            continue
+        conf = [b.confidence for b in bins]
+        acc = [b.accuracy for b in bins]
+        sizes = np.asarray([b.n for b in bins], dtype=float)
+        ax.plot(conf, acc, color=color, linewidth=1, label=text(name, 30))
+        ax.scatter(conf, acc, s=15 + 120 * sizes / sizes.max(), color=color, zorder=3)
+    ax.set_xlim(0.45, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("mean confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title(text(title), fontsize=9)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     return fig

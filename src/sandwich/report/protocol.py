@@ -27,11 +27,19 @@ from sandwich.protocols.transcripts import (
     TurnRecord,
     read_transcripts,
 )
+from sandwich.report.calibration import write_protocol_reliability
 from sandwich.report.page import KindReport, Section, table_section
 from sandwich.report.rows import Column, Table, md_escape, num, rich, table
+from sandwich.report.w2s import PLOTS_DIR, calibration_section
 from sandwich.results import RunResults
 
 log = logging.getLogger(__name__)
+
+CALIBRATION_NOTE = (
+    "Reliability of each judge's P(right answer): accuracy against mean top-label "
+    "confidence in 10 equal-width bins, the seeds' bins pooled; the diagonal is perfect "
+    "calibration, and an unparsed verdict counts as P = 0.5."
+)
 
 
 def _ci(ci: tuple[float, float] | None) -> str:
@@ -232,6 +240,8 @@ def protocol_report(results: RunResults, run_dir: Path) -> KindReport:
         ]
         if t.rows  # the protocol kind reports only runs with protocol rows
     ]
+    if reliability := write_protocol_reliability(rows, run_dir / PLOTS_DIR):
+        sections.append(calibration_section(reliability, run_dir, CALIBRATION_NOTE))
     k = int(results.config.get("transcripts_in_report", 2))
     shown = shown_transcripts(rows, run_dir, k)
     sections.append(
@@ -241,7 +251,7 @@ def protocol_report(results: RunResults, run_dir: Path) -> KindReport:
             "".join(transcript_html(r) for r in shown),
         )
     )
-    return KindReport(sections)
+    return KindReport(sections, files=[p.path for p in reliability])
 
 
 def rich_table(results: RunResults) -> RichTable:

@@ -4,8 +4,10 @@ ceilings, bootstrapping chains, per cell."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from pathlib import Path
 
+from sandwich.report.calibration import write_w2s_reliability
 from sandwich.report.compare import ceilings, chains, side_by_side
 from sandwich.report.content import used_flags, w2s_warnings
 from sandwich.report.page import KindReport, Section, table_section
@@ -23,6 +25,24 @@ def figure(p: Plot) -> str:
         f'<figure><img alt="{esc(p.title)}" src="data:image/png;base64,{data}">'
         f"<figcaption>{esc(p.title)}</figcaption></figure>"
     )
+
+
+def calibration_section(plots: Sequence[Plot], run_dir: Path, note: str) -> Section:
+    """The "Calibration" section: ``note``, then each figure with its caption."""
+    md = [note] + [
+        f"![{md_escape(p.title)}]({p.path.relative_to(run_dir).as_posix()})\n\n{md_escape(p.title)}"
+        for p in plots
+    ]
+    return Section(
+        "Calibration", "\n\n".join(md), f"<p>{esc(note)}</p>" + "".join(figure(p) for p in plots)
+    )
+
+
+W2S_CALIBRATION_NOTE = (
+    "Reliability on T of the student, the ceiling and the weak supervisor: accuracy against "
+    "mean top-label confidence in 10 equal-width bins, the seeds' bins pooled; the diagonal "
+    "is perfect calibration. docs/results.md defines the bins."
+)
 
 
 def w2s_report(results: RunResults, run_dir: Path) -> KindReport:
@@ -49,8 +69,11 @@ def w2s_report(results: RunResults, run_dir: Path) -> KindReport:
     ]
     if len({g.elicitor for g in results.w2s_groups()}) > 1:
         sections.append(table_section("Elicitors side by side", side_by_side(results)))
+    if reliability := write_w2s_reliability(results, run_dir / PLOTS_DIR):
+        sections.append(calibration_section(reliability, run_dir, W2S_CALIBRATION_NOTE))
     sections.append(table_section("Ceilings", ceilings(results)))
     if (chain := chains(results)).rows:
         sections.append(table_section("Bootstrapping chains", chain))
     sections.append(table_section("Per cell (one seed each)", cell_table(results)))
-    return KindReport(sections, w2s_warnings(results), [p.path for p in plots])
+    files = [p.path for p in plots + reliability]
+    return KindReport(sections, w2s_warnings(results), files)

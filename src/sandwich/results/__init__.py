@@ -32,6 +32,7 @@ from pydantic import (
 from sandwich.protocols.results import FEW_SEEDS as FEW_SEEDS
 from sandwich.protocols.results import FLAG_FEW_SEEDS, Failure, ProtocolRow, SeedAggregate
 from sandwich.protocols.results import FLAG_SMALL_GAP as FLAG_SMALL_GAP
+from sandwich.protocols.results import BinRecord as BinRecord
 from sandwich.results.kinds import KINDS
 from sandwich.tasks.config import TaskConfig
 
@@ -97,6 +98,16 @@ class CellResult(BaseModel):
     )
     student_ece: float
     weak_ece: float
+    student_reliability: list[BinRecord] | None = Field(
+        None,
+        description="the student's reliability bins on T (10 equal-width; null in older results)",
+    )
+    ceiling_reliability: list[BinRecord] | None = Field(
+        None, description="the ceiling's reliability bins on T (null in older results)"
+    )
+    weak_reliability: list[BinRecord] | None = Field(
+        None, description="the weak supervisor's reliability bins on T (null in older results)"
+    )
     flags: list[str] = Field(default_factory=list)
     specs: dict[str, Any] = Field(
         default_factory=dict, description="construction arguments of what produced this cell"

@@ -19,7 +19,14 @@ from sandwich.metrics import (
     ece,
     pgr_with_ci,
 )
-from sandwich.results import FLAG_ORACLE, FLAG_SMALL_GAP, FLAG_SMALL_TEST, CellResult
+from sandwich.metrics.calibration import reliability_diagram
+from sandwich.results import (
+    FLAG_ORACLE,
+    FLAG_SMALL_GAP,
+    FLAG_SMALL_TEST,
+    BinRecord,
+    CellResult,
+)
 from sandwich.runs.context import RunContext
 from sandwich.runs.plan import W2SCell as Cell
 from sandwich.runs.w2s.data import CellData, build_supervisor
@@ -88,11 +95,18 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellOutcome:
         weak_label_acc_train_strong=accuracy(data.gold("train_strong"), labels["train_strong"]),
         student_ece=ece(y_t, p_student),
         weak_ece=ece(y_t, p_weak),
+        **reliability_fields(y_t, {"student": p_student, "ceiling": p_ceiling, "weak": p_weak}),
         flags=flags,
         specs=cell_specs(data, elicitor, ceiling, student.get("links"), used),
         seconds=round(time.perf_counter() - start, 3),
     )
     return CellOutcome(result, y_t, p_weak, p_student, p_ceiling)
+
+
+def reliability_fields(y_t: np.ndarray, preds: dict[str, np.ndarray]) -> dict[str, Any]:
+    """``<role>_reliability``: each role's reliability bins on T (equal-width, so the
+    report can pool them over seeds)."""
+    return {f"{k}_reliability": BinRecord.of(reliability_diagram(y_t, p)) for k, p in preds.items()}
 
 
 def cell_specs(
