@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from sandwich.config import Strict
+from sandwich.protocols.results import BinRecord
 from sandwich.results.kinds import KindCell, KindSchema
 from sandwich.runs.config import TaskConfig
 
@@ -136,16 +137,6 @@ class MetricsRecord(BaseModel):
     flip_to_wrong: RateRecord | None = None
     flip_to_right: RateRecord | None = None
     challenge_flip: RateRecord | None = None
-
-
-class BinRecord(BaseModel):
-    """One reliability-diagram bin (:class:`sandwich.metrics.calibration.ReliabilityBin`)."""
-
-    low: float
-    high: float
-    confidence: float
-    accuracy: float
-    n: int
 
 
 class HonestyRow(BaseModel):
