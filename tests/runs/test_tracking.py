@@ -211,6 +211,20 @@ def test_mlflow_rerun_keeps_a_logged_param_and_tags_the_change(
     assert again.metrics["accuracy"] == 0.5  # metrics: the latest value
 
 
+def test_reliability_bins_are_plot_data_not_metrics() -> None:
+    """A cell's reliability-diagram bins are drawn by the report; a tracker logs neither
+    their numbers (dozens of ``student_reliability.3.n`` metrics) nor them as params."""
+    from sandwich.runs.tracking.records import split_record
+
+    bins = [{"low": 0.0, "high": 0.5, "confidence": 0.3, "accuracy": 0.25, "n": 8}]
+    params, metrics = split_record(
+        {"kind": "w2s", "task": "t", "student_acc": 0.75, "student_acc_ci": [0.6, 0.9],
+         "student_reliability": bins, "weak_reliability": bins, "reliability": bins}
+    )  # fmt: skip
+    assert metrics == {"student_acc": 0.75, "student_acc_ci_low": 0.6, "student_acc_ci_high": 0.9}
+    assert params == {"task": "t"}
+
+
 def test_mlflow_bad_uri_fails_before_anything_runs(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     uri = f"sqlite:///{tmp_path / 'file' / 'mlflow.db'}"

@@ -23,7 +23,7 @@ from rich.table import Table as RichTable
 
 from sandwich.errors import InputFileError, required
 from sandwich.models.generation.base import Generator
-from sandwich.models.generation.config import backend_params, generator_config
+from sandwich.models.generation.config import LocalConfig, backend_params, generator_config
 from sandwich.protocols.base import OversightProtocol
 from sandwich.protocols.generators import build_generator, normalise_spec
 from sandwich.protocols.judge import Judge
@@ -258,10 +258,10 @@ def _transcript_work(
     def model(role: str) -> tuple[str | None, dict[str, Any]]:
         spec = cfg.judge if role == "judge" else cfg.assistant
         gen = generator_config(normalise_spec(spec)) if spec is not None else None
-        if gen is None or gen.backend != "local":
+        if not isinstance(gen, LocalConfig):
             return None, {"remote": gen is not None and gen.backend == "openai"}
         # the protocol hands the generator batch_size items; it runs its own batch_size at once
-        batch = min(cfg.batch_size, int(getattr(gen, "batch_size", cfg.batch_size)))
+        batch = min(cfg.batch_size, gen.batch_size)
         return gen.model, {"batch": batch, "dtype": gen.dtype}
 
     new = cfg.generation.max_new_tokens

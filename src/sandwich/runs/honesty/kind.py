@@ -276,7 +276,7 @@ PROMPT_OVERHEAD = 20  # tokens of chat template and the reply around the user tu
 def _answer_work(ctx: RunContext, cell: HonestyCell, items: Sequence[Item]) -> tuple[Work, ...]:
     """What a cell's answers cost: a forward over each condition's prompt per choice (the
     choices' log-probs), for ``alone`` and every other condition; remote backends marked."""
-    from sandwich.models.generation.config import generator_config
+    from sandwich.models.generation.config import LocalConfig, generator_config
     from sandwich.runs.cost import text_tokens
 
     section = _section(ctx.config)
@@ -286,11 +286,11 @@ def _answer_work(ctx: RunContext, cell: HonestyCell, items: Sequence[Item]) -> t
     conditions = set(section.conditions) | {"alone"}
     reads = n * len(conditions) * 2  # each choice scored as a reply
     gen = generator_config(normalise_spec(section.generator_spec(cell.model)))
-    if gen.backend != "local":
+    if not isinstance(gen, LocalConfig):
         extra: dict[str, Any] = {"remote": gen.backend == "openai"}
         forward = Work("forward", None, tokens=prompt * reads, items=reads, params=extra)
         return (Work("load", None, params=extra), forward)
-    extra = {"batch": getattr(gen, "batch_size", 8), "dtype": gen.dtype}
+    extra = {"batch": gen.batch_size, "dtype": gen.dtype}
     return (
         Work("load", gen.model, params=extra),
         Work("forward", gen.model, tokens=prompt * reads, items=reads,

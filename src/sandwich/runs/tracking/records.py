@@ -10,7 +10,9 @@ new kind is logged without code here:
   ``x_ci_high``; an undefined number (null) is left out;
 - names, the seed(s), flags, and everything under ``specs`` and ``params``
   (the resolved construction arguments of what produced the cell) are
-  **params**, flattened to dotted keys (``specs.resolved.weak.params.model``).
+  **params**, flattened to dotted keys (``specs.resolved.weak.params.model``);
+- reliability-diagram bins (``reliability``, ``*_reliability``) are neither:
+  they are plot data, logged as the report's calibration figures.
 
 An entry's ``key`` names it by its kind, its names and its seed(s), never by
 its numbers, so a resumed run finds the tracker's run of the same cell.
@@ -29,6 +31,13 @@ from sandwich.store.hashing import digest
 NAME_FIELDS = ("task", "weak", "strong", "elicitor", "protocol", "model", "name")
 # fields whose content is configuration, logged as params whatever its type
 PARAM_TREES = frozenset({"specs", "params", "seed", "seeds", "flags"})
+
+
+def is_plot_data(field: str) -> bool:
+    """A reliability diagram's bins: shown by the report's figures, not logged as numbers."""
+    return field == "reliability" or field.endswith("_reliability")
+
+
 # tag names shared by the trackers
 TAG_RUN_ID = "sandwich.run_id"
 TAG_RECORD = "sandwich.record"  # run | cell | group
@@ -75,7 +84,7 @@ def split_record(data: dict[str, Any]) -> tuple[dict[str, str], dict[str, float]
     params: dict[str, str] = {}
     metrics: dict[str, float] = {}
     for field, value in data.items():
-        if field == "kind" or value is None:
+        if field == "kind" or value is None or is_plot_data(field):
             continue
         if field in PARAM_TREES:
             params.update({k: param_value(v) for k, v in flatten({field: value}).items()})
