@@ -1,5 +1,5 @@
 """The elicitor registry (probe, probe-logconf, finetune, and the reporters mass-mean, ccs,
-crc), listed lazily by module.
+crc, icm), listed lazily by module.
 
 Each entry's class declares its ``Params`` (``sandwich elicitors --params NAME``).
 """
@@ -30,3 +30,6 @@ ELICITORS.lazy("ccs", "sandwich.elicit.reporters.ccs:CCSReporter",
 ELICITORS.lazy("crc", "sandwich.elicit.reporters.crc:CRCReporter",
                "top principal direction of contrast-pair differences, closed form, no labels; "
                "sign by a rule")  # fmt: skip
+ELICITORS.lazy("icm", "sandwich.elicit.reporters.icm:ICMReporter",
+               "labels of B's contrast claims by internal coherence maximisation (probe-based "
+               "mutual predictability), no labels; sign by a rule (Wen et al. 2025)")  # fmt: skip
