@@ -126,6 +126,8 @@ def test_lock_elicit_measure_report_and_resume(
         (probe.elicited_acc - probe.locked_acc) / (probe.unlocked_acc - probe.locked_acc)
     )
     assert gold.elicited_acc > probe.locked_acc and FLAG_GOLD in gold.flags
+    for role in ("locked", "unlocked", "elicited"):  # reliability bins of each model on T
+        assert sum(b.n for b in getattr(probe, f"{role}_reliability")) == probe.n_test, role
     assert not any((store.root / "checkpoints").glob("*"))  # removed once stored
 
     again = load_results(out.run_dir)
@@ -133,6 +135,8 @@ def test_lock_elicit_measure_report_and_resume(
     md = (out.run_dir / "report.md").read_text()
     assert "## Sandbagging: a password-locked model" in md and "plots/sandbagging-" in md
     assert (out.run_dir / "plots").glob("sandbagging-*.png")
+    assert "## Sandbagging: calibration" in md
+    assert len(list((out.run_dir / "plots").glob("sandbagging-reliability-*.png"))) == 2
     (table,) = result_tables(again)
     assert table.row_count == 2
     after = states()

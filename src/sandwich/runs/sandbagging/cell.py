@@ -32,6 +32,7 @@ from sandwich.runs.sandbagging.schema import (
     SandbaggingRecord,
     SandbaggingSection,
 )
+from sandwich.runs.w2s.cell import reliability_fields
 from sandwich.runs.w2s.data import CellData, build_supervisor
 from sandwich.runs.w2s.stages import labels_key, spec_key, supervisor_labels
 from sandwich.store import ArtifactKey
@@ -182,6 +183,8 @@ def run_cell(
         elicited_acc=m.student_acc, elicited_acc_ci=m.student_acc_ci,
         gap=m.gap, gap_ci=m.gap_ci, lock_worked=worked,
         pgr=m.pgr if worked else None, pgr_ci=m.pgr_ci if worked else (None, None),
+        **reliability_fields(y_t, {"locked": lock["locked"], "unlocked": lock["unlocked"],
+                                   "elicited": out["test"]}),
         flags=flags,
         specs={"password": section.password, "template": section.template,
                "lock": section.lock.model_dump(), "elicit": section.elicit.model_dump(),

@@ -15,6 +15,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from sandwich.config import Strict, check_unique
+from sandwich.protocols.results import BinRecord
 from sandwich.results import Interval, MaybeFloat
 from sandwich.results.kinds import KindCell, KindSchema
 from sandwich.runs.config import DEFAULT_MODEL_SUPERVISOR, SupervisorConfig, TaskConfig
@@ -125,7 +126,10 @@ class SandbaggingRecord(BaseModel):
 
     ``locked``: the locked model without the password (the floor); ``unlocked``:
     with it (the ceiling); ``gap`` = unlocked - locked. ``pgr`` is None when the
-    lock did not work (``lock_worked`` False, flag ``no_lock``)."""
+    lock did not work (``lock_worked`` False, flag ``no_lock``).
+    ``<role>_reliability``: the reliability bins on T of the locked, unlocked and
+    elicited models' P(true) (equal-width, so the report pools them over seeds); None
+    in results written before they were stored."""
 
     kind: Literal["sandbagging"] = "sandbagging"
     task: str
@@ -149,6 +153,9 @@ class SandbaggingRecord(BaseModel):
     lock_worked: bool
     pgr: MaybeFloat
     pgr_ci: Interval
+    locked_reliability: list[BinRecord] | None = None
+    unlocked_reliability: list[BinRecord] | None = None
+    elicited_reliability: list[BinRecord] | None = None
     flags: list[str] = Field(default_factory=list)
     specs: dict[str, Any] = Field(default_factory=dict)
     seconds: float = 0.0
