@@ -187,3 +187,20 @@ def test_too_few_items_for_the_initial_labels_say_so() -> None:
         fit(X, y)
     with pytest.raises(ValueError, match=r"\(n, 2d\)"):
         fit(X[:, :7], y)
+
+
+def test_coherence_scores_a_labelling_as_the_search_does_and_gold_beats_noise() -> None:
+    """``coherence`` (the diagnostic's U) of ICM's own final labels is the energy its search
+    ended with; on planted features the gold labels are far more coherent than random ones."""
+    X, y, _ = pairs(9)
+    rep = fit(X[:200], y[:200], seed=0)
+    found = item_labels(rep)
+    assert (found >= 0).all()
+    u, _ = rep.coherence(found.astype(float))
+    assert u == pytest.approx(rep.energy_, abs=1e-9)
+    u_gold, acc_gold = rep.coherence(y[:200][rep.items_])
+    noise = np.random.default_rng(0).integers(0, 2, len(rep.items_)).astype(float)
+    u_noise, acc_noise = rep.coherence(noise)
+    assert u_gold > u_noise + 1 and acc_gold > 0.6 > acc_noise, (acc_gold, acc_noise)
+    with pytest.raises(ValueError, match="one label per searched item"):
+        rep.coherence(found[:3].astype(float))

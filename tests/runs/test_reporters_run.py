@@ -64,6 +64,7 @@ REPORTERS = [
     {"name": "ccs", "params": {"restarts": 3, "epochs": 300}},
     "crc",
     {"name": "crc", "label": "crc-oracle", "params": {"sign": "oracle"}},
+    {"name": "icm", "params": {"max_items": 64, "iterations": 800}},
 ]
 
 
@@ -86,11 +87,16 @@ def test_reporters_read_contrast_features_extracted_once_in_one_pass(
     assert contrast_rows(cfg, store) == [("stored", key.hex)]  # the plan's key is the run's
 
     by = {c.elicitor: c for c in out.results.cells}
-    assert set(by) == {"probe", "mass-mean", "ccs", "crc", "crc-oracle"}
-    for name in ("ccs", "crc", "crc-oracle"):  # the fake strong model is right 97% of the time
+    assert set(by) == {"probe", "mass-mean", "ccs", "crc", "crc-oracle", "icm"}
+    for name in (
+        "ccs",
+        "crc",
+        "crc-oracle",
+        "icm",
+    ):  # the fake strong model is right 97% of the time
         assert by[name].student_acc > max(0.9, by[name].weak_acc + 0.1), by[name]
         assert "zero_supervision" in by[name].flags
-    assert by["crc"].specs["supervision"] == "sign"
+    assert by["crc"].specs["supervision"] == by["icm"].specs["supervision"] == "sign"
     assert by["crc-oracle"].specs["supervision"] == "none" and "oracle" in by["crc-oracle"].flags
     for name in ("probe", "mass-mean"):
         assert "zero_supervision" not in by[name].flags

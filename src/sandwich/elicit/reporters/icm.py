@@ -139,8 +139,8 @@ class ICMReporter(ContrastReporter):
     class Params(ContrastReporter.Params):
         predictor: Literal["probe"] = Field(
             "probe",
-            description="how P(label | other labels) is computed: 'probe' (a leave-one-out "
-            "ridge probe on the strong model's features; the only one offered)",
+            description="how P(label | other labels) is computed: 'probe' (a held-out ridge "
+            "probe on the strong model's features; the only one offered)",
         )
         alpha: float = Field(30.0, gt=0.0, description="weight of mutual predictability in U")
         max_items: int = Field(
@@ -184,6 +184,24 @@ class ICMReporter(ContrastReporter):
         self.link_ = link_scale(held_out_scores(M, t, mates(self.labelled_, partner)), t)
         self.items_ = chosen
         self.claim_labels_ = labels
+        self.search_claims_ = Z
+
+    def coherence(self, item_labels: np.ndarray) -> tuple[float, float]:
+        """(U, held-out accuracy) of a labelling of the searched items (``items_``; each
+        item's ``pos`` claim gets its label, ``neg`` the other), on the claims the search
+        saw: a diagnostic to compare the labels ICM found with, e.g., gold's."""
+        m = len(self.items_)
+        labels = np.concatenate([item_labels, 1 - item_labels]).astype(float)
+        if labels.shape != (2 * m,):
+            raise ValueError(f"need one label per searched item ({m}), got {item_labels.shape}")
+        Z = self.search_claims_
+        K = self._kernel(Z, Z)
+        t = 2.0 * labels - 1.0
+        M = np.linalg.inv(K + self.hparams.ridge * np.eye(2 * m))
+        mate = np.concatenate([np.arange(m, 2 * m), np.arange(m)])
+        f = held_out_scores(M, t, mate)
+        u = self.hparams.alpha * mutual_predictability(M, t, mate)
+        return u, float(np.mean((f > 0) == (t > 0)))
 
     def _kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         """Linear kernel scaled to unit mean diagonal, plus 1 for the intercept."""
