@@ -1,0 +1,62 @@
+"""What one evaluation of ICM's objective costs with in-context prediction on an embedded model.
+
+Run:  python benchmarks/icm_in_context_cost.py [--model smollm2-135m] [--sizes 8,16]
+
+ICM with the reference's predictor asks, for every labelled claim, P(label | all
+the other labelled claims as demonstrations). For ``m`` ``cities`` statements
+(``--sizes``), labelled with their *gold* labels, this builds the ``m`` prompts
+(each the other ``m - 1`` statements followed by "I think this claim is True/False",
+then the statement itself), scores " True" and " False" with the local generator's
+``score_choices`` (the ``Generator`` interface), and prints the time of that one
+evaluation, the in-context accuracy (gold demonstrations: the best case for the
+search) and the 1-minute load average. The annealing needs one such evaluation
+per proposal (the reference: 3000 proposals).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from sandwich.models.generation.base import ChoiceRequest, Message
+from sandwich.models.generation.local import LocalGenerator
+from sandwich.tasks import TASKS
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--sizes", default="8,16", help="claims per evaluation")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    task = TASKS.build("cities", n_items=max(sizes) * 2)
+    texts, y = task.texts(), task.labels()
+    gen = LocalGenerator(args.model)
+
+    def claim(j: int) -> str:
+        return f"{texts[j]}\nI think this claim is {'True' if y[j] else 'False'}\n\n"
+
+    for m in sizes:
+        reqs = [
+            ChoiceRequest(
+                (Message("user", "".join(claim(j) for j in range(m) if j != i)
+                         + f"{texts[i]}\nI think this claim is"),),
+                (" True", " False"),
+            )
+            for i in range(m)
+        ]  # fmt: skip
+        t0 = time.perf_counter()
+        out = gen.score_choices(reqs)
+        dt = time.perf_counter() - t0
+        margin = np.array([o[" True"] - o[" False"] if o else 0.0 for o in out])
+        acc = float(np.mean((margin > 0) == (y[:m] > 0.5)))
+        print(f"{args.model}, {m} claims: one evaluation {dt:.1f} s, in-context accuracy with "
+              f"gold demonstrations {acc:.2f}; load average {os.getloadavg()[0]:.1f}",
+              flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
