@@ -31,7 +31,7 @@ FLAG_MEANINGS = {
     "minimum gap: PGR is not meaningful",
     FLAG_SMALL_TEST: "too few test items for a reliable CI",
     FLAG_ORACLE: "gold labels of B or T were used (a diagnostic, not a weak-to-strong result)",
-    ZERO_SUPERVISION: "an unsupervised reporter (ccs, crc): no labels were learned from, the "
+    ZERO_SUPERVISION: "an unsupervised reporter (ccs, crc, icm): no labels were learned from, the "
     "supervisor's labels of B only fixed the sign of its direction (docs/reporters.md)",
 }
 # flags that say what kind of row this is, not a problem with its numbers
