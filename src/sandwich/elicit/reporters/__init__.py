@@ -6,7 +6,10 @@
   contrast pairs, no labels; several random restarts, the best by loss.
 - ``crc`` (:mod:`.crc`): contrastive representation clustering, the top principal
   direction of the contrast-pair differences, in closed form; no labels.
+- ``icm`` (:mod:`.icm`): internal coherence maximisation (Wen et al. 2025), labels of
+  B's contrast claims searched by simulated annealing for mutual predictability under
+  a probe and the pair constraint; no labels.
 
-``ccs`` and ``crc`` are unsupervised up to a sign, fixed by a declared rule
+``ccs``, ``crc`` and ``icm`` are unsupervised up to a sign, fixed by a declared rule
 (:mod:`.contrast`). The modules import on use (the registry lists them lazily).
 """
