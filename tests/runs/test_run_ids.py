@@ -25,7 +25,7 @@ PINNED = {
     "finetune-gpu.yaml": "finetune-gpu-b0891f1f",
     "honesty.yaml": "honesty-72dbb777",
     "nonexpert-errors.yaml": "nonexpert-errors-cf3530fd",
-    "reporters.yaml": "reporters-ef1c70be",
+    "reporters.yaml": "reporters-0cd73c49",
     "sandbagging.yaml": "sandbagging-9bbb4ae2",
     "truth-probes.yaml": "truth-probes-37f01894",
 }
