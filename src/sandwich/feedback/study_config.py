@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from sandwich.config import Strict, read_yaml, validate_document
 from sandwich.tasks.config import TaskConfig
@@ -208,13 +208,15 @@ class StudyConfig(Strict):
         "Read each statement and decide whether it is true. Say how sure you are.",
         description="shown before the training phase",
     )
-    task: TaskConfig | None = Field(
-        None, description="where the statements come from (as in run configs); or pairs"
-    )
     pairs: str | None = Field(
         None,
-        description="or a JSONL of pairwise comparisons (prompt, completion_a, completion_b "
-        "[, gold] or prompt, chosen, rejected [, scores]): a pairwise study",
+        description="a JSONL of pairwise comparisons (prompt, completion_a, completion_b "
+        "[, gold] or prompt, chosen, rejected [, scores]): a pairwise study; or task",
+    )
+    task: TaskConfig | None = Field(
+        None,
+        validate_default=True,
+        description="where the statements come from (as in run configs); or pairs",
     )
     n_items: int = Field(40, ge=1, description="main items drawn from the task")
     seed: int = Field(0, description="which items are drawn for main, gold and training")
@@ -270,12 +272,19 @@ class StudyConfig(Strict):
         """Items are pairs (``pairs``), not statements (``task``)."""
         return self.pairs is not None
 
-    @model_validator(mode="after")
-    def _task_or_pairs(self) -> StudyConfig:
-        if (self.task is None) == (self.pairs is None):
+    @field_validator("task")
+    @classmethod
+    def _task_or_pairs(cls, task: TaskConfig | None, info: ValidationInfo) -> TaskConfig | None:
+        """Exactly one of task and pairs (checked on ``task``, declared after ``pairs``,
+        so that a file without either is told so next to its other errors)."""
+        if (task is None) == (info.data.get("pairs") is None):
             raise ValueError(
-                "task: give exactly one of task (statements) or pairs (a pairwise comparisons file)"
+                "give exactly one of task (statements) or pairs (a pairwise comparisons file)"
             )
+        return task
+
+    @model_validator(mode="after")
+    def _pairwise_parts(self) -> StudyConfig:
         for k, check in enumerate(self.attention.items):
             if self.is_pairwise and (check.completion_a is None or check.completion_b is None):
                 raise ValueError(
