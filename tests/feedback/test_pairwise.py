@@ -406,3 +406,21 @@ def test_write_pairs_helper_matches_its_docstring(tmp_path: Path) -> None:
     assert rows[0]["completion_a"].startswith("Banana") and rows[0]["gold"] == "a"
     assert rows[1]["completion_b"].startswith("Banana") and rows[1]["gold"] == "b"
     assert "gold" not in rows[4]
+
+
+def test_dashboard_and_csv_of_a_pairwise_study(lab, researcher) -> None:
+    study = lab.pair_study()
+    for token in lab.invite(study, 2):
+        _finish_pairs(lab, token)
+    page = researcher.get(f"/dashboard/{study}")
+    assert page.status_code == 200 and "Question" in page.text and "[A] " in page.text
+    csv = researcher.get(f"/dashboard/{study}/labels.csv")
+    assert csv.status_code == 200 and "swapped" in csv.text.splitlines()[0]
+
+
+def test_simulated_raters_refuse_a_pairwise_study(lab, capsys) -> None:
+    from sandwich.cli import main
+
+    study = lab.pair_study()
+    assert main(["study", "simulate", study, "--db", lab.url, "--raters", "1"]) == 2
+    assert "pairwise: simulated raters answer statements only" in capsys.readouterr().err
