@@ -74,7 +74,7 @@ def write_study(
     return path
 
 
-def write_pairs(path: Path, n: int = 30) -> list[dict[str, Any]]:
+def write_pairs_file(path: Path, n: int = 30) -> list[dict[str, Any]]:
     """``n`` pairs (prompt, completion_a, completion_b, gold): the better completion
     names a fruit ("Banana"), the worse a stone ("Granite"); A is the better one
     for even i; every fifth pair has no gold."""
@@ -93,10 +93,10 @@ def write_pairs(path: Path, n: int = 30) -> list[dict[str, Any]]:
 def write_pairs_study(
     tmp: Path, *, name: str = "pair-study", n_pairs: int = 30, **overrides: Any
 ) -> Path:
-    """A pairwise study over :func:`write_pairs` (one condition, an attention
+    """A pairwise study over :func:`write_pairs_file` (one condition, an attention
     check, within design); returns the YAML path."""
     tmp.mkdir(parents=True, exist_ok=True)
-    write_pairs(tmp / "pairs.jsonl", n_pairs)
+    write_pairs_file(tmp / "pairs.jsonl", n_pairs)
     study: dict[str, Any] = {
         "name": name,
         "pairs": "pairs.jsonl",

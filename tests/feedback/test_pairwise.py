@@ -8,6 +8,7 @@ import html
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -18,18 +19,27 @@ from sqlalchemy import select
 from sandwich.errors import ConfigError, InputFileError
 from sandwich.feedback.analysis.export import export_labels
 from sandwich.feedback.analysis.pair_preferences import (
+    comparison_preferences,
     pair_preferences,
     position_bias,
     study_pair_preferences,
 )
 from sandwich.feedback.analysis.study_status import labels_frame
-from sandwich.feedback.pairs import Pair, canonical_answer, load_pairs, pair_swapped, shown_pair
+from sandwich.feedback.pairs import (
+    Pair,
+    canonical_answer,
+    load_pairs,
+    pair_swapped,
+    pairs_from_comparisons,
+    shown_pair,
+    write_pairs,
+)
 from sandwich.feedback.store.db import Item
 from sandwich.feedback.store.studies import get_study
 from sandwich.feedback.study_config import load_study, parse_study
 from sandwich.feedback.study_items import study_items
 
-from .conftest import better_shown, write_pairs, write_pairs_study  # type: ignore[import-not-found]
+from .conftest import better_shown, write_pairs_file, write_pairs_study  # type: ignore[import-not-found]
 
 
 def _jsonl(path: Path, rows: list[Any]) -> Path:
@@ -402,7 +412,7 @@ def test_chosen_rejected_files_make_a_study(tmp_path: Path) -> None:
 
 
 def test_write_pairs_helper_matches_its_docstring(tmp_path: Path) -> None:
-    rows = write_pairs(tmp_path / "p.jsonl", 5)
+    rows = write_pairs_file(tmp_path / "p.jsonl", 5)
     assert rows[0]["completion_a"].startswith("Banana") and rows[0]["gold"] == "a"
     assert rows[1]["completion_b"].startswith("Banana") and rows[1]["gold"] == "b"
     assert "gold" not in rows[4]
@@ -424,3 +434,41 @@ def test_simulated_raters_refuse_a_pairwise_study(lab, capsys) -> None:
     study = lab.pair_study()
     assert main(["study", "simulate", study, "--db", lab.url, "--raters", "1"]) == 2
     assert "pairwise: simulated raters answer statements only" in capsys.readouterr().err
+
+
+# --- from preference data and back -------------------------------------------------------
+
+
+def _prompt(pid: str, *texts: str) -> SimpleNamespace:
+    return SimpleNamespace(
+        id=pid, prompt=f"prompt {pid}", completions=[SimpleNamespace(text=t) for t in texts]
+    )
+
+
+def test_comparisons_become_pairs_and_their_preferences_map_back(tmp_path: Path) -> None:
+    prompts = [_prompt("p1", "x", "y", "z"), _prompt("p2", "u", "v")]
+    comps = [
+        SimpleNamespace(prompt_id="p1", a=0, b=2, gold=1.0),
+        SimpleNamespace(prompt_id="p2", a=1, b=0, gold=0.5),
+    ]
+    pairs = pairs_from_comparisons(prompts, comps)
+    assert [(p.completion_a, p.completion_b, p.gold) for p in pairs] == [
+        ("x", "z", 1.0), ("v", "u", 0.5)
+    ]  # fmt: skip
+    assert load_pairs(write_pairs(pairs, tmp_path / "pairs.jsonl")) == pairs  # round trip
+    labels = [
+        {"item_id": pairs[0].key, "rater_id": "r1", "answer": True, "confidence": 0.9},
+        {"item_id": pairs[1].key, "rater_id": "r1", "answer": False, "confidence": 0.7},
+    ]
+    prefs = pair_preferences(labels, pairs, "mean-confidence")
+    p = comparison_preferences(comps, prefs)
+    assert p == pytest.approx([0.9, 0.3])
+    # the same comparison asked the other way round: 1 - P
+    flipped = [SimpleNamespace(prompt_id="p1", a=2, b=0, gold=0.0)]
+    assert comparison_preferences(flipped, prefs) == pytest.approx([0.1])
+    with pytest.raises(
+        ConfigError, match=r"1 comparison\(s\) have no human preference, e.g. p1:1-2"
+    ):
+        comparison_preferences([SimpleNamespace(prompt_id="p1", a=1, b=2)], prefs)
+    with pytest.raises(ConfigError, match="no such prompt"):
+        pairs_from_comparisons(prompts, [SimpleNamespace(prompt_id="p9", a=0, b=1, gold=None)])

@@ -29,14 +29,17 @@ shown order is stored with the label (``labels.swapped``).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sandwich.errors import InputFileError
+from sandwich.errors import ConfigError, InputFileError
 from sandwich.feedback.assistance import reading_index
+from sandwich.store.atomic import atomic_write_text
 from sandwich.tasks.files import jsonl_rows
 
 KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -196,6 +199,44 @@ def _source(
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
             raise InputFileError(path, line, f"{name} must be a completion index >= 0, got {v!r}")
     return pid, a, b
+
+
+def pairs_from_comparisons(prompts: Iterable[Any], comparisons: Iterable[Any]) -> list[Pair]:
+    """Pairs for a study from preference data (``sandwich.rewards.data``): each
+    comparison (``prompt_id``, ``a``, ``b``, ``gold``) of a prompt (``id``,
+    ``prompt``, ``completions[i].text``) becomes a pair that remembers where
+    it came from, so its aggregated preference maps back
+    (:func:`sandwich.feedback.analysis.pair_preferences.comparison_preferences`).
+    Read by attribute, so this module needs no import of the rewards package."""
+    by_id = {p.id: p for p in prompts}
+    out = []
+    for c in comparisons:
+        prompt = by_id.get(c.prompt_id)
+        if prompt is None:
+            raise ConfigError(f"comparison of prompt {c.prompt_id!r}: no such prompt given")
+        text_a, text_b = prompt.completions[c.a].text, prompt.completions[c.b].text
+        gold = None if c.gold is None else float(c.gold)
+        key = pair_key(prompt.prompt, text_a, text_b)
+        out.append(Pair(key, prompt.prompt, text_a, text_b, gold, c.prompt_id, c.a, c.b))
+    return out
+
+
+def write_pairs(pairs: Iterable[Pair], path: str | Path) -> Path:
+    """Write pairs as a pairs file (the plain form, with gold and where each came
+    from), atomically; :func:`load_pairs` reads it back unchanged."""
+    lines = []
+    for p in pairs:
+        row: dict[str, Any] = {
+            "id": p.key,
+            "prompt": p.prompt,
+            "completion_a": p.completion_a,
+            "completion_b": p.completion_b,
+        }
+        extra = {"gold": p.gold, "prompt_id": p.prompt_id, "a": p.a, "b": p.b}
+        row.update({k: v for k, v in extra.items() if v is not None})
+        lines.append(json.dumps(row) + "\n")
+    atomic_write_text(Path(path), "".join(lines))
+    return Path(path)
 
 
 def pair_swapped(seed: int, item_key: str, slot: int | None, rater_id: int) -> bool:

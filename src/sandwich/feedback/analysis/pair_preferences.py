@@ -125,6 +125,33 @@ def study_pair_preferences(
     return pair_preferences(frame, pairs, method, condition, source=f"study {study!r}")
 
 
+def comparison_preferences(
+    comparisons: Iterable[Any], prefs: Iterable[PairPreference]
+) -> np.ndarray:
+    """P(``a`` preferred) for each comparison (``prompt_id``, ``a``, ``b``: e.g.
+    ``sandwich.rewards.data.Comparison``), from the raters' preferences on the
+    pairs that name it (in either order: a pair (b, a) gives 1 - p_a). A
+    comparison no rater judged is an error naming it: a guess would bias
+    every number computed from these preferences."""
+    found: dict[tuple[str | None, int | None, int | None], float] = {}
+    for p in prefs:
+        found[(p.prompt_id, p.a, p.b)] = p.p_a
+        found.setdefault((p.prompt_id, p.b, p.a), 1.0 - p.p_a)
+    out, missing = [], []
+    for c in comparisons:
+        p_a = found.get((c.prompt_id, c.a, c.b))
+        if p_a is None:
+            missing.append(f"{c.prompt_id}:{c.a}-{c.b}")
+        out.append(np.nan if p_a is None else p_a)
+    if missing:
+        raise ConfigError(
+            f"{len(missing)} comparison(s) have no human preference, "
+            f"e.g. {', '.join(missing[:3])}: put them in the study "
+            "(pairs_from_comparisons) and collect labels first"
+        )
+    return np.asarray(out, dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class PositionBias:
     """How often raters picked the completion shown first (0.5: no bias), with a
