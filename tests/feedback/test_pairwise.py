@@ -446,12 +446,14 @@ def _prompt(pid: str, *texts: str) -> SimpleNamespace:
 
 
 def test_comparisons_become_pairs_and_their_preferences_map_back(tmp_path: Path) -> None:
-    prompts = [_prompt("p1", "x", "y", "z"), _prompt("p2", "u", "v")]
+    prompts = [_prompt("p1", "x", "y", "z"), _prompt("p2", "u", "v", "u")]
     comps = [
         SimpleNamespace(prompt_id="p1", a=0, b=2, gold=1.0),
         SimpleNamespace(prompt_id="p2", a=1, b=0, gold=0.5),
     ]
-    pairs = pairs_from_comparisons(prompts, comps)
+    same = SimpleNamespace(prompt_id="p2", a=0, b=2, gold=0.5)  # "u" vs "u": nothing to choose
+    pairs = pairs_from_comparisons(prompts, [*comps, same])
+    assert len({p.key for p in pairs}) == len(pairs) == 2
     assert [(p.completion_a, p.completion_b, p.gold) for p in pairs] == [
         ("x", "z", 1.0), ("v", "u", 0.5)
     ]  # fmt: skip
@@ -470,5 +472,8 @@ def test_comparisons_become_pairs_and_their_preferences_map_back(tmp_path: Path)
         ConfigError, match=r"1 comparison\(s\) have no human preference, e.g. p1:1-2"
     ):
         comparison_preferences([SimpleNamespace(prompt_id="p1", a=1, b=2)], prefs)
+    assert comparison_preferences(
+        [SimpleNamespace(prompt_id="p1", a=1, b=2)], prefs, missing=0.5
+    ) == pytest.approx([0.5])
     with pytest.raises(ConfigError, match="no such prompt"):
         pairs_from_comparisons(prompts, [SimpleNamespace(prompt_id="p9", a=0, b=1, gold=None)])

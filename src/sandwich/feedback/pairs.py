@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import re
 from collections.abc import Iterable
@@ -41,6 +42,8 @@ from sandwich.errors import ConfigError, InputFileError
 from sandwich.feedback.assistance import reading_index
 from sandwich.store.atomic import atomic_write_text
 from sandwich.tasks.files import jsonl_rows
+
+log = logging.getLogger(__name__)
 
 KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 PLAIN = ("prompt", "completion_a", "completion_b")
@@ -207,17 +210,28 @@ def pairs_from_comparisons(prompts: Iterable[Any], comparisons: Iterable[Any]) -
     ``prompt``, ``completions[i].text``) becomes a pair that remembers where
     it came from, so its aggregated preference maps back
     (:func:`sandwich.feedback.analysis.pair_preferences.comparison_preferences`).
-    Read by attribute, so this module needs no import of the rewards package."""
+    Read by attribute, so this module needs no import of the rewards package.
+
+    A comparison of two identical texts (a policy may sample the same
+    completion twice) is left out, with a warning: there is nothing for a
+    rater to choose between (see ``missing`` of ``comparison_preferences``).
+    Keys are a hash of (prompt_id, a, b), so every comparison is its own item.
+    """
     by_id = {p.id: p for p in prompts}
-    out = []
+    out, same = [], 0
     for c in comparisons:
         prompt = by_id.get(c.prompt_id)
         if prompt is None:
             raise ConfigError(f"comparison of prompt {c.prompt_id!r}: no such prompt given")
         text_a, text_b = prompt.completions[c.a].text, prompt.completions[c.b].text
+        if text_a == text_b:
+            same += 1
+            continue
         gold = None if c.gold is None else float(c.gold)
-        key = pair_key(prompt.prompt, text_a, text_b)
+        key = "cmp-" + hashlib.sha256(f"{c.prompt_id}\x1f{c.a}\x1f{c.b}".encode()).hexdigest()[:20]
         out.append(Pair(key, prompt.prompt, text_a, text_b, gold, c.prompt_id, c.a, c.b))
+    if same:
+        log.warning("left out %d comparison(s) of two identical completions", same)
     return out
 
 

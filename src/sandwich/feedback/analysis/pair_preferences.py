@@ -126,28 +126,30 @@ def study_pair_preferences(
 
 
 def comparison_preferences(
-    comparisons: Iterable[Any], prefs: Iterable[PairPreference]
+    comparisons: Iterable[Any], prefs: Iterable[PairPreference], missing: float | None = None
 ) -> np.ndarray:
     """P(``a`` preferred) for each comparison (``prompt_id``, ``a``, ``b``: e.g.
     ``sandwich.rewards.data.Comparison``), from the raters' preferences on the
     pairs that name it (in either order: a pair (b, a) gives 1 - p_a). A
-    comparison no rater judged is an error naming it: a guess would bias
-    every number computed from these preferences."""
+    comparison no rater judged is an error naming it (a silent guess would
+    bias every number computed from these preferences), unless ``missing``
+    is given: then it gets that value (e.g. 0.5 for the comparisons of two
+    identical texts, which no study asks about)."""
     found: dict[tuple[str | None, int | None, int | None], float] = {}
     for p in prefs:
         found[(p.prompt_id, p.a, p.b)] = p.p_a
         found.setdefault((p.prompt_id, p.b, p.a), 1.0 - p.p_a)
-    out, missing = [], []
+    out, unjudged = [], []
     for c in comparisons:
-        p_a = found.get((c.prompt_id, c.a, c.b))
+        p_a = found.get((c.prompt_id, c.a, c.b), missing)
         if p_a is None:
-            missing.append(f"{c.prompt_id}:{c.a}-{c.b}")
+            unjudged.append(f"{c.prompt_id}:{c.a}-{c.b}")
         out.append(np.nan if p_a is None else p_a)
-    if missing:
+    if unjudged:
         raise ConfigError(
-            f"{len(missing)} comparison(s) have no human preference, "
-            f"e.g. {', '.join(missing[:3])}: put them in the study "
-            "(pairs_from_comparisons) and collect labels first"
+            f"{len(unjudged)} comparison(s) have no human preference, "
+            f"e.g. {', '.join(unjudged[:3])}: put them in the study "
+            "(pairs_from_comparisons) and collect labels first, or give missing="
         )
     return np.asarray(out, dtype=np.float64)
 
