@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from sandwich.errors import ConfigError, InputFileError
 from sandwich.feedback.analysis.export import export_labels
@@ -477,3 +477,29 @@ def test_comparisons_become_pairs_and_their_preferences_map_back(tmp_path: Path)
     ) == pytest.approx([0.5])
     with pytest.raises(ConfigError, match="no such prompt"):
         pairs_from_comparisons(prompts, [SimpleNamespace(prompt_id="p9", a=0, b=1, gold=None)])
+
+
+@pytest.mark.integration
+def test_pairwise_study_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    """Migration 0006 and the JSON pair column on PostgreSQL: a rater finishes a
+    pairwise study and the preferences read back from the database."""
+    from .conftest import Lab  # type: ignore[import-not-found]
+
+    lab = Lab(tmp_path, postgres_url)
+    try:
+        study = lab.pair_study()
+        _finish_pairs(lab, lab.invite(study)[0])
+        assert all(x.swapped is not None for x in lab.labels())
+        statements = lab.study()
+        with lab.Sessions() as s:  # a statement study's items keep a SQL NULL pair
+            sid = get_study(s, statements).id
+            n_items = s.scalar(select(func.count()).where(Item.study_id == sid))
+            n_null = s.scalar(
+                select(func.count()).where(Item.study_id == sid, text("items.pair IS NULL"))
+            )
+        assert n_items and n_null == n_items
+        prefs = study_pair_preferences(postgres_url, study, method="mean-confidence")
+        assert {round(p.p_a, 6) for p in prefs} <= {0.8, 0.2}
+    finally:
+        lab.client.close()
+        lab.engine.dispose()

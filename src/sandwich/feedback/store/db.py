@@ -77,7 +77,7 @@ class Item(Base):
     assistance: Mapped[dict[str, Any]] = mapped_column(JSON)
     # migration 0006_pairwise: a pairwise item's prompt, completions and gold
     # (:class:`sandwich.feedback.pairs.Pair` as a dict); NULL for a statement
-    pair: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    pair: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
 class Rater(Base):

@@ -240,14 +240,21 @@ def _form_routes(router: APIRouter, web: Web) -> None:
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
         _check_csrf(web, token, csrf)
+        # a malformed form is refused before the database (a statement's choices
+        # or a pair's; which of the two the item takes is checked below)
+        choices = PAIR_CHOICES if answer in PAIR_CHOICES else STATEMENT_CHOICES
+        try:
+            picked, conf, why = parse_answer(answer, confidence, reason, choices)
+        except AnswerError as exc:
+            raise HTTPException(422, str(exc)) from None
         with web.tx() as s:  # committed when the block ends, before the redirect is sent
             rater = rater_of(s, token)
             cfg = web.config(s, rater.study_id)
-            choices = PAIR_CHOICES if cfg.is_pairwise else STATEMENT_CHOICES
-            try:
-                picked, conf, why = parse_answer(answer, confidence, reason, choices)
-            except AnswerError as exc:
-                raise HTTPException(422, str(exc)) from None
+            if (choices is PAIR_CHOICES) != cfg.is_pairwise:  # "first" on a statement, ...
+                right = PAIR_CHOICES if cfg.is_pairwise else STATEMENT_CHOICES
+                raise HTTPException(
+                    422, f"answer must be {right[0]!r} or {right[1]!r}, got {answer!r}"
+                )
             swapped = _swapped(s, rater, cfg, assignment_id) if cfg.is_pairwise else None
             if swapped is not None:  # the pick as shown -> "A is better"
                 picked = canonical_answer(answer, swapped)
