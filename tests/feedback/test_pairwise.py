@@ -332,6 +332,9 @@ def test_pairwise_answers_outside_the_allowed_set_are_refused(lab) -> None:
     r = lab.answer_pair(statement_token, csrf_s, aid_s, "first")  # "first" on a statement
     assert r.status_code == 422
     assert "answer must be 'true' or 'false', got 'first'" in html.unescape(r.text)
+    r = lab.answer_pair(pair_token, csrf_p, aid_p, "maybe")
+    assert r.status_code == 422
+    assert "(a pairwise item: 'first' or 'second'), got 'maybe'" in html.unescape(r.text)
     r = lab.answer_pair(pair_token, csrf_p, aid_p, "first", confidence=40)
     assert r.status_code == 422 and "confidence must be between 50 and 100" in r.text
     assert lab.labels() == []

@@ -243,6 +243,12 @@ def _form_routes(router: APIRouter, web: Web) -> None:
         # a malformed form is refused before the database (a statement's choices
         # or a pair's; which of the two the item takes is checked below)
         choices = PAIR_CHOICES if answer in PAIR_CHOICES else STATEMENT_CHOICES
+        if answer not in choices:
+            raise HTTPException(
+                422,
+                "answer must be 'true' or 'false' (a pairwise item: 'first' or 'second'), "
+                f"got {answer[:20]!r}",
+            )
         try:
             picked, conf, why = parse_answer(answer, confidence, reason, choices)
         except AnswerError as exc:
