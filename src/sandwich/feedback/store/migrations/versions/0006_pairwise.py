@@ -21,14 +21,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("items") as batch:  # SQLite cannot ALTER in place
-        batch.add_column(sa.Column("pair", sa.JSON, nullable=True))
-    with op.batch_alter_table("labels") as batch:
-        batch.add_column(sa.Column("swapped", sa.Boolean, nullable=True))
+    # plain ADD COLUMN (nullable, no constraint: SQLite does it in place); a batch
+    # copy of ``items`` would have to drop a table that assignments and labels
+    # reference, which SQLite refuses with foreign keys on
+    op.add_column("items", sa.Column("pair", sa.JSON(none_as_null=True), nullable=True))
+    op.add_column("labels", sa.Column("swapped", sa.Boolean, nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("labels") as batch:
-        batch.drop_column("swapped")
-    with op.batch_alter_table("items") as batch:
-        batch.drop_column("pair")
+    op.drop_column("labels", "swapped")  # SQLite >= 3.35 drops a plain column in place
+    op.drop_column("items", "pair")
