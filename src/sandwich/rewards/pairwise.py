@@ -14,10 +14,9 @@ interval too narrow (``tests/rewards/stats/test_pairwise.py`` measures it).
 Every interval here is a **cluster bootstrap over prompts**: a replicate draws
 prompts with replacement and keeps all of each drawn prompt's comparisons; the
 statistic is the ratio of the drawn prompts' summed correctness to their
-comparison count. Resampling the per-prompt rows ``(sums, count)`` is one
-multinomial over the distinct rows
-(:func:`sandwich.metrics.bootstrap.row_bootstrap`), the same distribution as
-drawing prompts. Reward-model PGR uses this bootstrap for the three accuracies
+comparison count (prompt multiplicities from
+:func:`sandwich.metrics.bootstrap.resample_counts`, times the per-prompt
+sums). Reward-model PGR uses this bootstrap for the three accuracies
 (weak supervisor, student reward model, ceiling reward model) jointly, so its
 intervals are paired, and hands the replicates to the project's PGR summary
 (:func:`sandwich.metrics.pgr_ci.pgr_from_replicates`): the same point, gap
@@ -29,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from sandwich.metrics.bootstrap import Interval, percentile_interval, row_bootstrap
+from sandwich.metrics.bootstrap import Interval, percentile_interval, resample_counts
 from sandwich.metrics.pgr_ci import DEFAULT_MIN_GAP, PGRResult, pgr_from_replicates
 
 METHOD_PROMPTS = "paired cluster bootstrap over prompts (one seed)"
@@ -108,8 +107,8 @@ def cluster_bootstrap_means(
     sums = np.zeros((k, values.shape[1]))
     np.add.at(sums, codes, values)
     size = np.bincount(codes, minlength=k).astype(np.float64)
-    reps = row_bootstrap(np.column_stack([sums, size]), n_boot, seed)
-    return np.asarray(reps[:, :-1] / reps[:, -1:], dtype=np.float64)
+    drawn = resample_counts(k, n_boot, seed)  # (n_boot, K): how often each prompt is drawn
+    return np.asarray((drawn @ sums) / (drawn @ size)[:, None], dtype=np.float64)
 
 
 def _alpha(level: float) -> float:
