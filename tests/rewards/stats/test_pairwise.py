@@ -111,21 +111,29 @@ def test_accuracy_ci_contains_the_point_and_is_deterministic() -> None:
 
 
 def _accuracy_coverage(
-    acc: float, tie: float, k: int, m: int, rp: float, ri: float, by_prompt: bool, seed: int
+    acc: float,
+    tie: float,
+    k: int,
+    m: int,
+    rp: float,
+    ri: float,
+    by_prompt: bool,
+    seed: int,
+    n_rep: int = N_REP,
 ) -> float:
     """Coverage of pairwise_accuracy_ci for a model right with probability ``acc``
     and tied with probability ``tie`` (truth: acc + tie / 2)."""
     rng = np.random.default_rng(seed)
     clusters = np.repeat(np.arange(k), m) if by_prompt else np.arange(k * m)
     hits = 0
-    for r in range(N_REP):
+    for r in range(n_rep):
         lat = _latent(rng, k, m, 1, rp, ri)[:, 0]
         out = np.where(lat < norm.ppf(acc), 1.0, np.where(lat < norm.ppf(acc + tie), 0.5, 0.0))
         a, b, g = _as_scores(rng, out)
         hits += pairwise_accuracy_ci(a, b, g, clusters, n_boot=500, seed=r)[1].contains(
             acc + tie / 2
         )
-    return hits / N_REP
+    return hits / n_rep
 
 
 def test_accuracy_interval_over_prompts_is_calibrated() -> None:
@@ -140,19 +148,21 @@ def test_accuracy_interval_over_comparisons_would_undercover() -> None:
     assert c < 0.88, c
 
 
-def _pgr_coverage(accs: list[float], k: int, m: int, rp: float, seed: int) -> tuple[float, ...]:
+def _pgr_coverage(
+    accs: list[float], k: int, m: int, rp: float, seed: int, n_rep: int = N_REP
+) -> tuple[float, ...]:
     """Coverage of reward_pgr's PGR, accuracy and gap intervals."""
     rng = np.random.default_rng(seed)
     w, s, c = accs
     truths = [(s - w) / (c - w), w, s, c, c - w]
     clusters = np.repeat(np.arange(k), m)
     hits = np.zeros(5)
-    for r in range(N_REP):
+    for r in range(n_rep):
         x = _correct(rng, accs, k, m, rp, 0.3).astype(float)
         res = reward_pgr(x[:, 0], x[:, 1], x[:, 2], clusters, n_boot=500, seed=r)
         cis = [res.pgr_ci, res.weak_acc_ci, res.student_acc_ci, res.ceiling_acc_ci, res.gap_ci]
         hits += [ci.contains(t) for ci, t in zip(cis, truths, strict=True)]
-    return tuple(hits / N_REP)
+    return tuple(hits / n_rep)
 
 
 def test_reward_pgr_intervals_are_calibrated() -> None:
