@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from sandwich.metrics.pgr_ci import pgr_with_ci
+from sandwich.metrics.pgr_ci import pattern_bootstrap, pgr_from_replicates, pgr_with_ci
 from sandwich.rewards.pairwise import (
     METHOD_PROMPTS,
     agreement_on_errors,
@@ -207,3 +207,34 @@ def test_agreement_on_errors() -> None:
     assert agreement_on_errors(student, supervisor, gold) == pytest.approx(2.5 / 4)
     assert agreement_on_errors(supervisor, supervisor, gold) == 1.0
     assert math.isnan(agreement_on_errors(student, gold, gold))
+
+
+def test_reward_pgr_properties() -> None:
+    """PGR of the weak preferences themselves is 0, of the ceiling's 1; the result does
+    not depend on the order of the comparisons (prompts are resampled, not rows)."""
+    rng = np.random.default_rng(6)
+    x = _correct(rng, [0.6, 0.7, 0.8], 80, 3, 0.3, 0.3).astype(float)
+    clusters = np.repeat([f"p{i}" for i in range(80)], 3)
+    w, s, c = x.T
+    assert reward_pgr(w, w, c, clusters, n_boot=200).pgr == 0.0
+    assert reward_pgr(w, c, c, clusters, n_boot=200).pgr == 1.0
+    perm = rng.permutation(len(x))
+    here = reward_pgr(w, s, c, clusters, n_boot=200, seed=1)
+    shuffled = reward_pgr(w[perm], s[perm], c[perm], clusters[perm], n_boot=200, seed=1)
+    assert here.pgr == pytest.approx(shuffled.pgr)
+    assert here.pgr_ci == pytest.approx(shuffled.pgr_ci) and here.gap_ci == pytest.approx(
+        shuffled.gap_ci
+    )
+
+
+def test_pgr_from_replicates_is_the_summary_of_pgr_with_ci() -> None:
+    """Given pgr_with_ci's own replicates, the public summary reproduces its result."""
+    rng = np.random.default_rng(7)
+    x = _correct(rng, [0.6, 0.7, 0.8], 100, 2, 0.3, 0.3)
+    ones = np.ones(len(x))
+    ref = pgr_with_ci(ones, *(x[:, j].astype(float) for j in range(3)), n_boot=400, seed=5)
+    reps = pattern_bootstrap(x, 400, 5)
+    assert pgr_from_replicates(x.mean(axis=0), reps) == ref
+    assert pgr_from_replicates(x.mean(axis=0), reps, method="m").method == "m"
+    with pytest.raises(ValueError, match=r"need point \(3,\) and reps \(n_boot, 3\)"):
+        pgr_from_replicates(x.mean(axis=0), reps[:, :2])
