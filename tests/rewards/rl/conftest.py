@@ -8,8 +8,28 @@ from pathlib import Path
 
 import pytest
 
-WORDS = ["the", "city", "of", "is", "in", "paris", "lyon", "berlin", "rome", "madrid",
-         "france", "germany", "italy", "spain", "a", "very", "old", "big", "small", "town"]  # fmt: skip
+WORDS = [
+    "the",
+    "city",
+    "of",
+    "is",
+    "in",
+    "paris",
+    "lyon",
+    "berlin",
+    "rome",
+    "madrid",
+    "france",
+    "germany",
+    "italy",
+    "spain",
+    "a",
+    "very",
+    "old",
+    "big",
+    "small",
+    "town",
+]
 SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]  # pad id 3: never assume pad id 0
 
 

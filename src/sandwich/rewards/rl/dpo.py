@@ -46,7 +46,9 @@ def check_pairs(pairs: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, s
         if not isinstance(pair, tuple | list) or len(pair) != 3:
             raise ConfigError(f"pairs[{i}]: a (prompt, chosen, rejected) triple, got {pair!r}")
         if not all(isinstance(x, str) for x in pair) or not str(pair[0]).strip():
-            raise ConfigError(f"pairs[{i}]: prompt, chosen and rejected must be strings, got {pair!r}")
+            raise ConfigError(
+                f"pairs[{i}]: prompt, chosen and rejected must be strings, got {pair!r}"
+            )
         if pair[1] == pair[2]:
             raise ConfigError(f"pairs[{i}]: chosen and rejected are the same text {pair[1]!r}")
         out.append((pair[0], pair[1], pair[2]))
@@ -98,7 +100,13 @@ class _Evaluator:
         proxy: RewardFn | None,
         cfg: DPOParams,
     ) -> None:
-        self.policy, self.prompts, self.gold, self.proxy, self.cfg = policy, prompts, gold, proxy, cfg
+        self.policy, self.prompts, self.gold, self.proxy, self.cfg = (
+            policy,
+            prompts,
+            gold,
+            proxy,
+            cfg,
+        )
         self.trainer: Any = None  # set once built: its reference model when not LoRA
         self.rows: dict[int, dict[str, Any]] = {}
         self.losses: dict[int, float] = {}
@@ -149,7 +157,7 @@ class _Evaluator:
 def _callback(ev: _Evaluator) -> Any:
     from transformers import TrainerCallback
 
-    class EvalLog(TrainerCallback):  # type: ignore[misc]
+    class EvalLog(TrainerCallback):
         def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             ev.evaluate(0, kw["model"])
 

@@ -67,7 +67,7 @@ class _Recorder:
 def _callback(recorder: _Recorder, steps: list[RLStep], started: float) -> Any:
     from transformers import TrainerCallback
 
-    class StepLog(TrainerCallback):  # type: ignore[misc]
+    class StepLog(TrainerCallback):
         """One RLStep per logged (= optimizer) step, joining TRL's log with the recorder."""
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:

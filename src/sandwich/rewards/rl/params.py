@@ -17,7 +17,9 @@ from sandwich.config import Strict
 class PolicyParams(Strict):
     """What RL and DPO share: the policy's adapters, precision, sampling and seed."""
 
-    lr: float = Field(1e-4, gt=0, description="AdamW learning rate (LoRA: 1e-4-ish; full: 1e-6-ish)")
+    lr: float = Field(
+        1e-4, gt=0, description="AdamW learning rate (LoRA: 1e-4-ish; full: 1e-6-ish)"
+    )
     lora: bool = Field(True, description="train LoRA adapters (peft; base frozen) or every weight")
     lora_r: int = Field(8, ge=1, description="LoRA rank")
     lora_alpha: int = Field(16, ge=1, description="LoRA scale")

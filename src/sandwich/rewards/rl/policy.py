@@ -54,12 +54,13 @@ def policy_directory(policy: str, store: Any = None) -> tuple[str, Path]:
     from sandwich.models import load_model
     from sandwich.models.hf import HFModel
 
-    backbone = load_model(policy, store=store, progress=False)
+    backbone = load_model(policy, store=store)
     if not isinstance(backbone, HFModel):
         raise ConfigError(
             f"policy {policy!r} is a {type(backbone).__name__}, not a transformers model; "
             "use a decoder such as smollm2-135m or a local Hugging Face directory"
         )
+    backbone.progress = False
     if backbone.kind != "decoder":
         raise ConfigError(f"policy {policy!r} is an encoder; RL needs a decoder (causal LM)")
     return backbone.name, backbone.directory
