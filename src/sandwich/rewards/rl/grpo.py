@@ -73,7 +73,7 @@ def _callback(recorder: _Recorder, steps: list[RLStep], started: float) -> Any:
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
             logs = logs or {}
-            if "kl" not in logs:  # the end-of-training summary, not a step
+            if "loss" not in logs:  # the end-of-training summary, not a step
                 return
             step = int(state.global_step)
             # the samples this step trained on: the latest generation at or before it
@@ -83,7 +83,8 @@ def _callback(recorder: _Recorder, steps: list[RLStep], started: float) -> Any:
                 raise RuntimeError(f"RL step {step}: no rewards were recorded for its samples")
             row = recorder.by_step[max(done)]
             length = statistics.fmean(row["length"])  # as TRL's completion mask counts tokens
-            kl_tok = float(logs["kl"] or 0.0)
+            # RLOO logs KL when it samples: a step reusing samples keeps their KL
+            kl_tok = float(logs.get("kl") or 0.0) if "kl" in logs else steps[-1].kl_per_token
             steps.append(
                 RLStep(
                     step=step,
