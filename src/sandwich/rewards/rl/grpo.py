@@ -139,6 +139,8 @@ def run_policy_rl(
     texts = check_prompts(prompts)
     if not callable(proxy) or not callable(gold):
         raise ConfigError("run_policy_rl: proxy and gold must be callables (prompts, completions)")
+    if cfg.save_policy and out_dir is None:
+        raise ConfigError("run_policy_rl: save_policy needs an out_dir to write the policy to")
     with tempfile.TemporaryDirectory(prefix="sandwich-rl-") as tmp:
         work = Path(out_dir) if out_dir is not None else Path(tmp)
         with torch_threads(cfg.num_threads), offline():
@@ -193,6 +195,8 @@ def _train(
     )
     quiet(trainer)
     trainer.train()
+    if cfg.save_policy:
+        trainer.save_model(str(work / "policy"))
     if len(steps) != cfg.steps:
         raise RuntimeError(f"RL run logged {len(steps)} steps, expected {cfg.steps}")
     return steps
