@@ -90,7 +90,9 @@ def test_save_policy_writes_the_adapter(tiny_policy: Path, tmp_path: Path) -> No
 def test_rloo_trainer_runs(tiny_policy: Path) -> None:
     cfg = RLParams(trainer="rloo", steps=2, batch_size=2, num_generations=2, max_new_tokens=4)
     steps = run_policy_rl(str(tiny_policy), PROMPTS, count_word("paris"), count_word("rome"), cfg)
-    assert [s.step for s in steps] == [1, 2] and all(s.kl >= 0 for s in steps)
+    assert [s.step for s in steps] == [1, 2] and steps[0].kl == 0.0
+    # RLOO's KL is TRL's log-ratio estimate (k1): unbiased, not clipped at 0
+    assert all(math.isfinite(s.kl) and s.kl_logratio == s.kl for s in steps)
 
 
 @pytest.mark.parametrize("trainer", ["grpo", "rloo"])
