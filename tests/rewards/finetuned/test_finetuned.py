@@ -195,6 +195,18 @@ def test_selection_on_held_out_pairs(llama_dir: Path, pairs: tuple) -> None:
     assert len(scores) == 6 and s["best_step"] == min(scores, key=scores.__getitem__)
 
 
+def test_selection_holds_out_whole_groups(llama_dir: Path, pairs: tuple) -> None:
+    """With groups (e.g. each pair's prompt), whole groups are held out: 2 of 10 groups of
+    19-20 pairs (38-40 pairs), not 25% of the pairs (48)."""
+    a, b, p = pairs
+    groups = [f"g{i % 10}" for i in range(len(p))]  # g0, g1: 20 pairs; the others: 19
+    params = FULL.model_copy(update={"val_fraction": 0.25, "epochs": 1})
+    rm = train_reward_model(str(llama_dir), a, b, p, params, seed=0, groups=groups)
+    assert 192 - rm.train_summary["n_fit"] in (38, 39, 40)
+    with pytest.raises(ValueError, match="groups must have one entry per pair: got 3 for 192"):
+        train_reward_model(str(llama_dir), a, b, p, params, groups=["x"] * 3)
+
+
 def test_auto_minibatch_counts_a_pair_as_two_texts(
     llama_dir: Path, pairs: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:
