@@ -278,6 +278,7 @@ def train_reward_model(
         "steps": result.steps,
         "losses": [round(x, 6) for x in result.losses],
         "best_step": result.best_step,
+        "resumed_from": result.resumed_from,
         "val_scores": result.val_scores,
         "n_pairs": len(p),
         "n_fit": len(fit_rows),

@@ -254,3 +254,53 @@ def test_bad_input_raises_clearly(llama_dir: Path) -> None:
         FineTunedRMParams(batch_size=16, minibatch_size=6)
     with pytest.raises(ValidationError, match="mode"):
         FineTunedRMParams(mode="top")  # type: ignore[arg-type]
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("mode", ["full", "lora"])
+def test_a_killed_training_resumes_from_its_checkpoint(
+    mode: str, llama_dir: Path, pairs: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a checkpoint_dir, a training killed in step 7 of 10 and started again resumes at
+    the step-6 checkpoint and ends with the rewards of an uninterrupted run."""
+    from sandwich.elicit.finetune import losses
+
+    a, b, p = (x[:40] for x in pairs)
+    params = MODES[mode].model_copy(
+        update={"epochs": 2, "batch_size": 8, "minibatch_size": 4, "checkpoint_every": 3}
+    )
+    whole = train_reward_model(str(llama_dir), a, b, p, params, seed=3)
+    calls = {"n": 0}
+
+    def crashing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] > 12:  # minibatch 13 of 20: optimizer step 7
+            raise Crash
+        return xent(*args, **kwargs)
+
+    ckpt = tmp_path / "ckpt"
+    with monkeypatch.context() as m:
+        m.setattr(losses, "xent", crashing)
+        with pytest.raises(Crash):
+            train_reward_model(str(llama_dir), a, b, p, params, seed=3, checkpoint_dir=ckpt)
+    assert (ckpt / "state.pt").is_file()
+    resumed = train_reward_model(str(llama_dir), a, b, p, params, seed=3, checkpoint_dir=ckpt)
+    assert resumed.train_summary["resumed_from"] == 6  # the last checkpoint before the crash
+    assert resumed.train_summary["steps"] == whole.train_summary["steps"] == 10
+    np.testing.assert_allclose(resumed.reward(a + b), whole.reward(a + b), rtol=0, atol=1e-5)
+
+
+def test_bf16_autocast_trains_and_scores(llama_dir: Path, pairs: tuple, held_out: tuple) -> None:
+    """mixed_precision bf16 (the loop's autocast with bf16 copies of the frozen weights)
+    learns the planted rule too, and the master weights stay fp32."""
+    a, b, p = pairs
+    rm = train_reward_model(
+        str(llama_dir), a, b, p, LORA.model_copy(update={"mixed_precision": "bf16"}), seed=0
+    )
+    assert rm.resolved["mixed_precision"] == "bf16"
+    assert all(t.dtype == torch.float32 for t in rm.module.parameters())
+    ta, tb, tp = held_out
+    assert pairwise_accuracy(rm.prob(ta, tb), tp) > 0.9
