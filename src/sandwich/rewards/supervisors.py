@@ -120,8 +120,8 @@ class PrefQuestions:
 
     def uniforms(self, salt: str, seed: int) -> np.ndarray:
         """(n, 3) uniforms fixed by (salt, seed, the comparison): order-independent."""
-        return np.array([item_uniforms(salt, seed, f"{p}|{a}|{b}")
-                         for p, a, b in zip(self.prompt_ids, self.a, self.b, strict=True)])  # fmt: skip
+        keys = zip(self.prompt_ids, self.a, self.b, strict=True)
+        return np.array([item_uniforms(salt, seed, f"{p}|{a}|{b}") for p, a, b in keys])
 
 
 class PreferenceSupervisor(ABC):
