@@ -223,16 +223,22 @@ class JudgePreferences(PreferenceSupervisor):
     def __init__(self, generator: Generator, batch_size: int = 16) -> None:
         self.generator, self.batch_size = generator, batch_size
 
-    def _p_first(self, prompts: Sequence[str], first: Sequence[str],
-                 second: Sequence[str]) -> np.ndarray:  # fmt: skip
+    def _p_first(
+        self, prompts: Sequence[str], first: Sequence[str], second: Sequence[str]
+    ) -> np.ndarray:
         from sandwich.models.generation.base import ChoiceRequest, Message
 
         requests = [
-            ChoiceRequest((Message("user", JUDGE_PROMPT.format(prompt=p, first=x.strip(),
-                                                                second=y.strip())),),
-                          ("1", "2"))
+            ChoiceRequest(
+                (
+                    Message(
+                        "user", JUDGE_PROMPT.format(prompt=p, first=x.strip(), second=y.strip())
+                    ),
+                ),
+                ("1", "2"),
+            )
             for p, x, y in zip(prompts, first, second, strict=True)
-        ]  # fmt: skip
+        ]
         out = np.full(len(requests), np.nan)
         for start in range(0, len(requests), self.batch_size):
             chunk = requests[start : start + self.batch_size]
@@ -251,8 +257,7 @@ class JudgePreferences(PreferenceSupervisor):
         return np.where(seen > 0, total / np.maximum(seen, 1), 0.5)
 
     def spec(self) -> dict[str, Any]:
-        return {"name": self.name, "generator": self.generator.describe(),
-                "prompt": JUDGE_PROMPT}  # fmt: skip
+        return {"name": self.name, "generator": self.generator.describe(), "prompt": JUDGE_PROMPT}
 
 
 def build_pref_supervisor(

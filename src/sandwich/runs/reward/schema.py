@@ -373,8 +373,9 @@ def _check(config: Any, section: RewardSection) -> list[str]:
         elif model is not None:
             problems += _params_problems(f"{where}.params", model, sup.params)
     if "finetuned" in section.reward_models and section.finetuned is None:
-        problems.append("reward.finetuned: reward_models lists finetuned; give its params "
-                        "({} for the defaults)")  # fmt: skip
+        problems.append(
+            "reward.finetuned: reward_models lists finetuned; give its params ({} for the defaults)"
+        )
     check_unique("reward.strong", list(section.strong), problems)
     check_unique("reward.supervisors", [s.display for s in section.supervisors], problems)
     check_unique("reward.reward_models", list(section.reward_models), problems)
