@@ -381,7 +381,23 @@ def _check(config: Any, section: RewardSection) -> list[str]:
     check_unique("reward.reward_models", list(section.reward_models), problems)
     if section.task.path and not Path(section.task.path).is_file():
         problems.append(f"reward.task.path: no such file {section.task.path!r}")
-    return problems
+    return problems + _task_problems(section.task)
+
+
+def _task_problems(task: RewardTaskConfig) -> list[str]:
+    """An unknown built-in preference task or a bad parameter of it (nothing is built)."""
+    if task.name is None:
+        return []
+    from sandwich.registry import param_problems
+    from sandwich.rewards.data import REWARD_TASKS
+
+    given = {k: v for k, v in task.params.items() if k != "gold"}
+    return param_problems(
+        "reward.task",
+        REWARD_TASKS,
+        task.name,
+        {**given, "seed": task.seed, "n_items": task.n_prompts},
+    )
 
 
 def _params_problems(where: str, model: type[BaseModel], given: dict[str, Any]) -> list[str]:
