@@ -7,13 +7,14 @@ reward model on; T, to measure the supervisor itself):
 - ``weak-rm:<model>``: a weak reward model: a Bradley-Terry head on a weak
   model's frozen features of the completions, fit on A's gold preferences
   (the analogue of w2s's weak model, fit on A's gold labels).
-- ``nonexpert``: a simulated non-expert that sees only part of the gold
-  program: whether a completion's gold reaches ``threshold`` (geo-prefs at
-  0.5: the right continent), not how far above. When the two completions are on
-  different sides it prefers the better one, wrong with probability ``noise *
-  difficulty`` (the prompt's difficulty in [0, 1]); on the same side it guesses.
-  Its errors are systematic (every right-continent-but-wrong-country vs
-  right-country pair is a coin flip), the harder case for a student.
+- ``nonexpert``: a simulated non-expert that knows the easier prompts and sees
+  only part of the gold program there. On a prompt of difficulty below
+  ``knowledge`` it sees whether each completion's gold reaches ``threshold``
+  (geo-prefs at 0.5: the right continent), not how far above: when the two are
+  on different sides it prefers the better one (wrong with probability
+  ``noise``), on the same side it guesses. On a harder prompt it guesses. Its
+  errors are systematic (hard prompts, and every right-continent-but-wrong-
+  country vs right-country pair, are coin flips), the harder case for a student.
 - ``judge:<generator>``: a weak judge asked "which completion is better, 1 or
   2?" through :class:`~sandwich.models.generation.base.ChoiceRequest`, P(1) read
   from its log-probs, both orders averaged (position bias cancels).
@@ -185,26 +186,30 @@ class WeakRMPreferences(PreferenceSupervisor):
 
 
 class NonexpertPreferences(PreferenceSupervisor):
-    """Sees only whether gold reaches ``threshold``; errs with ``noise * difficulty``;
-    guesses between completions on the same side (module docstring)."""
+    """Knows prompts easier than ``knowledge``; there sees only whether gold reaches
+    ``threshold`` and errs with ``noise``; guesses everywhere else (module docstring)."""
 
     name = "nonexpert"
 
-    def __init__(self, threshold: float = 0.5, noise: float = 0.3) -> None:
-        self.threshold, self.noise = threshold, noise
+    def __init__(self, threshold: float = 0.5, knowledge: float = 0.6, noise: float = 0.1) -> None:
+        self.threshold, self.knowledge, self.noise = threshold, knowledge, noise
 
     def prefs(self, questions: PrefQuestions, seed: int) -> np.ndarray:
         ga, gb = questions.coarse_gold(self.threshold)
         u = questions.uniforms("nonexpert-prefs", seed)
-        sees = ga != gb
+        sees = (ga != gb) & (questions.difficulty < self.knowledge)
         right = (ga > gb).astype(float)
-        flip = u[:, 0] < self.noise * np.clip(questions.difficulty, 0.0, 1.0)
-        answer = np.where(flip, 1.0 - right, right)
+        answer = np.where(u[:, 0] < self.noise, 1.0 - right, right)
         guess = (u[:, 1] < 0.5).astype(float)
         return np.where(sees, answer, guess)
 
     def spec(self) -> dict[str, Any]:
-        return {"name": self.name, "threshold": self.threshold, "noise": self.noise}
+        return {
+            "name": self.name,
+            "threshold": self.threshold,
+            "knowledge": self.knowledge,
+            "noise": self.noise,
+        }
 
 
 JUDGE_PROMPT = (
@@ -271,7 +276,7 @@ def build_pref_supervisor(
         return GoldPreferences()
     if cfg.name == "nonexpert":
         p = NonexpertParams.model_validate(cfg.params)
-        return NonexpertPreferences(threshold=p.threshold, noise=p.noise)
+        return NonexpertPreferences(threshold=p.threshold, knowledge=p.knowledge, noise=p.noise)
     if cfg.name == "weak-rm" and cfg.model is not None:
         return WeakRMPreferences(cfg.model, l2=WeakRMParams.model_validate(cfg.params).l2)
     if cfg.name == "judge" and cfg.generator is not None:

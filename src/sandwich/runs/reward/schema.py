@@ -122,9 +122,10 @@ class NonexpertParams(Strict):
         description="it sees only whether a completion's gold reaches this (geo-prefs: the "
         "right continent), not how far above; completions on the same side are a guess",
     )
-    noise: float = Field(
-        0.3, ge=0.0, le=1.0, description="chance of a flipped answer at difficulty 1 (x difficulty)"
+    knowledge: float = Field(
+        0.6, ge=0.0, le=1.0, description="it knows prompts of difficulty below this; guesses above"
     )
+    noise: float = Field(0.1, ge=0.0, le=1.0, description="chance of a flipped answer it knows")
 
 
 class WeakRMParams(Strict):
