@@ -223,3 +223,23 @@ def pgr_with_ci_over_seeds(
     if len(correct) == 1:
         return _within_seed(correct[0], n_boot, seed, alpha, min_gap)
     return pgr_over_seed_accuracies([c.mean(axis=0) for c in correct], alpha, min_gap)
+
+
+def pgr_from_replicates(
+    point: ArrayLike,
+    reps: ArrayLike,
+    alpha: float = 0.05,
+    min_gap: float = DEFAULT_MIN_GAP,
+    method: str = METHOD_BOOTSTRAP,
+) -> PGRResult:
+    """PGR and its percentile intervals from point accuracies (3,) and the replicates
+    (n_boot, 3) of any paired bootstrap, columns weak, student, ceiling.
+
+    For resampling units other than single items, e.g. the prompts that several
+    comparisons share (:mod:`sandwich.rewards.pairwise`); ``method`` names the unit.
+    """
+    p = np.asarray(point, dtype=np.float64)
+    r = np.asarray(reps, dtype=np.float64)
+    if p.shape != (3,) or r.ndim != 2 or r.shape[1] != 3 or len(r) == 0:
+        raise ValueError(f"need point (3,) and reps (n_boot, 3), got {p.shape} and {r.shape}")
+    return _summarise(p, r, alpha, min_gap)._replace(method=method)
