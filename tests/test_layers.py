@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS = [
     {"errors", "config", "registry", "store", "__init__"},
     {"tasks", "models", "metrics"},
-    {"supervision", "elicit", "protocols", "feedback", "testing", "honesty"},
+    {"supervision", "elicit", "protocols", "feedback", "testing", "honesty", "rewards"},
     {"results"},
     {"report"},
     {"runs"},
