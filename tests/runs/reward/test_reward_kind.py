@@ -28,11 +28,11 @@ from sandwich.store import ArtifactStore
 from sandwich.store.hashing import digest
 
 PROMPT = re.compile(r"What is (\d+) \+ (\d+)\?")
-OFFSETS = (0, 0, 0, 1, -1, 2, 5, -5, 20, -20, 50)
+OFFSETS = (0, 0, 0, 50, -50)  # wrong answers tie under gold: the features see right/wrong
 
 
 class ArithPolicy(Generator):
-    """Answers a sum with an error drawn by the request's seed (often right)."""
+    """Answers a sum, right or off by 50 by the request's seed (3 in 5 right)."""
 
     def __init__(self) -> None:
         self.calls = 0
@@ -58,7 +58,11 @@ def config(**reward: Any) -> RunConfig:
         "task": {"name": "arith-prefs", "n_prompts": 90, "params": {"ops": "+"}},
         "policy": {"backend": "fake", "model": "arith-policy"},
         "strong": ["fake-strong"],
-        "supervisors": ["gold", "weak-rm:fake-weak", "nonexpert"],
+        "supervisors": [
+            "gold",
+            "weak-rm:fake-weak",
+            {"name": "nonexpert", "params": {"knowledge": 0.3}},
+        ],
         "comparisons": {"samples": 4, "per_prompt": 6},
         "bon": {"n": 16},
         **reward,
@@ -137,7 +141,7 @@ def test_run_resume_results_and_report(tmp_path: Path) -> None:
     # best-of-n: n = 1, 2, 4, 8, 16, relative to the policy (0 at n = 1), KL_bon exact
     ns = [p.n for p in gold.bon]
     assert ns == [1, 2, 4, 8, 16]
-    assert gold.bon[0].gold == 0.0 and gold.bon[0].kl == 0.0
+    assert gold.bon[0].gold == pytest.approx(0.0, abs=1e-12) and gold.bon[0].kl == 0.0
     for p in gold.bon:
         assert p.kl == pytest.approx(np.log(p.n) - (p.n - 1) / p.n)
     assert gold.bon[-1].proxy > 0.5  # the proxy's own reward climbs with n

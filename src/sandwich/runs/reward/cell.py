@@ -369,34 +369,27 @@ def _gao(fit: Any) -> GaoFitRecord | None:
 def bon_measure(
     data: RewardData, proxy_rewards: np.ndarray, n_boot: int, seed: int
 ) -> tuple[list[BonPointRecord], Any, Any]:
-    """The best-of-n curve of T's prompts (gold and proxy relative to the policy's mean,
-    proxy in standard deviations of the policy's proxy reward) and the Gao fits."""
+    """The best-of-n curve of T's prompts (gold and proxy gains over the policy's mean, the
+    proxy in standard deviations of its reward of the policy's samples) and the Gao fits."""
     from sandwich.rewards.bon import bon_curve
-    from sandwich.rewards.gao import fit_bon
+    from sandwich.rewards.gao import fit_bon_curve
 
     gold = data.bon_gold()
     proxy = proxy_rewards.reshape(gold.shape)
-    scale = float(proxy.std()) or 1.0
-    proxy = (proxy - proxy.mean()) / scale
+    proxy = proxy / (float(proxy.std()) or 1.0)
     points = bon_curve(proxy, gold, section_of(data.ctx).bon.curve, n_boot, seed)
-    base_g, base_p = points[0].gold, points[0].proxy  # n = 1: the policy itself
     records = [
         BonPointRecord(
-            n=p.n,
-            kl=float(p.kl),
-            sqrt_kl=float(p.sqrt_kl),
-            gold=p.gold - base_g,
-            gold_ci=(p.gold_ci[0] - base_g, p.gold_ci[1] - base_g),
-            proxy=p.proxy - base_p,
-            proxy_ci=(p.proxy_ci[0] - base_p, p.proxy_ci[1] - base_p),
+            n=p.n, kl=p.kl, sqrt_kl=p.sqrt_kl, gold=p.gold_gain,
+            gold_ci=_interval(p.gold_gain_ci), proxy=p.proxy_gain,
+            proxy_ci=_interval(p.proxy_gain_ci),
         )
         for p in points
-    ]
-    d = np.array([r.sqrt_kl for r in records])
-    fits = []
-    for ys in ([r.gold for r in records], [r.proxy for r in records]):
+    ]  # fmt: skip
+    fits: list[Any] = []
+    for reward in ("gold", "proxy"):
         try:
-            fits.append(fit_bon(d, np.array(ys)))
+            fits.append(fit_bon_curve(points, reward))  # type: ignore[arg-type]
         except ValueError:  # too few points for a fit
             fits.append(None)
     return records, fits[0], fits[1]
