@@ -23,6 +23,7 @@ curve with its intervals, the Gao fits) are recomputed from stored arrays.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -330,19 +331,23 @@ def reward_model(
 
 
 def _finetuned(ctx: RunContext, data: RewardData, strong: str, labels: np.ndarray) -> Arrays:
-    """The strong model fine-tuned with a scalar head (rewards.finetuned) on B's labels."""
-    from sandwich.rewards import finetuned as ft  # type: ignore[attr-defined]
+    """The strong model fine-tuned with a scalar head (rewards.finetuned) on B's labels; a
+    killed training resumes from its checkpoints (removed once the rewards are stored)."""
+    from sandwich.rewards.finetuned import FineTunedRMParams, train_reward_model
 
-    params = ft.FineTunedRMParams.model_validate(section_of(ctx).finetuned or {})
+    params = FineTunedRMParams.model_validate(section_of(ctx).finetuned or {})
     texts = [it.text for it in data.task_of(data.full).items]
     ra, rb = data.rows("train_strong")
-    trained = ft.train_reward_model(
-        strong, [texts[i] for i in ra], [texts[i] for i in rb], labels, params, data.seed
-    )
+    workdir = ctx.store.root / "checkpoints" / rm_key(data, "finetuned", strong, labels).hex
+    trained = train_reward_model(
+        strong, [texts[i] for i in ra], [texts[i] for i in rb], labels, params, data.seed,
+        store=ctx.store, checkpoint_dir=workdir, progress=ctx.progress,
+    )  # fmt: skip
     out = {"comparisons": np.asarray(trained.reward(texts), dtype=np.float64)}
     if data.bon is not None:
         bon_texts = [it.text for it in data.task_of(data.bon).items]
         out["bon"] = np.asarray(trained.reward(bon_texts), dtype=np.float64)
+    shutil.rmtree(workdir, ignore_errors=True)
     return out
 
 

@@ -373,6 +373,10 @@ def _check(config: Any, section: RewardSection) -> list[str]:
             problems.append(f"{where}.params: the {sup.name} supervisor takes none")
         elif model is not None:
             problems += _params_problems(f"{where}.params", model, sup.params)
+    if section.finetuned is not None:
+        from sandwich.rewards.finetuned import FineTunedRMParams
+
+        problems += _params_problems("reward.finetuned", FineTunedRMParams, section.finetuned)
     if "finetuned" in section.reward_models and section.finetuned is None:
         problems.append(
             "reward.finetuned: reward_models lists finetuned; give its params ({} for the defaults)"
@@ -408,7 +412,8 @@ def _params_problems(where: str, model: type[BaseModel], given: dict[str, Any]) 
         model.model_validate(given)
     except ValidationError as exc:
         return [
-            f"{where}.{'.'.join(str(p) for p in e['loc'])}: "
+            ".".join([where, *(str(p) for p in e["loc"])])
+            + ": "
             + ("unknown parameter" if e["type"] == "extra_forbidden" else e["msg"])
             for e in exc.errors()
         ]
