@@ -85,3 +85,51 @@ def test_a_finetuned_reward_model_runs_stores_and_resumes(tmp_path: Path) -> Non
     assert [r.student_acc for r in again.results.cells_of("reward")] == [
         r.student_acc for r in rows
     ]
+
+
+@pytest.mark.integration  # TRL's GRPO on a tiny model: about 15 s of CPU, more when loaded
+def test_the_rl_block_trains_the_policy_against_the_proxy_and_logs_gold(tmp_path: Path) -> None:
+    """RL (rewards.rl, TRL GRPO) of a tiny local policy against the bt proxy on T's prompts:
+    one logged step each with KL, proxy and gold; plotted; read back on a rerun."""
+    llama = str(tiny_llama(tmp_path / "llama"))
+    section: dict[str, Any] = {
+        "task": {"name": "arith-prefs", "n_prompts": 30, "params": {"ops": "+"}},
+        "policy": {"backend": "local", "model": llama, "prompt_format": "plain"},
+        "strong": [llama],
+        "supervisors": ["gold"],
+        "sampling": {"max_new_tokens": 3},
+        "comparisons": {"samples": 3, "per_prompt": 3},
+        "bon": {"n": 4},
+        "rl": {"steps": 3, "batch_size": 2, "num_generations": 2, "max_new_tokens": 3,
+               "prompt_format": "plain"},
+    }  # fmt: skip
+    cfg = parse_config({"name": "rwrl", "seeds": [0], "bootstrap": {"n_boot": 100},
+                        "reward": section})  # fmt: skip
+    store = ArtifactStore(tmp_path / "store")
+
+    def go() -> Any:
+        return run(cfg, runs_root=tmp_path / "runs", store=store, progress=False,
+                   executor=LocalExecutor(progress=False))  # fmt: skip
+
+    out = go()
+    (row,) = out.results.cells_of("reward")
+    assert [s.step for s in row.rl] == [1, 2, 3] or len(row.rl) == 3
+    assert all(s.kl >= 0.0 for s in row.rl)
+    assert list((out.run_dir / "plots").glob("reward-rl-*.png"))
+    again = go()
+    assert again.results.cells_of("reward")[0].rl == row.rl
+
+
+def test_rl_needs_a_local_policy_and_the_bt_proxy() -> None:
+    from sandwich.errors import ConfigError
+
+    section = {
+        "task": "arith-prefs", "policy": {"backend": "fake", "model": "p"},
+        "strong": ["fake-strong"], "supervisors": ["gold"], "reward_models": ["finetuned"],
+        "finetuned": {}, "rl": {"steps": 0},
+    }  # fmt: skip
+    with pytest.raises(ConfigError) as err:
+        parse_config({"name": "x", "reward": section})
+    text = str(err.value)
+    assert "reward.rl.steps" in text and "give a local policy" in text
+    assert "add bt to reward_models" in text

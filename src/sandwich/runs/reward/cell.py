@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Any
@@ -59,6 +59,7 @@ from sandwich.runs.reward.schema import (
     RewardRecord,
     RewardSection,
     RewardTaskConfig,
+    RLStepRecord,
     policy_label,
 )
 from sandwich.store import ArtifactKey
@@ -351,6 +352,54 @@ def _finetuned(ctx: RunContext, data: RewardData, strong: str, labels: np.ndarra
     return out
 
 
+def rl_key(data: RewardData, strong: str, labels: np.ndarray) -> ArtifactKey:
+    section = section_of(data.ctx)
+    inputs = {"rm": rm_key(data, "bt", strong, labels).hex, "rl": section.rl,
+              "policy": data.policy, "features": data.ctx.config.features.model_dump()}  # fmt: skip
+    return ArtifactKey("reward-rl", VERSION, inputs)
+
+
+def policy_rl(ctx: RunContext, data: RewardData, strong: str, labels: np.ndarray) -> list[Any]:
+    """RL of the policy against the Bradley-Terry proxy on T's prompts (``rewards.rl``):
+    per step, KL to the initial policy and the mean proxy and gold reward of its samples."""
+    from sandwich.rewards.data import join_text
+    from sandwich.rewards.rl import RLParams, run_policy_rl
+    from sandwich.runs.features import feature_spec
+
+    gold_program = data.gold_program
+    if gold_program is None:
+        raise ConfigError("reward.rl: RL needs the task's gold program (a built-in task)")
+    params = RLParams.model_validate(section_of(ctx).rl or {})
+
+    def compute() -> list[dict[str, Any]]:
+        head = fit_bt(data, strong, labels)
+        model = ctx.features.model(strong)
+        spec = feature_spec(model, ctx.config.features)
+        by_text = {p.prompt: p for p in data.parts["test"].prompts}
+
+        def prompt_of(text: str) -> RewardPrompt:
+            found = by_text.get(text)
+            if found is not None:
+                return found
+            return next(p for t, p in by_text.items() if text.endswith(t) or t.endswith(text))
+
+        def proxy(prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
+            pairs = zip(prompts, completions, strict=True)
+            texts = [join_text(prompt_of(p).prompt, c) for p, c in pairs]
+            x = model.features(texts, spec).reshape(len(texts), -1)
+            return [float(v) for v in head.reward(x)]
+
+        def gold(prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
+            pairs = zip(prompts, completions, strict=True)
+            return [float(gold_program(prompt_of(p), c)) for p, c in pairs]
+
+        policy = str(data.policy["model"])
+        steps = run_policy_rl(policy, list(by_text), proxy, gold, params, store=ctx.store)
+        return [{"step": s.step, "kl": s.kl, "proxy": s.proxy, "gold": s.gold} for s in steps]
+
+    return list(ctx.store.json(rl_key(data, strong, labels), compute))
+
+
 def _interval(ci: Any) -> tuple[float | None, float | None]:
     lo, hi = (float(v) for v in ci)
     return (None if np.isnan(lo) else lo, None if np.isnan(hi) else hi)
@@ -454,6 +503,12 @@ def run_cell(
         if gao_gold is not None and gao_gold.peak_d is None:
             flags.append(FLAG_NO_PEAK)
     section = section_of(ctx)
+    rl_steps: list[RLStepRecord] = []
+    gao_rl = None
+    if section.rl is not None and cell.rm == "bt" and data.gold_program is not None:
+        done = policy_rl(ctx, data, cell.strong, prefs["train_strong"])
+        rl_steps = [RLStepRecord(**s) for s in done]
+        gao_rl = _rl_fit(rl_steps)
     return RewardRecord(
         task=cell.task.label,
         policy=policy_label(cell.policy),
@@ -480,6 +535,8 @@ def run_cell(
         gao_gold=gao_gold,
         gao_proxy=gao_proxy,
         bon_peak_n=peak,
+        rl=rl_steps,
+        gao_rl_gold=gao_rl,
         flags=flags,
         specs={
             "supervisor": sup.spec(),
@@ -492,6 +549,19 @@ def run_cell(
         },
         seconds=round(timer() - start, 3),
     )
+
+
+def _rl_fit(steps: list[RLStepRecord]) -> GaoFitRecord | None:
+    """Gao's RL form of the gold reward (relative to the first step) against sqrt(KL)."""
+    from sandwich.rewards.gao import fit_rl
+
+    if len(steps) < 3:
+        return None
+    d = np.sqrt(np.maximum([s.kl for s in steps], 0.0))
+    try:
+        return _gao(fit_rl(d, np.array([s.gold for s in steps]) - steps[0].gold))
+    except ValueError:
+        return None
 
 
 def _gold_shares(data: RewardData) -> dict[str, float]:

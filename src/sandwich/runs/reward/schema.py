@@ -377,6 +377,15 @@ def _check(config: Any, section: RewardSection) -> list[str]:
         from sandwich.rewards.finetuned import FineTunedRMParams
 
         problems += _params_problems("reward.finetuned", FineTunedRMParams, section.finetuned)
+    if section.rl is not None:
+        from sandwich.rewards.rl import RLParams
+
+        problems += _params_problems("reward.rl", RLParams, section.rl)
+        if section.policy.get("backend") != "local":
+            problems.append("reward.rl: RL trains the policy's weights: give a local policy "
+                            "(backend: local)")  # fmt: skip
+        if "bt" not in section.reward_models:
+            problems.append("reward.rl: RL's proxy is the bt reward model: add bt to reward_models")
     if "finetuned" in section.reward_models and section.finetuned is None:
         problems.append(
             "reward.finetuned: reward_models lists finetuned; give its params ({} for the defaults)"
