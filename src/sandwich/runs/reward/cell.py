@@ -443,7 +443,7 @@ def bon_measure(
     fits: list[Any] = []
     for reward in ("gold", "proxy"):
         try:
-            fits.append(fit_bon_curve(points, reward))  # type: ignore[arg-type]
+            fits.append(fit_bon_curve(points, reward))
         except ValueError:  # too few points for a fit
             fits.append(None)
     return records, fits[0], fits[1]

@@ -141,7 +141,7 @@ def _seed_stages(
         ready = _stored(ctx, ckey) and _stored(ctx, bkey)
     else:
         ready = True
-        test = []
+        test = ()
     data = RewardData.build(ctx, task, policy, seed) if ready else None
     why = None if ready else "its key holds the policy's samples, which are not stored yet"
     samples = section.comparisons.samples if gold is not None else 2

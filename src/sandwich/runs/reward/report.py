@@ -121,7 +121,12 @@ def bon_figure(rows: list[RewardRecord], title: str) -> Figure:
             )
             if fit is not None:
                 ax.plot(*_curve(fit, d_max), color=color, linewidth=1, alpha=0.8)
-                if attr == "gold" and fit.peak_d is not None and 0 < fit.peak_d <= 1.5 * d_max:
+                if (
+                    attr == "gold"
+                    and fit.peak_d is not None
+                    and fit.peak_r is not None
+                    and 0 < fit.peak_d <= 1.5 * d_max
+                ):
                     ax.plot(
                         [fit.peak_d],
                         [fit.peak_r],

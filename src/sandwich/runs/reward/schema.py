@@ -361,7 +361,11 @@ def _check(config: Any, section: RewardSection) -> list[str]:
     for i, s in enumerate(section.strong):
         if (msg := check_model_name(s)) is not None:
             problems.append(f"reward.strong.{i}: {msg}")
-    params = {"nonexpert": NonexpertParams, "weak-rm": WeakRMParams, "judge": JudgeParams}
+    params: dict[str, type[BaseModel]] = {
+        "nonexpert": NonexpertParams,
+        "weak-rm": WeakRMParams,
+        "judge": JudgeParams,
+    }
     for i, sup in enumerate(section.supervisors):
         where = f"reward.supervisors.{i}"
         if sup.model is not None and (msg := check_model_name(sup.model)) is not None:
