@@ -51,15 +51,23 @@ class ArithGold:
 OPS = {"+": lambda a, b: a + b, "*": lambda a, b: a * b}
 
 
+FEW_SHOT = "What is 12 + 7? Answer: 19\nWhat is 6 * 8? Answer: 48\n"
+"""The optional few-shot prefix (``shots=True``): two solved examples, one per line."""
+
+
 class ArithPrefsParams(task_params(200)):  # type: ignore[misc]
     max_digits: int = Field(2, ge=1, le=6, description="most digits of an operand")
     ops: str = Field("+*", pattern=r"^[+*]{1,2}$", description="operations drawn from: + and/or *")
+    shots: bool = Field(False, description="start the prompt with two solved examples")
 
 
 @takes(ArithPrefsParams)
-def arith_prefs(n_items: int, seed: int, max_digits: int, ops: str) -> list[RewardPrompt]:
+def arith_prefs(
+    n_items: int, seed: int, max_digits: int, ops: str, shots: bool
+) -> list[RewardPrompt]:
     """``n_items`` distinct prompts "What is {a} {op} {b}? Answer:" with operands of 1 to
-    ``max_digits`` digits (digit count uniform) and ``op`` uniform over ``ops``.
+    ``max_digits`` digits (digit count uniform) and ``op`` uniform over ``ops``; with
+    ``shots``, after :data:`FEW_SHOT`.
 
     Group: the smaller operand (a sum and its swapped twin, and every question about
     one number, stay in one split). Difficulty: ``0.5 * (digits - 1) / max(1, max_digits
@@ -78,7 +86,7 @@ def arith_prefs(n_items: int, seed: int, max_digits: int, ops: str) -> list[Rewa
         a = int(rng.integers(0 if da == 1 else 10 ** (da - 1), 10**da))
         b = int(rng.integers(0 if db == 1 else 10 ** (db - 1), 10**db))
         op = op_list[int(rng.integers(len(op_list)))]
-        text = f"What is {a} {op} {b}? Answer:"
+        text = (FEW_SHOT if shots else "") + f"What is {a} {op} {b}? Answer:"
         if text in seen:
             continue
         seen.add(text)
