@@ -19,7 +19,7 @@ random tie-break of every subset exactly (``tests/rewards/stats/test_bon.py``
 enumerates all subsets).
 
 ``KL_bon = log n - (n - 1) / n`` is the analytic KL divergence of the
-best-of-n policy from the initial policy (Stiennon et al. 2020; exact for
+best-of-n policy from the initial policy (the formula Gao et al. use; exact for
 continuous proxies without ties; an upper bound when completions or proxy
 values repeat, Beirami et al. 2024). Curves report
 gold and proxy rewards per n with percentile intervals from a bootstrap over

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from sandwich.metrics.pgr_ci import pgr_with_ci
+from sandwich.metrics.pgr_ci import pattern_bootstrap, pgr_from_replicates, pgr_with_ci
 from sandwich.rewards.pairwise import (
     METHOD_PROMPTS,
     agreement_on_errors,
@@ -111,21 +111,29 @@ def test_accuracy_ci_contains_the_point_and_is_deterministic() -> None:
 
 
 def _accuracy_coverage(
-    acc: float, tie: float, k: int, m: int, rp: float, ri: float, by_prompt: bool, seed: int
+    acc: float,
+    tie: float,
+    k: int,
+    m: int,
+    rp: float,
+    ri: float,
+    by_prompt: bool,
+    seed: int,
+    n_rep: int = N_REP,
 ) -> float:
     """Coverage of pairwise_accuracy_ci for a model right with probability ``acc``
     and tied with probability ``tie`` (truth: acc + tie / 2)."""
     rng = np.random.default_rng(seed)
     clusters = np.repeat(np.arange(k), m) if by_prompt else np.arange(k * m)
     hits = 0
-    for r in range(N_REP):
+    for r in range(n_rep):
         lat = _latent(rng, k, m, 1, rp, ri)[:, 0]
         out = np.where(lat < norm.ppf(acc), 1.0, np.where(lat < norm.ppf(acc + tie), 0.5, 0.0))
         a, b, g = _as_scores(rng, out)
         hits += pairwise_accuracy_ci(a, b, g, clusters, n_boot=500, seed=r)[1].contains(
             acc + tie / 2
         )
-    return hits / N_REP
+    return hits / n_rep
 
 
 def test_accuracy_interval_over_prompts_is_calibrated() -> None:
@@ -140,19 +148,21 @@ def test_accuracy_interval_over_comparisons_would_undercover() -> None:
     assert c < 0.88, c
 
 
-def _pgr_coverage(accs: list[float], k: int, m: int, rp: float, seed: int) -> tuple[float, ...]:
+def _pgr_coverage(
+    accs: list[float], k: int, m: int, rp: float, seed: int, n_rep: int = N_REP
+) -> tuple[float, ...]:
     """Coverage of reward_pgr's PGR, accuracy and gap intervals."""
     rng = np.random.default_rng(seed)
     w, s, c = accs
     truths = [(s - w) / (c - w), w, s, c, c - w]
     clusters = np.repeat(np.arange(k), m)
     hits = np.zeros(5)
-    for r in range(N_REP):
+    for r in range(n_rep):
         x = _correct(rng, accs, k, m, rp, 0.3).astype(float)
         res = reward_pgr(x[:, 0], x[:, 1], x[:, 2], clusters, n_boot=500, seed=r)
         cis = [res.pgr_ci, res.weak_acc_ci, res.student_acc_ci, res.ceiling_acc_ci, res.gap_ci]
         hits += [ci.contains(t) for ci, t in zip(cis, truths, strict=True)]
-    return tuple(hits / N_REP)
+    return tuple(hits / n_rep)
 
 
 def test_reward_pgr_intervals_are_calibrated() -> None:
@@ -197,3 +207,34 @@ def test_agreement_on_errors() -> None:
     assert agreement_on_errors(student, supervisor, gold) == pytest.approx(2.5 / 4)
     assert agreement_on_errors(supervisor, supervisor, gold) == 1.0
     assert math.isnan(agreement_on_errors(student, gold, gold))
+
+
+def test_reward_pgr_properties() -> None:
+    """PGR of the weak preferences themselves is 0, of the ceiling's 1; the result does
+    not depend on the order of the comparisons (prompts are resampled, not rows)."""
+    rng = np.random.default_rng(6)
+    x = _correct(rng, [0.6, 0.7, 0.8], 80, 3, 0.3, 0.3).astype(float)
+    clusters = np.repeat([f"p{i}" for i in range(80)], 3)
+    w, s, c = x.T
+    assert reward_pgr(w, w, c, clusters, n_boot=200).pgr == 0.0
+    assert reward_pgr(w, c, c, clusters, n_boot=200).pgr == 1.0
+    perm = rng.permutation(len(x))
+    here = reward_pgr(w, s, c, clusters, n_boot=200, seed=1)
+    shuffled = reward_pgr(w[perm], s[perm], c[perm], clusters[perm], n_boot=200, seed=1)
+    assert here.pgr == pytest.approx(shuffled.pgr)
+    assert here.pgr_ci == pytest.approx(shuffled.pgr_ci) and here.gap_ci == pytest.approx(
+        shuffled.gap_ci
+    )
+
+
+def test_pgr_from_replicates_is_the_summary_of_pgr_with_ci() -> None:
+    """Given pgr_with_ci's own replicates, the public summary reproduces its result."""
+    rng = np.random.default_rng(7)
+    x = _correct(rng, [0.6, 0.7, 0.8], 100, 2, 0.3, 0.3)
+    ones = np.ones(len(x))
+    ref = pgr_with_ci(ones, *(x[:, j].astype(float) for j in range(3)), n_boot=400, seed=5)
+    reps = pattern_bootstrap(x, 400, 5)
+    assert pgr_from_replicates(x.mean(axis=0), reps) == ref
+    assert pgr_from_replicates(x.mean(axis=0), reps, method="m").method == "m"
+    with pytest.raises(ValueError, match=r"need point \(3,\) and reps \(n_boot, 3\)"):
+        pgr_from_replicates(x.mean(axis=0), reps[:, :2])
