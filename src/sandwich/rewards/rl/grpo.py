@@ -58,9 +58,10 @@ class _Recorder:
         gold = call_reward(self.gold, "gold", raw, texts)  # recorded only, never returned
         state = kwargs.get("trainer_state")
         step = int(state.global_step) if state is not None else len(self.by_step)
-        row = self.by_step.setdefault(step, {"proxy": [], "gold": []})
+        row = self.by_step.setdefault(step, {"proxy": [], "gold": [], "length": []})
         row["proxy"] += proxy
         row["gold"] += gold
+        row["length"] += [float(len(ids)) for ids in kwargs["completion_ids"]]  # EOS included
         return proxy
 
 
@@ -72,14 +73,18 @@ def _callback(recorder: _Recorder, steps: list[RLStep], started: float) -> Any:
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
             logs = logs or {}
-            if "kl" not in logs:  # the end-of-training summary, not a step
+            if "loss" not in logs:  # the end-of-training summary, not a step
                 return
             step = int(state.global_step)
-            row = recorder.by_step.get(step - 1)
-            if row is None:
+            # the samples this step trained on: the latest generation at or before it
+            # (with num_iterations > 1 one generation serves several steps)
+            done = [k for k in recorder.by_step if k <= step - 1]
+            if not done:
                 raise RuntimeError(f"RL step {step}: no rewards were recorded for its samples")
-            length = float(logs.get("completions/mean_length") or 0.0)
-            kl_tok = float(logs["kl"] or 0.0)
+            row = recorder.by_step[max(done)]
+            length = statistics.fmean(row["length"])  # as TRL's completion mask counts tokens
+            # RLOO logs KL when it samples: a step reusing samples keeps their KL
+            kl_tok = float(logs.get("kl") or 0.0) if "kl" in logs else steps[-1].kl_per_token
             steps.append(
                 RLStep(
                     step=step,
