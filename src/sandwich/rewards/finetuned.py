@@ -222,6 +222,7 @@ def train_reward_model(
     *,
     store: Any | None = None,
     checkpoint_dir: Path | None = None,
+    groups: Sequence[str] | None = None,
     progress: bool = False,
 ) -> TrainedRM:
     """Fine-tune ``model`` (a registered name, local directory or hub id, or a loaded
@@ -230,7 +231,9 @@ def train_reward_model(
 
     ``store``: where embedded models are converted (default ``$SANDWICH_HOME``);
     ``checkpoint_dir``: where the loop checkpoints every ``checkpoint_every``
-    steps, so a killed training started again with it resumes there.
+    steps, so a killed training started again with it resumes there;
+    ``groups``: one label per pair (e.g. the prompt's id or group); with
+    ``val_fraction > 0`` whole groups are held out, so no prompt is on both sides.
     """
     from sandwich.elicit.finetune.classifier import count_params
     from sandwich.elicit.finetune.elicitor import reference_lr
@@ -241,6 +244,8 @@ def train_reward_model(
     params = params if params is not None else FineTunedRMParams()
     texts_a, texts_b = _texts(texts_a, "texts_a"), _texts(texts_b, "texts_b")
     p = check_pairs(texts_a, texts_b, pref)
+    if groups is not None and len(groups) != len(p):
+        raise ValueError(f"groups must have one entry per pair: got {len(groups)} for {len(p)}")
     base = _load_base(model, store)
     with _threads(params.num_threads):
         module, tokenizer, pooling = _build(base, params, seed, params.pooling)
@@ -248,7 +253,7 @@ def train_reward_model(
         lr = params.lr if params.lr != "auto" else _auto_lr(params.mode, n_params, reference_lr)
         mixed = _mixed_precision(params, int(base.hidden_size))
         data = encode_pairs(tokenizer, texts_a, texts_b, params.max_length)
-        fit_rows, validation = _holdout(data, p, params, seed)
+        fit_rows, validation = _holdout(data, p, params, seed, groups)
         fit = data.subset(fit_rows)
         settings = pair_minibatch(_settings(params, float(lr), mixed), module, fit)
         result = train(
@@ -273,6 +278,7 @@ def train_reward_model(
         "steps": result.steps,
         "losses": [round(x, 6) for x in result.losses],
         "best_step": result.best_step,
+        "resumed_from": result.resumed_from,
         "val_scores": result.val_scores,
         "n_pairs": len(p),
         "n_fit": len(fit_rows),
@@ -423,9 +429,12 @@ def _settings(params: FineTunedRMParams, lr: float, mixed: Any) -> Any:
     )
 
 
-def _holdout(data: Any, p: np.ndarray, params: FineTunedRMParams, seed: int) -> tuple[Any, Any]:
+def _holdout(
+    data: Any, p: np.ndarray, params: FineTunedRMParams, seed: int, groups: Sequence[str] | None
+) -> tuple[Any, Any]:
     """The pairs to train on, and the held-out pairs that select the weights (their soft
-    Bradley-Terry loss against ``p``); all pairs and no selection with ``val_fraction: 0``."""
+    Bradley-Terry loss against ``p``); all pairs and no selection with ``val_fraction: 0``.
+    With ``groups``, ``val_fraction`` of the groups (whole) are held out."""
     import functools
 
     from sandwich.elicit.finetune.train import Validation
@@ -434,8 +443,14 @@ def _holdout(data: Any, p: np.ndarray, params: FineTunedRMParams, seed: int) -> 
     rows = np.arange(len(p))
     if params.val_fraction == 0:
         return rows, None
-    fit_rows, val_rows = holdout_split(len(p), params.val_fraction, seed)
-    if not len(val_rows):
+    if groups is None:
+        fit_rows, val_rows = holdout_split(len(p), params.val_fraction, seed)
+    else:
+        names, index = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+        _, val_groups = holdout_split(len(names), params.val_fraction, seed)
+        held = np.isin(index, val_groups)
+        fit_rows, val_rows = np.flatnonzero(~held), np.flatnonzero(held)
+    if not len(val_rows) or not len(fit_rows):
         return rows, None
     score = functools.partial(soft_log_loss, p[val_rows])
     return fit_rows, Validation(data.subset(val_rows), score)

@@ -195,6 +195,18 @@ def test_selection_on_held_out_pairs(llama_dir: Path, pairs: tuple) -> None:
     assert len(scores) == 6 and s["best_step"] == min(scores, key=scores.__getitem__)
 
 
+def test_selection_holds_out_whole_groups(llama_dir: Path, pairs: tuple) -> None:
+    """With groups (e.g. each pair's prompt), whole groups are held out: 2 of 10 groups of
+    19-20 pairs (38-40 pairs), not 25% of the pairs (48)."""
+    a, b, p = pairs
+    groups = [f"g{i % 10}" for i in range(len(p))]  # g0, g1: 20 pairs; the others: 19
+    params = FULL.model_copy(update={"val_fraction": 0.25, "epochs": 1})
+    rm = train_reward_model(str(llama_dir), a, b, p, params, seed=0, groups=groups)
+    assert 192 - rm.train_summary["n_fit"] in (38, 39, 40)
+    with pytest.raises(ValueError, match="groups must have one entry per pair: got 3 for 192"):
+        train_reward_model(str(llama_dir), a, b, p, params, groups=["x"] * 3)
+
+
 def test_auto_minibatch_counts_a_pair_as_two_texts(
     llama_dir: Path, pairs: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -242,3 +254,53 @@ def test_bad_input_raises_clearly(llama_dir: Path) -> None:
         FineTunedRMParams(batch_size=16, minibatch_size=6)
     with pytest.raises(ValidationError, match="mode"):
         FineTunedRMParams(mode="top")  # type: ignore[arg-type]
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("mode", ["full", "lora"])
+def test_a_killed_training_resumes_from_its_checkpoint(
+    mode: str, llama_dir: Path, pairs: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a checkpoint_dir, a training killed in step 7 of 10 and started again resumes at
+    the step-6 checkpoint and ends with the rewards of an uninterrupted run."""
+    from sandwich.elicit.finetune import losses
+
+    a, b, p = (x[:40] for x in pairs)
+    params = MODES[mode].model_copy(
+        update={"epochs": 2, "batch_size": 8, "minibatch_size": 4, "checkpoint_every": 3}
+    )
+    whole = train_reward_model(str(llama_dir), a, b, p, params, seed=3)
+    calls = {"n": 0}
+
+    def crashing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] > 12:  # minibatch 13 of 20: optimizer step 7
+            raise Crash
+        return xent(*args, **kwargs)
+
+    ckpt = tmp_path / "ckpt"
+    with monkeypatch.context() as m:
+        m.setattr(losses, "xent", crashing)
+        with pytest.raises(Crash):
+            train_reward_model(str(llama_dir), a, b, p, params, seed=3, checkpoint_dir=ckpt)
+    assert (ckpt / "state.pt").is_file()
+    resumed = train_reward_model(str(llama_dir), a, b, p, params, seed=3, checkpoint_dir=ckpt)
+    assert resumed.train_summary["resumed_from"] == 6  # the last checkpoint before the crash
+    assert resumed.train_summary["steps"] == whole.train_summary["steps"] == 10
+    np.testing.assert_allclose(resumed.reward(a + b), whole.reward(a + b), rtol=0, atol=1e-5)
+
+
+def test_bf16_autocast_trains_and_scores(llama_dir: Path, pairs: tuple, held_out: tuple) -> None:
+    """mixed_precision bf16 (the loop's autocast with bf16 copies of the frozen weights)
+    learns the planted rule too, and the master weights stay fp32."""
+    a, b, p = pairs
+    rm = train_reward_model(
+        str(llama_dir), a, b, p, LORA.model_copy(update={"mixed_precision": "bf16"}), seed=0
+    )
+    assert rm.resolved["mixed_precision"] == "bf16"
+    assert all(t.dtype == torch.float32 for t in rm.module.parameters())
+    ta, tb, tp = held_out
+    assert pairwise_accuracy(rm.prob(ta, tb), tp) > 0.9
