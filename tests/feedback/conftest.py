@@ -74,6 +74,63 @@ def write_study(
     return path
 
 
+def write_pairs_file(path: Path, n: int = 30) -> list[dict[str, Any]]:
+    """``n`` pairs (prompt, completion_a, completion_b, gold): the better completion
+    names a fruit ("Banana"), the worse a stone ("Granite"); A is the better one
+    for even i; every fifth pair has no gold."""
+    rows = []
+    for i in range(n):
+        good, bad = f"Banana number {i}", f"Granite number {i}"
+        row: dict[str, Any] = {"prompt": f"Question {i}: name a fruit."}
+        row["completion_a"], row["completion_b"] = (good, bad) if i % 2 == 0 else (bad, good)
+        if i % 5 != 4:
+            row["gold"] = "a" if i % 2 == 0 else "b"
+        rows.append(row)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
+def write_pairs_study(
+    tmp: Path, *, name: str = "pair-study", n_pairs: int = 30, **overrides: Any
+) -> Path:
+    """A pairwise study over :func:`write_pairs_file` (one condition, an attention
+    check, within design); returns the YAML path."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    write_pairs_file(tmp / "pairs.jsonl", n_pairs)
+    study: dict[str, Any] = {
+        "name": name,
+        "pairs": "pairs.jsonl",
+        "n_items": 10,
+        "conditions": [{"name": "unassisted", "kind": "none"}],
+        "overlap": 2,
+        "items_per_rater": 4,
+        "gold": {"n": 2, "pass_threshold": 0.5},
+        "training": {"n": 1},
+        "attention": {
+            "items": [
+                {
+                    "text": "To show you are reading, pick the completion that says Pineapple.",
+                    "completion_a": "Cobblestone",
+                    "completion_b": "Pineapple",
+                    "answer": "b",
+                }
+            ]
+        },
+        "completion_code": "PAIR-1234",
+    }
+    study.update(overrides)
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(study))
+    return path
+
+
+def better_shown(page: str) -> str:
+    """``first`` or ``second``: where the better completion (a fruit, or the
+    attention check's Pineapple) is shown on a pairwise item page."""
+    first = re.search(r'id="completion-1-text">(.*?)</p>', page, re.S).group(1)  # type: ignore[union-attr]
+    return "first" if first.startswith(("Banana", "Pineapple")) else "second"
+
+
 def truth_of(text: str) -> bool:
     """The gold answer of a statement made by :func:`write_study`."""
     return int(re.search(r"number (\d+)", text).group(1)) % 2 == 0  # type: ignore[union-attr]
@@ -93,6 +150,18 @@ class Lab:
         path = write_study(self.root / overrides.get("name", "demo-study"), **overrides)
         with self.Sessions.begin() as s:
             return create_study(s, load_study(path)).name
+
+    def pair_study(self, **overrides: Any) -> str:
+        path = write_pairs_study(self.root / overrides.get("name", "pair-study"), **overrides)
+        with self.Sessions.begin() as s:
+            return create_study(s, load_study(path)).name
+
+    def answer_pair(
+        self, token: str, csrf: str, aid: str, choice: str, confidence: int = 80
+    ) -> Any:
+        """Answer a pairwise item: ``choice`` is ``first`` / ``second`` as shown."""
+        form = {"csrf": csrf, "assignment_id": aid, "answer": choice, "confidence": str(confidence)}
+        return self.client.post(f"/r/{token}/answer", data=form, follow_redirects=False)
 
     def invite(self, study: str, n: int = 1) -> list[str]:
         with self.Sessions.begin() as s:

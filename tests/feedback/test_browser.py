@@ -116,3 +116,49 @@ def test_rater_completes_study_in_chromium(tmp_path: Path, browser_page) -> None
         gold = dict(s.execute(select(Item.id, Item.gold)).all())
     assert all(x.answer == gold[x.item_id] for x in labels)
     assert (ARTIFACTS / "rater-page.png").stat().st_size > 10_000
+
+
+def test_rater_completes_a_pairwise_study_in_chromium(tmp_path: Path, browser_page) -> None:
+    """A rater picks the better completion (the fruit) on every pair, shown in
+    the rater's own order; the stored labels say "A is better" exactly when A
+    is the fruit, with the order shown recorded."""
+    lab = Lab(tmp_path)
+    study = lab.pair_study(n_items=4, items_per_rater=2, gold={"n": 1, "pass_threshold": 0.5})
+    token = lab.invite(study)[0]
+    page = browser_page
+    shown_first: list[str] = []
+    with ServerProcess(lab.url, log=tmp_path / "server.log") as server:
+        page.goto(f"{server.url}/r/{token}")
+        page.click("#start")
+        for _ in range(10):
+            if page.locator("#completion-code").count():
+                break
+            assert page.locator("#item-text").count() == 0 and page.locator("#pair-prompt").count()
+            first = page.locator("#completion-1-text").inner_text()
+            second = page.locator("#completion-2-text").inner_text()
+            shown_first.append(first)
+            good = (
+                "#answer-first" if first.startswith(("Banana", "Pineapple")) else "#answer-second"
+            )
+            assert second.startswith(("Banana", "Pineapple")) != (good == "#answer-first")
+            page.check(good)
+            page.check("#confidence-70")
+            page.click("#submit")
+            page.wait_for_load_state()
+            if page.locator("#feedback").count():
+                assert "the better one is" in page.locator("#feedback").inner_text()
+                page.click("#continue")
+        assert re.fullmatch(
+            r"PAIR-1234-[A-Z2-7]{10}", page.locator("#completion-code").inner_text()
+        )
+    labels = lab.labels()
+    assert len(labels) == len(shown_first) == 1 + 1 + 2 + 1  # training, gold, main, attention
+    with lab.Sessions() as s:
+        pairs = dict(s.execute(select(Item.id, Item.pair)).all())
+    for x in labels:
+        fruit_is_a = pairs[x.item_id]["completion_a"].startswith(("Banana", "Pineapple"))
+        assert x.answer == fruit_is_a and x.confidence == 0.7
+    assert {x.swapped for x in labels} == {True, False}  # both orders were shown
+    # what the browser showed first is A unless the label says swapped
+    shown = {pairs[x.item_id]["completion_b" if x.swapped else "completion_a"] for x in labels}
+    assert shown == set(shown_first)

@@ -405,7 +405,9 @@ def test_migrations_form_one_line(tmp_path: Path) -> None:
     assert last is not None and last.down_revision == "0003_checks"
     index = script.get_revision("0005_claim_index")
     assert index is not None and index.down_revision == "0004_security"
-    assert script.get_heads() == ["0005_claim_index"]  # one line of revisions: `upgrade head` works
+    pairwise = script.get_revision("0006_pairwise")
+    assert pairwise is not None and pairwise.down_revision == "0005_claim_index"
+    assert script.get_heads() == ["0006_pairwise"]  # one line of revisions: `upgrade head` works
     _upgrade_keeps_labels(f"sqlite:///{tmp_path / 'm.sqlite'}")
 
 

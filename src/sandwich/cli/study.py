@@ -332,6 +332,7 @@ def simulate_cmd(
     db: DbOption = None,
 ) -> None:
     """Drive the real app over HTTP with simulated raters, then print the status."""
+    from sandwich.errors import ConfigError
     from sandwich.feedback.analysis.console_tables import print_status
     from sandwich.feedback.analysis.study_status import study_status
     from sandwich.feedback.simulated_raters import SimulationReport, simulate
@@ -344,7 +345,12 @@ def simulate_cmd(
     Sessions = _sessions(db)
     with Sessions.begin() as s:
         truth = study_truth(s, get_study(s, study))
-        comprehension, attention = check_keys(study_config(get_study(s, study)))
+        cfg = study_config(get_study(s, study))
+        if cfg.is_pairwise:
+            raise ConfigError(
+                f"study {study!r} is pairwise: simulated raters answer statements only"
+            )
+        comprehension, attention = check_keys(cfg)
 
     def drive(target: str) -> SimulationReport:
         return simulate(

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from sandwich.config import Strict, read_yaml, validate_document
 from sandwich.tasks.config import TaskConfig
@@ -137,10 +137,30 @@ class ComprehensionConfig(Strict):
 
 
 class AttentionCheck(Strict):
-    """An instructed-response item: ``text`` tells the rater what to answer."""
+    """An instructed-response item: ``text`` tells the rater what to answer.
+
+    In a pairwise study (``pairs``) it is a pair too: ``text`` is the prompt,
+    ``completion_a`` and ``completion_b`` the two completions, and ``answer``
+    the instructed pick (``true`` or ``a``: completion_a; ``false`` or ``b``:
+    completion_b). The rater sees the two in a random order, so the text
+    should name the completion by its content, not its position.
+    """
 
     text: str = Field(min_length=1, description='e.g. "To show you are reading, answer False."')
-    answer: bool = Field(description="the instructed answer")
+    answer: bool = Field(description="the instructed answer (pairwise: true/a = completion_a)")
+    completion_a: str | None = Field(None, min_length=1, description="pairwise studies only")
+    completion_b: str | None = Field(None, min_length=1, description="pairwise studies only")
+
+    @field_validator("answer", mode="before")
+    @classmethod
+    def _a_or_b(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("a", "b"):
+            return value.strip().lower() == "a"
+        return value
+
+    @property
+    def is_pair(self) -> bool:
+        return self.completion_a is not None or self.completion_b is not None
 
 
 class AttentionConfig(Strict):
@@ -168,6 +188,16 @@ class TimeLimitConfig(Strict):
     enforce: bool = False
 
 
+PAIRWISE_WORDING = {
+    "title": "Which completion is better?",
+    "question": "Which completion is better?",
+    "instructions": "Read the prompt and its two completions and choose the better one. "
+    "Say how sure you are.",
+}
+# a model's true/false answer or a debate has no meaning for a pair; free text has
+PAIRWISE_CONDITIONS: tuple[ConditionKind, ...] = ("none", "file")
+
+
 class StudyConfig(Strict):
     """A human study: which items, which assistance, how many raters per item."""
 
@@ -178,7 +208,16 @@ class StudyConfig(Strict):
         "Read each statement and decide whether it is true. Say how sure you are.",
         description="shown before the training phase",
     )
-    task: TaskConfig = Field(description="where the items come from (as in run configs)")
+    pairs: str | None = Field(
+        None,
+        description="a JSONL of pairwise comparisons (prompt, completion_a, completion_b "
+        "[, gold] or prompt, chosen, rejected [, scores]): a pairwise study; or task",
+    )
+    task: TaskConfig | None = Field(
+        None,
+        validate_default=True,
+        description="where the statements come from (as in run configs); or pairs",
+    )
     n_items: int = Field(40, ge=1, description="main items drawn from the task")
     seed: int = Field(0, description="which items are drawn for main, gold and training")
     conditions: list[ConditionConfig] = Field(min_length=1)
@@ -220,6 +259,50 @@ class StudyConfig(Strict):
             )
         return {**data, "time_limit_seconds": seconds}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _pairwise_wording(cls, data: Any) -> Any:
+        """A pairwise study asks which completion is better unless it says otherwise."""
+        if not isinstance(data, dict) or not data.get("pairs"):
+            return data
+        return {**PAIRWISE_WORDING, **data}
+
+    @property
+    def is_pairwise(self) -> bool:
+        """Items are pairs (``pairs``), not statements (``task``)."""
+        return self.pairs is not None
+
+    @field_validator("task")
+    @classmethod
+    def _task_or_pairs(cls, task: TaskConfig | None, info: ValidationInfo) -> TaskConfig | None:
+        """Exactly one of task and pairs (checked on ``task``, declared after ``pairs``,
+        so that a file without either is told so next to its other errors)."""
+        if (task is None) == (info.data.get("pairs") is None):
+            raise ValueError(
+                "give exactly one of task (statements) or pairs (a pairwise comparisons file)"
+            )
+        return task
+
+    @model_validator(mode="after")
+    def _pairwise_parts(self) -> StudyConfig:
+        for k, check in enumerate(self.attention.items):
+            if self.is_pairwise and (check.completion_a is None or check.completion_b is None):
+                raise ValueError(
+                    f"attention.items.{k}: a pairwise study's attention check needs "
+                    "completion_a and completion_b (text is the prompt)"
+                )
+            if not self.is_pairwise and check.is_pair:
+                raise ValueError(
+                    f"attention.items.{k}: completion_a/completion_b are for pairwise studies only"
+                )
+        for k, cond in enumerate(self.conditions):
+            if self.is_pairwise and cond.kind not in PAIRWISE_CONDITIONS:
+                raise ValueError(
+                    f"conditions.{k}.kind: a pairwise study takes kind "
+                    f"{' or '.join(map(repr, PAIRWISE_CONDITIONS))}, got {cond.kind!r}"
+                )
+        return self
+
     @property
     def enforce_time_limit(self) -> bool:
         return self.time_limit is not None and self.time_limit.enforce
@@ -245,9 +328,12 @@ def parse_study(data: object, source: str = "<study>", base_dir: Path | None = N
         for c in cfg.conditions
     ]
     task = cfg.task
-    if task.path and not Path(task.path).is_absolute():
+    if task is not None and task.path and not Path(task.path).is_absolute():
         task = task.model_copy(update={"path": str((base_dir / task.path).resolve())})
-    return cfg.model_copy(update={"conditions": conds, "task": task})
+    pairs = cfg.pairs
+    if pairs is not None and not Path(pairs).is_absolute():
+        pairs = str((base_dir / pairs).resolve())
+    return cfg.model_copy(update={"conditions": conds, "task": task, "pairs": pairs})
 
 
 def load_study(path: str | Path) -> StudyConfig:

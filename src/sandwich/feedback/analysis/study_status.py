@@ -52,6 +52,7 @@ EXPORT_COLUMNS = [
     "is_attention",
     "timed_out",
     "first_speaker",
+    "swapped",
     "excluded",
     "exclusion_reason",
 ]
@@ -70,6 +71,9 @@ def labels_frame(s: Session, study: Study, include_training: bool = True) -> pd.
     ``first_speaker`` the index of the choice whose debater spoke first in the
     debate reading this rater saw (empty when the assistance has no readings:
     :func:`sandwich.feedback.assistance.shown_reading`);
+    ``swapped`` whether a pairwise item was shown B first (empty for a
+    statement); a pairwise label's ``answer`` is "A is better" and its
+    ``truth`` the gold preference (empty when the pair has no gold or a tie);
     ``excluded`` / ``exclusion_reason`` the labels the analysis leaves out
     (:func:`sandwich.feedback.analysis.exclusions.mark_exclusions`). Nothing is dropped here.
     """
@@ -88,15 +92,16 @@ def labels_frame(s: Session, study: Study, include_training: bool = True) -> pd.
             "over_time": bool(sec > limit),
             "is_gold": bool(gold_item),
             "is_training": bool(training),
-            "truth": bool(truth),
+            "truth": _truth(truth, pair),
             "created_at": created.isoformat(timespec="seconds"),
             "is_attention": role == ATTENTION,
             "timed_out": bool(late),
             "first_speaker": shown_reading(assistance.get(cond), cfg.seed, key, slot, rid),
+            "swapped": swapped,
         }
         for (
             key, rid, ext, cond, ans, conf, reason, sec, gold_item, training, truth, created,
-            role, late, assistance, slot,
+            role, late, assistance, slot, pair, swapped,
         ) in _label_rows(s, study)
     ]  # fmt: skip
     frame = pd.DataFrame(records, columns=EXPORT_COLUMNS[:-2])
@@ -106,13 +111,22 @@ def labels_frame(s: Session, study: Study, include_training: bool = True) -> pd.
     return frame
 
 
+def _truth(gold: bool, pair: dict[str, Any] | None) -> bool | None:
+    """An item's expert answer: a statement's gold label; a pair's gold preference
+    (None when the pair has none, or a tie)."""
+    if pair is None:
+        return bool(gold)
+    p = pair.get("gold")
+    return None if p is None or p == 0.5 else bool(p > 0.5)
+
+
 def _label_rows(s: Session, study: Study) -> Sequence[Any]:
     """The study's labels with their item, assignment slot and rater, in label order."""
     return s.execute(
         select(Item.key, Rater.id, Rater.external_id, Label.condition, Label.answer,
                Label.confidence, Label.reason, Label.seconds, Label.is_gold, Label.is_training,
                Item.gold, Label.created_at, Item.role, Label.timed_out, Item.assistance,
-               Assignment.slot)
+               Assignment.slot, Item.pair, Label.swapped)
         .join(Item, Item.id == Label.item_id)
         .join(Assignment, Assignment.id == Label.assignment_id)
         .join(Rater, Rater.id == Label.rater_id)

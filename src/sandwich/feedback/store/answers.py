@@ -25,10 +25,18 @@ class AnswerError(ValueError):
     """The submitted form is malformed; the message names the field."""
 
 
-def parse_answer(answer: str, confidence: str, reason: str) -> tuple[bool, float, str]:
-    """Validate the form fields: answer true/false, confidence 50..100 (percent)."""
-    if answer not in ("true", "false"):
-        raise AnswerError(f"answer must be 'true' or 'false', got {answer[:20]!r}")
+STATEMENT_CHOICES = ("true", "false")
+PAIR_CHOICES = ("first", "second")  # a pairwise item: the completion shown first / second
+
+
+def parse_answer(
+    answer: str, confidence: str, reason: str, choices: tuple[str, str] = STATEMENT_CHOICES
+) -> tuple[bool, float, str]:
+    """Validate the form fields: answer one of ``choices`` (true/false; a pairwise
+    item's first/second), confidence 50..100 (percent). The answer comes back as
+    ``answer == choices[0]``."""
+    if answer not in choices:
+        raise AnswerError(f"answer must be {choices[0]!r} or {choices[1]!r}, got {answer[:20]!r}")
     if not confidence.strip():
         raise AnswerError("confidence is missing: choose how sure you are (50 to 100 percent)")
     try:
@@ -40,7 +48,7 @@ def parse_answer(answer: str, confidence: str, reason: str) -> tuple[bool, float
     reason = " ".join(reason.split())
     if len(reason) > MAX_REASON:
         raise AnswerError(f"reason must be at most {MAX_REASON} characters, got {len(reason)}")
-    return answer == "true", pct / 100.0, reason
+    return answer == choices[0], pct / 100.0, reason
 
 
 def record(
@@ -65,6 +73,7 @@ def record_answer(
     confidence: float,
     reason: str,
     enforced_limit: float | None = None,
+    swapped: bool | None = None,
 ) -> tuple[Outcome, Assignment | None]:
     """Store the label of the assignment with ``key`` if it is this rater's and
     unanswered; returns the outcome and the assignment (None when it is not the
@@ -75,7 +84,8 @@ def record_answer(
     the label, so a double submit stores one label. The caller commits before
     replying. With ``enforced_limit`` (seconds), an answer that arrives later
     than that after the item was assigned (server clock) is stored with
-    ``timed_out`` and the outcome is ``TIMED_OUT``.
+    ``timed_out`` and the outcome is ``TIMED_OUT``. ``swapped``: a pairwise
+    item was shown B first (``answer`` is already in the canonical order).
     """
     now = utcnow()
     a = s.scalars(
@@ -114,6 +124,7 @@ def record_answer(
             is_training=a.role == "training",
             created_at=now,
             timed_out=late,
+            swapped=swapped,
         )
     )
     s.flush()

@@ -75,6 +75,9 @@ class Item(Base):
     role: Mapped[str] = mapped_column(String(16))
     position: Mapped[int] = mapped_column(Integer)
     assistance: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # migration 0006_pairwise: a pairwise item's prompt, completions and gold
+    # (:class:`sandwich.feedback.pairs.Pair` as a dict); NULL for a statement
+    pair: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
 class Rater(Base):
@@ -160,6 +163,9 @@ class Label(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     # migration 0003_checks: answered after an enforced time limit (kept, not counted)
     timed_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # migration 0006_pairwise: a pairwise item was shown B first (``answer`` is
+    # "A preferred" in the canonical order either way); NULL for a statement
+    swapped: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 class RaterCheck(Base):

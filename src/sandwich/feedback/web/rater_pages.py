@@ -27,7 +27,15 @@ from starlette.concurrency import run_in_threadpool
 
 from sandwich.errors import required
 from sandwich.feedback.assistance import shown_assistance
-from sandwich.feedback.store.answers import AnswerError, Outcome, parse_answer, record_answer
+from sandwich.feedback.pairs import canonical_answer, pair_swapped, shown_pair
+from sandwich.feedback.store.answers import (
+    PAIR_CHOICES,
+    STATEMENT_CHOICES,
+    AnswerError,
+    Outcome,
+    parse_answer,
+    record_answer,
+)
 from sandwich.feedback.store.assign import next_assignment, progress
 from sandwich.feedback.store.checks import (
     ATTENTION,
@@ -153,6 +161,7 @@ def _page_routes(router: APIRouter, web: Web) -> None:
             if row is None:  # main and gold items never get feedback; nor unanswered ones
                 raise not_found()
             a, label, item = row
+            swapped = bool(label.swapped)
             page = page_of(
                 "rater_feedback.html",
                 cfg=web.config(s, rater.study_id),
@@ -162,6 +171,10 @@ def _page_routes(router: APIRouter, web: Web) -> None:
                 gold=item.gold,
                 answer=label.answer,
                 training=a.role == "training",
+                pair=shown_pair(item.pair, swapped) if item.pair else None,
+                # the shown position (1 or 2) of the rater's pick and of the better one
+                picked=1 + (label.answer == swapped),
+                better=1 + (item.gold == swapped),
             )
         return web.render(page)
 
@@ -183,6 +196,9 @@ def _next_page(web: Web, s: Session, rater: Rater, token: str, late: bool) -> Pa
         return page_of("rater_done.html", cfg=cfg, **_outcome(web, s, rater, study, cfg))
     item = required(s.get(Item, a.item_id), f"item {a.item_id} of assignment {a.key}")
     done, total = progress(s, rater, cfg)
+    pair = None
+    if item.pair is not None:  # shown in this rater's order (stored with the answer)
+        pair = shown_pair(item.pair, pair_swapped(cfg.seed, item.key, a.slot, rater.id))
     return page_of(
         "rater_item.html",
         cfg=cfg,
@@ -190,6 +206,7 @@ def _next_page(web: Web, s: Session, rater: Rater, token: str, late: bool) -> Pa
         csrf=csrf,
         assignment=a,
         text=item.text,
+        pair=pair,
         assistance=shown_assistance(
             item.assistance.get(a.condition), cfg.seed, item.key, a.slot, rater.id
         ),
@@ -223,15 +240,34 @@ def _form_routes(router: APIRouter, web: Web) -> None:
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
         _check_csrf(web, token, csrf)
+        # a malformed form is refused before the database (a statement's choices
+        # or a pair's; which of the two the item takes is checked below)
+        choices = PAIR_CHOICES if answer in PAIR_CHOICES else STATEMENT_CHOICES
+        if answer not in choices:
+            raise HTTPException(
+                422,
+                "answer must be 'true' or 'false' (a pairwise item: 'first' or 'second'), "
+                f"got {answer[:20]!r}",
+            )
         try:
-            parsed = parse_answer(answer, confidence, reason)
+            picked, conf, why = parse_answer(answer, confidence, reason, choices)
         except AnswerError as exc:
             raise HTTPException(422, str(exc)) from None
         with web.tx() as s:  # committed when the block ends, before the redirect is sent
             rater = rater_of(s, token)
             cfg = web.config(s, rater.study_id)
+            if (choices is PAIR_CHOICES) != cfg.is_pairwise:  # "first" on a statement, ...
+                right = PAIR_CHOICES if cfg.is_pairwise else STATEMENT_CHOICES
+                raise HTTPException(
+                    422, f"answer must be {right[0]!r} or {right[1]!r}, got {answer!r}"
+                )
+            swapped = _swapped(s, rater, cfg, assignment_id) if cfg.is_pairwise else None
+            if swapped is not None:  # the pick as shown -> "A is better"
+                picked = canonical_answer(answer, swapped)
             limit = float(cfg.time_limit_seconds) if cfg.enforce_time_limit else None
-            outcome, a = record_answer(s, rater, assignment_id, *parsed, enforced_limit=limit)
+            outcome, a = record_answer(
+                s, rater, assignment_id, picked, conf, why, enforced_limit=limit, swapped=swapped
+            )
             if a is not None:
                 role: str | None = a.role
                 after_answer(s, rater, cfg, a, outcome)
@@ -254,6 +290,16 @@ def _form_routes(router: APIRouter, web: Web) -> None:
         _check_csrf(web, token, str(form.get("csrf", "")))
         answers = {k: str(v) for k, v in form.items() if k.startswith("q")}
         return await run_in_threadpool(_grade, web, token, answers)  # the database off the loop
+
+
+def _swapped(s: Session, rater: Rater, cfg: StudyConfig, key: str) -> bool | None:
+    """Whether the rater's assignment ``key`` showed B first (None: not theirs)."""
+    row = s.execute(
+        select(Item.key, Assignment.slot)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Assignment.key == key, Assignment.rater_id == rater.id)
+    ).first()
+    return None if row is None else pair_swapped(cfg.seed, row[0], row[1], rater.id)
 
 
 def _grade(web: Web, token: str, answers: dict[str, str]) -> Response:
