@@ -18,6 +18,8 @@ reward model on; T, to measure the supervisor itself):
 - ``judge:<generator>``: a weak judge asked "which completion is better, 1 or
   2?" through :class:`~sandwich.models.generation.base.ChoiceRequest`, P(1) read
   from its log-probs, both orders averaged (position bias cancels).
+- ``human:<study>``: raters' preferences from a pairwise study of the study
+  app, aggregated per comparison (``params: {db: <the study database URL>}``).
 
 What a supervisor may see is enforced by :class:`PrefQuestions`: the
 completions and prompts without their gold; the gold preferences only when
@@ -265,12 +267,50 @@ class JudgePreferences(PreferenceSupervisor):
         return {"name": self.name, "generator": self.generator.describe(), "prompt": JUDGE_PROMPT}
 
 
+class HumanPreferences(PreferenceSupervisor):
+    """Raters' preferences from a pairwise study (docs/rewards.md, "Human preferences"):
+    each comparison's P(a preferred) aggregated over its raters
+    (``feedback.analysis.pair_preferences``). The study must hold B's and T's
+    comparisons (``feedback.pairs.pairs_from_comparisons``); one nobody judged fails
+    naming it, unless ``missing`` is set. The labels' content is part of the store key,
+    so new labels give new preferences."""
+
+    name = "human"
+
+    def __init__(self, db: str, study: str, method: str = "dawid-skene",
+                 missing: float | None = None) -> None:  # fmt: skip
+        self.db, self.study, self.method, self.missing = db, study, method, missing
+        self._prefs: list[Any] | None = None
+
+    def _read(self) -> list[Any]:
+        if self._prefs is None:
+            from sandwich.feedback.analysis.pair_preferences import study_pair_preferences
+
+            self._prefs = list(study_pair_preferences(self.db, self.study, self.method))
+        return self._prefs
+
+    def prefs(self, questions: PrefQuestions, seed: int) -> np.ndarray:
+        from sandwich.feedback.analysis.pair_preferences import comparison_preferences
+        from sandwich.rewards.data import Comparison
+
+        keys = zip(questions.prompt_ids, questions.a, questions.b, strict=True)
+        comps = [Comparison(p, a, b, 0.5) for p, a, b in keys]
+        return np.asarray(comparison_preferences(comps, self._read(), self.missing), float)
+
+    def spec(self) -> dict[str, Any]:
+        from sandwich.store.hashing import digest
+
+        labels = sorted((str(p.prompt_id), p.a, p.b, round(float(p.p_a), 9)) for p in self._read())
+        return {"name": self.name, "study": self.study, "method": self.method,
+                "missing": self.missing, "labels": digest(labels)}  # fmt: skip
+
+
 def build_pref_supervisor(
     cfg: PrefSupervisor, generators: Mapping[str, Generator] | None = None
 ) -> PreferenceSupervisor:
     """The supervisor a config entry names (its params validated by the schema).
     ``generators``: a judge's generator by its display name instead of the spec's."""
-    from sandwich.runs.reward.schema import JudgeParams, NonexpertParams, WeakRMParams
+    from sandwich.runs.reward.schema import HumanParams, JudgeParams, NonexpertParams, WeakRMParams
 
     if cfg.name == "gold":
         return GoldPreferences()
@@ -286,4 +326,7 @@ def build_pref_supervisor(
 
             given = build_generator(cfg.generator)
         return JudgePreferences(given, JudgeParams.model_validate(cfg.params).batch_size)
+    if cfg.name == "human" and cfg.study is not None:
+        h = HumanParams.model_validate(cfg.params)
+        return HumanPreferences(h.db, cfg.study, h.method, h.missing)
     raise SandwichError(f"supervisor {cfg.display!r}: not available in this build")

@@ -118,3 +118,33 @@ def test_judge_averages_both_orders_and_falls_back_to_half() -> None:
     p = JudgePreferences(OrderBiasedJudge(), batch_size=2).prefs(q, seed=0)
     assert p[0] > 0.5 > p[1] and p[2] == 0.5
     assert abs(p[0] + p[1] - 1.0) < 1e-9  # the position bias cancels over the two orders
+
+
+def test_human_preferences_map_a_studys_pairs_to_the_comparisons(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each comparison gets its pair's aggregated P(a); a pair asked the other way round
+    gives 1 - P; new labels change the spec (the store key); an unjudged one fails."""
+    from sandwich.feedback.analysis import pair_preferences as pp
+    from sandwich.rewards.supervisors import HumanPreferences
+
+    judged = [pp.PairPreference("k1", "x", "a", "b", 0.8, 3, None, "p", 0, 1),
+              pp.PairPreference("k2", "x", "a", "b", 0.3, 2, None, "q", 2, 0)]  # fmt: skip
+    monkeypatch.setattr(pp, "study_pair_preferences", lambda db, study, method: judged)
+    q = PrefQuestions(
+        prompt_ids=("p", "q"), a=(0, 0), b=(1, 2), prompts=("x", "x"), texts_a=("a", "a"),
+        texts_b=("b", "b"), difficulty=np.zeros(2),
+    )  # fmt: skip
+    sup = HumanPreferences("sqlite:///x.db", "prefs")
+    assert np.allclose(sup.prefs(q, 0), [0.8, 0.7])
+    spec = sup.spec()
+    other = HumanPreferences("sqlite:///x.db", "prefs")
+    judged[0] = pp.PairPreference("k1", "x", "a", "b", 0.9, 4, None, "p", 0, 1)
+    assert other.spec() != spec
+    unjudged = PrefQuestions(
+        prompt_ids=("r",), a=(0,), b=(1,), prompts=("x",), texts_a=("a",), texts_b=("b",),
+        difficulty=np.zeros(1),
+    )  # fmt: skip
+    with pytest.raises(Exception, match="no human preference"):
+        other.prefs(unjudged, 0)
+    assert HumanPreferences("u", "s", missing=0.5).prefs(unjudged, 0).tolist() == [0.5]

@@ -140,6 +140,16 @@ class JudgeParams(Strict):
     batch_size: int = Field(16, ge=1, description="choice requests per generator call")
 
 
+class HumanParams(Strict):
+    """Raters' preferences from a pairwise study (``rewards.supervisors.HumanPreferences``)."""
+
+    db: str = Field(description="the study database's URL (sqlite:///... or postgresql://...)")
+    method: str = Field("dawid-skene", description="how a pair's labels are aggregated")
+    missing: float | None = Field(
+        None, ge=0.0, le=1.0, description="P(a) of a comparison nobody judged (null: an error)"
+    )
+
+
 class PrefSupervisor(Strict):
     """A supervisor of preferences: ``gold``; ``weak-rm`` (``model``: the weak model whose
     features its head reads); ``nonexpert``; ``judge`` (``generator``: a generator spec, a
@@ -365,6 +375,7 @@ def _check(config: Any, section: RewardSection) -> list[str]:
         "nonexpert": NonexpertParams,
         "weak-rm": WeakRMParams,
         "judge": JudgeParams,
+        "human": HumanParams,
     }
     for i, sup in enumerate(section.supervisors):
         where = f"reward.supervisors.{i}"
