@@ -327,7 +327,8 @@ class RewardRecord(BaseModel):
     preferences. Intervals: a bootstrap over T's prompts (comparisons of one prompt
     resampled together), paired across the three. ``agreement_on_errors``: on T's
     comparisons the supervisor gets wrong, the share where the reward model prefers what
-    the supervisor did (copying its mistakes; 0.5 = independent of them)."""
+    the supervisor did (copying its mistakes; independent errors agree about as often as
+    the reward model errs elsewhere)."""
 
     kind: Literal["reward"] = "reward"
     task: str
