@@ -38,7 +38,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import Field
 
+from sandwich.config import Strict
 from sandwich.errors import SandwichError
 from sandwich.supervision.nonexpert import item_uniforms
 
@@ -49,6 +51,42 @@ if TYPE_CHECKING:
 
 # (model name) -> (features of each comparison's a, of its b), rows in comparison order
 FeatureLookup = Callable[[str], tuple[np.ndarray, np.ndarray]]
+
+
+class NonexpertParams(Strict):
+    """The simulated non-expert (``rewards.supervisors.NonexpertPreferences``)."""
+
+    threshold: float = Field(
+        0.5,
+        description="it sees only whether a completion's gold reaches this (geo-prefs: the "
+        "right continent), not how far above; completions on the same side are a guess",
+    )
+    knowledge: float = Field(
+        0.6, ge=0.0, le=1.0, description="it knows prompts of difficulty below this; guesses above"
+    )
+    noise: float = Field(0.1, ge=0.0, le=1.0, description="chance of a flipped answer it knows")
+
+
+class WeakRMParams(Strict):
+    """A weak reward model: a Bradley-Terry head on a weak model's features, fit on A's gold."""
+
+    l2: float = Field(1.0, gt=0, description="L2 penalty of the weak head's logistic fit")
+
+
+class JudgeParams(Strict):
+    """A weak judge asked which completion is better, both orders averaged."""
+
+    batch_size: int = Field(16, ge=1, description="choice requests per generator call")
+
+
+class HumanParams(Strict):
+    """Raters' preferences from a pairwise study (``rewards.supervisors.HumanPreferences``)."""
+
+    db: str = Field(description="the study database's URL (sqlite:///... or postgresql://...)")
+    method: str = Field("dawid-skene", description="how a pair's labels are aggregated")
+    missing: float | None = Field(
+        None, ge=0.0, le=1.0, description="P(a) of a comparison nobody judged (null: an error)"
+    )
 
 
 class GoldHidden(SandwichError):
@@ -310,8 +348,6 @@ def build_pref_supervisor(
 ) -> PreferenceSupervisor:
     """The supervisor a config entry names (its params validated by the schema).
     ``generators``: a judge's generator by its display name instead of the spec's."""
-    from sandwich.runs.reward.schema import HumanParams, JudgeParams, NonexpertParams, WeakRMParams
-
     if cfg.name == "gold":
         return GoldPreferences()
     if cfg.name == "nonexpert":

@@ -114,42 +114,6 @@ class BTParams(Strict):
     l2: float = Field(1.0, gt=0, description="L2 penalty of the logistic fit")
 
 
-class NonexpertParams(Strict):
-    """The simulated non-expert (``rewards.supervisors.NonexpertPreferences``)."""
-
-    threshold: float = Field(
-        0.5,
-        description="it sees only whether a completion's gold reaches this (geo-prefs: the "
-        "right continent), not how far above; completions on the same side are a guess",
-    )
-    knowledge: float = Field(
-        0.6, ge=0.0, le=1.0, description="it knows prompts of difficulty below this; guesses above"
-    )
-    noise: float = Field(0.1, ge=0.0, le=1.0, description="chance of a flipped answer it knows")
-
-
-class WeakRMParams(Strict):
-    """A weak reward model: a Bradley-Terry head on a weak model's features, fit on A's gold."""
-
-    l2: float = Field(1.0, gt=0, description="L2 penalty of the weak head's logistic fit")
-
-
-class JudgeParams(Strict):
-    """A weak judge asked which completion is better, both orders averaged."""
-
-    batch_size: int = Field(16, ge=1, description="choice requests per generator call")
-
-
-class HumanParams(Strict):
-    """Raters' preferences from a pairwise study (``rewards.supervisors.HumanPreferences``)."""
-
-    db: str = Field(description="the study database's URL (sqlite:///... or postgresql://...)")
-    method: str = Field("dawid-skene", description="how a pair's labels are aggregated")
-    missing: float | None = Field(
-        None, ge=0.0, le=1.0, description="P(a) of a comparison nobody judged (null: an error)"
-    )
-
-
 class PrefSupervisor(Strict):
     """A supervisor of preferences: ``gold``; ``weak-rm`` (``model``: the weak model whose
     features its head reads); ``nonexpert``; ``judge`` (``generator``: a generator spec, a
@@ -367,6 +331,12 @@ def _check(config: Any, section: RewardSection) -> list[str]:
     """Model names that are not models, bad generator specs, duplicates, bad params."""
     from sandwich.models.names import check_model_name
     from sandwich.protocols.generators import check_spec
+    from sandwich.rewards.supervisors import (
+        HumanParams,
+        JudgeParams,
+        NonexpertParams,
+        WeakRMParams,
+    )
 
     problems = [f"reward.policy.{p}" for p in check_spec(section.policy)]
     for i, s in enumerate(section.strong):
