@@ -23,7 +23,7 @@ from sandwich.results import parse_results
 from sandwich.runs import parse_config, run
 from sandwich.runs.config import RunConfig
 from sandwich.runs.executor import LocalExecutor
-from sandwich.runs.reward.schema import FLAG_GOLD_SUPERVISOR, RewardRecord
+from sandwich.runs.reward.schema import FLAG_GOLD_SUPERVISOR, RewardCell, RewardRecord
 from sandwich.store import ArtifactStore
 from sandwich.store.hashing import digest
 
@@ -85,8 +85,11 @@ def test_a_reward_config_needs_no_tasks_and_plans_one_cell_per_supervisor() -> N
     cfg = config(reward_models=["bt"])
     assert cfg.kinds == ["reward"] and cfg.tasks == []
     cells = plan_cells(cfg)
-    assert [c.supervisor.display for c in cells] == ["gold", "weak-rm:fake-weak", "nonexpert"]
-    assert all(c.kind == "reward" and c.strong == "fake-strong" for c in cells)
+    assert all(isinstance(c, RewardCell) for c in cells)
+    assert [c.supervisor.display for c in cells] == [  # type: ignore[attr-defined]
+        "gold", "weak-rm:fake-weak", "nonexpert",
+    ]  # fmt: skip
+    assert all(c.strong == "fake-strong" for c in cells)  # type: ignore[attr-defined]
     assert "arith-prefs | arith-policy | fake-strong bt | weak-rm:fake-weak | seed 0" in [
         c.label for c in cells
     ]
