@@ -78,10 +78,21 @@ def test_gold_is_recorded_but_never_trains(tiny_policy: Path) -> None:
     assert [s.gold for s in a] != [s.gold for s in b]
 
 
+def test_save_policy_writes_the_adapter(tiny_policy: Path, tmp_path: Path) -> None:
+    cfg = RLParams(steps=1, batch_size=1, num_generations=2, max_new_tokens=2, save_policy=True)
+    run_policy_rl(str(tiny_policy), PROMPTS, count_word("paris"), count_word("rome"), cfg, tmp_path)
+    assert (tmp_path / "policy" / "adapter_config.json").is_file()
+    assert (tmp_path / "steps.jsonl").is_file()
+    with pytest.raises(ConfigError, match="save_policy needs an out_dir"):
+        run_policy_rl(str(tiny_policy), PROMPTS, count_word("paris"), count_word("rome"), cfg)
+
+
 def test_rloo_trainer_runs(tiny_policy: Path) -> None:
     cfg = RLParams(trainer="rloo", steps=2, batch_size=2, num_generations=2, max_new_tokens=4)
     steps = run_policy_rl(str(tiny_policy), PROMPTS, count_word("paris"), count_word("rome"), cfg)
-    assert [s.step for s in steps] == [1, 2] and all(s.kl >= 0 for s in steps)
+    assert [s.step for s in steps] == [1, 2] and steps[0].kl == 0.0
+    # RLOO's KL is TRL's log-ratio estimate (k1): unbiased, not clipped at 0
+    assert all(math.isfinite(s.kl) and s.kl_logratio == s.kl for s in steps)
 
 
 @pytest.mark.parametrize("trainer", ["grpo", "rloo"])

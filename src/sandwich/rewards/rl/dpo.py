@@ -80,6 +80,8 @@ def run_dpo(
     evals = check_prompts(eval_prompts, "eval_prompts")
     if not callable(gold) or (proxy is not None and not callable(proxy)):
         raise ConfigError("run_dpo: gold (and proxy) must be callables (prompts, completions)")
+    if cfg.save_policy and out_dir is None:
+        raise ConfigError("run_dpo: save_policy needs an out_dir to write the policy to")
     with tempfile.TemporaryDirectory(prefix="sandwich-dpo-") as tmp:
         work = Path(out_dir) if out_dir is not None else Path(tmp)
         with torch_threads(cfg.num_threads), offline():
@@ -222,4 +224,6 @@ def _train(
     ev.trainer = trainer
     quiet(trainer)
     trainer.train()
+    if cfg.save_policy:
+        trainer.save_model(str(work / "policy"))
     return ev.steps()

@@ -10,9 +10,10 @@ with a leave-one-out baseline; pick it with ``trainer: rloo``.
 The proxy is TRL's only reward function. The gold reward is computed by the
 same wrapper on the same completions and only recorded: its values never reach
 the trainer (tests/rewards/rl/test_grpo.py checks that a different gold leaves
-training unchanged). KL per step is TRL's logged per-token k3 estimate times the
+training unchanged). KL per step is TRL's logged per-token estimate times the
 mean completion length, i.e. the mean over completions of the summed per-token
-estimate: nats per completion, 0 at the initial policy. ``beta`` must be > 0
+estimate: nats per completion, 0 at the initial policy (GRPO's estimator is k3,
+>= 0; RLOO's the log-ratio k1, unbiased but can be slightly < 0). ``beta`` must be > 0
 (TRL computes reference log-probs only then); use a tiny beta for an almost
 unpenalised run.
 """
@@ -65,7 +66,7 @@ class _Recorder:
         return proxy
 
 
-def _callback(recorder: _Recorder, steps: list[RLStep], started: float) -> Any:
+def _callback(recorder: _Recorder, steps: list[RLStep], started: float, k1: bool) -> Any:
     from transformers import TrainerCallback
 
     class StepLog(TrainerCallback):
@@ -97,6 +98,7 @@ def _callback(recorder: _Recorder, steps: list[RLStep], started: float) -> Any:
                     completion_length=length,
                     n_samples=len(row["proxy"]),
                     loss=None if logs.get("loss") is None else float(logs["loss"]),
+                    kl_logratio=kl_tok * length if k1 else None,
                     seconds=time.perf_counter() - started,
                 )
             )
@@ -139,6 +141,8 @@ def run_policy_rl(
     texts = check_prompts(prompts)
     if not callable(proxy) or not callable(gold):
         raise ConfigError("run_policy_rl: proxy and gold must be callables (prompts, completions)")
+    if cfg.save_policy and out_dir is None:
+        raise ConfigError("run_policy_rl: save_policy needs an out_dir to write the policy to")
     with tempfile.TemporaryDirectory(prefix="sandwich-rl-") as tmp:
         work = Path(out_dir) if out_dir is not None else Path(tmp)
         with torch_threads(cfg.num_threads), offline():
@@ -189,10 +193,12 @@ def _train(
         train_dataset=data,
         processing_class=policy.tokenizer,
         peft_config=lora_config(policy.model, cfg),
-        callbacks=[_callback(recorder, steps, time.perf_counter())],
+        callbacks=[_callback(recorder, steps, time.perf_counter(), cfg.trainer == "rloo")],
     )
     quiet(trainer)
     trainer.train()
+    if cfg.save_policy:
+        trainer.save_model(str(work / "policy"))
     if len(steps) != cfg.steps:
         raise RuntimeError(f"RL run logged {len(steps)} steps, expected {cfg.steps}")
     return steps

@@ -22,9 +22,11 @@ class RLStep:
     """One step of optimisation against the proxy.
 
     ``kl``: KL(policy || initial policy) in nats per completion (summed over its
-    tokens), estimated on the step's own samples with the non-negative k3
-    estimator (``exp(d) - d - 1`` per token, d = log ref - log policy), so 0 at
-    the initial policy. ``proxy`` / ``gold``: mean rewards of those samples.
+    tokens), estimated on the step's own samples, 0 at the initial policy: GRPO and
+    DPO use the non-negative k3 estimator (``exp(d) - d - 1`` per token, d = log ref
+    - log policy); RLOO uses TRL's own there, the log-ratio k1 (``-d``; unbiased,
+    can be slightly < 0; also in ``kl_logratio``). ``proxy`` / ``gold``: mean
+    rewards of those samples.
     """
 
     step: int
@@ -37,7 +39,7 @@ class RLStep:
     completion_length: float = 0.0  # mean tokens per completion
     n_samples: int = 0  # completions the means are over
     loss: float | None = None  # the trainer's loss at this step (None at DPO's step 0)
-    kl_logratio: float | None = None  # DPO: mean sequence log-ratio (k1), unbiased, can be < 0
+    kl_logratio: float | None = None  # DPO, RLOO: mean sequence log-ratio (k1), can be < 0
     seconds: float = 0.0  # wall time since the run started
 
     @property

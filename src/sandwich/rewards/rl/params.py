@@ -47,6 +47,11 @@ class PolicyParams(Strict):
         "see elicit/finetune); null leaves torch's setting",
     )
     seed: int = Field(0, description="seeds adapters, sampling and data order")
+    save_policy: bool = Field(
+        False,
+        description="write the trained policy (the LoRA adapter, or every weight) and its "
+        "tokenizer to out_dir/policy (needs an out_dir)",
+    )
 
 
 class RLParams(PolicyParams):
