@@ -455,6 +455,23 @@ def correct(score_a: np.ndarray, score_b: np.ndarray, gold: np.ndarray) -> np.nd
     return comparison_correct(score_a, score_b, gold)
 
 
+def optimisation(ctx: RunContext, data: RewardData, cell: RewardCell, student: Arrays,
+                 labels: np.ndarray) -> dict[str, Any]:  # fmt: skip
+    """Optimising against the student as the proxy: the best-of-n curve of T's prompts with
+    its Gao fits and measured peak, and RL (with an ``rl:`` block and the bt proxy)."""
+    boot = ctx.config.bootstrap
+    out: dict[str, Any] = {"bon": [], "gao_gold": None, "gao_proxy": None, "bon_peak_n": None,
+                           "rl": [], "gao_rl_gold": None}  # fmt: skip
+    if data.bon is not None and "bon" in student:
+        points, fit_g, fit_p = bon_measure(data, student["bon"], boot.n_boot, cell.seed)
+        out.update(bon=points, gao_gold=_gao(fit_g), gao_proxy=_gao(fit_p),
+                   bon_peak_n=max(points, key=lambda p: p.gold).n if points else None)  # fmt: skip
+    if section_of(ctx).rl is not None and cell.rm == "bt" and data.gold_program is not None:
+        steps = [RLStepRecord(**s) for s in policy_rl(ctx, data, cell.strong, labels)]
+        out.update(rl=steps, gao_rl_gold=_rl_fit(steps))
+    return out
+
+
 def run_cell(
     ctx: RunContext, cell: RewardCell, timer: Callable[[], float] = time.perf_counter
 ) -> RewardRecord:
@@ -493,22 +510,10 @@ def run_cell(
         else None
     )
     student_pref = 1.0 / (1.0 + np.exp(-(s_a - s_b)))
-    bon_points: list[BonPointRecord] = []
-    gao_gold = gao_proxy = None
-    peak = None
-    if data.bon is not None and "bon" in student:
-        bon_points, fit_g, fit_p = bon_measure(data, student["bon"], boot.n_boot, cell.seed)
-        gao_gold, gao_proxy = _gao(fit_g), _gao(fit_p)
-        peak = max(bon_points, key=lambda p: p.gold).n if bon_points else None
-        if gao_gold is not None and gao_gold.peak_d is None:
-            flags.append(FLAG_NO_PEAK)
+    optimised = optimisation(ctx, data, cell, student, prefs["train_strong"])
+    if optimised["gao_gold"] is not None and optimised["gao_gold"].peak_d is None:
+        flags.append(FLAG_NO_PEAK)
     section = section_of(ctx)
-    rl_steps: list[RLStepRecord] = []
-    gao_rl = None
-    if section.rl is not None and cell.rm == "bt" and data.gold_program is not None:
-        done = policy_rl(ctx, data, cell.strong, prefs["train_strong"])
-        rl_steps = [RLStepRecord(**s) for s in done]
-        gao_rl = _rl_fit(rl_steps)
     return RewardRecord(
         task=cell.task.label,
         policy=policy_label(cell.policy),
@@ -531,12 +536,7 @@ def run_cell(
         pgr=None if is_gold else m.pgr,
         pgr_ci=(None, None) if is_gold else _interval(m.pgr_ci),
         agreement_on_errors=agreement_on_errors(student_pref, prefs["test"], gold_t),
-        bon=bon_points,
-        gao_gold=gao_gold,
-        gao_proxy=gao_proxy,
-        bon_peak_n=peak,
-        rl=rl_steps,
-        gao_rl_gold=gao_rl,
+        **optimised,
         flags=flags,
         specs={
             "supervisor": sup.spec(),
