@@ -189,3 +189,24 @@ def test_sandwich_plan_lists_the_stages_and_sees_them_stored_after_a_run(tmp_pat
     assert all(r.state in ("stored", "shared", "runs") for r in after.rows), [
         (r.stage, r.state, r.note) for r in after.rows if r.state == "missing"
     ]
+
+
+def test_a_preference_file_runs_without_best_of_n(tmp_path: Path) -> None:
+    """A JSONL file brings its own chosen / rejected completions and no gold program:
+    the reward models are measured on its comparisons, best-of-n is left out."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(80):
+        a, b = (int(x) for x in rng.integers(10, 99, 2))
+        wrong = a + b + int(rng.choice([-50, 50]))
+        rows.append({"prompt": f"What is {a} + {b}? Answer:", "group": f"g{i % 20}",
+                     "chosen": f" {a + b} ({a} + {b} = {a + b})",
+                     "rejected": f" {wrong} ({a} + {b} = {wrong})"})  # fmt: skip
+    path = tmp_path / "prefs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = config(task={"path": str(path), "n_prompts": 80}, supervisors=["gold", "nonexpert"])
+    out = run_once(cfg, tmp_path)
+    rows_out = {r.supervisor: r for r in out.results.cells_of("reward")}
+    assert rows_out["gold"].task == "prefs" and rows_out["gold"].ceiling_acc > 0.8
+    assert all(r.bon == [] and r.gao_gold is None for r in rows_out.values())
+    assert rows_out["nonexpert"].n_test == rows_out["gold"].n_test > 0
