@@ -28,11 +28,11 @@ from sandwich.models.generation import generator_config, make_generator
 from sandwich.rewards.data import load_reward_task, sample_completions
 
 VARIANTS: dict[str, tuple[str, dict[str, object], str]] = {
-    "geo": ("geo-prefs", {}, "plain"),
-    "geo-shots": ("geo-prefs", {"shots": True}, "plain"),
+    "geo": ("geo-prefs", {"shots": False, "pool": 80}, "plain"),
+    "geo-shots": ("geo-prefs", {"shots": True, "pool": 80}, "plain"),
     "geo-shots-pool2000": ("geo-prefs", {"shots": True, "pool": 2000}, "plain"),
-    "geo-chat": ("geo-prefs", {}, "chat"),
-    "arith": ("arith-prefs", {}, "plain"),
+    "geo-chat": ("geo-prefs", {"shots": False, "pool": 80}, "chat"),
+    "arith": ("arith-prefs", {"shots": False}, "plain"),
     "arith-shots": ("arith-prefs", {"shots": True}, "plain"),
 }
 """label -> (task, task params, prompt format)."""
@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=8, help="max_new_tokens per completion")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = ap.parse_args()
-    print(f"{'variant':<16}{'=1':>7}{'mid':>7}{'=0':>7}{'mean':>7}{'spread':>8}{'s':>7}  load")
+    print(f"{'variant':<20}{'=1':>7}{'mid':>7}{'=0':>7}{'mean':>7}{'spread':>8}{'s':>7}  load")
     with tempfile.TemporaryDirectory() as tmp:
         for label in args.variants:
             task, params, fmt = VARIANTS[label]
@@ -78,7 +78,7 @@ def main() -> None:
             spread = float((g.max(axis=1) > g.min(axis=1)).mean())
             load = " ".join(f"{x:.2f}" for x in os.getloadavg())
             print(
-                f"{label:<16}{one:>7.3f}{mid:>7.3f}{zero:>7.3f}{g.mean():>7.3f}{spread:>8.3f}"
+                f"{label:<20}{one:>7.3f}{mid:>7.3f}{zero:>7.3f}{g.mean():>7.3f}{spread:>8.3f}"
                 f"{secs:>7.0f}  {load}",
                 flush=True,
             )

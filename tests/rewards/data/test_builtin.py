@@ -8,6 +8,7 @@ import pytest
 
 from sandwich.errors import ConfigError, UnknownNameError
 from sandwich.rewards.data import REWARD_TASKS, PreferenceSet, load_reward_task
+from sandwich.rewards.data.arith import FEW_SHOT as ARITH_SHOTS
 from sandwich.rewards.data.arith import ArithGold, first_number
 from sandwich.rewards.data.geo import FEW_SHOT, GeoGold, named_country
 from sandwich.tasks.geo import countries
@@ -78,16 +79,18 @@ def test_geo_prompts_are_deterministic_distinct_and_grouped_by_country() -> None
     assert [p.id for p in a] == [p.id for p in b] != [p.id for p in _geo(seed=2)]
     assert len({p.id for p in a}) == 40
     for p in a:
-        assert p.prompt == f"The city of {p.metadata['city']} is in"
+        assert p.prompt == FEW_SHOT + f"The city of {p.metadata['city']} is in"  # default: shots
         assert p.group == p.metadata["country"] and 0.0 <= p.difficulty <= 1.0
         assert p.completions == ()
     assert len({p.group for p in a}) < 40  # several cities share a country
     assert PreferenceSet(a).split(seed=0)  # groups small enough to split
 
 
-def test_geo_few_shot_prefix() -> None:
-    for p in _geo(n=2, shots=True):
-        assert p.prompt == FEW_SHOT + f"The city of {p.metadata['city']} is in"
+def test_geo_without_prefix_and_pool() -> None:
+    for p in _geo(n=2, shots=False):
+        assert p.prompt == f"The city of {p.metadata['city']} is in"
+    famous = {p.metadata["city"] for p in _geo(n=10, pool=10)}
+    assert "Shanghai" in famous and len(famous) == 10
 
 
 def test_arith_gold_grades_the_first_number_by_its_error() -> None:
@@ -97,7 +100,8 @@ def test_arith_gold_grades_the_first_number_by_its_error() -> None:
         ans = p.metadata["answer"]
         a, b, op = p.metadata["a"], p.metadata["b"], p.metadata["op"]
         assert ans == (a + b if op == "+" else a * b)
-        assert p.prompt == f"What is {a} {op} {b}? Answer:" and p.group == str(min(a, b))
+        assert p.prompt == ARITH_SHOTS + f"What is {a} {op} {b}? Answer:"
+        assert p.group == str(min(a, b))
         scale = max(1.0, 0.1 * ans)
         assert gold(p, f" {ans}") == 1.0
         assert gold(p, f" {ans + 1} or so") == pytest.approx(math.exp(-1 / scale))
@@ -107,6 +111,8 @@ def test_arith_gold_grades_the_first_number_by_its_error() -> None:
             p, f" {ans + 1}"
         )
     assert {p.metadata["op"] for p in prompts} == {"+", "*"}
+    (plain, _), _ = load_reward_task("arith-prefs", 2, 0, params={"shots": False})
+    assert plain.prompt.startswith("What is ")
 
 
 def test_arith_gold_scale_is_a_parameter() -> None:

@@ -58,7 +58,7 @@ FEW_SHOT = "What is 12 + 7? Answer: 19\nWhat is 6 * 8? Answer: 48\n"
 class ArithPrefsParams(task_params(200)):  # type: ignore[misc]
     max_digits: int = Field(2, ge=1, le=6, description="most digits of an operand")
     ops: str = Field("+*", pattern=r"^[+*]{1,2}$", description="operations drawn from: + and/or *")
-    shots: bool = Field(False, description="start the prompt with two solved examples")
+    shots: bool = Field(True, description="start the prompt with two solved examples")
 
 
 @takes(ArithPrefsParams)
@@ -67,7 +67,8 @@ def arith_prefs(
 ) -> list[RewardPrompt]:
     """``n_items`` distinct prompts "What is {a} {op} {b}? Answer:" with operands of 1 to
     ``max_digits`` digits (digit count uniform) and ``op`` uniform over ``ops``; with
-    ``shots``, after :data:`FEW_SHOT`.
+    ``shots`` (the default: without it SmolLM2-135M mostly answers with an empty line),
+    after :data:`FEW_SHOT`.
 
     Group: the smaller operand (a sum and its swapped twin, and every question about
     one number, stay in one split). Difficulty: ``0.5 * (digits - 1) / max(1, max_digits

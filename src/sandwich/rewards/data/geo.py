@@ -129,16 +129,21 @@ FEW_SHOT = "The city of Paris is in France.\nThe city of Osaka is in Japan.\n"
 
 
 class GeoPrefsParams(task_params(200)):  # type: ignore[misc]
-    pool: int | None = Field(
-        None, ge=2, description="most populous cities drawn from (default 2 * n_items)"
+    pool: int = Field(
+        2000, ge=2, description="most populous cities drawn from (raised to n_items if smaller)"
     )
-    shots: bool = Field(False, description="start the prompt with two solved examples")
+    shots: bool = Field(True, description="start the prompt with two solved examples")
 
 
 @takes(GeoPrefsParams)
-def geo_prefs(n_items: int, seed: int, pool: int | None, shots: bool) -> list[RewardPrompt]:
+def geo_prefs(n_items: int, seed: int, pool: int, shots: bool) -> list[RewardPrompt]:
     """``n_items`` prompts "The city of {city} is in" about distinct cities drawn from the
-    ``pool`` most populous unambiguous ones (as the ``cities`` task: city-states left out).
+    ``pool`` most populous unambiguous ones (as the ``cities`` task: city-states left out),
+    after :data:`FEW_SHOT` with ``shots``.
+
+    The defaults (``shots``, ``pool`` 2000) are the variant whose SmolLM2-135M samples
+    had the most balanced gold (docs/rewards.md, "Gold-reward spread"): without the
+    prefix most samples name no country; on the most famous cities nearly all are right.
 
     Group: the country (prompts about one country stay in one split). Difficulty:
     1 - normalised log population over the pool, as ``cities``. Metadata: ``city``,
@@ -147,7 +152,7 @@ def geo_prefs(n_items: int, seed: int, pool: int | None, shots: bool) -> list[Re
     cs = countries()
     cities = tuple(c for c in unambiguous_cities() if c.name != cs[c.country].name)
     check_n("geo-prefs", n_items, len(cities), f"{len(cities)} unambiguous cities")
-    size = min(max(n_items, pool if pool is not None else 2 * n_items), len(cities))
+    size = min(max(n_items, pool), len(cities))
     chosen_pool = cities[:size]
     difficulty = log_difficulty([c.population for c in chosen_pool])
     rng = rng_for("geo-prefs", seed)
