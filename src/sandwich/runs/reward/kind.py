@@ -113,10 +113,11 @@ def _stored(ctx: RunContext, key: ArtifactKey | None) -> bool:
 
 
 def _generate(policy: dict[str, Any], prompts: Sequence[Any], n: int, new: int) -> Work:
-    tokens = int(text_tokens([p.prompt for p in prompts]).sum()) * n
-    return Work(
-        "generate", policy_label(policy), tokens=tokens, items=len(prompts) * n, new_tokens=new
-    )
+    """``n`` samples of each prompt: ``tokens`` is a sequence's prompt length (the mean)."""
+    lengths = text_tokens([p.prompt for p in prompts])
+    mean = round(float(lengths.mean())) if len(lengths) else 0
+    return Work("generate", policy_label(policy), tokens=mean, items=len(prompts) * n,
+                new_tokens=new)  # fmt: skip
 
 
 def _seed_stages(
