@@ -44,9 +44,9 @@ class ArithPolicy(Generator):
         self.calls += len(requests)
         out = []
         for r in requests:
-            m = PROMPT.search(r.messages[-1].content)
-            assert m is not None, r.messages[-1].content
-            a, b = int(m.group(1)), int(m.group(2))
+            found = PROMPT.findall(r.messages[-1].content)  # the last: after any examples
+            assert found, r.messages[-1].content
+            a, b = (int(x) for x in found[-1])
             off = OFFSETS[int(digest([r.seed])[:8], 16) % len(OFFSETS)]
             said = a + b + off
             out.append(GenResult(text=f" {said} ({a} + {b} = {said})"))
