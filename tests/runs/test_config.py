@@ -106,7 +106,7 @@ def test_every_shipped_config_is_valid(path: Path) -> None:
 
     cfg = load_config(path)
     doc = yaml.safe_load(path.read_text())
-    assert cfg.tasks
+    assert cfg.tasks or "reward" in doc  # reward names its own preference task
     if "protocols" in doc:  # a protocol config (docs/protocols.md)
         assert cfg.kinds == ["protocol"] and cfg.protocols and cfg.judge
         assert cfg.seeds == doc.get("seeds", [0])
@@ -116,6 +116,8 @@ def test_every_shipped_config_is_valid(path: Path) -> None:
         assert cfg.kinds == ["sandbagging"] and cfg.section("sandbagging").strong
     elif "truth" in doc:  # a truth config (docs/reporters.md, "Generalisation")
         assert cfg.kinds == ["truth"] and cfg.section("truth").models
+    elif "reward" in doc:  # a reward config (docs/rewards.md)
+        assert cfg.kinds == ["reward"] and cfg.section("reward").supervisors
     else:
         assert cfg.kinds == ["w2s"] and cfg.weak and cfg.strong
 
@@ -147,6 +149,7 @@ def test_a_config_may_hold_both_kinds_and_records_only_the_fields_of_its_kinds()
         ({"tasks": ["arithmetic"], "weak": ["fake-weak"]}, "strong: required for a w2s"),
         ({"tasks": ["arithmetic"], "protocols": ["naive"]}, "judge: required with protocols"),
         ({"task": "dossier", "tasks": ["dossier"], "weak": ["fake-weak"]}, "not both"),
+        ({"weak": ["fake-weak"], "strong": ["fake-strong"]}, "tasks: Field required .* for w2s"),
     ],
 )
 def test_a_config_must_run_something_whole(data: dict, message: str) -> None:

@@ -297,6 +297,7 @@ def test_sandwich_kinds_lists_every_registered_kind_with_its_description(
     assert "honesty" in rows and "honesty: {...}" in rows["honesty"]
     assert "sandbagging" in rows
     assert "truth" in rows
+    assert "reward" in rows and "reward: {...}" in rows["reward"]
     assert "PGR vs the ceiling" in rows["w2s"] and "weak, strong" in rows["w2s"]
     assert (
         "a judge alone or assisted" in rows["protocol"] and "protocols, judge" in rows["protocol"]

@@ -48,7 +48,9 @@ class KindSchema:
     ``kind: Literal[<name>]``; no groups: None). ``section``: the model of its config
     section ``<name>: {...}`` (None for the two kinds with flat fields, w2s and
     protocol). ``check``: cross-field problems of a config running the kind, given
-    (the RunConfig, its section), each a line starting with its path.
+    (the RunConfig, its section), each a line starting with its path. ``tasks``: whether
+    the kind reads the config's ``tasks`` (False for a kind whose section names its own
+    data, as reward's preference tasks: a config of such kinds alone needs no ``tasks``).
     """
 
     cell: type[KindCell]
@@ -56,6 +58,7 @@ class KindSchema:
     group_result: type[BaseModel] | None = None
     section: type[BaseModel] | None = None
     check: Callable[[Any, Any], list[str]] | None = None
+    tasks: bool = True
 
 
 @dataclass(frozen=True)
@@ -189,4 +192,10 @@ register_kind(
     impl="sandwich.runs.truth.kind:TruthKind",
     schema="sandwich.runs.truth.schema:TRUTH_SCHEMA",
     summary="lie detectors: train task x test task AUROC, per layer",
+)
+register_kind(
+    "reward",
+    impl="sandwich.runs.reward.kind:RewardKind",
+    schema="sandwich.runs.reward.schema:REWARD_SCHEMA",
+    summary="reward models on weak preferences: pairwise PGR, best-of-n over-optimisation",
 )

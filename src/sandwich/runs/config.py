@@ -232,7 +232,9 @@ class RunConfig(Strict):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$", description="used in the run id")
-    tasks: list[TaskConfig] = Field(min_length=1)
+    tasks: list[TaskConfig] = Field(
+        default_factory=list, description="required unless every kind run names its own data"
+    )
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)  # protocols: [0]
     split: SplitSizes = SplitSizes()
     features: FeatureConfig = FeatureConfig()
@@ -343,6 +345,8 @@ class RunConfig(Strict):
         check_unique("tasks", [t.label for t in self.tasks], problems)
         check_unique("seeds", [str(s) for s in self.seeds], problems)
         problems += self._validate_sections()
+        if not self.tasks and (readers := [k for k in self.kinds if KINDS.schema(k).tasks]):
+            problems.append(f"tasks: Field required (at least one task) for {', '.join(readers)}")
         if not self.kinds:
             sections = "".join(f", or a {k}: section" for k in KINDS.sections())
             problems.append(
