@@ -236,14 +236,15 @@ def reward_config(tmp_path: Path) -> Path:
     return path
 
 
-def test_study_pairs_are_the_runs_b_and_t_comparisons(tmp_path: Path, monkeypatch: Any) -> None:
-    from sandwich.cli import app
+def test_study_pairs_are_the_runs_b_and_t_comparisons(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    from sandwich.cli import main
     from sandwich.runs import load_config
     from sandwich.runs.context import RunContext
     from sandwich.runs.reward.cell import RewardData
     from sandwich.runs.reward.pairs import study_pairs
     from sandwich.store import ArtifactStore
-    from typer.testing import CliRunner
 
     monkeypatch.setenv("SANDWICH_HOME", str(tmp_path / "home"))
     path = reward_config(tmp_path)
@@ -259,9 +260,48 @@ def test_study_pairs_are_the_runs_b_and_t_comparisons(tmp_path: Path, monkeypatc
     assert all(p.gold in (0.0, 1.0) for p in pairs)  # the file's gold: chosen is better
 
     out = tmp_path / "pairs.jsonl"
-    result = CliRunner().invoke(app, ["study", "pairs", str(path), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    assert f"wrote {len(pairs)} pairs" in result.output
+    assert main(["study", "pairs", str(path), "--out", str(out)]) == 0
+    assert f"wrote {len(pairs)} pairs" in capsys.readouterr().out
     assert load_pairs(out) == pairs
     with pytest.raises(ConfigError, match=r"splits: unknown \['B'\]"):
         study_pairs(cfg, store=store, splits=["B"])
+
+
+def test_study_pairs_of_a_sampled_task_come_from_the_runs_stored_samples(tmp_path: Path) -> None:
+    """A built-in task: the policy's samples are made once and stored under the run's key;
+    a second call (or a run) reads them, so the study asks what the run will compare."""
+    from sandwich.runs.reward.pairs import study_pairs
+    from sandwich.store import ArtifactStore
+
+    from .test_reward_kind import ArithPolicy, config, run_once
+
+    cfg = config(supervisors=["gold"])
+    store = ArtifactStore(tmp_path / "store")
+    policy = ArithPolicy()
+    pairs = study_pairs(cfg, store=store, generators={"arith-policy": policy})
+    assert policy.calls > 0 and pairs
+    assert all(QUESTION.search(p.prompt) and p.gold in (0.0, 0.5, 1.0) for p in pairs)
+
+    class NoSampling(ArithPolicy):
+        def generate(self, requests: Any) -> Any:
+            raise AssertionError("the stored samples should have been read")
+
+    again = study_pairs(cfg, store=store, generators={"arith-policy": NoSampling()})
+    assert again == pairs
+    b_prompts = {p.prompt for p in study_pairs(cfg, store=store, splits=["train_strong"])}
+    assert b_prompts and b_prompts < {p.prompt for p in pairs}
+
+    class Recording(ArithPolicy):
+        def __init__(self) -> None:
+            super().__init__()
+            self.asked: list[str] = []
+
+        def generate(self, requests: Any) -> Any:
+            self.asked += [r.messages[-1].content for r in requests]
+            return super().generate(requests)
+
+    ran = Recording()
+    run_once(cfg, tmp_path, ran)  # samples best-of-n's completions of T only
+    t_prompts = {p.prompt for p in pairs} - b_prompts
+    assert any(t in text for text in ran.asked for t in t_prompts)  # T's, for best-of-n
+    assert not any(b in text for text in ran.asked for b in b_prompts)  # B's were read
