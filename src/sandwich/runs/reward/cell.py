@@ -368,7 +368,8 @@ def _scorers(
     from sandwich.runs.features import feature_spec
 
     gold_program = data.gold_program
-    assert gold_program is not None  # checked by the callers
+    if gold_program is None:  # the callers check first
+        raise ConfigError("reward: RL and DPO need the task's gold program (a built-in task)")
     head = fit_bt(data, strong, labels)
     model = ctx.features.model(strong)
     spec = feature_spec(model, ctx.config.features)
