@@ -127,6 +127,27 @@ def create_cmd(
     console.print(f"about {needed} raters needed ({cfg.items_per_rater} items each)")
 
 
+@study_app.command("pairs")
+def pairs_cmd(
+    config: Annotated[Path, typer.Argument(help="a run config with a reward: section")],
+    out: Annotated[Path, typer.Option("--out", help="the pairs file to write (JSONL)")],
+    seed: Annotated[
+        int | None, typer.Option(help="the run's seed whose comparisons to ask (default: first)")
+    ] = None,
+) -> None:
+    """Write the pairs file of a reward config's B and T comparisons, for a pairwise
+    study that a human:<study> supervisor reads (docs/rewards.md, "Human preferences")."""
+    from sandwich.feedback.pairs import write_pairs
+    from sandwich.runs import load_config
+    from sandwich.runs.reward.pairs import study_pairs
+
+    cfg = load_config(config)
+    pairs = study_pairs(cfg, seed, progress=True)
+    write_pairs(pairs, out)
+    n_gold = sum(p.has_gold for p in pairs)
+    console.print(f"wrote {len(pairs)} pairs ({n_gold} with a gold preference, not a tie) to {out}")
+
+
 @study_app.command("invite")
 def invite_cmd(
     study: Annotated[str, typer.Argument(help="study name")],

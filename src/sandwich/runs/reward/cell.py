@@ -359,45 +359,106 @@ def rl_key(data: RewardData, strong: str, labels: np.ndarray) -> ArtifactKey:
     return ArtifactKey("reward-rl", VERSION, inputs)
 
 
-def policy_rl(ctx: RunContext, data: RewardData, strong: str, labels: np.ndarray) -> list[Any]:
-    """RL of the policy against the Bradley-Terry proxy on T's prompts (``rewards.rl``):
-    per step, KL to the initial policy and the mean proxy and gold reward of its samples."""
+def _scorers(
+    ctx: RunContext, data: RewardData, strong: str, labels: np.ndarray
+) -> tuple[list[str], Any, Any]:
+    """T's prompt texts, and the proxy (the bt head on ``strong``'s features) and gold
+    rewards of (prompts, completions) of them, for RL's and DPO's evaluations."""
     from sandwich.rewards.data import join_text
-    from sandwich.rewards.rl import RLParams, run_policy_rl
     from sandwich.runs.features import feature_spec
 
     gold_program = data.gold_program
-    if gold_program is None:
+    if gold_program is None:  # the callers check first
+        raise ConfigError("reward: RL and DPO need the task's gold program (a built-in task)")
+    head = fit_bt(data, strong, labels)
+    model = ctx.features.model(strong)
+    spec = feature_spec(model, ctx.config.features)
+    by_text = {p.prompt: p for p in data.parts["test"].prompts}
+
+    def prompt_of(text: str) -> RewardPrompt:
+        found = by_text.get(text)
+        if found is not None:
+            return found
+        return next(p for t, p in by_text.items() if text.endswith(t) or t.endswith(text))
+
+    def proxy(prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
+        pairs = zip(prompts, completions, strict=True)
+        texts = [join_text(prompt_of(p).prompt, c) for p, c in pairs]
+        x = model.features(texts, spec).reshape(len(texts), -1)
+        return [float(v) for v in head.reward(x)]
+
+    def gold(prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
+        pairs = zip(prompts, completions, strict=True)
+        return [float(gold_program(prompt_of(p), c)) for p, c in pairs]
+
+    return list(by_text), proxy, gold
+
+
+def policy_rl(ctx: RunContext, data: RewardData, strong: str, labels: np.ndarray) -> list[Any]:
+    """RL of the policy against the Bradley-Terry proxy on T's prompts (``rewards.rl``):
+    per step, KL to the initial policy and the mean proxy and gold reward of its samples."""
+    from sandwich.rewards.rl import RLParams, run_policy_rl
+
+    if data.gold_program is None:
         raise ConfigError("reward.rl: RL needs the task's gold program (a built-in task)")
     params = RLParams.model_validate(section_of(ctx).rl or {})
 
     def compute() -> list[dict[str, Any]]:
-        head = fit_bt(data, strong, labels)
-        model = ctx.features.model(strong)
-        spec = feature_spec(model, ctx.config.features)
-        by_text = {p.prompt: p for p in data.parts["test"].prompts}
-
-        def prompt_of(text: str) -> RewardPrompt:
-            found = by_text.get(text)
-            if found is not None:
-                return found
-            return next(p for t, p in by_text.items() if text.endswith(t) or t.endswith(text))
-
-        def proxy(prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
-            pairs = zip(prompts, completions, strict=True)
-            texts = [join_text(prompt_of(p).prompt, c) for p, c in pairs]
-            x = model.features(texts, spec).reshape(len(texts), -1)
-            return [float(v) for v in head.reward(x)]
-
-        def gold(prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
-            pairs = zip(prompts, completions, strict=True)
-            return [float(gold_program(prompt_of(p), c)) for p, c in pairs]
-
+        prompts, proxy, gold = _scorers(ctx, data, strong, labels)
         policy = str(data.policy["model"])
-        steps = run_policy_rl(policy, list(by_text), proxy, gold, params, store=ctx.store)
+        steps = run_policy_rl(policy, prompts, proxy, gold, params, store=ctx.store)
         return [{"step": s.step, "kl": s.kl, "proxy": s.proxy, "gold": s.gold} for s in steps]
 
     return list(ctx.store.json(rl_key(data, strong, labels), compute))
+
+
+def dpo_key(data: RewardData, strong: str, labels: np.ndarray) -> ArtifactKey:
+    section = section_of(data.ctx)
+    inputs = {"rm": rm_key(data, "bt", strong, labels).hex, "dpo": section.dpo,
+              "policy": data.policy, "features": data.ctx.config.features.model_dump()}  # fmt: skip
+    return ArtifactKey("reward-dpo", VERSION, inputs)
+
+
+def proxy_ranked_pairs(data: RewardData, proxy_scores: np.ndarray) -> list[tuple[str, str, str]]:
+    """(prompt, chosen, rejected) of each of B's comparisons, the side the proxy scores
+    higher chosen (``proxy_scores``: the reward model's score of every completion of the
+    comparison set, in completion-table order). Ties under the proxy and two identical
+    texts are left out: nothing to prefer. B's, not T's: T's prompts are where DPO's
+    policy is evaluated, and no gold of any split is read here."""
+    ra, rb = data.rows("train_strong")
+    prompts = {p.id: p for p in data.parts["train_strong"].prompts}
+    out = []
+    for c, i, j in zip(data.comparisons["train_strong"], ra, rb, strict=True):
+        p = prompts[c.prompt_id]
+        ta, tb = p.completions[c.a].text, p.completions[c.b].text
+        if ta == tb or proxy_scores[i] == proxy_scores[j]:
+            continue
+        out.append((p.prompt, ta, tb) if proxy_scores[i] > proxy_scores[j] else (p.prompt, tb, ta))
+    return out
+
+
+def policy_dpo(
+    ctx: RunContext, data: RewardData, strong: str, labels: np.ndarray, proxy_scores: np.ndarray
+) -> list[Any]:
+    """DPO of the policy (``rewards.rl.run_dpo``) on B's comparisons ranked by the bt proxy,
+    evaluated on T's prompts: per evaluation, KL to the initial policy and the mean proxy
+    and gold reward of its samples (the offline counterpart of :func:`policy_rl`)."""
+    from sandwich.rewards.rl import DPOParams, run_dpo
+
+    if data.gold_program is None:
+        raise ConfigError("reward.dpo: DPO needs the task's gold program (a built-in task)")
+    params = DPOParams.model_validate(section_of(ctx).dpo or {})
+
+    def compute() -> list[dict[str, Any]]:
+        pairs = proxy_ranked_pairs(data, proxy_scores)
+        if not pairs:
+            raise ConfigError("reward.dpo: the proxy ties on every one of B's comparisons")
+        prompts, proxy, gold = _scorers(ctx, data, strong, labels)
+        policy = str(data.policy["model"])
+        steps = run_dpo(policy, pairs, gold, prompts, params, proxy=proxy, store=ctx.store)
+        return [{"step": s.step, "kl": s.kl, "proxy": s.proxy, "gold": s.gold} for s in steps]
+
+    return list(ctx.store.json(dpo_key(data, strong, labels), compute))
 
 
 def _interval(ci: Any) -> tuple[float | None, float | None]:
@@ -458,10 +519,12 @@ def correct(score_a: np.ndarray, score_b: np.ndarray, gold: np.ndarray) -> np.nd
 def optimisation(ctx: RunContext, data: RewardData, cell: RewardCell, student: Arrays,
                  labels: np.ndarray) -> dict[str, Any]:  # fmt: skip
     """Optimising against the student as the proxy: the best-of-n curve of T's prompts with
-    its Gao fits and measured peak, and RL (with an ``rl:`` block and the bt proxy)."""
+    its Gao fits and measured peak, RL (with an ``rl:`` block and the bt proxy) and DPO
+    (with a ``dpo:`` block and the bt proxy)."""
     boot = ctx.config.bootstrap
     out: dict[str, Any] = {"bon": [], "gao_gold": None, "gao_proxy": None, "bon_peak_n": None,
-                           "rl": [], "gao_rl_gold": None}  # fmt: skip
+                           "rl": [], "gao_rl_gold": None,
+                           "dpo": [], "gao_dpo_gold": None}  # fmt: skip
     if data.bon is not None and "bon" in student:
         points, fit_g, fit_p = bon_measure(data, student["bon"], boot.n_boot, cell.seed)
         out.update(bon=points, gao_gold=_gao(fit_g), gao_proxy=_gao(fit_p),
@@ -469,6 +532,12 @@ def optimisation(ctx: RunContext, data: RewardData, cell: RewardCell, student: A
     if section_of(ctx).rl is not None and cell.rm == "bt" and data.gold_program is not None:
         steps = [RLStepRecord(**s) for s in policy_rl(ctx, data, cell.strong, labels)]
         out.update(rl=steps, gao_rl_gold=_rl_fit(steps))
+    if section_of(ctx).dpo is not None and cell.rm == "bt" and data.gold_program is not None:
+        proxy_scores = student["comparisons"]
+        steps = [
+            RLStepRecord(**s) for s in policy_dpo(ctx, data, cell.strong, labels, proxy_scores)
+        ]
+        out.update(dpo=steps, gao_dpo_gold=_rl_fit(steps))
     return out
 
 

@@ -146,15 +146,17 @@ def bon_figure(rows: list[RewardRecord], title: str) -> Figure:
     return fig
 
 
-def rl_figure(rows: list[RewardRecord], title: str) -> Figure:
-    """Gold and proxy reward against sqrt(KL) per logged RL step, one colour per supervisor."""
+def rl_figure(rows: list[RewardRecord], title: str, what: str = "rl") -> Figure:
+    """Gold and proxy reward against sqrt(KL) per logged RL step (``what="dpo"``: per DPO
+    evaluation), one colour per supervisor."""
     fig = Figure(figsize=(5.0, 3.8), dpi=110)
     ax = fig.add_subplot()
     for r, color in zip(rows, COLORS * (1 + len(rows) // len(COLORS)), strict=False):
-        d = np.sqrt(np.maximum([s.kl for s in r.rl], 0.0))
+        steps = r.dpo if what == "dpo" else r.rl
+        d = np.sqrt(np.maximum([s.kl for s in steps], 0.0))
         ax.plot(
             d,
-            [s.gold for s in r.rl],
+            [s.gold for s in steps],
             marker="o",
             markersize=3,
             color=color,
@@ -162,17 +164,23 @@ def rl_figure(rows: list[RewardRecord], title: str) -> Figure:
         )
         ax.plot(
             d,
-            [s.proxy for s in r.rl],
+            [s.proxy for s in steps],
             linestyle="--",
             color=color,
             label=text(f"{r.supervisor} proxy", 28),
         )
     ax.set_xlabel("sqrt(KL to the initial policy)")
     ax.set_ylabel("reward")
-    ax.set_title(text(f"{title}: RL against the proxy"), fontsize=9)
+    how = "DPO on proxy-ranked pairs" if what == "dpo" else "RL against the proxy"
+    ax.set_title(text(f"{title}: {how}"), fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def dpo_figure(rows: list[RewardRecord], title: str) -> Figure:
+    """Gold and proxy reward against sqrt(KL) per DPO evaluation."""
+    return rl_figure(rows, title, "dpo")
 
 
 def reward_report(results: RunResults, run_dir: Path) -> KindReport:
@@ -188,6 +196,7 @@ def reward_report(results: RunResults, run_dir: Path) -> KindReport:
         for what, make, have in (
             ("bon", bon_figure, any(r.bon for r in mine)),
             ("rl", rl_figure, any(r.rl for r in mine)),
+            ("dpo", dpo_figure, any(r.dpo for r in mine)),
         ):
             if not have:
                 continue

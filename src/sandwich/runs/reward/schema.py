@@ -196,6 +196,11 @@ class RewardSection(Strict):
     rl: dict[str, Any] | None = Field(
         None, description="RL of the policy against each proxy (rewards.rl; off when null)"
     )
+    dpo: dict[str, Any] | None = Field(
+        None,
+        description="DPO of the policy on B's comparisons ranked by each proxy, the offline "
+        "counterpart of rl (rewards.rl.DPOParams; off when null)",
+    )
 
     @field_validator("policy", mode="before")
     @classmethod
@@ -322,6 +327,8 @@ class RewardRecord(BaseModel):
     bon_peak_n: int | None = Field(None, description="the n of the highest measured gold")
     rl: list[RLStepRecord] = Field(default_factory=list)
     gao_rl_gold: GaoFitRecord | None = None
+    dpo: list[RLStepRecord] = Field(default_factory=list)
+    gao_dpo_gold: GaoFitRecord | None = None
     flags: list[str] = Field(default_factory=list)
     specs: dict[str, Any] = Field(default_factory=dict)
     seconds: float = 0.0
@@ -372,6 +379,16 @@ def _check(config: Any, section: RewardSection) -> list[str]:
                             "(backend: local)")  # fmt: skip
         if "bt" not in section.reward_models:
             problems.append("reward.rl: RL's proxy is the bt reward model: add bt to reward_models")
+    if section.dpo is not None:
+        from sandwich.rewards.rl import DPOParams
+
+        problems += _params_problems("reward.dpo", DPOParams, section.dpo)
+        if section.policy.get("backend") != "local":
+            problems.append("reward.dpo: DPO trains the policy's weights: give a local policy "
+                            "(backend: local)")  # fmt: skip
+        if "bt" not in section.reward_models:
+            problems.append("reward.dpo: DPO's pairs are ranked by the bt reward model: add bt "
+                            "to reward_models")  # fmt: skip
     if "finetuned" in section.reward_models and section.finetuned is None:
         problems.append(
             "reward.finetuned: reward_models lists finetuned; give its params ({} for the defaults)"
