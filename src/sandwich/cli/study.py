@@ -135,8 +135,9 @@ def pairs_cmd(
         int | None, typer.Option(help="the run's seed whose comparisons to ask (default: first)")
     ] = None,
 ) -> None:
-    """Write the pairs file of a reward config's B and T comparisons, for a pairwise
-    study that a human:<study> supervisor reads (docs/rewards.md, "Human preferences")."""
+    """Write the pairs file of a reward config's comparisons (gold on A's only: the
+    study's checks; B's and T's asked), for a pairwise study that a human:<study>
+    supervisor reads (docs/rewards.md, "Human preferences")."""
     from sandwich.feedback.pairs import write_pairs
     from sandwich.runs import load_config
     from sandwich.runs.reward.pairs import study_pairs

@@ -247,7 +247,7 @@ def reward_config(tmp_path: Path) -> Path:
     return path
 
 
-def test_study_pairs_are_the_runs_b_and_t_comparisons(
+def test_study_pairs_are_the_runs_comparisons_with_gold_on_a_only(
     tmp_path: Path, monkeypatch: Any, capsys: Any
 ) -> None:
     from sandwich.cli import main
@@ -264,11 +264,14 @@ def test_study_pairs_are_the_runs_b_and_t_comparisons(
     pairs = study_pairs(cfg, store=store)
     ctx = RunContext(cfg, store, progress=False)
     data = RewardData.build(ctx, cfg.section("reward").task, cfg.section("reward").policy, 3)
-    asked = {(c.prompt_id, c.a, c.b) for s in ("train_strong", "test") for c in data.comparisons[s]}
-    assert {(p.prompt_id, p.a, p.b) for p in pairs} == asked and len(pairs) == len(asked)
+    every = {(c.prompt_id, c.a, c.b) for s in data.comparisons for c in data.comparisons[s]}
+    assert {(p.prompt_id, p.a, p.b) for p in pairs} == every and len(pairs) == len(every)
     a_ids = {p.id for p in data.parts["train_weak"].prompts}
-    assert a_ids and not a_ids & {p.prompt_id for p in pairs}  # no A comparison is asked
-    assert all(p.gold in (0.0, 1.0) for p in pairs)  # the file's gold: chosen is better
+    assert a_ids and a_ids <= {p.prompt_id for p in pairs}
+    # only A's pairs show gold (the study's checks and training items); B's and T's none
+    assert all(p.gold in (0.0, 1.0) for p in pairs if p.prompt_id in a_ids)
+    assert all(p.gold is None for p in pairs if p.prompt_id not in a_ids)
+    assert any(p.gold is None for p in pairs)
 
     out = tmp_path / "pairs.jsonl"
     assert main(["study", "pairs", str(path), "--out", str(out)]) == 0
@@ -281,7 +284,7 @@ def test_study_pairs_are_the_runs_b_and_t_comparisons(
 def test_study_pairs_of_a_sampled_task_come_from_the_runs_stored_samples(tmp_path: Path) -> None:
     """A built-in task: the policy's samples (of the comparisons and of best-of-n) are made
     once and stored under the run's keys; a second call and the run read them, so the
-    study asks about what the run compares. B and T only, split as the run splits."""
+    study asks about what the run compares; B's and T's pairs never carry gold."""
     from sandwich.runs.reward.pairs import study_pairs
     from sandwich.store import ArtifactStore
 
@@ -292,7 +295,9 @@ def test_study_pairs_of_a_sampled_task_come_from_the_runs_stored_samples(tmp_pat
     policy = ArithPolicy()
     pairs = study_pairs(cfg, store=store, generators={"arith-policy": policy})
     assert policy.calls > 0 and pairs
-    assert all(QUESTION.search(p.prompt) and p.gold in (0.0, 0.5, 1.0) for p in pairs)
+    assert all(QUESTION.search(p.prompt) and p.gold in (None, 0.0, 0.5, 1.0) for p in pairs)
+    b_and_t = study_pairs(cfg, store=store, splits=["train_strong", "test"])
+    assert b_and_t and all(p.gold is None for p in b_and_t)  # never B's or T's gold
 
     class NoSampling(ArithPolicy):
         def generate(self, requests: Any) -> Any:

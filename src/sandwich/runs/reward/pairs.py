@@ -6,13 +6,19 @@ run draws; the study must ask exactly those. :func:`study_pairs` rebuilds them
 the way the run does (the policy's samples, read from the store when the run
 or an earlier call made them, the seed's A/B/T split, ``comparisons.per_prompt``)
 and turns them into pairs (:func:`~sandwich.feedback.pairs.pairs_from_comparisons`),
-so the pairs file and the run cannot drift apart. A's comparisons are left out:
-no supervisor answers them (a weak reward model fits on A's gold).
+so the pairs file and the run cannot drift apart.
+
+Only A's comparisons carry their gold preference into the file: the study draws
+its gold checks and training items (whose feedback shows raters the answer) from
+pairs with gold, so those come from A, the split whose gold a supervisor may
+see (a weak reward model fits on it too). B's and T's pairs are written without
+gold: raters never see an answer of a comparison they or the run are scored on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sandwich.errors import ConfigError
@@ -23,7 +29,8 @@ if TYPE_CHECKING:
     from sandwich.runs.config import RunConfig
     from sandwich.store import ArtifactStore
 
-ASKED = ("train_strong", "test")  # the splits a supervisor labels: B and T
+ASKED = ("train_weak", "train_strong", "test")  # A: checks and training (gold); B, T: asked
+GOLD_SPLITS = frozenset({"train_weak"})  # the only split whose gold a study may show
 
 
 def study_pairs(
@@ -34,10 +41,10 @@ def study_pairs(
     splits: Sequence[str] = ASKED,
     progress: bool = False,
 ) -> list[Pair]:
-    """The pairs of ``splits``' comparisons (default B and T) of a reward config at
+    """The pairs of ``splits``' comparisons (default A, B and T) of a reward config at
     ``seed`` (default the config's first), each remembering its comparison
-    (``prompt_id``, ``a``, ``b``) and carrying its gold preference (for the
-    study's gold and training checks). Samples the policy if the store has no
+    (``prompt_id``, ``a``, ``b``); A's carry their gold preference (the study's gold
+    checks and training items), B's and T's none (module docstring). Samples the policy if the store has no
     samples yet (``generators``: the policy's generator by its label, as for a run)."""
     from sandwich.runs.context import RunContext
     from sandwich.runs.reward.cell import SPLITS, RewardData
@@ -52,6 +59,8 @@ def study_pairs(
     ctx = RunContext(config, store or ArtifactStore(), progress, generators=dict(generators or {}))
     section = config.section("reward")
     data = RewardData.build(ctx, section.task, section.policy, seed)
-    prompts = [p for s in splits for p in data.parts[s].prompts]
-    comparisons = [c for s in splits for c in data.comparisons[s]]
-    return pairs_from_comparisons(prompts, comparisons)
+    pairs = []
+    for s in splits:
+        made = pairs_from_comparisons(data.parts[s].prompts, data.comparisons[s])
+        pairs += made if s in GOLD_SPLITS else [replace(p, gold=None) for p in made]
+    return pairs
