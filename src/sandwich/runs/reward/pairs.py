@@ -45,7 +45,8 @@ def study_pairs(
     ``seed`` (default the config's first), each remembering its comparison
     (``prompt_id``, ``a``, ``b``); A's carry their gold preference (the study's gold
     checks and training items), B's and T's none (module docstring). Samples the
-    policy if the store has no samples yet (``generators``: the policy's generator by its label, as for a run)."""
+    policy if the store has no samples yet (``generators``: the policy's generator by
+    its label, as for a run)."""
     from sandwich.runs.context import RunContext
     from sandwich.runs.reward.cell import SPLITS, RewardData
     from sandwich.store import ArtifactStore
