@@ -69,7 +69,7 @@ def test_an_answer_and_the_next_item_page_are_five_statements(pg: Lab) -> None:
         per_label.append((len(answer), len(page)))
         assert answer[1].startswith("WITH a AS (UPDATE assignments"), answer
         assert page[2].startswith("WITH c AS (UPDATE assignments"), page  # claim + item
-    assert per_label == [(2, 3)] * 3, per_label
+    assert per_label == [(2, 3)] * 3, (per_label, page)
     pg.current(token)  # a reload of a pending item: rater, assignments, item
     assert len(seen.take()) == 3
     with pg.Sessions() as s:

@@ -28,7 +28,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, union_all, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, contains_eager
 
 from sandwich.feedback.store.checks import ATTENTION, attention_due
 from sandwich.feedback.store.db import Assignment, Item, Rater, utcnow
@@ -291,12 +291,12 @@ def _claim(
     )
     if s.get_bind().dialect.name == "postgresql":
         claimed = aliased(Assignment, claim.returning(*Assignment.__table__.c).cte("c"))
-        row = s.execute(
-            select(claimed, Item)
-            .join(Item, Item.id == claimed.item_id)
+        return s.scalars(
+            select(claimed)
+            .join(claimed.item)
+            .options(contains_eager(claimed.item))
             .execution_options(populate_existing=True)
         ).first()
-        return None if row is None else row[0]
     return s.scalars(
         claim.returning(Assignment).execution_options(
             synchronize_session=False, populate_existing=True
