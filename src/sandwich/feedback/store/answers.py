@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import math
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Update,
+    cast,
+    extract,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session, aliased
 
 from sandwich.errors import required
 from sandwich.feedback.store.db import Assignment, Label, Rater, utcnow
@@ -88,7 +103,7 @@ def record_answer(
     item was shown B first (``answer`` is already in the canonical order).
     """
     now = utcnow()
-    a = s.scalars(
+    mark = (
         update(Assignment)
         .where(
             Assignment.key == key,
@@ -96,16 +111,18 @@ def record_answer(
             Assignment.answered_at.is_(None),
         )
         .values(answered_at=now)
-        .returning(Assignment)
-        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    if s.get_bind().dialect.name == "postgresql":
+        return _record_in_one_statement(
+            s, rater, key, mark, now, answer, confidence, reason, enforced_limit, swapped
+        )
+    a = s.scalars(
+        mark.returning(Assignment).execution_options(
+            synchronize_session=False, populate_existing=True
+        )
     ).first()
     if a is None:
-        stored = s.scalar(
-            select(Label.id)
-            .join(Assignment, Assignment.id == Label.assignment_id)
-            .where(Assignment.key == key, Label.rater_id == rater.id)
-        )
-        return (Outcome.DUPLICATE if stored is not None else Outcome.GONE), None
+        return _not_recorded(s, rater, key), None
     assigned = required(a.assigned_at, f"assignment {key}: assigned_at")
     seconds = max(0.0, (now - assigned).total_seconds())
     late = enforced_limit is not None and seconds > enforced_limit
@@ -129,3 +146,92 @@ def record_answer(
     )
     s.flush()
     return (Outcome.TIMED_OUT if late else Outcome.SAVED), a
+
+
+def _not_recorded(s: Session, rater: Rater, key: str) -> Outcome:
+    """Why nothing was stored for ``key``: stored before (DUPLICATE) or not the rater's (GONE)."""
+    stored = s.scalar(
+        select(Label.id)
+        .join(Assignment, Assignment.id == Label.assignment_id)
+        .where(Assignment.key == key, Label.rater_id == rater.id)
+    )
+    return Outcome.DUPLICATE if stored is not None else Outcome.GONE
+
+
+def _record_in_one_statement(
+    s: Session,
+    rater: Rater,
+    key: str,
+    mark: Update,
+    now: dt.datetime,
+    answer: bool,
+    confidence: float,
+    reason: str,
+    enforced_limit: float | None,
+    swapped: bool | None,
+) -> tuple[Outcome, Assignment | None]:
+    """PostgreSQL: :func:`record_answer` as one round trip instead of two,
+    ``WITH a AS (UPDATE assignments ... RETURNING *), l AS (INSERT INTO labels
+    SELECT ... FROM a RETURNING ...) SELECT a.*, l.timed_out FROM a JOIN l``.
+    The update's row lock and its ``answered_at IS NULL`` recheck are the same
+    as the two-statement form, so a double submit still stores one label; the
+    answer's seconds and lateness are computed by the database from the row's
+    ``assigned_at`` (the same arithmetic, on the server's values). SQLite
+    cannot put an update in a CTE."""
+    marked = mark.returning(*Assignment.__table__.c).cte("a")
+    seconds = func.greatest(
+        0.0, cast(extract("epoch", literal(now, DateTime) - marked.c.assigned_at), Float)
+    )
+    late = (
+        seconds > float(enforced_limit) if enforced_limit is not None else literal(False, Boolean)
+    )
+    rows = select(
+        literal(rater.study_id, Integer),
+        literal(rater.id, Integer),
+        marked.c.item_id,
+        marked.c.id,
+        marked.c.condition,
+        cast(literal(answer, Boolean), Boolean),  # typed: psycopg sends None untyped
+        cast(literal(confidence, Float), Float),
+        literal(reason, String),
+        seconds,
+        marked.c.role == "gold",
+        marked.c.role == "training",
+        literal(now, DateTime),
+        late,
+        cast(literal(swapped, Boolean), Boolean),
+    ).select_from(marked)
+    stored = (
+        insert(Label)
+        .from_select(
+            [
+                "study_id",
+                "rater_id",
+                "item_id",
+                "assignment_id",
+                "condition",
+                "answer",
+                "confidence",
+                "reason",
+                "seconds",
+                "is_gold",
+                "is_training",
+                "created_at",
+                "timed_out",
+                "swapped",
+            ],
+            rows,
+        )
+        .returning(Label.assignment_id, Label.timed_out)
+        .cte("l")
+    )
+    answered = aliased(Assignment, marked)
+    row = s.execute(
+        select(answered, stored.c.timed_out)
+        .join(stored, stored.c.assignment_id == answered.id)
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None:
+        return _not_recorded(s, rater, key), None
+    a, timed_out = row
+    return (Outcome.TIMED_OUT if timed_out else Outcome.SAVED), a

@@ -28,7 +28,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, union_all, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased, contains_eager
 
 from sandwich.feedback.store.checks import ATTENTION, attention_due
 from sandwich.feedback.store.db import Assignment, Item, Rater, utcnow
@@ -56,6 +56,14 @@ def gold_positions(n_main: int, n_gold: int, rng: np.random.Generator) -> set[in
 def gold_plan(s: Session, rater: Rater, cfg: StudyConfig) -> tuple[set[int], list[int]]:
     """The rater's gold positions and gold item ids (in order), drawn from the pool;
     the same on every call for one rater."""
+    rng = _rater_rng(cfg, rater)
+    positions = gold_positions(cfg.items_per_rater, cfg.gold.n, rng)
+    return positions, _gold_picks(s, rater, cfg, rng)
+
+
+def _gold_picks(s: Session, rater: Rater, cfg: StudyConfig, rng: np.random.Generator) -> list[int]:
+    """The rater's gold item ids drawn from the pool by ``rng`` right after it drew
+    the gold positions (:func:`gold_plan`'s order of draws)."""
     pool = list(
         s.scalars(
             select(Item.id)
@@ -63,19 +71,22 @@ def gold_plan(s: Session, rater: Rater, cfg: StudyConfig) -> tuple[set[int], lis
             .order_by(Item.position)
         ).all()
     )
-    rng = _rater_rng(cfg, rater)
-    positions = gold_positions(cfg.items_per_rater, cfg.gold.n, rng)
     picked = rng.choice(len(pool), size=min(cfg.gold.n, len(pool)), replace=False)
-    return positions, [pool[int(i)] for i in picked]
+    return [pool[int(i)] for i in picked]
 
 
-def pending(s: Session, rater: Rater) -> Assignment | None:
-    return s.scalar(
-        select(Assignment)
-        .where(Assignment.rater_id == rater.id, Assignment.answered_at.is_(None))
-        .order_by(Assignment.position)
-        .limit(1)
-    )
+def rater_assignments(s: Session, rater: Rater) -> list[Assignment]:
+    """Every assignment given to the rater, in one statement: what
+    :func:`next_assignment` decides by and :func:`progress_of` counts (read
+    after the rater's row is locked, so it includes what their other requests
+    assigned)."""
+    return list(s.scalars(select(Assignment).where(Assignment.rater_id == rater.id)).all())
+
+
+def pending_of(mine: list[Assignment]) -> Assignment | None:
+    """The rater's unanswered assignment (the first by position), from :func:`rater_assignments`."""
+    open_ = [a for a in mine if a.answered_at is None]
+    return min(open_, key=lambda a: a.position or 0) if open_ else None
 
 
 def _unseen(s: Session, rater: Rater, role: str) -> int | None:
@@ -268,16 +279,29 @@ def _claim(
     free: ColumnElement[bool],
 ) -> Assignment | None:
     """Claim the first row of ``query`` (ordered, ids of free slots) that no other
-    claim holds: one ``UPDATE ... RETURNING``."""
+    claim holds: one ``UPDATE ... RETURNING``. On PostgreSQL the same statement
+    reads the claimed slot's item too (``WITH c AS (UPDATE ... RETURNING *)
+    SELECT c.*, items.* FROM c JOIN items``), so the item page finds it in the
+    session instead of a round trip of its own."""
     pick = query.limit(1).with_for_update(skip_locked=True, key_share=True).scalar_subquery()
     claim = (
         update(Assignment)
         .where(Assignment.id == pick, free)
         .values(rater_id=rater.id, position=position, assigned_at=now, key=new_key())
-        .returning(Assignment)
-        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    return s.scalars(claim).first()
+    if s.get_bind().dialect.name == "postgresql":
+        claimed = aliased(Assignment, claim.returning(*Assignment.__table__.c).cte("c"))
+        return s.scalars(
+            select(claimed)
+            .join(claimed.item)
+            .options(contains_eager(claimed.item))
+            .execution_options(populate_existing=True)
+        ).first()
+    return s.scalars(
+        claim.returning(Assignment).execution_options(
+            synchronize_session=False, populate_existing=True
+        )
+    ).first()
 
 
 def _lock_rater(s: Session, rater: Rater) -> None:
@@ -292,14 +316,28 @@ def _lock_rater(s: Session, rater: Rater) -> None:
 
 
 def next_assignment(
-    s: Session, rater: Rater, cfg: StudyConfig, lease: dt.timedelta = LEASE
+    s: Session,
+    rater: Rater,
+    cfg: StudyConfig,
+    lease: dt.timedelta = LEASE,
+    *,
+    locked: bool = False,
+    mine: list[Assignment] | None = None,
 ) -> Assignment | None:
-    """The rater's current item: the pending one, or a newly assigned one; None = done."""
-    _lock_rater(s, rater)
-    current = pending(s, rater)
+    """The rater's current item: the pending one, or a newly assigned one; None = done.
+
+    ``locked``: the caller read the rater's row with the lock :func:`_lock_rater`
+    takes (:func:`sandwich.feedback.store.studies.rater_by_token` with
+    ``lock=True``); ``mine``: the rater's assignments, read after that lock
+    (:func:`rater_assignments`). Each saves a round trip per page; the
+    gold pool is read only when a gold item may be due."""
+    if not locked:
+        _lock_rater(s, rater)
+    if mine is None:
+        mine = rater_assignments(s, rater)
+    current = pending_of(mine)
     if current is not None:
         return current
-    mine = list(s.scalars(select(Assignment).where(Assignment.rater_id == rater.id)).all())
     position = len(mine)
     conds = [c.name for c in cfg.conditions]
     by_role = Counter(a.role for a in mine)
@@ -325,11 +363,16 @@ def next_assignment(
             return a
     if idx >= cfg.items_per_rater + cfg.gold.n:
         return None
-    gold_at, gold_items = gold_plan(s, rater, cfg)
+    rng = _rater_rng(cfg, rater)
+    gold_at = gold_positions(cfg.items_per_rater, cfg.gold.n, rng)
     seen = {a.item_id for a in mine}
-    next_gold = next((i for i in gold_items if i not in seen), None)
 
-    def give_gold() -> Assignment | None:
+    picks: list[list[int]] = []  # drawn once: a second draw from rng would differ
+
+    def give_gold() -> Assignment | None:  # the pool is read only now (as gold_plan draws it)
+        if not picks:
+            picks.append(_gold_picks(s, rater, cfg, rng) if cfg.gold.n else [])
+        next_gold = next((i for i in picks[0] if i not in seen), None)
         return _fixed(s, rater, "gold", next_gold, rotate(idx), position)
 
     if idx in gold_at or by_role["main"] >= cfg.items_per_rater:
@@ -358,5 +401,14 @@ def progress(s: Session, rater: Rater, cfg: StudyConfig) -> tuple[int, int]:
         .select_from(Assignment)
         .where(Assignment.rater_id == rater.id, Assignment.answered_at.is_not(None))
     )
-    planned = cfg.training.n + cfg.items_per_rater + cfg.gold.n + len(cfg.attention.items)
-    return int(answered or 0), planned
+    return int(answered or 0), planned_items(cfg)
+
+
+def planned_items(cfg: StudyConfig) -> int:
+    """Items a rater is planned to answer: training, main, gold and attention checks."""
+    return cfg.training.n + cfg.items_per_rater + cfg.gold.n + len(cfg.attention.items)
+
+
+def progress_of(mine: list[Assignment], cfg: StudyConfig) -> tuple[int, int]:
+    """:func:`progress` from the rater's assignments already read (:func:`rater_assignments`)."""
+    return sum(a.answered_at is not None for a in mine), planned_items(cfg)

@@ -37,7 +37,7 @@ from sqlalchemy import (
     false,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 from sandwich.config import env_int
 from sandwich.errors import ConfigError
@@ -140,6 +140,9 @@ class Assignment(Base):
     key: Mapped[str | None] = mapped_column(String(43), nullable=True, unique=True, index=True)
     assigned_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # read-only: a claim loads it in its own statement (PostgreSQL), and the loaded
+    # assignment keeps it in the session for the item page (no second read)
+    item: Mapped[Item] = relationship(viewonly=True)
 
 
 class Label(Base):

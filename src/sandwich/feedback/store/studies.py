@@ -209,8 +209,16 @@ def rater_for_pid(s: Session, study: Study, pid: str, entry_address: str) -> tup
         return found, new_token(found)
 
 
-def rater_by_token(s: Session, token: str) -> Rater | None:
-    return s.scalar(select(Rater).where(Rater.token_hash == token_hash(token))) if token else None
+def rater_by_token(s: Session, token: str, lock: bool = False) -> Rater | None:
+    """The rater holding ``token`` (None: nobody). ``lock``: on PostgreSQL read the
+    row ``FOR NO KEY UPDATE``, the lock :func:`~sandwich.feedback.store.assign.next_assignment`
+    takes on the rater, in the same round trip as the lookup."""
+    if not token:
+        return None
+    query = select(Rater).where(Rater.token_hash == token_hash(token))
+    if lock and s.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(key_share=True)
+    return s.scalar(query)
 
 
 def completion_code(secret: str, study: Study, rater_id: int) -> str:

@@ -36,7 +36,7 @@ from sandwich.feedback.store.answers import (
     parse_answer,
     record_answer,
 )
-from sandwich.feedback.store.assign import next_assignment, progress
+from sandwich.feedback.store.assign import next_assignment, progress_of, rater_assignments
 from sandwich.feedback.store.checks import (
     ATTENTION,
     after_attention_answer,
@@ -92,9 +92,10 @@ def rater_routes(web: Web) -> APIRouter:
     return router
 
 
-def rater_of(s: Session, token: str) -> Rater:
-    """The rater holding ``token``; any other token is a 404."""
-    rater = rater_by_token(s, token)
+def rater_of(s: Session, token: str, lock: bool = False) -> Rater:
+    """The rater holding ``token``; any other token is a 404. ``lock``: take the
+    rater's row as :func:`next_assignment` would (PostgreSQL), in the same statement."""
+    rater = rater_by_token(s, token, lock=lock)
     if rater is None:
         raise not_found()
     return rater
@@ -141,7 +142,8 @@ def _page_routes(router: APIRouter, web: Web) -> None:
     @router.get("/r/{token}", response_class=HTMLResponse)
     def rater_page(token: str, late: str = "") -> HTMLResponse:
         with web.tx() as s:  # committed (a claimed slot, finished_at) before it is sent
-            page = _next_page(web, s, rater_of(s, token), token, late=bool(late))
+            rater = rater_of(s, token, lock=True)  # next_assignment's lock, one trip
+            page = _next_page(web, s, rater, token, late=bool(late))
         return web.render(page)  # outside the transaction: the next writer need not wait
 
     @router.get("/r/{token}/feedback/{key}", response_class=HTMLResponse)
@@ -180,7 +182,9 @@ def _page_routes(router: APIRouter, web: Web) -> None:
 
 
 def _next_page(web: Web, s: Session, rater: Rater, token: str, late: bool) -> Page:
-    """The rater's page now: the start, the checks, their next item or the end."""
+    """The rater's page now: the start, the checks, their next item or the end.
+    ``rater`` was read with its lock (:func:`rater_of` ``lock=True``); their
+    assignments are read once, for the next item and the progress bar."""
     cfg = web.config(s, rater.study_id)
     csrf = rater_csrf(web.secret, token)
     if rater.started_at is None:
@@ -188,14 +192,15 @@ def _next_page(web: Web, s: Session, rater: Rater, token: str, late: bool) -> Pa
     gate = _checks_gate(web, s, rater, cfg, token, csrf)
     if gate is not None:  # comprehension questions first, or screened out
         return gate
-    a = None if rater.finished_at else next_assignment(s, rater, cfg)
+    mine = [] if rater.finished_at else rater_assignments(s, rater)
+    a = None if rater.finished_at else next_assignment(s, rater, cfg, locked=True, mine=mine)
     if a is None:
         if rater.finished_at is None:
             rater.finished_at = utcnow()
         study = required(s.get(Study, rater.study_id), "the rater's study")
         return page_of("rater_done.html", cfg=cfg, **_outcome(web, s, rater, study, cfg))
     item = required(s.get(Item, a.item_id), f"item {a.item_id} of assignment {a.key}")
-    done, total = progress(s, rater, cfg)
+    done, total = progress_of(mine, cfg)
     pair = None
     if item.pair is not None:  # shown in this rater's order (stored with the answer)
         pair = shown_pair(item.pair, pair_swapped(cfg.seed, item.key, a.slot, rater.id))

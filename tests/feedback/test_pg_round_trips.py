@@ -1,0 +1,106 @@
+"""On PostgreSQL, a label costs few round trips: each statement of a request
+runs inside its open transaction, so every one is a wait between the app and
+the database. The answer (mark the assignment answered, store the label) is
+one statement, and the next item page reads the rater (with its lock), their
+assignments, and claims a slot reading its item in the same statement: no
+separate lock, pending, gold-pool, item or progress queries. Counted with
+SQLAlchemy's cursor events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+
+from sandwich.feedback.store.db import Assignment
+
+from .conftest import Lab  # type: ignore[import-not-found]
+
+pytestmark = pytest.mark.integration  # a real PostgreSQL server
+
+
+@pytest.fixture
+def pg(tmp_path: Path, postgres_url: str) -> Iterator[Lab]:
+    lab = Lab(tmp_path, postgres_url)
+    try:
+        yield lab
+    finally:
+        lab.client.close()
+        lab.engine.dispose()
+
+
+class Statements:
+    """The statements the app's engine sends, as they are sent."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.sent: list[str] = []
+        event.listen(lab.client.app.state.engine, "before_cursor_execute", self._seen)  # type: ignore[attr-defined]
+
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.sent.append(" ".join(statement.split())[:80])
+
+    def take(self) -> list[str]:
+        sent, self.sent = self.sent, []
+        return sent
+
+
+def test_an_answer_and_the_next_item_page_are_five_statements(pg: Lab) -> None:
+    """Each main item answered (POST) and the next item claimed and shown (GET):
+    2 + 3 statements; the code before sent 3 + 8 (separate rater lock, pending
+    item, gold pool, item and progress queries, and the answer as update, insert)."""
+    study = pg.study(training={"n": 0}, gold={"n": 0}, items_per_rater=4)
+    token = pg.invite(study)[0]
+    csrf = pg.start(token)
+    seen = Statements(pg)
+    cur = pg.current(token)
+    assert cur is not None
+    seen.take()
+    per_label = []
+    for _ in range(3):
+        r = pg.answer(token, csrf, cur[0], True)
+        assert r.headers["x-sandwich-label"] == "saved"
+        answer = seen.take()
+        cur = pg.current(token)  # claims the next main slot
+        assert cur is not None
+        page = seen.take()
+        per_label.append((len(answer), len(page)))
+        assert answer[1].startswith("WITH a AS (UPDATE assignments"), answer
+        assert page[2].startswith("WITH c AS (UPDATE assignments"), page  # claim + item
+    assert per_label == [(2, 3)] * 3, (per_label, page)
+    pg.current(token)  # a reload of a pending item: rater, assignments, item
+    assert len(seen.take()) == 3
+    with pg.Sessions() as s:
+        answered = s.scalars(select(Assignment).where(Assignment.answered_at.is_not(None))).all()
+    assert len(answered) == 3 and len(pg.labels()) == 3
+
+
+def test_one_statement_answer_keeps_duplicates_gone_and_fields(pg: Lab) -> None:
+    """The one-statement answer stores what the two statements did (the label's
+    item, condition, role flags, seconds, assignment), a second submit of the
+    same item is a duplicate, and another rater's key stores nothing."""
+    study = pg.study(training={"n": 1}, gold={"n": 0})
+    first, second = pg.invite(study, 2)
+    csrf = pg.start(first)
+    cur = pg.current(first)
+    assert cur is not None
+    r = pg.answer(first, csrf, cur[0], False, confidence=70, reason="a  b")
+    assert r.headers["x-sandwich-label"] == "saved"
+    assert r.headers["location"].endswith(f"/feedback/{cur[0]}")  # training: role came back
+    again = pg.answer(first, csrf, cur[0], True)
+    assert again.headers["x-sandwich-label"] == "duplicate"
+    other_csrf = pg.start(second)
+    assert pg.answer(second, other_csrf, cur[0], True).headers["x-sandwich-label"] == "gone"
+    (label,) = pg.labels()
+    with pg.Sessions() as s:
+        a = s.scalar(select(Assignment).where(Assignment.key == cur[0]))
+    assert a is not None and a.answered_at is not None and a.assigned_at is not None
+    assert (label.assignment_id, label.item_id, label.condition) == (a.id, a.item_id, a.condition)
+    assert label.is_training and not label.is_gold and not label.timed_out
+    stored = (label.answer, label.confidence, label.reason, label.swapped)
+    assert stored == (False, 0.7, "a b", None)
+    assert label.created_at == a.answered_at
+    expected = (a.answered_at - a.assigned_at).total_seconds()
+    assert label.seconds == pytest.approx(expected, abs=1e-6)
