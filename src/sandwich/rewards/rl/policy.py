@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from sandwich.elicit.finetune.elicitor import torch_threads as torch_threads
 from sandwich.errors import ConfigError
 from sandwich.rewards.rl.params import PolicyParams
 
@@ -145,23 +146,6 @@ def quiet(trainer: Any) -> None:
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run with ``n`` torch threads (restored afterwards); None leaves the setting alone
-    (one thread avoids stalls on a shared CPU, as in sandwich.elicit.finetune)."""
-    if n is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager
