@@ -1,7 +1,7 @@
 """Contrast-pair features vs plain features of the same items, side by side (target: <= 2x).
 
 Run:  python benchmarks/contrast_features.py [--model smollm2-135m] [--task cities] [--n 400]
-      [--repeats 3] [--store DIR]
+      [--repeats 3] [--store DIR] [--dtype auto|float32|bfloat16]
 
 The same ``--n`` items of ``--task``, the model's run spec (``FeatureConfig()``
 defaults: middle layer, its pooling, ``dtype: auto``), four ways:
@@ -91,6 +91,7 @@ def main() -> None:
     ap.add_argument("--task", default="cities")
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     ap.add_argument("--store", default=None, help="artifact store (default: $SANDWICH_HOME)")
     args = ap.parse_args()
 
@@ -98,7 +99,7 @@ def main() -> None:
     model = load_model(args.model, store=store)
     if isinstance(model, HFModel):
         model.progress = False
-    cfg = FeatureConfig()
+    cfg = FeatureConfig(dtype=args.dtype)
     spec = feature_spec(model, cfg)
     task = TASKS.build(args.task, n_items=args.n)
     plain = task.texts()
