@@ -47,6 +47,10 @@ def test_reporters_on_smollm_and_the_contrast_features_are_reused(
     def no_extraction(self: HFModel, texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:
         raise AssertionError(f"features extracted again ({len(texts)} texts)")
 
+    def no_pairs(self: HFModel, pos: Sequence[str], neg: Sequence[str], spec: FeatureSpec) -> None:
+        raise AssertionError(f"contrast features extracted again ({len(pos)} pairs)")
+
     monkeypatch.setattr(HFModel, "features", no_extraction)
+    monkeypatch.setattr(HFModel, "pair_features", no_pairs)
     again = run(cfg, runs_root=tmp_path, store=shared_store, progress=False)
     assert [c.student_acc for c in again.results.cells] == [c.student_acc for c in results.cells]

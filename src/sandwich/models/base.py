@@ -80,6 +80,21 @@ class Model(ABC):
     def features(self, texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:
         """Hidden states, shape (len(texts), len(spec.layers), hidden_size), float32."""
 
+    def pair_features(
+        self, pos: Sequence[str], neg: Sequence[str], spec: FeatureSpec
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Features of text pairs: (``features(pos)``, ``features(neg)``), each
+        (len(pos), len(spec.layers), hidden_size). Here one batched call over ``pos + neg``;
+        a causal transformers model runs each pair's shared prefix once instead
+        (:meth:`sandwich.models.hf.HFModel.pair_features`)."""
+        if len(pos) != len(neg):
+            raise ValueError(
+                f"pair features need as many neg texts as pos texts; got {len(pos)} pos, "
+                f"{len(neg)} neg"
+            )
+        x = self.features([*pos, *neg], spec)
+        return x[: len(pos)], x[len(pos) :]
+
     def auto_dtype(self) -> DType:
         """What ``dtype: auto`` means for this model here. A backend without a
         compute dtype of its own (the fake model) keeps float32."""

@@ -19,11 +19,15 @@ How it is fast on CPU:
   on the block list capture the requested outputs, and the deepest one raises
   ``_StopForward``. Nothing in the model is modified (hooks are removed in a
   ``finally``), so the truncation is non-destructive;
-- ``torch.inference_mode()`` throughout; the language-model head is never run.
+- ``torch.inference_mode()`` throughout; the language-model head is never run;
+- text pairs that share a start (contrast pairs: a statement + " True"/" False") on a
+  causal model run the shared tokens once and each half's own tokens from the
+  key/value cache (:func:`extract_pair_features`), the same features as a full pass.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -137,11 +141,16 @@ def forward_layers(
     input_ids: torch.Tensor,
     mask: torch.Tensor,
     layers: Sequence[int],
+    *,
+    cache: Any = None,
+    position_ids: torch.Tensor | None = None,
 ) -> dict[int, torch.Tensor]:
     """Hidden states (batch, seq, hidden) of the requested layers, stopping early.
 
     ``layers`` are resolved indices in 0..len(blocks). Blocks past the deepest
-    requested layer are not run.
+    requested layer are not run. With a ``cache`` (a transformers ``Cache``) the
+    pass reads and extends it (``mask`` then covers the cached tokens too), and
+    ``position_ids`` place the new tokens; the blocks that ran fill their layers of it.
     """
     num_layers = len(blocks)
     wanted = sorted(set(layers))
@@ -169,7 +178,11 @@ def forward_layers(
             if 0 < k < num_layers:
                 handles.append(blocks[k - 1].register_forward_hook(make_hook(k)))
         try:
-            out = module(input_ids=input_ids, attention_mask=mask, use_cache=False)
+            if cache is None:
+                out = module(input_ids=input_ids, attention_mask=mask, use_cache=False)
+            else:
+                out = module(input_ids=input_ids, attention_mask=mask, position_ids=position_ids,
+                             past_key_values=cache, use_cache=True)  # fmt: skip
             captured[num_layers] = out.last_hidden_state
         except _StopForward:
             pass
@@ -204,17 +217,173 @@ def extract_features(
     if not texts:
         return out
     blocks = find_blocks(module, num_layers)
-    enc = tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=max_length)
-    ids: list[list[int]] = enc["input_ids"]
+    ids = _token_ids(tokenizer, texts, max_length)
     pad_id = pad_token_id(tokenizer)
     with (
         torch.inference_mode(),
         tqdm(total=len(texts), desc=desc, unit="item", disable=not progress) as bar,
     ):
-        for batch in length_batches([len(x) for x in ids], batch_size, token_budget):
-            input_ids, mask = pad_batch([ids[int(i)] for i in batch], pad_id)
-            states = forward_layers(module, blocks, input_ids, mask, layers)
-            for j, k in enumerate(layers):
-                out[batch, j] = pool(states[k], mask, pooling).float().numpy()
-            bar.update(len(batch))
+        _pooled_into(out, module, blocks, ids, layers, pooling, pad_id, batch_size, token_budget,
+                     bar.update)  # fmt: skip
     return out
+
+
+def _token_ids(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    enc = tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=max_length)
+    return [list(x) for x in enc["input_ids"]]
+
+
+def _pooled_into(
+    out: np.ndarray,
+    module: nn.Module,
+    blocks: nn.ModuleList,
+    ids: Sequence[Sequence[int]],
+    layers: Sequence[int],
+    pooling: Pooling,
+    pad_id: int,
+    batch_size: int,
+    token_budget: int,
+    done: Callable[[int], object],
+) -> None:
+    """Fill ``out[i]`` with the pooled features of ``ids[i]``: length-bucketed full passes."""
+    for batch in length_batches([len(x) for x in ids], batch_size, token_budget):
+        input_ids, mask = pad_batch([ids[int(i)] for i in batch], pad_id)
+        states = forward_layers(module, blocks, input_ids, mask, layers)
+        for j, k in enumerate(layers):
+            out[batch, j] = pool(states[k], mask, pooling).float().numpy()
+        done(len(batch))
+
+
+def shared_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens the two halves of a pair share, leaving each at least one
+    token of its own (a half's last-token features are read from its own suffix pass).
+    Token ids, not characters: robust to how the tokenizer merges the boundary."""
+    limit = min(len(a), len(b)) - 1
+    n = 0
+    while n < limit and a[n] == b[n]:
+        n += 1
+    return max(n, 0)
+
+
+def supports_shared_prefix(module: nn.Module, layers: Sequence[int], max_length: int) -> bool:
+    """Whether :func:`extract_pair_features` may run a pair's shared prefix once: the module
+    takes a key/value cache and explicit positions, some requested layer is past the
+    embeddings (layer 0 alone needs no attention, so nothing to share), and no sliding
+    window could cut into a prefix plus its suffix (both at most ``max_length`` tokens)."""
+    params = inspect.signature(module.forward).parameters
+    if "past_key_values" not in params or "position_ids" not in params:
+        return False
+    config: Any = getattr(module, "config", None)
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    window = getattr(text, "sliding_window", None)
+    return max(layers) > 0 and (not window or 2 * max_length < int(window))
+
+
+def _shared_prefix_batch(
+    module: nn.Module,
+    blocks: nn.ModuleList,
+    pos: Sequence[Sequence[int]],
+    neg: Sequence[Sequence[int]],
+    prefix: Sequence[int],
+    layers: Sequence[int],
+    pooling: Pooling,
+    pad_id: int,
+) -> torch.Tensor:
+    """Pooled features (2B, layers, hidden) of B pairs, pos and neg interleaved.
+
+    The B prefixes run once (right-padded, with a key/value cache); the cache is repeated
+    for the two halves and only each half's suffix runs, at positions ``prefix + j`` (the
+    mask hides the prefixes' padding). Mean pooling adds the prefix's hidden states
+    (counted once per half) to the suffix's, in float32."""
+    from transformers import DynamicCache
+
+    config = getattr(module, "config", None)
+    cache = DynamicCache(config=config)
+    pre_ids, pre_mask = pad_batch([p[:n] for p, n in zip(pos, prefix, strict=True)], pad_id)
+    pre = forward_layers(module, blocks, pre_ids, pre_mask, layers, cache=cache)
+    cache.batch_repeat_interleave(2)
+    halves = [h[n:] for p, q, n in zip(pos, neg, prefix, strict=True) for h in (p, q)]
+    suf_ids, suf_mask = pad_batch(halves, pad_id)
+    twice = torch.tensor(list(prefix), dtype=torch.long).repeat_interleave(2)
+    positions = twice[:, None] + torch.arange(suf_ids.shape[1])[None, :]
+    mask = torch.cat([pre_mask.repeat_interleave(2, dim=0), suf_mask], dim=1)
+    post = forward_layers(module, blocks, suf_ids, mask, layers, cache=cache,
+                          position_ids=positions)  # fmt: skip
+    pooled = []
+    for k in layers:
+        if pooling == "mean":
+            pm = pre_mask.unsqueeze(-1).float()
+            sm = suf_mask.unsqueeze(-1).float()
+            pre_sum = (pre[k].float() * pm).sum(dim=1).repeat_interleave(2, dim=0)
+            total = pre_sum + (post[k].float() * sm).sum(dim=1)
+            count = pm.sum(dim=1).repeat_interleave(2, dim=0) + sm.sum(dim=1)
+            pooled.append(total / count)
+        else:
+            pooled.append(pool(post[k], suf_mask, pooling).float())
+    return torch.stack(pooled, dim=1)
+
+
+def extract_pair_features(
+    module: nn.Module,
+    tokenizer: Any,
+    pos: Sequence[str],
+    neg: Sequence[str],
+    layers: Sequence[int],
+    *,
+    pooling: Pooling,
+    num_layers: int,
+    batch_size: int = 32,
+    max_length: int = 128,
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
+    shared_prefix: bool = True,
+    progress: bool = True,
+    desc: str = "contrast features",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled features of text pairs (``pos[i]``, ``neg[i]``), two float32 arrays
+    (len(pos), len(layers), hidden), the same as :func:`extract_features` of ``pos + neg``.
+
+    ``module`` must be causal (a decoder) for ``shared_prefix``: the tokens two halves
+    share at the start (a contrast pair's statement) are then run once, from a key/value
+    cache, and only each half's own last tokens twice (:func:`_shared_prefix_batch`).
+    Pairs sharing no token, or a module/spec :func:`supports_shared_prefix` rejects, take
+    the full passes of :func:`extract_features`.
+    """
+    from tqdm.auto import tqdm
+
+    if len(pos) != len(neg):
+        raise ValueError(
+            f"pair features need as many neg texts as pos texts; got {len(pos)} pos, {len(neg)} neg"
+        )
+    n = len(pos)
+    hidden_size = int(getattr(module, "config").hidden_size)  # noqa: B009
+    out = np.zeros((2, n, len(layers), hidden_size), dtype=np.float32)
+    if n == 0:
+        return out[0], out[1]
+    blocks = find_blocks(module, num_layers)
+    ids_pos = _token_ids(tokenizer, pos, max_length)
+    ids_neg = _token_ids(tokenizer, neg, max_length)
+    pad_id = pad_token_id(tokenizer)
+    use = shared_prefix and supports_shared_prefix(module, layers, max_length)
+    prefix = [
+        shared_prefix_length(a, b) if use else 0 for a, b in zip(ids_pos, ids_neg, strict=True)
+    ]
+    shared = [i for i in range(n) if prefix[i] > 0]
+    alone = [i for i in range(n) if prefix[i] == 0]
+    with (
+        torch.inference_mode(),
+        tqdm(total=n, desc=desc, unit="pair", disable=not progress) as bar,
+    ):
+        for batch in length_batches([prefix[i] for i in shared], batch_size, token_budget):
+            rows = [shared[int(b)] for b in batch]
+            x = _shared_prefix_batch(module, blocks, [ids_pos[i] for i in rows],
+                                     [ids_neg[i] for i in rows], [prefix[i] for i in rows],
+                                     layers, pooling, pad_id).numpy()  # fmt: skip
+            out[0, rows], out[1, rows] = x[0::2], x[1::2]
+            bar.update(len(rows))
+        if alone:
+            rest = np.zeros((2 * len(alone), len(layers), hidden_size), dtype=np.float32)
+            ids = [ids_pos[i] for i in alone] + [ids_neg[i] for i in alone]
+            _pooled_into(rest, module, blocks, ids, layers, pooling, pad_id, batch_size,
+                         token_budget, lambda k: bar.update(k / 2))  # fmt: skip
+            out[0, alone], out[1, alone] = rest[: len(alone)], rest[len(alone) :]
+    return out[0], out[1]

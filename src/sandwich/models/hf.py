@@ -127,6 +127,7 @@ class HFModel(Model):
         store: ArtifactStore | None = None,
         progress: bool = True,
         token_budget: int | None = None,
+        shared_prefix: bool = True,
     ) -> None:
         self.name = name
         self._source = source
@@ -135,6 +136,7 @@ class HFModel(Model):
         self.store = store
         self.progress = progress
         self.token_budget = token_budget
+        self.shared_prefix = shared_prefix  # pair_features: run a pair's shared prefix once
         self._dir: Path | None = source if isinstance(source, Path) else None
         self._modules: dict[str, Any] = {}
         self._tokenizer: Any = None
@@ -275,6 +277,34 @@ class HFModel(Model):
             token_budget=self.token_budget or DEFAULT_TOKEN_BUDGET,
             progress=self.progress,
             desc=f"{self.name} features",
+        )
+
+    def pair_features(
+        self, pos: Sequence[str], neg: Sequence[str], spec: FeatureSpec
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Features of text pairs, as :meth:`Model.pair_features`. A decoder (with
+        ``shared_prefix``, the default) runs the tokens a pair's halves share at the start
+        once and only each half's own last tokens from the key/value cache
+        (:func:`sandwich.models.extract.extract_pair_features`): a contrast pair then costs
+        about one plain pass, not two. Encoders (no causal cache) take the batched pass."""
+        if not self.shared_prefix or self.kind != "decoder":
+            return super().pair_features(pos, neg, spec)
+        from sandwich.models.extract import DEFAULT_TOKEN_BUDGET, extract_pair_features
+
+        spec = self.resolve_spec(spec)
+        return extract_pair_features(
+            self.module(spec.dtype),
+            self.tokenizer(),
+            pos,
+            neg,
+            self.resolve_layers(spec.layers),
+            pooling=spec.pooling,
+            num_layers=self.num_layers,
+            batch_size=spec.batch_size,
+            max_length=spec.max_length,
+            token_budget=self.token_budget or DEFAULT_TOKEN_BUDGET,
+            progress=self.progress,
+            desc=f"{self.name} contrast features",
         )
 
     def __repr__(self) -> str:

@@ -2,8 +2,9 @@
 
 Two kinds of artifact, keyed by :func:`features_key`: ``features`` (each item's
 text) and ``contrast-features`` (each item framed as true and as false,
-:mod:`sandwich.tasks.contrast`; both halves extracted in one batched pass of 2N
-texts and stored together as ``pos`` and ``neg``).
+:mod:`sandwich.tasks.contrast`; both halves extracted by ``Model.pair_features``,
+which on a decoder runs each pair's shared statement once, and stored together as
+``pos`` and ``neg``).
 """
 
 from __future__ import annotations
@@ -101,8 +102,8 @@ class TaskFeatures:
     def contrast_table(
         self, model_name: str, task: Task
     ) -> tuple[dict[str, int], np.ndarray, np.ndarray]:
-        """(item id -> row, pos, neg) for every item of ``task``, computed at most once: the
-        2N texts go through the model in one batched call (length-bucketed together)."""
+        """(item id -> row, pos, neg) for every item of ``task``, computed at most once by
+        ``Model.pair_features`` (a decoder runs each pair's shared prefix once)."""
         cache_id = (model_name, task.fingerprint)
         if cache_id not in self._pairs:
             model = self.model(model_name)
@@ -110,9 +111,9 @@ class TaskFeatures:
             n = len(task.items)
 
             def compute() -> dict[str, np.ndarray]:
-                pos, neg = contrast_texts(task.items)
-                x = model.features(pos + neg, spec).reshape(2 * n, -1).astype(np.float32)
-                return {"pos": x[:n], "neg": x[n:]}
+                pos, neg = model.pair_features(*contrast_texts(task.items), spec)
+                return {"pos": pos.reshape(n, -1).astype(np.float32),
+                        "neg": neg.reshape(n, -1).astype(np.float32)}  # fmt: skip
 
             arrays = self.store.arrays(self.contrast_key(model_name, task), compute)
             rows = {it.id: i for i, it in enumerate(task.items)}

@@ -3,8 +3,10 @@
 One documented template, :data:`CONTRAST_TEMPLATE` (its name is part of the
 contrast features' store key, so a new template never reuses old features).
 It appends an answer to what the task already shows the model, so that a half
-is at most a word or two longer than the item's own text (contrast features
-cost about twice the plain ones, ``benchmarks/contrast_features.py``):
+is at most a word or two longer than the item's own text, and the two halves share
+everything before that word (on a decoder the shared start runs once,
+``Model.pair_features``: contrast features cost about 1.2x the plain ones,
+``benchmarks/contrast_features.py``):
 
 - a true/false statement (no ``choices`` in its metadata)::
 
