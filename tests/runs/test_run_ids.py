@@ -26,8 +26,8 @@ PINNED = {
     "honesty.yaml": "honesty-72dbb777",
     "nonexpert-errors.yaml": "nonexpert-errors-cf3530fd",
     "reporters.yaml": "reporters-0cd73c49",
-    "reward-demo.yaml": "reward-demo-beb20500",
-    "reward-gpu.yaml": "reward-gpu-e66ff76f",
+    "reward-demo.yaml": "reward-demo-c3fba9bd",
+    "reward-gpu.yaml": "reward-gpu-b26ca2f3",
     "sandbagging.yaml": "sandbagging-9bbb4ae2",
     "truth-probes.yaml": "truth-probes-37f01894",
 }
