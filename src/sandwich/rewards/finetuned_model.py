@@ -34,7 +34,7 @@ from torch import nn
 from sandwich.elicit.finetune.classifier import HeadClassifier, Pooling
 from sandwich.elicit.finetune.data import Encoded, encode
 from sandwich.elicit.finetune.minibatch import CAP, SHARE, auto_minibatch, available_memory
-from sandwich.elicit.finetune.train import MixedPrecision, TrainSettings
+from sandwich.elicit.finetune.train import MixedPrecision, TrainSettings, score_batches
 
 
 class RewardHead(HeadClassifier):
@@ -130,25 +130,11 @@ def pair_minibatch(settings: TrainSettings, model: nn.Module, data: PairEncoded)
     return dataclasses.replace(settings, minibatch_size=size)
 
 
-@torch.no_grad()
 def rewards(
     model: RewardHead,
     data: Encoded,
     batch_size: int = 32,
     mixed_precision: MixedPrecision = "no",
 ) -> np.ndarray:
-    """The reward of every text of ``data`` (batches sorted by length; order restored)."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    order = sorted(range(len(data)), key=lambda i: len(data.ids[i]))
-    out = np.empty(len(data), dtype=np.float64)
-    dtype = torch.bfloat16 if mixed_precision == "bf16" else torch.float16
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        batch = {k: v.to(device) for k, v in data.batch(rows).items()}
-        with torch.autocast(device.type, dtype=dtype, enabled=mixed_precision != "no"):
-            r = model.score(batch["input_ids"], batch["attention_mask"]).float()
-        out[rows] = r.cpu().numpy()
-    model.train(was_training)
-    return out
+    """The reward of every text of ``data`` (the loop's own batched scoring)."""
+    return score_batches(model, data, model.score, batch_size, mixed_precision)

@@ -493,7 +493,6 @@ def _load_trainable(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> N
             named[name].copy_(value)
 
 
-@torch.no_grad()
 def predict(
     model: torch.nn.Module,
     data: Encoded,
@@ -501,6 +500,24 @@ def predict(
     mixed_precision: MixedPrecision = "no",
 ) -> np.ndarray:
     """P(true) for every item of ``data`` (batches sorted by length; order restored)."""
+
+    def p_true(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(model(ids, mask).float(), dim=-1)[:, 1]
+
+    return score_batches(model, data, p_true, batch_size, mixed_precision)
+
+
+@torch.no_grad()
+def score_batches(
+    model: torch.nn.Module,
+    data: Encoded,
+    score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    batch_size: int = 32,
+    mixed_precision: MixedPrecision = "no",
+) -> np.ndarray:
+    """One number per item of ``data``: ``score(input_ids, attention_mask)`` of ``model``
+    in eval mode, under autocast when ``mixed_precision`` asks, in batches sorted by
+    length (order restored); the model's training mode is restored after."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -511,7 +528,6 @@ def predict(
         rows = order[start : start + batch_size]
         batch = {k: v.to(device) for k, v in data.batch(rows).items()}
         with torch.autocast(device.type, dtype=dtype, enabled=mixed_precision != "no"):
-            logits = model(batch["input_ids"], batch["attention_mask"]).float()
-        out[rows] = torch.softmax(logits, dim=-1)[:, 1].cpu().numpy()
+            out[rows] = score(batch["input_ids"], batch["attention_mask"]).float().cpu().numpy()
     model.train(was_training)
     return out
