@@ -15,7 +15,15 @@ import yaml
 from sandwich.cli import main
 from sandwich.runs import cost as cost_mod
 from sandwich.runs import parse_config, run
-from sandwich.runs.cost import Throughput, Work, arch_from_config, model_arch, work_flops
+from sandwich.runs.cost import (
+    Throughput,
+    Work,
+    arch_from_config,
+    model_arch,
+    pair_tokens,
+    text_tokens,
+    work_flops,
+)
 from sandwich.runs.planning import Plan, make_plan
 from sandwich.store import ArtifactStore
 
@@ -120,6 +128,23 @@ def test_flops_match_a_hand_count_for_a_tiny_model(tmp_path: Path, store: Artifa
     # a non-gated (BERT-like) MLP has two matrices
     bert = arch_from_config("b", {**cfg, "model_type": "bert"})
     assert bert.block_params == 2 * (64 + 64 + 32 + 32 + 2 * 128)
+
+
+def test_contrast_pairs_cost_their_shared_start_once_on_a_decoder() -> None:
+    pos = ["The city of Lyon is in France. True", "Paris is in Spain. True"]
+    neg = ["The city of Lyon is in France. False", "Paris is in Spain. False"]
+    both = int(text_tokens(pos).sum() + text_tokens(neg).sum())
+    assert pair_tokens(pos, neg, 128, shared=False) == both  # an encoder: two full passes
+    # a decoder: each pair's 31 and 19 shared characters (8 and 5 tokens) and its BOS once
+    assert pair_tokens(pos, neg, 128, shared=True) == both - (8 + 1) - (5 + 1)
+    assert both / 2 < pair_tokens(pos, neg, 128, shared=True) < both
+    # halves sharing nothing but the BOS; every half capped at max_length
+    assert pair_tokens(["ab"], ["cd"], 128, shared=True) == 3 + 3 - 1
+    assert pair_tokens(["x" * 400], ["x" * 400], 4, shared=False) == 8
+    assert arch_from_config("m", {"model_type": "llama", "hidden_size": 8,
+                                  "num_hidden_layers": 1}).causal  # fmt: skip
+    assert not arch_from_config("m", {"model_type": "bert", "hidden_size": 8,
+                                      "num_hidden_layers": 1}).causal  # fmt: skip
 
 
 def test_throughput_is_measured_once_per_machine(

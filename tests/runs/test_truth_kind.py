@@ -149,18 +149,26 @@ def test_results_parse_back_and_the_report_draws_matrix_sweep_and_reliability(
 def test_features_are_extracted_once_per_task_for_all_layers_and_a_rerun_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[tuple[int, ...]] = []
-    real = FakeModel.features
+    calls: list[tuple[str, tuple[int, ...]]] = []
+    real, real_pairs = FakeModel.features, FakeModel.pair_features
 
     def counting(self: FakeModel, texts: Any, spec: Any) -> np.ndarray:
-        calls.append(spec.layers)
+        calls.append(("features", spec.layers))
         return real(self, texts, spec)
 
+    def counting_pairs(self: FakeModel, pos: Any, neg: Any, spec: Any) -> Any:
+        calls.append(("pairs", spec.layers))
+        return real_pairs(self, pos, neg, spec)
+
     monkeypatch.setattr(FakeModel, "features", counting)
+    monkeypatch.setattr(FakeModel, "pair_features", counting_pairs)
     config = _config(tmp_path, reporters=["probe", CCS], layers="all")
     first = _run(tmp_path, config)
-    # one pass per task (plain and contrast texts together), all 4 layers at once
-    assert calls == [(1, 2, 3, 4)] * 3
+    # per task: one pass over the texts, and the contrast pairs through pair_features (a
+    # decoder runs a pair's shared start once; the fake model's is one pass over both
+    # halves), each for all 4 layers at once
+    everything = (1, 2, 3, 4)
+    assert calls == [("features", everything), ("pairs", everything), ("features", everything)] * 3
 
     def refuse(self: FakeModel, texts: Any, spec: Any) -> np.ndarray:
         raise AssertionError("a rerun must read the features from the store")

@@ -48,6 +48,10 @@ THROUGHPUT_VERSION = 5
 _GATED = {"llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3",
           "gemma3_text", "phi3", "olmo", "olmo2", "granite", "smollm3"}  # fmt: skip
 
+# encoder model types: no key/value cache, so contrast pairs run as two full passes
+_ENCODERS = {"bert", "roberta", "xlm-roberta", "distilbert", "albert", "electra", "deberta",
+             "deberta-v2", "mpnet", "modernbert"}  # fmt: skip
+
 # the embedded GGUF models' HF config.json (as written by their conversion), for a cold store
 # where they are not converted yet; read from the converted directory when it exists
 KNOWN_CONFIGS: dict[str, dict[str, Any]] = {
@@ -78,6 +82,7 @@ class Arch:
     vocab: int
     gated: bool
     source: str
+    causal: bool = True  # a decoder: a contrast pair's shared start runs once (pair_tokens)
 
     @property
     def layer_params(self) -> int:
@@ -107,7 +112,9 @@ def arch_from_config(name: str, cfg: Mapping[str, Any], source: str = "config") 
     kv = int(cfg.get("num_key_value_heads") or heads)
     inter = int(cfg.get("intermediate_size") or cfg.get("n_inner") or 4 * hidden)
     vocab, gated = int(cfg.get("vocab_size") or 0), cfg.get("model_type") in _GATED
-    return Arch(name, layers, hidden, inter, heads * head_dim, kv * head_dim, vocab, gated, source)
+    causal = cfg.get("model_type") not in _ENCODERS
+    return Arch(name, layers, hidden, inter, heads * head_dim, kv * head_dim, vocab, gated, source,
+                causal)  # fmt: skip
 
 
 def _arch_from_params(name: str, n_params: float) -> Arch:
@@ -147,7 +154,7 @@ def model_arch(name: str, store: ArtifactStore) -> Arch:
         from sandwich.models.fake import FakeParams
 
         p = FakeParams()
-        return Arch(name, p.num_layers, p.dim, 4 * p.dim, p.dim, p.dim, 0, False, "fake")
+        return Arch(name, p.num_layers, p.dim, 4 * p.dim, p.dim, p.dim, 0, False, "fake", False)
     if name in MODELS:
         cfg = _embedded_config(name, store)
         if cfg is not None:
@@ -221,6 +228,26 @@ def text_tokens(texts: list[str]) -> np.ndarray:
     models' tokenizers in docs/planning.md); no tokenizer is loaded."""
     n = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
     return np.ceil(n / CHARS_PER_TOKEN).astype(np.int64) + SPECIAL_TOKENS
+
+
+def pair_tokens(pos: list[str], neg: list[str], max_length: int, shared: bool) -> int:
+    """Tokens a model reads for the contrast pairs (``pos[i]``, ``neg[i]``), by
+    :func:`text_tokens`'s count. ``shared`` (a decoder, ``Model.pair_features``): the
+    characters both halves start with are read once, then each half's own rest; else both
+    halves in full. Each half is capped at ``max_length``."""
+    full = np.minimum(text_tokens(pos), max_length) + np.minimum(text_tokens(neg), max_length)
+    if not shared:
+        return int(full.sum())
+    starts = [p[: _common_start(p, q)] for p, q in zip(pos, neg, strict=True)]
+    saved = text_tokens(starts) - 1  # the shared characters' tokens and the BOS
+    return int((full - np.clip(saved, 0, full // 2)).sum())
+
+
+def _common_start(a: str, b: str) -> int:
+    """How many leading characters ``a`` and ``b`` share."""
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
 
 
 # -- the machine's throughput ----------------------------------------------------------------

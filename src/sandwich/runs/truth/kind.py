@@ -30,7 +30,7 @@ import numpy as np
 from rich.table import Table as RichTable
 
 from sandwich.elicit import ELICITORS, ElicitorBase
-from sandwich.errors import ConfigError
+from sandwich.errors import ConfigError, SandwichError
 from sandwich.metrics.calibration import ece_ci
 from sandwich.metrics.detection import auroc_ci, recall_at_fpr
 from sandwich.models import load_model
@@ -83,6 +83,23 @@ def task_lists(config: RunConfig, section: Section) -> tuple[list[TaskConfig], l
         return [t for t in config.tasks if names is None or t.label in names]
 
     return pick(section.train_tasks), pick(section.test_tasks)
+
+
+def _reads(
+    ctx: RunContext, model: str, task: Task, max_length: int, contrast: bool
+) -> tuple[int, int]:
+    """(texts, tokens) the model reads for ``task``'s features or its contrast pairs (a
+    decoder reads a pair's shared start once, :func:`sandwich.runs.cost.pair_tokens`)."""
+    from sandwich.runs.cost import model_arch, pair_tokens, text_tokens
+
+    if not contrast:
+        return len(task.items), int(np.minimum(text_tokens(task.texts()), max_length).sum())
+    try:
+        causal = model_arch(model, ctx.store).causal
+    except (SandwichError, ValueError):
+        causal = True
+    pos, neg = contrast_texts(task.items)
+    return 2 * len(task.items), pair_tokens(pos, neg, max_length, causal)
 
 
 def build_reporter(cell: TruthCell) -> ElicitorBase:
@@ -280,8 +297,6 @@ class TruthKind:
         one, for all its layers: its cost is on the deepest layer's stage), then each cell's
         predictions (their key depends on the labels' content: known for gold, unknown until
         the weak labels exist)."""
-        from sandwich.runs.cost import text_tokens
-
         out: list[StagePlan] = []
         cfg = ctx.config.features
         for model_name in dict.fromkeys(c.model for c in cells):
@@ -292,17 +307,15 @@ class TruthKind:
             for task_cfg in tasks.values():
                 task = ctx.task(task_cfg)
                 for contrast in self._needs(mine):
-                    texts = [t for pair in ([contrast_texts(task.items)] if contrast else [])
-                             for t in pair[0] + pair[1]] or task.texts()  # fmt: skip
-                    tokens = sum(min(int(c), cfg.max_length) for c in text_tokens(texts))
+                    n_texts, tokens = _reads(ctx, model_name, task, cfg.max_length, contrast)
                     deepest = max(depths)
                     for layer in sorted(depths):
                         work: tuple[Work, ...] = ()
                         if layer == deepest:  # the one pass, up to the deepest layer
                             work = (Work("load", model_name),
-                                    Work("forward", model_name, tokens=tokens, items=len(texts),
+                                    Work("forward", model_name, tokens=tokens, items=n_texts,
                                          depth=depths[layer],
-                                         params={"seq": max(1, tokens // len(texts)),
+                                         params={"seq": max(1, tokens // n_texts),
                                                  "batch": cfg.batch_size,
                                                  "dtype": cfg.dtype}))  # fmt: skip
                         key = layer_key(model, task, cfg, layer, contrast)

@@ -20,7 +20,7 @@ import numpy as np
 from sandwich.elicit import ELICITORS, ElicitorBase
 from sandwich.errors import SandwichError
 from sandwich.runs.context import RunContext
-from sandwich.runs.cost import model_arch, text_tokens
+from sandwich.runs.cost import model_arch, pair_tokens, text_tokens
 from sandwich.runs.kinds import StagePlan, Work
 from sandwich.runs.plan import W2SCell
 from sandwich.runs.w2s.data import (
@@ -204,15 +204,22 @@ def feature_stages(ctx: RunContext, pl: _Planner) -> list[StagePlan]:
                 Work("forward", model, tokens=tokens, items=len(task.items), depth=depth,
                      params={"seq": seq, "batch": cfg.batch_size, "dtype": cfg.dtype}))  # fmt: skip
         out.append(StagePlan("features", None, key, work, unknown, models=(model,)))
-        if (task_cfg, model) in contrast:  # both halves of every item, one pass
+        if (task_cfg, model) in contrast:  # both halves of every item (a shared start once)
             ckey, cunknown = _try(lambda: ctx.features.contrast_key(model, task))  # noqa: B023
             pos, neg = contrast_texts(task.items)
-            ctokens = sum(min(int(c), cfg.max_length) for c in text_tokens(pos + neg))
+            ctokens = pair_tokens(pos, neg, cfg.max_length, _causal(pl, model))
             cwork = (Work("forward", model, tokens=ctokens, items=2 * len(task.items), depth=depth,
                           params={"seq": max(1, ctokens // max(1, 2 * len(task.items))),
                                   "batch": cfg.batch_size, "dtype": cfg.dtype}),)  # fmt: skip
             out.append(StagePlan("contrast-features", None, ckey, cwork, cunknown, models=(model,)))
     return out
+
+
+def _causal(pl: _Planner, model: str) -> bool:
+    try:
+        return model_arch(model, pl.ctx.store).causal
+    except (SandwichError, ValueError):
+        return True
 
 
 def _layers(pl: _Planner, model: str) -> int:
