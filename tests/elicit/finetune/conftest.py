@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sandwich.testing.tiny_models import build_tiny_bert, build_tiny_llama
+
 WORDS = [
     "the",
     "city",
@@ -37,56 +39,14 @@ WORDS = [
     "dark",
     "town",
 ]
-SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]  # pad id 3: never assume pad id 0
-
-
-def _tokenizer(bos: bool):  # type: ignore[no-untyped-def]
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {w: i for i, w in enumerate(SPECIALS + WORDS)}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    if bos:
-        tok.post_processor = processors.TemplateProcessing(
-            single="<s> $A", special_tokens=[("<s>", 1)]
-        )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
-        pad_token="<pad>",
-    )  # fmt: skip
-    return fast, len(vocab)
 
 
 def build_llama(directory: Path, seed: int = 0, hidden: int = 32) -> Path:
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tokenizer, vocab_size = _tokenizer(bos=True)
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden,
-        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-        max_position_embeddings=64, pad_token_id=3, bos_token_id=1, eos_token_id=2,
-    )  # fmt: skip
-    LlamaForCausalLM(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+    return build_tiny_llama(directory, WORDS, seed, hidden)
 
 
 def build_bert(directory: Path, seed: int = 0) -> Path:
-    import torch
-    from transformers import BertConfig, BertModel
-
-    tokenizer, vocab_size = _tokenizer(bos=False)
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, max_position_embeddings=64, pad_token_id=3,
-    )  # fmt: skip
-    BertModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+    return build_tiny_bert(directory, WORDS, seed)
 
 
 @pytest.fixture(scope="session")

@@ -8,34 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]  # pad id 3: never assume pad id 0
+from sandwich.testing.tiny_models import build_tiny_llama
+
 PROMPT = ["the", "answer", "to", "question", "is"]
 FILLER = ["red", "blue", "green", "big", "small", "old", "new", "dark", "light", "warm", "cold"]
 WORDS = [*PROMPT, *FILLER, "good", "bad", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8"]
 
 
 def build_llama(directory: Path, seed: int = 0, hidden: int = 32) -> Path:
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    vocab = {w: i for i, w in enumerate(SPECIALS + WORDS)}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
-        pad_token="<pad>",
-    )  # fmt: skip
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(vocab), hidden_size=hidden, intermediate_size=2 * hidden,
-        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-        max_position_embeddings=64, pad_token_id=3, bos_token_id=1, eos_token_id=2,
-    )  # fmt: skip
-    LlamaForCausalLM(config).save_pretrained(directory)
-    fast.save_pretrained(directory)
-    return directory
+    return build_tiny_llama(directory, WORDS, seed, hidden)
 
 
 @pytest.fixture(scope="session")

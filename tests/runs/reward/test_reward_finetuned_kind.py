@@ -12,30 +12,14 @@ import pytest
 from sandwich.runs import parse_config, run
 from sandwich.runs.executor import LocalExecutor
 from sandwich.store import ArtifactStore
+from sandwich.testing.tiny_models import build_tiny_llama
 
 from .test_reward_kind import ArithPolicy
 
 
 def tiny_llama(directory: Path) -> Path:
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    words = ["<unk>", "<s>", "</s>", "<pad>", "What", "is", "Answer", "+", "=", "?", ":"]
-    words += [str(d) for d in range(10)]
-    tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>",
-                                   eos_token="</s>", pad_token="<pad>")  # fmt: skip
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(words), hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-                         max_position_embeddings=64, pad_token_id=3, bos_token_id=1,
-                         eos_token_id=2)  # fmt: skip
-    LlamaForCausalLM(config).save_pretrained(directory)
-    fast.save_pretrained(directory)
-    return directory
+    words = ["What", "is", "Answer", "+", "=", "?", ":", *(str(d) for d in range(10))]
+    return build_tiny_llama(directory, words)
 
 
 @pytest.fixture(autouse=True)
