@@ -170,7 +170,9 @@ def test_the_sign_comes_from_the_weak_labels_or_flagged_gold() -> None:
         ({"initial": 1}, "initial"),
         ({"t0": -1.0}, "t0"),
         ({"ridge": 0.0}, "ridge"),
-        ({"predictor": "in-context"}, "predictor"),
+        ({"predictor": "llm"}, "predictor"),
+        ({"generator": "smollm2-135m"}, "generator"),
+        ({"predictor": "in-context", "generator": {"backend": "openai"}}, "generator"),
         ({"sign": "gold"}, "sign"),
     ],
 )
