@@ -354,6 +354,10 @@ class ICMReporter(ContrastReporter):
         """The probe reads contrast features; the in-context predictor reads only texts."""
         return self.hparams.predictor == "probe"
 
+    @property
+    def reads_features(self) -> bool:
+        return self.hparams.predictor == "probe"
+
     def schedule(self) -> Schedule:
         hp = self.hparams
         return Schedule(hp.alpha, hp.iterations, hp.initial, hp.t0, hp.t_min)
