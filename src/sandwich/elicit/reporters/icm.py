@@ -335,7 +335,7 @@ class ICMReporter(ContrastReporter):
         @field_validator("generator")
         @classmethod
         def _valid_spec(cls, v: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
-            from sandwich.protocols.generators import check_spec, normalise_spec
+            from sandwich.models.generation.spec import check_spec, normalise_spec
 
             if v is not None and (problems := check_spec(normalise_spec(v))):
                 raise ValueError("invalid generator spec: " + "; ".join(problems))
@@ -419,7 +419,7 @@ class ICMReporter(ContrastReporter):
         self._progress = data.progress
         if self.hparams.predictor == "probe":
             return super().fit_cell(data, y, workdir)
-        from sandwich.protocols.generators import build_generator, normalise_spec
+        from sandwich.models.generation.spec import build_generator, normalise_spec
 
         spec = normalise_spec(self.hparams.generator or data.strong)
         reference = data.gold("train_strong") if self.needs_gold else y
