@@ -196,3 +196,18 @@ def test_bad_in_context_input_is_refused_by_name() -> None:
         icm(initial=8).fit_texts(texts[:3], gold[:3], Planted())
     with pytest.raises(ValueError, match="one label per text"):
         icm().fit_texts(texts, gold[:2], Planted())
+
+
+def test_the_memo_is_capped_without_losing_the_answers_of_a_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past its cap the memo starts again; a call mixing memoised and new prompts still
+    returns every answer, equal to an uncapped predictor's."""
+    monkeypatch.setattr("sandwich.elicit.reporters.icm_context._MEMO_CAP", 2)
+    texts = ["A is blue.", "B is red.", "C is blue.", "D is red."]
+    capped, plain = InContextPredictor(Planted(), texts), InContextPredictor(Planted(), texts)
+    labels = np.array([1, 0, 1, -1])
+    first = capped.log_odds([prompt(texts, labels, k, texts[k]) for k in range(2)])
+    both = [prompt(texts, labels, k, texts[k]) for k in range(4)]
+    np.testing.assert_array_equal(capped.log_odds(both), plain.log_odds(both))
+    np.testing.assert_array_equal(first, plain.log_odds(both)[:2])

@@ -39,6 +39,7 @@ rule) as demonstrations, P(true) = sigmoid(log-odds), all of T in one call.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -49,7 +50,12 @@ from sandwich.models.generation.base import ChoiceRequest, Generator, Message
 CHOICES = (" True", " False")
 QUESTION = "{text}\nI think this claim is"
 DEMO = QUESTION + " {label}\n\n"
-_MEMO_CAP = 200_000
+_MEMO_CAP = 1_000_000
+"""Prompts whose log-odds a fit keeps (by a 16-byte digest: a prompt of 256 claims is ~10 kB)."""
+
+
+def _key(p: str) -> bytes:
+    return hashlib.blake2b(p.encode(), digest_size=16).digest()
 
 
 def prompt(texts: Sequence[str], labels: np.ndarray, k: int, question: str) -> str:
@@ -67,25 +73,29 @@ class InContextPredictor:
 
     def __init__(self, generator: Generator, texts: Sequence[str]) -> None:
         self.generator, self.texts = generator, list(texts)
-        self._memo: dict[str, float] = {}
+        self._memo: dict[bytes, float] = {}
 
     def log_odds(self, prompts: Sequence[str]) -> np.ndarray:
         """log P(" True") - log P(" False") after each prompt, new prompts in one call."""
-        new = list(dict.fromkeys(p for p in prompts if p not in self._memo))
+        keys = [_key(p) for p in prompts]
+        got = {k: self._memo[k] for k in keys if k in self._memo}
+        new = list(dict.fromkeys((k, p) for k, p in zip(keys, prompts, strict=True)
+                                 if k not in got))  # fmt: skip
         if new:
-            reqs = [ChoiceRequest((Message("user", p),), CHOICES) for p in new]
+            reqs = [ChoiceRequest((Message("user", p),), CHOICES) for _, p in new]
             out = self.generator.score_choices(reqs)
-            if len(self._memo) + len(new) > _MEMO_CAP:
-                self._memo.clear()
-            for p, scores in zip(new, out, strict=True):
+            for (k, _), scores in zip(new, out, strict=True):
                 if scores is None:
                     raise RuntimeError(
                         f"icm in-context: the generator {self.generator.describe()!r} returned "
                         f"no log-probs for {CHOICES} (a backend that cannot score choices, or a "
                         "failed request); in-context ICM needs score_choices"
                     )
-                self._memo[p] = scores[CHOICES[0]] - scores[CHOICES[1]]
-        return np.array([self._memo[p] for p in prompts])
+                got[k] = scores[CHOICES[0]] - scores[CHOICES[1]]
+            if len(self._memo) + len(new) > _MEMO_CAP:
+                self._memo.clear()
+            self._memo.update(got)
+        return np.array([got[k] for k in keys])
 
     def score(self, k: int, labels: np.ndarray) -> float:
         return float(self.log_odds([prompt(self.texts, labels, k, self.texts[k])])[0])
