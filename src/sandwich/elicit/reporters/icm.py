@@ -1,4 +1,5 @@
-"""Internal coherence maximisation (``icm``, Wen et al. 2025) on the strong model's features.
+"""Internal coherence maximisation (``icm``, Wen et al. 2025): on the strong model's features, or
+in context through a generation model.
 
 ICM searches, without labels, for the labelling of a set of claims that is most
 *mutually predictable* (each label is predictable from all the others) and
@@ -348,6 +349,7 @@ class ICMReporter(ContrastReporter):
             return self
 
     hparams: Params
+    _progress: bool = False  # a bar over the proposals (fit_cell sets it from the cell)
 
     @property
     def needs_contrast(self) -> bool:  # type: ignore[override]
@@ -403,8 +405,6 @@ class ICMReporter(ContrastReporter):
         self.link_ = link_scale(held_out_scores(M, t, mates(self.labelled_, partner)), t)
         self.items_ = chosen
         self.search_claims_ = Z
-
-    _progress: bool = False
 
     def _record(self, found: Search) -> np.ndarray:
         self.energy_trace_ = found.trace
