@@ -211,3 +211,18 @@ def test_the_memo_is_capped_without_losing_the_answers_of_a_call(
     both = [prompt(texts, labels, k, texts[k]) for k in range(4)]
     np.testing.assert_array_equal(capped.log_odds(both), plain.log_odds(both))
     np.testing.assert_array_equal(first, plain.log_odds(both)[:2])
+
+
+def test_a_w2s_run_extracts_contrast_features_for_the_probe_icm_only() -> None:
+    from sandwich.runs import parse_config
+    from sandwich.runs.w2s.data import contrast_jobs
+
+    def config(params: dict[str, object]) -> Any:
+        return parse_config({
+            "name": "icm", "tasks": [{"name": "cities", "n_items": 60}],
+            "weak": ["minilm-l6"], "strong": ["smollm2-135m"], "seeds": [0],
+            "elicitors": [{"name": "icm", "params": params}],
+        })  # fmt: skip
+
+    assert contrast_jobs(config({"predictor": "in-context"})) == []
+    assert len(contrast_jobs(config({}))) == 1

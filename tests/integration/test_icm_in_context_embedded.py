@@ -1,7 +1,10 @@
 """``icm`` with the in-context predictor on the embedded smollm2-135m: a tiny search (8
 ``cities`` claims, 8 proposals) runs end to end through the ``Generator`` interface and
 scores T with valid probabilities. Accuracy is not asserted: smollm2-135m in context is at
-or below chance on ``cities`` even with gold demonstrations (benchmarks/icm_in_context_cost.py)."""
+or below chance on ``cities`` even with gold demonstrations (benchmarks/icm_in_context_cost.py).
+``pytest -s -m integration tests/integration/test_icm_in_context_embedded.py``: 118.8 s wall,
+45.7 s CPU at load average 5-8 on the shared 2-core machine (6 claims labelled, agreement with
+gold 0.33, 4 accepted changes)."""
 
 from __future__ import annotations
 
