@@ -1,6 +1,7 @@
 """What one evaluation of ICM's objective costs with in-context prediction on an embedded model.
 
 Run:  python benchmarks/icm_in_context_cost.py [--model smollm2-135m] [--sizes 8,16]
+          [--search 12,40]
 
 ICM with the reference's predictor asks, for every labelled claim, P(label | all
 the other labelled claims as demonstrations). For ``m`` ``cities`` statements
@@ -11,6 +12,14 @@ then the statement itself), scores " True" and " False" with the local generator
 evaluation, the in-context accuracy (gold demonstrations: the best case for the
 search) and the 1-minute load average. The annealing needs one such evaluation
 per proposal (the reference: 3000 proposals).
+
+``--search ITEMS,ITERATIONS`` (default 12,40; ``0,0`` skips it) then times one full
+small search, ``icm`` with ``predictor: in-context`` (``initial: 4``) on ITEMS
+``cities`` statements for ITERATIONS proposals and many-shot scoring of 8 more, with
+the same generator (no response cache: every request is computed), and prints the
+time, the claims labelled, the agreement of ICM's labels with gold (up to sign: the
+weak/gold sign rule is not applied to this number), the accepted changes and the
+load average.
 """
 
 from __future__ import annotations
@@ -21,6 +30,8 @@ import time
 
 import numpy as np
 
+from sandwich.elicit import ELICITORS
+from sandwich.elicit.reporters.icm import ICMReporter
 from sandwich.models.generation.base import ChoiceRequest, Message
 from sandwich.models.generation.local import LocalGenerator
 from sandwich.tasks import TASKS
@@ -30,9 +41,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--sizes", default="8,16", help="claims per evaluation")
+    ap.add_argument("--search", default="12,40", help="items,iterations of one full search")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    task = TASKS.build("cities", n_items=max(sizes) * 2)
+    items, iterations = (int(s) for s in args.search.split(","))
+    task = TASKS.build("cities", n_items=max(*sizes, items + 8) * 2)
     texts, y = task.texts(), task.labels()
     gen = LocalGenerator(args.model)
 
@@ -56,6 +69,29 @@ def main() -> None:
         print(f"{args.model}, {m} claims: one evaluation {dt:.1f} s, in-context accuracy with "
               f"gold demonstrations {acc:.2f}; load average {os.getloadavg()[0]:.1f}",
               flush=True)  # fmt: skip
+    if items:
+        search(gen, texts, y, items, iterations, args.model)
+
+
+def search(
+    gen: LocalGenerator, texts: list[str], y: np.ndarray, items: int, iterations: int, model: str
+) -> None:
+    """One full in-context ICM search on ``items`` claims, then T = the next 8."""
+    rep = ELICITORS.build("icm", predictor="in-context", max_items=items,
+                          iterations=iterations, initial=4, max_demos=items)  # fmt: skip
+    if not isinstance(rep, ICMReporter):
+        raise TypeError(type(rep))
+    t0 = time.perf_counter()
+    rep.fit_texts(texts[:items], y[:items], gen, random_state=0)
+    p = rep.predict_texts(texts[items : items + 8])
+    dt = time.perf_counter() - t0
+    known = rep.claim_labels_ >= 0
+    match = float(np.mean(rep.claim_labels_[known] == y[:items][rep.items_][known]))
+    acc = float(np.mean((p > 0.5) == (y[items : items + 8] > 0.5)))
+    print(f"{model}, icm in context, {items} items x {iterations} proposals: {dt:.1f} s "
+          f"(+ T: 8 items); {int(known.sum())} labelled, agreement with gold "
+          f"{max(match, 1 - match):.2f} (up to sign), {rep.accepted_} accepted, T accuracy "
+          f"{acc:.2f}; load average {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -170,7 +170,9 @@ def test_the_sign_comes_from_the_weak_labels_or_flagged_gold() -> None:
         ({"initial": 1}, "initial"),
         ({"t0": -1.0}, "t0"),
         ({"ridge": 0.0}, "ridge"),
-        ({"predictor": "in-context"}, "predictor"),
+        ({"predictor": "llm"}, "predictor"),
+        ({"generator": "smollm2-135m"}, "generator"),
+        ({"predictor": "in-context", "generator": {"backend": "openai"}}, "generator"),
         ({"sign": "gold"}, "sign"),
     ],
 )
@@ -204,3 +206,15 @@ def test_coherence_scores_a_labelling_as_the_search_does_and_gold_beats_noise() 
     assert u_gold > u_noise + 1 and acc_gold > 0.6 > acc_noise, (acc_gold, acc_noise)
     with pytest.raises(ValueError, match="one label per searched item"):
         rep.coherence(found[:3].astype(float))
+
+
+def test_the_probe_search_finds_the_labels_it_found_before_the_predictor_was_pluggable() -> None:
+    """A regression pin: the labels, accepted changes and final U of one search, as computed
+    by the search before it took its predictor as an object (same seed, same labels)."""
+    import hashlib
+
+    X, y, _ = pairs(2, strength=0.5)
+    rep = fit(X[:150], y[:150], seed=2, max_items=40, iterations=300)
+    labels = rep.claim_labels_.astype(np.int8).tobytes()
+    assert hashlib.sha256(labels).hexdigest()[:16] == "cc1ab43b75c33189"
+    assert rep.accepted_ == 151 and rep.energy_ == pytest.approx(-18.512912841325416, abs=1e-9)

@@ -223,6 +223,10 @@ def test_weak_labels_train_the_reporters_and_their_agreement_with_gold_is_report
     [
         ({"reporters": ["nope"]}, r"truth.reporters.0.name: unknown elicitor 'nope'"),
         ({"reporters": ["finetune"]}, r"truth.reporters.0.name: 'finetune' fine-tunes"),
+        (
+            {"reporters": [{"name": "icm", "params": {"predictor": "in-context"}}]},
+            r"truth.reporters.0.params: 'icm' with these params reads texts only",
+        ),
         ({"models": ["no-such-model"]}, r"truth.models.0: unknown model 'no-such-model'"),
         ({"layers": "some"}, r"truth.layers: .*'all' or 'every k'"),
         ({"layers": [1.5]}, r"truth.layers: .*depth fraction in \(0, 1\]"),

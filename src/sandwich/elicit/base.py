@@ -102,6 +102,12 @@ class ElicitorBase(Configurable, ABC):
         return None
 
     @property
+    def reads_features(self) -> bool:
+        """False for an elicitor that reads only the items' texts (fine-tuning; ``icm`` with
+        a prompted generator), so a kind that fits on one layer's features cannot run it."""
+        return self.inputs == "features"
+
+    @property
     def needs_gold(self) -> bool:
         """True if model selection reads gold labels of B (an oracle diagnostic)."""
         return False

@@ -8,7 +8,8 @@
   direction of the contrast-pair differences, in closed form; no labels.
 - ``icm`` (:mod:`.icm`): internal coherence maximisation (Wen et al. 2025), labels of
   B's contrast claims searched by simulated annealing for mutual predictability under
-  a probe and the pair constraint; no labels.
+  a probe and the pair constraint, or of B's texts under a generation model prompted
+  with the other labelled claims (``predictor: in-context``, :mod:`.icm_context`); no labels.
 
 ``ccs``, ``crc`` and ``icm`` are unsupervised up to a sign, fixed by a declared rule
 (:mod:`.contrast`). The modules import on use (the registry lists them lazily).

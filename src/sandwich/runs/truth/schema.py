@@ -193,6 +193,10 @@ def _component_problems(section: TruthSection) -> list[str]:
                 found.append(f"{where}.name: {r.name!r} fine-tunes the model on texts; the truth "
                              "kind fits reporters on one layer's features (probe, mass-mean, "
                              "ccs, crc, ...)")  # fmt: skip
+            elif not elicitor.reads_features:
+                found.append(f"{where}.params: {r.name!r} with these params reads texts only "
+                             "(it prompts a generation model); the truth kind fits reporters on "
+                             "one layer's features")  # fmt: skip
             elif elicitor.chain_models():
                 found.append(f"{where}.name: {r.name!r} chains models; the truth kind fits one "
                              "model's features")  # fmt: skip
