@@ -10,8 +10,11 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from sandwich.elicit import ELICITORS
+from sandwich.elicit.reporters.icm import ICMReporter
 from sandwich.models.embedded import smollm2_gguf
 from sandwich.models.generation import (
     ChoiceRequest,
@@ -23,6 +26,7 @@ from sandwich.models.generation import (
 )
 from sandwich.models.generation.llama_server import llama_server
 from sandwich.models.generation.openai_http import OpenAIGenerator
+from sandwich.tasks import TASKS
 
 pytestmark = pytest.mark.integration
 
@@ -81,6 +85,27 @@ def test_score_choices_reads_top_logprobs(server_url: str) -> None:
     # the greedy token is the most likely choice, and its score includes its own log-prob
     assert scores[word] >= scores[other]
     assert scores[word] >= first.token_logprobs[0] - 1e-6
+
+
+def test_the_completions_endpoint_scores_a_base_model_prompt(server_url: str) -> None:
+    """``endpoint: completions`` (a base model's raw prompt, as vLLM serves one for ICM):
+    the server's legacy log-probs give the same scores as the local backend's plain prompt
+    would rank, and in-context ICM runs through it."""
+    gen = make_generator(generator_config(backend="openai", model=MODEL, base_url=server_url,
+                                          endpoint="completions", concurrency=2))  # fmt: skip
+    res = gen.generate([GenRequest((Message("user", "The capital of France is"),),
+                                   max_new_tokens=4, logprobs=True)])[0]  # fmt: skip
+    assert res.error is None and res.text and res.token_logprobs is not None
+    assert all(lp <= 0.0 for lp in res.token_logprobs)
+    task = TASKS.build("cities", n_items=10)
+    texts, gold = task.texts(), task.labels()
+    rep = ELICITORS.build("icm", predictor="in-context", max_items=6, iterations=6, initial=4,
+                          max_demos=6)  # fmt: skip
+    assert isinstance(rep, ICMReporter)
+    rep.fit_texts(texts[:6], gold[:6], gen, random_state=0)
+    assert int(np.sum(rep.claim_labels_ >= 0)) >= 4 and np.isfinite(rep.energy_)
+    p = rep.predict_texts(texts[6:])
+    assert p.shape == (4,) and np.all((p > 0) & (p < 1))
 
 
 def test_a_protocol_end_to_end_over_http(server_url: str, tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ Each POST takes the next behaviour from ``script`` (then ``"ok"`` forever):
 ``ok`` (a chat completion echoing the last message), ``500``, ``429``, ``400``,
 ``badjson`` (200 with a body that is not JSON), ``nochoices`` (200, JSON without
 ``choices``), ``timeout`` (sleeps ``delay`` seconds before answering).
-Every request's headers and body are recorded in ``received``.
+``/completions`` answers in the legacy text-completion format (``text``; log-probs
+as ``token_logprobs`` and a ``{token: log-prob}`` map per token).
+Every request's path, headers and body are recorded in ``received``.
 """
 
 from __future__ import annotations
@@ -59,6 +61,15 @@ def _completion(body: dict[str, Any]) -> dict[str, Any]:
     return {"id": "x", "object": "chat.completion", "choices": [choice], "usage": {}}
 
 
+def _text_completion(body: dict[str, Any]) -> dict[str, Any]:
+    choice: dict[str, Any] = {"index": 0, "text": f"echo: {body['prompt']}",
+                              "finish_reason": "stop"}  # fmt: skip
+    if body.get("logprobs"):
+        top = {" A": -0.4, "A": -2.0, " B": -1.5}
+        choice["logprobs"] = {"tokens": [" A"], "token_logprobs": [-0.4], "top_logprobs": [top]}
+    return {"id": "x", "object": "text_completion", "choices": [choice], "usage": {}}
+
+
 def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:  # keep test output quiet
@@ -75,7 +86,7 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             n = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(n))
-            script.received.append({"headers": dict(self.headers), "body": body})
+            script.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
             step = script.next()
             if step == "timeout":
                 script.enter()
@@ -85,7 +96,8 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
                     script.leave()
                 step = "ok"
             if step == "ok":
-                self._send(200, json.dumps(_completion(body)).encode())
+                reply = _text_completion if self.path.endswith("/v1/completions") else _completion
+                self._send(200, json.dumps(reply(body)).encode())
             elif step in {"500", "429", "400"}:
                 self._send(int(step), b'{"error": "scripted"}')
             elif step == "badjson":

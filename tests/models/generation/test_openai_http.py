@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from sandwich.errors import ConfigError
 from sandwich.models.generation import (
@@ -157,6 +159,32 @@ def test_logprobs_and_score_choices() -> None:
     assert first["A"] == pytest.approx(math.log(math.exp(-0.4) + math.exp(-2.0)))  # " A" and "A"
     assert first["B"] == pytest.approx(-1.5)
     assert scores[1] is None  # "C" is not among the alternatives: no guess
+
+
+def test_the_completions_endpoint_sends_plain_prompts_and_reads_legacy_logprobs() -> None:
+    """A base model behind /completions (vLLM, llama.cpp): the messages joined by blank lines
+    are the prompt; the same log-probs and scores as the chat endpoint's."""
+    script = Script()
+    claim = "Paris is in France.\nI think this claim is True"
+    msgs = (Message("user", claim), Message("user", "q"))
+    with scripted_server(script) as url:
+        gen = _gen(url, endpoint="completions")
+        res = gen.generate([_req("hello", logprobs=True)])[0]
+        scores = gen.score_choices([ChoiceRequest(msgs, ("A", "B"))])
+    assert res.text == "echo: hello" and res.token_logprobs == (-0.4,)
+    assert [r["path"] for r in script.received] == ["/v1/completions"] * 2
+    body = script.received[1]["body"]
+    assert body["prompt"] == "Paris is in France.\nI think this claim is True\n\nq"
+    assert "messages" not in body and body["logprobs"] == 20 and body["max_tokens"] == 1
+    first = scores[0]
+    assert first is not None
+    assert first["A"] == pytest.approx(math.log(math.exp(-0.4) + math.exp(-2.0)))
+    assert first["B"] == pytest.approx(-1.5)
+    # the endpoint is part of what the cache keys on; chat's description is unchanged
+    assert gen.describe()["endpoint"] == "completions"
+    assert "endpoint" not in _gen(url).describe()
+    with pytest.raises(ValidationError, match="endpoint"):
+        generator_config(backend="openai", model="m", base_url=url, endpoint="text")
 
 
 def test_api_key_is_sent_but_never_exposed(

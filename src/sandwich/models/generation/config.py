@@ -57,6 +57,12 @@ class OpenAIParams(Strict):
     backoff: float = Field(0.5, ge=0, description="first backoff in seconds (doubles, jitter)")
     backoff_max: float = Field(8.0, ge=0, description="longest single backoff")
     top_logprobs: int = Field(20, ge=1, le=20, description="alternatives read for score_choices")
+    endpoint: Literal["chat", "completions"] = Field(
+        "chat",
+        description="chat: /chat/completions (the server applies the model's chat template); "
+        "completions: /completions, the message texts joined by blank lines as the prompt "
+        "(a base model, as the local backend's prompt_format plain)",
+    )
 
     @field_validator("base_url")
     @classmethod

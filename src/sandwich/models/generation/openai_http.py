@@ -1,6 +1,9 @@
 """OpenAI-compatible HTTP backend (vLLM, llama.cpp server, OpenAI, ...) over httpx.
 
-``POST {base_url}/chat/completions``, one request per GenRequest, at most
+``POST {base_url}/chat/completions``, or with ``endpoint: completions``
+``POST {base_url}/completions`` (a base model: the messages' texts joined by
+blank lines are the prompt, as the local backend's ``prompt_format: plain``; the
+legacy log-prob format), one request per GenRequest, at most
 ``concurrency`` in flight (a thread pool). Timeouts, connection errors, 5xx,
 429 and malformed JSON are retried ``max_retries`` times with exponential
 backoff and full jitter (tenacity's ``wait_random_exponential``); other 4xx
@@ -74,6 +77,8 @@ class OpenAIGenerator(Generator):
         self.concurrency = concurrency = p.concurrency
         self.max_retries = p.max_retries
         self.top_logprobs = p.top_logprobs
+        self.endpoint = p.endpoint
+        self._path = "/chat/completions" if p.endpoint == "chat" else "/completions"
         self._backoff = (p.backoff, p.backoff_max)
         self._sleep = sleep
         headers = {}
@@ -96,7 +101,11 @@ class OpenAIGenerator(Generator):
         )
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": "openai", "base_url": self.base_url, "model": self.model}
+        # "endpoint" only when not the default, so chat's cache keys stay what they were
+        chat = self.endpoint == "chat"
+        return {"backend": "openai", "base_url": self.base_url, "model": self.model} | (
+            {} if chat else {"endpoint": self.endpoint}
+        )
 
     def __repr__(self) -> str:
         return f"OpenAIGenerator(model={self.model!r}, base_url={self.base_url!r})"
@@ -110,7 +119,7 @@ class OpenAIGenerator(Generator):
 
     def _post_once(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
-            resp = self._client.post("/chat/completions", json=body)
+            resp = self._client.post(self._path, json=body)
         except httpx.TimeoutException as exc:
             raise _Retryable(f"timeout ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
@@ -121,9 +130,8 @@ class OpenAIGenerator(Generator):
             raise _Fatal(f"HTTP {resp.status_code}: {resp.text[:300]}")
         try:
             data = resp.json()
-            choice = data["choices"][0]
-            if not isinstance(choice["message"]["content"], str):
-                raise TypeError("message.content is not a string")
+            if not isinstance(self._text(data["choices"][0]), str):
+                raise TypeError("the reply's text is not a string")
         except (json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
             raise _Retryable(f"malformed response ({type(exc).__name__}: {exc})") from None
         return dict(data)
@@ -151,10 +159,29 @@ class OpenAIGenerator(Generator):
 
     # -- the interface -------------------------------------------------------
     def _body(self, messages: Sequence[Any]) -> dict[str, Any]:
+        if self.endpoint == "completions":
+            return {"model": self.model, "prompt": "\n\n".join(m.content for m in messages)}
         return {
             "model": self.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
         }
+
+    def _text(self, choice: dict[str, Any]) -> Any:
+        return choice["text"] if self.endpoint == "completions" else choice["message"]["content"]
+
+    def _logprobs(self, top: int) -> dict[str, Any]:
+        """The request fields asking for each token's log-prob and ``top`` alternatives
+        (chat: llama.cpp's servers return none without ``top_logprobs``)."""
+        if self.endpoint == "completions":
+            return {"logprobs": top}
+        return {"logprobs": True, "top_logprobs": top}
+
+    def _alternatives(self, choice: dict[str, Any]) -> list[tuple[str, float]]:
+        """(token, log-prob) of the first generated token's alternatives."""
+        lp = choice["logprobs"]
+        if self.endpoint == "completions":  # legacy: a {token: log-prob} map per token
+            return [(str(t), float(v)) for t, v in lp["top_logprobs"][0].items()]
+        return [(str(t["token"]), float(t["logprob"])) for t in lp["content"][0]["top_logprobs"]]
 
     def _generate_one(self, req: GenRequest) -> GenResult:
         body = self._body(req.messages) | {
@@ -166,39 +193,39 @@ class OpenAIGenerator(Generator):
             body["seed"] = req.seed
         if req.stop:
             body["stop"] = list(req.stop)
-        if req.logprobs:  # top_logprobs too: llama.cpp's servers return none without it
-            body |= {"logprobs": True, "top_logprobs": 1}
+        if req.logprobs:
+            body |= self._logprobs(1)
         data, error, attempts = self._post(body)
         if data is None:
             log.warning("openai backend %s: %s", self.base_url, error)
             return GenResult(text="", error=error, meta={"attempts": attempts})
         choice = data["choices"][0]
-        lps = None
-        content = (choice.get("logprobs") or {}).get("content") if req.logprobs else None
-        if content:
-            lps = tuple(float(t["logprob"]) for t in content)
+        lps = self._token_logprobs(choice) if req.logprobs else None
         return GenResult(
-            text=choice["message"]["content"],
+            text=self._text(choice),
             token_logprobs=lps,
             finish_reason=choice.get("finish_reason"),
             meta={"attempts": attempts, "usage": data.get("usage")},
         )
 
+    def _token_logprobs(self, choice: dict[str, Any]) -> tuple[float, ...] | None:
+        lp = choice.get("logprobs") or {}
+        if self.endpoint == "completions":
+            values = lp.get("token_logprobs")
+            return tuple(float(v) for v in values) if values else None
+        content = lp.get("content")
+        return tuple(float(t["logprob"]) for t in content) if content else None
+
     def _score_one(self, req: ChoiceRequest) -> dict[str, float] | None:
-        body = self._body(req.messages) | {
-            "max_tokens": 1,
-            "temperature": 0.0,
-            "logprobs": True,
-            "top_logprobs": self.top_logprobs,
-        }
+        body = self._body(req.messages) | {"max_tokens": 1, "temperature": 0.0}
+        body |= self._logprobs(self.top_logprobs)
         data, error, _ = self._post(body)
         if data is None:
             log.warning("openai backend %s: scoring failed: %s", self.base_url, error)
             return None
         try:
-            first = data["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
-            alts = [(str(t["token"]).strip(), float(t["logprob"])) for t in first]
-        except (KeyError, IndexError, TypeError, ValueError):
+            alts = [(t.strip(), lp) for t, lp in self._alternatives(data["choices"][0])]
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
             return None  # the server returns no log-probs
         out: dict[str, float] = {}
         for c in req.choices:
