@@ -196,7 +196,7 @@ def _record_in_one_statement(
 
 
 @functools.cache
-def record_statement() -> Select[tuple[Assignment, bool]]:
+def record_statement() -> Select[Assignment, bool]:
     """The PostgreSQL answer statement, ``WITH a AS (UPDATE assignments ...
     RETURNING *), l AS (INSERT INTO labels SELECT ... FROM a RETURNING ...)
     SELECT a.*, l.timed_out FROM a JOIN l``, built once per process with bound
