@@ -96,7 +96,13 @@ def rater_assignments(s: Session, rater: Rater) -> list[Assignment]:
     :func:`next_assignment` decides by and :func:`progress_of` counts (read
     after the rater's row is locked, so it includes what their other requests
     assigned)."""
-    return list(s.scalars(select(Assignment).where(Assignment.rater_id == rater.id)).all())
+    return list(s.scalars(_assignments_query(), {"the_rater": rater.id}).all())
+
+
+@functools.cache
+def _assignments_query() -> Select[Assignment]:
+    """:func:`rater_assignments`' statement, built once per process (every item page runs it)."""
+    return select(Assignment).where(Assignment.rater_id == bindparam("the_rater", type_=Integer))
 
 
 def pending_of(mine: list[Assignment]) -> Assignment | None:
