@@ -113,8 +113,8 @@ def test_a_label_builds_no_statement_of_its_own(pg: Lab) -> None:
     process and run with the label's values as parameters: the second and third
     labels run the very statement objects the first ran. Building them per
     request (the answer's and the claim's CTEs, their column proxies and ORM
-    aliases, their cache keys) cost about a third of a server worker's CPU per
-    label under a crowd (9.7 -> 6.7 ms, benchmarks/feedback_load.py)."""
+    aliases, their cache keys) cost about 3 ms of a server worker's CPU per
+    label under a crowd (10.2 -> 6.3 ms, benchmarks/feedback_load.py)."""
     study = pg.study(training={"n": 0}, gold={"n": 0}, items_per_rater=4)
     token = pg.invite(study)[0]
     csrf = pg.start(token)

@@ -202,7 +202,7 @@ def record_statement() -> Select[Assignment, bool]:
     SELECT a.*, l.timed_out FROM a JOIN l``, built once per process with bound
     parameters named ``the_<field>`` (an UPDATE would take a parameter
     named after a column as a value to set). Building it per request (the CTE's column proxies, the
-    ORM alias over it, its cache key) cost about a fifth of a server worker's
+    ORM alias over it, its cache key) took about a sixth of a server worker's
     CPU under a crowd, more than sending and running it. The answer's seconds
     and lateness are computed by the database from the row's ``assigned_at``
     (the same arithmetic as the two-statement form, on the server's values;
