@@ -24,6 +24,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from sandwich.errors import required
 from sandwich.feedback.store.db import Assignment, Label, Rater, utcnow
@@ -109,19 +110,8 @@ def record_answer(
         return _record_in_one_statement(
             s, rater, key, now, answer, confidence, reason, enforced_limit, swapped
         )
-    mark = (
-        update(Assignment)
-        .where(
-            Assignment.key == key,
-            Assignment.rater_id == rater.id,
-            Assignment.answered_at.is_(None),
-        )
-        .values(answered_at=now)
-    )
     a = s.scalars(
-        mark.returning(Assignment).execution_options(
-            synchronize_session=False, populate_existing=True
-        )
+        _mark_statement(), {"the_key": key, "the_rater_id": rater.id, "the_now": now}
     ).first()
     if a is None:
         return _not_recorded(s, rater, key), None
@@ -148,6 +138,24 @@ def record_answer(
     )
     s.flush()
     return (Outcome.TIMED_OUT if late else Outcome.SAVED), a
+
+
+@functools.cache
+def _mark_statement() -> ReturningUpdate[Assignment]:
+    """SQLite: the conditional ``UPDATE ... RETURNING`` that marks the assignment
+    answered (:func:`record_answer`), built once per process with bound parameters
+    (``the_key``, ``the_rater_id``, ``the_now``)."""
+    return (
+        update(Assignment)
+        .where(
+            Assignment.key == bindparam("the_key", type_=String),
+            Assignment.rater_id == bindparam("the_rater_id", type_=Integer),
+            Assignment.answered_at.is_(None),
+        )
+        .values(answered_at=bindparam("the_now", type_=DateTime))
+        .returning(Assignment)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
 
 
 def _not_recorded(s: Session, rater: Rater, key: str) -> Outcome:
