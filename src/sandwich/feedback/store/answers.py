@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import math
 
 from sqlalchemy import (
@@ -11,17 +12,19 @@ from sqlalchemy import (
     DateTime,
     Float,
     Integer,
+    Select,
     String,
-    Update,
+    bindparam,
     cast,
     extract,
+    false,
     func,
     insert,
-    literal,
     select,
     update,
 )
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from sandwich.errors import required
 from sandwich.feedback.store.db import Assignment, Label, Rater, utcnow
@@ -103,23 +106,12 @@ def record_answer(
     item was shown B first (``answer`` is already in the canonical order).
     """
     now = utcnow()
-    mark = (
-        update(Assignment)
-        .where(
-            Assignment.key == key,
-            Assignment.rater_id == rater.id,
-            Assignment.answered_at.is_(None),
-        )
-        .values(answered_at=now)
-    )
     if s.get_bind().dialect.name == "postgresql":
         return _record_in_one_statement(
-            s, rater, key, mark, now, answer, confidence, reason, enforced_limit, swapped
+            s, rater, key, now, answer, confidence, reason, enforced_limit, swapped
         )
     a = s.scalars(
-        mark.returning(Assignment).execution_options(
-            synchronize_session=False, populate_existing=True
-        )
+        _mark_statement(), {"the_key": key, "the_rater_id": rater.id, "the_now": now}
     ).first()
     if a is None:
         return _not_recorded(s, rater, key), None
@@ -148,6 +140,24 @@ def record_answer(
     return (Outcome.TIMED_OUT if late else Outcome.SAVED), a
 
 
+@functools.cache
+def _mark_statement() -> ReturningUpdate[Assignment]:
+    """SQLite: the conditional ``UPDATE ... RETURNING`` that marks the assignment
+    answered (:func:`record_answer`), built once per process with bound parameters
+    (``the_key``, ``the_rater_id``, ``the_now``)."""
+    return (
+        update(Assignment)
+        .where(
+            Assignment.key == bindparam("the_key", type_=String),
+            Assignment.rater_id == bindparam("the_rater_id", type_=Integer),
+            Assignment.answered_at.is_(None),
+        )
+        .values(answered_at=bindparam("the_now", type_=DateTime))
+        .returning(Assignment)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+
+
 def _not_recorded(s: Session, rater: Rater, key: str) -> Outcome:
     """Why nothing was stored for ``key``: stored before (DUPLICATE) or not the rater's (GONE)."""
     stored = s.scalar(
@@ -162,7 +172,6 @@ def _record_in_one_statement(
     s: Session,
     rater: Rater,
     key: str,
-    mark: Update,
     now: dt.datetime,
     answer: bool,
     confidence: float,
@@ -170,36 +179,74 @@ def _record_in_one_statement(
     enforced_limit: float | None,
     swapped: bool | None,
 ) -> tuple[Outcome, Assignment | None]:
-    """PostgreSQL: :func:`record_answer` as one round trip instead of two,
-    ``WITH a AS (UPDATE assignments ... RETURNING *), l AS (INSERT INTO labels
-    SELECT ... FROM a RETURNING ...) SELECT a.*, l.timed_out FROM a JOIN l``.
+    """PostgreSQL: :func:`record_answer` as one round trip instead of two
+    (:func:`record_statement`), run with this answer's values as parameters.
     The update's row lock and its ``answered_at IS NULL`` recheck are the same
-    as the two-statement form, so a double submit still stores one label; the
-    answer's seconds and lateness are computed by the database from the row's
-    ``assigned_at`` (the same arithmetic, on the server's values). SQLite
-    cannot put an update in a CTE."""
-    marked = mark.returning(*Assignment.__table__.c).cte("a")
-    seconds = func.greatest(
-        0.0, cast(extract("epoch", literal(now, DateTime) - marked.c.assigned_at), Float)
+    as the two-statement form, so a double submit still stores one label."""
+    row = s.execute(
+        record_statement(),
+        {
+            "the_key": key,
+            "the_rater_id": rater.id,
+            "the_study_id": rater.study_id,
+            "the_now": now,
+            "the_answer": answer,
+            "the_confidence": confidence,
+            "the_reason": reason,
+            "the_limit": enforced_limit,
+            "the_swapped": swapped,
+        },
+    ).first()
+    if row is None:
+        return _not_recorded(s, rater, key), None
+    a, timed_out = row
+    return (Outcome.TIMED_OUT if timed_out else Outcome.SAVED), a
+
+
+@functools.cache
+def record_statement() -> Select[Assignment, bool]:
+    """The PostgreSQL answer statement, ``WITH a AS (UPDATE assignments ...
+    RETURNING *), l AS (INSERT INTO labels SELECT ... FROM a RETURNING ...)
+    SELECT a.*, l.timed_out FROM a JOIN l``, built once per process with bound
+    parameters named ``the_<field>`` (an UPDATE would take a parameter
+    named after a column as a value to set). Building it per request (the CTE's column proxies, the
+    ORM alias over it, its cache key) took about a sixth of a server worker's
+    CPU under a crowd, more than sending and running it. The answer's seconds
+    and lateness are computed by the database from the row's ``assigned_at``
+    (the same arithmetic as the two-statement form, on the server's values;
+    ``the_limit`` NULL: no enforced limit). SQLite cannot put an update in a CTE."""
+    now = bindparam("the_now", type_=DateTime)
+    rater_id = bindparam("the_rater_id", type_=Integer)
+    marked = (
+        update(Assignment)
+        .where(
+            Assignment.key == bindparam("the_key", type_=String),
+            Assignment.rater_id == rater_id,
+            Assignment.answered_at.is_(None),
+        )
+        .values(answered_at=now)
+        .returning(*Assignment.__table__.c)
+        .cte("a")
     )
-    late = (
-        seconds > float(enforced_limit) if enforced_limit is not None else literal(False, Boolean)
-    )
+    seconds = func.greatest(0.0, cast(extract("epoch", now - marked.c.assigned_at), Float))
+    # typed casts: psycopg sends a None (no limit, a statement's swapped) untyped
+    limit = cast(bindparam("the_limit"), Float)
+    late = func.coalesce(seconds > limit, false())
     rows = select(
-        literal(rater.study_id, Integer),
-        literal(rater.id, Integer),
+        bindparam("the_study_id", type_=Integer),
+        rater_id,
         marked.c.item_id,
         marked.c.id,
         marked.c.condition,
-        cast(literal(answer, Boolean), Boolean),  # typed: psycopg sends None untyped
-        cast(literal(confidence, Float), Float),
-        literal(reason, String),
+        cast(bindparam("the_answer"), Boolean),
+        cast(bindparam("the_confidence"), Float),
+        bindparam("the_reason", type_=String),
         seconds,
         marked.c.role == "gold",
         marked.c.role == "training",
-        literal(now, DateTime),
+        now,
         late,
-        cast(literal(swapped, Boolean), Boolean),
+        cast(bindparam("the_swapped"), Boolean),
     ).select_from(marked)
     stored = (
         insert(Label)
@@ -226,12 +273,8 @@ def _record_in_one_statement(
         .cte("l")
     )
     answered = aliased(Assignment, marked)
-    row = s.execute(
+    return (
         select(answered, stored.c.timed_out)
         .join(stored, stored.c.assignment_id == answered.id)
         .execution_options(populate_existing=True)
-    ).first()
-    if row is None:
-        return _not_recorded(s, rater, key), None
-    a, timed_out = row
-    return (Outcome.TIMED_OUT if timed_out else Outcome.SAVED), a
+    )

@@ -20,12 +20,28 @@ A slot claimed but left unanswered for ``lease`` is offered again.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 from collections import Counter
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Executable,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, contains_eager
@@ -80,7 +96,13 @@ def rater_assignments(s: Session, rater: Rater) -> list[Assignment]:
     :func:`next_assignment` decides by and :func:`progress_of` counts (read
     after the rater's row is locked, so it includes what their other requests
     assigned)."""
-    return list(s.scalars(select(Assignment).where(Assignment.rater_id == rater.id)).all())
+    return list(s.scalars(_assignments_query(), {"the_rater": rater.id}).all())
+
+
+@functools.cache
+def _assignments_query() -> Select[Assignment]:
+    """:func:`rater_assignments`' statement, built once per process (every item page runs it)."""
+    return select(Assignment).where(Assignment.rater_id == bindparam("the_rater", type_=Integer))
 
 
 def pending_of(mine: list[Assignment]) -> Assignment | None:
@@ -137,18 +159,18 @@ def _claim_main(
     has none of), several are a walk per condition, then a conditional
     update (one sorted read of all conditions would sort the free slots)."""
     now = utcnow()
+    if len(conditions) == 1 or s.get_bind().dialect.name == "postgresql":
+        return _claim_in_one_statement(s, rater, conditions, position, now, lease)
     free = or_(
         Assignment.rater_id.is_(None),
         and_(Assignment.answered_at.is_(None), Assignment.assigned_at < now - lease),
     )
     seen = select(Assignment.item_id).where(Assignment.rater_id == rater.id)
-    if len(conditions) == 1 or s.get_bind().dialect.name == "postgresql":
-        return _claim_in_one_statement(s, rater, conditions, position, now, free, seen)
 
     def best(condition: str) -> Any:
         query = _first_free(
             select(Assignment.slot, Assignment.item_id, Assignment.id),
-            rater,
+            rater.study_id,
             condition,
             free,
             seen,
@@ -184,16 +206,17 @@ _Query = TypeVar("_Query", bound=Select)
 
 def _first_free(
     query: _Query,
-    rater: Rater,
-    condition: str,
+    study_id: int | ColumnElement[int],
+    condition: str | ColumnElement[str],
     free: ColumnElement[bool],
     seen: Select[Any],
 ) -> _Query:
     """``query`` narrowed to the first free main slot of ``condition`` the rater has not
-    seen, in claim order (lowest slot, then lowest item id: the claim index's order)."""
+    seen (``seen``: their item ids), in claim order (lowest slot, then lowest item id:
+    the claim index's order). The values may be bound parameters (:func:`_claim_statements`)."""
     return (
         query.where(
-            Assignment.study_id == rater.study_id,
+            Assignment.study_id == study_id,
             Assignment.role == "main",
             Assignment.condition == condition,
             free,
@@ -210,8 +233,7 @@ def _claim_in_one_statement(
     conditions: list[str],
     position: int,
     now: dt.datetime,
-    free: ColumnElement[bool],
-    seen: Select[Any],
+    lease: dt.timedelta,
 ) -> Assignment | None:
     """``UPDATE ... WHERE id = (SELECT ... LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED)
     RETURNING`` (SQLite: without the lock clause), one round trip instead of a
@@ -232,36 +254,18 @@ def _claim_in_one_statement(
     row, and it cannot give the rater an item twice: the caller holds the
     rater's row (:func:`_lock_rater`), so no other request of theirs assigns
     anything meanwhile (no savepoint is needed around it)."""
-    if len(conditions) == 1:
-        return _claim(
-            s,
-            rater,
-            _first_free(select(Assignment.id), rater, conditions[0], free, seen),
-            position,
-            now,
-            free,
-        )
-    rank = case({c: k for k, c in enumerate(conditions)}, value=Assignment.condition)
-    mine = (
-        Assignment.study_id == rater.study_id,
-        Assignment.role == "main",
-        free,
-        Assignment.item_id.not_in(seen),
-    )
-    # each condition's first CANDIDATES free slots, walked on the claim index, then
-    # sorted: a sort of every free slot of the study cost 5x the one-condition claim
-    firsts = union_all(
-        *(
-            _first_free(select(Assignment.id), rater, c, free, seen).limit(CANDIDATES)
-            for c in conditions
-        )
-    )
-    near = select(Assignment.id).where(Assignment.id.in_(firsts), *mine)
-    every = select(Assignment.id).where(Assignment.condition.in_(conditions), *mine)
-    for query in (near, every):  # every: the candidates were all held by other claims
-        got = _claim(
-            s, rater, query.order_by(Assignment.slot, rank, Assignment.item_id), position, now, free
-        )
+    params: dict[str, Any] = {
+        "the_rater": rater.id,
+        "the_study": rater.study_id,
+        "the_position": position,
+        "the_now": now,
+        "the_stale": now - lease,
+        **{f"the_c{k}": c for k, c in enumerate(conditions)},
+    }
+    postgresql = s.get_bind().dialect.name == "postgresql"
+    for claim in _claim_statements(len(conditions), postgresql):
+        # every: the candidates were all held by other claims
+        got = s.scalars(claim, {**params, "the_key": new_key()}).first()
         if got is not None:
             return got
     return None
@@ -270,14 +274,52 @@ def _claim_in_one_statement(
 CANDIDATES = 16  # free slots per condition a within-design claim chooses from first
 
 
+@functools.cache
+def _claim_statements(n_conditions: int, postgresql: bool) -> tuple[Executable, ...]:
+    """The claim statements of :func:`_claim_in_one_statement` for ``n_conditions``
+    conditions (tried in order), built once per process with bound parameters named
+    ``the_<name>`` (an UPDATE would take a parameter named after a column as a value
+    to set): ``the_rater``, ``the_study``, ``the_position``, ``the_now``, ``the_stale``
+    (a claim older than it is free again), ``the_key`` and the conditions ``the_c0``,
+    ``the_c1``, ... in preference order. Building them per request (the CTE's
+    column proxies, the ORM alias over it, its cache key) cost more of a server
+    worker's CPU than sending and running them."""
+    rater_id = bindparam("the_rater", type_=Integer)
+    study_id = bindparam("the_study", type_=Integer)
+    conditions = [bindparam(f"the_c{k}", type_=String) for k in range(n_conditions)]
+    stale = bindparam("the_stale", type_=DateTime)
+    free = or_(
+        Assignment.rater_id.is_(None),
+        and_(Assignment.answered_at.is_(None), Assignment.assigned_at < stale),
+    )
+    seen = select(Assignment.item_id).where(Assignment.rater_id == rater_id)
+    if n_conditions == 1:
+        queries = [_first_free(select(Assignment.id), study_id, conditions[0], free, seen)]
+    else:
+        rank = case(*((Assignment.condition == c, k) for k, c in enumerate(conditions)))
+        mine = (
+            Assignment.study_id == study_id,
+            Assignment.role == "main",
+            free,
+            Assignment.item_id.not_in(seen),
+        )
+        # each condition's first CANDIDATES free slots, walked on the claim index, then
+        # sorted: a sort of every free slot of the study cost 5x the one-condition claim
+        firsts = union_all(
+            *(
+                _first_free(select(Assignment.id), study_id, c, free, seen).limit(CANDIDATES)
+                for c in conditions
+            )
+        )
+        near = select(Assignment.id).where(Assignment.id.in_(firsts), *mine)
+        every = select(Assignment.id).where(Assignment.condition.in_(conditions), *mine)
+        queries = [q.order_by(Assignment.slot, rank, Assignment.item_id) for q in (near, every)]
+    return tuple(_claim(q, free, rater_id, postgresql) for q in queries)
+
+
 def _claim(
-    s: Session,
-    rater: Rater,
-    query: Select[Any],
-    position: int,
-    now: dt.datetime,
-    free: ColumnElement[bool],
-) -> Assignment | None:
+    query: Select[Any], free: ColumnElement[bool], rater_id: ColumnElement[int], postgresql: bool
+) -> Executable:
     """Claim the first row of ``query`` (ordered, ids of free slots) that no other
     claim holds: one ``UPDATE ... RETURNING``. On PostgreSQL the same statement
     reads the claimed slot's item too (``WITH c AS (UPDATE ... RETURNING *)
@@ -287,21 +329,24 @@ def _claim(
     claim = (
         update(Assignment)
         .where(Assignment.id == pick, free)
-        .values(rater_id=rater.id, position=position, assigned_at=now, key=new_key())
+        .values(
+            rater_id=rater_id,
+            position=bindparam("the_position", type_=Integer),
+            assigned_at=bindparam("the_now", type_=DateTime),
+            key=bindparam("the_key", type_=String),
+        )
     )
-    if s.get_bind().dialect.name == "postgresql":
+    if postgresql:
         claimed = aliased(Assignment, claim.returning(*Assignment.__table__.c).cte("c"))
-        return s.scalars(
+        return (
             select(claimed)
             .join(claimed.item)
             .options(contains_eager(claimed.item))
             .execution_options(populate_existing=True)
-        ).first()
-    return s.scalars(
-        claim.returning(Assignment).execution_options(
-            synchronize_session=False, populate_existing=True
         )
-    ).first()
+    return claim.returning(Assignment).execution_options(
+        synchronize_session=False, populate_existing=True
+    )
 
 
 def _lock_rater(s: Session, rater: Rater) -> None:

@@ -4,6 +4,7 @@ participants in by PID, completion codes."""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -11,7 +12,7 @@ import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Select, String, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -215,10 +216,16 @@ def rater_by_token(s: Session, token: str, lock: bool = False) -> Rater | None:
     takes on the rater, in the same round trip as the lookup."""
     if not token:
         return None
-    query = select(Rater).where(Rater.token_hash == token_hash(token))
-    if lock and s.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(key_share=True)
-    return s.scalar(query)
+    query = _rater_query(lock and s.get_bind().dialect.name == "postgresql")
+    return s.scalar(query, {"the_token_hash": token_hash(token)})
+
+
+@functools.cache
+def _rater_query(lock: bool) -> Select[Rater]:
+    """:func:`rater_by_token`'s statement, built once per process (every request of
+    a rater runs it; building it cost more than running it)."""
+    query = select(Rater).where(Rater.token_hash == bindparam("the_token_hash", type_=String))
+    return query.with_for_update(key_share=True) if lock else query
 
 
 def completion_code(secret: str, study: Study, rater_id: int) -> str:
