@@ -91,10 +91,11 @@ def child(config_path: str, out_path: str, max_items: str = "0") -> None:
     prepare = (ex.started or t0) - t0
     est_cells: dict[int, float] = {}
     labels = {r.cell: r.label for r in plan.rows if r.cell is not None}
-    for r in plan.rows:
+    for r in plan.missing:
         if r.cell is not None and r.seconds is not None:
             est_cells[r.cell] = est_cells.get(r.cell, 0.0) + r.seconds
-    est_shared = sum(r.seconds or 0.0 for r in plan.rows if r.stage == "features")
+    # the shared stages (features, a kind's samples or contrast pairs) run before the cells
+    est_shared = sum(r.seconds or 0.0 for r in plan.missing if r.cell is None)
     result = {
         "config": config_path,
         "n_cells": plan.n_cells,
