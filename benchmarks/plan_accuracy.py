@@ -83,7 +83,7 @@ def child(config_path: str, out_path: str, max_items: str = "0") -> None:
         config = config.model_copy(update={"max_items": int(max_items)})
     plan = make_plan(config)
     ex = TimingExecutor()
-    t0 = time.perf_counter()
+    t0, wall0 = time.perf_counter(), time.time()
     with tempfile.TemporaryDirectory() as runs:
         run(config, runs_root=runs, executor=ex, progress=False)
     total = time.perf_counter() - t0
@@ -117,6 +117,8 @@ def child(config_path: str, out_path: str, max_items: str = "0") -> None:
         ],
         "max_items": int(max_items) or None,
         "by_stage": _by_stage(plan),
+        "stored_at": _stored_at(wall0),
+        "throughput": plan.throughput,
     }
     Path(out_path).write_text(json.dumps(result, indent=1))
 
@@ -126,6 +128,18 @@ def _by_stage(plan: Any) -> dict[str, float]:
     for r in plan.rows:
         out[r.stage] = out.get(r.stage, 0.0) + (r.seconds or 0.0)
     return out
+
+
+def _stored_at(wall0: float) -> dict[str, list[float]]:
+    """Seconds from the run's start at which each artifact of each kind was stored (its
+    directory's time): splits ``prepare`` into its stages (conversion, samples, features)."""
+    from sandwich.store import ArtifactStore
+
+    root = ArtifactStore().root / "artifacts"
+    out: dict[str, list[float]] = {}
+    for path in sorted(root.glob("*/*/*")):
+        out.setdefault(path.parent.parent.name, []).append(path.stat().st_mtime - wall0)
+    return {k: sorted(round(t, 1) for t in v) for k, v in out.items()}
 
 
 def load() -> float:
