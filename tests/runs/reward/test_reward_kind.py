@@ -238,8 +238,9 @@ def test_a_cold_plan_counts_the_cells_fits_and_bootstraps_the_run_makes(tmp_path
     assert result is not None and min(n_a, n_b, n_t) > 0
     dim = model_arch("fake-strong", store).hidden
     fit = tp.probe_unit * 4 * n_b * dim / 5  # one fit of the default probe's five
-    for stage in ("reward-model", "ceiling"):
-        assert [r.seconds for r in _rows(cold, stage)] == pytest.approx([fit, fit])
+    assert [r.seconds for r in _rows(cold, "reward-model")] == pytest.approx([fit, fit])
+    # the ceiling (B's gold) is fit once, by the first cell; the second reads it
+    assert [r.seconds for r in _rows(cold, "ceiling")] == pytest.approx([fit, 0.0])
     weak = tp.probe_unit * 4 * n_a * model_arch("fake-weak", store).hidden / 5
     items = tp.item_seconds * (n_b + n_t)
     prefs = sorted(r.seconds for r in _rows(cold, "preferences"))

@@ -181,9 +181,23 @@ def _seed_stages(
             out.append(StagePlan("features", None, key, work, why, models=(model,)))
     counts = _comparison_counts(ctx, prompts, samples, seed)
     counts["bon_prompts"] = len(test)  # none without a gold program (no best-of-n set)
+    ceilings: set[tuple[str, str]] = set()  # (strong, rm): one ceiling per seed, the first cell's
     for i, cell in cells:
-        out += _cell_stages(ctx, data, i, cell, counts, why)
+        stages = _cell_stages(ctx, data, i, cell, counts, why)
+        if (cell.strong, cell.rm) in ceilings:
+            stages = [_later_ceiling(st) if st.stage == "ceiling" else st for st in stages]
+        ceilings.add((cell.strong, cell.rm))
+        out += stages
     return out
+
+
+def _later_ceiling(st: StagePlan) -> StagePlan:
+    """A later cell's ceiling: the same fit on B's gold as the first cell's, read from the
+    store (with its key known, the planner marks it shared; unknown on a cold store, it
+    costs nothing here rather than a second fit)."""
+    if st.key is not None:
+        return st
+    return StagePlan("ceiling", st.cell, None, (), "fit by an earlier cell (the same gold labels)")
 
 
 def _feature_work(
