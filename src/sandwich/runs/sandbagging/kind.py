@@ -15,7 +15,7 @@ from sandwich.report.rows import rich, with_ci
 from sandwich.results import RunResults
 from sandwich.runs.config import RunConfig
 from sandwich.runs.context import RunContext
-from sandwich.runs.cost import text_tokens
+from sandwich.runs.cost import model_arch, text_tokens
 from sandwich.runs.kinds import StagePlan, Summary, Work, stage_resources
 from sandwich.runs.sandbagging.cell import (
     cell_data,
@@ -112,6 +112,20 @@ def _tokens(data: CellData, split: Any, max_length: int, prefix: str = "") -> in
     return int(np.minimum(text_tokens(texts), max_length).sum())
 
 
+def _fold_fits(ctx: RunContext, sup: Any, n_a: int, folds: int = 2) -> tuple[Work, ...]:
+    """The out-of-fold weak labels of A (``weak_labels_on_a``): a feature-reading supervisor
+    fits its probe ``folds`` times, each on the other folds' rows of its model's width."""
+    out = []
+    for model in sup.feature_models():
+        try:
+            dim = model_arch(model, ctx.store).hidden
+        except (SandwichError, ValueError):
+            dim = 0
+        rows = n_a - n_a // folds
+        out += [Work("probe", items=rows, params={"dim": dim})] * folds
+    return tuple(out)
+
+
 def _cell_stages(ctx: RunContext, i: int, cell: SandbaggingCell) -> list[StagePlan]:
     """weak labels of A (out of fold), the lock, the elicitation, the measurement."""
     section: SandbaggingSection = ctx.config.section("sandbagging")
@@ -152,10 +166,12 @@ def _cell_stages(ctx: RunContext, i: int, cell: SandbaggingCell) -> list[StagePl
                           "step_items": ep.batch_size}))  # fmt: skip
     n_boot = ctx.config.bootstrap.n_boot
     return [
-        StagePlan("weak-labels-A", i, akey, (Work("items", items=n_a),), awhy),
+        StagePlan("weak-labels-A", i, akey, (Work("items", items=n_a), *_fold_fits(ctx, sup, n_a)),
+                  awhy),
         StagePlan("lock", i, lkey, lock_work, lwhy, models=(cell.strong,)),
         StagePlan("elicit", i, ekey, (Work("load", cell.strong, params={"fresh": True}), train,
-                                      Work("forward", cell.strong, items=len(data.items("test")))),
+                                      Work("forward", cell.strong, items=len(data.items("test")),
+                                           tokens=_tokens(data, "test", ep.max_length))),
                   ewhy, models=(cell.strong,)),
         StagePlan("measure", i, None, (Work("bootstrap", items=len(data.items("test")),
                                             params={"n_boot": n_boot}),), cached=False),
