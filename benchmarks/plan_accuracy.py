@@ -16,8 +16,9 @@ conversion, features, every stage), into which this machine's throughput
 measurement is copied (it is measured once, before the first config, and not
 counted); then ``sandwich plan`` (the estimate) and ``sandwich run`` in a
 child process, with every cell timed by a timing executor. Printed per
-config: estimated vs measured seconds for the shared work (``prepare``:
-features, model conversion), the cells, and the whole run, the ratio
+config: estimated vs measured seconds for the shared work (``prepare``: every
+stage the cells share, e.g. features, model conversion, the reward kind's samples,
+contrast pairs), the cells, and the whole run, the ratio
 measured / estimated, and the 1-minute load average before, during (mean of
 samples every 10 s) and after. The throughput is measured on the machine as it
 is when the command starts: run it on an otherwise idle machine (on a loaded
@@ -29,7 +30,19 @@ config's ``max_items``; w2s configs are unchanged). ``--warm STORE`` links
 that store's features and converted models into each fresh store, so only the
 cells run (for a loaded machine, where a cold ``prepare`` takes half an hour):
 the plan then sees them stored and leaves them out too. ``--json FILE`` writes every
-number. The target: the ratio within [0.5, 2].
+number, with the plan's estimate per stage (``by_stage``), the throughput it used, and
+when each artifact was stored, in seconds from the run's start (``stored_at``, by
+artifact kind: splits ``prepare`` into its stages). The target: the ratio within [0.5, 2].
+
+The configs added with the newer kinds (BENCHMARKS.md "Planner estimates vs measured
+runs: the newer configs"), one at a time, cheapest first:
+
+    python benchmarks/plan_accuracy.py configs/honesty.yaml --json honesty.json
+    python benchmarks/plan_accuracy.py configs/demo-controls.yaml --json demo-controls.json
+    python benchmarks/plan_accuracy.py configs/truth-probes.yaml --json truth.json
+    python benchmarks/plan_accuracy.py configs/sandbagging.yaml --json sandbagging.json
+    python benchmarks/plan_accuracy.py configs/reporters.yaml --json reporters.json
+    python benchmarks/plan_accuracy.py configs/reward-demo.yaml --json reward.json
 """
 
 from __future__ import annotations
