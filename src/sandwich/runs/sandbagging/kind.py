@@ -87,7 +87,15 @@ class SandbaggingKind:
         return [rich(table(records(results)), "sandbagging: a password-locked model")]
 
     def stages(self, ctx: RunContext, cells: Sequence[SandbaggingCell]) -> list[StagePlan]:
-        return [s for i, c in enumerate(cells) for s in _cell_stages(ctx, i, c)]
+        out, locks = [], set()  # one lock per (task, strong, weak, seed): the first cell's
+        for i, c in enumerate(cells):
+            which = (c.task.model_dump_json(), c.strong, c.weak.model_dump_json(), c.seed)
+            for st in _cell_stages(ctx, i, c):
+                if st.stage == "lock" and which in locks and st.key is None:
+                    st = StagePlan("lock", i, None, (), "locked by an earlier cell (same A)")
+                out.append(st)
+            locks.add(which)
+        return out
 
 
 def _try(
