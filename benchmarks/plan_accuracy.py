@@ -16,8 +16,9 @@ conversion, features, every stage), into which this machine's throughput
 measurement is copied (it is measured once, before the first config, and not
 counted); then ``sandwich plan`` (the estimate) and ``sandwich run`` in a
 child process, with every cell timed by a timing executor. Printed per
-config: estimated vs measured seconds for the shared work (``prepare``:
-features, model conversion), the cells, and the whole run, the ratio
+config: estimated vs measured seconds for the shared work (``prepare``: every
+stage the cells share, e.g. features, model conversion, the reward kind's samples,
+contrast pairs), the cells, and the whole run, the ratio
 measured / estimated, and the 1-minute load average before, during (mean of
 samples every 10 s) and after. The throughput is measured on the machine as it
 is when the command starts: run it on an otherwise idle machine (on a loaded
@@ -29,7 +30,19 @@ config's ``max_items``; w2s configs are unchanged). ``--warm STORE`` links
 that store's features and converted models into each fresh store, so only the
 cells run (for a loaded machine, where a cold ``prepare`` takes half an hour):
 the plan then sees them stored and leaves them out too. ``--json FILE`` writes every
-number. The target: the ratio within [0.5, 2].
+number, with the plan's estimate per stage (``by_stage``), the throughput it used, and
+when each artifact was stored, in seconds from the run's start (``stored_at``, by
+artifact kind: splits ``prepare`` into its stages). The target: the ratio within [0.5, 2].
+
+The configs added with the newer kinds (BENCHMARKS.md "Planner estimates vs measured
+runs: the newer configs"), one at a time, cheapest first:
+
+    python benchmarks/plan_accuracy.py configs/honesty.yaml --json honesty.json
+    python benchmarks/plan_accuracy.py configs/demo-controls.yaml --json demo-controls.json
+    python benchmarks/plan_accuracy.py configs/truth-probes.yaml --json truth.json
+    python benchmarks/plan_accuracy.py configs/sandbagging.yaml --json sandbagging.json
+    python benchmarks/plan_accuracy.py configs/reporters.yaml --json reporters.json
+    python benchmarks/plan_accuracy.py configs/reward-demo.yaml --json reward.json
 """
 
 from __future__ import annotations
@@ -83,7 +96,7 @@ def child(config_path: str, out_path: str, max_items: str = "0") -> None:
         config = config.model_copy(update={"max_items": int(max_items)})
     plan = make_plan(config)
     ex = TimingExecutor()
-    t0 = time.perf_counter()
+    t0, wall0 = time.perf_counter(), time.time()
     with tempfile.TemporaryDirectory() as runs:
         run(config, runs_root=runs, executor=ex, progress=False)
     total = time.perf_counter() - t0
@@ -91,10 +104,11 @@ def child(config_path: str, out_path: str, max_items: str = "0") -> None:
     prepare = (ex.started or t0) - t0
     est_cells: dict[int, float] = {}
     labels = {r.cell: r.label for r in plan.rows if r.cell is not None}
-    for r in plan.rows:
+    for r in plan.missing:
         if r.cell is not None and r.seconds is not None:
             est_cells[r.cell] = est_cells.get(r.cell, 0.0) + r.seconds
-    est_shared = sum(r.seconds or 0.0 for r in plan.rows if r.stage == "features")
+    # the shared stages (features, a kind's samples or contrast pairs) run before the cells
+    est_shared = sum(r.seconds or 0.0 for r in plan.missing if r.cell is None)
     result = {
         "config": config_path,
         "n_cells": plan.n_cells,
@@ -116,6 +130,8 @@ def child(config_path: str, out_path: str, max_items: str = "0") -> None:
         ],
         "max_items": int(max_items) or None,
         "by_stage": _by_stage(plan),
+        "stored_at": _stored_at(wall0),
+        "throughput": plan.throughput,
     }
     Path(out_path).write_text(json.dumps(result, indent=1))
 
@@ -125,6 +141,18 @@ def _by_stage(plan: Any) -> dict[str, float]:
     for r in plan.rows:
         out[r.stage] = out.get(r.stage, 0.0) + (r.seconds or 0.0)
     return out
+
+
+def _stored_at(wall0: float) -> dict[str, list[float]]:
+    """Seconds from the run's start at which each artifact of each kind was stored (its
+    directory's time): splits ``prepare`` into its stages (conversion, samples, features)."""
+    from sandwich.store import ArtifactStore
+
+    root = ArtifactStore().root / "artifacts"
+    out: dict[str, list[float]] = {}
+    for path in sorted(root.glob("*/*/*")):
+        out.setdefault(path.parent.parent.name, []).append(path.stat().st_mtime - wall0)
+    return {k: sorted(round(t, 1) for t in v) for k, v in out.items()}
 
 
 def load() -> float:

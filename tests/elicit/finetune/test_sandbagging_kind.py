@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -170,3 +170,45 @@ def test_a_lock_that_did_not_take_is_flagged_and_claims_no_pgr(
     assert cell.pgr is None and cell.pgr_ci == (None, None)
     assert any("the lock did not work" in w for w in out.results.warnings)
     assert "no_lock" in (out.run_dir / "report.md").read_text()
+
+
+def test_the_plan_counts_the_weak_fold_fits_and_the_elicited_models_read_of_t(
+    llama_dir: Path, tmp_path: Path
+) -> None:
+    """A feature-reading weak supervisor fits its probe on each of A's two folds' complements
+    (the weak labels of A were costed as bookkeeping only), the elicited model's
+    predictions on T are a forward over T's tokens (it was costed with 0 tokens), and the
+    lock the cells share is trained once (a cold plan counted it in every cell)."""
+    from sandwich.runs.context import RunContext
+    from sandwich.runs.cost import Throughput, Work, model_arch, text_tokens, work_flops
+    from sandwich.runs.planning import make_plan
+    from sandwich.runs.sandbagging.cell import cell_data
+
+    doc = document(tmp_path, llama_dir, elicitors=["probe", "finetune"])
+    doc["sandbagging"]["weak"] = ["fake-weak"]
+    config = parse_config(doc)
+    store = ArtifactStore(tmp_path / "store")
+    tp = Throughput.fixed()
+    plan = make_plan(config, store, throughput=tp)
+    cell = plan_cells(config)[0]
+    data = cell_data(RunContext(config, store=store), cell)  # type: ignore[arg-type]
+    n_a = len(data.items("train_weak"))
+    dim = model_arch("fake-weak", store).hidden
+    fits = 2 * tp.probe_unit * (n_a - n_a // 2) * dim  # default probe: its 5 fits, per fold
+    weak_a = next(r for r in plan.rows if r.stage == "weak-labels-A")
+    assert weak_a.seconds == pytest.approx(tp.item_seconds * n_a + fits)
+    section = config.section("sandbagging")
+    arch = model_arch(str(llama_dir), store)
+
+    def forward(split: Literal["train_strong", "test"], max_length: int) -> float:
+        tokens = int(np.minimum(text_tokens(data.texts(split)), max_length).sum())
+        n = len(data.items(split))
+        return work_flops(Work("forward", str(llama_dir), items=n, tokens=tokens), arch)
+
+    elicit = next(r for r in plan.rows if r.stage == "elicit" and r.cell == 0)
+    expected = forward("train_strong", section.lock.max_length)
+    expected += forward("test", section.elicit.max_length)
+    assert elicit.flops == pytest.approx(expected)
+    # both cells read one lock (its key is the same): the first cell trains it
+    locks = [r.seconds for r in plan.rows if r.stage == "lock"]
+    assert (locks[0] or 0.0) > 0 and locks[1:] == [0.0]

@@ -210,3 +210,74 @@ def test_a_preference_file_runs_without_best_of_n(tmp_path: Path) -> None:
     assert rows_out["gold"].task == "prefs" and rows_out["gold"].ceiling_acc > 0.8
     assert all(r.bon == [] and r.gao_gold is None for r in rows_out.values())
     assert rows_out["nonexpert"].n_test == rows_out["gold"].n_test > 0
+
+
+def _rows(plan: Any, stage: str) -> list[Any]:
+    return [r for r in plan.rows if r.stage == stage]
+
+
+def test_a_cold_plan_counts_the_cells_fits_and_bootstraps_the_run_makes(tmp_path: Path) -> None:
+    """On an empty store the samples are unknown, but not how many comparisons each split
+    has: the Bradley-Terry fits (weak-rm's on A, the reward model and ceiling on B) and the
+    bootstraps are costed with the counts the run then makes (a hand count of 4 rows per
+    comparison, one fit, the strong model's width), not as 0 s."""
+    from sandwich.runs.cost import Throughput, model_arch
+    from sandwich.runs.planning import make_plan
+    from sandwich.runs.reward.cell import RewardData
+
+    cfg = config(supervisors=["gold", "weak-rm:fake-weak"])
+    store = ArtifactStore(tmp_path / "store")
+    tp = Throughput.fixed()
+    cold = make_plan(cfg, store, throughput=tp)
+    result = run_once(cfg, tmp_path)
+    from sandwich.runs.context import RunContext
+
+    ctx = RunContext(cfg, store=store, generators={"arith-policy": ArithPolicy()})
+    data = RewardData.build(ctx, cfg.section("reward").task, cfg.section("reward").policy, 0)
+    n_a, n_b, n_t = (len(data.comparisons[s]) for s in ("train_weak", "train_strong", "test"))
+    assert result is not None and min(n_a, n_b, n_t) > 0
+    dim = model_arch("fake-strong", store).hidden
+    fit = tp.probe_unit * 4 * n_b * dim / 5  # one fit of the default probe's five
+    assert [r.seconds for r in _rows(cold, "reward-model")] == pytest.approx([fit, fit])
+    # the ceiling (B's gold) is fit once, by the first cell; the second reads it
+    assert [r.seconds for r in _rows(cold, "ceiling")] == pytest.approx([fit, 0.0])
+    weak = tp.probe_unit * 4 * n_a * model_arch("fake-weak", store).hidden / 5
+    items = tp.item_seconds * (n_b + n_t)
+    prefs = sorted(r.seconds for r in _rows(cold, "preferences"))
+    assert prefs == pytest.approx([items, items + weak])  # gold fits nothing
+    n_prompts = len(data.parts["test"].prompts)
+    boot = tp.bootstrap_unit * 200 * (n_t + n_prompts)  # PGR over T, best-of-n over T's prompts
+    assert [r.seconds for r in _rows(cold, "measure")] == pytest.approx([boot, boot])
+
+
+def test_reward_features_stop_at_the_feature_layer_and_sampling_uses_the_policys_batch(
+    tmp_path: Path,
+) -> None:
+    """The features service reads up to ``features.layer`` (half the depth by default), so
+    a features stage costs half a full forward of its tokens; a local policy decodes
+    ``batch_size`` sequences at a time."""
+    from sandwich.runs.cost import (
+        Throughput,
+        Work,
+        decode_batch,
+        model_arch,
+        text_tokens,
+        work_flops,
+    )
+    from sandwich.runs.planning import make_plan
+    from sandwich.runs.reward.cell import load_prompts
+    from sandwich.runs.reward.kind import _generate
+
+    cfg = config(supervisors=["gold"], bon={"n": 4})
+    store = ArtifactStore(tmp_path / "store")
+    plan = make_plan(cfg, store, throughput=Throughput.fixed())
+    prompts, _ = load_prompts(cfg.section("reward").task)
+    new = cfg.section("reward").sampling.max_new_tokens
+    tokens = (int(text_tokens([p.prompt for p in prompts]).sum()) + len(prompts) * new) * 4
+    seq = tokens // (4 * len(prompts))
+    full = work_flops(Work("forward", "fake-strong", tokens=tokens, params={"seq": seq}),
+                      model_arch("fake-strong", store))  # fmt: skip
+    assert _rows(plan, "features")[0].flops == pytest.approx(full / 2)
+    policy = {"backend": "local", "model": "smollm2-135m", "batch_size": 32}
+    work = _generate(policy, prompts, 8, new)
+    assert decode_batch(work) == 32  # was the default 8: four times the decode steps

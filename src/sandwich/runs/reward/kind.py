@@ -16,7 +16,7 @@ from sandwich.rewards.data import PreferenceSet
 from sandwich.rewards.supervisors import build_pref_supervisor
 from sandwich.runs.config import RunConfig
 from sandwich.runs.context import RunContext
-from sandwich.runs.cost import text_tokens
+from sandwich.runs.cost import model_arch, text_tokens
 from sandwich.runs.kinds import StagePlan, Summary, Work, stage_resources
 from sandwich.runs.reward.cell import (
     RewardData,
@@ -112,12 +112,29 @@ def _stored(ctx: RunContext, key: ArtifactKey | None) -> bool:
     return key is not None and ctx.store.lookup(key) is not None
 
 
+def _load(policy: dict[str, Any]) -> Work:
+    """Loading the policy before it samples (and converting it, on a cold store)."""
+    remote = policy.get("backend", "local") != "local"
+    return Work("load", None if remote else policy_label(policy))
+
+
 def _generate(policy: dict[str, Any], prompts: Sequence[Any], n: int, new: int) -> Work:
-    """``n`` samples of each prompt: ``tokens`` is a sequence's prompt length (the mean)."""
+    """``n`` samples of each prompt: ``tokens`` is a sequence's prompt length (the mean);
+    a local policy decodes its ``batch_size`` sequences together (a remote one is not
+    timed here)."""
+    from sandwich.models.generation.config import LocalConfig, generator_config
+    from sandwich.protocols.generators import normalise_spec
+
     lengths = text_tokens([p.prompt for p in prompts])
     mean = round(float(lengths.mean())) if len(lengths) else 0
+    gen = generator_config(normalise_spec(policy))
+    params: dict[str, Any] = (
+        {"batch": gen.batch_size, "dtype": gen.dtype}
+        if isinstance(gen, LocalConfig)
+        else {"remote": gen.backend == "openai"}
+    )
     return Work("generate", policy_label(policy), tokens=mean, items=len(prompts) * n,
-                new_tokens=new)  # fmt: skip
+                new_tokens=new, params=params)  # fmt: skip
 
 
 def _seed_stages(
@@ -136,7 +153,12 @@ def _seed_stages(
         )
         bkey = completions_key(task, policy, nb, "bon", section, seed, [p.id for p in test])
         out += [
-            StagePlan("completions", None, ckey, (_generate(policy, prompts, n, new),)),
+            StagePlan(
+                "completions",
+                None,
+                ckey,
+                (_load(policy), _generate(policy, prompts, n, new)),
+            ),
             StagePlan("bon-completions", None, bkey, (_generate(policy, test, nb, new),)),
         ]
         ready = _stored(ctx, ckey) and _stored(ctx, bkey)
@@ -155,31 +177,97 @@ def _seed_stages(
             these, k = sets[which]
             pset = None if data is None else (data.full if which == "comparisons" else data.bon)
             key = None if pset is None else ctx.features.key(model, data.task_of(pset))  # type: ignore[union-attr]
-            tokens = (int(text_tokens([p.prompt for p in these]).sum()) + len(these) * new) * k
-            out.append(
-                StagePlan(
-                    "features",
-                    None,
-                    key,
-                    (Work("forward", model, tokens=tokens, items=len(these) * k),),
-                    why,
-                )
-            )
-    n_boot = ctx.config.bootstrap.n_boot
+            work = _feature_work(ctx, model, these, k, new)
+            out.append(StagePlan("features", None, key, work, why, models=(model,)))
+    counts = _comparison_counts(ctx, prompts, samples, seed)
+    counts["bon_prompts"] = len(test)  # none without a gold program (no best-of-n set)
+    ceilings: set[tuple[str, str]] = set()  # (strong, rm): one ceiling per seed, the first cell's
     for i, cell in cells:
-        out += _cell_stages(ctx, data, i, cell, n_boot, why)
+        stages = _cell_stages(ctx, data, i, cell, counts, why)
+        if (cell.strong, cell.rm) in ceilings:
+            stages = [_later_ceiling(st) if st.stage == "ceiling" else st for st in stages]
+        ceilings.add((cell.strong, cell.rm))
+        out += stages
     return out
 
 
+def _later_ceiling(st: StagePlan) -> StagePlan:
+    """A later cell's ceiling: the same fit on B's gold as the first cell's, read from the
+    store (with its key known, the planner marks it shared; unknown on a cold store, it
+    costs nothing here rather than a second fit)."""
+    if st.key is not None:
+        return st
+    return StagePlan("ceiling", st.cell, None, (), "fit by an earlier cell (the same gold labels)")
+
+
+def _feature_work(
+    ctx: RunContext, model: str, prompts: Sequence[Any], k: int, new: int
+) -> tuple[Work, ...]:
+    """Features of ``k`` completions of each prompt (prompt + at most ``new`` tokens), as
+    the features service reads them: the model loaded (converted on a cold store), then
+    a forward pass that stops at ``features.layer``, in its batches."""
+    cfg = ctx.config.features
+    tokens = (int(text_tokens([p.prompt for p in prompts]).sum()) + len(prompts) * new) * k
+    items = len(prompts) * k
+    depth = 1.0
+    if isinstance(cfg.layer, float):
+        depth = cfg.layer
+    else:
+        try:
+            layers = model_arch(model, ctx.store).layers
+            index = cfg.layer + layers + 1 if cfg.layer < 0 else cfg.layer
+            depth = min(1.0, max(0.0, index / layers))
+        except (SandwichError, ValueError):
+            pass
+    params = {"seq": max(1, tokens // max(1, items)), "batch": cfg.batch_size, "dtype": cfg.dtype}
+    return (
+        Work("load", model),
+        Work("forward", model, tokens=tokens, items=items, depth=depth, params=params),
+    )
+
+
+def _comparison_counts(
+    ctx: RunContext, prompts: Sequence[Any], samples: int, seed: int
+) -> dict[str, int]:
+    """Comparisons per split (A, B, T), from the prompts' split alone (it does
+    not depend on the samples, so a cold store knows them): ``per_prompt`` of each prompt's
+    ``samples (samples - 1) / 2`` pairs."""
+    section = section_of(ctx)
+    pairs = samples * (samples - 1) // 2
+    per = min(pairs, section.comparisons.per_prompt or pairs)
+    parts = PreferenceSet(list(prompts), section.task.label).split(seed, ctx.config.split)
+    return {name: len(part.prompts) * per for name, part in parts.items()}
+
+
+def _bt_fit(model: str | None, ctx: RunContext, comparisons: int) -> Work:
+    """One Bradley-Terry fit (:class:`~sandwich.rewards.bradley_terry.BradleyTerryHead`): a
+    single logistic fit (no C search) on the comparisons' feature differences, each entered
+    symmetrised and soft, so 4 rows per comparison of ``model``'s hidden size."""
+    try:
+        dim = model_arch(model, ctx.store).hidden if model else 0
+    except (SandwichError, ValueError):
+        dim = 0
+    return Work("probe", items=4 * comparisons, params={"dim": dim, "n_fits": 1})
+
+
 def _cell_stages(
-    ctx: RunContext, data: RewardData | None, i: int, cell: RewardCell, n_boot: int, why: str | None
+    ctx: RunContext,
+    data: RewardData | None,
+    i: int,
+    cell: RewardCell,
+    counts: dict[str, int],
+    why: str | None,
 ) -> list[StagePlan]:
+    """The supervisor's preferences (a BT head fit on A for a feature-reading one), the reward
+    model and its ceiling (BT heads on B), and the measures: the PGR bootstrap over T's
+    comparisons and the best-of-n curve's bootstrap over T's prompts."""
     sup = build_pref_supervisor(cell.supervisor, ctx.generators)
     pkey = rkey = gkey = None
     unknown = why
-    n_b = n_t = 0
+    n_a, n_b, n_t = counts["train_weak"], counts["train_strong"], counts["test"]
     if data is not None:
-        n_b, n_t = len(data.comparisons["train_strong"]), len(data.comparisons["test"])
+        n_a, n_b = len(data.comparisons["train_weak"]), len(data.comparisons["train_strong"])
+        n_t = len(data.comparisons["test"])
         try:
             pkey = prefs_key(data, sup)
             gkey = rm_key(data, cell.rm, cell.strong, data.gold("train_strong"))
@@ -190,35 +278,21 @@ def _cell_stages(
                 unknown = "its key holds the supervisor's preferences, which are not stored yet"
         except (SandwichError, OSError, ValueError) as exc:
             unknown = f"key unknown: {exc}"
-    dim = 576
     fit = (
         Work("train", cell.strong, items=n_b, params={"mode": "lora"})
         if cell.rm == "finetuned"
-        else Work("probe", items=2 * n_b, params={"dim": dim})
+        else _bt_fit(cell.strong, ctx, n_b)
     )
+    prefs = (Work("items", items=n_b + n_t),
+             *(_bt_fit(m, ctx, n_a) for m in sup.feature_models()))  # fmt: skip
+    n_boot = ctx.config.bootstrap.n_boot
+    measure = [Work("bootstrap", items=max(1, n_t), params={"n_boot": n_boot})]
+    if counts["bon_prompts"]:  # the best-of-n curve: one bootstrap over T's prompts
+        measure.append(Work("bootstrap", items=counts["bon_prompts"], params={"n_boot": n_boot}))
+    models = (cell.strong,) if cell.rm == "finetuned" else ()
     return [
-        StagePlan("preferences", i, pkey, (Work("items", items=n_b + n_t),), why),
-        StagePlan(
-            "reward-model",
-            i,
-            rkey,
-            (fit,),
-            None if rkey else unknown,
-            models=(cell.strong,) if cell.rm == "finetuned" else (),
-        ),
-        StagePlan(
-            "ceiling",
-            i,
-            gkey,
-            (fit,),
-            None if gkey else why,
-            models=(cell.strong,) if cell.rm == "finetuned" else (),
-        ),
-        StagePlan(
-            "measure",
-            i,
-            None,
-            (Work("bootstrap", items=max(1, n_t), params={"n_boot": n_boot}),),
-            cached=False,
-        ),
+        StagePlan("preferences", i, pkey, prefs, why),
+        StagePlan("reward-model", i, rkey, (fit,), None if rkey else unknown, models=models),
+        StagePlan("ceiling", i, gkey, (fit,), None if gkey else why, models=models),
+        StagePlan("measure", i, None, tuple(measure), cached=False),
     ]

@@ -15,7 +15,7 @@ from sandwich.report.rows import rich, with_ci
 from sandwich.results import RunResults
 from sandwich.runs.config import RunConfig
 from sandwich.runs.context import RunContext
-from sandwich.runs.cost import text_tokens
+from sandwich.runs.cost import model_arch, text_tokens
 from sandwich.runs.kinds import StagePlan, Summary, Work, stage_resources
 from sandwich.runs.sandbagging.cell import (
     cell_data,
@@ -87,7 +87,15 @@ class SandbaggingKind:
         return [rich(table(records(results)), "sandbagging: a password-locked model")]
 
     def stages(self, ctx: RunContext, cells: Sequence[SandbaggingCell]) -> list[StagePlan]:
-        return [s for i, c in enumerate(cells) for s in _cell_stages(ctx, i, c)]
+        out, locks = [], set()  # one lock per (task, strong, weak, seed): the first cell's
+        for i, c in enumerate(cells):
+            which = (c.task.model_dump_json(), c.strong, c.weak.model_dump_json(), c.seed)
+            for st in _cell_stages(ctx, i, c):
+                if st.stage == "lock" and which in locks and st.key is None:
+                    st = StagePlan("lock", i, None, (), "locked by an earlier cell (same A)")
+                out.append(st)
+            locks.add(which)
+        return out
 
 
 def _try(
@@ -110,6 +118,20 @@ def _stored(ctx: RunContext, key: ArtifactKey | None, name: str) -> np.ndarray |
 def _tokens(data: CellData, split: Any, max_length: int, prefix: str = "") -> int:
     texts = [prefix + t for t in data.texts(split)]
     return int(np.minimum(text_tokens(texts), max_length).sum())
+
+
+def _fold_fits(ctx: RunContext, sup: Any, n_a: int, folds: int = 2) -> tuple[Work, ...]:
+    """The out-of-fold weak labels of A (``weak_labels_on_a``): a feature-reading supervisor
+    fits its probe ``folds`` times, each on the other folds' rows of its model's width."""
+    out = []
+    for model in sup.feature_models():
+        try:
+            dim = model_arch(model, ctx.store).hidden
+        except (SandwichError, ValueError):
+            dim = 0
+        rows = n_a - n_a // folds
+        out += [Work("probe", items=rows, params={"dim": dim})] * folds
+    return tuple(out)
 
 
 def _cell_stages(ctx: RunContext, i: int, cell: SandbaggingCell) -> list[StagePlan]:
@@ -152,10 +174,12 @@ def _cell_stages(ctx: RunContext, i: int, cell: SandbaggingCell) -> list[StagePl
                           "step_items": ep.batch_size}))  # fmt: skip
     n_boot = ctx.config.bootstrap.n_boot
     return [
-        StagePlan("weak-labels-A", i, akey, (Work("items", items=n_a),), awhy),
+        StagePlan("weak-labels-A", i, akey, (Work("items", items=n_a), *_fold_fits(ctx, sup, n_a)),
+                  awhy),
         StagePlan("lock", i, lkey, lock_work, lwhy, models=(cell.strong,)),
         StagePlan("elicit", i, ekey, (Work("load", cell.strong, params={"fresh": True}), train,
-                                      Work("forward", cell.strong, items=len(data.items("test")))),
+                                      Work("forward", cell.strong, items=len(data.items("test")),
+                                           tokens=_tokens(data, "test", ep.max_length))),
                   ewhy, models=(cell.strong,)),
         StagePlan("measure", i, None, (Work("bootstrap", items=len(data.items("test")),
                                             params={"n_boot": n_boot}),), cached=False),
