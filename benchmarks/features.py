@@ -10,8 +10,9 @@ Run:  python benchmarks/features.py [--model gemma3-270m] [--n 1000] [--store DI
 Prints a side-by-side table (items/s, tokens/s, ratio to the naive baseline,
 GFLOP/s and fraction of this machine's matmul peak in the same dtype); then the
 precision section: the micro-benchmark's decision for this machine and model
-(sandwich.models.precision), and float32, bfloat16, auto and "bf16 b32" (bfloat16
-at float32's batch size of 32, to show what ``batch_size: auto`` gives) side by side on the
+(sandwich.models.precision), and float32, bfloat16, auto, "bf16 b32" (bfloat16 at
+float32's batch size of 32: what ``batch_size: auto`` gives) and "fp32 b128" (float32 at
+bfloat16's batch size: whether float32 would gain from it too) side by side on the
 same ``--n-prec`` items (best of ``--repeats`` interleaved runs: items/s, ratio
 to float32, cosine and relative error of the features against float32, and
 whether a probe trained on float32 features predicts the same on them). The
@@ -203,13 +204,16 @@ def precision_section(
               f"speed-up {m['speedup']:.2f}x ({parts}), ms {m['ms']}, "
               f"max rel error {m['max_rel_error']:.4f}, "
               f"min cosine {m['min_cosine']:.6f}{early}")  # fmt: skip
-    dtypes = ("float32", "bfloat16", "auto", "bf16 b32")
+    dtypes = ("float32", "bfloat16", "auto", "bf16 b32", "fp32 b128")
     specs = {
         d: FeatureSpec(layers=(layer,), pooling="last", dtype=d)  # type: ignore[arg-type]
         for d in dtypes[:3]
     }  # "bf16 b32": bfloat16 at float32's batch size (32), what batch_size auto replaced
     specs["bf16 b32"] = FeatureSpec(layers=(layer,), pooling="last", dtype="bfloat16",
                                     batch_size=32)  # fmt: skip
+    specs["fp32 b128"] = FeatureSpec(
+        layers=(layer,), pooling="last", dtype="float32", batch_size=128
+    )  # fmt: skip (does float32 gain too?)
     for d in dtypes:
         model.features(texts[:64], specs[d])  # warm-up (and each dtype's copy of the weights)
     best = dict.fromkeys(dtypes, float("inf"))
