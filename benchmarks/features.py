@@ -213,7 +213,7 @@ def precision_section(
                                     batch_size=32)  # fmt: skip
     specs["fp32 b128"] = FeatureSpec(
         layers=(layer,), pooling="last", dtype="float32", batch_size=128
-    )  # fmt: skip (does float32 gain too?)
+    )  # "fp32 b128": does float32 gain from the bigger batch too?
     for d in dtypes:
         model.features(texts[:64], specs[d])  # warm-up (and each dtype's copy of the weights)
     best = dict.fromkeys(dtypes, float("inf"))
