@@ -333,3 +333,11 @@ def test_hf_auto_batch_size_follows_the_resolved_dtype(
     assert (
         resolved.to_dict() == model.resolve_spec(FeatureSpec(layers=(1,), batch_size=1)).to_dict()
     )
+
+
+def test_planner_memory_reads_batch_size_auto_as_the_dtypes_batch() -> None:
+    from sandwich.runs.cost import _batch
+
+    assert _batch("auto", "float32") == 32 and _batch("auto", "bfloat16") == 128
+    assert _batch("auto", "auto") == 128  # dtype not resolved yet: the upper bound
+    assert _batch(7, "bfloat16") == 7
