@@ -37,8 +37,9 @@ The batch size follows the dtype (:func:`batch_size`, for ``batch_size: auto``, 
 default): bf16 matmuls on few rows run far below their peak (oneDNN's bf16 kernels
 want more rows per call than fp32's), and short statements in batches of 32 give
 a few hundred rows per matmul. 128 items per batch (still capped by the token
-budget) brought features from ~1.8x to ~2.0x fp32 on gemma3-270m, while float32
-keeps its 32 (no gain measured there): BENCHMARKS.md, "bf16 batch size".
+budget) took bf16 features on gemma3-270m from 1.6-1.8x to 2.0-3.2x fp32 under
+load; float32 keeps its 32, so machines that stay on fp32 run as before (it
+gained at two threads under load, not at one): BENCHMARKS.md, "bf16 batch size".
 """
 
 from __future__ import annotations
