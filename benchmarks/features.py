@@ -10,7 +10,9 @@ Run:  python benchmarks/features.py [--model gemma3-270m] [--n 1000] [--store DI
 Prints a side-by-side table (items/s, tokens/s, ratio to the naive baseline,
 GFLOP/s and fraction of this machine's matmul peak in the same dtype); then the
 precision section: the micro-benchmark's decision for this machine and model
-(sandwich.models.precision), and float32, bfloat16 and auto side by side on the
+(sandwich.models.precision), and float32, bfloat16, auto, "bf16 b32" (bfloat16 at
+float32's batch size of 32: what ``batch_size: auto`` gives) and "fp32 b128" (float32 at
+bfloat16's batch size: whether float32 would gain from it too) side by side on the
 same ``--n-prec`` items (best of ``--repeats`` interleaved runs: items/s, ratio
 to float32, cosine and relative error of the features against float32, and
 whether a probe trained on float32 features predicts the same on them). The
@@ -202,11 +204,16 @@ def precision_section(
               f"speed-up {m['speedup']:.2f}x ({parts}), ms {m['ms']}, "
               f"max rel error {m['max_rel_error']:.4f}, "
               f"min cosine {m['min_cosine']:.6f}{early}")  # fmt: skip
-    dtypes = ("float32", "bfloat16", "auto")
+    dtypes = ("float32", "bfloat16", "auto", "bf16 b32", "fp32 b128")
     specs = {
         d: FeatureSpec(layers=(layer,), pooling="last", dtype=d)  # type: ignore[arg-type]
-        for d in dtypes
-    }
+        for d in dtypes[:3]
+    }  # "bf16 b32": bfloat16 at float32's batch size (32), what batch_size auto replaced
+    specs["bf16 b32"] = FeatureSpec(layers=(layer,), pooling="last", dtype="bfloat16",
+                                    batch_size=32)  # fmt: skip
+    specs["fp32 b128"] = FeatureSpec(
+        layers=(layer,), pooling="last", dtype="float32", batch_size=128
+    )  # "fp32 b128": does float32 gain from the bigger batch too?
     for d in dtypes:
         model.features(texts[:64], specs[d])  # warm-up (and each dtype's copy of the weights)
     best = dict.fromkeys(dtypes, float("inf"))
@@ -221,7 +228,7 @@ def precision_section(
             best[d] = min(best[d], s)
             loads[d].append(load())
     n = len(texts)
-    head = (f"| {'dtype':8} | resolved | items/s | x fp32 | items/CPU-s | x fp32 "
+    head = (f"| {'dtype':8} | resolved | batch | items/s | x fp32 | items/CPU-s | x fp32 "
             f"| cosine mean / min   "
             f"| rel err mean / max | probe agree | probe acc "
             f"| {'load (1m) per run':20} |")  # fmt: skip
@@ -230,7 +237,9 @@ def precision_section(
     print("|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|")
     for d in dtypes:
         c = closeness(feats["float32"], feats[d], labels[:n])
-        print(f"| {d:8} | {model.resolve_spec(specs[d]).dtype:8} | {n / best[d]:7.1f} "
+        spec = model.resolve_spec(specs[d])
+        batch = precision.batch_size(spec.batch_size, spec.dtype)
+        print(f"| {d:8} | {spec.dtype:8} | {batch:5d} | {n / best[d]:7.1f} "
               f"| {best['float32'] / best[d]:5.2f}x | {n / cpu[d]:11.1f} "
               f"| {cpu['float32'] / cpu[d]:5.2f}x | {c.cos_mean:.6f} / {c.cos_min:.6f} "
               f"| {c.rel_mean:.4f} / {c.rel_max:.4f}   | {c.agree:11.4f} | {c.acc:9.3f} "

@@ -281,3 +281,63 @@ def test_without_bf16_kernels_the_real_measurement_keeps_fp32(tmp_path: Path) ->
     assert got["m"]["speedup"] < precision.MIN_SPEEDUP
     assert got["s"] < 15
     assert got["fp"]["onednn_max_isa"] == "AVX2"  # not the entry of the same CPU uncapped
+
+
+# -- the batch size follows the dtype ---------------------------------------------
+
+
+def test_batch_size_auto_is_the_dtypes_own_and_explicit_wins() -> None:
+    assert FeatureSpec().batch_size == "auto" and FeatureConfig().batch_size == "auto"
+    assert precision.batch_size("auto", "float32") == 32  # fp32 machines: as before
+    assert precision.batch_size("auto", "bfloat16") == 128
+    assert precision.batch_size(7, "bfloat16") == 7 and precision.batch_size(7, "float32") == 7
+    with pytest.raises(ValueError, match="resolved dtype"):
+        precision.batch_size("auto", "auto")
+    with pytest.raises(ValueError, match="positive integer"):
+        precision.batch_size(0, "float32")
+    with pytest.raises(ValueError):
+        FeatureConfig(batch_size=0)
+    assert FeatureConfig(batch_size=5).batch_size == 5
+
+
+@pytest.mark.parametrize(("measured", "per_batch"), [(SLOW, 2), (FAST_CLOSE, 3)])
+def test_hf_auto_batch_size_follows_the_resolved_dtype(
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_llama_dir: Path,
+    tmp_path: Path,
+    measured: dict[str, Any],
+    per_batch: int,
+) -> None:
+    """Both outcomes of the measurement: float32 runs its batch size, bfloat16 its own; the
+    features and their key are those of any other batch size."""
+    inject(monkeypatch, measured)
+    monkeypatch.setattr(precision, "BATCH_SIZE", {"float32": 2, "bfloat16": 3})
+    model = load_model(str(tiny_llama_dir), store=ArtifactStore(tmp_path / "s"), progress=False)
+    texts = [f"the city number {i} is in country {i % 3} ." for i in range(6)]
+    sizes: list[int] = []
+    module = model.module(model.resolve_spec(FeatureSpec()).dtype)  # type: ignore[attr-defined]
+    hook = module.layers[0].register_forward_pre_hook(
+        lambda _m, args, kwargs: sizes.append(
+            int((args or (kwargs["hidden_states"],))[0].shape[0])
+        ),
+        with_kwargs=True,
+    )
+    try:
+        auto = model.features(texts, FeatureSpec(layers=(1,)))
+    finally:
+        hook.remove()
+    assert sizes == [per_batch] * (len(texts) // per_batch)
+    one = model.features(texts, FeatureSpec(layers=(1,), batch_size=1))
+    np.testing.assert_allclose(auto, one, atol=1e-2 if per_batch == 3 else 1e-5)
+    resolved = model.resolve_spec(FeatureSpec(layers=(1,)))
+    assert (
+        resolved.to_dict() == model.resolve_spec(FeatureSpec(layers=(1,), batch_size=1)).to_dict()
+    )
+
+
+def test_planner_memory_reads_batch_size_auto_as_the_dtypes_batch() -> None:
+    from sandwich.runs.cost import _batch
+
+    assert _batch("auto", "float32") == 32 and _batch("auto", "bfloat16") == 128
+    assert _batch("auto", "auto") == 128  # dtype not resolved yet: the upper bound
+    assert _batch(7, "bfloat16") == 7

@@ -14,6 +14,7 @@ from sandwich.errors import ConfigError
 Pooling = Literal["last", "mean"]
 DType = Literal["float32", "bfloat16"]
 SpecDType = Literal["auto", "float32", "bfloat16"]
+SpecBatch = int | Literal["auto"]
 
 
 @dataclass(frozen=True)
@@ -28,12 +29,16 @@ class FeatureSpec:
     ``auto`` (the default) is resolved per model and machine by
     :meth:`Model.resolve_spec` (bfloat16 where it measured faster and close enough,
     see :mod:`sandwich.models.precision`); cache keys use the resolved dtype.
+    ``batch_size``: items per forward pass (at most; a token budget also caps it);
+    ``auto`` (the default) is the compute dtype's own (:func:`sandwich.models.precision.
+    batch_size`: 32 in float32, 128 in bfloat16, whose matmuls need bigger batches to
+    reach their speed). It does not change the features, so it is not in cache keys.
     """
 
     layers: tuple[int, ...] = (-1,)
     pooling: Pooling = "last"
     dtype: SpecDType = "auto"
-    batch_size: int = 32
+    batch_size: SpecBatch = "auto"
     max_length: int = 128
 
     def to_dict(self) -> dict[str, Any]:

@@ -261,6 +261,7 @@ class HFModel(Model):
 
     def features(self, texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:
         from sandwich.models.extract import DEFAULT_TOKEN_BUDGET, extract_features
+        from sandwich.models.precision import batch_size
 
         spec = self.resolve_spec(spec)
         layers = self.resolve_layers(spec.layers)
@@ -272,7 +273,7 @@ class HFModel(Model):
             layers,
             pooling=spec.pooling,
             num_layers=self.num_layers,
-            batch_size=spec.batch_size,
+            batch_size=batch_size(spec.batch_size, spec.dtype),
             max_length=spec.max_length,
             token_budget=self.token_budget or DEFAULT_TOKEN_BUDGET,
             progress=self.progress,
@@ -290,6 +291,7 @@ class HFModel(Model):
         if not self.shared_prefix or self.kind != "decoder":
             return super().pair_features(pos, neg, spec)
         from sandwich.models.extract import DEFAULT_TOKEN_BUDGET, extract_pair_features
+        from sandwich.models.precision import batch_size
 
         spec = self.resolve_spec(spec)
         return extract_pair_features(
@@ -300,7 +302,7 @@ class HFModel(Model):
             self.resolve_layers(spec.layers),
             pooling=spec.pooling,
             num_layers=self.num_layers,
-            batch_size=spec.batch_size,
+            batch_size=batch_size(spec.batch_size, spec.dtype),
             max_length=spec.max_length,
             token_budget=self.token_budget or DEFAULT_TOKEN_BUDGET,
             progress=self.progress,

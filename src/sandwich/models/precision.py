@@ -32,6 +32,14 @@ torch version, thread count and hidden size. Overrides, strongest first: an
 explicit ``dtype`` (``float32``/``bfloat16``) in the feature spec or config;
 ``SANDWICH_PRECISION=float32|bfloat16`` (what ``auto`` resolves to, without
 measuring); ``SANDWICH_REMEASURE=1`` measures again.
+
+The batch size follows the dtype (:func:`batch_size`, for ``batch_size: auto``, the
+default): bf16 matmuls on few rows run far below their peak (oneDNN's bf16 kernels
+want more rows per call than fp32's), and short statements in batches of 32 give
+a few hundred rows per matmul. 128 items per batch (still capped by the token
+budget) took bf16 features on gemma3-270m from 1.6-1.8x to 2.0-3.2x fp32 under
+load; float32 keeps its 32, so machines that stay on fp32 run as before (it
+gained at two threads under load, not at one): BENCHMARKS.md, "bf16 batch size".
 """
 
 from __future__ import annotations
@@ -60,6 +68,9 @@ OVERRIDE_ENV = "SANDWICH_PRECISION"
 ROUNDS = 5
 BUDGET_SECONDS = 1.5  # no new timing round after this (a busy machine measures less)
 HOPELESS = 0.5  # a first small Linear slower than this ratio in bf16 ends the measurement
+
+# items per forward pass for ``batch_size: auto``, by compute dtype (module docstring)
+BATCH_SIZE: dict[str, int] = {"float32": 32, "bfloat16": 128}
 
 # (sequences, tokens per sequence) measured for each purpose
 SHAPES: dict[str, tuple[int, int]] = {"features": (16, 32), "training": (4, 64)}
@@ -170,6 +181,20 @@ def resolve(
     if dtype != "auto":
         raise ValueError(f"dtype {dtype!r}: use auto, float32 or bfloat16")
     return choose("features", hidden_size=hidden_size, store_root=store_root).dtype
+
+
+def batch_size(value: int | str, dtype: str) -> int:
+    """Items per forward pass: ``value`` itself, or for ``auto`` the resolved compute
+    ``dtype``'s :data:`BATCH_SIZE` (bigger in bf16, whose matmuls need more rows)."""
+    if value == "auto":
+        if dtype not in BATCH_SIZE:
+            raise ValueError(
+                f"batch_size auto needs a resolved dtype (float32/bfloat16), got {dtype!r}"
+            )
+        return BATCH_SIZE[dtype]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"batch_size {value!r}: use a positive integer or auto")
+    return value
 
 
 # -- the measurement -------------------------------------------------------------

@@ -16,7 +16,7 @@ the nearest registered names.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -101,7 +101,9 @@ class FeatureConfig(Strict):
     dtype: Literal["auto", "float32", "bfloat16"] = Field(
         "auto", description="auto = bfloat16 where measured faster and close enough, else float32"
     )
-    batch_size: int = Field(32, ge=1)
+    batch_size: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto", description="items per forward pass; auto = 32 in float32, 128 in bfloat16"
+    )
     max_length: int = Field(128, ge=8)
 
     @field_validator("layer")

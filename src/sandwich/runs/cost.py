@@ -596,6 +596,17 @@ def trainable_params(arch: Arch | None, params: Mapping[str, Any]) -> int:
 BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
+def _batch(value: int | str, dtype: str) -> int:
+    """A work item's batch: ``auto`` (features' ``batch_size: auto``) is the dtype's own
+    (:data:`sandwich.models.precision.BATCH_SIZE`); with the dtype itself ``auto``, the
+    largest of them (an upper bound on memory)."""
+    from sandwich.models.precision import BATCH_SIZE
+
+    if value == "auto":
+        return BATCH_SIZE.get(dtype, max(BATCH_SIZE.values()))
+    return int(value)
+
+
 def memory_bytes(work: Work, arch: Arch | None, dtype: str = "float32") -> float:
     """Peak memory of one work item: weights + activations (+ gradients and AdamW state).
 
@@ -615,7 +626,7 @@ def memory_bytes(work: Work, arch: Arch | None, dtype: str = "float32") -> float
         return weights
     d, ff = arch.hidden, arch.intermediate
     seq = work.params.get("seq", ATTN_SEQ)
-    batch = work.params.get("batch", 32)
+    batch = _batch(work.params.get("batch", 32), str(work.params.get("dtype", dtype)))
     if work.op in ("forward", "generate"):
         rows = batch * (seq + (work.new_tokens if work.op == "generate" else 0))
         kv = 2 * arch.layers * arch.kv_dim * rows * b if work.op == "generate" else 0
