@@ -164,3 +164,20 @@ def test_a_model_given_to_any_supervisor_is_its_model_param() -> None:
     assert labelled.weak[0].build_params == {} and labelled.weak[0].display == "crowd"
     with pytest.raises(ConfigError, match=r"weak\.0\.params: .*model"):  # not a nonexpert param
         parse_config({**GOOD, "weak": [{"name": "nonexpert", "model": "fake-weak"}]})
+
+
+def test_batch_size_auto_keeps_the_run_id_of_the_old_default() -> None:
+    """``features.batch_size: auto`` replaced the fixed default 32: a config that leaves it
+    unset keeps its run id (its directory); another batch size is another run."""
+    from sandwich.runs import run_id_for
+
+    def rid(**features: object) -> str:
+        return run_id_for(parse_config({**BASE, "features": features}))
+
+    BASE = {"name": "b", "task": {"name": "arithmetic"}, "weak": ["fake-weak"],
+            "strong": ["fake-strong"]}  # fmt: skip
+    unset = parse_config(BASE)
+    assert unset.features.batch_size == "auto"
+    assert rid() == rid(batch_size="auto") == rid(batch_size=32)
+    assert rid(batch_size=64) != rid()
+    assert unset.document()["features"]["batch_size"] == "auto"  # config.yaml keeps it

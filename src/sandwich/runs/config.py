@@ -409,7 +409,14 @@ class RunConfig(Strict):
     def identity(self) -> dict[str, Any]:
         """The document without :data:`RUNTIME_FIELDS`: what the run computes, whichever
         executor runs or tracker logs it. The run id hashes it and results.json records it."""
-        return {k: v for k, v in self.document().items() if k not in RUNTIME_FIELDS}
+        doc = {k: v for k, v in self.document().items() if k not in RUNTIME_FIELDS}
+        features = doc.get("features")
+        if isinstance(features, dict) and features.get("batch_size") == "auto":
+            # ``auto`` (the dtype's batch) replaced the fixed default 32 after run ids were
+            # pinned; it hashes as 32 so existing runs keep their directories. The batch size
+            # is in no store key either: features agree within rounding at any batch size.
+            doc["features"] = {**features, "batch_size": 32}
+        return doc
 
     def with_executor(self, name: str) -> RunConfig:
         """This config run by executor ``name`` (the CLI's ``--executor``): its other
