@@ -202,6 +202,17 @@ class _Rater:
             outcome = await self.answer(page, csrf, r.text)
             failures = 0 if outcome in (*_STORED, "gone") else failures + 1
 
+    async def pause(self, seconds: float) -> None:
+        """Read the item for ``seconds``; a rater still reading at the deadline leaves
+        without answering (the run ends), so the load stops at the deadline instead of
+        draining for the longest of the raters' remaining pauses (with 200 raters and a
+        1.5 s mean, about 8 s in which fewer and fewer raters are left)."""
+        deadline = self.crowd.deadline
+        if deadline is not None and time.monotonic() + seconds > deadline:
+            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+            raise _Stop
+        await asyncio.sleep(seconds)
+
     def choose(self, statement: str, model: re.Match[str] | None) -> bool:
         """The rater's answer: random if careless, the instructed one on an attention
         check, the model's with probability ``trust``, else right with ``skill``."""
@@ -226,7 +237,7 @@ class _Rater:
         answer = self.choose(statement, _MODEL.search(text))
         confidence = float(np.clip(self.rng.normal(0.5 + 0.4 * self.crowd.skill, 0.1), 0.5, 1.0))
         if self.crowd.think:
-            await asyncio.sleep(float(self.rng.exponential(self.crowd.think)))
+            await self.pause(float(self.rng.exponential(self.crowd.think)))
         form = {
             "csrf": csrf,
             "assignment_id": aid.group(1),
