@@ -11,7 +11,8 @@ Prints a side-by-side table (items/s, tokens/s, ratio to the naive baseline,
 GFLOP/s and fraction of this machine's matmul peak in the same dtype); then the
 precision section: the micro-benchmark's decision for this machine and model
 (sandwich.models.precision), and float32, bfloat16, auto, "bf16 b32" (bfloat16 at
-float32's batch size of 32: what ``batch_size: auto`` gives) and "fp32 b128" (float32 at
+float32's batch size of 32: what ``batch_size: auto`` replaced), "bf16 b256" (twice
+auto's bfloat16 batch) and "fp32 b128" (float32 at
 bfloat16's batch size: whether float32 would gain from it too) side by side on the
 same ``--n-prec`` items (best of ``--repeats`` interleaved runs: items/s, ratio
 to float32, cosine and relative error of the features against float32, and
@@ -204,13 +205,15 @@ def precision_section(
               f"speed-up {m['speedup']:.2f}x ({parts}), ms {m['ms']}, "
               f"max rel error {m['max_rel_error']:.4f}, "
               f"min cosine {m['min_cosine']:.6f}{early}")  # fmt: skip
-    dtypes = ("float32", "bfloat16", "auto", "bf16 b32", "fp32 b128")
+    dtypes = ("float32", "bfloat16", "auto", "bf16 b32", "bf16 b256", "fp32 b128")
     specs = {
         d: FeatureSpec(layers=(layer,), pooling="last", dtype=d)  # type: ignore[arg-type]
         for d in dtypes[:3]
     }  # "bf16 b32": bfloat16 at float32's batch size (32), what batch_size auto replaced
     specs["bf16 b32"] = FeatureSpec(layers=(layer,), pooling="last", dtype="bfloat16",
                                     batch_size=32)  # fmt: skip
+    specs["bf16 b256"] = FeatureSpec(layers=(layer,), pooling="last", dtype="bfloat16",
+                                     batch_size=256)  # fmt: skip  # still more rows per matmul?
     specs["fp32 b128"] = FeatureSpec(
         layers=(layer,), pooling="last", dtype="float32", batch_size=128
     )  # "fp32 b128": does float32 gain from the bigger batch too?
