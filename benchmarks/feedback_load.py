@@ -13,6 +13,11 @@ A simulated rater's label costs two requests (the submit and the next item
 page it redirects to) plus a transaction that claims a slot and one that
 stores the label, so the app's labels/s sits well below both.
 
+The load lasts ``--seconds``: a rater still reading an item then leaves without
+answering, so the rate is the labels confirmed over the time all the raters
+were at work (before, the run drained for up to ~8 s while the last raters
+finished their pauses, and those seconds counted too).
+
 The simulated raters (asyncio + httpx) all run in this one process, which
 shares the machine's cores with the server: its CPU share (CPU seconds per
 wall second while the load runs) is printed next to the numbers. After the

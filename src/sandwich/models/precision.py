@@ -34,12 +34,12 @@ explicit ``dtype`` (``float32``/``bfloat16``) in the feature spec or config;
 measuring); ``SANDWICH_REMEASURE=1`` measures again.
 
 The batch size follows the dtype (:func:`batch_size`, for ``batch_size: auto``, the
-default): bf16 matmuls on few rows run far below their peak (oneDNN's bf16 kernels
-want more rows per call than fp32's), and short statements in batches of 32 give
-a few hundred rows per matmul. 128 items per batch (still capped by the token
-budget) took bf16 features on gemma3-270m from 1.6-1.8x to 2.0-3.2x fp32 under
-load; float32 keeps its 32, so machines that stay on fp32 run as before (it
-gained at two threads under load, not at one): BENCHMARKS.md, "bf16 batch size".
+default): bf16 matmuls on few rows run further below their peak than fp32's, and
+short statements in batches of 32 give a few hundred rows per matmul. On an idle
+machine 128 items per batch (still capped by the token budget) gained little:
+bf16 features on gemma3-270m ran 1.94-2.02x fp32 against 1.88-1.93x at 32;
+fp32 keeps its 32 (it ran 1.03-1.04x at 128), so machines that stay on fp32 run
+as before: BENCHMARKS.md, "Idle re-measurement at the end of the round".
 """
 
 from __future__ import annotations
