@@ -36,6 +36,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from sandwich.errors import SandwichError
 from sandwich.runs.kinds import Work
 from sandwich.store import ArtifactStore
 
@@ -228,6 +229,20 @@ def text_tokens(texts: list[str]) -> np.ndarray:
     models' tokenizers in docs/planning.md); no tokenizer is loaded."""
     n = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
     return np.ceil(n / CHARS_PER_TOKEN).astype(np.int64) + SPECIAL_TOKENS
+
+
+def feature_depth(layer: float | int, model: str, store: ArtifactStore) -> float:
+    """The share of ``model``'s blocks a features pass at ``layer`` runs (it stops there):
+    a float layer is that share; a block index counts from the end when negative; 1.0 when
+    the model's size cannot be read."""
+    if isinstance(layer, float):
+        return layer
+    try:
+        layers = max(1, model_arch(model, store).layers)
+    except (SandwichError, ValueError):
+        return 1.0
+    idx = layer + layers + 1 if layer < 0 else layer
+    return min(1.0, max(0.0, idx / layers))
 
 
 def pair_tokens(pos: list[str], neg: list[str], max_length: int, shared: bool) -> int:

@@ -16,7 +16,7 @@ from sandwich.rewards.data import PreferenceSet
 from sandwich.rewards.supervisors import build_pref_supervisor
 from sandwich.runs.config import RunConfig
 from sandwich.runs.context import RunContext
-from sandwich.runs.cost import model_arch, text_tokens
+from sandwich.runs.cost import feature_depth, model_arch, text_tokens
 from sandwich.runs.kinds import StagePlan, Summary, Work, stage_resources
 from sandwich.runs.reward.cell import (
     RewardData,
@@ -209,16 +209,7 @@ def _feature_work(
     cfg = ctx.config.features
     tokens = (int(text_tokens([p.prompt for p in prompts]).sum()) + len(prompts) * new) * k
     items = len(prompts) * k
-    depth = 1.0
-    if isinstance(cfg.layer, float):
-        depth = cfg.layer
-    else:
-        try:
-            layers = model_arch(model, ctx.store).layers
-            index = cfg.layer + layers + 1 if cfg.layer < 0 else cfg.layer
-            depth = min(1.0, max(0.0, index / layers))
-        except (SandwichError, ValueError):
-            pass
+    depth = feature_depth(cfg.layer, model, ctx.store)
     params = {"seq": max(1, tokens // max(1, items)), "batch": cfg.batch_size, "dtype": cfg.dtype}
     return (
         Work("load", model),

@@ -20,7 +20,7 @@ import numpy as np
 from sandwich.elicit import ELICITORS, ElicitorBase
 from sandwich.errors import SandwichError
 from sandwich.runs.context import RunContext
-from sandwich.runs.cost import model_arch, pair_tokens, text_tokens
+from sandwich.runs.cost import feature_depth, model_arch, pair_tokens, text_tokens
 from sandwich.runs.kinds import StagePlan, Work
 from sandwich.runs.plan import W2SCell
 from sandwich.runs.w2s.data import (
@@ -197,8 +197,7 @@ def feature_stages(ctx: RunContext, pl: _Planner) -> list[StagePlan]:
         task = ctx.task(task_cfg)
         key, unknown = _try(lambda: ctx.features.key(model, task))  # noqa: B023
         tokens = pl.tokens(task, task.items, cfg.max_length)
-        layers = max(1, _layers(pl, model))
-        depth = cfg.layer if isinstance(cfg.layer, float) else _depth(cfg.layer, layers)
+        depth = feature_depth(cfg.layer, model, ctx.store)
         seq = max(1, tokens // max(1, len(task.items)))
         work = (Work("load", model),
                 Work("forward", model, tokens=tokens, items=len(task.items), depth=depth,
@@ -220,18 +219,6 @@ def _causal(pl: _Planner, model: str) -> bool:
         return model_arch(model, pl.ctx.store).causal
     except (SandwichError, ValueError):
         return True
-
-
-def _layers(pl: _Planner, model: str) -> int:
-    try:
-        return model_arch(model, pl.ctx.store).layers
-    except (SandwichError, ValueError):
-        return 1
-
-
-def _depth(layer: int, layers: int) -> float:
-    idx = layer + layers + 1 if layer < 0 else layer
-    return min(1.0, max(0.0, idx / layers))
 
 
 def w2s_stages(ctx: RunContext, cells: Sequence[W2SCell]) -> list[StagePlan]:
