@@ -34,6 +34,17 @@ from features import statements
 DTYPES = ("float32", "bfloat16")
 
 
+def best_cpu(model: HFModel, texts: list[str], spec: dict[str, FeatureSpec]) -> dict[str, float]:
+    """Best of 3 interleaved runs: CPU seconds of the features of ``texts`` per dtype."""
+    best = dict.fromkeys(DTYPES, float("inf"))
+    for _ in range(3):
+        for d in DTYPES:
+            c0 = time.process_time()
+            model.features(texts, spec[d])
+            best[d] = min(best[d], time.process_time() - c0)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="gemma3-270m")
@@ -45,12 +56,7 @@ def main() -> None:
     texts, _ = statements(args.n)
     spec = {d: FeatureSpec(layers=(args.layer,), dtype=d) for d in DTYPES}  # type: ignore[arg-type]
     eager = {d: model.features(texts, spec[d]) for d in DTYPES}
-    best = dict.fromkeys(DTYPES, float("inf"))
-    for _ in range(3):
-        for d in DTYPES:
-            c0 = time.process_time()
-            model.features(texts, spec[d])
-            best[d] = min(best[d], time.process_time() - c0)
+    best = best_cpu(model, texts, spec)
     ratio, load = best["float32"] / best["bfloat16"], os.getloadavg()[0]
     print(f"eager    CPU ms {best['float32'] * 1e3:.0f} / {best['bfloat16'] * 1e3:.0f} "
           f"(fp32 / bf16), ratio {ratio:.2f}; load {load:.2f}")  # fmt: skip
@@ -65,12 +71,7 @@ def main() -> None:
         err = float((np.linalg.norm(a - b, axis=1) / np.linalg.norm(a, axis=1)).max())
         print(f"{d:9} first call (compiles) {first:.1f} s; compiled vs eager max rel error "
               f"{err:.2g}; load {os.getloadavg()[0]:.2f}")  # fmt: skip
-    best = dict.fromkeys(DTYPES, float("inf"))
-    for _ in range(3):
-        for d in DTYPES:
-            c0 = time.process_time()
-            model.features(texts, spec[d])
-            best[d] = min(best[d], time.process_time() - c0)
+    best = best_cpu(model, texts, spec)
     print(f"compiled CPU ms {best['float32'] * 1e3:.0f} / {best['bfloat16'] * 1e3:.0f} "
           f"(fp32 / bf16), ratio {best['float32'] / best['bfloat16']:.2f}; "
           f"load {os.getloadavg()[0]:.2f}")  # fmt: skip
