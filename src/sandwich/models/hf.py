@@ -202,12 +202,15 @@ class HFModel(Model):
 
     def module(self, dtype: SpecDType = "float32") -> Any:
         """The backbone (no LM head) in ``dtype`` (``auto``: :meth:`auto_dtype`), eval
-        mode; loaded once per dtype and cached."""
+        mode, its RMSNorms swapped for :class:`~sandwich.models.rmsnorm.FastRMSNorm`;
+        loaded once per dtype and cached."""
         if dtype == "auto":
             dtype = self.auto_dtype()
         if dtype not in self._modules:
             import torch
             from transformers import AutoModel
+
+            from sandwich.models.rmsnorm import speed_up_norms
 
             if "float32" in self._modules:
                 base = self._modules["float32"]
@@ -219,6 +222,7 @@ class HFModel(Model):
                     mod = AutoModel.from_pretrained(self.directory, dtype=getattr(torch, dtype))
                 self.load_count += 1
                 self._check_info(mod.config)
+                speed_up_norms(mod)  # RMSNorm without a float32 copy (models.rmsnorm)
             self._modules[dtype] = mod.eval()
         return self._modules[dtype]
 
