@@ -5,7 +5,9 @@ Run:  python benchmarks/features.py [--model gemma3-270m] [--n 1000] [--store DI
       (``--only-precision`` skips the naive baselines; ``--remeasure`` re-runs the
       per-machine dtype micro-benchmark instead of reading its cached result;
       ``--breakdown`` adds where bfloat16's time goes: matmul vs the rest, one MLP
-      projection per token, elementwise kernels, all in CPU time)
+      projection per token, elementwise kernels, all in CPU time; ``--norms`` adds
+      float32 and auto with sandwich's RMSNorm vs transformers' own, and the ratio of
+      this machine's bf16 and fp32 matmul peaks)
 
 Prints a side-by-side table (items/s, tokens/s, ratio to the naive baseline,
 GFLOP/s and fraction of this machine's matmul peak in the same dtype); then the
@@ -249,6 +251,43 @@ def precision_section(
               f"| {', '.join(x.removeprefix('load ') for x in loads[d]):20} |")  # fmt: skip
 
 
+def norms_section(
+    name: str, model: HFModel, texts: Sequence[str], layer: int, repeats: int
+) -> None:
+    """float32 and ``auto`` with sandwich's RMSNorm (models.rmsnorm) and with transformers'
+    own, interleaved on the same items; and the ratio of this machine's bf16 and fp32
+    matmul peaks, the ceiling of bf16's gain on work made of matrix products."""
+    plain = load_model(name, store=model.store, progress=False)
+    assert isinstance(plain, HFModel)
+    plain.fast_norms = False
+    runs = {("sandwich", d): model for d in ("float32", "auto")}
+    runs |= {("transformers", d): plain for d in ("float32", "auto")}
+    specs = {d: FeatureSpec(layers=(layer,), pooling="last", dtype=d) for d in ("float32", "auto")}  # type: ignore[arg-type]
+    for (_, d), m in runs.items():
+        m.features(texts[:64], specs[d])  # warm-up
+    best = dict.fromkeys(runs, float("inf"))
+    cpu = dict.fromkeys(runs, float("inf"))
+    loads: list[str] = []
+    for _ in range(repeats):
+        for key, m in runs.items():
+            c0 = time.process_time()
+            _, s = timed(partial(m.features, texts, specs[key[1]]))
+            cpu[key], best[key] = min(cpu[key], time.process_time() - c0), min(best[key], s)
+        loads.append(load())
+    n = len(texts)
+    print(f"\nRMSNorm: sandwich's vs transformers' (layer {layer}, n={n}, best of {repeats}; "
+          f"{', '.join(loads)})")  # fmt: skip
+    print("| norms        | float32 items/s | auto items/s | auto / float32 | CPU-s ratio |")
+    print("|--------------|-----------------|--------------|----------------|-------------|")
+    for who in ("sandwich", "transformers"):
+        f, a = best[(who, "float32")], best[(who, "auto")]
+        print(f"| {who:12} | {n / f:15.1f} | {n / a:12.1f} | {f / a:13.2f}x "
+              f"| {cpu[(who, 'float32')] / cpu[(who, 'auto')]:10.2f}x |")  # fmt: skip
+    p32, p16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    print(f"matmul peak (2048^3): float32 {p32:.0f} GFLOP/s, bfloat16 {p16:.0f} GFLOP/s: "
+          f"{p16 / p32:.2f}x, the ceiling for matmul-bound work; {load()}")  # fmt: skip
+
+
 def cpu_best(fn: Callable[[], Any], reps: int = 5, inner: int = 10) -> float:
     """Best CPU seconds per call of ``fn`` (``reps`` rounds of ``inner`` calls)."""
     fn()
@@ -318,6 +357,9 @@ def main() -> None:
     parser.add_argument("--only-precision", action="store_true", help="skip the naive rows")
     parser.add_argument("--remeasure", action="store_true", help="re-run the micro-benchmark")
     parser.add_argument("--breakdown", action="store_true", help="also: where bfloat16's time goes")
+    parser.add_argument(
+        "--norms", action="store_true", help="also: the fast RMSNorm vs transformers' own"
+    )
     args = parser.parse_args()
 
     model = load_model(args.model, store=ArtifactStore(args.store), progress=False)
@@ -335,6 +377,8 @@ def main() -> None:
         baselines(model, texts, labels, real, mid, args.n_bf16)
     n = min(args.n_prec, args.n)
     precision_section(model, texts[:n], labels[:n], mid, args.repeats, args.remeasure)
+    if args.norms:
+        norms_section(args.model, model, texts[:n], mid, args.repeats)
     if args.breakdown:
         breakdown(model, texts[:128], mid)
 

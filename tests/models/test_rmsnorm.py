@@ -129,3 +129,6 @@ def test_feature_modules_use_the_fast_norm(tiny_llama_dir: Path) -> None:
         want = reference(**enc).last_hidden_state[0, -1]
     got = model.features(["the city of paris is in france ."], FeatureSpec(layers=(2,)))
     torch.testing.assert_close(torch.from_numpy(got[0, 0]), want, rtol=1e-5, atol=1e-5)
+    plain = load_model(str(tiny_llama_dir), progress=False)
+    plain.fast_norms = False  # type: ignore[attr-defined]  # transformers' own forward
+    assert swapped_count(plain.module()) == 0  # type: ignore[attr-defined]

@@ -128,6 +128,7 @@ class HFModel(Model):
         progress: bool = True,
         token_budget: int | None = None,
         shared_prefix: bool = True,
+        fast_norms: bool = True,
     ) -> None:
         self.name = name
         self._source = source
@@ -137,6 +138,7 @@ class HFModel(Model):
         self.progress = progress
         self.token_budget = token_budget
         self.shared_prefix = shared_prefix  # pair_features: run a pair's shared prefix once
+        self.fast_norms = fast_norms  # module(): RMSNorms swapped (models.rmsnorm)
         self._dir: Path | None = source if isinstance(source, Path) else None
         self._modules: dict[str, Any] = {}
         self._tokenizer: Any = None
@@ -202,8 +204,8 @@ class HFModel(Model):
 
     def module(self, dtype: SpecDType = "float32") -> Any:
         """The backbone (no LM head) in ``dtype`` (``auto``: :meth:`auto_dtype`), eval
-        mode, its RMSNorms swapped for :class:`~sandwich.models.rmsnorm.FastRMSNorm`;
-        loaded once per dtype and cached."""
+        mode, its RMSNorms swapped for :class:`~sandwich.models.rmsnorm.FastRMSNorm`
+        (unless ``fast_norms`` is off); loaded once per dtype and cached."""
         if dtype == "auto":
             dtype = self.auto_dtype()
         if dtype not in self._modules:
@@ -222,7 +224,8 @@ class HFModel(Model):
                     mod = AutoModel.from_pretrained(self.directory, dtype=getattr(torch, dtype))
                 self.load_count += 1
                 self._check_info(mod.config)
-                speed_up_norms(mod)  # RMSNorm without a float32 copy (models.rmsnorm)
+                if self.fast_norms:  # RMSNorm without a float32 copy (models.rmsnorm)
+                    speed_up_norms(mod)
             self._modules[dtype] = mod.eval()
         return self._modules[dtype]
 
