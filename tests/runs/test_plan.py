@@ -447,3 +447,35 @@ def test_in_context_icm_costs_its_prompts_through_the_generator_not_a_probe_fit(
     (work,) = next(s for s in w2s_stages(RunContext(config, store), plan_cells(config))  # type: ignore[arg-type]
                    if s.stage == "predictions").work  # fmt: skip
     assert work.tokens == fwd.tokens
+
+
+def test_w2s_reporters_are_costed_by_their_solver_not_as_a_probe_fit(store: ArtifactStore) -> None:
+    """A w2s elicitor that reads features is costed by what its solver does on B's ``n``
+    rows of the strong model's width ``d`` (hand counts at the fixed rates): mass-mean a
+    pass, CRC an SVD, CCS its restarts x epochs of steps, ICM's search its proposals over
+    ``2 min(max_items, n)`` claims; all were one probe fit."""
+    from sandwich.runs.context import RunContext
+    from sandwich.runs.cost import work_seconds
+    from sandwich.runs.plan import plan_cells
+    from sandwich.runs.w2s.stage_plan import w2s_stages
+
+    ccs = {"name": "ccs", "params": {"restarts": 3, "epochs": 50}}
+    icm = {"name": "icm", "params": {"max_items": 16, "iterations": 40}}
+    config = parse_config({**W2S, "seeds": [0], "elicitors": ["mass-mean", "crc", ccs, icm]})
+    ctx = RunContext(config, store)
+    cells = plan_cells(config)
+    stages = w2s_stages(ctx, cells)  # type: ignore[arg-type]
+    d = model_arch("fake-strong", store).hidden
+    n = len(ctx.splits(cells[0].task, 0).train_strong)  # type: ignore[attr-defined]
+    expected = {"mass-mean": RATES.mass_mean_unit * n * d,
+                "crc": RATES.svd_unit * n * d * min(n, d),
+                "ccs": RATES.ccs_unit * n * d * 3 * 50,
+                "icm": RATES.icm_unit * 40 * 2 * min(16, n)}  # fmt: skip
+    for i, cell in enumerate(cells):
+        name = cell.elicitor.name  # type: ignore[attr-defined]
+        if name not in expected:
+            continue
+        (pred,) = [s for s in stages if s.cell == i and s.stage == "predictions"]
+        assert sum(work_seconds(w, None, RATES) or 0 for w in pred.work) == pytest.approx(
+            expected[name]
+        ), name
