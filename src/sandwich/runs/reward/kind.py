@@ -295,9 +295,11 @@ def _cell_stages(
         if cell.rm == "finetuned"
         else _bt_fit(cell.strong, ctx, n_b, soft=GoldPreferences.soft_labels)
     )
-    fit = ceiling if cell.rm == "finetuned" else _bt_fit(cell.strong, ctx, n_b, sup.soft_labels)
+    fit: tuple[Work, ...] = (
+        ceiling if cell.rm == "finetuned" else _bt_fit(cell.strong, ctx, n_b, sup.soft_labels),
+    )
     if isinstance(sup, GoldPreferences):  # the reward model on gold is the ceiling: fit once
-        fit = Work("items", items=0)
+        fit = ()
     # the samples read back (both sets' texts), the weak models' features, A's fits
     samples = Work("read", items=sets, params={"bytes": counts["sample_bytes"]})
     prefs = (samples, Work("items", items=n_b + n_t),
@@ -312,7 +314,7 @@ def _cell_stages(
     models = (cell.strong,) if cell.rm == "finetuned" else ()
     return [
         StagePlan("preferences", i, pkey, prefs, why),
-        StagePlan("reward-model", i, rkey, (reads, fit), None if rkey else unknown, models=models),
+        StagePlan("reward-model", i, rkey, (reads, *fit), None if rkey else unknown, models=models),
         StagePlan("ceiling", i, gkey, (reads, ceiling), None if gkey else why, models=models),
         StagePlan("measure", i, None, tuple(measure), cached=False),
     ]

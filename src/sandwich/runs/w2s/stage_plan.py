@@ -222,7 +222,7 @@ def icm_context_work(data: CellData, elicitor: ElicitorBase) -> tuple[Work, ...]
     prompts (at most ``max_demos`` demonstrations). A remote generator's time is the
     server's: its tokens are counted, its time not estimated."""
     from sandwich.elicit.reporters.icm_context import DEMO, QUESTION
-    from sandwich.models.generation.config import LocalConfig, generator_config
+    from sandwich.models.generation.config import generator_config
     from sandwich.models.generation.spec import normalise_spec
 
     hp = elicitor.get_params()
@@ -234,9 +234,22 @@ def icm_context_work(data: CellData, elicitor: ElicitorBase) -> tuple[Work, ...]
     n_test = len(data.items("test"))
     prompts += n_test
     demos += n_test * min(int(hp["max_demos"]), claims)
+    gen = generator_config(normalise_spec(hp["generator"] or data.strong))
+    return icm_prompt_work(gen, prompts, demos, demo, question)
+
+
+def icm_prompt_work(
+    gen: Any, prompts: float, demos: float, demo: float, question: float
+) -> tuple[Work, ...]:
+    """``prompts`` of ``question`` tokens (the claim asked about, with its BOS) holding
+    ``demos`` demonstrations of ``demo`` tokens in all, scored by ``score_choices`` on the
+    generator ``gen`` (a :class:`~sandwich.models.generation.config.GeneratorConfig`): each
+    prompt read twice, once per one-token choice, with the LM head at every token; the
+    model loaded first. A remote generator's forward is counted, not timed."""
+    from sandwich.models.generation.config import LocalConfig
+
     tokens = 2 * round(prompts * (question + 1) + demos * (demo - SPECIAL_TOKENS))
     rows = 2 * round(prompts)
-    gen = generator_config(normalise_spec(hp["generator"] or data.strong))
     if not isinstance(gen, LocalConfig):
         remote: dict[str, Any] = {"remote": gen.backend == "openai"}
         return (Work("forward", None, tokens=tokens, items=rows, params=remote),)
