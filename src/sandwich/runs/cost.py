@@ -517,23 +517,29 @@ def _bt_rates(repeat: int, prompts: int = 58, k: int = 8, d: int = 576) -> dict[
     """Seconds per (comparison x feature) of the Bradley-Terry head's fit
     (:class:`~sandwich.rewards.bradley_terry.BradleyTerryHead`, its own code) on hard and on
     soft preferences, shaped like reward-demo's B split: every pair of ``k`` completions of
-    each prompt, a completion's features its prompt's hidden-state-like features plus a
-    smaller part of its own, so there are fewer distinct completions than features and
-    lbfgs needs as many iterations as on real ones (independent rows converge 3-10x sooner).
-    Soft labels enter as four rows per comparison (hard ones two) and take more iterations."""
+    each prompt, a completion's features its prompt's hidden-state-like features plus as
+    much of its own, so there are fewer distinct completions than features, as on real ones
+    (independent rows converge 3-10x sooner). The labels are a supervisor's: hard ones the
+    better completion by a linear reward with 30% of the answers wrong (an erring rater's
+    0/1, as the nonexpert's), soft ones a graded gold's (each completion 0, 0.5 or 1 by the
+    reward, a tie 0.5: about half the comparisons): they enter as four rows per comparison
+    (hard ones two), and lbfgs takes more iterations. On reward-demo's real features a fit
+    took 4.5e-7 (nonexpert) and 1.1e-6 s (gold) per comparison x feature, this calibration
+    6.0e-7 and 1.3e-6 (``OMP_NUM_THREADS=1``, load average 1.9; docs/planning.md)."""
     from sandwich.rewards.bradley_terry import BradleyTerryHead
 
     rng = np.random.default_rng(0)
-    x = np.repeat(_hidden_like(prompts, d, rng), k, 0) + 0.3 * _hidden_like(prompts * k, d, rng)
+    x = np.repeat(_hidden_like(prompts, d, rng), k, 0) + _hidden_like(prompts * k, d, rng)
     a, b = (np.array(side) for side in zip(*[
         (p * k + i, p * k + j) for p in range(prompts) for i in range(k) for j in range(i + 1, k)
     ], strict=True))  # fmt: skip
     reward = x @ rng.standard_normal(d)
-    margin = reward[a] - reward[b]
-    soft = 1 / (1 + np.exp(-2 * margin / margin.std()))
-    hard = (soft > 0.5).astype(float)
+    right = (reward[a] > reward[b]).astype(float)
+    hard = np.where(rng.random(len(a)) < 0.3, 1.0 - right, right)
+    grade = np.digitize(reward, np.quantile(reward, [0.4, 0.7])) / 2.0
+    soft = np.where(grade[a] == grade[b], 0.5, (grade[a] > grade[b]).astype(float))
     head, n = BradleyTerryHead(), len(a)
-    return {name: _best(lambda: head.fit(x[a], x[b], y), repeat) / (n * d)  # noqa: B023
+    return {name: _best(lambda: head.fit(x[a], x[b], y), min(repeat, 2)) / (n * d)  # noqa: B023
             for name, y in (("bt_unit", hard), ("bt_soft_unit", soft))}  # fmt: skip
 
 
