@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -384,3 +385,97 @@ def test_protocol_generation_runs_in_the_generators_batches(store: ArtifactStore
     gens = [w for st in stages for w in st.work if w.op == "generate"]
     # 24 items per protocol call, decoded 8 at a time (the local generator's batch_size)
     assert gens and all(w.items == 24 and w.params["batch"] == 8 for w in gens)
+
+
+def test_an_in_context_icm_search_asks_the_expected_prompts_by_hand_count() -> None:
+    """Four claims, two labelled at the start, one proposal: the first U (2 prompts of 1
+    demonstration), then half the time an unlabelled claim (its prompt of 2 demonstrations,
+    then U of 3 claims: 3 prompts of 2), half the time a labelled one that changes with
+    CHANGE_SHARE (U of 2 claims again)."""
+    from sandwich.runs.w2s.stage_plan import CHANGE_SHARE, icm_search_prompts
+
+    prompts, demos = icm_search_prompts(claims=4, initial=2, iterations=1)
+    assert prompts == pytest.approx(2 + 0.5 * (1 + 3) + 0.5 * CHANGE_SHARE * 2)
+    assert demos == pytest.approx(2 * 1 + 0.5 * (2 + 3 * 2) + 0.5 * CHANGE_SHARE * 2 * 1)
+    # more proposals, more and longer prompts; never more claims than there are
+    assert icm_search_prompts(4, 2, 50)[1] > icm_search_prompts(4, 2, 10)[1] > demos
+    assert icm_search_prompts(4, 2, 10_000)[0] < 10_000 * (1 + 4)
+
+
+def test_in_context_icm_costs_its_prompts_through_the_generator_not_a_probe_fit(
+    store: ArtifactStore,
+) -> None:
+    """``icm`` with ``predictor: in-context`` scores prompts with the generator (each read
+    twice, once per choice, with the LM head): its ceiling and student cost the search's
+    prompts and T's many-shot ones through the model's forward, not a probe fit; a remote
+    generator's tokens are counted and its time is the server's (no estimate)."""
+    from sandwich.elicit.reporters.icm_context import DEMO, QUESTION
+    from sandwich.runs.context import RunContext
+    from sandwich.runs.plan import plan_cells
+    from sandwich.runs.w2s.data import CellData
+    from sandwich.runs.w2s.stage_plan import CHANGE_SHARE, w2s_stages
+
+    params = {"predictor": "in-context", "max_items": 4, "initial": 4, "iterations": 1,
+              "max_demos": 3}  # fmt: skip
+    local = {"name": "icm", "params": {**params, "generator": "smollm2-135m"}}
+    config = parse_config({**W2S, "elicitors": [local], "seeds": [0]})
+    ctx = RunContext(config, store)
+    cells = plan_cells(config)
+    stages = w2s_stages(ctx, cells)  # type: ignore[arg-type]
+    pred = next(s for s in stages if s.stage == "predictions")
+    assert [w.op for w in pred.work] == ["load", "forward"]
+    fwd = pred.work[1]
+    assert fwd.model == "smollm2-135m" and fwd.params["head"]
+    cell = cells[0]
+    data = CellData(ctx, cell, ctx.task(cell.task), ctx.splits(cell.task, 0), cell.strong, 0,
+                    False)  # type: ignore[arg-type]  # fmt: skip
+    texts, n_test = data.texts("train_strong"), len(data.items("test"))
+    demo = float(np.mean(text_tokens([DEMO.format(text=t, label="False") for t in texts])))
+    question = float(np.mean(text_tokens([QUESTION.format(text=t) for t in texts])))
+    # every claim labelled from the start: the first U (4 prompts of 3 demonstrations), one
+    # proposal that changes a label with CHANGE_SHARE (U again), T's prompts of 3 each
+    prompts = 4 + CHANGE_SHARE * 4 + n_test
+    demos = 4 * 3 + CHANGE_SHARE * 4 * 3 + n_test * 3
+    assert fwd.items == 2 * prompts  # " True" and " False"
+    assert fwd.tokens == 2 * round(prompts * (question + 1) + demos * (demo - 2))
+    remote = {"backend": "openai", "model": "m", "base_url": "http://localhost:9"}
+    config = parse_config({**W2S, "seeds": [0], "elicitors": [
+        {"name": "icm", "params": {**params, "generator": remote}}]})  # fmt: skip
+    plan = make_plan(config, store, throughput=RATES)
+    row = next(r for r in plan.rows if r.stage == "predictions")
+    assert row.seconds is None
+    (work,) = next(s for s in w2s_stages(RunContext(config, store), plan_cells(config))  # type: ignore[arg-type]
+                   if s.stage == "predictions").work  # fmt: skip
+    assert work.tokens == fwd.tokens
+
+
+def test_w2s_reporters_are_costed_by_their_solver_not_as_a_probe_fit(store: ArtifactStore) -> None:
+    """A w2s elicitor that reads features is costed by what its solver does on B's ``n``
+    rows of the strong model's width ``d`` (hand counts at the fixed rates): mass-mean a
+    pass, CRC an SVD, CCS its restarts x epochs of steps, ICM's search its proposals over
+    ``2 min(max_items, n)`` claims; all were one probe fit."""
+    from sandwich.runs.context import RunContext
+    from sandwich.runs.cost import work_seconds
+    from sandwich.runs.plan import plan_cells
+    from sandwich.runs.w2s.stage_plan import w2s_stages
+
+    ccs = {"name": "ccs", "params": {"restarts": 3, "epochs": 50}}
+    icm = {"name": "icm", "params": {"max_items": 16, "iterations": 40}}
+    config = parse_config({**W2S, "seeds": [0], "elicitors": ["mass-mean", "crc", ccs, icm]})
+    ctx = RunContext(config, store)
+    cells = plan_cells(config)
+    stages = w2s_stages(ctx, cells)  # type: ignore[arg-type]
+    d = model_arch("fake-strong", store).hidden
+    n = len(ctx.splits(cells[0].task, 0).train_strong)  # type: ignore[attr-defined]
+    expected = {"mass-mean": RATES.mass_mean_unit * n * d,
+                "crc": RATES.svd_unit * n * d * min(n, d),
+                "ccs": RATES.ccs_unit * n * d * 3 * 50,
+                "icm": RATES.icm_unit * 40 * 2 * min(16, n)}  # fmt: skip
+    for i, cell in enumerate(cells):
+        name = cell.elicitor.name  # type: ignore[attr-defined]
+        if name not in expected:
+            continue
+        (pred,) = [s for s in stages if s.cell == i and s.stage == "predictions"]
+        assert sum(work_seconds(w, None, RATES) or 0 for w in pred.work) == pytest.approx(
+            expected[name]
+        ), name

@@ -301,6 +301,43 @@ def test_the_planned_stages_are_the_artifacts_the_run_stored(done: tuple[Path, A
     stages = TruthKind().stages(ctx, TruthKind().plan(config))
     counts = {name: sum(s.stage == name for s in stages) for name in {s.stage for s in stages}}
     # 3 layers x 3 tasks of features and of contrast pairs; 27 cells
-    assert counts == {"features": 9, "contrast-features": 9, "truth": 27}
-    assert all(s.key is not None and ctx.store.lookup(s.key) is not None for s in stages)
+    assert counts == {"features": 9, "contrast-features": 9, "truth": 27, "measure": 27}
+    cached = [s for s in stages if s.cached]  # the measures (metrics) run every time
+    assert all(s.key is not None and ctx.store.lookup(s.key) is not None for s in cached)
     assert sum(1 for s in stages if any(w.op == "forward" for w in s.work)) == 6  # one pass each
+
+
+def test_a_cell_is_costed_by_its_reporters_solver_its_reads_and_its_metrics(
+    tmp_path: Path,
+) -> None:
+    """Each cell's predictions: its layer's features of the train task and of every test
+    task read back (the generalisation matrix reads them all), then the reporter's fit by
+    what its solver does (mass-mean a pass, CRC an SVD, CCS restarts x epochs of steps, the
+    probe its lbfgs fits), not one probe fit whatever the reporter; and every test set's
+    detection metrics, bootstrapped each run (hand counts)."""
+    from sandwich.runs.cost import Throughput, work_seconds
+
+    reporters = ["probe", "mass-mean", CCS, "crc"]
+    config = parse_config(_config(tmp_path, reporters=reporters, layers=[4]))
+    ctx = RunContext(config, ArtifactStore(tmp_path / "store"), progress=False)
+    cells = TruthKind().plan(config)
+    stages = TruthKind().stages(ctx, cells)
+    tp = Throughput.fixed()
+    d = ctx.features.model("fake-strong").hidden_size
+    tables = sum(len(ctx.task(t).items) for t in config.tasks)  # every task's, as a test
+    for i, cell in enumerate(cells[:4]):  # the first train task, each reporter
+        (truth,) = [s for s in stages if s.cell == i and s.stage == "truth"]
+        (measure,) = [s for s in stages if s.cell == i and s.stage == "measure"]
+        n = len(ctx.splits(cell.train, cell.seed).train_strong)
+        halves = 1 if cell.reporter.name in ("probe", "mass-mean") else 2
+        fit = {"probe": tp.probe_unit * n * d, "mass-mean": tp.mass_mean_unit * n * d,
+               "ccs": tp.ccs_unit * n * d * 2 * 200,  # restarts x epochs of the CCS above
+               "crc": tp.svd_unit * n * d * min(n, d)}[cell.reporter.name]  # fmt: skip
+        items = len(ctx.task(cell.train).items) + tables  # the train task's, then the tests'
+        read = tp.read_fixed * 4 + items * d * halves * 4 / tp.read_bytes  # 4 tables, float32
+        assert sum(work_seconds(w, None, tp) or 0 for w in truth.work) == pytest.approx(read + fit)
+        tests = [len(ctx.splits(t, cell.seed).test) for t in cell.tests]
+        assert not measure.cached
+        assert sum(work_seconds(w, None, tp) or 0 for w in measure.work) == pytest.approx(
+            tp.detect_unit * 200 * sum(tests)
+        )

@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 
 def _features(x: ArrayLike, name: str, dim: int | None = None) -> np.ndarray:
@@ -111,7 +112,11 @@ class BradleyTerryHead:
         model = LogisticRegression(
             C=1.0 / self.l2, fit_intercept=False, random_state=self.random_state, max_iter=1000
         )
-        model.fit(x[keep], y[keep], sample_weight=sw[keep])
+        # one BLAS thread, as the probe's fit (elicit/probe.py): lbfgs's matrix-vector
+        # products are too small to share, and a second thread waiting on a core held by
+        # torch (features, the policy) or other work slowed the fit many times over
+        with threadpool_limits(1, user_api="blas"):
+            model.fit(x[keep], y[keep], sample_weight=sw[keep])
         self.coef_ = model.coef_[0].copy()
         self.n_features_in_ = fa.shape[1]
         return self

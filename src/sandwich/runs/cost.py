@@ -40,7 +40,7 @@ from sandwich.errors import SandwichError
 from sandwich.runs.kinds import Work
 from sandwich.store import ArtifactStore
 
-THROUGHPUT_VERSION = 5
+THROUGHPUT_VERSION = 6
 
 
 # -- model sizes -----------------------------------------------------------------------------
@@ -285,7 +285,18 @@ class Throughput:
     logconf_unit: float  # seconds per (row x feature x epoch) of the logconf probe
     bootstrap_unit: float  # seconds per (resample x item) of the PGR bootstrap
     item_seconds: float  # seconds per item of per-item bookkeeping
+    bt_unit: float  # seconds per (comparison x feature) of a Bradley-Terry fit, hard labels
+    bt_soft_unit: float  # the same on soft labels (twice the rows, more lbfgs iterations)
+    mass_mean_unit: float  # seconds per (row x feature) of a mass-mean fit (closed form)
+    cov_unit: float  # seconds per (row x feature^2) of mass-mean's within-class covariance
+    svd_unit: float  # seconds per (row x feature x min(row, feature)) of CRC's SVD
+    ccs_unit: float  # seconds per (row x feature x restart x epoch) of CCS's AdamW steps
+    icm_unit: float  # seconds per (proposal x claim) of ICM's search with its probe predictor
+    detect_unit: float  # seconds per (resample x item) of truth's detection metrics
+    read_fixed: float  # seconds per stored artifact read (lookup, open), whatever its size
+    read_bytes: float  # bytes/s of a stored artifact's arrays read into memory
     device: str = "cpu"
+    threads: int = 1  # torch's threads when the forward and training rates were measured
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -299,7 +310,9 @@ class Throughput:
             "forward_flops": 1e10, "train_flops": 1e10, "adam_unit": 1e-9, "decode_step": 1e-3,
             "decode_layer": 1e-4, "decode_param": 1e-11, "decode_param_row": 1e-12,
             "load_bytes": 1e9, "probe_unit": 1e-7, "logconf_row": 1e-5, "logconf_unit": 1e-7,
-            "bootstrap_unit": 1e-9, "item_seconds": 1e-6,
+            "bootstrap_unit": 1e-9, "item_seconds": 1e-6, "bt_unit": 1e-7, "bt_soft_unit": 5e-7,
+            "mass_mean_unit": 1e-8, "cov_unit": 1e-10, "svd_unit": 1e-10, "ccs_unit": 1e-10,
+            "icm_unit": 1e-6, "detect_unit": 1e-8, "read_fixed": 1e-3, "read_bytes": 1e9,
         }  # fmt: skip
         return cls(**{**rates, **overrides})
 
@@ -373,6 +386,7 @@ def measure_throughput(device: str = "cpu", repeat: int = 3) -> dict[str, Any]:
     logconf_row, logconf_unit = _logconf_rates(repeat)
     boot = _bootstrap_rate(repeat)
     items = _best(lambda: [hashlib.sha256(str(i).encode()).hexdigest() for i in range(2000)], 3)
+    rates: dict[str, Any] = {**_fit_rates(repeat), **_read_rates(repeat)}
     return Throughput(
         forward_flops=2 * n_block * batch * seq / fwd,
         train_flops=6 * n_block * 8 * seq / train,
@@ -387,7 +401,9 @@ def measure_throughput(device: str = "cpu", repeat: int = 3) -> dict[str, Any]:
         logconf_unit=logconf_unit,
         bootstrap_unit=boot,
         item_seconds=items / 2000,
+        **rates,
         device=device,
+        threads=torch.get_num_threads(),
     ).to_dict()
 
 
@@ -401,8 +417,7 @@ def _probe_rate(n: int, d: int, repeat: int = 3) -> float:
     from sandwich.elicit import ELICITORS, Elicitor
 
     rng = np.random.default_rng(0)
-    mix = rng.standard_normal((d, d)) / np.sqrt(d) / np.arange(1, d + 1)[:, None]
-    X = (rng.standard_normal((n, d)) @ mix * 10 + rng.standard_normal(d) * 5).astype(np.float32)
+    X = _hidden_like(n, d, rng)
     score = X @ rng.standard_normal(d)
     y = 1 / (1 + np.exp(-2 * (score - score.mean()) / score.std()))
     probe = cast(Elicitor, ELICITORS.build("probe"))
@@ -490,6 +505,116 @@ def _bootstrap_rate(repeat: int) -> float:
     return _best(run, repeat) / (n * n_boot)
 
 
+def _hidden_like(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` synthetic rows of ``d`` features correlated like hidden states (a spectrum
+    falling as 1/k, an offset): iterative fits need as many steps as on real features."""
+    mix = rng.standard_normal((d, d)) / np.sqrt(d) / np.arange(1, d + 1)[:, None]
+    out: np.ndarray = rng.standard_normal((n, d)) @ mix * 10 + rng.standard_normal(d) * 5
+    return out.astype(np.float32)
+
+
+def _bt_rates(repeat: int, prompts: int = 58, k: int = 8, d: int = 576) -> dict[str, float]:
+    """Seconds per (comparison x feature) of the Bradley-Terry head's fit
+    (:class:`~sandwich.rewards.bradley_terry.BradleyTerryHead`, its own code) on hard and on
+    soft preferences, shaped like reward-demo's B split: every pair of ``k`` completions of
+    each prompt, a completion's features its prompt's hidden-state-like features plus as
+    much of its own, so there are fewer distinct completions than features, as on real ones
+    (independent rows converge 3-10x sooner). The labels are a supervisor's: hard ones the
+    better completion by a linear reward with 30% of the answers wrong (an erring rater's
+    0/1, as the nonexpert's), soft ones a graded gold's (each completion 0, 0.5 or 1 by the
+    reward, a tie 0.5: about half the comparisons): they enter as four rows per comparison
+    (hard ones two), and lbfgs takes more iterations. On reward-demo's real features a fit
+    took 4.5e-7 (nonexpert) and 1.1e-6 s (gold) per comparison x feature, this calibration
+    6.0e-7 and 1.3e-6 (``OMP_NUM_THREADS=1``, load average 1.9; docs/planning.md)."""
+    from sandwich.rewards.bradley_terry import BradleyTerryHead
+
+    rng = np.random.default_rng(0)
+    x = np.repeat(_hidden_like(prompts, d, rng), k, 0) + _hidden_like(prompts * k, d, rng)
+    a, b = (np.array(side) for side in zip(*[
+        (p * k + i, p * k + j) for p in range(prompts) for i in range(k) for j in range(i + 1, k)
+    ], strict=True))  # fmt: skip
+    reward = x @ rng.standard_normal(d)
+    right = (reward[a] > reward[b]).astype(float)
+    hard = np.where(rng.random(len(a)) < 0.3, 1.0 - right, right)
+    grade = np.digitize(reward, np.quantile(reward, [0.4, 0.7])) / 2.0
+    soft = np.where(grade[a] == grade[b], 0.5, (grade[a] > grade[b]).astype(float))
+    head, n = BradleyTerryHead(), len(a)
+    return {name: _best(lambda: head.fit(x[a], x[b], y), min(repeat, 2)) / (n * d)  # noqa: B023
+            for name, y in (("bt_unit", hard), ("bt_soft_unit", soft))}  # fmt: skip
+
+
+def _reporter_rates(repeat: int) -> dict[str, float]:
+    """The closed-form and iterative reporters' units, each from its own code on
+    hidden-state-like features: mass-mean per row x feature (class means, Platt scaling),
+    its covariance per row x feature^2 + feature^3 / 3 (the covariance and its solve), CRC per
+    row x feature x min(row, feature) (an SVD), CCS per row x feature x restart x epoch (its
+    full-batch AdamW steps; 20 epochs here, the units scale to its 1000), ICM's search with
+    its probe predictor per proposal x claim (64 claims, 3000 proposals: a proposal's
+    products with the labelled claims' inverse kernel grow with the claims; 1.1 s for
+    3000 proposals on 256 claims and 0.29 s on 64, ``OMP_NUM_THREADS=1``, load 3.8)."""
+    from sandwich.elicit import ELICITORS, Elicitor
+
+    rng = np.random.default_rng(0)
+    n, d = 300, 256
+    X, pairs = _hidden_like(n, d, rng), np.hstack([_hidden_like(n, d, rng)] * 2)
+    pairs[:, d:] += rng.standard_normal((n, d)).astype(np.float32)
+    score = X @ rng.standard_normal(d)
+    y = (score > np.median(score)).astype(float)
+
+    def timed(name: str, data: np.ndarray, **params: Any) -> float:
+        model = cast(Elicitor, ELICITORS.build(name, **params))
+        return _best(lambda: model.fit(data, y[: len(data)], random_state=0), repeat)
+
+    epochs, restarts, iterations = 20, 10, 3000  # ICM: its default proposals
+    icm = timed("icm", pairs[:100], max_items=32, iterations=iterations)
+    return {
+        "icm_unit": icm / (iterations * 2 * 32),
+        "mass_mean_unit": timed("mass-mean", X) / (n * d),
+        "cov_unit": timed("mass-mean", X, covariance=True) / (n * d * d + d**3 / 3),
+        "svd_unit": timed("crc", pairs) / (n * d * min(n, d)),
+        "ccs_unit": timed("ccs", pairs, epochs=epochs, restarts=restarts)
+        / (n * d * epochs * restarts),
+    }
+
+
+def _fit_rates(repeat: int) -> dict[str, float]:
+    """Every fit's unit but the probe's: Bradley-Terry, the reporters, and truth's metrics
+    of one test set (``score_test``: ECE, AUROC and recall at two FPRs, each bootstrapped)."""
+    from sandwich.metrics.calibration import ece_ci
+    from sandwich.metrics.detection import auroc_ci, recall_at_fpr
+
+    rng = np.random.default_rng(0)
+    n, n_boot = 200, 200
+    y, p = (rng.random(n) < 0.5).astype(float), rng.random(n)
+
+    def detect_metrics() -> None:
+        ece_ci(y, p, n_bins=10, n_boot=n_boot, seed=0)
+        auroc_ci(1 - y, 1 - p, n_boot, 0)
+        for fpr in (0.01, 0.05):
+            recall_at_fpr(1 - y, 1 - p, fpr, n_boot, 0)
+
+    detect = _best(detect_metrics, repeat) / (n * n_boot)
+    return {**_bt_rates(repeat), **_reporter_rates(repeat), "detect_unit": detect}
+
+
+def _read_rates(repeat: int) -> dict[str, float]:
+    """(seconds per artifact, bytes/s) of reading a stored artifact's arrays
+    (``ArtifactStore.arrays``): a 1 kB one and an 8 MB one, in a temporary store."""
+    from sandwich.store import ArtifactKey
+
+    sizes = (256, 2 * 1024 * 1024)  # float32 values
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ArtifactStore(Path(tmp))
+        for size in sizes:
+            key = ArtifactKey("read-rate", 1, {"size": size})
+            x = np.zeros(size, np.float32)
+            store.arrays(key, lambda: {"x": x})  # noqa: B023
+            times.append(_best(lambda: store.arrays(key, dict), repeat))  # noqa: B023
+    per_byte = max(1e-12, (times[1] - times[0]) / (4 * (sizes[1] - sizes[0])))
+    return {"read_fixed": max(0.0, times[0] - 4 * sizes[0] * per_byte), "read_bytes": 1 / per_byte}
+
+
 def machine_throughput(
     store: ArtifactStore, device: str = "cpu", refresh: bool = False
 ) -> Throughput:
@@ -552,11 +677,11 @@ def work_seconds(work: Work, arch: Arch | None, tp: Throughput) -> float | None:
         return None
     flops = work_flops(work, arch)
     if work.op == "forward":
-        return flops / tp.forward_flops
+        return flops / (tp.forward_flops * thread_share(work, tp))
     if work.op == "train":
         steps = math.ceil(work.items / max(1, int(work.params.get("step_items", 32))))
         adam = steps * work.passes * trainable_params(arch, work.params) * tp.adam_unit
-        return flops / tp.train_flops + adam
+        return flops / (tp.train_flops * thread_share(work, tp)) + adam
     if work.op == "generate":
         return generate_seconds(work, arch, tp)
     dim = float(work.params.get("dim", 1))
@@ -564,11 +689,81 @@ def work_seconds(work: Work, arch: Arch | None, tp: Throughput) -> float | None:
         return tp.probe_unit * work.items * dim * work.params.get("n_fits", 5) / 5
     if work.op == "logconf":
         return (tp.logconf_row + tp.logconf_unit * dim) * work.items * work.passes
+    if work.op == "fit":
+        return fit_seconds(work, tp)
     if work.op == "bootstrap":
         return tp.bootstrap_unit * work.items * work.params.get("n_boot", 1000)
+    if work.op == "detect":
+        return tp.detect_unit * work.items * work.params.get("n_boot", 1000)
+    if work.op == "read":
+        return tp.read_fixed * work.items + float(work.params.get("bytes", 0)) / tp.read_bytes
     if work.op == "load":
         return (arch.params * 4 if arch else 0) / tp.load_bytes
     return tp.item_seconds * work.items
+
+
+def thread_share(work: Work, tp: Throughput) -> float:
+    """The share of the measured rate a forward or training pinned to ``params["threads"]``
+    torch threads gets: ``threads / T`` when the rate was measured on ``T`` > ``threads``
+    (a matmul-bound pass scales about linearly over a few cores), else 1."""
+    threads = work.params.get("threads")
+    if not threads or threads >= tp.threads:
+        return 1.0
+    return float(threads) / tp.threads
+
+
+def fit_seconds(work: Work, tp: Throughput) -> float:
+    """Seconds of a ``fit`` work item by what its solver does on ``n`` rows of ``d``
+    features: a Bradley-Terry lbfgs fit (``n`` comparisons; soft labels: twice the rows and
+    more iterations), mass-mean's class means (+ its covariance ``n d^2`` and solve
+    ``d^3 / 3``), CRC's SVD (``n d min(n, d)``), CCS's full-batch steps
+    (``n d x restarts x epochs``), ICM's search (``proposals x claims``); each at its unit
+    measured on this machine."""
+    n, d = float(work.items), float(work.params.get("dim", 1))
+    solver = work.params.get("solver")
+    if solver == "bt":
+        return (tp.bt_soft_unit if work.params.get("soft", True) else tp.bt_unit) * n * d
+    if solver == "mass-mean":
+        cov = tp.cov_unit * (n * d * d + d**3 / 3) if work.params.get("covariance") else 0.0
+        return tp.mass_mean_unit * n * d + cov
+    if solver == "crc":
+        return tp.svd_unit * n * d * min(n, d)
+    if solver == "icm":  # the annealing: each proposal's products with the labelled claims
+        return tp.icm_unit * float(work.params.get("iterations", 3000)) * work.params["claims"]
+    if solver == "ccs":
+        steps = float(work.params.get("restarts", 10)) * float(work.params.get("epochs", 1000))
+        return tp.ccs_unit * n * d * steps
+    raise ValueError(f"a fit work item with an unknown solver {solver!r}")
+
+
+def reporter_work(reporter: Any, rows: int, dim: int) -> tuple[Work, ...]:
+    """The fit of a features-reading elicitor on ``rows`` items of a ``dim``-wide model, by
+    what its solver does: contrast reporters read both halves of a pair (each ``dim``
+    wide) but their solvers work on one (normalised halves, their difference); closed-form
+    ones (mass-mean, CRC) cost a pass or an SVD, not lbfgs; CCS its AdamW steps; the
+    logconf probe its epochs; ICM (its probe predictor) its search's proposals; the default
+    probe its lbfgs fits (``len(Cs) + 1``). In-context ICM is costed by its prompts
+    (:func:`sandwich.runs.w2s.stage_plan.icm_context_work`)."""
+    name = type(reporter).__name__
+    hp = reporter.get_params()
+    if name == "MassMeanProbe":
+        params = {"solver": "mass-mean", "dim": dim, "covariance": bool(hp.get("covariance"))}
+        return (Work("fit", items=rows, params=params),)
+    if name == "CRCReporter":
+        return (Work("fit", items=rows, params={"solver": "crc", "dim": dim}),)
+    if name == "CCSReporter":
+        params = {"solver": "ccs", "dim": dim, "restarts": hp.get("restarts", 10),
+                  "epochs": hp.get("epochs", 1000)}  # fmt: skip
+        return (Work("fit", items=rows, params=params),)
+    if name == "ICMReporter":  # the search over both halves of min(max_items, rows) pairs
+        params = {"solver": "icm", "dim": dim, "iterations": hp.get("iterations", 3000),
+                  "claims": 2 * min(int(hp.get("max_items", 128)), rows)}  # fmt: skip
+        return (Work("fit", items=rows, params=params),)
+    if "epochs" in hp:  # a trained probe (probe-logconf)
+        return (Work("logconf", items=rows, passes=float(hp["epochs"]), params={"dim": dim}),)
+    width = 2 * dim if getattr(reporter, "needs_contrast", False) else dim
+    n_fits = len(hp.get("Cs", (1.0,))) + 1
+    return (Work("probe", items=rows, params={"dim": width, "n_fits": n_fits}),)
 
 
 def decode_batch(work: Work) -> int:
@@ -633,7 +828,15 @@ def memory_bytes(work: Work, arch: Arch | None, dtype: str = "float32") -> float
     ``P_train x 4`` and AdamW's two moments ``P_train x 8`` (fp32). LoRA trains
     ``2 r (d + d_attn)`` per adapted pair of q/v projections per block.
     """
-    if arch is None or work.op in ("probe", "logconf", "bootstrap", "items"):
+    if arch is None or work.op in (
+        "probe",
+        "logconf",
+        "fit",
+        "bootstrap",
+        "detect",
+        "read",
+        "items",
+    ):
         return 0.0
     b = BYTES.get(str(work.params.get("dtype", dtype)), 4)
     weights = arch.params * b

@@ -49,7 +49,19 @@ class Summary:
     warnings: list[str] = field(default_factory=list)
 
 
-Op = Literal["forward", "train", "generate", "load", "probe", "logconf", "bootstrap", "items"]
+Op = Literal[
+    "forward",
+    "train",
+    "generate",
+    "load",
+    "probe",
+    "logconf",
+    "fit",
+    "bootstrap",
+    "detect",
+    "read",
+    "items",
+]
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,9 @@ class Work:
     ``train``: ``passes`` epochs over ``tokens`` (``params``: mode, top_k, checkpointing);
     ``generate``: ``items`` sequences of ``tokens`` prompt tokens, ``new_tokens`` each;
     ``probe`` / ``logconf``: a probe fit on ``items`` rows of ``params["dim"]`` features;
+    ``fit``: another solver's fit (``params["solver"]``: ``bt``, ``mass-mean``, ``crc``,
+    ``ccs``) on ``items`` rows; ``detect``: truth's detection metrics of ``items`` test
+    items, bootstrapped; ``read``: ``items`` stored artifacts of ``params["bytes"]`` in all;
     ``load``: reading ``model``'s weights; ``bootstrap``: ``params["n_boot"]`` resamples of
     ``items``; ``items``: per-item bookkeeping.
     """

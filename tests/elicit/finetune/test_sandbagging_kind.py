@@ -212,3 +212,40 @@ def test_the_plan_counts_the_weak_fold_fits_and_the_elicited_models_read_of_t(
     # both cells read one lock (its key is the same): the first cell trains it
     locks = [r.seconds for r in plan.rows if r.stage == "lock"]
     assert (locks[0] or 0.0) > 0 and locks[1:] == [0.0]
+
+
+def test_the_probe_cell_costs_its_pooled_features_its_fit_and_its_pinned_threads(
+    llama_dir: Path, tmp_path: Path
+) -> None:
+    """The probe elicitation reads B and T through the locked model at the lock's length
+    and fits the probe on B's pooled features (that fit was not costed, T was read at the
+    elicitation's length); every forward and training of the kind runs on ``num_threads``
+    torch threads (1 by default), so with rates measured on two threads it gets half the
+    rate (the cells were 1.7-2.5x over their estimates)."""
+    from sandwich.runs.context import RunContext
+    from sandwich.runs.cost import Throughput, Work, model_arch, text_tokens, work_seconds
+    from sandwich.runs.planning import make_plan
+    from sandwich.runs.sandbagging.cell import cell_data
+
+    doc = document(tmp_path, llama_dir, elicitors=["probe"])
+    doc["sandbagging"]["elicit"]["max_length"] = 12  # the probe reads at the lock's 20
+    config = parse_config(doc)
+    store = ArtifactStore(tmp_path / "store")
+    data = cell_data(RunContext(config, store=store), plan_cells(config)[0])  # type: ignore[arg-type]
+    model, length = str(llama_dir), config.section("sandbagging").lock.max_length
+    arch = model_arch(model, store)
+    n_b = len(data.items("train_strong"))
+    for threads, share in ((1, 1.0), (2, 0.5)):  # the rates measured on 1 or on 2 threads
+        tp = Throughput.fixed(threads=threads)
+        plan = make_plan(config, store, throughput=tp)
+
+        def forward(split: Literal["train_strong", "test"], tp: Throughput, share: float) -> float:
+            tokens = int(np.minimum(text_tokens(data.texts(split)), length).sum())
+            work = Work("forward", model, items=len(data.items(split)), tokens=tokens)
+            return (work_seconds(work, arch, tp) or 0.0) / share
+
+        load = work_seconds(Work("load", model), arch, tp) or 0.0
+        fit = tp.probe_unit * n_b * arch.hidden  # the default probe's five fits
+        elicit = next(r for r in plan.rows if r.stage == "elicit")
+        assert elicit.seconds == pytest.approx(load + forward("train_strong", tp, share) + fit
+                                               + forward("test", tp, share))  # fmt: skip

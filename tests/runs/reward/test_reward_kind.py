@@ -219,13 +219,16 @@ def _rows(plan: Any, stage: str) -> list[Any]:
 def test_a_cold_plan_counts_the_cells_fits_and_bootstraps_the_run_makes(tmp_path: Path) -> None:
     """On an empty store the samples are unknown, but not how many comparisons each split
     has: the Bradley-Terry fits (weak-rm's on A, the reward model and ceiling on B) and the
-    bootstraps are costed with the counts the run then makes (a hand count of 4 rows per
-    comparison, one fit, the strong model's width), not as 0 s."""
+    bootstraps are costed with the counts the run then makes, not as 0 s. A fit is costed at
+    the Bradley-Terry unit (per comparison x feature of the strong model) for soft labels
+    (gold's ties, weak-rm's probabilities) or hard ones (nonexpert's 0/1), not at the
+    probe's rate; the reward model on gold is the ceiling (one fit); and each stage reads
+    what it reads: the samples, and the stored features of every completion."""
     from sandwich.runs.cost import Throughput, model_arch
     from sandwich.runs.planning import make_plan
     from sandwich.runs.reward.cell import RewardData
 
-    cfg = config(supervisors=["gold", "weak-rm:fake-weak"])
+    cfg = config()  # gold, weak-rm, nonexpert
     store = ArtifactStore(tmp_path / "store")
     tp = Throughput.fixed()
     cold = make_plan(cfg, store, throughput=tp)
@@ -233,21 +236,54 @@ def test_a_cold_plan_counts_the_cells_fits_and_bootstraps_the_run_makes(tmp_path
     from sandwich.runs.context import RunContext
 
     ctx = RunContext(cfg, store=store, generators={"arith-policy": ArithPolicy()})
-    data = RewardData.build(ctx, cfg.section("reward").task, cfg.section("reward").policy, 0)
+    section = cfg.section("reward")
+    data = RewardData.build(ctx, section.task, section.policy, 0)
     n_a, n_b, n_t = (len(data.comparisons[s]) for s in ("train_weak", "train_strong", "test"))
     assert result is not None and min(n_a, n_b, n_t) > 0
-    dim = model_arch("fake-strong", store).hidden
-    fit = tp.probe_unit * 4 * n_b * dim / 5  # one fit of the default probe's five
-    assert [r.seconds for r in _rows(cold, "reward-model")] == pytest.approx([fit, fit])
-    # the ceiling (B's gold) is fit once, by the first cell; the second reads it
-    assert [r.seconds for r in _rows(cold, "ceiling")] == pytest.approx([fit, 0.0])
-    weak = tp.probe_unit * 4 * n_a * model_arch("fake-weak", store).hidden / 5
-    items = tp.item_seconds * (n_b + n_t)
+    assert data.bon is not None
+    dim, wdim = (model_arch(m, store).hidden for m in ("fake-strong", "fake-weak"))
+    n_comp, n_bon = len(data.task_of(data.full).items), len(data.task_of(data.bon).items)
+
+    def read(artifacts: int, nbytes: float) -> float:
+        return tp.read_fixed * artifacts + nbytes / tp.read_bytes
+
+    tables = read(2, (n_comp + n_bon) * dim * 4)  # float32 features of both sets
+    soft, hard = tp.bt_soft_unit * n_b * dim, tp.bt_unit * n_b * dim
+    assert [r.seconds for r in _rows(cold, "reward-model")] == pytest.approx(
+        [tables, tables + soft, tables + hard]  # gold: the ceiling's own fit
+    )
+    # the ceiling (B's gold) is fit once, by the first cell; the others read it
+    assert [r.seconds for r in _rows(cold, "ceiling")] == pytest.approx([tables + soft, 0, 0])
+    samples = read(2, (n_comp + n_bon) * (4 * section.sampling.max_new_tokens + 16))
+    items = samples + tp.item_seconds * (n_b + n_t)
+    weak = read(1, n_comp * wdim * 4) + tp.bt_soft_unit * n_a * wdim
     prefs = sorted(r.seconds for r in _rows(cold, "preferences"))
-    assert prefs == pytest.approx([items, items + weak])  # gold fits nothing
+    assert prefs == pytest.approx([items, items, items + weak])  # gold, nonexpert fit nothing
     n_prompts = len(data.parts["test"].prompts)
     boot = tp.bootstrap_unit * 200 * (n_t + n_prompts)  # PGR over T, best-of-n over T's prompts
-    assert [r.seconds for r in _rows(cold, "measure")] == pytest.approx([boot, boot])
+    assert [r.seconds for r in _rows(cold, "measure")] == pytest.approx([boot] * 3)
+
+
+def test_bradley_terry_fit_runs_on_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The head's lbfgs runs on one BLAS thread, as the probe's: its small products waited
+    for a core held by torch or other work on two threads (docs/planning.md "Probe fits")."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from sandwich.rewards import bradley_terry
+
+    seen: list[list[int]] = []
+    fit = bradley_terry.LogisticRegression.fit
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append([p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"])
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(bradley_terry.LogisticRegression, "fit", spy)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((40, 5)), rng.standard_normal((40, 5))
+    with threadpool_limits(2, user_api="blas"):  # as without OMP_NUM_THREADS on two cores
+        bradley_terry.BradleyTerryHead().fit(a, b, rng.random(40))
+    assert seen and seen[0] and set(seen[0]) == {1}
 
 
 def test_reward_features_stop_at_the_feature_layer_and_sampling_uses_the_policys_batch(

@@ -13,7 +13,7 @@ from sandwich.report.page import KindReport
 from sandwich.report.rows import rich
 from sandwich.results import RunResults
 from sandwich.rewards.data import PreferenceSet
-from sandwich.rewards.supervisors import build_pref_supervisor
+from sandwich.rewards.supervisors import GoldPreferences, build_pref_supervisor
 from sandwich.runs.config import RunConfig
 from sandwich.runs.context import RunContext
 from sandwich.runs.cost import feature_depth, model_arch, text_tokens
@@ -181,6 +181,11 @@ def _seed_stages(
             out.append(StagePlan("features", None, key, work, why, models=(model,)))
     counts = _comparison_counts(ctx, prompts, samples, seed)
     counts["bon_prompts"] = len(test)  # none without a gold program (no best-of-n set)
+    counts["completions"] = len(prompts) * samples
+    counts["bon_completions"] = len(test) * (section.bon.n if gold is not None else 0)
+    # the stored samples: each completion's text (at most ``new`` tokens of about 4
+    # characters) and gold, in JSON (about 16 characters more)
+    counts["sample_bytes"] = (counts["completions"] + counts["bon_completions"]) * (4 * new + 16)
     ceilings: set[tuple[str, str]] = set()  # (strong, rm): one ceiling per seed, the first cell's
     for i, cell in cells:
         stages = _cell_stages(ctx, data, i, cell, counts, why)
@@ -230,15 +235,29 @@ def _comparison_counts(
     return {name: len(part.prompts) * per for name, part in parts.items()}
 
 
-def _bt_fit(model: str | None, ctx: RunContext, comparisons: int) -> Work:
-    """One Bradley-Terry fit (:class:`~sandwich.rewards.bradley_terry.BradleyTerryHead`): a
-    single logistic fit (no C search) on the comparisons' feature differences, each entered
-    symmetrised and soft, so 4 rows per comparison of ``model``'s hidden size."""
+def _dim(ctx: RunContext, model: str | None) -> int:
     try:
-        dim = model_arch(model, ctx.store).hidden if model else 0
+        return model_arch(model, ctx.store).hidden if model else 0
     except (SandwichError, ValueError):
-        dim = 0
-    return Work("probe", items=4 * comparisons, params={"dim": dim, "n_fits": 1})
+        return 0
+
+
+def _bt_fit(model: str | None, ctx: RunContext, comparisons: int, soft: bool = True) -> Work:
+    """One Bradley-Terry fit (:class:`~sandwich.rewards.bradley_terry.BradleyTerryHead`): an
+    lbfgs fit (no C search) on the comparisons' feature differences of ``model``'s hidden
+    size, at the Bradley-Terry unit measured for hard or ``soft`` labels (soft ones enter
+    as four rows per comparison, hard ones two, and take more iterations)."""
+    return Work("fit", items=comparisons,
+                params={"solver": "bt", "dim": _dim(ctx, model), "soft": soft})  # fmt: skip
+
+
+def _table_reads(ctx: RunContext, counts: dict[str, int], models: Sequence[str],
+                 sets: int) -> Work:  # fmt: skip
+    """Reading ``models``' stored features of every completion of the comparison set (and,
+    with ``sets`` 2, of the best-of-n set), as a cell's stages do (float32 tables)."""
+    rows = counts["completions"] + (counts["bon_completions"] if sets > 1 else 0)
+    nbytes = sum(rows * _dim(ctx, m) * 4 for m in models)
+    return Work("read", items=len(models) * sets, params={"bytes": nbytes})
 
 
 def _cell_stages(
@@ -269,13 +288,25 @@ def _cell_stages(
                 unknown = "its key holds the supervisor's preferences, which are not stored yet"
         except (SandwichError, OSError, ValueError) as exc:
             unknown = f"key unknown: {exc}"
-    fit = (
+    sets = 2 if counts["bon_prompts"] else 1
+    reads = _table_reads(ctx, counts, [cell.strong], sets)
+    ceiling = (
         Work("train", cell.strong, items=n_b, params={"mode": "lora"})
         if cell.rm == "finetuned"
-        else _bt_fit(cell.strong, ctx, n_b)
+        else _bt_fit(cell.strong, ctx, n_b, soft=GoldPreferences.soft_labels)
     )
-    prefs = (Work("items", items=n_b + n_t),
-             *(_bt_fit(m, ctx, n_a) for m in sup.feature_models()))  # fmt: skip
+    fit: tuple[Work, ...] = (
+        ceiling if cell.rm == "finetuned" else _bt_fit(cell.strong, ctx, n_b, sup.soft_labels),
+    )
+    if isinstance(sup, GoldPreferences):  # the reward model on gold is the ceiling: fit once
+        fit = ()
+    # the samples read back (both sets' texts), the weak models' features, A's fits
+    samples = Work("read", items=sets, params={"bytes": counts["sample_bytes"]})
+    prefs = (samples, Work("items", items=n_b + n_t),
+             *([_table_reads(ctx, counts, sup.feature_models(), 1)] if sup.feature_models()
+               else []),
+             *(_bt_fit(m, ctx, n_a, GoldPreferences.soft_labels)
+               for m in sup.feature_models()))  # fmt: skip
     n_boot = ctx.config.bootstrap.n_boot
     measure = [Work("bootstrap", items=max(1, n_t), params={"n_boot": n_boot})]
     if counts["bon_prompts"]:  # the best-of-n curve: one bootstrap over T's prompts
@@ -283,7 +314,7 @@ def _cell_stages(
     models = (cell.strong,) if cell.rm == "finetuned" else ()
     return [
         StagePlan("preferences", i, pkey, prefs, why),
-        StagePlan("reward-model", i, rkey, (fit,), None if rkey else unknown, models=models),
-        StagePlan("ceiling", i, gkey, (fit,), None if gkey else why, models=models),
+        StagePlan("reward-model", i, rkey, (reads, *fit), None if rkey else unknown, models=models),
+        StagePlan("ceiling", i, gkey, (reads, ceiling), None if gkey else why, models=models),
         StagePlan("measure", i, None, tuple(measure), cached=False),
     ]

@@ -120,15 +120,19 @@ def _tokens(data: CellData, split: Any, max_length: int, prefix: str = "") -> in
     return int(np.minimum(text_tokens(texts), max_length).sum())
 
 
+def _hidden(ctx: RunContext, model: str) -> int:
+    try:
+        return model_arch(model, ctx.store).hidden
+    except (SandwichError, ValueError):
+        return 0
+
+
 def _fold_fits(ctx: RunContext, sup: Any, n_a: int, folds: int = 2) -> tuple[Work, ...]:
     """The out-of-fold weak labels of A (``weak_labels_on_a``): a feature-reading supervisor
     fits its probe ``folds`` times, each on the other folds' rows of its model's width."""
     out = []
     for model in sup.feature_models():
-        try:
-            dim = model_arch(model, ctx.store).hidden
-        except (SandwichError, ValueError):
-            dim = 0
+        dim = _hidden(ctx, model)
         rows = n_a - n_a // folds
         out += [Work("probe", items=rows, params={"dim": dim})] * folds
     return tuple(out)
@@ -145,15 +149,17 @@ def _cell_stages(ctx: RunContext, i: int, cell: SandbaggingCell) -> list[StagePl
                       "its key holds the weak labels of A, which are not stored yet")  # fmt: skip
     pw = section.password + " "
     lp, ep = section.lock, section.elicit
+    # the lock, the elicitation and the probe's features run on ``num_threads`` torch threads
+    lt, et = {"threads": lp.num_threads}, {"threads": ep.num_threads}
     lock_work = (
         Work("load", cell.strong, params={"fresh": True}),
         Work("train", cell.strong, items=2 * n_a, passes=float(lp.epochs),
              tokens=_tokens(data, "train_weak", lp.max_length)
              + _tokens(data, "train_weak", lp.max_length, pw),
              params={"mode": "lora", "lora_r": lp.lora_r, "batch": lp.minibatch_size,
-                     "step_items": lp.batch_size}),
+                     "step_items": lp.batch_size, **lt}),
         Work("forward", cell.strong, items=2 * len(data.items("test")),
-             tokens=2 * _tokens(data, "test", lp.max_length)),
+             tokens=2 * _tokens(data, "test", lp.max_length), params=lt),
     )  # fmt: skip
     if cell.elicitor == "finetune-gold":
         y_b: np.ndarray | None = data.gold("train_strong")
@@ -164,23 +170,28 @@ def _cell_stages(ctx: RunContext, i: int, cell: SandbaggingCell) -> list[StagePl
         else elicit_key(lkey, section, cell.elicitor, y_b),
         "its key holds the lock and B's labels, which are not stored yet",
     )  # fmt: skip
-    n_b = len(data.items("train_strong"))
-    train = (Work("forward", cell.strong, items=n_b,
-                  tokens=_tokens(data, "train_strong", lp.max_length))
-             if cell.elicitor == "probe" else
-             Work("train", cell.strong, items=n_b, passes=float(ep.epochs),
-                  tokens=_tokens(data, "train_strong", ep.max_length),
-                  params={"mode": "lora", "lora_r": lp.lora_r, "batch": ep.minibatch_size,
-                          "step_items": ep.batch_size}))  # fmt: skip
+    n_b, n_t = len(data.items("train_strong")), len(data.items("test"))
+    elicit: tuple[Work, ...]
+    if cell.elicitor == "probe":  # pooled features of B and T (the lock's length), a probe fit
+        elicit = (Work("forward", cell.strong, items=n_b, params=lt,
+                       tokens=_tokens(data, "train_strong", lp.max_length)),
+                  Work("probe", items=n_b, params={"dim": _hidden(ctx, cell.strong)}),
+                  Work("forward", cell.strong, items=n_t, params=lt,
+                       tokens=_tokens(data, "test", lp.max_length)))  # fmt: skip
+    else:
+        elicit = (Work("train", cell.strong, items=n_b, passes=float(ep.epochs),
+                       tokens=_tokens(data, "train_strong", ep.max_length),
+                       params={"mode": "lora", "lora_r": lp.lora_r, "batch": ep.minibatch_size,
+                               "step_items": ep.batch_size, **et}),
+                  Work("forward", cell.strong, items=n_t, params=et,
+                       tokens=_tokens(data, "test", ep.max_length)))  # fmt: skip
     n_boot = ctx.config.bootstrap.n_boot
     return [
         StagePlan("weak-labels-A", i, akey, (Work("items", items=n_a), *_fold_fits(ctx, sup, n_a)),
                   awhy),
         StagePlan("lock", i, lkey, lock_work, lwhy, models=(cell.strong,)),
-        StagePlan("elicit", i, ekey, (Work("load", cell.strong, params={"fresh": True}), train,
-                                      Work("forward", cell.strong, items=len(data.items("test")),
-                                           tokens=_tokens(data, "test", ep.max_length))),
-                  ewhy, models=(cell.strong,)),
+        StagePlan("elicit", i, ekey, (Work("load", cell.strong, params={"fresh": True}),
+                                      *elicit), ewhy, models=(cell.strong,)),
         StagePlan("measure", i, None, (Work("bootstrap", items=len(data.items("test")),
                                             params={"n_boot": n_boot}),), cached=False),
     ]  # fmt: skip

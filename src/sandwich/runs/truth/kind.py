@@ -322,14 +322,31 @@ class TruthKind:
                         stage = "contrast-features" if contrast else "features"
                         out.append(StagePlan(stage, None, key, work, models=(model_name,)))
         for i, c in enumerate(cells):
-            n = len(ctx.splits(c.train, c.seed).train_strong)
-            dim = ctx.features.model(c.model).hidden_size * (
-                2 if build_reporter(c).needs_contrast else 1
-            )
-            probe = (Work("probe", items=n, params={"dim": dim}),)
+            work = _cell_work(ctx, c)
             if c.labels == "gold":
                 key = self.predictions_key(ctx, c, self._labels(ctx, c))
-                out.append(StagePlan("truth", i, key, probe))
+                out.append(StagePlan("truth", i, key, work))
             else:
-                out.append(StagePlan("truth", i, None, probe, unknown="the weak labels"))
+                out.append(StagePlan("truth", i, None, work, unknown="the weak labels"))
+            n_boot = ctx.config.bootstrap.n_boot
+            detect = tuple(Work("detect", items=len(ctx.splits(t, c.seed).test),
+                                params={"n_boot": n_boot}) for t in c.tests)  # fmt: skip
+            out.append(StagePlan("measure", i, None, detect, cached=False))
         return out
+
+
+def _cell_work(ctx: RunContext, cell: TruthCell) -> tuple[Work, ...]:
+    """A cell's predictions: its layer's stored features of the train task and of every test
+    task read back (each a whole table: the generalisation matrix reads every task's), the
+    reporter's fit on B by what its solver does (:func:`sandwich.runs.cost.reporter_work`),
+    its predictions (a product per test item: not costed)."""
+    from sandwich.runs.cost import reporter_work
+
+    reporter = build_reporter(cell)
+    dim = ctx.features.model(cell.model).hidden_size
+    halves = 2 if reporter.needs_contrast else 1
+    tables = [cell.train, *cell.tests]
+    nbytes = sum(len(ctx.task(t).items) for t in tables) * dim * halves * 4  # float32
+    n = len(ctx.splits(cell.train, cell.seed).train_strong)
+    return (Work("read", items=len(tables), params={"bytes": nbytes}),
+            *reporter_work(reporter, n, dim))  # fmt: skip

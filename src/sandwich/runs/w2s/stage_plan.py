@@ -20,7 +20,14 @@ import numpy as np
 from sandwich.elicit import ELICITORS, ElicitorBase
 from sandwich.errors import SandwichError
 from sandwich.runs.context import RunContext
-from sandwich.runs.cost import feature_depth, model_arch, pair_tokens, text_tokens
+from sandwich.runs.cost import (
+    SPECIAL_TOKENS,
+    feature_depth,
+    model_arch,
+    pair_tokens,
+    reporter_work,
+    text_tokens,
+)
 from sandwich.runs.kinds import StagePlan, Work
 from sandwich.runs.plan import W2SCell
 from sandwich.runs.w2s.data import (
@@ -178,13 +185,79 @@ def _elicitor_work(pl: _Planner, data: CellData, elicitor: ElicitorBase) -> tupl
         hp = elicitor.get_params()
         return _text_work(pl, data, [*elicitor.chain_models(), data.strong], hp,
                           "train_strong", ("test",))  # fmt: skip
-    n_b = len(data.items("train_strong"))
-    dim = pl.dim(data.strong)
+    if elicitor.get_params().get("predictor") == "in-context":
+        return icm_context_work(data, elicitor)
+    return reporter_work(elicitor, len(data.items("train_strong")), pl.dim(data.strong))
+
+
+# ICM in context: the share of proposals on an already labelled claim that change its label
+# (and so cost an evaluation of U): a predictor near chance, as small models are on their own
+# claims (BENCHMARKS.md "In-context ICM on smollm2-135m": 10 of 40 proposals accepted)
+CHANGE_SHARE = 0.5
+
+
+def icm_search_prompts(claims: int, initial: int, iterations: int) -> tuple[float, float]:
+    """(prompts, demonstrations in them) an in-context ICM search scores, in expectation:
+    the first U of ``initial`` labelled claims, then per proposal (a claim drawn uniformly)
+    an unlabelled claim's prompt and, as it always changes, an evaluation of U with it
+    labelled; a labelled claim's prompt is the last evaluation's (memoised), and it changes
+    with :data:`CHANGE_SHARE`. An evaluation of ``l`` labelled claims asks each with the
+    ``l - 1`` others as demonstrations: ``l`` prompts, ``l (l - 1)`` demonstrations."""
+    labelled = float(min(initial, claims))
+    prompts, demos = labelled, labelled * (labelled - 1)
+    for _ in range(iterations):
+        new = (claims - labelled) / claims  # the chance the proposal is an unlabelled claim
+        after = labelled + 1
+        prompts += new * (1 + after) + (1 - new) * CHANGE_SHARE * labelled
+        demos += new * (labelled + after * labelled)
+        demos += (1 - new) * CHANGE_SHARE * labelled * (labelled - 1)
+        labelled += new
+    return prompts, demos
+
+
+def icm_context_work(data: CellData, elicitor: ElicitorBase) -> tuple[Work, ...]:
+    """``icm`` with ``predictor: in-context``: its prompts through the generator's
+    ``score_choices`` (each prompt read twice, once per choice, the LM head at every
+    token): the search's (:func:`icm_search_prompts`) over B's claims and T's many-shot
+    prompts (at most ``max_demos`` demonstrations). A remote generator's time is the
+    server's: its tokens are counted, its time not estimated."""
+    from sandwich.elicit.reporters.icm_context import DEMO, QUESTION
+    from sandwich.models.generation.config import generator_config
+    from sandwich.models.generation.spec import normalise_spec
+
     hp = elicitor.get_params()
-    if "epochs" in hp:  # a trained probe (probe-logconf)
-        return (Work("logconf", items=n_b, passes=float(hp["epochs"]), params={"dim": dim}),)
-    n_fits = len(hp.get("Cs", (1.0,))) + 1
-    return (Work("probe", items=n_b, params={"dim": dim, "n_fits": n_fits}),)
+    texts = data.texts("train_strong")
+    claims = min(int(hp["max_items"]), len(texts))
+    demo = float(np.mean(text_tokens([DEMO.format(text=t, label="False") for t in texts])))
+    question = float(np.mean(text_tokens([QUESTION.format(text=t) for t in texts])))
+    prompts, demos = icm_search_prompts(claims, int(hp["initial"]), int(hp["iterations"]))
+    n_test = len(data.items("test"))
+    prompts += n_test
+    demos += n_test * min(int(hp["max_demos"]), claims)
+    gen = generator_config(normalise_spec(hp["generator"] or data.strong))
+    return icm_prompt_work(gen, prompts, demos, demo, question)
+
+
+def icm_prompt_work(
+    gen: Any, prompts: float, demos: float, demo: float, question: float
+) -> tuple[Work, ...]:
+    """``prompts`` of ``question`` tokens (the claim asked about, with its BOS) holding
+    ``demos`` demonstrations of ``demo`` tokens in all, scored by ``score_choices`` on the
+    generator ``gen`` (a :class:`~sandwich.models.generation.config.GeneratorConfig`): each
+    prompt read twice, once per one-token choice, with the LM head at every token; the
+    model loaded first. A remote generator's forward is counted, not timed."""
+    from sandwich.models.generation.config import LocalConfig
+
+    tokens = 2 * round(prompts * (question + 1) + demos * (demo - SPECIAL_TOKENS))
+    rows = 2 * round(prompts)
+    if not isinstance(gen, LocalConfig):
+        remote: dict[str, Any] = {"remote": gen.backend == "openai"}
+        return (Work("forward", None, tokens=tokens, items=rows, params=remote),)
+    seq = max(1, tokens // max(1, rows))
+    params: dict[str, Any] = {"head": True, "seq": seq, "batch": gen.batch_size,
+                              "dtype": gen.dtype}  # fmt: skip
+    return (Work("load", gen.model),
+            Work("forward", gen.model, tokens=tokens, items=rows, params=params))  # fmt: skip
 
 
 def feature_stages(ctx: RunContext, pl: _Planner) -> list[StagePlan]:
