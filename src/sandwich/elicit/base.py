@@ -87,6 +87,9 @@ class ElicitorBase(Configurable, ABC):
     inputs: ClassVar[Inputs]
     # reads CellInputs.contrast_features (the run extracts them only when some elicitor does)
     needs_contrast: ClassVar[bool] = False
+    # what its fit does, for the planner's cost (runs.cost.reporter_work): "probe" (lbfgs
+    # fits), "logconf" (trained epochs), "mass-mean", "crc" (an SVD), "ccs", "icm"
+    solver: ClassVar[str] = "probe"
     # P(true) on T of each link of a bootstrapping chain, set by fitting (none by default)
     link_predictions_: Sequence[np.ndarray] = ()
 

@@ -48,7 +48,7 @@ vs 0.81 gold accuracy, 800 items, 64 dims, 25% flips).
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -146,6 +146,8 @@ class LogConfProbe(Elicitor):
     generator seeded with it; torch's global RNG and thread settings are left
     untouched).
     """
+
+    solver: ClassVar[str] = "logconf"
 
     class Params(Strict):
         aux_weight: float = Field(

@@ -32,13 +32,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from sandwich.errors import SandwichError
 from sandwich.runs.kinds import Work
 from sandwich.store import ArtifactStore
+
+if TYPE_CHECKING:
+    from sandwich.elicit.base import ElicitorBase
 
 THROUGHPUT_VERSION = 6
 
@@ -736,7 +739,7 @@ def fit_seconds(work: Work, tp: Throughput) -> float:
     raise ValueError(f"a fit work item with an unknown solver {solver!r}")
 
 
-def reporter_work(reporter: Any, rows: int, dim: int) -> tuple[Work, ...]:
+def reporter_work(reporter: ElicitorBase, rows: int, dim: int) -> tuple[Work, ...]:
     """The fit of a features-reading elicitor on ``rows`` items of a ``dim``-wide model, by
     what its solver does: contrast reporters read both halves of a pair (each ``dim``
     wide) but their solvers work on one (normalised halves, their difference); closed-form
@@ -744,24 +747,21 @@ def reporter_work(reporter: Any, rows: int, dim: int) -> tuple[Work, ...]:
     logconf probe its epochs; ICM (its probe predictor) its search's proposals; the default
     probe its lbfgs fits (``len(Cs) + 1``). In-context ICM is costed by its prompts
     (:func:`sandwich.runs.w2s.stage_plan.icm_context_work`)."""
-    name = type(reporter).__name__
     hp = reporter.get_params()
-    if name == "MassMeanProbe":
-        params = {"solver": "mass-mean", "dim": dim, "covariance": bool(hp.get("covariance"))}
+    if reporter.solver in ("mass-mean", "crc"):
+        params = {"solver": reporter.solver, "dim": dim, "covariance": bool(hp.get("covariance"))}
         return (Work("fit", items=rows, params=params),)
-    if name == "CRCReporter":
-        return (Work("fit", items=rows, params={"solver": "crc", "dim": dim}),)
-    if name == "CCSReporter":
+    if reporter.solver == "ccs":
         params = {"solver": "ccs", "dim": dim, "restarts": hp.get("restarts", 10),
                   "epochs": hp.get("epochs", 1000)}  # fmt: skip
         return (Work("fit", items=rows, params=params),)
-    if name == "ICMReporter":  # the search over both halves of min(max_items, rows) pairs
+    if reporter.solver == "icm":  # the search over both halves of min(max_items, rows) pairs
         params = {"solver": "icm", "dim": dim, "iterations": hp.get("iterations", 3000),
                   "claims": 2 * min(int(hp.get("max_items", 128)), rows)}  # fmt: skip
         return (Work("fit", items=rows, params=params),)
-    if "epochs" in hp:  # a trained probe (probe-logconf)
+    if reporter.solver == "logconf":  # a trained probe
         return (Work("logconf", items=rows, passes=float(hp["epochs"]), params={"dim": dim}),)
-    width = 2 * dim if getattr(reporter, "needs_contrast", False) else dim
+    width = 2 * dim if reporter.needs_contrast else dim
     n_fits = len(hp.get("Cs", (1.0,))) + 1
     return (Work("probe", items=rows, params={"dim": width, "n_fits": n_fits}),)
 

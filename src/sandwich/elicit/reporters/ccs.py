@@ -21,6 +21,8 @@ Deterministic per ``random_state`` (the cell's seed).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from pydantic import Field
 from scipy.special import expit
@@ -52,6 +54,8 @@ def ccs_grads(
 
 class CCSReporter(ContrastReporter):
     """Contrast-consistent search: restarts trained at once, the best by final loss."""
+
+    solver: ClassVar[str] = "ccs"
 
     class Params(ContrastReporter.Params):
         restarts: int = Field(10, ge=1, description="random initialisations; the lowest loss kept")

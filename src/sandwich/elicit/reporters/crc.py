@@ -13,6 +13,8 @@ calibrated probability). The sign of ``w`` is the declared rule's
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from scipy.special import expit
 
@@ -28,6 +30,8 @@ def top_direction(diffs: np.ndarray) -> np.ndarray:
 
 class CRCReporter(ContrastReporter):
     """Top principal direction of the normalised contrast-pair differences (closed form)."""
+
+    solver: ClassVar[str] = "crc"
 
     hparams: ContrastReporter.Params
 

@@ -64,7 +64,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -296,6 +296,8 @@ class ICMReporter(ContrastReporter):
     declared rule. ``predictor: probe``: B's contrast claims, the pair constraint and a
     probe on the strong model's features; ``in-context``: B's texts as claims and a
     generation model prompted with the labelled claims (:mod:`.icm_context`)."""
+
+    solver: ClassVar[str] = "icm"
 
     class Params(ContrastReporter.Params):
         predictor: Literal["probe", "in-context"] = Field(

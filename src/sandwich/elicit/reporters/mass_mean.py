@@ -16,7 +16,7 @@ P(true); the direction itself comes from the means alone.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self
 
 import numpy as np
 from pydantic import Field
@@ -51,6 +51,8 @@ def within_class_covariance(
 
 class MassMeanProbe(Elicitor):
     """Difference of class means of B's labels (optionally covariance-corrected), Platt-scaled."""
+
+    solver: ClassVar[str] = "mass-mean"
 
     class Params(Strict):
         covariance: bool = Field(
