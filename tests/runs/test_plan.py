@@ -470,7 +470,7 @@ def test_w2s_reporters_are_costed_by_their_solver_not_as_a_probe_fit(store: Arti
     expected = {"mass-mean": RATES.mass_mean_unit * n * d,
                 "crc": RATES.svd_unit * n * d * min(n, d),
                 "ccs": RATES.ccs_unit * n * d * 3 * 50,
-                "icm": RATES.icm_unit * 40 * 2 * min(16, n)}  # fmt: skip
+                "icm": 40 * (RATES.icm_proposal + RATES.icm_unit * 2 * min(16, n))}  # fmt: skip
     for i, cell in enumerate(cells):
         name = cell.elicitor.name  # type: ignore[attr-defined]
         if name not in expected:

@@ -43,7 +43,7 @@ from sandwich.store import ArtifactStore
 if TYPE_CHECKING:
     from sandwich.elicit.base import ElicitorBase
 
-THROUGHPUT_VERSION = 6
+THROUGHPUT_VERSION = 7
 
 
 # -- model sizes -----------------------------------------------------------------------------
@@ -295,6 +295,7 @@ class Throughput:
     svd_unit: float  # seconds per (row x feature x min(row, feature)) of CRC's SVD
     ccs_unit: float  # seconds per (row x feature x restart x epoch) of CCS's AdamW steps
     icm_unit: float  # seconds per (proposal x claim) of ICM's search with its probe predictor
+    icm_proposal: float  # ... and per proposal, whatever the claims
     detect_unit: float  # seconds per (resample x item) of truth's detection metrics
     read_fixed: float  # seconds per stored artifact read (lookup, open), whatever its size
     read_bytes: float  # bytes/s of a stored artifact's arrays read into memory
@@ -315,7 +316,8 @@ class Throughput:
             "load_bytes": 1e9, "probe_unit": 1e-7, "logconf_row": 1e-5, "logconf_unit": 1e-7,
             "bootstrap_unit": 1e-9, "item_seconds": 1e-6, "bt_unit": 1e-7, "bt_soft_unit": 5e-7,
             "mass_mean_unit": 1e-8, "cov_unit": 1e-10, "svd_unit": 1e-10, "ccs_unit": 1e-10,
-            "icm_unit": 1e-6, "detect_unit": 1e-8, "read_fixed": 1e-3, "read_bytes": 1e9,
+            "icm_unit": 1e-6, "icm_proposal": 1e-5, "detect_unit": 1e-8, "read_fixed": 1e-3,
+            "read_bytes": 1e9,
         }  # fmt: skip
         return cls(**{**rates, **overrides})
 
@@ -552,9 +554,11 @@ def _reporter_rates(repeat: int) -> dict[str, float]:
     its covariance per row x feature^2 + feature^3 / 3 (the covariance and its solve), CRC per
     row x feature x min(row, feature) (an SVD), CCS per row x feature x restart x epoch (its
     full-batch AdamW steps; 20 epochs here, the units scale to its 1000), ICM's search with
-    its probe predictor per proposal x claim (64 claims, 3000 proposals: a proposal's
-    products with the labelled claims' inverse kernel grow with the claims; 1.1 s for
-    3000 proposals on 256 claims and 0.29 s on 64, ``OMP_NUM_THREADS=1``, load 3.8)."""
+    its probe predictor per proposal plus per proposal x claim, from two searches of 3000
+    proposals on 64 and 256 claims (a proposal's products with the labelled claims' inverse
+    kernel grow with the claims, on top of a fixed cost per proposal: 0.28 s on 64 claims,
+    0.33 s on 128, 0.66 s on 256, ``OMP_NUM_THREADS=1``, load average 1.2; one rate from
+    64 claims alone overestimated a 256-claim search 3x)."""
     from sandwich.elicit import ELICITORS, Elicitor
 
     rng = np.random.default_rng(0)
@@ -569,9 +573,12 @@ def _reporter_rates(repeat: int) -> dict[str, float]:
         return _best(lambda: model.fit(data, y[: len(data)], random_state=0), repeat)
 
     epochs, restarts, iterations = 20, 10, 3000  # ICM: its default proposals
-    icm = timed("icm", pairs[:100], max_items=32, iterations=iterations)
+    small = timed("icm", pairs[:100], max_items=32, iterations=iterations) / iterations
+    large = timed("icm", pairs, max_items=128, iterations=iterations) / iterations
+    per_claim = max(large - small, 0.0) / (2 * 128 - 2 * 32)
     return {
-        "icm_unit": icm / (iterations * 2 * 32),
+        "icm_unit": per_claim,
+        "icm_proposal": max(small - per_claim * 2 * 32, 0.0),
         "mass_mean_unit": timed("mass-mean", X) / (n * d),
         "cov_unit": timed("mass-mean", X, covariance=True) / (n * d * d + d**3 / 3),
         "svd_unit": timed("crc", pairs) / (n * d * min(n, d)),
@@ -732,7 +739,8 @@ def fit_seconds(work: Work, tp: Throughput) -> float:
     if solver == "crc":
         return tp.svd_unit * n * d * min(n, d)
     if solver == "icm":  # the annealing: each proposal's products with the labelled claims
-        return tp.icm_unit * float(work.params.get("iterations", 3000)) * work.params["claims"]
+        per_proposal = tp.icm_proposal + tp.icm_unit * work.params["claims"]
+        return float(work.params.get("iterations", 3000)) * per_proposal
     if solver == "ccs":
         steps = float(work.params.get("restarts", 10)) * float(work.params.get("epochs", 1000))
         return tp.ccs_unit * n * d * steps
