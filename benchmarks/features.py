@@ -268,11 +268,15 @@ def norms_section(
     best = dict.fromkeys(runs, float("inf"))
     cpu = dict.fromkeys(runs, float("inf"))
     loads: list[str] = []
+    ratios: dict[str, list[float]] = {"sandwich": [], "transformers": []}  # per repeat
     for _ in range(repeats):
+        took = {}
         for key, m in runs.items():
             c0 = time.process_time()
-            _, s = timed(partial(m.features, texts, specs[key[1]]))
-            cpu[key], best[key] = min(cpu[key], time.process_time() - c0), min(best[key], s)
+            _, took[key] = timed(partial(m.features, texts, specs[key[1]]))
+            cpu[key], best[key] = min(cpu[key], time.process_time() - c0), min(best[key], took[key])
+        for who in ratios:
+            ratios[who].append(took[(who, "float32")] / took[(who, "auto")])
         loads.append(load())
     n = len(texts)
     print(f"\nRMSNorm: sandwich's vs transformers' (layer {layer}, n={n}, best of {repeats}; "
@@ -283,6 +287,9 @@ def norms_section(
         f, a = best[(who, "float32")], best[(who, "auto")]
         print(f"| {who:12} | {n / f:15.1f} | {n / a:12.1f} | {f / a:13.2f}x "
               f"| {cpu[(who, 'float32')] / cpu[(who, 'auto')]:10.2f}x |")  # fmt: skip
+    for who, r in ratios.items():  # the spread says how far one run's ratio can be trusted
+        print(f"{who}: auto / float32 in each repeat {', '.join(f'{x:.2f}' for x in r)}; "
+              f"median {float(np.median(r)):.2f}")  # fmt: skip
     p32, p16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
     print(f"matmul peak (2048^3): float32 {p32:.0f} GFLOP/s, bfloat16 {p16:.0f} GFLOP/s: "
           f"{p16 / p32:.2f}x, the ceiling for matmul-bound work; {load()}")  # fmt: skip
