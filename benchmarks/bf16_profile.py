@@ -4,7 +4,6 @@ Run (one command):
 
     python benchmarks/bf16_profile.py                      # gemma3-270m, 64 statements
     python benchmarks/bf16_profile.py --model smollm2-135m --n 32
-    python benchmarks/bf16_profile.py --n 128 --transformers-norms   # transformers' RMSNorm
 
 For each dtype: the wall time of one full forward pass of the backbone over ``--n``
 statements (best of ``--repeats``, after a warm-up), the share of it spent in
@@ -35,17 +34,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=64, help="statements in the batch")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--top", type=int, default=8, help="ops listed per dtype")
-    parser.add_argument(
-        "--transformers-norms", action="store_true", help="keep transformers' own RMSNorm"
-    )
     args = parser.parse_args()
     model = load_model(args.model)
-    model.fast_norms = not args.transformers_norms  # type: ignore[attr-defined]
     texts = [f"The city of Town{i} is in Country{i % 7}." for i in range(args.n)]
     enc = model.tokenizer()(texts, return_tensors="pt", padding=True)  # type: ignore[attr-defined]
-    norms = "transformers'" if args.transformers_norms else "sandwich's"
     print(f"{args.model}: {args.n} statements of up to {enc['input_ids'].shape[1]} tokens; "
-          f"torch threads {torch.get_num_threads()}; {norms} RMSNorm\n")  # fmt: skip
+          f"torch threads {torch.get_num_threads()}\n")  # fmt: skip
     base = None
     for dtype in ("float32", "bfloat16"):
         module = model.module(dtype)  # type: ignore[attr-defined]

@@ -5,9 +5,7 @@ Run:  python benchmarks/features.py [--model gemma3-270m] [--n 1000] [--store DI
       (``--only-precision`` skips the naive baselines; ``--remeasure`` re-runs the
       per-machine dtype micro-benchmark instead of reading its cached result;
       ``--breakdown`` adds where bfloat16's time goes: matmul vs the rest, one MLP
-      projection per token, elementwise kernels, all in CPU time; ``--norms`` adds
-      float32 and auto with sandwich's RMSNorm vs transformers' own, and the ratio of
-      this machine's bf16 and fp32 matmul peaks)
+      projection per token, elementwise kernels, all in CPU time)
 
 Prints a side-by-side table (items/s, tokens/s, ratio to the naive baseline,
 GFLOP/s and fraction of this machine's matmul peak in the same dtype); then the
@@ -18,7 +16,9 @@ auto's bfloat16 batch) and "fp32 b128" (float32 at
 bfloat16's batch size: whether float32 would gain from it too) side by side on the
 same ``--n-prec`` items (best of ``--repeats`` interleaved runs: items/s, ratio
 to float32, cosine and relative error of the features against float32, and
-whether a probe trained on float32 features predicts the same on them). The
+whether a probe trained on float32 features predicts the same on them), the
+auto / float32 ratio of every repeat (its median and lowest: how far a best-of
+can be trusted), and this machine's bf16 / fp32 matmul peak ratio. The
 1-minute load average is printed next to every timing.
 
 - naive: ``AutoModelForCausalLM`` (what a user would load), float32, batches of
@@ -225,13 +225,16 @@ def precision_section(
     cpu = dict.fromkeys(dtypes, float("inf"))  # CPU seconds: less sensitive to other load
     loads: dict[str, list[str]] = {d: [] for d in dtypes}
     feats: dict[str, np.ndarray] = {}
+    ratios: list[float] = []  # auto / float32 in each repeat: the spread behind the best-of
     for _ in range(repeats):  # interleaved, so a change in load hits every dtype alike
+        took: dict[str, float] = {}
         for d in dtypes:
             c0 = time.process_time()
-            feats[d], s = timed(partial(model.features, texts, specs[d]))
+            feats[d], took[d] = timed(partial(model.features, texts, specs[d]))
             cpu[d] = min(cpu[d], time.process_time() - c0)
-            best[d] = min(best[d], s)
+            best[d] = min(best[d], took[d])
             loads[d].append(load())
+        ratios.append(took["float32"] / took["auto"])
     n = len(texts)
     head = (f"| {'dtype':8} | resolved | batch | items/s | x fp32 | items/CPU-s | x fp32 "
             f"| cosine mean / min   "
@@ -249,50 +252,11 @@ def precision_section(
               f"| {cpu['float32'] / cpu[d]:5.2f}x | {c.cos_mean:.6f} / {c.cos_min:.6f} "
               f"| {c.rel_mean:.4f} / {c.rel_max:.4f}   | {c.agree:11.4f} | {c.acc:9.3f} "
               f"| {', '.join(x.removeprefix('load ') for x in loads[d]):20} |")  # fmt: skip
-
-
-def norms_section(
-    name: str, model: HFModel, texts: Sequence[str], layer: int, repeats: int
-) -> None:
-    """float32 and ``auto`` with sandwich's RMSNorm (models.rmsnorm) and with transformers'
-    own, interleaved on the same items; and the ratio of this machine's bf16 and fp32
-    matmul peaks, the ceiling of bf16's gain on work made of matrix products."""
-    plain = load_model(name, store=model.store, progress=False)
-    assert isinstance(plain, HFModel)
-    plain.fast_norms = False
-    runs = {("sandwich", d): model for d in ("float32", "auto")}
-    runs |= {("transformers", d): plain for d in ("float32", "auto")}
-    specs = {d: FeatureSpec(layers=(layer,), pooling="last", dtype=d) for d in ("float32", "auto")}  # type: ignore[arg-type]
-    for (_, d), m in runs.items():
-        m.features(texts[:64], specs[d])  # warm-up
-    best = dict.fromkeys(runs, float("inf"))
-    cpu = dict.fromkeys(runs, float("inf"))
-    loads: list[str] = []
-    ratios: dict[str, list[float]] = {"sandwich": [], "transformers": []}  # per repeat
-    for _ in range(repeats):
-        took = {}
-        for key, m in runs.items():
-            c0 = time.process_time()
-            _, took[key] = timed(partial(m.features, texts, specs[key[1]]))
-            cpu[key], best[key] = min(cpu[key], time.process_time() - c0), min(best[key], took[key])
-        for who in ratios:
-            ratios[who].append(took[(who, "float32")] / took[(who, "auto")])
-        loads.append(load())
-    n = len(texts)
-    print(f"\nRMSNorm: sandwich's vs transformers' (layer {layer}, n={n}, best of {repeats}; "
-          f"{', '.join(loads)})")  # fmt: skip
-    print("| norms        | float32 items/s | auto items/s | auto / float32 | CPU-s ratio |")
-    print("|--------------|-----------------|--------------|----------------|-------------|")
-    for who in ("sandwich", "transformers"):
-        f, a = best[(who, "float32")], best[(who, "auto")]
-        print(f"| {who:12} | {n / f:15.1f} | {n / a:12.1f} | {f / a:13.2f}x "
-              f"| {cpu[(who, 'float32')] / cpu[(who, 'auto')]:10.2f}x |")  # fmt: skip
-    for who, r in ratios.items():  # the spread says how far one run's ratio can be trusted
-        print(f"{who}: auto / float32 in each repeat {', '.join(f'{x:.2f}' for x in r)}; "
-              f"median {float(np.median(r)):.2f}")  # fmt: skip
+    print(f"auto / float32 in each repeat: {', '.join(f'{r:.2f}' for r in ratios)}; "
+          f"median {float(np.median(ratios)):.2f}, lowest {min(ratios):.2f}")  # fmt: skip
     p32, p16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
-    print(f"matmul peak (2048^3): float32 {p32:.0f} GFLOP/s, bfloat16 {p16:.0f} GFLOP/s: "
-          f"{p16 / p32:.2f}x, the ceiling for matmul-bound work; {load()}")  # fmt: skip
+    print(f"matmul peak (2048^3): float32 {p32:.0f} GFLOP/s, bfloat16 {p16:.0f} GFLOP/s, "
+          f"{p16 / p32:.2f}x: the ceiling of bf16's gain on matmuls; {load()}")  # fmt: skip
 
 
 def cpu_best(fn: Callable[[], Any], reps: int = 5, inner: int = 10) -> float:
@@ -364,9 +328,6 @@ def main() -> None:
     parser.add_argument("--only-precision", action="store_true", help="skip the naive rows")
     parser.add_argument("--remeasure", action="store_true", help="re-run the micro-benchmark")
     parser.add_argument("--breakdown", action="store_true", help="also: where bfloat16's time goes")
-    parser.add_argument(
-        "--norms", action="store_true", help="also: the fast RMSNorm vs transformers' own"
-    )
     args = parser.parse_args()
 
     model = load_model(args.model, store=ArtifactStore(args.store), progress=False)
@@ -384,8 +345,6 @@ def main() -> None:
         baselines(model, texts, labels, real, mid, args.n_bf16)
     n = min(args.n_prec, args.n)
     precision_section(model, texts[:n], labels[:n], mid, args.repeats, args.remeasure)
-    if args.norms:
-        norms_section(args.model, model, texts[:n], mid, args.repeats)
     if args.breakdown:
         breakdown(model, texts[:128], mid)
 

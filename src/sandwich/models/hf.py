@@ -128,7 +128,6 @@ class HFModel(Model):
         progress: bool = True,
         token_budget: int | None = None,
         shared_prefix: bool = True,
-        fast_norms: bool = True,
     ) -> None:
         self.name = name
         self._source = source
@@ -138,7 +137,6 @@ class HFModel(Model):
         self.progress = progress
         self.token_budget = token_budget
         self.shared_prefix = shared_prefix  # pair_features: run a pair's shared prefix once
-        self.fast_norms = fast_norms  # module(): RMSNorms swapped (models.rmsnorm)
         self._dir: Path | None = source if isinstance(source, Path) else None
         self._modules: dict[str, Any] = {}
         self._tokenizer: Any = None
@@ -204,15 +202,12 @@ class HFModel(Model):
 
     def module(self, dtype: SpecDType = "float32") -> Any:
         """The backbone (no LM head) in ``dtype`` (``auto``: :meth:`auto_dtype`), eval
-        mode, its RMSNorms swapped for :class:`~sandwich.models.rmsnorm.FastRMSNorm`
-        (unless ``fast_norms`` is off); loaded once per dtype and cached."""
+        mode; loaded once per dtype and cached."""
         if dtype == "auto":
             dtype = self.auto_dtype()
         if dtype not in self._modules:
             import torch
             from transformers import AutoModel
-
-            from sandwich.models.rmsnorm import speed_up_norms
 
             if "float32" in self._modules:
                 base = self._modules["float32"]
@@ -224,8 +219,6 @@ class HFModel(Model):
                     mod = AutoModel.from_pretrained(self.directory, dtype=getattr(torch, dtype))
                 self.load_count += 1
                 self._check_info(mod.config)
-                if self.fast_norms:  # RMSNorm without a float32 copy (models.rmsnorm)
-                    speed_up_norms(mod)
             self._modules[dtype] = mod.eval()
         return self._modules[dtype]
 
