@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from sandwich.errors import SandwichError
-from sandwich.runs.kinds import Work
+from sandwich.runs.kinds import MODEL_FREE_OPS, Work
 from sandwich.store import ArtifactStore
 
 if TYPE_CHECKING:
@@ -836,15 +836,7 @@ def memory_bytes(work: Work, arch: Arch | None, dtype: str = "float32") -> float
     ``P_train x 4`` and AdamW's two moments ``P_train x 8`` (fp32). LoRA trains
     ``2 r (d + d_attn)`` per adapted pair of q/v projections per block.
     """
-    if arch is None or work.op in (
-        "probe",
-        "logconf",
-        "fit",
-        "bootstrap",
-        "detect",
-        "read",
-        "items",
-    ):
+    if arch is None or work.op in MODEL_FREE_OPS:
         return 0.0
     b = BYTES.get(str(work.params.get("dtype", dtype)), 4)
     weights = arch.params * b

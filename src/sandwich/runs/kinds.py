@@ -49,19 +49,12 @@ class Summary:
     warnings: list[str] = field(default_factory=list)
 
 
-Op = Literal[
-    "forward",
-    "train",
-    "generate",
-    "load",
-    "probe",
-    "logconf",
-    "fit",
-    "bootstrap",
-    "detect",
-    "read",
-    "items",
-]
+Op = Literal["forward", "train", "generate", "load", "probe", "logconf", "fit", "bootstrap",
+             "detect", "read", "items"]  # fmt: skip
+# work that runs no model: it holds no weights or activations (``memory_bytes`` is 0)
+MODEL_FREE_OPS: frozenset[Op] = frozenset(
+    {"probe", "logconf", "fit", "bootstrap", "detect", "read", "items"}
+)
 
 
 @dataclass(frozen=True)
