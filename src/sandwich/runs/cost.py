@@ -181,6 +181,15 @@ def model_arch(name: str, store: ArtifactStore) -> Arch:
     return _arch_from_params(name, float(m.group(1)) * scale)
 
 
+def model_width(name: str | None, store: ArtifactStore) -> int:
+    """``name``'s hidden size (:func:`model_arch`), 0 for no model or one whose shape cannot
+    be read: a stage's reads and fits then cost nothing rather than failing the plan."""
+    try:
+        return model_arch(name, store).hidden if name else 0
+    except (SandwichError, ValueError):
+        return 0
+
+
 def _gguf_source(name: str) -> Callable[[], dict[str, str]] | None:
     """What identifies an embedded GGUF model's conversion (None: not one of them)."""
     from sandwich.models import embedded

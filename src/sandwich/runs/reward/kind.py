@@ -16,7 +16,7 @@ from sandwich.rewards.data import PreferenceSet
 from sandwich.rewards.supervisors import GoldPreferences, build_pref_supervisor
 from sandwich.runs.config import RunConfig
 from sandwich.runs.context import RunContext
-from sandwich.runs.cost import feature_depth, model_arch, text_tokens
+from sandwich.runs.cost import feature_depth, model_width, text_tokens
 from sandwich.runs.kinds import StagePlan, Summary, Work, stage_resources
 from sandwich.runs.reward.cell import (
     RewardData,
@@ -235,20 +235,13 @@ def _comparison_counts(
     return {name: len(part.prompts) * per for name, part in parts.items()}
 
 
-def _dim(ctx: RunContext, model: str | None) -> int:
-    try:
-        return model_arch(model, ctx.store).hidden if model else 0
-    except (SandwichError, ValueError):
-        return 0
-
-
 def _bt_fit(model: str | None, ctx: RunContext, comparisons: int, soft: bool = True) -> Work:
     """One Bradley-Terry fit (:class:`~sandwich.rewards.bradley_terry.BradleyTerryHead`): an
     lbfgs fit (no C search) on the comparisons' feature differences of ``model``'s hidden
     size, at the Bradley-Terry unit measured for hard or ``soft`` labels (soft ones enter
     as four rows per comparison, hard ones two, and take more iterations)."""
-    return Work("fit", items=comparisons,
-                params={"solver": "bt", "dim": _dim(ctx, model), "soft": soft})  # fmt: skip
+    params = {"solver": "bt", "dim": model_width(model, ctx.store), "soft": soft}
+    return Work("fit", items=comparisons, params=params)
 
 
 def _table_reads(ctx: RunContext, counts: dict[str, int], models: Sequence[str],
@@ -256,7 +249,7 @@ def _table_reads(ctx: RunContext, counts: dict[str, int], models: Sequence[str],
     """Reading ``models``' stored features of every completion of the comparison set (and,
     with ``sets`` 2, of the best-of-n set), as a cell's stages do (float32 tables)."""
     rows = counts["completions"] + (counts["bon_completions"] if sets > 1 else 0)
-    nbytes = sum(rows * _dim(ctx, m) * 4 for m in models)
+    nbytes = sum(rows * model_width(m, ctx.store) * 4 for m in models)
     return Work("read", items=len(models) * sets, params={"bytes": nbytes})
 
 

@@ -15,7 +15,7 @@ from sandwich.report.rows import rich, with_ci
 from sandwich.results import RunResults
 from sandwich.runs.config import RunConfig
 from sandwich.runs.context import RunContext
-from sandwich.runs.cost import model_arch, text_tokens
+from sandwich.runs.cost import model_width, text_tokens
 from sandwich.runs.kinds import StagePlan, Summary, Work, stage_resources
 from sandwich.runs.sandbagging.cell import (
     cell_data,
@@ -120,19 +120,12 @@ def _tokens(data: CellData, split: Any, max_length: int, prefix: str = "") -> in
     return int(np.minimum(text_tokens(texts), max_length).sum())
 
 
-def _hidden(ctx: RunContext, model: str) -> int:
-    try:
-        return model_arch(model, ctx.store).hidden
-    except (SandwichError, ValueError):
-        return 0
-
-
 def _fold_fits(ctx: RunContext, sup: Any, n_a: int, folds: int = 2) -> tuple[Work, ...]:
     """The out-of-fold weak labels of A (``weak_labels_on_a``): a feature-reading supervisor
     fits its probe ``folds`` times, each on the other folds' rows of its model's width."""
     out = []
     for model in sup.feature_models():
-        dim = _hidden(ctx, model)
+        dim = model_width(model, ctx.store)
         rows = n_a - n_a // folds
         out += [Work("probe", items=rows, params={"dim": dim})] * folds
     return tuple(out)
@@ -175,7 +168,7 @@ def _cell_stages(ctx: RunContext, i: int, cell: SandbaggingCell) -> list[StagePl
     if cell.elicitor == "probe":  # pooled features of B and T (the lock's length), a probe fit
         elicit = (Work("forward", cell.strong, items=n_b, params=lt,
                        tokens=_tokens(data, "train_strong", lp.max_length)),
-                  Work("probe", items=n_b, params={"dim": _hidden(ctx, cell.strong)}),
+                  Work("probe", items=n_b, params={"dim": model_width(cell.strong, ctx.store)}),
                   Work("forward", cell.strong, items=n_t, params=lt,
                        tokens=_tokens(data, "test", lp.max_length)))  # fmt: skip
     else:
