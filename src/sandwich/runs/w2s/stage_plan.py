@@ -24,6 +24,7 @@ from sandwich.runs.cost import (
     SPECIAL_TOKENS,
     feature_depth,
     model_arch,
+    model_width,
     pair_tokens,
     reporter_work,
     text_tokens,
@@ -110,10 +111,7 @@ class _Planner:
 
     def dim(self, model: str) -> int:
         if model not in self._dims:
-            try:
-                self._dims[model] = model_arch(model, self.ctx.store).hidden
-            except (SandwichError, ValueError):
-                self._dims[model] = 0
+            self._dims[model] = model_width(model, self.ctx.store)
         return self._dims[model]
 
     def stored_labels(self, key: ArtifactKey) -> np.ndarray | None:
