@@ -533,13 +533,12 @@ def _bt_rates(repeat: int, prompts: int = 58, k: int = 8, d: int = 576) -> dict[
     soft preferences, shaped like reward-demo's B split: every pair of ``k`` completions of
     each prompt, a completion's features its prompt's hidden-state-like features plus as
     much of its own, so there are fewer distinct completions than features, as on real ones
-    (independent rows converge 3-10x sooner). The labels are a supervisor's: hard ones the
+    (independent rows converge sooner). The labels are a supervisor's: hard ones the
     better completion by a linear reward with 30% of the answers wrong (an erring rater's
     0/1, as the nonexpert's), soft ones a graded gold's (each completion 0, 0.5 or 1 by the
     reward, a tie 0.5: about half the comparisons): they enter as four rows per comparison
-    (hard ones two), and lbfgs takes more iterations. On reward-demo's real features a fit
-    took 4.5e-7 (nonexpert) and 1.1e-6 s (gold) per comparison x feature, this calibration
-    6.0e-7 and 1.3e-6 (``OMP_NUM_THREADS=1``, load average 1.9; docs/planning.md)."""
+    (hard ones two), and lbfgs takes more iterations (``benchmarks/fit_units.py`` prints
+    both units; docs/planning.md)."""
     from sandwich.rewards.bradley_terry import BradleyTerryHead
 
     rng = np.random.default_rng(0)
@@ -565,9 +564,9 @@ def _reporter_rates(repeat: int) -> dict[str, float]:
     full-batch AdamW steps; 20 epochs here, the units scale to its 1000), ICM's search with
     its probe predictor per proposal plus per proposal x claim, from two searches of 3000
     proposals on 64 and 256 claims (a proposal's products with the labelled claims' inverse
-    kernel grow with the claims, on top of a fixed cost per proposal: 0.28 s on 64 claims,
-    0.33 s on 128, 0.66 s on 256, ``OMP_NUM_THREADS=1``, load average 1.2; one rate from
-    64 claims alone overestimated a 256-claim search 3x)."""
+    kernel grow with the claims, on top of a fixed cost per proposal; one rate from 64
+    claims alone overestimated a 256-claim search 3x; ``benchmarks/fit_units.py`` times
+    them)."""
     from sandwich.elicit import ELICITORS, Elicitor
 
     rng = np.random.default_rng(0)
