@@ -735,7 +735,7 @@ def fit_seconds(work: Work, tp: Throughput) -> float:
     features: a Bradley-Terry lbfgs fit (``n`` comparisons; soft labels: twice the rows and
     more iterations), mass-mean's class means (+ its covariance ``n d^2`` and solve
     ``d^3 / 3``), CRC's SVD (``n d min(n, d)``), CCS's full-batch steps
-    (``n d x restarts x epochs``), ICM's search (``proposals x claims``); each at its unit
+    (``n d x restarts x epochs``), ICM's search (``proposals x (1 + claims)``); each at its unit
     measured on this machine."""
     n, d = float(work.items), float(work.params.get("dim", 1))
     solver = work.params.get("solver")
@@ -752,7 +752,10 @@ def fit_seconds(work: Work, tp: Throughput) -> float:
     if solver == "ccs":
         steps = float(work.params.get("restarts", 10)) * float(work.params.get("epochs", 1000))
         return tp.ccs_unit * n * d * steps
-    raise ValueError(f"a fit work item with an unknown solver {solver!r}")
+    raise ValueError(
+        f"a fit work item with solver {solver!r}: the plan costs bt, mass-mean, crc, icm and "
+        "ccs (an elicitor's `solver` class attribute must be one of these, probe or logconf)"
+    )
 
 
 def reporter_work(reporter: ElicitorBase, rows: int, dim: int) -> tuple[Work, ...]:
