@@ -10,16 +10,18 @@ Run:  python benchmarks/features.py [--model gemma3-270m] [--n 1000] [--store DI
 Prints a side-by-side table (items/s, tokens/s, ratio to the naive baseline,
 GFLOP/s and fraction of this machine's matmul peak in the same dtype); then the
 precision section: the micro-benchmark's decision for this machine and model
-(sandwich.models.precision), and float32, bfloat16, auto, "bf16 b32" (bfloat16 at
+(sandwich.models.precision) and the packing decision per dtype
+(sandwich.models.prepack), then float32, bfloat16, auto, "bf16 b32" (bfloat16 at
 float32's batch size of 32: what ``batch_size: auto`` replaced), "bf16 b256" (twice
-auto's bfloat16 batch) and "fp32 b128" (float32 at
-bfloat16's batch size: whether float32 would gain from it too) side by side on the
-same ``--n-prec`` items (best of ``--repeats`` interleaved runs: items/s, ratio
-to float32, cosine and relative error of the features against float32, and
-whether a probe trained on float32 features predicts the same on them), the
-auto / float32 ratio of every repeat (its median and lowest: how far a best-of
-can be trusted), and this machine's bf16 / fp32 matmul peak ratio. The
-1-minute load average is printed next to every timing.
+auto's bfloat16 batch), "fp32 b128" (float32 at bfloat16's batch size: whether
+float32 would gain from it too), "fp32 plain" and "bf16 plain" (the same dtypes
+with their linears left unpacked: what packing gains) side by side on the same
+``--n-prec`` items (best of ``--repeats`` interleaved runs: items/s, ratio to
+float32, cosine and relative error of the features against float32, and whether
+a probe trained on float32 features predicts the same on them), the auto /
+float32 ratio of every repeat (its median and lowest: how far a best-of can be
+trusted), and this machine's bf16 / fp32 matmul peak ratio. The 1-minute load
+average is printed next to every timing.
 
 - naive: ``AutoModelForCausalLM`` (what a user would load), float32, batches of
   32 in the original order padded to the batch maximum, ``output_hidden_states=True``,
@@ -41,7 +43,8 @@ import argparse
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -49,7 +52,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sandwich.models import FeatureSpec, load_model, precision
+from sandwich.models import FeatureSpec, load_model, precision, prepack
 from sandwich.models.hf import HFModel
 from sandwich.store import ArtifactStore
 
@@ -122,7 +125,12 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
 
 
 def linear_params(module: torch.nn.Module) -> int:
-    return sum(m.weight.numel() for m in module.modules() if isinstance(m, torch.nn.Linear))
+    """Weights of the matmuls: ``nn.Linear`` and packed ones (both have in/out_features)."""
+    return sum(
+        m.in_features * m.out_features
+        for m in module.modules()
+        if hasattr(m, "in_features") and hasattr(m, "out_features")
+    )
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -183,11 +191,26 @@ def closeness(ref: np.ndarray, x: np.ndarray, labels: np.ndarray) -> Closeness:
     )  # fmt: skip
 
 
+@contextmanager
+def prepack_off() -> Iterator[None]:
+    """Modules first loaded in this block keep plain ``nn.Linear`` layers."""
+    old = os.environ.get(prepack.OVERRIDE_ENV)
+    os.environ[prepack.OVERRIDE_ENV] = "off"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[prepack.OVERRIDE_ENV]
+        else:
+            os.environ[prepack.OVERRIDE_ENV] = old
+
+
 def precision_section(
-    model: HFModel, texts: Sequence[str], labels: np.ndarray, layer: int, repeats: int,
-    remeasure: bool,
+    model: HFModel, plain: HFModel, texts: Sequence[str], labels: np.ndarray, layer: int,
+    repeats: int, remeasure: bool,
 ) -> None:  # fmt: skip
-    """The per-machine decision, then float32 / bfloat16 / auto side by side."""
+    """The per-machine decisions, then float32 / bfloat16 / auto side by side, each also
+    with plain (unpacked) linears."""
     root = model.store.root if model.store is not None else None
     t0 = time.perf_counter()
     decision = precision.choose(
@@ -207,7 +230,8 @@ def precision_section(
               f"speed-up {m['speedup']:.2f}x ({parts}), ms {m['ms']}, "
               f"max rel error {m['max_rel_error']:.4f}, "
               f"min cosine {m['min_cosine']:.6f}{early}")  # fmt: skip
-    dtypes = ("float32", "bfloat16", "auto", "bf16 b32", "bf16 b256", "fp32 b128")
+    dtypes = ("float32", "bfloat16", "auto", "bf16 b32", "bf16 b256", "fp32 b128",
+              "fp32 plain", "bf16 plain")  # fmt: skip
     specs = {
         d: FeatureSpec(layers=(layer,), pooling="last", dtype=d)  # type: ignore[arg-type]
         for d in dtypes[:3]
@@ -219,8 +243,16 @@ def precision_section(
     specs["fp32 b128"] = FeatureSpec(
         layers=(layer,), pooling="last", dtype="float32", batch_size=128
     )  # "fp32 b128": does float32 gain from the bigger batch too?
-    for d in dtypes:
-        model.features(texts[:64], specs[d])  # warm-up (and each dtype's copy of the weights)
+    # "... plain": the same dtype with its linears left unpacked (sandwich.models.prepack)
+    specs["fp32 plain"], specs["bf16 plain"] = specs["float32"], specs["bfloat16"]
+    runs = {d: plain if d.endswith("plain") else model for d in dtypes}
+    for d in dtypes:  # warm-up (and each dtype's copy of the weights)
+        with prepack_off() if d.endswith("plain") else nullcontext():
+            runs[d].features(texts[:64], specs[d])
+    for d in ("float32", "bfloat16"):
+        why = model.packed.get(d, "not packed: " + prepack.choose(d, model.hidden_size,
+                               root or ArtifactStore().root)[1])  # fmt: skip
+        print(f"  linears for {d}: {why}")
     best = dict.fromkeys(dtypes, float("inf"))
     cpu = dict.fromkeys(dtypes, float("inf"))  # CPU seconds: less sensitive to other load
     loads: dict[str, list[str]] = {d: [] for d in dtypes}
@@ -230,7 +262,7 @@ def precision_section(
         took: dict[str, float] = {}
         for d in dtypes:
             c0 = time.process_time()
-            feats[d], took[d] = timed(partial(model.features, texts, specs[d]))
+            feats[d], took[d] = timed(partial(runs[d].features, texts, specs[d]))
             cpu[d] = min(cpu[d], time.process_time() - c0)
             best[d] = min(best[d], took[d])
             loads[d].append(load())
@@ -287,7 +319,7 @@ def breakdown(model: HFModel, texts: Sequence[str], layer: int) -> None:
         print(f"  {d:8} {len(texts)} items: total {total:.2f} s, aten::mm {mm:.2f} s "
               f"({mm / total:.0%}), rest {total - mm:.2f} s; {load()}")  # fmt: skip
     up = next(m for n, m in model.module("float32").named_modules() if n.endswith("up_proj"))
-    shape = tuple(up.weight.shape)
+    shape = (up.out_features, up.in_features)
     for tokens in (320, 1280):
         per = {}
         for d in ("float32", "bfloat16"):
@@ -331,7 +363,10 @@ def main() -> None:
     args = parser.parse_args()
 
     model = load_model(args.model, store=ArtifactStore(args.store), progress=False)
+    plain = load_model(args.model, store=ArtifactStore(args.store), progress=False)
     assert isinstance(model, HFModel), "benchmark needs a transformers-backed model"
+    assert isinstance(plain, HFModel)
+    os.environ.pop(prepack.OVERRIDE_ENV, None)  # auto: measured on this machine
     os.environ.pop(precision.OVERRIDE_ENV, None)  # auto means: measured on this machine
     texts, labels = statements(args.n)
     tok = model.tokenizer()
@@ -344,7 +379,7 @@ def main() -> None:
     if not args.only_precision:
         baselines(model, texts, labels, real, mid, args.n_bf16)
     n = min(args.n_prec, args.n)
-    precision_section(model, texts[:n], labels[:n], mid, args.repeats, args.remeasure)
+    precision_section(model, plain, texts[:n], labels[:n], mid, args.repeats, args.remeasure)
     if args.breakdown:
         breakdown(model, texts[:128], mid)
 

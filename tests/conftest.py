@@ -26,6 +26,9 @@ def _isolated_home(
     monkeypatch.setenv("SANDWICH_HOME", str(tmp_path_factory.mktemp("sandwich-home")))
     # dtype auto is measured per machine; tests pin it (tests/models/test_precision.py unpins)
     monkeypatch.setenv("SANDWICH_PRECISION", "float32")
+    # packed linears are measured per machine too; tests run the packed path, which is
+    # what auto chooses where it is faster (tests/models/test_prepack.py unpins)
+    monkeypatch.setenv("SANDWICH_PREPACK", "on")
 
 
 @pytest.fixture

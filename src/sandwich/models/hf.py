@@ -141,6 +141,7 @@ class HFModel(Model):
         self._modules: dict[str, Any] = {}
         self._tokenizer: Any = None
         self._auto: DType | None = None  # what dtype auto resolved to (see auto_dtype)
+        self.packed: dict[str, str] = {}  # dtype -> why its linears are packed (see _pack)
         self.load_count = 0  # how many times weights were read from disk (for tests)
 
     # -- metadata ----------------------------------------------------------
@@ -202,25 +203,35 @@ class HFModel(Model):
 
     def module(self, dtype: SpecDType = "float32") -> Any:
         """The backbone (no LM head) in ``dtype`` (``auto``: :meth:`auto_dtype`), eval
-        mode; loaded once per dtype and cached."""
+        mode; loaded once per dtype and cached, for inference only: its linears may be
+        packed for oneDNN (:meth:`_pack`). Training uses :meth:`training_backbone`."""
         if dtype == "auto":
             dtype = self.auto_dtype()
         if dtype not in self._modules:
             import torch
             from transformers import AutoModel
 
-            if "float32" in self._modules:
-                base = self._modules["float32"]
-                import copy
-
-                mod = copy.deepcopy(base).to(getattr(torch, dtype))
-            else:
-                with quiet_weight_loading():
-                    mod = AutoModel.from_pretrained(self.directory, dtype=getattr(torch, dtype))
-                self.load_count += 1
-                self._check_info(mod.config)
+            # from disk in each dtype, never a cast copy of another dtype's module: a cast
+            # would also cast buffers transformers keeps in float32 (RoPE's inv_freq), and
+            # packed weights (see _pack) cannot be copied
+            with quiet_weight_loading():
+                mod = AutoModel.from_pretrained(self.directory, dtype=getattr(torch, dtype))
+            self.load_count += 1
+            self._check_info(mod.config)
             self._modules[dtype] = mod.eval()
+            self._pack(dtype)
         return self._modules[dtype]
+
+    def _pack(self, dtype: DType) -> None:
+        """Pack the linears of the ``dtype`` module for oneDNN if that is faster here
+        (:mod:`sandwich.models.prepack`: measured once per machine, dtype and width)."""
+        from sandwich.models import prepack
+
+        root = (self.store or ArtifactStore()).root
+        use, why = prepack.choose(dtype, self.hidden_size, root)
+        if use:
+            prepack.pack(self._modules[dtype])
+            self.packed[dtype] = why
 
     def training_backbone(self) -> Backbone:
         """A fresh float32 copy of the backbone (train mode), its tokenizer and kind.

@@ -39,7 +39,10 @@ short statements in batches of 32 give a few hundred rows per matmul. On an idle
 machine 128 items per batch (still capped by the token budget) gained little:
 bf16 features on gemma3-270m ran 1.94-2.02x fp32 against 1.88-1.93x at 32;
 fp32 keeps its 32 (it ran 1.03-1.04x at 128), so machines that stay on fp32 run
-as before: BENCHMARKS.md, "Idle re-measurement at the end of the round".
+as before: BENCHMARKS.md, "Idle re-measurement at the end of the round". Those
+ratios are against float32 on torch's default matmul; where float32's linears are
+packed for oneDNN (:mod:`sandwich.models.prepack`) float32 runs faster and the
+ratio is lower (docs/models.md, "Packed linears").
 """
 
 from __future__ import annotations
