@@ -58,6 +58,22 @@ def test_bad_config_exits_2_and_writes_nothing(
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "configs/demo.yaml", "--out", "x"], "No such option: --out"),
+        (["run"], "Missing argument"),
+        (["nosuchcommand"], "No such command 'nosuchcommand'"),
+    ],
+)
+def test_a_usage_error_prints_usage_and_exits_2_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Usage: sandwich" in err and "Traceback" not in err
+
+
 def test_report_on_a_non_run_directory_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI; a SandwichError prints its message and sets the exit code."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=False, prog_name="sandwich")
     except SandwichError as exc:
         notes = "".join(f"\n{n}" for n in getattr(exc, "__notes__", ()))  # e.g. which cell
         err_console.print(f"[red]error:[/] {exc}{notes}", highlight=False)
@@ -105,13 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Exit, SystemExit) as exc:
         code = getattr(exc, "exit_code", getattr(exc, "code", 0))
         return int(code or 0)
-    except Exception as exc:  # click usage errors
+    except Exception as exc:  # usage errors (an unknown option, a missing argument)
         import click
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+        # typer >= 0.20 raises its own vendored click's exceptions, which are not click's
+        if isinstance(exc, click.ClickException | typer.TyperException):
+            show = getattr(exc, "show", None)
+            if callable(show):
+                show()
+            else:
+                err_console.print(f"[red]error:[/] {exc}", highlight=False)
+            return int(getattr(exc, "exit_code", 2))
+        if isinstance(exc, click.exceptions.Abort | typer.Abort):
             return 130
         raise
     return 0
