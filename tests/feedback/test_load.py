@@ -7,7 +7,9 @@ more than ``overlap`` labels in a condition. The study has fewer slots than a
 minute of load fills, so raters compete for the last slots of every item.
 Then the same with two server worker processes and 100 raters for 10 s:
 both workers serve, and the audit stays clean (correctness only: the speed
-is benchmarks/feedback_load.py's).
+is benchmarks/feedback_load.py's). Last, 100 raters who read each item for a
+while (``think``) against a 10 s deadline: the run ends at the deadline, and
+the audit stays clean with raters gone mid-item.
 
 Throughput and latency for BENCHMARKS.md come from benchmarks/feedback_load.py.
 """
@@ -109,3 +111,34 @@ def test_load_two_workers_sqlite(tmp_path: Path) -> None:
 
 def test_load_two_workers_postgresql(postgres_url: str, tmp_path: Path) -> None:
     run_load_two_workers(postgres_url, tmp_path)
+
+
+def run_thinking_raters(db_url: str, tmp_path: Path) -> None:
+    """Raters who read each item for a while (exponential, mean 1 s) and a deadline:
+    a rater still reading when time is up leaves without answering, so the run ends
+    at the deadline (a rater that finished its pause would answer up to ~ln(100) s
+    late), and the audit stays clean with assignments left open mid-item."""
+    truth = create_synthetic_study(db_url, tmp_path / "files", n_items=40)
+    duration = 10.0
+    with ServerProcess(db_url, log=tmp_path / "server.log") as server:
+        report = simulate(
+            server.url, "load", n_raters=2000, skill=0.7, concurrency=100,
+            duration=duration, truth=truth, think=1.0,
+        )  # fmt: skip
+    print(report.summary())
+    assert report.errors == []
+    assert report.raters_started >= 100
+    assert duration - 0.5 <= report.wall_seconds <= duration + 1.5
+    result = audit(db_url, "load", report)
+    print(result.summary())
+    assert result.lost == [] and result.duplicates == [] and result.over_assigned == []
+    assert result.confirmed >= 100  # raters answered while thinking, not a stall
+    assert result.stored >= result.confirmed
+
+
+def test_thinking_raters_stop_at_the_deadline_sqlite(tmp_path: Path) -> None:
+    run_thinking_raters(f"sqlite:///{tmp_path / 'studies.sqlite'}", tmp_path)
+
+
+def test_thinking_raters_stop_at_the_deadline_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    run_thinking_raters(postgres_url, tmp_path)
