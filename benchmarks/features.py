@@ -20,8 +20,10 @@ with their linears left unpacked: what packing gains) side by side on the same
 float32, cosine and relative error of the features against float32, and whether
 a probe trained on float32 features predicts the same on them), the auto /
 float32 ratio of every repeat (its median and lowest: how far a best-of can be
-trusted), and this machine's bf16 / fp32 matmul peak ratio. The 1-minute load
-average is printed next to every timing.
+trusted), and this machine's bf16 / fp32 matmul peak ratio, through torch.matmul
+and through oneDNN-packed weights (float32 runs faster packed on some CPUs, so
+bf16's ceiling is its peak over the faster of the two). The 1-minute load average
+is printed next to every timing.
 
 - naive: ``AutoModelForCausalLM`` (what a user would load), float32, batches of
   32 in the original order padded to the batch maximum, ``output_hidden_states=True``,
@@ -121,6 +123,22 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
         t0 = time.perf_counter()
         torch.matmul(a, b)
         best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def packed_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
+    """GFLOP/s of an n x n linear on n rows with its weight packed once for oneDNN
+    (what sandwich.models.prepack runs), best of ``reps``."""
+    mk = torch.ops.mkldnn
+    x, w = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    packed = mk._reorder_linear_weight(w, n)
+    with torch.inference_mode():
+        mk._linear_pointwise(x, packed, None, "none", [], "")
+        best = float("inf")
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            mk._linear_pointwise(x, packed, None, "none", [], "")
+            best = min(best, time.perf_counter() - t0)
     return 2 * n**3 / best / 1e9
 
 
@@ -287,8 +305,11 @@ def precision_section(
     print(f"auto / float32 in each repeat: {', '.join(f'{r:.2f}' for r in ratios)}; "
           f"median {float(np.median(ratios)):.2f}, lowest {min(ratios):.2f}")  # fmt: skip
     p32, p16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
-    print(f"matmul peak (2048^3): float32 {p32:.0f} GFLOP/s, bfloat16 {p16:.0f} GFLOP/s, "
-          f"{p16 / p32:.2f}x: the ceiling of bf16's gain on matmuls; {load()}")  # fmt: skip
+    k32, k16 = packed_peak(torch.float32), packed_peak(torch.bfloat16)
+    print(f"matmul peak (2048^3): torch.matmul float32 {p32:.0f} GFLOP/s, bfloat16 {p16:.0f} "
+          f"({p16 / p32:.2f}x); oneDNN packed float32 {k32:.0f}, bfloat16 {k16:.0f} "
+          f"({k16 / k32:.2f}x); best bf16 / best fp32 {max(p16, k16) / max(p32, k32):.2f}x, "
+          f"the ceiling of bf16's gain on matmuls; {load()}")  # fmt: skip
 
 
 def cpu_best(fn: Callable[[], Any], reps: int = 5, inner: int = 10) -> float:
