@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from sandwich.errors import ConfigError
 from sandwich.models import FeatureSpec, load_model, prepack
 from sandwich.store import ArtifactStore
 
@@ -171,3 +172,19 @@ def test_bf16_features_do_not_depend_on_whether_float32_was_loaded_first(
     np.testing.assert_array_equal(after.features(TEXTS, spec), first)
     buffers = dict(after.module("bfloat16").named_buffers())
     assert buffers and all(b.dtype == torch.float32 for n, b in buffers.items() if "inv_freq" in n)
+
+
+def test_a_forced_pack_that_fails_names_the_setting_and_leaves_no_half_packed_module(
+    monkeypatch: pytest.MonkeyPatch, tiny_llama_dir: Path, tmp_path: Path
+) -> None:
+    def broken(module: Any, rows: int = prepack.ROWS) -> int:
+        raise RuntimeError("no oneDNN in this build")
+
+    monkeypatch.setattr(prepack, "pack", broken)
+    model = _model(tiny_llama_dir, tmp_path)
+    with pytest.raises(ConfigError, match=r"SANDWICH_PREPACK=auto.*or off") as err:
+        model.features(TEXTS, FeatureSpec(layers=(1,), dtype="float32"))
+    assert "no oneDNN in this build" in str(err.value)
+    assert model._modules == {} and model.packed == {}
+    monkeypatch.setenv("SANDWICH_PREPACK", "off")  # the way out the message names
+    assert model.features(TEXTS, FeatureSpec(layers=(1,), dtype="float32")).shape[0] == 4

@@ -229,9 +229,18 @@ class HFModel(Model):
 
         root = (self.store or ArtifactStore()).root
         use, why = prepack.choose(dtype, self.hidden_size, root)
-        if use:
+        if not use:
+            return
+        try:
             prepack.pack(self._modules[dtype])
-            self.packed[dtype] = why
+        except (RuntimeError, AttributeError, NotImplementedError) as exc:
+            del self._modules[dtype]  # maybe half packed: load again next time
+            raise ConfigError(
+                f"model {self.name!r}: packing its {dtype} linears for oneDNN failed "
+                f"({type(exc).__name__}: {exc}); {why}: set {prepack.OVERRIDE_ENV}=auto "
+                "(measures, and keeps torch's default matmul where packing fails) or off"
+            ) from exc
+        self.packed[dtype] = why
 
     def training_backbone(self) -> Backbone:
         """A fresh float32 copy of the backbone (train mode), its tokenizer and kind.

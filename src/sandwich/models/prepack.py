@@ -7,9 +7,11 @@ once (``torch.ops.mkldnn._reorder_linear_weight``, the same op torch's own
 inductor compiler packs CPU weights with) and run every later call on the
 packed weight (``torch.ops.mkldnn._linear_pointwise``). How much that gains
 depends on the CPU and its BLAS: on the 2-core AMD EPYC (Zen 4) this was
-written on, float32 feature extraction ran 18-31% faster and bfloat16's 3-10%
-(``python benchmarks/features.py --only-precision``, the "packed" rows); a CPU
-where the BLAS already runs at its peak may gain nothing. So ``auto`` measures,
+written on, float32 features ran 1.17-1.18x faster packed in three runs of
+``python benchmarks/features.py --only-precision --n 512 --n-prec 512 --repeats 6``
+(the float32 row against "fp32 plain"), while bfloat16's matmuls gained only
+1.05-1.08x (``python benchmarks/linear_kernels.py``); a CPU whose BLAS already
+runs at its peak may gain nothing. So ``auto`` measures,
 once per machine, dtype and model width (:func:`choose`), and packs only when
 the packed matmuls are at least :data:`MIN_SPEEDUP` faster with the same output
 (relative error at most :data:`MAX_REL_ERROR`). The margin keeps a measurement
