@@ -82,3 +82,21 @@ def test_unreadable_cache_entry_is_measured_again(tmp_path: Path) -> None:
 def test_bad_measurement_name_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="measurement name"):
         machine.cached_measurement(tmp_path, "../x", {}, dict, 1)
+
+
+def test_best_times_interleaves_and_stops_new_rounds_after_the_budget() -> None:
+    calls: list[str] = []
+    fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    best = machine.best_times(fns, rounds=5, budget=0.0)
+    # a warm-up call each, then two rounds (the minimum) once the budget is spent
+    assert calls == ["a", "b"] * 3 and set(best) == {"a", "b"}
+    calls.clear()
+    machine.best_times(fns, rounds=4, budget=60.0)
+    assert calls == ["a", "b"] * 5
+    assert all(0 <= t < 1 for t in best.values())
+
+
+def test_numbers_names_the_measurement_and_the_keys_it_needs() -> None:
+    assert machine.numbers({"x": "1.5", "y": 2}, ("x", "y"), "m") == [1.5, 2.0]
+    with pytest.raises(ValueError, match=r"cached thing: needs numeric 'x' and 'y'"):
+        machine.numbers({"x": 1.0, "y": "fast"}, ("x", "y"), "cached thing")

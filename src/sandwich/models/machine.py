@@ -143,3 +143,31 @@ def cached_measurement(
         }
         atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return result
+
+
+def best_times(fns: dict[str, Callable[[], Any]], rounds: int, budget: float) -> dict[str, float]:
+    """Best wall time of each function over up to ``rounds`` interleaved rounds after a
+    warm-up (at least two; no new round starts once ``budget`` seconds have passed), so
+    a change in the machine's load hits every function alike."""
+    for fn in fns.values():
+        fn()
+    best = dict.fromkeys(fns, float("inf"))
+    start = time.perf_counter()
+    for i in range(rounds):
+        if i >= 2 and time.perf_counter() - start > budget:
+            break
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
+def numbers(measurement: dict[str, Any], keys: tuple[str, ...], what: str) -> list[float]:
+    """``measurement[k]`` as floats for each of ``keys``; a ValueError naming ``what``
+    and the keys if one is missing or not a number (a corrupt or foreign cache file)."""
+    try:
+        return [float(measurement[k]) for k in keys]
+    except (KeyError, TypeError, ValueError) as exc:
+        names = " and ".join(repr(k) for k in keys)
+        raise ValueError(f"{what}: needs numeric {names}, got {measurement!r}") from exc

@@ -51,7 +51,6 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -103,14 +102,9 @@ def decide(
     tolerance: float = MAX_REL_ERROR,
 ) -> Decision:
     """The rule, on a measurement (``speedup``, ``max_rel_error``, ``min_cosine``)."""
-    try:
-        speedup = float(measurement["speedup"])
-        error = float(measurement["max_rel_error"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(
-            f"precision measurement for {purpose}: needs numeric 'speedup' and 'max_rel_error', "
-            f"got {measurement!r}"
-        ) from exc
+    speedup, error = machine.numbers(
+        measurement, ("speedup", "max_rel_error"), f"precision measurement for {purpose}"
+    )
     cosine = measurement.get("min_cosine")
     min_cos = None if cosine is None else float(cosine)
 
@@ -233,25 +227,6 @@ def _block_class() -> type:
     return Block
 
 
-def _best_times(
-    fns: dict[str, Callable[[], Any]], rounds: int, budget: float = BUDGET_SECONDS
-) -> dict[str, float]:
-    """Best wall time of each function over up to ``rounds`` interleaved rounds after a
-    warm-up (at least two; no new round starts once ``budget`` seconds have passed)."""
-    for fn in fns.values():
-        fn()
-    best = dict.fromkeys(fns, float("inf"))
-    start = time.perf_counter()
-    for i in range(rounds):
-        if i >= 2 and time.perf_counter() - start > budget:
-            break
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return best
-
-
 def _compare(a: Any, b: Any) -> tuple[float, float]:
     """(largest relative L2 error, smallest cosine) over the rows (tokens) of a vs b."""
     a, b = a.reshape(-1, a.shape[-1]).double(), b.reshape(-1, b.shape[-1]).double()
@@ -276,7 +251,9 @@ def _quick_ratio(hidden: int, device: str) -> tuple[float, float, float]:
     lin16.load_state_dict(lin32.state_dict())
     lin16 = lin16.bfloat16()
     with torch.inference_mode():
-        times = _best_times({"fp32": lambda: lin32(x32), "bf16": lambda: lin16(x16)}, 3)
+        times = machine.best_times(
+            {"fp32": lambda: lin32(x32), "bf16": lambda: lin16(x16)}, 3, BUDGET_SECONDS
+        )
         error, cosine = _compare(lin32(x32), lin16(x16).float())
     return times["fp32"] / times["bf16"], error, cosine
 
@@ -360,7 +337,7 @@ def _time_features(
         return block.down(block.up(t)[:, : 4 * hidden])
 
     with torch.inference_mode():
-        times = _best_times(
+        times = machine.best_times(
             {
                 "linear_fp32": lambda: mlp(first32, tokens32),
                 "linear_bf16": lambda: mlp(first16, tokens16),
@@ -368,6 +345,7 @@ def _time_features(
                 "block_bf16": lambda: first16(x16),
             },
             rounds,
+            BUDGET_SECONDS,
         )
         return times, _compare(blocks32(x32), blocks16(x16).float())
 
@@ -398,7 +376,7 @@ def _time_training(
             y = first.down(first.up(t)[:, : 4 * hidden])
         y.float().sum().backward()
 
-    times = _best_times(
+    times = machine.best_times(
         {
             "linear_fp32": lambda: mlp_step(False),
             "linear_bf16": lambda: mlp_step(True),
@@ -406,5 +384,6 @@ def _time_training(
             "block_bf16": lambda: step(True),
         },
         rounds,
+        BUDGET_SECONDS,
     )
     return times, _compare(step(False, blocks32), step(True, blocks32))

@@ -65,13 +65,7 @@ def decide(measurement: dict[str, Any]) -> tuple[bool, str]:
     """(pack?, why) on a measurement with ``speedup`` and ``rel_error`` (None: unavailable)."""
     if measurement.get("error"):
         return False, f"packed linears unavailable here: {measurement['error']}"
-    try:
-        speedup = float(measurement["speedup"])
-        error = float(measurement["rel_error"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(
-            f"prepack measurement needs numeric 'speedup' and 'rel_error', got {measurement!r}"
-        ) from exc
+    speedup, error = machine.numbers(measurement, ("speedup", "rel_error"), "prepack measurement")
     if not error <= MAX_REL_ERROR:  # also NaN
         return False, f"packed linears change the output by {error:.3g} (> {MAX_REL_ERROR:g})"
     if speedup < MIN_SPEEDUP:
@@ -161,19 +155,12 @@ def measure(dtype: Dtype, hidden: int, rounds: int = ROUNDS) -> dict[str, Any]:
             packed(x)
     except (RuntimeError, AttributeError, NotImplementedError) as exc:  # no oneDNN build
         return {"error": f"{type(exc).__name__}: {exc}"[:300], "dtype": dtype, "hidden": hidden}
-    best = {"default": float("inf"), "packed": float("inf")}
     with torch.inference_mode():
         ref, out = mlp(x).double(), packed(x).double()
         error = float((out - ref).norm() / ref.norm().clamp_min(1e-30))
-        for _ in range(2):  # warm-up
-            mlp(x), packed(x)
-        for i in range(rounds):
-            if i >= 2 and time.perf_counter() - started > BUDGET_SECONDS:
-                break
-            for name, fn in (("default", mlp), ("packed", packed)):
-                t0 = time.perf_counter()
-                fn(x)
-                best[name] = min(best[name], time.perf_counter() - t0)
+        best = machine.best_times(
+            {"default": lambda: mlp(x), "packed": lambda: packed(x)}, rounds, BUDGET_SECONDS
+        )
     return {
         "dtype": dtype,
         "hidden": hidden,
