@@ -268,8 +268,11 @@ def precision_section(
         with prepack_off() if d.endswith("plain") else nullcontext():
             runs[d].features(texts[:64], specs[d])
     for d in ("float32", "bfloat16"):
-        why = model.packed.get(d, "not packed: " + prepack.choose(d, model.hidden_size,
-                               root or ArtifactStore().root)[1])  # fmt: skip
+        why = (
+            model.packed.get(d)
+            or "not packed: "
+            + prepack.choose(d, model.hidden_size, root or ArtifactStore().root)[1]
+        )
         print(f"  linears for {d}: {why}")
     best = dict.fromkeys(dtypes, float("inf"))
     cpu = dict.fromkeys(dtypes, float("inf"))  # CPU seconds: less sensitive to other load

@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 Inputs = Literal["features", "text"]
 Split = Literal["train_strong", "test"]
 Supervision = Literal["labels", "sign", "none"]
+# what a features-reading elicitor's fit does, for the planner's cost (ElicitorBase.solver)
+Solver = Literal["probe", "logconf", "mass-mean", "crc", "ccs", "icm"]
 ZERO_SUPERVISION = "zero_supervision"
 """The cell flag of an elicitor that learned no more than a sign from the supervisor."""
 
@@ -89,7 +91,7 @@ class ElicitorBase(Configurable, ABC):
     needs_contrast: ClassVar[bool] = False
     # what its fit does, for the planner's cost (runs.cost.reporter_work): "probe" (lbfgs
     # fits), "logconf" (trained epochs), "mass-mean", "crc" (an SVD), "ccs", "icm"
-    solver: ClassVar[str] = "probe"
+    solver: ClassVar[Solver] = "probe"
     # P(true) on T of each link of a bootstrapping chain, set by fitting (none by default)
     link_predictions_: Sequence[np.ndarray] = ()
 

@@ -56,7 +56,7 @@ from pydantic import Field
 
 from sandwich.config import Strict
 from sandwich.elicit._adam import AdamW
-from sandwich.elicit.base import Elicitor
+from sandwich.elicit.base import Elicitor, Solver
 from sandwich.elicit.probe import holdout_split
 
 
@@ -147,7 +147,7 @@ class LogConfProbe(Elicitor):
     untouched).
     """
 
-    solver: ClassVar[str] = "logconf"
+    solver: ClassVar[Solver] = "logconf"
 
     class Params(Strict):
         aux_weight: float = Field(

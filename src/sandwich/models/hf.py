@@ -222,13 +222,16 @@ class HFModel(Model):
             self._pack(dtype)
         return self._modules[dtype]
 
+    def _machine_root(self) -> Path:
+        """Where this model's per-machine measurements are cached: its store's root."""
+        return (self.store or ArtifactStore()).root
+
     def _pack(self, dtype: DType) -> None:
         """Pack the linears of the ``dtype`` module for oneDNN if that is faster here
         (:mod:`sandwich.models.prepack`: measured once per machine, dtype and width)."""
         from sandwich.models import prepack
 
-        root = (self.store or ArtifactStore()).root
-        use, why = prepack.choose(dtype, self.hidden_size, root)
+        use, why = prepack.choose(dtype, self.hidden_size, self._machine_root())
         if not use:
             return
         try:
@@ -275,8 +278,9 @@ class HFModel(Model):
         from sandwich.models.precision import choose
 
         if self._auto is None:  # once per model object: keys are made for every stage
-            root = (self.store or ArtifactStore()).root
-            self._auto = choose("features", hidden_size=self.hidden_size, store_root=root).dtype
+            self._auto = choose(
+                "features", hidden_size=self.hidden_size, store_root=self._machine_root()
+            ).dtype
         return self._auto
 
     def features(self, texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:

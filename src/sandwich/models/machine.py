@@ -170,4 +170,7 @@ def numbers(measurement: dict[str, Any], keys: tuple[str, ...], what: str) -> li
         return [float(measurement[k]) for k in keys]
     except (KeyError, TypeError, ValueError) as exc:
         names = " and ".join(repr(k) for k in keys)
-        raise ValueError(f"{what}: needs numeric {names}, got {measurement!r}") from exc
+        raise ValueError(
+            f"{what}: needs numeric {names}, got {measurement!r} (a damaged cache file under "
+            f"<store>/{MACHINE_DIR}/ is replaced by measuring again: {REMEASURE_ENV}=1)"
+        ) from exc

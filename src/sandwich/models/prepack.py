@@ -28,13 +28,16 @@ measures); ``SANDWICH_REMEASURE=1`` (or ``prepack-features``) measures again.
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from sandwich.models import machine
+from sandwich.models.base import DType
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +48,6 @@ MAX_REL_ERROR = 1e-4  # ... and give the same output to this relative L2 error
 ROWS = 512  # tokens per matmul measured (16 statements of 32 tokens)
 ROUNDS = 7
 BUDGET_SECONDS = 1.0  # no new round after this
-
-Dtype = Literal["float32", "bfloat16"]
 
 
 def override() -> bool | None:
@@ -73,7 +74,7 @@ def decide(measurement: dict[str, Any]) -> tuple[bool, str]:
     return True, f"packed linears run {speedup:.2f}x faster, output within {error:.2g}"
 
 
-def choose(dtype: Dtype, hidden: int, store_root: Path | str) -> tuple[bool, str]:
+def choose(dtype: DType, hidden: int, store_root: Path | str) -> tuple[bool, str]:
     """Whether feature extraction in ``dtype`` at width ``hidden`` packs its linears here:
     the override, else the cached measurement (:func:`measure`) and :func:`decide`."""
     if (pinned := override()) is not None:
@@ -89,6 +90,7 @@ def choose(dtype: Dtype, hidden: int, store_root: Path | str) -> tuple[bool, str
     return pack, why
 
 
+@functools.cache  # one class (isinstance works); defined on first use: torch loads lazily
 def packed_linear_class() -> type:
     """:class:`torch.nn.Module` running one frozen ``nn.Linear`` on its packed weight."""
     import torch
@@ -102,7 +104,6 @@ def packed_linear_class() -> type:
             weight = linear.weight.detach()
             self.packed = torch.ops.mkldnn._reorder_linear_weight(weight, rows)
             self.bias = None if linear.bias is None else linear.bias.detach().clone()
-            self.dtype = weight.dtype
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
@@ -130,7 +131,7 @@ def pack(module: Any, rows: int = ROWS) -> int:
     return count
 
 
-def measure(dtype: Dtype, hidden: int, rounds: int = ROUNDS) -> dict[str, Any]:
+def measure(dtype: DType, hidden: int, rounds: int = ROUNDS) -> dict[str, Any]:
     """Time an MLP's two matmuls (``hidden`` -> 4 x ``hidden`` -> ``hidden``, :data:`ROWS`
     tokens) in ``dtype`` with the default kernel and packed, interleaved, best of up to
     ``rounds`` (no new round after :data:`BUDGET_SECONDS`), and compare their outputs."""
@@ -146,8 +147,6 @@ def measure(dtype: Dtype, hidden: int, rounds: int = ROUNDS) -> dict[str, Any]:
         ).to(dt)
         x = torch.randn(ROWS, hidden).to(dt)
     mlp.eval()
-    import copy
-
     packed = copy.deepcopy(mlp)
     try:
         pack(packed)

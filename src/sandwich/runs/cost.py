@@ -754,7 +754,8 @@ def fit_seconds(work: Work, tp: Throughput) -> float:
         return tp.ccs_unit * n * d * steps
     raise ValueError(
         f"a fit work item with solver {solver!r}: the plan costs bt, mass-mean, crc, icm and "
-        "ccs (an elicitor's `solver` class attribute must be one of these, probe or logconf)"
+        "ccs fits (an elicitor declares its solver as `ElicitorBase.solver`, a "
+        "sandwich.elicit.base.Solver)"
     )
 
 
@@ -767,6 +768,7 @@ def reporter_work(reporter: ElicitorBase, rows: int, dim: int) -> tuple[Work, ..
     probe its lbfgs fits (``len(Cs) + 1``). In-context ICM is costed by its prompts
     (:func:`sandwich.runs.w2s.stage_plan.icm_context_work`)."""
     hp = reporter.get_params()
+    params: dict[str, Any]
     if reporter.solver in ("mass-mean", "crc"):
         params = {"solver": reporter.solver, "dim": dim, "covariance": bool(hp.get("covariance"))}
         return (Work("fit", items=rows, params=params),)

@@ -27,6 +27,7 @@ import numpy as np
 from pydantic import Field
 from scipy.special import expit
 
+from sandwich.elicit.base import Solver
 from sandwich.elicit.reporters.contrast import ContrastReporter
 
 
@@ -55,7 +56,7 @@ def ccs_grads(
 class CCSReporter(ContrastReporter):
     """Contrast-consistent search: restarts trained at once, the best by final loss."""
 
-    solver: ClassVar[str] = "ccs"
+    solver: ClassVar[Solver] = "ccs"
 
     class Params(ContrastReporter.Params):
         restarts: int = Field(10, ge=1, description="random initialisations; the lowest loss kept")

@@ -18,6 +18,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.special import expit
 
+from sandwich.elicit.base import Solver
 from sandwich.elicit.reporters.contrast import ContrastReporter
 
 
@@ -31,7 +32,7 @@ def top_direction(diffs: np.ndarray) -> np.ndarray:
 class CRCReporter(ContrastReporter):
     """Top principal direction of the normalised contrast-pair differences (closed form)."""
 
-    solver: ClassVar[str] = "crc"
+    solver: ClassVar[Solver] = "crc"
 
     hparams: ContrastReporter.Params
 

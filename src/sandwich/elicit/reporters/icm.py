@@ -71,7 +71,7 @@ from pydantic import Field, field_validator, model_validator
 from scipy.special import expit, log_expit
 from tqdm.auto import tqdm
 
-from sandwich.elicit.base import CellInputs
+from sandwich.elicit.base import CellInputs, Solver
 from sandwich.elicit.reporters.contrast import ContrastReporter, agreement, sign_from
 
 if TYPE_CHECKING:
@@ -297,7 +297,7 @@ class ICMReporter(ContrastReporter):
     probe on the strong model's features; ``in-context``: B's texts as claims and a
     generation model prompted with the labelled claims (:mod:`.icm_context`)."""
 
-    solver: ClassVar[str] = "icm"
+    solver: ClassVar[Solver] = "icm"
 
     class Params(ContrastReporter.Params):
         predictor: Literal["probe", "in-context"] = Field(

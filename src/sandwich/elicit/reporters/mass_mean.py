@@ -23,7 +23,7 @@ from pydantic import Field
 from sklearn.covariance import ledoit_wolf
 
 from sandwich.config import Strict
-from sandwich.elicit.base import Elicitor
+from sandwich.elicit.base import Elicitor, Solver
 from sandwich.elicit.probe import fit_soft_logistic
 
 
@@ -52,7 +52,7 @@ def within_class_covariance(
 class MassMeanProbe(Elicitor):
     """Difference of class means of B's labels (optionally covariance-corrected), Platt-scaled."""
 
-    solver: ClassVar[str] = "mass-mean"
+    solver: ClassVar[Solver] = "mass-mean"
 
     class Params(Strict):
         covariance: bool = Field(
