@@ -192,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
               f" + {tp.decode_param * 1e12:.0f} ps/weight + {tp.decode_param_row * 1e12:.0f}"
               f" ps/weight/sequence, probe {tp.probe_unit * 1e9:.0f} ns/row/feature"
               f" (load avg {load():.2f})")  # fmt: skip
+        print("forward by kernel: " + ", ".join(
+            f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in tp.forward_rates.items()))  # fmt: skip
         results = []
         for cfg in configs:
             home = Path(tmp) / cfg.stem

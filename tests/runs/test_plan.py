@@ -479,3 +479,98 @@ def test_w2s_reporters_are_costed_by_their_solver_not_as_a_probe_fit(store: Arti
         assert sum(work_seconds(w, None, RATES) or 0 for w in pred.work) == pytest.approx(
             expected[name]
         ), name
+
+
+def _tiny_config_dir(tmp_path: Path, hidden: int = 64) -> str:
+    cfg = {"model_type": "llama", "hidden_size": hidden, "intermediate_size": 2 * hidden,
+           "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 2,
+           "vocab_size": 32}  # fmt: skip
+    (tmp_path / "tiny").mkdir()
+    (tmp_path / "tiny" / "config.json").write_text(json.dumps(cfg))
+    return str(tmp_path / "tiny")
+
+
+KERNEL_RATES = {"float32": 1e9, "float32+packed": 2e9, "bfloat16": 4e9, "bfloat16+packed": 8e9}
+
+
+@pytest.mark.parametrize(
+    ("precision", "prepack", "kernel"),
+    [("float32", "off", "float32"), ("float32", "on", "float32+packed"),
+     ("bfloat16", "off", "bfloat16"), ("bfloat16", "on", "bfloat16+packed")],
+)  # fmt: skip
+def test_a_feature_forward_is_costed_at_the_rate_of_the_kernel_the_run_picks(
+    tmp_path: Path, store: ArtifactStore, monkeypatch: pytest.MonkeyPatch,
+    precision: str, prepack: str, kernel: str,
+) -> None:  # fmt: skip
+    from sandwich.runs.cost import feature_params
+    from sandwich.runs.planning import _Costs
+
+    monkeypatch.setenv("SANDWICH_PRECISION", precision)
+    monkeypatch.setenv("SANDWICH_PREPACK", prepack)
+    model = _tiny_config_dir(tmp_path)
+    features = parse_config(W2S).features  # dtype auto: resolved as the run resolves it
+    extract = Work("forward", model, tokens=1000, params=feature_params(features, 10))
+    flops = work_flops(extract, model_arch(model, store))
+    costs = _Costs(store, Throughput.fixed(forward_flops=1e9, forward_rates=KERNEL_RATES), "auto")
+    assert costs.seconds(extract) == pytest.approx(flops / KERNEL_RATES[kernel])
+    # a forward without a dtype (a fine-tuned model's predictions): float32, torch's linears
+    plain = Work("forward", model, tokens=1000, params={"seq": 10})
+    assert costs.seconds(plain) == pytest.approx(flops / 1e9)
+    # a generator's forward in its dtype: never packed (only feature modules are)
+    read = Work("forward", model, tokens=1000, params={"seq": 10, "dtype": precision})
+    assert costs.seconds(read) == pytest.approx(flops / KERNEL_RATES[precision])
+    # rates cached before the kernels were measured: float32's, whatever the dtype
+    old = _Costs(store, Throughput.fixed(forward_flops=1e9), "auto")
+    assert old.seconds(extract) == pytest.approx(flops / 1e9)
+
+
+@pytest.mark.parametrize(("bf16_speedup", "pack_speedup", "kernel"),
+                         [(2.0, 1.3, "bfloat16+packed"), (1.0, 1.3, "float32+packed"),
+                          (2.0, 1.0, "bfloat16")])  # fmt: skip
+def test_dtype_auto_and_packing_follow_this_machines_measurements_in_the_plan(
+    tmp_path: Path, store: ArtifactStore, monkeypatch: pytest.MonkeyPatch,
+    bf16_speedup: float, pack_speedup: float, kernel: str,
+) -> None:  # fmt: skip
+    from sandwich.models import precision, prepack
+    from sandwich.runs.cost import feature_params
+    from sandwich.runs.planning import _Costs
+
+    monkeypatch.delenv("SANDWICH_PRECISION")
+    monkeypatch.delenv("SANDWICH_PREPACK")
+    measured: list[str] = []
+
+    def bf16(purpose: str, hidden: int, device: str = "cpu") -> dict[str, Any]:
+        measured.append(f"precision {hidden}")
+        return {"speedup": bf16_speedup, "max_rel_error": 0.001, "min_cosine": 0.999}
+
+    def packing(dtype: str, hidden: int) -> dict[str, Any]:
+        measured.append(f"prepack {dtype} {hidden}")
+        return {"speedup": pack_speedup, "rel_error": 0.0}
+
+    monkeypatch.setattr(precision, "measure", bf16)
+    monkeypatch.setattr(prepack, "measure", packing)
+    model = _tiny_config_dir(tmp_path, hidden=96)
+    work = Work("forward", model, tokens=1000,
+                params=feature_params(parse_config(W2S).features, 10))  # fmt: skip
+    flops = work_flops(work, model_arch(model, store))
+    tp = Throughput.fixed(forward_flops=1e9, forward_rates=KERNEL_RATES)
+    for _ in range(2):  # the second plan reads both decisions from the store
+        costs = _Costs(store, tp, "auto")
+        assert costs.seconds(work) == pytest.approx(flops / KERNEL_RATES[kernel])
+    dtype = kernel.split("+")[0]
+    assert measured == ["precision 96", f"prepack {dtype} 96"]
+
+
+def test_forward_kernel_rates_time_every_kernel_on_copies_of_the_model() -> None:
+    import torch
+
+    model, arch = cost_mod._tiny_llama(hidden=64, layers=1, vocab=64)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rates = cost_mod._forward_kernel_rates(model, arch, 8, "cpu", 1)
+    assert set(rates) == {"float32", "float32+packed", "bfloat16", "bfloat16+packed"}
+    assert all(np.isfinite(r) and r > 0 for r in rates.values())
+    # the model the rest of the measurement trains is still float32 with torch's linears
+    assert all(type(m) is torch.nn.Linear for m in model.modules() if "Linear" in type(m).__name__)
+    after = model.state_dict()
+    assert all(after[k].dtype == torch.float32 and torch.equal(after[k], v)
+               for k, v in before.items())  # fmt: skip

@@ -23,6 +23,7 @@ measured the same way. Measurements are cached as JSON under
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -42,8 +43,9 @@ from sandwich.store import ArtifactStore
 
 if TYPE_CHECKING:
     from sandwich.elicit.base import ElicitorBase
+    from sandwich.runs.config import FeatureConfig
 
-THROUGHPUT_VERSION = 7
+THROUGHPUT_VERSION = 8
 
 
 # -- model sizes -----------------------------------------------------------------------------
@@ -311,9 +313,20 @@ class Throughput:
     device: str = "cpu"
     threads: int = 1  # torch's threads when the forward and training rates were measured
     extra: dict[str, Any] = field(default_factory=dict)
+    # FLOP/s of the same forward by kernel (:func:`forward_kernel`): each dtype features run
+    # in, with torch's default linears and packed ones (``forward_flops``: float32 default)
+    forward_rates: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def forward_rate(self, kernel: str | None = None) -> float:
+        """FLOP/s of a batched forward on ``kernel``: its measured rate, else its dtype's
+        with torch's default linears, else :attr:`forward_flops` (also for ``None``)."""
+        if kernel is None:
+            return self.forward_flops
+        dtype = kernel.split("+")[0]
+        return self.forward_rates.get(kernel) or self.forward_rates.get(dtype) or self.forward_flops
 
     @classmethod
     def fixed(cls, **overrides: Any) -> Throughput:
@@ -371,14 +384,9 @@ def measure_throughput(device: str = "cpu", repeat: int = 3) -> dict[str, Any]:
     model, arch = _tiny_llama()
     model.to(device)
     n_block = arch.block_params
-    batch, seq = 32, 24
-    ids = torch.randint(0, arch.vocab, (batch, seq), device=device)
-
-    def forward() -> None:
-        with torch.no_grad():
-            model.model(input_ids=ids)
-
-    fwd = _best(forward, repeat)
+    seq = 24
+    ids = torch.randint(0, arch.vocab, (8, seq), device=device)
+    kernels = _forward_kernel_rates(model, arch, seq, device, repeat)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
 
     def backward() -> None:
@@ -402,7 +410,7 @@ def measure_throughput(device: str = "cpu", repeat: int = 3) -> dict[str, Any]:
     items = _best(lambda: [hashlib.sha256(str(i).encode()).hexdigest() for i in range(2000)], 3)
     rates: dict[str, Any] = {**_fit_rates(repeat), **_read_rates(repeat)}
     return Throughput(
-        forward_flops=2 * n_block * batch * seq / fwd,
+        forward_flops=kernels["float32"],
         train_flops=6 * n_block * 8 * seq / train,
         adam_unit=adam / sum(p.numel() for p in model.parameters()),
         decode_step=decode["decode_step"],
@@ -418,7 +426,60 @@ def measure_throughput(device: str = "cpu", repeat: int = 3) -> dict[str, Any]:
         **rates,
         device=device,
         threads=torch.get_num_threads(),
+        forward_rates=kernels,
     ).to_dict()
+
+
+def feature_params(cfg: FeatureConfig, seq: int) -> dict[str, Any]:
+    """A feature-extraction forward's params: ``features``' batch and dtype, and ``extract``
+    (its module's linears are packed where that is faster, as ``HFModel`` does; the
+    planner resolves both, :meth:`sandwich.runs.planning._Costs.kernel`)."""
+    return {"seq": seq, "batch": cfg.batch_size, "dtype": cfg.dtype, "extract": True}
+
+
+def forward_kernel(dtype: str, packed: bool) -> str:
+    """The name of a forward's kernel in :attr:`Throughput.forward_rates`."""
+    return f"{dtype}+packed" if packed else dtype
+
+
+def _forward_kernel_rates(
+    model: Any, arch: Arch, seq: int, device: str, repeat: int
+) -> dict[str, float]:
+    """FLOP/s of ``model``'s batched forward (``seq`` tokens a row) in each dtype features
+    run in, at its own ``batch_size: auto`` rows (float32 32, bfloat16 128), with torch's
+    default linears and (CPU only) packed ones (:mod:`sandwich.models.prepack`). A kernel
+    this machine cannot run is left out; float32 with default linears always runs."""
+    import copy
+
+    import torch
+
+    from sandwich.models import prepack
+    from sandwich.models.precision import BATCH_SIZE
+
+    rates: dict[str, float] = {}
+    for dtype in ("float32", "bfloat16"):
+        ids = torch.randint(0, arch.vocab, (BATCH_SIZE[dtype], seq), device=device)
+        for packed in (False, True) if device == "cpu" else (False,):
+            mod = model.model
+            try:
+                if dtype != "float32" or packed:  # a copy: the model itself stays as it is
+                    mod = copy.deepcopy(mod).to(getattr(torch, dtype)).eval()
+                if packed:
+                    prepack.pack(mod)
+                secs = _best(functools.partial(_no_grad_forward, mod, ids), repeat)
+            except (RuntimeError, AttributeError, NotImplementedError):
+                if mod is model.model:
+                    raise
+                continue
+            rates[forward_kernel(dtype, packed)] = 2 * arch.block_params * ids.numel() / secs
+    return rates
+
+
+def _no_grad_forward(module: Any, ids: Any) -> None:
+    import torch
+
+    with torch.no_grad():
+        module(input_ids=ids)
 
 
 def _probe_rate(n: int, d: int, repeat: int = 3) -> float:
@@ -689,13 +750,17 @@ def work_flops(work: Work, arch: Arch | None) -> float:
     return 0.0
 
 
-def work_seconds(work: Work, arch: Arch | None, tp: Throughput) -> float | None:
-    """Estimated seconds of one work item; None when it runs elsewhere (a remote server)."""
+def work_seconds(
+    work: Work, arch: Arch | None, tp: Throughput, kernel: str | None = None
+) -> float | None:
+    """Estimated seconds of one work item; None when it runs elsewhere (a remote server).
+    ``kernel``: a forward's (:func:`forward_kernel`; the planner resolves it), else float32
+    with torch's default linears."""
     if work.params.get("remote"):
         return None
     flops = work_flops(work, arch)
     if work.op == "forward":
-        return flops / (tp.forward_flops * thread_share(work, tp))
+        return flops / (tp.forward_rate(kernel) * thread_share(work, tp))
     if work.op == "train":
         steps = math.ceil(work.items / max(1, int(work.params.get("step_items", 32))))
         adam = steps * work.passes * trainable_params(arch, work.params) * tp.adam_unit

@@ -23,6 +23,7 @@ from sandwich.runs.cost import (
     Arch,
     Throughput,
     converted,
+    forward_kernel,
     machine_throughput,
     memory_bytes,
     model_arch,
@@ -115,6 +116,7 @@ class _Costs:
         self.store, self.tp, self.dtype = store, tp, dtype
         self.archs: dict[str, Arch | None] = {}
         self.loaded: set[str] = set()  # models loaded for inference (kept by the run)
+        self.kernels: dict[tuple[str, int | None, bool], str] = {}
 
     def arch(self, model: str | None) -> Arch | None:
         if model is None:
@@ -131,7 +133,7 @@ class _Costs:
             return None
         arch = self.arch(work.model)
         if work.op != "load":
-            return work_seconds(work, arch, self.tp)
+            return work_seconds(work, arch, self.tp, self.kernel(work, arch))
         if work.model is None:
             return 0.0
         if not work.params.get("fresh") and work.model in self.loaded:
@@ -147,6 +149,26 @@ class _Costs:
             self.loaded.add(convert)
             secs = (secs or 0.0) + arch.params * CONVERT_SECONDS_PER_PARAM
         return secs
+
+    def kernel(self, work: Work, arch: Arch | None) -> str | None:
+        """The kernel a forward with a ``dtype`` runs on, as the run will pick it: ``auto``
+        resolved by this machine's precision measurement, and a feature extraction's
+        linears packed where that is faster (:mod:`sandwich.models.prepack`, CPU only);
+        both read from (or measured once into) the store's ``machine/`` like the run's."""
+        dtype = work.params.get("dtype")
+        if work.op != "forward" or dtype is None or self.tp is None or not self.tp.forward_rates:
+            return None
+        from sandwich.models import precision, prepack
+
+        hidden = arch.hidden if arch is not None else None
+        extract = bool(work.params.get("extract")) and self.tp.device == "cpu"
+        key = (str(dtype), hidden, extract)
+        if key not in self.kernels:
+            resolved = precision.resolve(str(dtype), hidden_size=hidden, store_root=self.store.root)
+            width = hidden or precision.DEFAULT_HIDDEN
+            packed = extract and prepack.choose(resolved, width, self.store.root)[0]
+            self.kernels[key] = forward_kernel(resolved, packed)
+        return self.kernels[key]
 
     def memory(self, st: StagePlan) -> float:
         return float(max((memory_bytes(w, self.arch(w.model), self.dtype) for w in st.work),

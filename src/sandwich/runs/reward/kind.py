@@ -16,7 +16,7 @@ from sandwich.rewards.data import PreferenceSet
 from sandwich.rewards.supervisors import GoldPreferences, build_pref_supervisor
 from sandwich.runs.config import RunConfig
 from sandwich.runs.context import RunContext
-from sandwich.runs.cost import feature_depth, model_width, text_tokens
+from sandwich.runs.cost import feature_depth, feature_params, model_width, text_tokens
 from sandwich.runs.kinds import StagePlan, Summary, Work, stage_resources
 from sandwich.runs.reward.cell import (
     RewardData,
@@ -215,7 +215,7 @@ def _feature_work(
     tokens = (int(text_tokens([p.prompt for p in prompts]).sum()) + len(prompts) * new) * k
     items = len(prompts) * k
     depth = feature_depth(cfg.layer, model, ctx.store)
-    params = {"seq": max(1, tokens // max(1, items)), "batch": cfg.batch_size, "dtype": cfg.dtype}
+    params = feature_params(cfg, max(1, tokens // max(1, items)))
     return (
         Work("load", model),
         Work("forward", model, tokens=tokens, items=items, depth=depth, params=params),

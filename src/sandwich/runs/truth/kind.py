@@ -297,6 +297,8 @@ class TruthKind:
         one, for all its layers: its cost is on the deepest layer's stage), then each cell's
         predictions (their key depends on the labels' content: known for gold, unknown until
         the weak labels exist)."""
+        from sandwich.runs.cost import feature_params
+
         out: list[StagePlan] = []
         cfg = ctx.config.features
         for model_name in dict.fromkeys(c.model for c in cells):
@@ -312,12 +314,10 @@ class TruthKind:
                     for layer in sorted(depths):
                         work: tuple[Work, ...] = ()
                         if layer == deepest:  # the one pass, up to the deepest layer
+                            params = feature_params(cfg, max(1, tokens // n_texts))
                             work = (Work("load", model_name),
                                     Work("forward", model_name, tokens=tokens, items=n_texts,
-                                         depth=depths[layer],
-                                         params={"seq": max(1, tokens // n_texts),
-                                                 "batch": cfg.batch_size,
-                                                 "dtype": cfg.dtype}))  # fmt: skip
+                                         depth=depths[layer], params=params))  # fmt: skip
                         key = layer_key(model, task, cfg, layer, contrast)
                         stage = "contrast-features" if contrast else "features"
                         out.append(StagePlan(stage, None, key, work, models=(model_name,)))

@@ -23,6 +23,7 @@ from sandwich.runs.context import RunContext
 from sandwich.runs.cost import (
     SPECIAL_TOKENS,
     feature_depth,
+    feature_params,
     model_arch,
     model_width,
     pair_tokens,
@@ -272,15 +273,15 @@ def feature_stages(ctx: RunContext, pl: _Planner) -> list[StagePlan]:
         seq = max(1, tokens // max(1, len(task.items)))
         work = (Work("load", model),
                 Work("forward", model, tokens=tokens, items=len(task.items), depth=depth,
-                     params={"seq": seq, "batch": cfg.batch_size, "dtype": cfg.dtype}))  # fmt: skip
+                     params=feature_params(cfg, seq)))  # fmt: skip
         out.append(StagePlan("features", None, key, work, unknown, models=(model,)))
         if (task_cfg, model) in contrast:  # both halves of every item (a shared start once)
             ckey, cunknown = _try(lambda: ctx.features.contrast_key(model, task))  # noqa: B023
             pos, neg = contrast_texts(task.items)
             ctokens = pair_tokens(pos, neg, cfg.max_length, _causal(pl, model))
+            cseq = max(1, ctokens // max(1, 2 * len(task.items)))
             cwork = (Work("forward", model, tokens=ctokens, items=2 * len(task.items), depth=depth,
-                          params={"seq": max(1, ctokens // max(1, 2 * len(task.items))),
-                                  "batch": cfg.batch_size, "dtype": cfg.dtype}),)  # fmt: skip
+                          params=feature_params(cfg, cseq)),)  # fmt: skip
             out.append(StagePlan("contrast-features", None, ckey, cwork, cunknown, models=(model,)))
     return out
 
