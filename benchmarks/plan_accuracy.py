@@ -95,6 +95,9 @@ def child(config_path: str, out_path: str, max_items: str = "0") -> None:
     if int(max_items):
         config = config.model_copy(update={"max_items": int(max_items)})
     plan = make_plan(config)
+    # the same plan with every forward at float32's default-linear rate (the cost model
+    # before forward rates per kernel): the one factor changed, against the same run
+    flat = make_plan(config, throughput=_flat(plan.throughput)) if plan.throughput else None
     ex = TimingExecutor()
     t0, wall0 = time.perf_counter(), time.time()
     with tempfile.TemporaryDirectory() as runs:
@@ -119,6 +122,12 @@ def child(config_path: str, out_path: str, max_items: str = "0") -> None:
             "total": plan.total_seconds,
         },
         "measured": {"prepare": prepare, "cells": cells, "total": total},
+        "estimate_one_forward_rate": None
+        if flat is None
+        else {
+            "prepare": sum(r.seconds or 0.0 for r in flat.missing if r.cell is None),
+            "total": flat.total_seconds,
+        },
         "per_cell": [
             {
                 "cell": i,
@@ -134,6 +143,12 @@ def child(config_path: str, out_path: str, max_items: str = "0") -> None:
         "throughput": plan.throughput,
     }
     Path(out_path).write_text(json.dumps(result, indent=1))
+
+
+def _flat(throughput: dict[str, Any]) -> Any:
+    from sandwich.runs.cost import Throughput
+
+    return Throughput(**{**throughput, "forward_rates": {}})
 
 
 def _by_stage(plan: Any) -> dict[str, float]:
@@ -239,6 +254,11 @@ def _print(res: dict[str, Any]) -> None:
     for k in ("prepare", "cells", "total"):
         print(f"  {k:8s} estimate {e[k] or 0:8.1f} s  measured {m[k]:8.1f} s  "
               f"measured/estimate {ratio(k)}")  # fmt: skip
+    if flat := res.get("estimate_one_forward_rate"):
+        for k in ("prepare", "total"):
+            r = f"{m[k] / flat[k]:.2f}" if flat[k] else "-"
+            print(f"  {k:8s} with every forward at float32's default-linear rate: estimate "
+                  f"{flat[k]:8.1f} s  measured/estimate {r}")  # fmt: skip
     if res["n_cells"] <= 12:
         for c in res["per_cell"]:
             r = f"{c['measured'] / c['estimate']:.2f}" if c["estimate"] else "-"
