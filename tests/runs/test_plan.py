@@ -187,6 +187,7 @@ def test_cli_prints_the_plan_and_json(
     assert main(["plan", str(path)]) == 0
     out = capsys.readouterr().out
     assert "12 cells" in out and "missing" in out and "to compute:" in out
+    assert "features costed" not in out  # rates without kernels: every forward at one rate
     assert main(["plan", str(path), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["n_cells"] == 12 and doc["total_seconds"] > 0
@@ -481,13 +482,13 @@ def test_w2s_reporters_are_costed_by_their_solver_not_as_a_probe_fit(store: Arti
         ), name
 
 
-def _tiny_config_dir(tmp_path: Path, hidden: int = 64) -> str:
-    cfg = {"model_type": "llama", "hidden_size": hidden, "intermediate_size": 2 * hidden,
-           "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 2,
-           "vocab_size": 32}  # fmt: skip
-    (tmp_path / "tiny").mkdir()
-    (tmp_path / "tiny" / "config.json").write_text(json.dumps(cfg))
-    return str(tmp_path / "tiny")
+def _tiny_hf(tmp_path: Path, store: ArtifactStore) -> tuple[Any, str]:
+    """A tiny real Llama (weights, tokenizer) as the run loads it, and its path."""
+    from sandwich.models import load_model
+    from sandwich.testing.tiny_models import build_tiny_llama
+
+    path = str(build_tiny_llama(tmp_path / "llama", ["a", "b", "c"]))
+    return load_model(path, store=store, progress=False), path
 
 
 KERNEL_RATES = {"float32": 1e9, "float32+packed": 2e9, "bfloat16": 4e9, "bfloat16+packed": 8e9}
@@ -507,20 +508,22 @@ def test_a_feature_forward_is_costed_at_the_rate_of_the_kernel_the_run_picks(
 
     monkeypatch.setenv("SANDWICH_PRECISION", precision)
     monkeypatch.setenv("SANDWICH_PREPACK", prepack)
-    model = _tiny_config_dir(tmp_path)
+    model, path = _tiny_hf(tmp_path, store)
+    assert model.feature_kernel("auto") == (precision, prepack == "on")
     features = parse_config(W2S).features  # dtype auto: resolved as the run resolves it
-    extract = Work("forward", model, tokens=1000, params=feature_params(features, 10))
-    flops = work_flops(extract, model_arch(model, store))
-    costs = _Costs(store, Throughput.fixed(forward_flops=1e9, forward_rates=KERNEL_RATES), "auto")
+    extract = Work("forward", path, tokens=1000, params=feature_params(features, 10))
+    flops = work_flops(extract, model_arch(path, store))
+    tp = Throughput.fixed(forward_flops=1e9, forward_rates=KERNEL_RATES)
+    costs = _Costs(store, tp, "auto", lambda name: model)
     assert costs.seconds(extract) == pytest.approx(flops / KERNEL_RATES[kernel])
     # a forward without a dtype (a fine-tuned model's predictions): float32, torch's linears
-    plain = Work("forward", model, tokens=1000, params={"seq": 10})
+    plain = Work("forward", path, tokens=1000, params={"seq": 10})
     assert costs.seconds(plain) == pytest.approx(flops / 1e9)
     # a generator's forward in its dtype: never packed (only feature modules are)
-    read = Work("forward", model, tokens=1000, params={"seq": 10, "dtype": precision})
+    read = Work("forward", path, tokens=1000, params={"seq": 10, "dtype": precision})
     assert costs.seconds(read) == pytest.approx(flops / KERNEL_RATES[precision])
     # rates cached before the kernels were measured: float32's, whatever the dtype
-    old = _Costs(store, Throughput.fixed(forward_flops=1e9), "auto")
+    old = _Costs(store, Throughput.fixed(forward_flops=1e9), "auto", lambda name: model)
     assert old.seconds(extract) == pytest.approx(flops / 1e9)
 
 
@@ -549,16 +552,16 @@ def test_dtype_auto_and_packing_follow_this_machines_measurements_in_the_plan(
 
     monkeypatch.setattr(precision, "measure", bf16)
     monkeypatch.setattr(prepack, "measure", packing)
-    model = _tiny_config_dir(tmp_path, hidden=96)
-    work = Work("forward", model, tokens=1000,
+    model, path = _tiny_hf(tmp_path, store)
+    work = Work("forward", path, tokens=1000,
                 params=feature_params(parse_config(W2S).features, 10))  # fmt: skip
-    flops = work_flops(work, model_arch(model, store))
+    flops = work_flops(work, model_arch(path, store))
     tp = Throughput.fixed(forward_flops=1e9, forward_rates=KERNEL_RATES)
     for _ in range(2):  # the second plan reads both decisions from the store
-        costs = _Costs(store, tp, "auto")
+        costs = _Costs(store, tp, "auto", lambda name: model)
         assert costs.seconds(work) == pytest.approx(flops / KERNEL_RATES[kernel])
-    dtype = kernel.split("+")[0]
-    assert measured == ["precision 96", f"prepack {dtype} 96"]
+    dtype, h = kernel.split("+")[0], model.hidden_size
+    assert measured == [f"precision {h}", f"prepack {dtype} {h}"]
 
 
 def test_forward_kernel_rates_time_every_kernel_on_copies_of_the_model() -> None:
@@ -574,3 +577,23 @@ def test_forward_kernel_rates_time_every_kernel_on_copies_of_the_model() -> None
     after = model.state_dict()
     assert all(after[k].dtype == torch.float32 and torch.equal(after[k], v)
                for k, v in before.items())  # fmt: skip
+
+
+def test_the_plan_says_which_kernel_each_models_features_were_costed_at(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rates = Throughput.fixed(forward_rates=KERNEL_RATES).to_dict()
+    monkeypatch.setattr(cost_mod, "measure_throughput", lambda *a, **k: rates)
+    monkeypatch.setenv("SANDWICH_PRECISION", "bfloat16")
+    monkeypatch.setenv("SANDWICH_PREPACK", "off")
+    path = tmp_path / "c.yaml"  # an embedded model's features (planned without its weights)
+    path.write_text(yaml.safe_dump({**W2S, "strong": ["gemma3-270m"]}))
+    assert main(["plan", str(path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    # the fake model keeps float32 whatever the override (FakeModel.auto_dtype), as it runs
+    assert "costed as they will run here: fake-weak in float32; gemma3-270m in bfloat16 " in out
+    monkeypatch.setenv("SANDWICH_PRECISION", "float32")
+    monkeypatch.setenv("SANDWICH_PREPACK", "on")
+    assert main(["plan", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["feature_kernels"] == {"fake-weak": "float32", "gemma3-270m": "float32+packed"}

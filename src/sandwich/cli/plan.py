@@ -97,6 +97,10 @@ def _totals(plan: Plan) -> None:
         f"to compute: {human(plan.total_flops, 'FLOP')}, about {seconds_text(plan.total_seconds)}"
         f" on {plan.device}" + ("" if plan.throughput else " (no throughput measured for it here)")
     )
+    if plan.feature_kernels:
+        kernels = "; ".join(f"{m} in {k.replace('+packed', ' (packed linears)')}"
+                            for m, k in sorted(plan.feature_kernels.items()))  # fmt: skip
+        console.print(f"features costed as they will run here: {kernels}")
     if mem and max(mem.values()) > 0:
         console.print(f"peak memory per cell: up to {human(max(mem.values()), 'B')} "
                       f"(on {plan.device}; docs/planning.md)")  # fmt: skip

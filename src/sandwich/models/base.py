@@ -105,6 +105,12 @@ class Model(ABC):
         compute dtype of its own (the fake model) keeps float32."""
         return "float32"
 
+    def feature_kernel(self, dtype: SpecDType) -> tuple[DType, bool]:
+        """How features asked for in ``dtype`` compute here: the resolved dtype, and
+        whether on packed linears (:mod:`sandwich.models.prepack`). The planner costs
+        feature forwards by it."""
+        return (self.auto_dtype() if dtype == "auto" else dtype), False
+
     def resolve_spec(self, spec: FeatureSpec) -> FeatureSpec:
         """``spec`` with ``dtype: auto`` replaced by :meth:`auto_dtype` (what keys must use)."""
         return spec if spec.dtype != "auto" else replace(spec, dtype=self.auto_dtype())

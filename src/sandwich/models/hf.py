@@ -226,12 +226,22 @@ class HFModel(Model):
         """Where this model's per-machine measurements are cached: its store's root."""
         return (self.store or ArtifactStore()).root
 
-    def _pack(self, dtype: DType) -> None:
-        """Pack the linears of the ``dtype`` module for oneDNN if that is faster here
-        (:mod:`sandwich.models.prepack`: measured once per machine, dtype and width)."""
+    def feature_kernel(self, dtype: SpecDType) -> tuple[DType, bool]:
+        resolved, _ = super().feature_kernel(dtype)
+        return resolved, self._packs(resolved)[0]
+
+    def _packs(self, dtype: DType) -> tuple[bool, str]:
+        """Whether the ``dtype`` feature module's linears are packed for oneDNN here, and
+        why (:mod:`sandwich.models.prepack`: measured once per machine, dtype and width)."""
         from sandwich.models import prepack
 
-        use, why = prepack.choose(dtype, self.hidden_size, self._machine_root())
+        return prepack.choose(dtype, self.hidden_size, self._machine_root())
+
+    def _pack(self, dtype: DType) -> None:
+        """Pack the linears of the ``dtype`` module for oneDNN if that is faster here."""
+        from sandwich.models import prepack
+
+        use, why = self._packs(dtype)
         if not use:
             return
         try:

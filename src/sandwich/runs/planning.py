@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sandwich.errors import ConfigError
 from sandwich.runs.config import RunConfig
@@ -33,6 +34,9 @@ from sandwich.runs.cost import (
 from sandwich.runs.kinds import StagePlan, Work, kind_of
 from sandwich.runs.plan import plan_cells
 from sandwich.store import ArtifactStore
+
+if TYPE_CHECKING:
+    from sandwich.models.base import Model
 
 State = Literal["stored", "missing", "shared", "runs"]
 
@@ -69,6 +73,8 @@ class Plan:
     throughput: dict[str, Any] | None
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds_to_plan: float = 0.0
+    # model -> the kernel its missing feature forwards were costed at (dtype, "+packed")
+    feature_kernels: dict[str, str] = field(default_factory=dict)
 
     @property
     def missing(self) -> list[StageRow]:
@@ -105,6 +111,7 @@ class Plan:
             "throughput": self.throughput,
             "models": self.models,
             "seconds_to_plan": self.seconds_to_plan,
+            "feature_kernels": self.feature_kernels,
             "rows": [asdict(r) for r in self.rows],
         }
 
@@ -112,11 +119,15 @@ class Plan:
 class _Costs:
     """Costs of work items, with each model's shape read once."""
 
-    def __init__(self, store: ArtifactStore, tp: Throughput | None, dtype: str) -> None:
-        self.store, self.tp, self.dtype = store, tp, dtype
+    def __init__(
+        self, store: ArtifactStore, tp: Throughput | None, dtype: str,
+        model: Callable[[str], Model] | None = None,
+    ) -> None:  # fmt: skip
+        self.store, self.tp, self.dtype, self.model = store, tp, dtype, model
         self.archs: dict[str, Arch | None] = {}
         self.loaded: set[str] = set()  # models loaded for inference (kept by the run)
-        self.kernels: dict[tuple[str, int | None, bool], str] = {}
+        self.kernels: dict[tuple[str, str | None, bool], str] = {}
+        self.features: dict[str, str] = {}  # model -> the kernel its feature forwards run on
 
     def arch(self, model: str | None) -> Arch | None:
         if model is None:
@@ -133,7 +144,10 @@ class _Costs:
             return None
         arch = self.arch(work.model)
         if work.op != "load":
-            return work_seconds(work, arch, self.tp, self.kernel(work, arch))
+            kernel = self.kernel(work, arch)
+            if kernel is not None and work.params.get("extract") and arch is not None:
+                self.features[str(work.model)] = kernel  # a model whose forward is costed
+            return work_seconds(work, arch, self.tp, kernel)
         if work.model is None:
             return 0.0
         if not work.params.get("fresh") and work.model in self.loaded:
@@ -151,22 +165,27 @@ class _Costs:
         return secs
 
     def kernel(self, work: Work, arch: Arch | None) -> str | None:
-        """The kernel a forward with a ``dtype`` runs on, as the run will pick it: ``auto``
-        resolved by this machine's precision measurement, and a feature extraction's
-        linears packed where that is faster (:mod:`sandwich.models.prepack`, CPU only);
-        both read from (or measured once into) the store's ``machine/`` like the run's."""
+        """The kernel a forward with a ``dtype`` runs on, as the run will pick it: a feature
+        extraction's as its model says (:meth:`~sandwich.models.base.Model.feature_kernel`:
+        ``auto`` resolved by this machine's precision measurement, linears packed where
+        :mod:`sandwich.models.prepack` finds that faster, both read from, or measured once
+        into, the store's ``machine/`` as the run would); any other forward in its dtype
+        with torch's default linears."""
         dtype = work.params.get("dtype")
         if work.op != "forward" or dtype is None or self.tp is None or not self.tp.forward_rates:
             return None
-        from sandwich.models import precision, prepack
-
-        hidden = arch.hidden if arch is not None else None
-        extract = bool(work.params.get("extract")) and self.tp.device == "cpu"
-        key = (str(dtype), hidden, extract)
+        extract = bool(work.params.get("extract")) and self.model is not None
+        key = (str(dtype), work.model if extract else None, extract)
         if key not in self.kernels:
-            resolved = precision.resolve(str(dtype), hidden_size=hidden, store_root=self.store.root)
-            width = hidden or precision.DEFAULT_HIDDEN
-            packed = extract and prepack.choose(resolved, width, self.store.root)[0]
+            if extract and work.model is not None and self.model is not None:
+                resolved, packed = self.model(work.model).feature_kernel(dtype)
+                packed = packed and self.tp.device == "cpu"
+            else:
+                from sandwich.models.precision import resolve
+
+                hidden = arch.hidden if arch is not None else None
+                resolved, packed = resolve(str(dtype), hidden_size=hidden,
+                                           store_root=self.store.root), False  # fmt: skip
             self.kernels[key] = forward_kernel(resolved, packed)
         return self.kernels[key]
 
@@ -205,7 +224,7 @@ def make_plan(
         except ConfigError as exc:
             raise ConfigError(f"tasks.{i}: {exc}") from None
     tp = throughput or _throughput(store, device, refresh)
-    costs = _Costs(store, tp, config.features.dtype)
+    costs = _Costs(store, tp, config.features.dtype, ctx.features.model)
     cells = plan_cells(config)
     rows: list[StageRow] = []
     seen: set[str] = set()
@@ -219,7 +238,7 @@ def make_plan(
         offset += len(kind_cells)
     models = {m: a.to_dict() for m, a in costs.archs.items() if a is not None}
     return Plan(config.name, device, len(cells), rows, tp.to_dict() if tp else None, models,
-                round(time.perf_counter() - start, 3))  # fmt: skip
+                round(time.perf_counter() - start, 3), costs.features)  # fmt: skip
 
 
 def _throughput(store: ArtifactStore, device: str, refresh: bool) -> Throughput | None:
