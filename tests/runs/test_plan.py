@@ -597,3 +597,27 @@ def test_the_plan_says_which_kernel_each_models_features_were_costed_at(
     assert main(["plan", str(path), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["feature_kernels"] == {"fake-weak": "float32", "gemma3-270m": "float32+packed"}
+
+
+def test_a_model_that_cannot_load_here_is_costed_at_its_dtypes_rate(
+    tmp_path: Path, store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sandwich.errors import ConfigError
+    from sandwich.runs.cost import feature_params
+    from sandwich.runs.planning import _Costs
+
+    monkeypatch.setenv("SANDWICH_PRECISION", "bfloat16")
+
+    def unavailable(name: str) -> Any:
+        raise ConfigError(f"model {name!r} is not in the Hugging Face cache")
+
+    work = Work("forward", "Qwen2.5-1.5B", tokens=1000,
+                params=feature_params(parse_config(W2S).features, 10))  # fmt: skip
+    flops = work_flops(work, model_arch("Qwen2.5-1.5B", store))  # a shape from the name
+    assert flops > 0
+    tp = Throughput.fixed(forward_flops=1e9, forward_rates=KERNEL_RATES)
+    costs = _Costs(store, tp, "auto", unavailable)
+    assert costs.seconds(work) == pytest.approx(flops / KERNEL_RATES["bfloat16"])
+    # a dtype features never run in (a generator's float16): float32's rate
+    half = Work("forward", "Qwen2.5-1.5B", tokens=1000, params={"seq": 10, "dtype": "float16"})
+    assert costs.seconds(half) == pytest.approx(flops / 1e9)

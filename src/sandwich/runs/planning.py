@@ -177,17 +177,23 @@ class _Costs:
         extract = bool(work.params.get("extract")) and self.model is not None
         key = (str(dtype), work.model if extract else None, extract)
         if key not in self.kernels:
-            if extract and work.model is not None and self.model is not None:
-                resolved, packed = self.model(work.model).feature_kernel(dtype)
-                packed = packed and self.tp.device == "cpu"
-            else:
-                from sandwich.models.precision import resolve
-
-                hidden = arch.hidden if arch is not None else None
-                resolved, packed = resolve(str(dtype), hidden_size=hidden,
-                                           store_root=self.store.root), False  # fmt: skip
-            self.kernels[key] = forward_kernel(resolved, packed)
+            self.kernels[key] = self._resolve(str(dtype), work.model if extract else None, arch)
         return self.kernels[key]
+
+    def _resolve(self, dtype: str, model: str | None, arch: Arch | None) -> str:
+        if model is not None and self.model is not None and self.tp is not None:
+            try:
+                resolved, packed = self.model(model).feature_kernel(dtype)  # type: ignore[arg-type]
+                return forward_kernel(resolved, packed and self.tp.device == "cpu")
+            except (ValueError, ConfigError):  # not available here: as any other forward
+                pass
+        from sandwich.models.precision import resolve
+
+        hidden = arch.hidden if arch is not None else None
+        try:
+            return resolve(dtype, hidden_size=hidden, store_root=self.store.root)
+        except ValueError:  # a dtype features do not run in (a generator's float16)
+            return dtype
 
     def memory(self, st: StagePlan) -> float:
         return float(max((memory_bytes(w, self.arch(w.model), self.dtype) for w in st.work),
