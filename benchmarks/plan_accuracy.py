@@ -141,6 +141,7 @@ def child(config_path: str, out_path: str, max_items: str = "0") -> None:
         "by_stage": _by_stage(plan),
         "stored_at": _stored_at(wall0),
         "throughput": plan.throughput,
+        "feature_kernels": plan.feature_kernels,
     }
     Path(out_path).write_text(json.dumps(result, indent=1))
 
@@ -254,6 +255,9 @@ def _print(res: dict[str, Any]) -> None:
     for k in ("prepare", "cells", "total"):
         print(f"  {k:8s} estimate {e[k] or 0:8.1f} s  measured {m[k]:8.1f} s  "
               f"measured/estimate {ratio(k)}")  # fmt: skip
+    if res.get("feature_kernels"):
+        print("  features costed in: " + ", ".join(
+            f"{m} {k}" for m, k in sorted(res["feature_kernels"].items())))  # fmt: skip
     if flat := res.get("estimate_one_forward_rate"):
         for k in ("prepare", "total"):
             r = f"{m[k] / flat[k]:.2f}" if flat[k] else "-"
