@@ -621,3 +621,19 @@ def test_a_model_that_cannot_load_here_is_costed_at_its_dtypes_rate(
     # a dtype features never run in (a generator's float16): float32's rate
     half = Work("forward", "Qwen2.5-1.5B", tokens=1000, params={"seq": 10, "dtype": "float16"})
     assert costs.seconds(half) == pytest.approx(flops / 1e9)
+
+
+def test_a_kernel_this_machine_cannot_run_is_left_out_of_the_rates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sandwich.models import prepack
+
+    def cannot(module: Any, rows: int = 512) -> int:
+        raise RuntimeError("no oneDNN here")
+
+    monkeypatch.setattr(prepack, "pack", cannot)
+    model, arch = cost_mod._tiny_llama(hidden=64, layers=1, vocab=64)
+    rates = cost_mod._forward_kernel_rates(model, arch, 8, "cpu", 1)
+    assert set(rates) == {"float32", "bfloat16"}
+    tp = Throughput.fixed(forward_flops=rates["float32"], forward_rates=rates)
+    assert tp.forward_rate("bfloat16+packed") == rates["bfloat16"]  # its dtype's plain rate
